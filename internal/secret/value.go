@@ -1,0 +1,36 @@
+// Package secret holds secret values so they cannot leak by accident:
+// Value prints as <secret> everywhere, and Masker scrubs output streams.
+package secret
+
+import (
+	"encoding/json"
+	"log/slog"
+)
+
+// Value is a secret. Every way of printing it (fmt verbs, JSON, slog)
+// shows "<secret>"; only Reveal gives the plain value.
+type Value struct{ v string }
+
+// New wraps a plain value.
+func New(plain string) Value { return Value{v: plain} }
+
+// Reveal returns the plain value, for the one place that must hand it on
+// (a child process's environment).
+func (s Value) Reveal() string { return s.v }
+
+const redacted = "<secret>"
+
+// String implements fmt.Stringer.
+func (s Value) String() string { return redacted }
+
+// GoString implements fmt.GoStringer, so %#v hides it too.
+func (s Value) GoString() string { return redacted }
+
+// MarshalJSON implements json.Marshaler.
+func (s Value) MarshalJSON() ([]byte, error) { return json.Marshal(redacted) }
+
+// MarshalText implements encoding.TextMarshaler.
+func (s Value) MarshalText() ([]byte, error) { return []byte(redacted), nil }
+
+// LogValue implements slog.LogValuer.
+func (s Value) LogValue() slog.Value { return slog.StringValue(redacted) }
