@@ -50,6 +50,12 @@ type Duration time.Duration
 func (d Duration) D() time.Duration { return time.Duration(d) }
 
 // Pipeline is a named DAG of jobs.
+//
+// Stages give jobs without `needs` an order: such a job waits for every job
+// of the earlier stages. A job's Stage is kept as written (the loader only
+// checks it is one of Stages when Stages is given); the engine derives the
+// stage edges. When Stages is absent, every job is in stage "" and jobs
+// without needs are independent of each other.
 type Pipeline struct {
 	On     []Trigger         `yaml:"on" json:"on"`
 	Env    map[string]string `yaml:"env" json:"env"`
@@ -69,7 +75,11 @@ type Trigger struct {
 	Branch   string `yaml:"branch" json:"branch,omitempty"`
 }
 
-// Job is one unit of work in a pipeline.
+// Job is one unit of work in a pipeline. It has exactly one of Run, Steps
+// or Deploy. Run and Steps[].Run are kept raw (no ${VAR} expansion at load
+// time): the shell expands them when the job runs. If is an expr-lang
+// boolean over branch, tag, event, commit (strings) and env, matrix
+// (map[string]string).
 type Job struct {
 	Stage        string            `yaml:"stage" json:"stage,omitempty"`
 	Needs        []string          `yaml:"needs" json:"needs,omitempty"`

@@ -17,6 +17,9 @@ type Job struct {
 	Needs []string
 	// Script is the bash script to run, ${{ matrix.k }} substituted.
 	Script string
+	// Image is the job's image with ${{ matrix.k }} substituted ("" on
+	// the host).
+	Image string
 	// Env is pipeline env, then job env, then MATRIX_<KEY> variables.
 	Env map[string]string
 	// Config is the job as declared.

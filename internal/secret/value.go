@@ -9,14 +9,26 @@ import (
 
 // Value is a secret. Every way of printing it (fmt verbs, JSON, slog)
 // shows "<secret>"; only Reveal gives the plain value.
-type Value struct{ v string }
+//
+// The plain text sits behind a pointer so that even fmt's reflection walk
+// of a struct holding a Value in an unexported field (where String is not
+// called) prints an address, never the text.
+//
+// It is a pointer to a string, not to a struct: fmt dereferences struct
+// pointers in some paths (bad verbs), never string pointers.
+type Value struct{ p *string }
 
 // New wraps a plain value.
-func New(plain string) Value { return Value{v: plain} }
+func New(text string) Value { return Value{p: &text} }
 
 // Reveal returns the plain value, for the one place that must hand it on
-// (a child process's environment).
-func (s Value) Reveal() string { return s.v }
+// (a child process's environment). The zero Value reveals "".
+func (s Value) Reveal() string {
+	if s.p == nil {
+		return ""
+	}
+	return *s.p
+}
 
 const redacted = "<secret>"
 

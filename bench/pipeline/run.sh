@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# Pipeline overhead benchmark: tug against a plain bash loop running the
+# same trivial commands.
+#
+#   (a) seq10:  10 jobs running `true`, each needing the previous one
+#   (b) dag200: 200 jobs running `true`, with seeded random needs
+#
+# tug runs off a terminal (plain output) with its state in a temporary
+# directory, warmed once; the peer runs each command with
+# `bash -eo pipefail -c` in a loop, in dependency order. Prints the median
+# wall time and the peak RSS of REPS runs of each side.
+#
+# Usage: bench/pipeline/run.sh [REPS]   (default 5)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+reps=${1:-5}
+
+if [ ! -x /usr/bin/time ]; then
+	if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends time >/dev/null ||
+			{ apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends time >/dev/null; }
+	else
+		echo "bench: /usr/bin/time is missing (apt-get install time)" >&2
+		exit 1
+	fi
+fi
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+go build -o "$work/tug" ./cmd/tug
+
+# gen_seq N: N jobs in a chain.
+gen_seq() {
+	local n=$1 i
+	printf 'version: 1\nproject: bench\npipelines:\n  ci:\n    jobs:\n'
+	for ((i = 0; i < n; i++)); do
+		printf '      j%03d:\n        run: "true"\n' "$i"
+		if ((i > 0)); then printf '        needs: [j%03d]\n' $((i - 1)); fi
+	done
+}
+
+# gen_dag N SEED: N jobs; job i needs up to 3 random earlier jobs.
+gen_dag() {
+	local n=$1 i k d needs
+	RANDOM=$2
+	printf 'version: 1\nproject: bench\npipelines:\n  ci:\n    jobs:\n'
+	for ((i = 0; i < n; i++)); do
+		printf '      j%03d:\n        run: "true"\n' "$i"
+		needs=""
+		if ((i > 0)); then
+			for ((k = RANDOM % 4; k > 0; k--)); do
+				d=$((RANDOM % i))
+				case ",$needs," in *",j$(printf %03d "$d"),"*) continue ;; esac
+				needs+="${needs:+,}j$(printf %03d "$d")"
+			done
+		fi
+		if [ -n "$needs" ]; then printf '        needs: [%s]\n' "$needs"; fi
+	done
+}
+
+# loop_script N: the peer, a bash loop running the N commands in order
+# (job indexes are already a topological order).
+loop_script() {
+	printf 'for ((i = 0; i < %d; i++)); do bash -eo pipefail -c true; done\n' "$1"
+}
+
+# measure CMD...: runs CMD reps times; prints "median_wall max_rss_kib".
+measure() {
+	local out="$work/time.txt" walls=() rss=0 r
+	for ((r = 0; r < reps; r++)); do
+		/usr/bin/time -o "$out" -f "%e %M" "$@" >/dev/null 2>&1 || { echo "bench: $* failed" >&2; exit 1; }
+		read -r w m <"$out"
+		walls+=("$w")
+		((m > rss)) && rss=$m
+	done
+	printf '%s %s\n' "$(printf '%s\n' "${walls[@]}" | sort -n | sed -n "$(((reps + 1) / 2))p")" "$rss"
+}
+
+printf '%-8s %-6s %10s %12s\n' case side wall_s peak_rss_mib
+for bench in seq10 dag200; do
+	dir="$work/$bench"
+	mkdir -p "$dir"
+	case $bench in
+	seq10) gen_seq 10 >"$dir/tug.yaml"; n=10 ;;
+	dag200) gen_dag 200 42 >"$dir/tug.yaml"; n=200 ;;
+	esac
+	loop_script "$n" >"$dir/loop.sh"
+	export TUG_STATE_DIR="$dir/state"
+	"$work/tug" run -f "$dir/tug.yaml" >/dev/null # warm: state dir, page cache
+	read -r tw tm < <(measure "$work/tug" run -f "$dir/tug.yaml")
+	read -r bw bm < <(measure bash "$dir/loop.sh")
+	printf '%-8s %-6s %10s %12.1f\n' "$bench" tug "$tw" "$(awk -v k="$tm" 'BEGIN{print k/1024}')"
+	printf '%-8s %-6s %10s %12.1f\n' "$bench" bash "$bw" "$(awk -v k="$bm" 'BEGIN{print k/1024}')"
+done

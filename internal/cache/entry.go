@@ -1,0 +1,155 @@
+package cache
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// Artifact is one file a job produced, kept as a blob.
+type Artifact struct {
+	// Path is slash-separated, relative to the workspace.
+	Path string      `json:"path"`
+	Mode fs.FileMode `json:"mode"`
+	Blob string      `json:"blob"`
+	Size int64       `json:"size"`
+}
+
+// entry is a cache entry: what a job instance produced for one key.
+type entry struct {
+	Key       string       `json:"key"`
+	Job       string       `json:"job"`
+	Created   time.Time    `json:"created"`
+	LastUsed  time.Time    `json:"last_used"`
+	Size      int64        `json:"size"`
+	Manifest  *KeyManifest `json:"manifest"`
+	Artifacts []Artifact   `json:"artifacts"`
+	LogBlob   string       `json:"log_blob,omitempty"`
+	LogSize   int64        `json:"log_size,omitempty"`
+}
+
+// EntryInfo describes a cache entry for `tug cache ls`.
+type EntryInfo struct {
+	Key      string    `json:"key"`
+	Job      string    `json:"job"`
+	Created  time.Time `json:"created"`
+	LastUsed time.Time `json:"last_used"`
+	// Size counts the entry's artifacts and log, shared blobs included.
+	Size      int64 `json:"size"`
+	Artifacts int   `json:"artifacts"`
+}
+
+// blobs lists the digests an entry references, with their sizes.
+func (e *entry) blobs(yield func(digest string, size int64)) {
+	for _, a := range e.Artifacts {
+		yield(a.Blob, a.Size)
+	}
+	if e.LogBlob != "" {
+		yield(e.LogBlob, e.LogSize)
+	}
+}
+
+func (c *Cache) entryPath(key string) string {
+	return filepath.Join(c.root, "entries", key+".json")
+}
+
+// readEntry loads the entry of key; a missing one wraps fs.ErrNotExist.
+// Last use is the later of the stored time and the file's mtime, which a
+// hit bumps cheaply.
+func (c *Cache) readEntry(key string) (*entry, error) {
+	p := c.entryPath(key)
+	var e entry
+	if err := readJSON(p, &e); err != nil {
+		return nil, err
+	}
+	if e.Key != key || e.Manifest == nil {
+		return nil, errors.Join(ErrCorrupt, errors.New(p+": entry does not match its key"))
+	}
+	for _, a := range e.Artifacts {
+		if !isDigest(a.Blob) || !fs.ValidPath(a.Path) {
+			return nil, errors.Join(ErrCorrupt, errors.New(p+": bad artifact record"))
+		}
+	}
+	if e.LogBlob != "" && !isDigest(e.LogBlob) {
+		return nil, errors.Join(ErrCorrupt, errors.New(p+": bad log record"))
+	}
+	if fi, err := os.Stat(p); err == nil && fi.ModTime().After(e.LastUsed) {
+		e.LastUsed = fi.ModTime()
+	}
+	return &e, nil
+}
+
+// touch records a use of an entry by its file's mtime: no rewrite, no
+// fsync on the hot path of a hit.
+func (c *Cache) touch(key string) {
+	now := c.opts.Now()
+	if err := os.Chtimes(c.entryPath(key), now, now); err != nil {
+		c.log.Debug("touch cache entry", "key", shortKey(key), "err", err)
+	}
+}
+
+// allEntries loads every entry. Damaged entry files are returned as bad
+// keys so GC can remove them.
+func (c *Cache) allEntries() (good []*entry, bad []string, err error) {
+	dir := filepath.Join(c.root, "entries")
+	ents, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil, nil
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, d := range ents {
+		name := d.Name()
+		key, ok := strings.CutSuffix(name, ".json")
+		if isTemp(name) || !ok || !isDigest(key) {
+			continue
+		}
+		e, err := c.readEntry(key)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			continue
+		case err != nil:
+			c.log.Warn("damaged cache entry", "key", shortKey(key), "err", err)
+			bad = append(bad, key)
+			continue
+		}
+		good = append(good, e)
+	}
+	return good, bad, nil
+}
+
+func (e *entry) info() EntryInfo {
+	return EntryInfo{Key: e.Key, Job: e.Job, Created: e.Created, LastUsed: e.LastUsed, Size: e.Size, Artifacts: len(e.Artifacts)}
+}
+
+func (c *Cache) jobIndexPath(job string) string {
+	return filepath.Join(c.root, "jobs", safeName(job)+".json")
+}
+
+// jobIndex is the last saved manifest of a job instance, for explaining
+// the next miss.
+type jobIndex struct {
+	Job      string       `json:"job"`
+	Key      string       `json:"key"`
+	Saved    time.Time    `json:"saved"`
+	Manifest *KeyManifest `json:"manifest"`
+}
+
+// lastManifest returns the last saved manifest of a job, nil if none.
+func (c *Cache) lastManifest(job string) *KeyManifest {
+	var ix jobIndex
+	if err := readJSON(c.jobIndexPath(job), &ix); err != nil {
+		if !errors.Is(err, fs.ErrNotExist) {
+			c.log.Warn("read job cache index", "job", job, "err", err)
+		}
+		return nil
+	}
+	if ix.Job != job {
+		return nil
+	}
+	return ix.Manifest
+}

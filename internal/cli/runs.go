@@ -1,0 +1,214 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/tugdev/tug/internal/store"
+)
+
+func (a *app) newRunsCmd() *cobra.Command {
+	var opts store.ListOptions
+	cmd := &cobra.Command{
+		Use:   "runs",
+		Short: "List recorded pipeline runs, newest first",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if opts.Limit < 0 {
+				return badInputf("--limit must not be negative")
+			}
+			return a.listRuns(cmd.Context(), opts)
+		},
+	}
+	cmd.Flags().IntVar(&opts.Limit, "limit", 20, "show at most this many runs (0: all)")
+	cmd.Flags().StringVar(&opts.Pipeline, "pipeline", "", "show only runs of this pipeline")
+	cmd.AddCommand(a.newRunsLogsCmd())
+	return cmd
+}
+
+// openHistory opens the store if runs were ever recorded here; ok is
+// false (and nothing is created) when there is no history yet.
+func (a *app) openHistory(ctx context.Context) (st *store.Store, ok bool, err error) {
+	dir := a.stateDir()
+	if _, err := os.Stat(filepath.Join(dir, store.FileName)); errors.Is(err, fs.ErrNotExist) {
+		return nil, false, nil
+	}
+	st, err = store.Open(ctx, dir, store.Options{Logger: a.logger})
+	if err != nil {
+		return nil, false, err
+	}
+	return st, true, nil
+}
+
+// runJSON is a run in `tug runs --json`.
+type runJSON struct {
+	ID         int64      `json:"id"`
+	Pipeline   string     `json:"pipeline"`
+	Status     string     `json:"status"`
+	Branch     string     `json:"branch,omitempty"`
+	Commit     string     `json:"commit,omitempty"`
+	Event      string     `json:"event,omitempty"`
+	Trigger    string     `json:"trigger,omitempty"`
+	StartedAt  time.Time  `json:"started_at"`
+	FinishedAt *time.Time `json:"finished_at,omitempty"`
+	DurationMS float64    `json:"duration_ms,omitempty"`
+}
+
+func toRunJSON(r store.Run) runJSON {
+	out := runJSON{ID: r.ID, Pipeline: r.Pipeline, Status: r.Status, Branch: r.Branch, Commit: r.Commit,
+		Event: r.Event, Trigger: r.Trigger, StartedAt: r.StartedAt}
+	if !r.FinishedAt.IsZero() {
+		f := r.FinishedAt
+		out.FinishedAt = &f
+		out.DurationMS = float64(f.Sub(r.StartedAt)) / float64(time.Millisecond)
+	}
+	return out
+}
+
+func (a *app) listRuns(ctx context.Context, opts store.ListOptions) error {
+	st, ok, err := a.openHistory(ctx)
+	if err != nil {
+		return err
+	}
+	var runs []store.Run
+	if ok {
+		defer st.Close()
+		if runs, err = st.ListRuns(ctx, opts); err != nil {
+			return err
+		}
+	}
+	if a.jsonOut {
+		list := make([]runJSON, 0, len(runs))
+		for _, r := range runs {
+			list = append(list, toRunJSON(r))
+		}
+		return json.NewEncoder(a.out).Encode(list)
+	}
+	if len(runs) == 0 {
+		_, err := fmt.Fprintln(a.out, "no runs yet: start one with `tug run`")
+		return err
+	}
+	tw := tabwriter.NewWriter(a.out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "RUN\tPIPELINE\tSTATUS\tBRANCH\tCOMMIT\tEVENT\tSTARTED\tDURATION")
+	for _, r := range runs {
+		dur := "-"
+		if !r.FinishedAt.IsZero() {
+			dur = fmtDuration(r.FinishedAt.Sub(r.StartedAt))
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Pipeline, r.Status, dash(r.Branch),
+			dash(shortKey(r.Commit)), dash(r.Event), r.StartedAt.Local().Format("2006-01-02 15:04:05"), dur)
+	}
+	return tw.Flush()
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func (a *app) newRunsLogsCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "logs RUN [JOB]",
+		Short: "Print the stored log of a run (RUN may be \"last\"), or of one of its jobs",
+		Args:  cobra.RangeArgs(1, 2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			job := ""
+			if len(args) == 2 {
+				job = args[1]
+			}
+			return a.runLogs(cmd.Context(), args[0], job)
+		},
+	}
+}
+
+// logJSON is one line of `tug runs logs --json`.
+type logJSON struct {
+	Job     string    `json:"job"`
+	Attempt int       `json:"attempt"`
+	Seq     int64     `json:"seq"`
+	Time    time.Time `json:"time"`
+	Line    string    `json:"line"`
+}
+
+func (a *app) runLogs(ctx context.Context, ref, job string) error {
+	var id int64
+	if ref != "last" {
+		n, err := strconv.ParseInt(ref, 10, 64)
+		if err != nil || n <= 0 {
+			return badInputf("run %q: want a run number or \"last\"", ref)
+		}
+		id = n
+	}
+	st, ok, err := a.openHistory(ctx)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return badInputf("no runs recorded in %s yet", a.displayPath(a.stateDir()))
+	}
+	defer st.Close()
+	if id == 0 {
+		last, err := st.LatestRun(ctx)
+		if errors.Is(err, store.ErrNotFound) {
+			return badInputf("no runs recorded yet")
+		}
+		if err != nil {
+			return err
+		}
+		id = last.ID
+	}
+	_, jobs, err := st.GetRun(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return badInputf("no run %d", id)
+	}
+	if err != nil {
+		return err
+	}
+	if job != "" {
+		names := make([]string, len(jobs))
+		found := false
+		for i, j := range jobs {
+			names[i] = j.Name
+			found = found || j.Name == job
+		}
+		if !found {
+			return badInputf("run %d has no job %q (jobs: %s)%s", id, job, strings.Join(names, ", "), didYouMean(job, names))
+		}
+	}
+	lines, err := st.Logs(ctx, id, job)
+	if err != nil {
+		return err
+	}
+	if a.jsonOut {
+		enc := json.NewEncoder(a.out)
+		for _, l := range lines {
+			if err := enc.Encode(logJSON{Job: l.Job, Attempt: l.Attempt, Seq: l.Seq, Time: l.Time, Line: l.Line}); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	var b strings.Builder
+	for _, l := range lines {
+		if job == "" {
+			b.WriteString("[" + displayName(l.Job) + "] ")
+		}
+		b.WriteString(l.Line)
+		b.WriteString("\n")
+	}
+	_, err = fmt.Fprint(a.out, b.String())
+	return err
+}

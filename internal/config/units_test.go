@@ -1,0 +1,96 @@
+package config
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestInterpolate(t *testing.T) {
+	env := func(k string) (string, bool) {
+		v, ok := map[string]string{"A": "a", "EMPTY": "", "N": "42"}[k]
+		return v, ok
+	}
+	for _, tc := range []struct{ in, want, err string }{
+		{in: "plain", want: "plain"},
+		{in: "${A}", want: "a"},
+		{in: "x-${A}-${N}", want: "x-a-42"},
+		{in: "${B:-dflt}", want: "dflt"},
+		{in: "${EMPTY:-dflt}", want: "dflt"},
+		{in: "${A:-dflt}", want: "a"},
+		{in: "${B:-}", want: ""},
+		{in: "${EMPTY}", want: ""},
+		{in: "$$A and $$${A}", want: "$A and $a"},
+		{in: "$A $ {A} 5$", want: "$A $ {A} 5$"},
+		{in: "${{ matrix.go }}/${A}", want: "${{ matrix.go }}/a"},
+		{in: "${B}", err: `environment variable "B" is not set (use ${B:-default} for a default)`},
+		{in: "${A", err: "unterminated ${"},
+		{in: "${}", err: "invalid variable reference"},
+		{in: "${A B}", err: "invalid variable reference"},
+	} {
+		got, err := interpolate(tc.in, env)
+		switch {
+		case tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)):
+			t.Errorf("interpolate(%q) err = %v, want %q", tc.in, err, tc.err)
+		case tc.err == "" && (err != nil || got != tc.want):
+			t.Errorf("interpolate(%q) = %q, %v; want %q", tc.in, got, err, tc.want)
+		}
+	}
+}
+
+func TestParseByteSize(t *testing.T) {
+	for in, want := range map[string]ByteSize{
+		"0": 0, "1024": 1024, "512MiB": 512 << 20, "5GiB": 5 << 30, "10MB": 10e6,
+		"1.5KiB": 1536, "2 GB": 2e9, "1TiB": 1 << 40, "7B": 7, "3kB": 3000,
+	} {
+		if got, err := parseByteSize(in); err != nil || got != want {
+			t.Errorf("parseByteSize(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "-1", "5gb", "GiB", "1e3", "5 gigs", "99999999TiB", "1.KiB"} {
+		if _, err := parseByteSize(in); err == nil {
+			t.Errorf("parseByteSize(%q) accepted", in)
+		}
+	}
+}
+
+func TestParseDuration(t *testing.T) {
+	for in, want := range map[string]time.Duration{
+		"0": 0, "30s": 30 * time.Second, "1m30s": 90 * time.Second, "1.5h": 90 * time.Minute, "500ms": 500 * time.Millisecond,
+	} {
+		if got, err := parseDuration(in); err != nil || got.D() != want {
+			t.Errorf("parseDuration(%q) = %v, %v; want %v", in, got.D(), err, want)
+		}
+	}
+	for _, in := range []string{"", "10", "-5s", "+5s", ".5s", "5 s", "ten minutes", "1d"} {
+		if _, err := parseDuration(in); err == nil {
+			t.Errorf("parseDuration(%q) accepted", in)
+		}
+	}
+}
+
+func TestSuggest(t *testing.T) {
+	keys := []string{"needs", "run", "steps", "stage", "artifacts", "timeout", "image"}
+	for got, want := range map[string]string{
+		"nedds":    "needs",
+		"neds":     "needs",
+		"artifact": "artifacts",
+		"tiemout":  "timeout",
+		"rn":       "run",
+		"stagee":   "stage",
+		"imag":     "image",
+		"xyzzy":    "",
+		"needs":    "",
+		"a":        "",
+	} {
+		if s := suggest(got, keys); s != want {
+			t.Errorf("suggest(%q) = %q, want %q", got, s, want)
+		}
+	}
+	if s := suggest("prod", []string{"staging", "production"}); s != "production" {
+		t.Errorf("prefix suggestion = %q", s)
+	}
+	if levenshtein("biuld", "build") != 2 || levenshtein("", "abc") != 3 || levenshtein("kitten", "sitting") != 3 {
+		t.Error("levenshtein is wrong")
+	}
+}

@@ -1,0 +1,241 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/bmatcuk/doublestar/v4"
+	"github.com/expr-lang/expr"
+	"github.com/expr-lang/expr/file"
+)
+
+// Values of a job's `when`.
+func whenValues() []string { return []string{"on_success", "on_failure", "always", "manual"} }
+
+// maxRetry bounds a job's retry count.
+const maxRetry = 10
+
+// pipeline checks one pipeline and its jobs.
+func (v *validator) pipeline(pp string, p *Pipeline) {
+	if len(p.Jobs) == 0 {
+		if v.has(pp + ".jobs") {
+			v.errorKey(pp+".jobs", pp+".jobs", "pipeline has no jobs")
+		} else {
+			v.errorKey(pp, pp, "pipeline has no jobs")
+		}
+	}
+	seen := map[string]bool{}
+	for i, s := range p.Stages {
+		sp := joinIndex(pp+".stages", i)
+		switch {
+		case s == "":
+			v.errorf(sp, "empty stage name")
+		case seen[s]:
+			v.errorf(sp, "duplicate stage %q", s)
+		}
+		seen[s] = true
+	}
+	v.envKeys(pp + ".env")
+	for _, name := range p.JobOrder {
+		v.job(pp, p, name, p.Jobs[name])
+	}
+	v.cycles(pp, p)
+}
+
+func (v *validator) job(pp string, p *Pipeline, name string, j *Job) {
+	jp := pp + ".jobs." + name
+	v.jobKind(jp, j)
+	if j.Stage != "" && len(p.Stages) > 0 && !slices.Contains(p.Stages, j.Stage) {
+		v.errorf(jp+".stage", "unknown stage %q%s", j.Stage, didYouMean(j.Stage, p.Stages))
+	}
+	v.needs(jp, p, name, j)
+	v.enum(jp+".when", j.When, whenValues()...)
+	if v.has(jp+".if") && !v.isBad(jp+".if") {
+		if msg := compileCondition(j.If); msg != "" {
+			v.errorf(jp+".if", "invalid expression: %s", msg)
+		}
+	}
+	if v.has(jp+".retry") && (j.Retry < 0 || j.Retry > maxRetry) {
+		v.errorf(jp+".retry", "must be between 0 and %d, got %d", maxRetry, j.Retry)
+	}
+	if v.has(jp+".timeout") && j.Timeout <= 0 {
+		v.errorf(jp+".timeout", "must be greater than 0")
+	}
+	if j.Matrix != nil {
+		v.matrix(jp+".matrix", j.Matrix)
+	}
+	v.secretNames(jp+".secrets", j.Secrets)
+	v.envKeys(jp + ".env")
+	v.globs(jp+".inputs", j.Inputs)
+	v.globs(jp+".artifacts", j.Artifacts)
+	if j.Reports != nil {
+		v.globs(jp+".reports.junit", j.Reports.JUnit)
+	}
+	for i, s := range j.Services {
+		sp := joinIndex(jp+".services", i)
+		if s.Name == "" {
+			v.errorf(sp+".name", "missing service name")
+		}
+		if s.Image == "" {
+			v.errorf(sp+".image", "missing image")
+		}
+		v.envKeys(sp + ".env")
+	}
+	if j.Deploy != nil {
+		v.jobDeploy(jp+".deploy", j.Deploy)
+	}
+}
+
+// jobKind checks that a job does exactly one thing: run, steps or deploy.
+func (v *validator) jobKind(jp string, j *Job) {
+	var set []string
+	for _, k := range []string{"run", "steps", "deploy"} {
+		if v.has(jp + "." + k) {
+			set = append(set, k)
+		}
+	}
+	switch len(set) {
+	case 0:
+		v.errorKey(jp, jp, "job has nothing to do: set one of run, steps or deploy")
+		return
+	case 1:
+	default:
+		v.errorKey(jp, jp+"."+set[1], "%s conflict: a job has exactly one of run, steps or deploy", joinAnd(set))
+		return
+	}
+	switch set[0] {
+	case "run":
+		if strings.TrimSpace(j.Run) == "" {
+			v.errorf(jp+".run", "empty script")
+		}
+	case "steps":
+		if len(j.Steps) == 0 {
+			v.errorf(jp+".steps", "no steps")
+		}
+		for i, s := range j.Steps {
+			if strings.TrimSpace(s.Run) == "" {
+				v.errorf(joinIndex(jp+".steps", i)+".run", "step has no run script")
+			}
+		}
+	case "deploy":
+		if j.Deploy == nil {
+			v.errorf(jp+".deploy", "missing service: write deploy: {service: NAME}")
+		}
+	}
+}
+
+func joinAnd(s []string) string {
+	if len(s) < 2 {
+		return strings.Join(s, "")
+	}
+	return strings.Join(s[:len(s)-1], ", ") + " and " + s[len(s)-1]
+}
+
+func (v *validator) needs(jp string, p *Pipeline, name string, j *Job) {
+	others := func() []string {
+		out := make([]string, 0, len(p.JobOrder))
+		for _, o := range p.JobOrder {
+			if o != name {
+				out = append(out, o)
+			}
+		}
+		return out
+	}
+	seen := map[string]bool{}
+	for i, n := range j.Needs {
+		ip := joinIndex(jp+".needs", i)
+		switch {
+		case n == name:
+			v.errorAt(jp+".needs", ip, "job %q cannot need itself", n)
+		case seen[n]:
+			v.errorAt(jp+".needs", ip, "duplicate need %q", n)
+		case p.Jobs[n] == nil:
+			v.errorAt(jp+".needs", ip, "unknown job %q%s", n, didYouMean(n, others()))
+		}
+		seen[n] = true
+	}
+}
+
+// conditionEnv is what a job's `if` may refer to; the pipeline engine
+// evaluates it against the same names.
+func conditionEnv() map[string]any {
+	return map[string]any{
+		"branch": "",
+		"tag":    "",
+		"event":  "",
+		"commit": "",
+		"env":    map[string]string{},
+		"matrix": map[string]string{},
+	}
+}
+
+// compileCondition returns why src is not a boolean expression over
+// conditionEnv, or "".
+func compileCondition(src string) (msg string) {
+	if strings.TrimSpace(src) == "" {
+		return "empty expression"
+	}
+	defer func() {
+		// The expression compiler is third-party code fed user input; a
+		// panic there is still just an invalid expression.
+		if r := recover(); r != nil {
+			msg = fmt.Sprint(r)
+		}
+	}()
+	_, err := expr.Compile(src, expr.Env(conditionEnv()), expr.AsBool())
+	if err == nil {
+		return ""
+	}
+	var fe *file.Error
+	if errors.As(err, &fe) {
+		return fmt.Sprintf("%s (at column %d)", fe.Message, fe.Column+1)
+	}
+	first, _, _ := strings.Cut(err.Error(), "\n")
+	return first
+}
+
+func (v *validator) matrix(mp string, m *Matrix) {
+	if len(m.AxisOrder) == 0 && len(m.Include) == 0 {
+		v.errorKey(mp, mp, "matrix has no axes")
+	}
+	for _, a := range m.AxisOrder {
+		if len(m.Axes[a]) == 0 {
+			v.errorf(mp+"."+a, "axis %q has no values", a)
+		}
+	}
+	for i, ex := range m.Exclude {
+		ep := joinIndex(mp+".exclude", i)
+		for _, k := range v.d.order[ep] {
+			if _, ok := m.Axes[k]; !ok {
+				v.errorKey(ep+"."+k, ep+"."+k, "unknown axis %q%s", k, didYouMean(k, m.AxisOrder))
+			}
+		}
+		if len(ex) == 0 {
+			v.errorf(ep, "empty exclude entry")
+		}
+	}
+}
+
+func (v *validator) globs(path string, pats []string) {
+	for i, p := range pats {
+		if p == "" {
+			v.errorf(joinIndex(path, i), "empty pattern")
+		} else if !doublestar.ValidatePattern(p) {
+			v.errorf(joinIndex(path, i), "invalid glob pattern %q", p)
+		}
+	}
+}
+
+func (v *validator) jobDeploy(dp string, d *JobDeploy) {
+	switch {
+	case d.Service == "":
+		v.errorf(dp+".service", "missing service name")
+	case v.c.Services[d.Service] == nil:
+		v.unknownName(dp+".service", dp+".service", "service", d.Service, v.c.ServiceOrder)
+	}
+	if d.Environment != "" && len(v.c.Environments) > 0 && v.c.Environments[d.Environment] == nil {
+		v.unknownName(dp+".environment", dp+".environment", "environment", d.Environment, v.c.EnvironmentOrder)
+	}
+}

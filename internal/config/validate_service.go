@@ -1,0 +1,113 @@
+package config
+
+import (
+	"strings"
+)
+
+// Values of a service's deploy.strategy.
+func strategyValues() []string { return []string{"rolling", "blue-green", "canary"} }
+
+func (v *validator) service(sp string, s *Service) {
+	hasRun, hasImage := v.has(sp+".run"), v.has(sp+".image")
+	switch {
+	case hasRun && hasImage:
+		v.errorKey(sp, sp+".image", "run and image conflict: a service has exactly one of run or image")
+	case !hasRun && !hasImage:
+		v.errorKey(sp, sp, "service has nothing to run: set run (a process) or image (a container)")
+	}
+	if v.has(sp+".port") && (s.Port < 1 || s.Port > 65535) {
+		v.errorf(sp+".port", "must be between 1 and 65535, got %d", s.Port)
+	}
+	if v.has(sp+".replicas") && s.Replicas < 0 {
+		v.errorf(sp+".replicas", "must not be negative, got %d", s.Replicas)
+	}
+	v.envKeys(sp + ".env")
+	v.secretNames(sp+".secrets", s.Secrets)
+	v.routeSyntax(sp+".routes", s.Routes)
+	if s.Deploy != nil {
+		dp := sp + ".deploy"
+		v.enum(dp+".strategy", s.Deploy.Strategy, strategyValues()...)
+		prev := 0
+		for i, st := range s.Deploy.Steps {
+			wp := joinIndex(dp+".steps", i) + ".weight"
+			switch {
+			case !v.has(wp):
+				v.errorf(wp, "missing weight (1..100)")
+			case st.Weight < 1 || st.Weight > 100:
+				v.errorf(wp, "must be between 1 and 100, got %d", st.Weight)
+			case st.Weight <= prev:
+				v.errorf(wp, "must be greater than the previous step's weight %d", prev)
+			}
+			if st.Weight > prev {
+				prev = st.Weight
+			}
+		}
+	}
+	for _, env := range v.d.order[sp+".environments"] {
+		ep := sp + ".environments." + env
+		if v.c.Environments[env] == nil {
+			if len(v.c.EnvironmentOrder) == 0 {
+				v.errorKey(ep, ep, "unknown environment %q (no environments are declared)", env)
+			} else {
+				v.errorKey(ep, ep, "unknown environment %q%s", env, didYouMean(env, v.c.EnvironmentOrder))
+			}
+		}
+		o := s.Environments[env]
+		if v.has(ep+".replicas") && o.Replicas < 0 {
+			v.errorf(ep+".replicas", "must not be negative, got %d", o.Replicas)
+		}
+		v.envKeys(ep + ".env")
+		v.routeSyntax(ep+".routes", o.Routes)
+	}
+}
+
+func (v *validator) routeSyntax(path string, routes []string) {
+	for i, r := range routes {
+		if strings.TrimSpace(r) == "" || strings.ContainsAny(r, " \t") {
+			v.errorf(joinIndex(path, i), "invalid route %q: want a host name with an optional /path prefix", r)
+		}
+	}
+}
+
+// routes checks that no route is claimed twice: two services may not share
+// a route, and one service may not claim the same route in two environments.
+func (v *validator) routes() {
+	type claim struct {
+		service, env string
+		owner, path  string // who claims it, and where
+	}
+	claims := map[string][]claim{}
+	add := func(c claim, route string) {
+		key := strings.ToLower(strings.TrimSpace(route))
+		for _, first := range claims[key] {
+			if first.service != c.service || (first.env != "" && c.env != "" && first.env != c.env) {
+				v.errorf(c.path, "route %q is already claimed by %s", route, first.owner)
+				return
+			}
+		}
+		claims[key] = append(claims[key], c)
+	}
+	for _, name := range v.c.ServiceOrder {
+		s := v.c.Services[name]
+		sp := "services." + name
+		for i, r := range s.Routes {
+			add(claim{name, "", sp, joinIndex(sp+".routes", i)}, r)
+		}
+		for _, env := range v.d.order[sp+".environments"] {
+			ep := sp + ".environments." + env
+			for i, r := range s.Environments[env].Routes {
+				add(claim{name, env, ep, joinIndex(ep+".routes", i)}, r)
+			}
+		}
+	}
+}
+
+// Values of an environment's approval.
+func approvalValues() []string { return []string{"required"} }
+
+func (v *validator) environments() {
+	for _, name := range v.c.EnvironmentOrder {
+		e := v.c.Environments[name]
+		v.enum("environments."+name+".approval", e.Approval, approvalValues()...)
+	}
+}

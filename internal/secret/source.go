@@ -1,0 +1,129 @@
+package secret
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+)
+
+// ErrMissing means secrets a job asked for were found nowhere.
+var ErrMissing = errors.New("secrets not found")
+
+// ErrBadFile means the local secrets file could not be parsed.
+var ErrBadFile = errors.New("bad secrets file")
+
+// LocalFile is where a repository keeps secrets for local runs, relative to
+// its root. It must never be committed.
+const LocalFile = ".tug/secrets.env"
+
+// Resolve finds each named secret: first through lookup (the process
+// environment), then in dir's LocalFile (KEY=VALUE lines, # comments,
+// optional quotes). It warns when LocalFile is tracked by git. Missing
+// secrets give one error naming all of them, wrapping ErrMissing.
+func Resolve(names []string, dir string, lookup func(string) (string, bool)) (map[string]Value, []string, error) {
+	out := make(map[string]Value, len(names))
+	var warnings []string
+	var fileVals map[string]string
+	fileRead := false
+	var missing []string
+	for _, name := range names {
+		if _, done := out[name]; done {
+			continue
+		}
+		if lookup != nil {
+			if v, ok := lookup(name); ok {
+				out[name] = New(v)
+				continue
+			}
+		}
+		if !fileRead {
+			fileRead = true
+			vals, err := readFile(filepath.Join(dir, LocalFile))
+			if err != nil {
+				return nil, warnings, err
+			}
+			fileVals = vals
+			if vals != nil && trackedByGit(dir) {
+				warnings = append(warnings, LocalFile+" is tracked by git: its secrets are in the repository history; run `git rm --cached "+LocalFile+"`, add it to .gitignore and rotate the secrets")
+			}
+		}
+		if v, ok := fileVals[name]; ok {
+			out[name] = New(v)
+			continue
+		}
+		missing = append(missing, name)
+	}
+	if len(missing) > 0 {
+		slices.Sort(missing)
+		missing = slices.Compact(missing)
+		return nil, warnings, fmt.Errorf("%w: %s (set them in the environment or in %s)", ErrMissing, strings.Join(missing, ", "), LocalFile)
+	}
+	return out, warnings, nil
+}
+
+// readFile parses a secrets file; a missing file is no error and gives nil.
+// Errors name the line but never quote its value.
+func readFile(path string) (map[string]string, error) {
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrBadFile, err)
+	}
+	defer f.Close()
+	vals := map[string]string{}
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		line = strings.TrimPrefix(line, "export ")
+		key, val, ok := strings.Cut(line, "=")
+		key = strings.TrimSpace(key)
+		if !ok || !validName(key) {
+			return nil, fmt.Errorf("%w: %s:%d: want KEY=VALUE", ErrBadFile, path, n)
+		}
+		val = strings.TrimSpace(val)
+		if len(val) >= 2 && (val[0] == '"' || val[0] == '\'') {
+			if val[len(val)-1] != val[0] {
+				return nil, fmt.Errorf("%w: %s:%d: %s: unterminated quote", ErrBadFile, path, n, key)
+			}
+			val = val[1 : len(val)-1]
+		}
+		vals[key] = val
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("%w: %s: %v", ErrBadFile, path, err)
+	}
+	return vals, nil
+}
+
+func validName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i, r := range s {
+		switch {
+		case r == '_', r >= 'A' && r <= 'Z', r >= 'a' && r <= 'z':
+		case r >= '0' && r <= '9' && i > 0:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// trackedByGit reports whether dir's LocalFile is in git's index.
+func trackedByGit(dir string) bool {
+	cmd := exec.Command("git", "-C", dir, "ls-files", "--error-unmatch", LocalFile)
+	return cmd.Run() == nil
+}

@@ -1,0 +1,54 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"testing"
+)
+
+// BenchmarkOpen measures Open on an existing database with some history, the
+// cost `tug run` pays before doing anything.
+func BenchmarkOpen(b *testing.B) {
+	dir := b.TempDir()
+	ctx := context.Background()
+	s, err := Open(ctx, dir, Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for range 200 {
+		id, _ := s.CreateRun(ctx, &Run{Pipeline: "ci"})
+		s.PutJobs(ctx, id, []string{"a", "b"})
+		s.FinishRun(ctx, id, StatusSuccess, at(1))
+	}
+	s.Close()
+	b.ResetTimer()
+	for b.Loop() {
+		s, err := Open(ctx, dir, Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		s.Close()
+	}
+}
+
+// BenchmarkAppendLogs measures one batch of 100 lines.
+func BenchmarkAppendLogs(b *testing.B) {
+	s, err := Open(context.Background(), b.TempDir(), Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	id, _ := s.CreateRun(ctx, &Run{Pipeline: "ci"})
+	s.PutJobs(ctx, id, []string{"a"})
+	batch := make([]LogLine, 100)
+	for i := range batch {
+		batch[i] = LogLine{Job: "a", Attempt: 1, Time: at(i), Line: fmt.Sprintf("ok  \tgithub.com/example/pkg%d\t0.%03ds", i, i)}
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		if err := s.AppendLogs(ctx, id, batch); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

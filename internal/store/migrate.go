@@ -1,0 +1,124 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+)
+
+// migrations is the schema history, applied in order, each in its own
+// transaction. Append new entries; never edit or reorder existing ones.
+func migrations() []string {
+	return []string{
+		// 1: runs, jobs, attempts, logs.
+		`
+CREATE TABLE runs (
+	id           INTEGER PRIMARY KEY AUTOINCREMENT,
+	pipeline     TEXT    NOT NULL,
+	status       TEXT    NOT NULL,
+	branch       TEXT    NOT NULL DEFAULT '',
+	commit_sha   TEXT    NOT NULL DEFAULT '',
+	event        TEXT    NOT NULL DEFAULT '',
+	triggered_by TEXT    NOT NULL DEFAULT '',
+	started_at   INTEGER,
+	finished_at  INTEGER,
+	pid          INTEGER NOT NULL DEFAULT 0,
+	dir          TEXT    NOT NULL DEFAULT ''
+);
+CREATE INDEX runs_pipeline ON runs(pipeline, id);
+CREATE INDEX runs_running ON runs(status) WHERE status = 'running';
+
+CREATE TABLE jobs (
+	run_id      INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+	name        TEXT    NOT NULL,
+	ord         INTEGER NOT NULL,
+	status      TEXT    NOT NULL,
+	attempts    INTEGER NOT NULL DEFAULT 0,
+	exit_code   INTEGER,
+	started_at  INTEGER,
+	finished_at INTEGER,
+	reason      TEXT    NOT NULL DEFAULT '',
+	detail      TEXT,
+	PRIMARY KEY (run_id, name)
+) WITHOUT ROWID;
+CREATE UNIQUE INDEX jobs_ord ON jobs(run_id, ord);
+
+CREATE TABLE attempts (
+	run_id      INTEGER NOT NULL,
+	job         TEXT    NOT NULL,
+	n           INTEGER NOT NULL,
+	status      TEXT    NOT NULL,
+	exit_code   INTEGER,
+	started_at  INTEGER,
+	finished_at INTEGER,
+	PRIMARY KEY (run_id, job, n),
+	FOREIGN KEY (run_id, job) REFERENCES jobs(run_id, name) ON DELETE CASCADE
+) WITHOUT ROWID;
+
+CREATE TABLE logs (
+	run_id  INTEGER NOT NULL,
+	job     TEXT    NOT NULL,
+	seq     INTEGER NOT NULL,
+	attempt INTEGER NOT NULL DEFAULT 0,
+	ts      INTEGER,
+	line    TEXT    NOT NULL,
+	PRIMARY KEY (run_id, job, seq),
+	FOREIGN KEY (run_id, job) REFERENCES jobs(run_id, name) ON DELETE CASCADE
+) WITHOUT ROWID;
+`,
+	}
+}
+
+// migrate applies the migrations the database lacks. The fast path (an up
+// to date database) is one read; the version is re-checked inside each write
+// transaction so two processes opening at once apply each step once.
+func (s *Store) migrate(ctx context.Context, steps []string) error {
+	if _, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+	version    INTEGER PRIMARY KEY,
+	applied_at INTEGER NOT NULL
+)`); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	v, err := currentVersion(ctx, s.db)
+	if err != nil {
+		return err
+	}
+	if v > len(steps) {
+		return fmt.Errorf("migrate: database schema version %d is newer than this tug knows (%d)", v, len(steps))
+	}
+	for next := v + 1; next <= len(steps); next++ {
+		err := s.tx(ctx, func(tx *sql.Tx) error {
+			cur, err := currentVersion(ctx, tx)
+			if err != nil {
+				return err
+			}
+			if cur >= next {
+				return nil // another process got here first
+			}
+			if _, err := tx.ExecContext(ctx, steps[next-1]); err != nil {
+				return fmt.Errorf("migrate to version %d: %w", next, err)
+			}
+			_, err = tx.ExecContext(ctx, `INSERT INTO schema_migrations(version, applied_at) VALUES (?, ?)`,
+				next, s.now().UnixNano())
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		s.log.Debug("store schema migrated", "version", next, "path", s.path)
+	}
+	return nil
+}
+
+// queryer is the read side shared by *sql.DB and *sql.Tx.
+type queryer interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+func currentVersion(ctx context.Context, q queryer) (int, error) {
+	var v int
+	if err := q.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&v); err != nil {
+		return 0, fmt.Errorf("migrate: read version: %w", err)
+	}
+	return v, nil
+}

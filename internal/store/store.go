@@ -1,0 +1,148 @@
+// Package store keeps tug's run history (runs, jobs, attempts, logs) in a
+// local SQLite database. It imports no other tug package: callers translate
+// their own types into the plain records defined here.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+)
+
+// FileName is the database file created inside the directory given to Open.
+const FileName = "tug.db"
+
+// Sentinel errors; every error returned by Store wraps one of these or a
+// database error.
+var (
+	// ErrNotFound means the run, job or attempt named does not exist.
+	ErrNotFound = errors.New("not found")
+	// ErrInvalid means an argument was rejected before touching the database.
+	ErrInvalid = errors.New("invalid argument")
+)
+
+// Options are Open's dependencies; every field has a usable zero value.
+type Options struct {
+	// Now is the clock used for timestamps the store fills in itself
+	// (interrupted runs, a run created without StartedAt). Default time.Now.
+	Now func() time.Time
+	// Logger receives notes such as runs found interrupted. Default discards.
+	Logger *slog.Logger
+	// PID is recorded as the owner of runs created through this Store, so a
+	// later Open can tell whether the owner died. Default os.Getpid().
+	PID int
+	// ProcessAlive reports whether a run's owner is still running.
+	// Default: kill(pid, 0) succeeds or fails with EPERM.
+	ProcessAlive func(pid int) bool
+}
+
+// Store is an open history database. It is safe for concurrent use by
+// several goroutines, and several processes may open the same directory.
+type Store struct {
+	db    *sql.DB
+	path  string
+	now   func() time.Time
+	log   *slog.Logger
+	pid   int
+	alive func(pid int) bool
+}
+
+// Open creates dir (0700) and its database if needed, brings the schema up
+// to date, and marks runs whose owner process died as interrupted.
+func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
+	if dir == "" {
+		return nil, fmt.Errorf("store: open: %w: empty directory", ErrInvalid)
+	}
+	if strings.ContainsAny(dir, "?#") {
+		return nil, fmt.Errorf("store: open %s: %w: directory name must not contain '?' or '#'", dir, ErrInvalid)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("store: open: %w", err)
+	}
+	s := &Store{
+		path:  filepath.Join(dir, FileName),
+		now:   opts.Now,
+		log:   opts.Logger,
+		pid:   opts.PID,
+		alive: opts.ProcessAlive,
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.pid == 0 {
+		s.pid = os.Getpid()
+	}
+	if s.alive == nil {
+		s.alive = processAlive
+	}
+	db, err := sql.Open("sqlite", dsn(s.path))
+	if err != nil {
+		return nil, fmt.Errorf("store: open %s: %w", s.path, err)
+	}
+	s.db = db
+	if err := s.migrate(ctx, migrations()); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("store: open %s: %w", s.path, err)
+	}
+	if err := s.markInterrupted(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("store: open %s: %w", s.path, err)
+	}
+	return s, nil
+}
+
+// dsn sets the pragmas on every pooled connection. Transactions begin
+// IMMEDIATE so concurrent writers wait on busy_timeout instead of failing
+// with "database is locked" when a read lock cannot be upgraded.
+func dsn(path string) string {
+	return path + "?_pragma=busy_timeout(5000)" +
+		"&_pragma=journal_mode(WAL)" +
+		"&_pragma=synchronous(NORMAL)" +
+		"&_pragma=foreign_keys(on)" +
+		"&_txlock=immediate"
+}
+
+// Path is the database file, for messages and diagnostics.
+func (s *Store) Path() string { return s.path }
+
+// Close releases the database; the Store must not be used afterwards.
+func (s *Store) Close() error {
+	if err := s.db.Close(); err != nil {
+		return fmt.Errorf("store: close: %w", err)
+	}
+	return nil
+}
+
+// tx runs fn in one write transaction, committing only if fn succeeds.
+func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := fn(tx); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}
+
+// processAlive is the default Options.ProcessAlive.
+func processAlive(pid int) bool {
+	if pid <= 0 {
+		return false
+	}
+	err := syscall.Kill(pid, 0)
+	return err == nil || errors.Is(err, syscall.EPERM)
+}

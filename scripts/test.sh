@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Runs tug's whole test suite: vet, then every package's tests with the
+# race detector. Installs the system tools the tests use when they are
+# missing and this runs as root (CI); otherwise it only checks for them.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# installed PACKAGE: is the Debian package there (or, without dpkg, its command)?
+installed() {
+	if command -v dpkg-query >/dev/null 2>&1; then
+		dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'ok installed'
+	else
+		command -v "$2" >/dev/null 2>&1
+	fi
+}
+need=()
+installed busybox-static busybox || need+=(busybox-static)
+installed python3-pytest pytest || need+=(python3-pytest)
+installed git git || need+=(git)
+installed bash bash || need+=(bash)
+if [ ${#need[@]} -gt 0 ]; then
+	if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+		echo "installing: ${need[*]}"
+		export DEBIAN_FRONTEND=noninteractive
+		apt-get update -qq >/dev/null
+		apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+	else
+		echo "warning: missing ${need[*]}; some tests may be skipped or fail" >&2
+	fi
+fi
+
+go vet ./...
+go test -race -count=1 -timeout 25m ./...
