@@ -71,3 +71,10 @@ func levenshtein(a, b string) int {
 	}
 	return prev[len(rb)]
 }
+
+// Suggest is the did-you-mean rule of tug.yaml errors, shared so every
+// room suggests names the same way: the closest of valid, or "".
+func Suggest(got string, valid []string) string { return suggest(got, valid) }
+
+// DidYouMean is Suggest formatted as ` (did you mean "x"?)`, or "".
+func DidYouMean(got string, valid []string) string { return didYouMean(got, valid) }

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tugdev/tug/internal/config"
 	"github.com/tugdev/tug/internal/secret"
 )
 
@@ -196,7 +197,7 @@ func selectJobs(plan *Plan, only []string) ([]*Job, map[string]bool, error) {
 			}
 		}
 		if !found {
-			return nil, nil, fmt.Errorf("%w %q in pipeline %s (jobs: %s)%s", ErrUnknownJob, n, plan.Pipeline, strings.Join(names, ", "), didYouMean(n, names))
+			return nil, nil, fmt.Errorf("%w %q in pipeline %s (jobs: %s)%s", ErrUnknownJob, n, plan.Pipeline, strings.Join(names, ", "), config.DidYouMean(n, names))
 		}
 	}
 	selected := map[string]bool{}

@@ -100,7 +100,7 @@ func unknownPipeline(cfg *config.Config, name string) error {
 		return fmt.Errorf("%w %q: tug.yaml defines no pipelines", ErrUnknownPipeline, name)
 	}
 	msg := fmt.Sprintf("%q (available: %s)", name, strings.Join(names, ", "))
-	if s := suggest(name, names); s != "" {
+	if s := config.Suggest(name, names); s != "" {
 		msg += fmt.Sprintf("; did you mean %q?", s)
 	}
 	return fmt.Errorf("%w %s", ErrUnknownPipeline, msg)
@@ -131,7 +131,7 @@ func resolveNeeds(p *config.Pipeline, base string, cj *config.Job, order []strin
 				add(n)
 			default:
 				msg := fmt.Sprintf("needs unknown job %q", n)
-				if s := suggest(n, order); s != "" {
+				if s := config.Suggest(n, order); s != "" {
 					msg += fmt.Sprintf(" (did you mean %q?)", s)
 				}
 				return nil, errors.New(msg)
