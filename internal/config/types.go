@@ -14,6 +14,12 @@ type Config struct {
 	Services     map[string]*Service     `yaml:"services" json:"services"`
 	Environments map[string]*Environment `yaml:"environments" json:"environments"`
 	Alerts       []*AlertRule            `yaml:"alerts" json:"alerts"`
+	// AlertFiles are globs of Prometheus rule files, loaded beside Alerts.
+	AlertFiles []string    `yaml:"alert_files" json:"alert_files,omitempty"`
+	Monitoring *Monitoring `yaml:"monitoring" json:"monitoring,omitempty"`
+	Notify     *Notify     `yaml:"notify" json:"notify,omitempty"`
+	Proxy      *Proxy      `yaml:"proxy" json:"proxy,omitempty"`
+	Logs       *Logs       `yaml:"logs" json:"logs,omitempty"`
 
 	// File is the path the config was read from, for error messages.
 	File string `yaml:"-" json:"-"`
@@ -139,18 +145,22 @@ type Reports struct {
 
 // Service is a long-running program tug deploys and watches.
 type Service struct {
-	Run          string                         `yaml:"run" json:"run,omitempty"`
-	Build        string                         `yaml:"build" json:"build,omitempty"`
-	Image        string                         `yaml:"image" json:"image,omitempty"`
-	Port         int                            `yaml:"port" json:"port,omitempty"`
-	Health       *Health                        `yaml:"health" json:"health,omitempty"`
-	Metrics      *MetricsEndpoint               `yaml:"metrics" json:"metrics,omitempty"`
-	Replicas     int                            `yaml:"replicas" json:"replicas,omitempty"`
-	Env          map[string]string              `yaml:"env" json:"env,omitempty"`
-	Secrets      []string                       `yaml:"secrets" json:"secrets,omitempty"`
-	Routes       []string                       `yaml:"routes" json:"routes,omitempty"`
-	Deploy       *DeployPolicy                  `yaml:"deploy" json:"deploy,omitempty"`
-	Environments map[string]*ServiceEnvironment `yaml:"environments" json:"environments,omitempty"`
+	Run      string            `yaml:"run" json:"run,omitempty"`
+	Build    string            `yaml:"build" json:"build,omitempty"`
+	Image    string            `yaml:"image" json:"image,omitempty"`
+	Port     int               `yaml:"port" json:"port,omitempty"`
+	Health   *Health           `yaml:"health" json:"health,omitempty"`
+	Metrics  *MetricsEndpoint  `yaml:"metrics" json:"metrics,omitempty"`
+	Replicas int               `yaml:"replicas" json:"replicas,omitempty"`
+	Env      map[string]string `yaml:"env" json:"env,omitempty"`
+	Secrets  []string          `yaml:"secrets" json:"secrets,omitempty"`
+	Routes   []string          `yaml:"routes" json:"routes,omitempty"`
+	Sticky   *Sticky           `yaml:"sticky" json:"sticky,omitempty"`
+	SLO      *SLO              `yaml:"slo" json:"slo,omitempty"`
+	// DefaultAlerts turns the per-service default alert pack off when false.
+	DefaultAlerts *bool                          `yaml:"default_alerts" json:"default_alerts,omitempty"`
+	Deploy        *DeployPolicy                  `yaml:"deploy" json:"deploy,omitempty"`
+	Environments  map[string]*ServiceEnvironment `yaml:"environments" json:"environments,omitempty"`
 }
 
 // Health is an HTTP health check against each instance.
@@ -187,6 +197,8 @@ type Analysis struct {
 	MaxErrorRate  float64  `yaml:"max_error_rate" json:"max_error_rate,omitempty"`
 	MaxP95Latency Duration `yaml:"max_p95_latency" json:"max_p95_latency,omitempty"`
 	MinRequests   int      `yaml:"min_requests" json:"min_requests,omitempty"`
+	// Queries are PromQL checks; each must stay within its bounds.
+	Queries []AnalysisQuery `yaml:"queries" json:"queries,omitempty"`
 }
 
 // Smoke is a check against a new release before it takes traffic.
@@ -210,11 +222,120 @@ type Environment struct {
 
 // AlertRule is a Prometheus alerting rule with a P0..P3 severity.
 type AlertRule struct {
-	Alert       string            `yaml:"alert" json:"alert"`
-	Expr        string            `yaml:"expr" json:"expr"`
-	For         Duration          `yaml:"for" json:"for,omitempty"`
-	Severity    string            `yaml:"severity" json:"severity,omitempty"`
-	Runbook     string            `yaml:"runbook" json:"runbook,omitempty"`
-	Labels      map[string]string `yaml:"labels" json:"labels,omitempty"`
-	Annotations map[string]string `yaml:"annotations" json:"annotations,omitempty"`
+	Alert         string            `yaml:"alert" json:"alert"`
+	Expr          string            `yaml:"expr" json:"expr"`
+	For           Duration          `yaml:"for" json:"for,omitempty"`
+	Severity      string            `yaml:"severity" json:"severity,omitempty"`
+	Runbook       string            `yaml:"runbook" json:"runbook,omitempty"`
+	Labels        map[string]string `yaml:"labels" json:"labels,omitempty"`
+	Annotations   map[string]string `yaml:"annotations" json:"annotations,omitempty"`
+	KeepFiringFor Duration          `yaml:"keep_firing_for" json:"keep_firing_for,omitempty"`
+}
+
+// AnalysisQuery is a PromQL canary check: the query's value must not exceed
+// Max (and, when set, not fall below Min).
+type AnalysisQuery struct {
+	Query string   `yaml:"query" json:"query"`
+	Max   *float64 `yaml:"max" json:"max,omitempty"`
+	Min   *float64 `yaml:"min" json:"min,omitempty"`
+}
+
+// Sticky pins a client to one instance by cookie, for apps that keep
+// session state in memory.
+type Sticky struct {
+	Cookie string   `yaml:"cookie" json:"cookie,omitempty"`
+	TTL    Duration `yaml:"ttl" json:"ttl,omitempty"`
+}
+
+// SLO is an availability objective; it generates burn-rate alerts and an
+// error-budget figure.
+type SLO struct {
+	Availability float64  `yaml:"availability" json:"availability"`
+	Window       Duration `yaml:"window" json:"window,omitempty"`
+}
+
+// Monitoring tunes collection and storage of metrics.
+type Monitoring struct {
+	ScrapeInterval     Duration        `yaml:"scrape_interval" json:"scrape_interval,omitempty"`
+	EvaluationInterval Duration        `yaml:"evaluation_interval" json:"evaluation_interval,omitempty"`
+	Retention          Duration        `yaml:"retention" json:"retention,omitempty"`
+	Scrape             []*ScrapeConfig `yaml:"scrape" json:"scrape,omitempty"`
+	// DefaultAlerts turns the built-in alert packs off for every service.
+	DefaultAlerts *bool `yaml:"default_alerts" json:"default_alerts,omitempty"`
+}
+
+// ScrapeConfig is an extra target tug scrapes but does not run.
+type ScrapeConfig struct {
+	Job         string   `yaml:"job" json:"job"`
+	Targets     []string `yaml:"targets" json:"targets"`
+	MetricsPath string   `yaml:"metrics_path" json:"metrics_path,omitempty"`
+}
+
+// Notify declares where alerts go.
+type Notify struct {
+	Channels []*Channel     `yaml:"channels" json:"channels,omitempty"`
+	Routes   []*NotifyRoute `yaml:"routes" json:"routes,omitempty"`
+}
+
+// Channel is one notification target; exactly one kind is set.
+type Channel struct {
+	Name         string        `yaml:"name" json:"name"`
+	Webhook      *URLChannel   `yaml:"webhook" json:"webhook,omitempty"`
+	Slack        *URLChannel   `yaml:"slack" json:"slack,omitempty"`
+	Email        *EmailChannel `yaml:"email" json:"email,omitempty"`
+	Alertmanager *URLChannel   `yaml:"alertmanager" json:"alertmanager,omitempty"`
+}
+
+// URLChannel is a channel reached by one HTTP URL.
+type URLChannel struct {
+	URL string `yaml:"url" json:"url"`
+}
+
+// EmailChannel sends mail over SMTP.
+type EmailChannel struct {
+	To   []string `yaml:"to" json:"to"`
+	SMTP SMTP     `yaml:"smtp" json:"smtp"`
+}
+
+// SMTP is a mail relay.
+type SMTP struct {
+	Host     string `yaml:"host" json:"host"`
+	Port     int    `yaml:"port" json:"port,omitempty"`
+	From     string `yaml:"from" json:"from"`
+	Username string `yaml:"username" json:"username,omitempty"`
+	// Password names a secret, never the value itself.
+	Password string `yaml:"password_secret" json:"password_secret,omitempty"`
+}
+
+// NotifyRoute sends alerts whose labels match to one channel.
+type NotifyRoute struct {
+	// Match maps a label to a regular expression anchored at both ends.
+	Match          map[string]string `yaml:"match" json:"match,omitempty"`
+	Channel        string            `yaml:"channel" json:"channel"`
+	GroupBy        []string          `yaml:"group_by" json:"group_by,omitempty"`
+	GroupWait      Duration          `yaml:"group_wait" json:"group_wait,omitempty"`
+	GroupInterval  Duration          `yaml:"group_interval" json:"group_interval,omitempty"`
+	RepeatInterval Duration          `yaml:"repeat_interval" json:"repeat_interval,omitempty"`
+	// Continue lets later routes match too.
+	Continue bool `yaml:"continue" json:"continue,omitempty"`
+}
+
+// Proxy configures tug's data plane listeners; command-line flags win.
+type Proxy struct {
+	HTTP  string `yaml:"http" json:"http,omitempty"`
+	HTTPS string `yaml:"https" json:"https,omitempty"`
+	TLS   *TLS   `yaml:"tls" json:"tls,omitempty"`
+	// AccessLog turns the JSON access log off when false.
+	AccessLog *bool `yaml:"access_log" json:"access_log,omitempty"`
+}
+
+// TLS names certificate and key files in PEM.
+type TLS struct {
+	Cert string `yaml:"cert" json:"cert"`
+	Key  string `yaml:"key" json:"key"`
+}
+
+// Logs sets how long service, proxy and tug logs are kept.
+type Logs struct {
+	Retention Duration `yaml:"retention" json:"retention,omitempty"`
 }
