@@ -38,6 +38,7 @@ type app struct {
 	file      string
 	stateFlag string
 	jsonOut   bool
+	serverURL string
 
 	// ran is set once a command's RunE started, so errors before it are
 	// known to be usage errors.
@@ -98,14 +99,17 @@ func (a *app) rootCmd() *cobra.Command {
 	pf.StringVarP(&a.file, "file", "f", "", "tug.yaml to use (default: tug.yaml in the current directory or the nearest parent)")
 	pf.StringVar(&a.stateFlag, "state-dir", "", "where runs, logs and the cache are kept (env TUG_STATE_DIR; default: .tug beside tug.yaml)")
 	pf.BoolVar(&a.jsonOut, "json", false, "print data as JSON")
+	pf.StringVar(&a.serverURL, "server", "", "URL of the tug server's API (default: the unix socket in the state directory)")
 
-	root.AddCommand(
+	// One command per line.
+	for _, c := range []*cobra.Command{
 		a.newVersionCmd(),
 		a.newValidateCmd(),
 		a.newRunCmd(),
 		a.newRunsCmd(),
-	)
-	for _, c := range []*cobra.Command{newCacheCmd(a), newArtifactsCmd(a)} {
+		newCacheCmd(a),
+		newArtifactsCmd(a),
+	} {
 		if c != nil {
 			root.AddCommand(c)
 		}

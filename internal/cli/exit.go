@@ -3,6 +3,7 @@ package cli
 import (
 	"errors"
 	"fmt"
+	"github.com/tugdev/tug/internal/api"
 
 	"github.com/tugdev/tug/internal/config"
 	"github.com/tugdev/tug/internal/pipeline"
@@ -32,7 +33,7 @@ func exitCode(err error) int {
 	switch {
 	case err == nil:
 		return exitOK
-	case errors.Is(err, errUnreachable):
+	case errors.Is(err, errUnreachable), errors.Is(err, api.ErrUnreachable):
 		return exitUnreachable
 	case errors.Is(err, errBadInput),
 		errors.Is(err, config.ErrInvalid),
