@@ -9,6 +9,15 @@ import (
 // migrations is the schema history, applied in order, each in its own
 // transaction. Append new entries; never edit or reorder existing ones.
 func migrations() []string {
+	var all []string
+	all = append(all, runMigrations()...)
+	all = append(all, deployMigrations()...)
+	all = append(all, alertMigrations()...)
+	return all
+}
+
+// runMigrations is the history of the pipeline tables.
+func runMigrations() []string {
 	return []string{
 		// 1: runs, jobs, attempts, logs.
 		`
