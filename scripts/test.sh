@@ -18,6 +18,10 @@ installed busybox-static busybox || need+=(busybox-static)
 installed python3-pytest pytest || need+=(python3-pytest)
 installed git git || need+=(git)
 installed bash bash || need+=(bash)
+# Real peers of the monitoring tests: Prometheus scrapes tug, Alertmanager
+# takes its alerts.
+installed prometheus prometheus || need+=(prometheus)
+installed prometheus-alertmanager prometheus-alertmanager || need+=(prometheus-alertmanager)
 if [ ${#need[@]} -gt 0 ]; then
 	if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
 		echo "installing: ${need[*]}"

@@ -26,6 +26,18 @@ type Error struct {
 	Status  int    `json:"-"`
 	Code    string `json:"code"`
 	Message string `json:"message"`
+	// Details position each problem of an invalid config (code
+	// "invalid_config") so editors can jump to it.
+	Details []ErrorDetail `json:"details,omitempty"`
+}
+
+// ErrorDetail is one positioned problem in a config file.
+type ErrorDetail struct {
+	File    string `json:"file"`
+	Line    int    `json:"line,omitempty"`
+	Col     int    `json:"col,omitempty"`
+	Path    string `json:"path,omitempty"`
+	Message string `json:"message"`
 }
 
 func (e *Error) Error() string { return e.Message }

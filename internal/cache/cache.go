@@ -33,6 +33,10 @@ type Options struct {
 	Now func() time.Time
 	// Logger gets diagnostics; nil discards them.
 	Logger *slog.Logger
+	// FileClock is the clock file timestamps come from: the stat cache
+	// trusts a file's cached hash only if the file was already old by it
+	// when stat'ed. nil means time.Now; tests set it, Now does not.
+	FileClock func() time.Time
 }
 
 // Cache is the on-disk job cache and run artifact store of one state
@@ -45,6 +49,8 @@ type Cache struct {
 	log      *slog.Logger
 	blobs    blobStore
 	hash     *hasher
+	stat     *statCache
+	fileNow  func() time.Time
 	// hashSem bounds file hashing across all concurrent Key calls.
 	hashSem chan struct{}
 	// rw orders this process's users (read lock) against GC (write lock);
@@ -91,6 +97,9 @@ func New(stateDir string, opts Options) (*Cache, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if opts.FileClock == nil {
+		opts.FileClock = time.Now
+	}
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -109,10 +118,22 @@ func New(stateDir string, opts Options) (*Cache, error) {
 		log:      log,
 		blobs:    blobStore{dir: filepath.Join(root, "blobs", "sha256"), hash: hash},
 		hash:     hash,
+		stat:     newStatCache(filepath.Join(root, statCacheName)),
+		fileNow:  opts.FileClock,
 		hashSem:  make(chan struct{}, 2*runtime.GOMAXPROCS(0)+2),
 		pending:  map[*pipeline.CacheRequest]keyed{},
 		stored:   -1,
 	}, nil
+}
+
+// Close writes back what the cache learned about input files (the stat
+// cache), so the next run can skip reading unchanged ones. The Cache stays
+// usable; call Close again to write what it learns later.
+func (c *Cache) Close() error {
+	if err := c.stat.flush(); err != nil {
+		return fmt.Errorf("cache: write stat cache: %w", err)
+	}
+	return nil
 }
 
 // shared takes the cache for reading or adding (not deleting) data.
@@ -175,8 +196,30 @@ func (c *Cache) Lookup(ctx context.Context, req *pipeline.CacheRequest) (*pipeli
 }
 
 // Explain says what Lookup would answer, without restoring or recording
-// anything.
+// anything: a dry run. An upstream key given as "" is one not known before
+// the need runs (a job the cache never skips gets a digest of what it
+// produced); Explain takes it to be what the job's last cached run saw.
 func (c *Cache) Explain(ctx context.Context, req *pipeline.CacheRequest) (*pipeline.CacheInfo, error) {
+	if err := checkRequest(req); err != nil {
+		return nil, err
+	}
+	var unknown []string
+	for n, k := range req.Upstream {
+		if k == "" {
+			unknown = append(unknown, n)
+		}
+	}
+	if len(unknown) > 0 {
+		r := *req
+		r.Upstream = copyMap(req.Upstream)
+		prev := c.lastManifest(req.Job.Name)
+		for _, n := range unknown {
+			if k := prev.upstream(n); k != "" {
+				r.Upstream[n] = k
+			}
+		}
+		req = &r
+	}
 	res, err := c.lookup(ctx, req, false)
 	if err != nil {
 		return nil, err

@@ -500,3 +500,77 @@ func TestOwnOutputsAreNotInputs(t *testing.T) {
 		t.Fatalf("artifacts %+v %v", arts, err)
 	}
 }
+
+// A dry run does not know the key of a need the cache never skips; it
+// takes the one the job's last cached run saw.
+func TestExplainAssumesUnknownUpstreamUnchanged(t *testing.T) {
+	f := newFixture(t, Options{})
+	f.write("src.txt", "v1", 0o644)
+	j := job("test", &config.Job{Inputs: []string{"src.txt"}, Needs: []string{"gen"}})
+	req := f.req("r1", j)
+	req.Upstream = map[string]string{"gen": "k1"}
+	f.run(req, "log", nil)
+
+	dry := f.req("r2", j)
+	dry.Upstream = map[string]string{"gen": ""}
+	info, err := f.c.Explain(context.Background(), dry)
+	if err != nil || !info.Hit {
+		t.Fatalf("explain with unknown upstream: %+v %v", info, err)
+	}
+	if dry.Upstream["gen"] != "" {
+		t.Fatal("Explain changed the caller's request")
+	}
+	dry.Upstream = map[string]string{"gen": "k2"}
+	info, err = f.c.Explain(context.Background(), dry)
+	if err != nil || info.Hit || info.Miss != "upstream gen changed" {
+		t.Fatalf("explain with changed upstream: %+v %v", info, err)
+	}
+}
+
+// Cache hits are recorded as lines of one file per run: they keep their
+// blobs alive once the entry and the run that made them are gone, and a
+// line an OS crash cut short loses only itself.
+func TestHitRecordsKeepBlobsAndSurviveTornLines(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, Options{})
+	f.buildWorkspace()
+	f.run(f.req("r1", buildJob()), "log", f.produce("v1"))
+	lint := job("lint", &config.Job{Inputs: []string{"go.mod"}, Artifacts: []string{"out/**"}})
+	f.run(f.req("r1", lint), "log", nil)
+	for _, j := range []*pipeline.Job{buildJob(), lint} {
+		if res := f.lookup(f.req("r2", j)); !res.Info.Hit {
+			t.Fatalf("%s: %+v", j.Name, res.Info)
+		}
+	}
+	if ents, _ := os.ReadDir(f.c.runDir("r2")); len(ents) != 1 || ents[0].Name() != hitsFile {
+		t.Fatalf("run r2 holds %v, want only %s", ents, hitsFile)
+	}
+	// Lose the entries and run r1: only r2's hit records refer to the blobs.
+	for _, d := range []string{"entries", "jobs"} {
+		if err := clearDir(filepath.Join(f.c.root, d)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := f.c.removeRun("r1"); err != nil {
+		t.Fatal(err)
+	}
+	hits := filepath.Join(f.c.runDir("r2"), hitsFile)
+	data, _ := os.ReadFile(hits)
+	if err := os.WriteFile(hits, data[:len(data)-20], 0o644); err != nil { // lint's line, torn
+		t.Fatal(err)
+	}
+	if _, err := f.c.Prune(ctx, PruneOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	out := t.TempDir()
+	if err := f.c.Restore(ctx, "r2", "build", out); err != nil {
+		t.Fatalf("restore build from its hit record: %v", err)
+	}
+	if data, err := os.ReadFile(filepath.Join(out, "bin", "app")); err != nil || string(data) != "\x7fELF binary v1" {
+		t.Fatalf("restored %q %v", data, err)
+	}
+	arts, err := f.c.Artifacts(ctx, "r2", "")
+	if err != nil || len(arts) != 2 || arts[0].Job != "build" || arts[1].Job != "build" {
+		t.Fatalf("artifacts of r2 with a torn last line: %+v %v", arts, err)
+	}
+}

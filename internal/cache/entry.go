@@ -153,3 +153,11 @@ func (c *Cache) lastManifest(job string) *KeyManifest {
 	}
 	return ix.Manifest
 }
+
+// upstream is the key need had in the manifest, "" if unknown.
+func (m *KeyManifest) upstream(need string) string {
+	if m == nil {
+		return ""
+	}
+	return m.Upstream[need]
+}

@@ -197,6 +197,9 @@ func (c *Cache) sweep(ctx context.Context, plan sweepPlan) (PruneResult, error) 
 		if err := clearDir(filepath.Join(c.root, "jobs")); err != nil {
 			return res, err
 		}
+		if err := os.Remove(filepath.Join(c.root, statCacheName)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return res, err
+		}
 	}
 
 	// Reference counts over what is left.
@@ -272,6 +275,9 @@ func (c *Cache) sweep(ctx context.Context, plan sweepPlan) (PruneResult, error) 
 	for _, d := range []string{"entries", "jobs"} {
 		removeTemps(filepath.Join(c.root, d))
 	}
+	// The stat cache is written without the cache lock: leave temp files
+	// young enough to be a write in progress.
+	removeOldTemps(c.root, c.opts.Now().Add(-time.Hour))
 	return res, nil
 }
 
@@ -350,6 +356,19 @@ func (c *Cache) allRuns() ([]*runSet, error) {
 			}
 			r.refs = append(r.refs, m.Artifacts...)
 		}
+		hits, err := c.readHits(dir)
+		if err != nil {
+			return nil, err
+		}
+		for _, m := range hits {
+			if m.Run != "" && safeName(m.Run) == d.Name() {
+				r.id = m.Run
+			}
+			if m.Created.After(r.created) {
+				r.created = m.Created
+			}
+			r.refs = append(r.refs, m.Artifacts...)
+		}
 		if r.created.IsZero() {
 			if fi, err := d.Info(); err == nil {
 				r.created = fi.ModTime()
@@ -369,6 +388,19 @@ func removeTemps(dir string) {
 	ents, _ := os.ReadDir(dir)
 	for _, e := range ents {
 		if isTemp(e.Name()) {
+			os.Remove(filepath.Join(dir, e.Name()))
+		}
+	}
+}
+
+// removeOldTemps deletes temporary files in dir last written before t.
+func removeOldTemps(dir string, t time.Time) {
+	ents, _ := os.ReadDir(dir)
+	for _, e := range ents {
+		if !isTemp(e.Name()) {
+			continue
+		}
+		if fi, err := e.Info(); err == nil && fi.ModTime().Before(t) {
 			os.Remove(filepath.Join(dir, e.Name()))
 		}
 	}

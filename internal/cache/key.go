@@ -116,15 +116,46 @@ func (m *KeyManifest) key() (string, error) {
 }
 
 // hashFiles hashes files on the cache's bounded worker pool; out[i] is
-// the hash of files[i].
+// the hash of files[i]. Files the stat cache vouches for are only
+// stat'ed.
 func (c *Cache) hashFiles(ctx context.Context, dir string, files []match) ([]string, error) {
 	out := make([]string, len(files))
+	if abs, err := filepath.Abs(dir); err == nil {
+		dir = abs
+	}
 	var (
 		wg       sync.WaitGroup
 		mu       sync.Mutex
 		firstErr error
 	)
+	fail := func(err error) {
+		mu.Lock()
+		if firstErr == nil {
+			firstErr = err
+		}
+		mu.Unlock()
+	}
 	for i, f := range files {
+		p := filepath.Join(dir, filepath.FromSlash(f.Path))
+		var (
+			st     fileStat
+			statOK bool
+			at     int64
+		)
+		if f.Kind == kindFile {
+			at = c.fileNow().UnixNano()
+			fi, err := os.Lstat(p)
+			if err != nil {
+				fail(err)
+				break
+			}
+			if st, statOK = statOf(fi); statOK && fi.Mode().IsRegular() {
+				if h, ok := c.stat.lookup(p, st); ok {
+					out[i] = h
+					continue
+				}
+			}
+		}
 		select {
 		case c.hashSem <- struct{}{}:
 		case <-ctx.Done():
@@ -134,14 +165,13 @@ func (c *Cache) hashFiles(ctx context.Context, dir string, files []match) ([]str
 		wg.Add(1)
 		go func() {
 			defer func() { <-c.hashSem; wg.Done() }()
-			h, err := c.hash.workspaceFile(filepath.Join(dir, filepath.FromSlash(f.Path)), f.Kind)
+			h, err := c.hash.workspaceFile(p, f.Kind)
 			if err != nil {
-				mu.Lock()
-				if firstErr == nil {
-					firstErr = err
-				}
-				mu.Unlock()
+				fail(err)
 				return
+			}
+			if statOK {
+				c.stat.record(p, st, at, h)
 			}
 			out[i] = h
 		}()

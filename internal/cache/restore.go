@@ -38,7 +38,7 @@ func (c *Cache) same(dst string, a Artifact) bool {
 	if err != nil || !fi.Mode().IsRegular() || fi.Size() != a.Size || fi.Mode().Perm() != a.Mode.Perm() {
 		return false
 	}
-	h, _, err := c.hash.file(dst)
+	h, err := c.hashStatted(dst)
 	return err == nil && h == a.Blob
 }
 

@@ -1,7 +1,9 @@
 package cache
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -36,21 +38,71 @@ func (c *Cache) runManifestPath(runID, job string) string {
 	return filepath.Join(c.runDir(runID), safeName(job)+".json")
 }
 
+// hitsFile is the per-run file cache hits are recorded in, one JSON
+// runManifest per line.
+const hitsFile = "cached.jsonl"
+
 // recordRun stores the artifacts of a job of a run. Jobs without
 // artifacts leave no file.
 //
-// A cache hit records without fsync (hit=true): the record only repeats
-// the entry's artifact list, and an fsync per cached job would dominate
-// an unchanged rerun. The file is still renamed into place whole; only an
-// OS crash can lose it, and readRun then treats the run's job as having
-// recorded nothing.
+// A job that ran gets its own manifest file, fsynced. A cache hit
+// (hit=true) appends a line to the run's hitsFile instead, without fsync:
+// the record only repeats the entry's artifact list, and creating (and
+// syncing) a file per cached job would dominate an unchanged rerun. One
+// write(2) with O_APPEND puts the line whole after the others; a line an
+// OS crash cut short is ignored, and readRun then treats the run's job as
+// having recorded nothing.
 func (c *Cache) recordRun(runID, job, key string, arts []Artifact, hit bool) error {
 	if len(arts) == 0 {
 		return nil
 	}
-	return writeJSONFile(c.runManifestPath(runID, job), &runManifest{
-		Run: runID, Job: job, Key: key, Created: c.opts.Now(), Artifacts: arts,
-	}, !hit)
+	m := &runManifest{Run: runID, Job: job, Key: key, Created: c.opts.Now(), Artifacts: arts}
+	if !hit {
+		return writeJSONFile(c.runManifestPath(runID, job), m, true)
+	}
+	line, err := json.Marshal(m)
+	if err != nil {
+		return err
+	}
+	line = append(line, '\n')
+	dir := c.runDir(runID)
+	f, err := os.OpenFile(filepath.Join(dir, hitsFile), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if errors.Is(err, fs.ErrNotExist) {
+		if err = os.MkdirAll(dir, 0o755); err == nil {
+			f, err = os.OpenFile(filepath.Join(dir, hitsFile), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+		}
+	}
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(line)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// readHits loads the run manifests of the cache hits recorded in dir,
+// the last line of each job winning. Lines that do not decode (cut short
+// by an OS crash) are skipped.
+func (c *Cache) readHits(dir string) (map[string]*runManifest, error) {
+	data, err := os.ReadFile(filepath.Join(dir, hitsFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]*runManifest{}
+	for line := range bytes.Lines(data) {
+		var m runManifest
+		if err := json.Unmarshal(line, &m); err != nil || m.Job == "" || m.check() != nil {
+			c.log.Warn("damaged cache hit record, ignored", "dir", dir, "err", err)
+			continue
+		}
+		out[m.Job] = &m
+	}
+	return out, nil
 }
 
 // readRun loads one job's manifest; a job that recorded nothing gives
@@ -65,7 +117,11 @@ func (c *Cache) readRun(runID, job string) (*runManifest, error) {
 	}
 	err := readJSON(p, &m)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
+		hits, err := c.readHits(c.runDir(runID))
+		if err != nil {
+			return nil, err
+		}
+		return hits[job], nil
 	}
 	if err != nil {
 		return nil, err
@@ -108,6 +164,15 @@ func (c *Cache) runManifests(runID string) ([]*runManifest, error) {
 			return nil, err
 		}
 		out = append(out, &m)
+	}
+	hits, err := c.readHits(dir)
+	if err != nil {
+		return nil, err
+	}
+	for job, m := range hits {
+		if !slices.ContainsFunc(out, func(o *runManifest) bool { return o.Job == job }) {
+			out = append(out, m)
+		}
 	}
 	slices.SortFunc(out, func(a, b *runManifest) int { return strings.Compare(a.Job, b.Job) })
 	return out, nil

@@ -146,6 +146,12 @@ func expand(w workspaceFS, dir string, patterns []string, followLinks bool) ([]m
 			return nil, err
 		}
 		pat = strings.TrimPrefix(path.Clean(pat), "./")
+		if done, err := walkTree(w, dir, pat, add); done || err != nil {
+			if err != nil {
+				return nil, fmt.Errorf("glob %q: %w", pat, err)
+			}
+			continue
+		}
 		literal := !strings.ContainsAny(pat, "*?[{\\")
 		err := doublestar.GlobWalk(w, pat, func(m string, d fs.DirEntry) error {
 			if w.hidden(m) {
@@ -187,4 +193,32 @@ func expand(w workspaceFS, dir string, patterns []string, followLinks bool) ([]m
 	}
 	slices.SortFunc(out, func(a, b match) int { return strings.Compare(a.Path, b.Path) })
 	return out, nil
+}
+
+// walkTree is expand's fast path for the most common input pattern, a
+// directory and everything under it ("src/**"): one walk of the tree
+// instead of a glob walk that also re-walks the directory it matched.
+// done is false when the pattern is not of that form, or its directory
+// is not a plain one (a symlink, say), and the glob walk must decide.
+func walkTree(w workspaceFS, dir, pat string, add func(string, fs.FileMode) error) (done bool, err error) {
+	root, ok := strings.CutSuffix(pat, "/**")
+	if !ok || root == "" || strings.ContainsAny(root, "*?[{\\") || w.hidden(root) {
+		return false, nil
+	}
+	fi, err := os.Lstat(filepath.Join(dir, filepath.FromSlash(root)))
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return true, nil
+	case err != nil || !fi.IsDir():
+		return false, nil
+	}
+	return true, fs.WalkDir(w, root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			return nil
+		}
+		return add(p, d.Type())
+	})
 }

@@ -33,6 +33,8 @@ type app struct {
 	// termSizeFn reads the terminal's size; nil when unknown.
 	termSizeFn func() (int, int)
 	logger     *slog.Logger
+	// exiting: the process ends with this command (Env.Exiting).
+	exiting bool
 
 	// Global flags.
 	file      string
@@ -56,6 +58,7 @@ func newApp(env Env) *app {
 		getwd:      env.Getwd,
 		tty:        env.TTY,
 		termSizeFn: env.TermSize,
+		exiting:    env.Exiting,
 	}
 	if a.out == nil {
 		a.out = io.Discard
@@ -109,6 +112,18 @@ func (a *app) rootCmd() *cobra.Command {
 		a.newRunsCmd(),
 		newCacheCmd(a),
 		newArtifactsCmd(a),
+		newQueryCmd(a),
+		newProxyCmd(a),
+		a.newServerCmd(),
+		a.newUpCmd(),
+		a.newDeployCmd(),
+		a.newRollbackCmd(),
+		a.newReleasesCmd(),
+		a.newApproveCmd(),
+		a.newApplyCmd(),
+		a.newStatusCmd(),
+		a.newAlertsCmd(),
+		a.newSilenceCmd(),
 	} {
 		if c != nil {
 			root.AddCommand(c)

@@ -24,7 +24,12 @@ var allowedImports = map[string][]string{
 	"store":    nil,
 	"pipeline": {"config", "secret", "report"},
 	"cache":    {"config", "pipeline"},
-	"cli":      {"config", "secret", "report", "store", "pipeline", "cache"},
+	"runtime":  {"secret"},
+	"proxy":    {"config"},
+	"deploy":   {"config", "secret", "proxy", "runtime", "store"},
+	"api":      {"config", "secret", "store", "proxy", "runtime", "deploy"},
+	"server":   {"config", "secret", "store", "proxy", "runtime", "deploy", "api"},
+	"cli":      {"config", "secret", "report", "store", "pipeline", "cache", "runtime", "proxy", "deploy", "api", "server"},
 }
 
 // TestImportDirection keeps imports pointing down the architecture's

@@ -29,6 +29,7 @@ func Main() int {
 		LookupEnv: os.LookupEnv,
 		Getwd:     os.Getwd,
 		TTY:       isatty.IsTerminal(os.Stdout.Fd()),
+		Exiting:   true,
 		TermSize: func() (int, int) {
 			w, h, err := term.GetSize(int(os.Stdout.Fd()))
 			if err != nil {
@@ -49,6 +50,10 @@ type Env struct {
 	TTY bool
 	// TermSize gives the terminal's columns and rows (0, 0 if unknown).
 	TermSize func() (width, height int)
+	// Exiting says the process exits when Run returns, so a command may
+	// leave cleanup to the exit (`tug run` skips the history database's
+	// close-time checkpoint).
+	Exiting bool
 }
 
 // Run executes one tug command line and returns its exit code. Errors

@@ -15,8 +15,16 @@ import (
 // logFlushInterval bounds how long a log line waits before it is stored.
 const logFlushInterval = 200 * time.Millisecond
 
-// historyStore is the part of store.Store the recorder writes to.
+// batchGap is the least time between two history transactions while the
+// run goes on: events arriving meanwhile share the next one. Close does
+// not wait for it.
+const batchGap = 5 * time.Millisecond
+
+// historyStore is the part of store.Store the recorder writes to. Batch
+// applies several writes in one transaction; the single-write methods are
+// the fallback when a batch fails, so one bad record loses only itself.
 type historyStore interface {
+	Batch(ctx context.Context, fn func(*store.Batch) error) error
 	PutJobs(ctx context.Context, runID int64, names []string) error
 	StartAttempt(ctx context.Context, runID int64, job string, n int, at time.Time) error
 	FinishAttempt(ctx context.Context, runID int64, job string, n int, status string, exitCode *int, at time.Time) error
@@ -29,19 +37,21 @@ var _ historyStore = (*store.Store)(nil)
 
 // recorder writes a run's events into the history store. Observe only
 // queues the event, so the engine never waits on the database; a worker
-// goroutine applies them in order, batching log lines (stored when their
-// job finishes and at least every logFlushInterval). Close waits until
+// goroutine applies them in order, everything queued since its last pass
+// in one transaction, and batches log lines (stored when their job
+// finishes and at least every logFlushInterval). Close waits until
 // everything queued is stored.
 type recorder struct {
 	st     historyStore
 	runID  int64
 	logger *slog.Logger
 
-	mu     sync.Mutex
-	queue  []pipeline.Event
-	wake   chan struct{}
-	closed bool
-	done   chan struct{}
+	mu      sync.Mutex
+	queue   []pipeline.Event
+	wake    chan struct{}
+	closed  bool
+	closing chan struct{} // closed by Close
+	done    chan struct{}
 
 	// Worker-owned.
 	logs     []store.LogLine
@@ -52,7 +62,8 @@ type recorder struct {
 var _ pipeline.Observer = (*recorder)(nil)
 
 func newRecorder(st historyStore, runID int64, logger *slog.Logger) *recorder {
-	r := &recorder{st: st, runID: runID, logger: logger, wake: make(chan struct{}, 1), done: make(chan struct{})}
+	r := &recorder{st: st, runID: runID, logger: logger, wake: make(chan struct{}, 1),
+		closing: make(chan struct{}), done: make(chan struct{})}
 	go r.work()
 	return r
 }
@@ -77,8 +88,12 @@ func (r *recorder) Observe(ev pipeline.Event) {
 // (the engine failed to start it), the run is finished as status.
 func (r *recorder) Close(status pipeline.Status) {
 	r.mu.Lock()
+	again := r.closed
 	r.closed = true
 	r.mu.Unlock()
+	if !again {
+		close(r.closing)
+	}
 	select {
 	case r.wake <- struct{}{}:
 	default:
@@ -94,28 +109,113 @@ func (r *recorder) work() {
 	tick := time.NewTicker(logFlushInterval)
 	defer tick.Stop()
 	for {
+		flush := false
 		select {
 		case <-r.wake:
 		case <-tick.C:
-			r.flushLogs()
+			flush = true
 		}
 		r.mu.Lock()
 		batch := r.queue
 		r.queue = nil
 		closed := r.closed
 		r.mu.Unlock()
+		var ops []historyOp
 		for _, ev := range batch {
-			r.apply(ev)
+			ops = r.plan(ops, ev)
+		}
+		if flush || closed {
+			ops = r.planLogs(ops)
+		}
+		r.write(ops)
+		if !closed && len(ops) > 0 {
+			select {
+			case <-r.closing:
+			case <-time.After(batchGap):
+			}
 		}
 		if closed {
 			r.mu.Lock()
 			rest := len(r.queue)
 			r.mu.Unlock()
 			if rest == 0 {
-				r.flushLogs()
+				r.write(r.planLogs(nil))
 				return
 			}
 		}
+	}
+}
+
+// historyOp is one write of the history: applied in a batch, or alone
+// (ctx given) when the batch failed.
+type historyOp struct {
+	what string
+	do   func(b historyWriter) error
+}
+
+// historyWriter is what ops write to: a *store.Batch, or the store one
+// transaction per call.
+type historyWriter interface {
+	PutJobs(runID int64, names []string) error
+	StartAttempt(runID int64, job string, n int, at time.Time) error
+	FinishAttempt(runID int64, job string, n int, status string, exitCode *int, at time.Time) error
+	FinishJob(runID int64, job string, status, reason string, exitCode *int, at time.Time, detail json.RawMessage) error
+	AppendLogs(runID int64, lines []store.LogLine) error
+	FinishRun(id int64, status string, finished time.Time) error
+}
+
+var _ historyWriter = (*store.Batch)(nil)
+
+// singleWriter writes each call in its own transaction.
+type singleWriter struct {
+	st  historyStore
+	ctx context.Context
+}
+
+func (w singleWriter) PutJobs(runID int64, names []string) error {
+	return w.st.PutJobs(w.ctx, runID, names)
+}
+
+func (w singleWriter) StartAttempt(runID int64, job string, n int, at time.Time) error {
+	return w.st.StartAttempt(w.ctx, runID, job, n, at)
+}
+
+func (w singleWriter) FinishAttempt(runID int64, job string, n int, status string, exitCode *int, at time.Time) error {
+	return w.st.FinishAttempt(w.ctx, runID, job, n, status, exitCode, at)
+}
+
+func (w singleWriter) FinishJob(runID int64, job string, status, reason string, exitCode *int, at time.Time, detail json.RawMessage) error {
+	return w.st.FinishJob(w.ctx, runID, job, status, reason, exitCode, at, detail)
+}
+
+func (w singleWriter) AppendLogs(runID int64, lines []store.LogLine) error {
+	return w.st.AppendLogs(w.ctx, runID, lines)
+}
+
+func (w singleWriter) FinishRun(id int64, status string, finished time.Time) error {
+	return w.st.FinishRun(w.ctx, id, status, finished)
+}
+
+// write applies ops in one transaction; if that fails, one by one, so
+// only the bad ones are lost (and warned about).
+func (r *recorder) write(ops []historyOp) {
+	if len(ops) == 0 {
+		return
+	}
+	err := r.st.Batch(r.ctx(), func(b *store.Batch) error {
+		for _, op := range ops {
+			if err := op.do(b); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err == nil {
+		return
+	}
+	w := singleWriter{st: r.st, ctx: r.ctx()}
+	for _, op := range ops {
+		r.check(op.what, op.do(w))
 	}
 }
 
@@ -131,33 +231,63 @@ func (r *recorder) check(what string, err error) {
 	}
 }
 
+// apply stores one event now (used by Close for a run that never ended).
 func (r *recorder) apply(ev pipeline.Event) {
-	ctx := r.ctx()
+	r.write(r.plan(nil, ev))
+}
+
+// plan appends the writes ev needs to ops. Log lines are held back until
+// their job finishes, the run ends or the flush interval passes.
+func (r *recorder) plan(ops []historyOp, ev pipeline.Event) []historyOp {
 	if ev.Time.IsZero() {
 		ev.Time = time.Now()
 	}
+	id := r.runID
 	switch ev.Type {
 	case pipeline.EventRunStarted:
-		r.check("jobs", r.st.PutJobs(ctx, r.runID, ev.Jobs))
+		ops = append(ops, historyOp{"jobs", func(w historyWriter) error { return w.PutJobs(id, ev.Jobs) }})
 	case pipeline.EventJobStarted:
 		if ev.Attempt > 1 {
 			// The engine retries only after a failed attempt.
-			r.check("finish attempt", r.st.FinishAttempt(ctx, r.runID, ev.Job, ev.Attempt-1, store.StatusFailed, nil, ev.Time))
+			ops = append(ops, historyOp{"finish attempt", func(w historyWriter) error {
+				return w.FinishAttempt(id, ev.Job, ev.Attempt-1, store.StatusFailed, nil, ev.Time)
+			}})
 		}
-		r.check("start attempt", r.st.StartAttempt(ctx, r.runID, ev.Job, ev.Attempt, ev.Time))
+		ops = append(ops, historyOp{"start attempt", func(w historyWriter) error {
+			return w.StartAttempt(id, ev.Job, ev.Attempt, ev.Time)
+		}})
 	case pipeline.EventJobLog:
 		r.logs = append(r.logs, store.LogLine{Job: ev.Job, Attempt: ev.Attempt, Time: ev.Time, Line: ev.Line})
 	case pipeline.EventJobFinished:
-		r.flushLogs()
+		ops = r.planLogs(ops)
 		if ev.Attempt > 0 {
-			r.check("finish attempt", r.st.FinishAttempt(ctx, r.runID, ev.Job, ev.Attempt, attemptStatus(ev.Status), ev.ExitCode, ev.Time))
+			ops = append(ops, historyOp{"finish attempt", func(w historyWriter) error {
+				return w.FinishAttempt(id, ev.Job, ev.Attempt, attemptStatus(ev.Status), ev.ExitCode, ev.Time)
+			}})
 		}
-		r.check("finish job", r.st.FinishJob(ctx, r.runID, ev.Job, string(ev.Status), ev.Reason, ev.ExitCode, ev.Time, jobDetail(ev)))
+		detail := jobDetail(ev)
+		ops = append(ops, historyOp{"finish job", func(w historyWriter) error {
+			return w.FinishJob(id, ev.Job, string(ev.Status), ev.Reason, ev.ExitCode, ev.Time, detail)
+		}})
 	case pipeline.EventRunFinished:
-		r.flushLogs()
+		ops = r.planLogs(ops)
 		r.finished = true
-		r.check("finish run", r.st.FinishRun(ctx, r.runID, string(ev.Status), ev.Time))
+		ops = append(ops, historyOp{"finish run", func(w historyWriter) error {
+			return w.FinishRun(id, string(ev.Status), ev.Time)
+		}})
 	}
+	return ops
+}
+
+// planLogs appends a write of the held-back log lines.
+func (r *recorder) planLogs(ops []historyOp) []historyOp {
+	if len(r.logs) == 0 {
+		return ops
+	}
+	lines := r.logs
+	r.logs = nil
+	id := r.runID
+	return append(ops, historyOp{"logs", func(w historyWriter) error { return w.AppendLogs(id, lines) }})
 }
 
 // attemptStatus is how the last attempt ended given how its job ended.
@@ -168,14 +298,6 @@ func attemptStatus(s pipeline.Status) string {
 	default:
 		return store.StatusFailed
 	}
-}
-
-func (r *recorder) flushLogs() {
-	if len(r.logs) == 0 {
-		return
-	}
-	r.check("logs", r.st.AppendLogs(r.ctx(), r.runID, r.logs))
-	r.logs = r.logs[:0]
 }
 
 // jobDetail is the JSON kept with a finished job: its cache decision and

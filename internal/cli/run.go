@@ -61,7 +61,7 @@ func (a *app) newRunCmd() *cobra.Command {
 	fl.StringArrayVar(&f.jobs, "job", nil, "run only this job and what it needs (repeatable; runs manual jobs too)")
 	fl.IntVarP(&f.parallel, "parallel", "j", 0, "how many jobs run at once (default: one per CPU)")
 	fl.BoolVar(&f.noCache, "no-cache", false, "run cacheable jobs even when their inputs are unchanged")
-	fl.StringArrayVar(&f.explain, "explain", nil, "after the run, say why this job was (not) taken from the cache (repeatable)")
+	fl.StringArrayVar(&f.explain, "explain", nil, "run nothing; say whether this job would be taken from the cache and what changed since its last cached run (repeatable)")
 	fl.StringVar(&f.branch, "branch", "", "branch the run is for (default: the checkout's)")
 	fl.StringVar(&f.event, "event", "manual", "event the run is for (push, manual, ...), seen by `if:`")
 	return cmd
@@ -108,6 +108,10 @@ func (a *app) run(ctx context.Context, name string, f runFlags) error {
 		return err
 	}
 	phase("secrets resolved")
+	if len(f.explain) > 0 {
+		// A dry run: nothing runs, nothing is recorded.
+		return a.explainDry(ctx, plan, ws, f.explain, secrets, f.noCache)
+	}
 
 	// Ask git while the history database opens: both take a few ms.
 	gitc := make(chan gitInfo, 1)
@@ -118,7 +122,13 @@ func (a *app) run(ctx context.Context, name string, f runFlags) error {
 	if err != nil {
 		return err
 	}
-	defer st.Close()
+	defer func() {
+		if a.exiting {
+			st.Detach() // the exit closes it, without a checkpoint
+		} else {
+			st.Close()
+		}
+	}()
 	if f.branch != "" {
 		git.Branch = f.branch
 	}
@@ -137,6 +147,7 @@ func (a *app) run(ctx context.Context, name string, f runFlags) error {
 		Parallel:  f.parallel,
 		Logger:    a.logger,
 		LookupEnv: a.lookupEnv,
+		Deployer:  a.deployJobs(),
 	}
 	jc, err := cache.New(stateDir, cache.Options{MaxSize: int64(cfg.Cache.MaxSize), Logger: a.logger})
 	if err != nil {
@@ -176,8 +187,10 @@ func (a *app) run(ctx context.Context, name string, f runFlags) error {
 	r.Finish(res)
 	rec.Close(res.Status)
 	phase("history written")
-	if !a.jsonOut {
-		a.explain(res, plan, f.explain)
+	if jc != nil {
+		if err := jc.Close(); err != nil {
+			a.logger.Warn("cannot save what the cache learned about input files", "err", err)
+		}
 	}
 	switch res.Status {
 	case pipeline.StatusSuccess:
@@ -330,45 +343,6 @@ func (a *app) termSize() (int, int) {
 		return 80, 24
 	}
 	return w, h
-}
-
-// explain prints, for each job named by --explain, its cache decision in
-// this run and what changed since the job was last cached.
-func (a *app) explain(res *pipeline.Result, plan *pipeline.Plan, names []string) {
-	for _, n := range names {
-		for _, j := range res.Jobs {
-			if !matchesJob(plan, j.Name, n) {
-				continue
-			}
-			var b strings.Builder
-			fmt.Fprintf(&b, "explain %s: ", displayName(j.Name))
-			switch c := j.Cache; {
-			case j.Status == pipeline.StatusSkipped || j.Status == pipeline.StatusCancelled:
-				fmt.Fprintf(&b, "not run (%s)", j.Status)
-			case notCacheable(planJob(plan, j.Name)) != "":
-				b.WriteString("not cacheable: " + notCacheable(planJob(plan, j.Name)))
-			case c == nil:
-				b.WriteString("no cache decision (cache unavailable)")
-			case c.Hit:
-				fmt.Fprintf(&b, "cache hit (key %s)", shortKey(c.Key))
-			default:
-				b.WriteString("cache miss")
-				if c.Miss != "" {
-					b.WriteString(": " + c.Miss)
-				}
-				if c.Key != "" {
-					fmt.Fprintf(&b, " (key %s)", shortKey(c.Key))
-				}
-			}
-			b.WriteString("\n")
-			if j.Cache != nil {
-				for _, ch := range j.Cache.Changes {
-					b.WriteString("  " + ch + "\n")
-				}
-			}
-			fmt.Fprint(a.out, a.mask(b.String()))
-		}
-	}
 }
 
 // notCacheable says why the engine never takes job from the cache, or "".

@@ -25,6 +25,7 @@ func validate(c *Config, d *decoder) {
 	v.environments()
 	v.routes()
 	v.alerts()
+	v.notify()
 }
 
 // has says whether path was written in the file.

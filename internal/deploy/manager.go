@@ -7,12 +7,15 @@ package deploy
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/tugdev/tug/internal/config"
 	"github.com/tugdev/tug/internal/proxy"
 	"github.com/tugdev/tug/internal/runtime"
+	"github.com/tugdev/tug/internal/secret"
 	"github.com/tugdev/tug/internal/store"
 )
 
@@ -44,6 +47,14 @@ type Router interface {
 
 var _ Router = (*proxy.Client)(nil)
 
+// ImageResolver turns an image reference into the immutable image ID or
+// digest a docker release pins. A docker runtime that implements it is
+// used for that; otherwise the reference itself is recorded. Safe for
+// concurrent use; honours ctx.
+type ImageResolver interface {
+	ResolveImage(ctx context.Context, ref string) (string, error)
+}
+
 // Options wires a Manager. Runtimes maps "process" and "docker" to their
 // runtime; a service with image: uses "docker".
 type Options struct {
@@ -56,6 +67,16 @@ type Options struct {
 	StateDir string
 	Now      func() time.Time
 	Logger   *slog.Logger
+	// Query evaluates a PromQL expression to one number, for canary
+	// analysis queries. Nil: a service with analysis.queries fails to
+	// deploy with an error saying so.
+	Query func(ctx context.Context, expr string) (float64, error)
+	// Secrets resolves the secret names a service asks for. Nil: a service
+	// with secrets fails to deploy with an error saying so.
+	Secrets func(ctx context.Context, names []string) (map[string]secret.Value, error)
+	// PollInterval is how often drains and canary analyses re-check the
+	// proxy. Default 100ms.
+	PollInterval time.Duration
 }
 
 // Request asks for a release of Service to Environment at Version (a git
@@ -125,54 +146,139 @@ type LivePool struct {
 	Weight  int    `json:"weight"`
 }
 
+// key names one service in one environment.
+type key struct{ service, env string }
+
+func (k key) String() string { return k.service + "/" + k.env }
+
 // Manager runs deploys. All methods are safe for concurrent use; deploys
 // of different service/environment pairs run in parallel, the same pair
 // is serialized (ErrBusy).
 type Manager struct {
 	opts Options
+	log  *slog.Logger
+	now  func() time.Time
+
+	// mu guards everything below; persisting a state happens under it so
+	// saves of one key are never reordered.
+	mu        sync.Mutex
+	cfg       *config.Config
+	states    map[key]*envState
+	busy      map[key]*Release
+	approvals map[string]chan approval
+	timers    map[key]*time.Timer
+	// tableFloor is the lowest version the next table push may carry
+	// (the proxy's version + 1 after Recover).
+	tableFloor int64
+
+	// pushMu serializes table pushes so versions reach the proxy in order.
+	pushMu sync.Mutex
+
+	bg     context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
 }
 
 // New returns a Manager; call SetConfig before the first deploy and
 // Recover once at start.
 func New(opts Options) (*Manager, error) {
-	return &Manager{opts: opts}, nil
+	if opts.Store == nil {
+		return nil, errors.New("deploy: Options.Store is required")
+	}
+	if opts.Router == nil {
+		return nil, errors.New("deploy: Options.Router is required")
+	}
+	if opts.StateDir == "" {
+		return nil, errors.New("deploy: Options.StateDir is required")
+	}
+	m := &Manager{
+		opts:      opts,
+		log:       opts.Logger,
+		now:       opts.Now,
+		states:    map[key]*envState{},
+		busy:      map[key]*Release{},
+		approvals: map[string]chan approval{},
+		timers:    map[key]*time.Timer{},
+	}
+	if m.log == nil {
+		m.log = slog.New(slog.DiscardHandler)
+	}
+	if m.now == nil {
+		m.now = time.Now
+	}
+	if m.opts.PollInterval <= 0 {
+		m.opts.PollInterval = 100 * time.Millisecond
+	}
+	m.bg, m.cancel = context.WithCancel(context.Background())
+	return m, nil
 }
 
 // SetConfig swaps in a validated config; deploys already running keep the
 // config they started with.
-func (m *Manager) SetConfig(c *config.Config) {}
-
-// Recover adopts instances and the proxy's table after a server restart
-// and finishes or rolls back the deploys that were in flight.
-func (m *Manager) Recover(ctx context.Context, progress Progress) error { return nil }
-
-// Deploy builds, starts and switches to a new release, blocking until it
-// is live or failed. With approval required it waits for Approve.
-func (m *Manager) Deploy(ctx context.Context, req Request, progress Progress) (*Release, error) {
-	return nil, errors.ErrUnsupported
+func (m *Manager) SetConfig(c *config.Config) {
+	m.mu.Lock()
+	m.cfg = c
+	m.mu.Unlock()
 }
 
-// Rollback goes back to the previous good release of service in env.
-func (m *Manager) Rollback(ctx context.Context, service, env, who string, progress Progress) (*Release, error) {
-	return nil, errors.ErrUnsupported
+func (m *Manager) config() *config.Config {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.cfg
 }
 
-// Approve lets a release waiting for approval proceed.
-func (m *Manager) Approve(ctx context.Context, id, who string) (*Release, error) {
-	return nil, errors.ErrUnsupported
+// acquire marks k busy with rel, or fails with ErrBusy.
+func (m *Manager) acquire(k key, rel *Release) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.busy[k]; ok {
+		return fmt.Errorf("%w: %s", ErrBusy, k)
+	}
+	if rel != nil {
+		c := *rel // the caller keeps changing its own copy
+		rel = &c
+	}
+	m.busy[k] = rel
+	return nil
 }
 
-// Releases lists releases of service (all environments if env is ""),
-// newest first.
-func (m *Manager) Releases(ctx context.Context, service, env string) ([]Release, error) {
-	return nil, errors.ErrUnsupported
+func (m *Manager) release(k key) {
+	m.mu.Lock()
+	delete(m.busy, k)
+	m.mu.Unlock()
 }
 
-// Status returns the live state of every service and environment.
-func (m *Manager) Status(ctx context.Context) ([]ServiceStatus, error) {
-	return nil, errors.ErrUnsupported
+// setBusy updates the release shown as in progress for k.
+func (m *Manager) setBusy(k key, rel *Release) {
+	m.mu.Lock()
+	if _, ok := m.busy[k]; ok {
+		c := *rel
+		m.busy[k] = &c
+	}
+	m.mu.Unlock()
 }
 
 // Shutdown stops background work; with stopServices it also drains and
 // stops every instance.
-func (m *Manager) Shutdown(ctx context.Context, stopServices bool) error { return nil }
+func (m *Manager) Shutdown(ctx context.Context, stopServices bool) error {
+	m.mu.Lock()
+	m.cancel()
+	for k, t := range m.timers {
+		t.Stop()
+		delete(m.timers, k)
+	}
+	m.mu.Unlock()
+	m.wg.Wait()
+	if !stopServices {
+		return nil
+	}
+	return m.stopAll(ctx)
+}
+
+// emit sends an event to progress (if any) and the log.
+func emit(progress Progress, now func() time.Time, rel, phase, format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	if progress != nil {
+		progress(Event{Time: now(), Release: rel, Phase: phase, Message: msg})
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"strings"
 	"syscall"
 	"time"
 
@@ -42,18 +43,11 @@ func (h *Host) Exec(ctx context.Context, spec *ExecSpec, out io.Writer) (int, er
 		return -1, fmt.Errorf("job %s not started: %w", spec.Job, err)
 	}
 
-	f, err := os.CreateTemp("", "tug-job-*.sh")
+	args, cleanup, err := scriptArgs(spec)
 	if err != nil {
-		return -1, fmt.Errorf("job %s: write script: %w", spec.Job, err)
+		return -1, err
 	}
-	defer os.Remove(f.Name())
-	if _, err := io.WriteString(f, spec.Script); err != nil {
-		f.Close()
-		return -1, fmt.Errorf("job %s: write script: %w", spec.Job, err)
-	}
-	if err := f.Close(); err != nil {
-		return -1, fmt.Errorf("job %s: write script: %w", spec.Job, err)
-	}
+	defer cleanup()
 
 	// Our own pipe, not exec's: exec would make Wait block until every
 	// background child closed its stdout.
@@ -61,7 +55,7 @@ func (h *Host) Exec(ctx context.Context, spec *ExecSpec, out io.Writer) (int, er
 	if err != nil {
 		return -1, fmt.Errorf("job %s: %w", spec.Job, err)
 	}
-	cmd := exec.Command(shell, "-eo", "pipefail", f.Name())
+	cmd := exec.Command(shell, args...)
 	cmd.Dir = spec.Dir
 	cmd.Env = spec.Env
 	if cmd.Env == nil {
@@ -139,6 +133,34 @@ func (h *Host) Exec(ctx context.Context, spec *ExecSpec, out io.Writer) (int, er
 		return 128 + int(ws.Signal()), nil
 	}
 	return ps.ExitCode(), nil
+}
+
+// maxArgScript is the longest script passed on the command line (Linux
+// caps one argument at 128 KiB); longer ones go through a temp file.
+const maxArgScript = 64 << 10
+
+// scriptArgs are the shell's arguments for spec's script: `-c script` with
+// the job's name as $0, which saves creating, writing and removing a temp
+// file per job; a temp file for scripts too long for an argument.
+func scriptArgs(spec *ExecSpec) (args []string, cleanup func(), err error) {
+	if len(spec.Script) <= maxArgScript && !strings.ContainsRune(spec.Script, 0) {
+		return []string{"-eo", "pipefail", "-c", spec.Script, spec.Job}, func() {}, nil
+	}
+	f, err := os.CreateTemp("", "tug-job-*.sh")
+	if err != nil {
+		return nil, nil, fmt.Errorf("job %s: write script: %w", spec.Job, err)
+	}
+	cleanup = func() { os.Remove(f.Name()) }
+	if _, err := io.WriteString(f, spec.Script); err != nil {
+		f.Close()
+		cleanup()
+		return nil, nil, fmt.Errorf("job %s: write script: %w", spec.Job, err)
+	}
+	if err := f.Close(); err != nil {
+		cleanup()
+		return nil, nil, fmt.Errorf("job %s: write script: %w", spec.Job, err)
+	}
+	return []string{"-eo", "pipefail", f.Name()}, cleanup, nil
 }
 
 // bothDone closes when a and b are both closed.

@@ -75,10 +75,13 @@ type Bucket struct {
 
 // BackendStatus is what the proxy knows of one backend right now.
 type BackendStatus struct {
-	Instance string `json:"instance"`
-	Addr     string `json:"addr"`
-	Healthy  bool   `json:"healthy"`
-	InFlight int64  `json:"in_flight"`
+	Service     string `json:"service,omitempty"`
+	Environment string `json:"environment,omitempty"`
+	Release     string `json:"release,omitempty"`
+	Instance    string `json:"instance"`
+	Addr        string `json:"addr"`
+	Healthy     bool   `json:"healthy"`
+	InFlight    int64  `json:"in_flight"`
 	// Draining: removed from the table, still finishing requests.
 	Draining bool `json:"draining,omitempty"`
 }

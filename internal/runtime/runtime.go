@@ -17,6 +17,13 @@ var (
 	ErrNotFound = errors.New("instance not found")
 	// ErrStart: the instance could not be started (bad command, missing image).
 	ErrStart = errors.New("instance failed to start")
+	// ErrExists: Start was given the ID of an instance that already exists.
+	ErrExists = errors.New("instance already exists")
+	// ErrImageNotFound: a container instance's image is not in the local
+	// engine (tug never pulls for a service).
+	ErrImageNotFound = errors.New("image not found locally")
+	// ErrClosed: the runtime was closed.
+	ErrClosed = errors.New("runtime closed")
 )
 
 // Runtime runs the instances of service releases.

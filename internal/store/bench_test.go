@@ -52,3 +52,32 @@ func BenchmarkAppendLogs(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkRunLifecycle measures what `tug run` of 10 trivial jobs pays the
+// history: open, create the run, record every job, finish, close.
+func BenchmarkRunLifecycle(b *testing.B) {
+	dir := b.TempDir()
+	ctx := context.Background()
+	names := []string{"j0", "j1", "j2", "j3", "j4", "j5", "j6", "j7", "j8", "j9"}
+	for b.Loop() {
+		s, err := Open(ctx, dir, Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		id, err := s.CreateRun(ctx, &Run{Pipeline: "ci"})
+		if err != nil {
+			b.Fatal(err)
+		}
+		s.PutJobs(ctx, id, names)
+		code := 0
+		for i, n := range names {
+			s.StartAttempt(ctx, id, n, 1, at(i))
+			s.FinishAttempt(ctx, id, n, 1, StatusSuccess, &code, at(i))
+			if err := s.FinishJob(ctx, id, n, StatusSuccess, "", &code, at(i), nil); err != nil {
+				b.Fatal(err)
+			}
+		}
+		s.FinishRun(ctx, id, StatusSuccess, at(20))
+		s.Close()
+	}
+}

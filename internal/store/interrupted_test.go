@@ -21,6 +21,9 @@ func TestMain(m *testing.M) {
 	if dir := os.Getenv(helperEnv); dir != "" {
 		os.Exit(helperProcess(dir))
 	}
+	if dir := os.Getenv(detachEnv); dir != "" {
+		os.Exit(detachProcess(dir))
+	}
 	os.Exit(m.Run())
 }
 

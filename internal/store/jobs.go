@@ -39,6 +39,10 @@ type Attempt struct {
 // PutJobs records jobs of a run as pending, in plan order. Calling it again
 // for the same run appends after the jobs already recorded.
 func (s *Store) PutJobs(ctx context.Context, runID int64, names []string) error {
+	return s.write(ctx, func(tx *txq) error { return putJobs(ctx, tx, runID, names) })
+}
+
+func putJobs(ctx context.Context, tx *txq, runID int64, names []string) error {
 	what := fmt.Sprintf("store: put jobs of run %d", runID)
 	seen := make(map[string]bool, len(names))
 	for i, n := range names {
@@ -50,80 +54,81 @@ func (s *Store) PutJobs(ctx context.Context, runID int64, names []string) error 
 		}
 		seen[n] = true
 	}
-	return s.tx(ctx, func(tx *sql.Tx) error {
-		if err := runExists(ctx, tx, what, runID); err != nil {
-			return err
-		}
-		var next int
-		if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(ord) + 1, 0) FROM jobs WHERE run_id = ?`, runID).
-			Scan(&next); err != nil {
-			return fmt.Errorf("%s: %w", what, err)
-		}
-		stmt, err := tx.PrepareContext(ctx, `INSERT INTO jobs(run_id, name, ord, status) VALUES (?, ?, ?, ?)
-			ON CONFLICT DO NOTHING`)
+	if err := runExists(ctx, tx, what, runID); err != nil {
+		return err
+	}
+	var next int
+	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(ord) + 1, 0) FROM jobs WHERE run_id = ?`, runID).
+		Scan(&next); err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	for i, n := range names {
+		res, err := tx.ExecContext(ctx, `INSERT INTO jobs(run_id, name, ord, status) VALUES (?, ?, ?, ?)
+			ON CONFLICT DO NOTHING`, runID, n, next+i, StatusPending)
 		if err != nil {
 			return fmt.Errorf("%s: %w", what, err)
 		}
-		defer stmt.Close()
-		for i, n := range names {
-			res, err := stmt.ExecContext(ctx, runID, n, next+i, StatusPending)
-			if err != nil {
-				return fmt.Errorf("%s: %w", what, err)
-			}
-			if k, _ := res.RowsAffected(); k == 0 {
-				return fmt.Errorf("%s: %w: job %q is already recorded", what, ErrInvalid, n)
-			}
+		if k, _ := res.RowsAffected(); k == 0 {
+			return fmt.Errorf("%s: %w: job %q is already recorded", what, ErrInvalid, n)
 		}
-		return nil
-	})
+	}
+	return nil
 }
 
 // StartAttempt records attempt n (from 1) of a job as running and marks the
 // job running with n attempts.
 func (s *Store) StartAttempt(ctx context.Context, runID int64, job string, n int, at time.Time) error {
+	return s.write(ctx, func(tx *txq) error { return startAttempt(ctx, tx, runID, job, n, at) })
+}
+
+func startAttempt(ctx context.Context, tx *txq, runID int64, job string, n int, at time.Time) error {
 	what := fmt.Sprintf("store: start attempt %d of run %d job %q", n, runID, job)
 	if n < 1 {
 		return fmt.Errorf("%s: %w: attempts count from 1", what, ErrInvalid)
 	}
-	return s.tx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE jobs SET status = ?, attempts = ?,
-			started_at = COALESCE(started_at, ?), finished_at = NULL
-			WHERE run_id = ? AND name = ?`,
-			StatusRunning, n, nanos(at), runID, job)
-		if err := affected(what, res, err, "job"); err != nil {
-			return err
-		}
-		res, err = tx.ExecContext(ctx, `INSERT INTO attempts(run_id, job, n, status, started_at)
-			VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
-			runID, job, n, StatusRunning, nanos(at))
-		if err != nil {
-			return fmt.Errorf("%s: %w", what, err)
-		}
-		if k, _ := res.RowsAffected(); k == 0 {
-			return fmt.Errorf("%s: %w: attempt already started", what, ErrInvalid)
-		}
-		return nil
-	})
+	res, err := tx.ExecContext(ctx, `UPDATE jobs SET status = ?, attempts = ?,
+		started_at = COALESCE(started_at, ?), finished_at = NULL
+		WHERE run_id = ? AND name = ?`,
+		StatusRunning, n, nanos(at), runID, job)
+	if err := affected(what, res, err, "job"); err != nil {
+		return err
+	}
+	res, err = tx.ExecContext(ctx, `INSERT INTO attempts(run_id, job, n, status, started_at)
+		VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+		runID, job, n, StatusRunning, nanos(at))
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	if k, _ := res.RowsAffected(); k == 0 {
+		return fmt.Errorf("%s: %w: attempt already started", what, ErrInvalid)
+	}
+	return nil
 }
 
 // FinishAttempt records how attempt n of a job ended. The job itself keeps
 // running until FinishJob (a retry may follow).
 func (s *Store) FinishAttempt(ctx context.Context, runID int64, job string, n int, status string, exitCode *int, at time.Time) error {
+	return s.write(ctx, func(tx *txq) error { return finishAttempt(ctx, tx, runID, job, n, status, exitCode, at) })
+}
+
+func finishAttempt(ctx context.Context, tx *txq, runID int64, job string, n int, status string, exitCode *int, at time.Time) error {
 	what := fmt.Sprintf("store: finish attempt %d of run %d job %q", n, runID, job)
 	if err := checkFinal(what, status); err != nil {
 		return err
 	}
-	return s.tx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE attempts SET status = ?, exit_code = ?, finished_at = ?
-			WHERE run_id = ? AND job = ? AND n = ?`,
-			status, nullInt(exitCode), nanos(at), runID, job, n)
-		return affected(what, res, err, "attempt")
-	})
+	res, err := tx.ExecContext(ctx, `UPDATE attempts SET status = ?, exit_code = ?, finished_at = ?
+		WHERE run_id = ? AND job = ? AND n = ?`,
+		status, nullInt(exitCode), nanos(at), runID, job, n)
+	return affected(what, res, err, "attempt")
 }
 
 // FinishJob records a job's final status. detail, if not empty, must be
 // valid JSON; it is stored as given.
 func (s *Store) FinishJob(ctx context.Context, runID int64, job string, status, reason string, exitCode *int, at time.Time, detail json.RawMessage) error {
+	return s.write(ctx, func(tx *txq) error { return finishJob(ctx, tx, runID, job, status, reason, exitCode, at, detail) })
+}
+
+func finishJob(ctx context.Context, tx *txq, runID int64, job string, status, reason string, exitCode *int, at time.Time, detail json.RawMessage) error {
 	what := fmt.Sprintf("store: finish run %d job %q", runID, job)
 	if err := checkFinal(what, status); err != nil {
 		return err
@@ -135,12 +140,10 @@ func (s *Store) FinishJob(ctx context.Context, runID int64, job string, status, 
 		}
 		d = sql.NullString{String: string(detail), Valid: true}
 	}
-	return s.tx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE jobs SET status = ?, reason = ?, exit_code = ?,
-			finished_at = ?, detail = ? WHERE run_id = ? AND name = ?`,
-			status, reason, nullInt(exitCode), nanos(at), d, runID, job)
-		return affected(what, res, err, "job")
-	})
+	res, err := tx.ExecContext(ctx, `UPDATE jobs SET status = ?, reason = ?, exit_code = ?,
+		finished_at = ?, detail = ? WHERE run_id = ? AND name = ?`,
+		status, reason, nullInt(exitCode), nanos(at), d, runID, job)
+	return affected(what, res, err, "job")
 }
 
 // Attempts returns a job's attempts in order.

@@ -26,48 +26,52 @@ func (s *Store) AppendLogs(ctx context.Context, runID int64, lines []LogLine) er
 	if len(lines) == 0 {
 		return nil
 	}
+	return s.write(ctx, func(tx *txq) error { return appendLogs(ctx, tx, runID, lines) })
+}
+
+func appendLogs(ctx context.Context, tx *txq, runID int64, lines []LogLine) error {
+	if len(lines) == 0 {
+		return nil
+	}
 	what := fmt.Sprintf("store: append logs to run %d", runID)
-	return s.tx(ctx, func(tx *sql.Tx) error {
-		last := map[string]int64{} // job -> highest seq so far
-		for _, l := range lines {
-			if _, ok := last[l.Job]; ok {
-				continue
-			}
-			if err := jobExists(ctx, tx, what, runID, l.Job); err != nil {
-				return err
-			}
-			var max int64
-			if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM logs WHERE run_id = ? AND job = ?`,
-				runID, l.Job).Scan(&max); err != nil {
-				return fmt.Errorf("%s: %w", what, err)
-			}
-			last[l.Job] = max
+	last := map[string]int64{} // job -> highest seq so far
+	for _, l := range lines {
+		if _, ok := last[l.Job]; ok {
+			continue
 		}
-		stmt, err := tx.PrepareContext(ctx, `INSERT INTO logs(run_id, job, seq, attempt, ts, line)
-			VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`)
+		if err := jobExists(ctx, tx, what, runID, l.Job); err != nil {
+			return err
+		}
+		var max int64
+		if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM logs WHERE run_id = ? AND job = ?`,
+			runID, l.Job).Scan(&max); err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		last[l.Job] = max
+	}
+	stmt, err := tx.prepare(ctx, `INSERT INTO logs(run_id, job, seq, attempt, ts, line)
+		VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`)
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	for _, l := range lines {
+		seq := l.Seq
+		switch {
+		case seq < 0:
+			return fmt.Errorf("%s: %w: job %q line has negative seq %d", what, ErrInvalid, l.Job, seq)
+		case seq == 0:
+			seq = last[l.Job] + 1
+		}
+		last[l.Job] = max(last[l.Job], seq)
+		res, err := stmt.ExecContext(ctx, runID, l.Job, seq, l.Attempt, nanos(l.Time), l.Line)
 		if err != nil {
 			return fmt.Errorf("%s: %w", what, err)
 		}
-		defer stmt.Close()
-		for _, l := range lines {
-			seq := l.Seq
-			switch {
-			case seq < 0:
-				return fmt.Errorf("%s: %w: job %q line has negative seq %d", what, ErrInvalid, l.Job, seq)
-			case seq == 0:
-				seq = last[l.Job] + 1
-			}
-			last[l.Job] = max(last[l.Job], seq)
-			res, err := stmt.ExecContext(ctx, runID, l.Job, seq, l.Attempt, nanos(l.Time), l.Line)
-			if err != nil {
-				return fmt.Errorf("%s: %w", what, err)
-			}
-			if k, _ := res.RowsAffected(); k == 0 {
-				return fmt.Errorf("%s: %w: job %q already has a line with seq %d", what, ErrInvalid, l.Job, seq)
-			}
+		if k, _ := res.RowsAffected(); k == 0 {
+			return fmt.Errorf("%s: %w: job %q already has a line with seq %d", what, ErrInvalid, l.Job, seq)
 		}
-		return nil
-	})
+	}
+	return nil
 }
 
 // Logs returns a run's lines: of one job in seq order, or with job "" of

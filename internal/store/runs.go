@@ -53,7 +53,7 @@ func (s *Store) CreateRun(ctx context.Context, r *Run) (int64, error) {
 	r.Status = StatusRunning
 	r.FinishedAt = time.Time{}
 	var id int64
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.write(ctx, func(tx *txq) error {
 		res, err := tx.ExecContext(ctx, `INSERT INTO runs
 			(pipeline, status, branch, commit_sha, event, triggered_by, started_at, pid, dir)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -74,15 +74,17 @@ func (s *Store) CreateRun(ctx context.Context, r *Run) (int64, error) {
 // FinishRun sets a run's final status. Jobs are left as they are: the
 // caller finishes them first.
 func (s *Store) FinishRun(ctx context.Context, id int64, status string, finished time.Time) error {
+	return s.write(ctx, func(tx *txq) error { return finishRun(ctx, tx, id, status, finished) })
+}
+
+func finishRun(ctx context.Context, tx *txq, id int64, status string, finished time.Time) error {
 	what := fmt.Sprintf("store: finish run %d", id)
 	if err := checkFinal(what, status); err != nil {
 		return err
 	}
-	return s.tx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE runs SET status = ?, finished_at = ? WHERE id = ?`,
-			status, nanos(finished), id)
-		return affected(what, res, err, fmt.Sprintf("run %d", id))
-	})
+	res, err := tx.ExecContext(ctx, `UPDATE runs SET status = ?, finished_at = ? WHERE id = ?`,
+		status, nanos(finished), id)
+	return affected(what, res, err, fmt.Sprintf("run %d", id))
 }
 
 // ListRuns returns runs newest first.

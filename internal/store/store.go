@@ -6,6 +6,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -15,7 +16,7 @@ import (
 	"syscall"
 	"time"
 
-	_ "modernc.org/sqlite" // registers the "sqlite" driver
+	"modernc.org/sqlite"
 )
 
 // FileName is the database file created inside the directory given to Open.
@@ -87,10 +88,11 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 	if s.alive == nil {
 		s.alive = processAlive
 	}
-	db, err := sql.Open("sqlite", dsn(s.path))
+	conn, err := sqlite.NewConnector(dsn(s.path))
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", s.path, err)
 	}
+	db := sql.OpenDB(persistWAL{conn})
 	s.db = db
 	if err := s.migrate(ctx, migrations()); err != nil {
 		db.Close()
@@ -110,8 +112,34 @@ func dsn(path string) string {
 	return path + "?_pragma=busy_timeout(5000)" +
 		"&_pragma=journal_mode(WAL)" +
 		"&_pragma=synchronous(NORMAL)" +
+		"&_pragma=wal_autocheckpoint(" + fmt.Sprint(walAutoCheckpoint) + ")" +
 		"&_pragma=foreign_keys(on)" +
 		"&_txlock=immediate"
+}
+
+// walAutoCheckpoint is how many WAL pages a commit may leave before it
+// copies them into the database. Kept small because Detach leaves the WAL
+// for the next Open to read back whole.
+const walAutoCheckpoint = 256
+
+// persistWAL keeps the WAL file when the last connection closes, so the
+// next process reuses it instead of creating it again and fsyncing the
+// directory.
+type persistWAL struct{ driver.Connector }
+
+// Connect opens a connection with SQLITE_FCNTL_PERSIST_WAL set.
+func (p persistWAL) Connect(ctx context.Context) (driver.Conn, error) {
+	c, err := p.Connector.Connect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if fc, ok := c.(sqlite.FileControl); ok {
+		if _, err := fc.FileControlPersistWAL("main", 1); err != nil {
+			c.Close()
+			return nil, err
+		}
+	}
+	return c, nil
 }
 
 // Path is the database file, for messages and diagnostics.
@@ -123,6 +151,17 @@ func (s *Store) Close() error {
 		return fmt.Errorf("store: close: %w", err)
 	}
 	return nil
+}
+
+// Detach is Close for a process about to exit: it leaves the connections
+// to the exit, so SQLite skips the checkpoint (and its fsyncs) the last
+// close would run. Everything committed is in the WAL, which the next Open
+// reads back, exactly as after a crash: SQLite is built for that. The
+// Store must not be used afterwards, and the process must exit soon: the
+// database stays open until it does.
+func (s *Store) Detach() {
+	// Nothing to do: not calling db.Close is the point. The pool's
+	// connections and their locks end with the process.
 }
 
 // tx runs fn in one write transaction, committing only if fn succeeds.

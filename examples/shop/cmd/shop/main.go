@@ -20,7 +20,12 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
-	if err := serve(ctx, os.Getenv("PORT"), os.Getenv("SHOP_VERSION"), logger); err != nil {
+	v := versionInfo{
+		// SHOP_VERSION wins; under tug the release ID names the version.
+		Version:  firstNonEmpty(os.Getenv("SHOP_VERSION"), os.Getenv("TUG_RELEASE")),
+		Revision: firstNonEmpty(buildRevision(), os.Getenv("TUG_REVISION")),
+	}
+	if err := serve(ctx, os.Getenv("PORT"), v, logger); err != nil {
 		logger.Error("shop stopped", "err", err)
 		os.Exit(1)
 	}
@@ -28,7 +33,7 @@ func main() {
 
 // serve listens on port (8080 when empty) until ctx is done, then drains
 // in-flight requests for up to 10 seconds.
-func serve(ctx context.Context, port, version string, logger *slog.Logger) error {
+func serve(ctx context.Context, port string, v versionInfo, logger *slog.Logger) error {
 	if port == "" {
 		port = "8080"
 	}
@@ -36,8 +41,8 @@ func serve(ctx context.Context, port, version string, logger *slog.Logger) error
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	srv := &http.Server{Handler: newServer(version).routes(), ReadHeaderTimeout: 5 * time.Second}
-	logger.Info("shop listening", "addr", ln.Addr().String(), "version", version)
+	srv := &http.Server{Handler: newServer(v.Version).withRevision(v.Revision).routes(), ReadHeaderTimeout: 5 * time.Second}
+	logger.Info("shop listening", "addr", ln.Addr().String(), "version", v.Version, "revision", v.Revision)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {

@@ -13,7 +13,9 @@ import (
 // server holds the handlers and the request counters /metrics exposes.
 type server struct {
 	version string
-	started time.Time
+	// revision is the git commit the binary was built from ("" unknown).
+	revision string
+	started  time.Time
 
 	mu       sync.Mutex
 	requests map[requestKey]int64
@@ -31,6 +33,12 @@ func newServer(version string) *server {
 	return &server{version: version, started: time.Now(), requests: map[requestKey]int64{}}
 }
 
+// withRevision records the git commit the binary was built from.
+func (s *server) withRevision(rev string) *server {
+	s.revision = rev
+	return s
+}
+
 func (s *server) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -38,7 +46,11 @@ func (s *server) routes() http.Handler {
 	})
 	mux.HandleFunc("GET /version", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
-		json.NewEncoder(w).Encode(map[string]string{"version": s.version})
+		v := map[string]string{"version": s.version}
+		if s.revision != "" {
+			v["revision"] = s.revision
+		}
+		json.NewEncoder(w).Encode(v)
 	})
 	mux.HandleFunc("GET /metrics", s.metrics)
 	return s.count(mux)
@@ -95,7 +107,11 @@ func (s *server) metrics(w http.ResponseWriter, _ *http.Request) {
 	}
 	fmt.Fprintln(w, "# HELP shop_build_info The running version of shop.")
 	fmt.Fprintln(w, "# TYPE shop_build_info gauge")
-	fmt.Fprintf(w, "shop_build_info{version=%s} 1\n", strconv.Quote(s.version))
+	if s.revision != "" {
+		fmt.Fprintf(w, "shop_build_info{version=%s,revision=%s} 1\n", strconv.Quote(s.version), strconv.Quote(s.revision))
+	} else {
+		fmt.Fprintf(w, "shop_build_info{version=%s} 1\n", strconv.Quote(s.version))
+	}
 	fmt.Fprintln(w, "# HELP shop_uptime_seconds Seconds since the process started.")
 	fmt.Fprintln(w, "# TYPE shop_uptime_seconds gauge")
 	fmt.Fprintf(w, "shop_uptime_seconds %.3f\n", time.Since(s.started).Seconds())

@@ -73,7 +73,7 @@ func TestServeStopsOnCancel(t *testing.T) {
 	ln.Close()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- serve(ctx, strconv.Itoa(port), "", slog.New(slog.DiscardHandler)) }()
+	go func() { done <- serve(ctx, strconv.Itoa(port), versionInfo{}, slog.New(slog.DiscardHandler)) }()
 
 	url := "http://127.0.0.1:" + strconv.Itoa(port) + "/healthz"
 	deadline := time.Now().Add(10 * time.Second)
@@ -96,5 +96,16 @@ func TestServeStopsOnCancel(t *testing.T) {
 		}
 	case <-time.After(15 * time.Second):
 		t.Fatal("serve did not stop")
+	}
+}
+
+func TestVersionReportsTheRevision(t *testing.T) {
+	srv := httptest.NewServer(newServer("r7").withRevision("abc123").routes())
+	defer srv.Close()
+	if _, body := get(t, srv.URL+"/version"); body != `{"revision":"abc123","version":"r7"}`+"\n" {
+		t.Fatalf("/version = %q", body)
+	}
+	if _, body := get(t, srv.URL+"/metrics"); !strings.Contains(body, `shop_build_info{version="r7",revision="abc123"} 1`) {
+		t.Fatalf("metrics:\n%s", body)
 	}
 }

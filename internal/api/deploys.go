@@ -1,0 +1,84 @@
+package api
+
+import (
+	"net/http"
+
+	"github.com/tugdev/tug/internal/deploy"
+)
+
+func (h *Handler) postDeploy(w http.ResponseWriter, r *http.Request) error {
+	var req DeployRequest
+	if err := decodeBody(r, &req, false); err != nil {
+		return err
+	}
+	cfg := h.config()
+	if err := checkService(cfg, req.Service, "body"); err != nil {
+		return err
+	}
+	env, err := resolveEnvironment(cfg, req.Environment)
+	if err != nil {
+		return err
+	}
+	dreq := deploy.Request{Service: req.Service, Environment: env, Version: req.Version, Who: who(req.Who)}
+	return streamRelease(w, r, func(p deploy.Progress) (*deploy.Release, error) {
+		return h.opts.Deployer.Deploy(r.Context(), dreq, p)
+	})
+}
+
+func (h *Handler) postRollback(w http.ResponseWriter, r *http.Request) error {
+	var req RollbackRequest
+	if err := decodeBody(r, &req, false); err != nil {
+		return err
+	}
+	cfg := h.config()
+	if err := checkService(cfg, req.Service, "body"); err != nil {
+		return err
+	}
+	env, err := resolveEnvironment(cfg, req.Environment)
+	if err != nil {
+		return err
+	}
+	return streamRelease(w, r, func(p deploy.Progress) (*deploy.Release, error) {
+		return h.opts.Deployer.Rollback(r.Context(), req.Service, env, who(req.Who), p)
+	})
+}
+
+func (h *Handler) getReleases(w http.ResponseWriter, r *http.Request) error {
+	q := r.URL.Query()
+	service, env := q.Get("service"), q.Get("env")
+	cfg := h.config()
+	if err := checkService(cfg, service, "query"); err != nil {
+		return err
+	}
+	if env != "" {
+		if _, err := resolveEnvironment(cfg, env); err != nil {
+			return err
+		}
+	}
+	rels, err := h.opts.Deployer.Releases(r.Context(), service, env)
+	if err != nil {
+		return err
+	}
+	if rels == nil {
+		rels = []deploy.Release{}
+	}
+	writeJSON(w, http.StatusOK, rels)
+	return nil
+}
+
+func (h *Handler) postApprove(w http.ResponseWriter, r *http.Request) error {
+	var req ApproveRequest
+	if err := decodeBody(r, &req, true); err != nil {
+		return err
+	}
+	id := r.PathValue("id")
+	if id == "" {
+		return badRequest("path: release id is required")
+	}
+	rel, err := h.opts.Deployer.Approve(r.Context(), id, who(req.Who))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, rel)
+	return nil
+}

@@ -1,0 +1,403 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tugdev/tug/internal/config"
+	"github.com/tugdev/tug/internal/deploy"
+	"github.com/tugdev/tug/internal/proxy"
+	"github.com/tugdev/tug/internal/store"
+)
+
+const testYAML = `version: 1
+project: shop
+services:
+  shop:
+    run: ./bin/shop
+    routes: ["shop.localhost"]
+    deploy: {strategy: canary}
+    environments:
+      production: {routes: ["shop-prod.localhost"]}
+environments:
+  staging: {}
+  production: {approval: required}
+`
+
+func mustConfig(t *testing.T, src string) *config.Config {
+	t.Helper()
+	cfg, err := config.Parse("tug.yaml", []byte(src), config.LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+// fakeDeployer records calls and answers with what the test set.
+type fakeDeployer struct {
+	mu       sync.Mutex
+	requests []deploy.Request
+	events   []deploy.Event
+	rel      *deploy.Release
+	err      error
+	releases []deploy.Release
+	status   []deploy.ServiceStatus
+}
+
+func (f *fakeDeployer) Deploy(_ context.Context, req deploy.Request, p deploy.Progress) (*deploy.Release, error) {
+	f.mu.Lock()
+	f.requests = append(f.requests, req)
+	f.mu.Unlock()
+	for _, e := range f.events {
+		p(e)
+	}
+	return f.rel, f.err
+}
+
+func (f *fakeDeployer) Rollback(ctx context.Context, service, env, who string, p deploy.Progress) (*deploy.Release, error) {
+	return f.Deploy(ctx, deploy.Request{Service: service, Environment: env, Who: who}, p)
+}
+
+func (f *fakeDeployer) Approve(_ context.Context, id, _ string) (*deploy.Release, error) {
+	if f.err != nil {
+		return nil, f.err
+	}
+	return &deploy.Release{ID: id, Status: deploy.StatusDeploying}, nil
+}
+
+func (f *fakeDeployer) Releases(_ context.Context, service, env string) ([]deploy.Release, error) {
+	return f.releases, f.err
+}
+
+func (f *fakeDeployer) Status(context.Context) ([]deploy.ServiceStatus, error) {
+	return f.status, nil
+}
+
+// fakeConfig is a ConfigSource whose Apply answers next.
+type fakeConfig struct {
+	mu   sync.Mutex
+	snap ConfigSnapshot
+	next func() (*config.Config, error)
+}
+
+func (f *fakeConfig) Current() ConfigSnapshot {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.snap
+}
+
+func (f *fakeConfig) Apply(context.Context) (ConfigSnapshot, bool, error) {
+	c, err := f.next()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err != nil {
+		return f.snap, false, err
+	}
+	f.snap = ConfigSnapshot{Config: c, LoadedAt: time.Now(), Hash: "new"}
+	return f.snap, true, nil
+}
+
+func newTestServer(t *testing.T, d *fakeDeployer, opts ...func(*Options)) (*Client, *Handler, *fakeConfig) {
+	t.Helper()
+	fc := &fakeConfig{snap: ConfigSnapshot{Config: mustConfig(t, testYAML), LoadedAt: time.Unix(1, 0), Hash: "old"}}
+	o := Options{Deployer: d, Config: fc, ProxyHTTP: "127.0.0.1:8080"}
+	for _, f := range opts {
+		f(&o)
+	}
+	h := NewHandler(o)
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return NewClient(srv.URL), h, fc
+}
+
+func apiErr(t *testing.T, err error) *Error {
+	t.Helper()
+	var e *Error
+	if !errors.As(err, &e) {
+		t.Fatalf("want *api.Error, got %T %v", err, err)
+	}
+	return e
+}
+
+func TestErrorMapping(t *testing.T) {
+	cfgErr := config.Errors{{File: "tug.yaml", Pos: config.Pos{Line: 3, Col: 5}, Path: "services.web", Msg: "bad"}}
+	for _, tc := range []struct {
+		err    error
+		status int
+		code   string
+	}{
+		{fmt.Errorf("x: %w", deploy.ErrUnknownService), 404, "unknown_service"},
+		{fmt.Errorf("x: %w", deploy.ErrUnknownEnvironment), 404, "unknown_environment"},
+		{fmt.Errorf("x: %w", deploy.ErrBusy), 409, "busy"},
+		{fmt.Errorf("x: %w", deploy.ErrNoPrevious), 409, "no_previous_release"},
+		{fmt.Errorf("x: %w", deploy.ErrNotAwaiting), 409, "not_awaiting_approval"},
+		{fmt.Errorf("x: %w", deploy.ErrFailed), 422, "deploy_failed"},
+		{fmt.Errorf("release r9: %w", store.ErrNotFound), 404, "not_found"},
+		{fmt.Errorf("push: %w", proxy.ErrUnreachable), 503, "proxy_unreachable"},
+		{cfgErr, 400, "invalid_config"},
+		{badRequest("body: nope"), 400, "bad_request"},
+		{errors.New("boom"), 500, "internal"},
+	} {
+		status, e := toAPIError(tc.err)
+		if status != tc.status || e.Code != tc.code || e.Message != tc.err.Error() {
+			t.Errorf("%v: got %d %q %q, want %d %q", tc.err, status, e.Code, e.Message, tc.status, tc.code)
+		}
+	}
+	_, e := toAPIError(cfgErr)
+	if len(e.Details) != 1 || e.Details[0].Line != 3 || e.Details[0].Col != 5 || e.Details[0].Path != "services.web" {
+		t.Errorf("details = %+v", e.Details)
+	}
+}
+
+func TestBadBodyNamesTheField(t *testing.T) {
+	d := &fakeDeployer{}
+	_, h, _ := newTestServer(t, d)
+	for _, tc := range []struct {
+		body string
+		want string
+	}{
+		{`{"service": 5}`, `field "service": want string, got number`},
+		{`{"servce": "shop"}`, `unknown field "servce"`},
+		{``, `empty body`},
+		{`{"service": "shop"`, `truncated JSON`},
+		{`{"service": "shop"} {}`, `unexpected data`},
+		{`{"service": "shop",}`, `invalid JSON at byte`},
+		{`{}`, `"service" is required`},
+		{`[1]`, `want a JSON object`},
+	} {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/api/deploys", strings.NewReader(tc.body)))
+		var env struct{ Error Error }
+		if err := json.Unmarshal(rec.Body.Bytes(), &env); err != nil {
+			t.Fatalf("%s: answer is not JSON: %q", tc.body, rec.Body)
+		}
+		if rec.Code != 400 || !strings.Contains(env.Error.Message, tc.want) || !strings.HasPrefix(env.Error.Message, "body: ") {
+			t.Errorf("%s: got %d %q, want 400 containing %q", tc.body, rec.Code, env.Error.Message, tc.want)
+		}
+	}
+	if len(d.requests) != 0 {
+		t.Fatalf("bad bodies reached the deployer: %v", d.requests)
+	}
+}
+
+func TestUnknownNamesSuggest(t *testing.T) {
+	d := &fakeDeployer{}
+	c, _, _ := newTestServer(t, d)
+	ctx := context.Background()
+	_, err := c.Deploy(ctx, DeployRequest{Service: "shpo"}, nil)
+	e := apiErr(t, err)
+	if e.Status != 404 || e.Code != "unknown_service" || !strings.Contains(e.Message, `(did you mean "shop"?)`) {
+		t.Errorf("unknown service: %d %s %q", e.Status, e.Code, e.Message)
+	}
+	_, err = c.Deploy(ctx, DeployRequest{Service: "shop", Environment: "prodution"}, nil)
+	e = apiErr(t, err)
+	if e.Status != 404 || e.Code != "unknown_environment" || !strings.Contains(e.Message, `(did you mean "production"?)`) {
+		t.Errorf("unknown env: %d %s %q", e.Status, e.Code, e.Message)
+	}
+	_, err = c.Releases(ctx, "shoop", "")
+	if e = apiErr(t, err); e.Status != 404 || !strings.Contains(e.Message, `did you mean "shop"`) {
+		t.Errorf("releases of unknown service: %d %q", e.Status, e.Message)
+	}
+	if len(d.requests) != 0 {
+		t.Fatalf("unknown names reached the deployer: %v", d.requests)
+	}
+}
+
+func TestDeployStreamsProgressThenRelease(t *testing.T) {
+	d := &fakeDeployer{
+		events: []deploy.Event{{Release: "r1", Phase: "build", Message: "building"}, {Release: "r1", Phase: "done", Message: "live"}},
+		rel:    &deploy.Release{ID: "r1", Status: deploy.StatusLive},
+	}
+	c, _, _ := newTestServer(t, d)
+	var got []string
+	rel, err := c.Deploy(context.Background(), DeployRequest{Service: "shop", Who: "ann"}, func(e deploy.Event) {
+		got = append(got, e.Phase+":"+e.Message)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rel.ID != "r1" || strings.Join(got, ",") != "build:building,done:live" {
+		t.Fatalf("rel=%+v events=%v", rel, got)
+	}
+	// Without --env the first declared environment is the target.
+	if r := d.requests[0]; r.Environment != "staging" || r.Who != "ann" {
+		t.Fatalf("request = %+v", r)
+	}
+}
+
+func TestDeployFailureEndsTheStreamWithTheReason(t *testing.T) {
+	d := &fakeDeployer{
+		events: []deploy.Event{{Release: "r2", Phase: "health", Message: "waiting"}},
+		rel:    &deploy.Release{ID: "r2", Status: deploy.StatusFailed, Reason: "health check /healthz: 500"},
+		err:    fmt.Errorf("r2: %w: health check /healthz: 500", deploy.ErrFailed),
+	}
+	c, _, _ := newTestServer(t, d)
+	n := 0
+	rel, err := c.Deploy(context.Background(), DeployRequest{Service: "shop"}, func(deploy.Event) { n++ })
+	e := apiErr(t, err)
+	if e.Code != "deploy_failed" || e.Status != 422 || !strings.Contains(e.Message, "/healthz: 500") {
+		t.Fatalf("error = %+v", e)
+	}
+	if n != 1 || rel == nil || rel.Reason == "" {
+		t.Fatalf("events=%d rel=%+v", n, rel)
+	}
+}
+
+func TestErrorBeforeProgressKeepsItsStatus(t *testing.T) {
+	d := &fakeDeployer{err: fmt.Errorf("shop/staging: %w", deploy.ErrBusy)}
+	c, _, _ := newTestServer(t, d)
+	_, err := c.Rollback(context.Background(), RollbackRequest{Service: "shop", Environment: "production"}, nil)
+	if e := apiErr(t, err); e.Status != http.StatusConflict || e.Code != "busy" {
+		t.Fatalf("got %+v", e)
+	}
+}
+
+func TestApprove(t *testing.T) {
+	d := &fakeDeployer{}
+	c, _, _ := newTestServer(t, d)
+	rel, err := c.Approve(context.Background(), "r7", "ann")
+	if err != nil || rel.ID != "r7" {
+		t.Fatalf("approve: %v %+v", err, rel)
+	}
+	d.err = fmt.Errorf("r7: %w", deploy.ErrNotAwaiting)
+	_, err = c.Approve(context.Background(), "r7", "ann")
+	if e := apiErr(t, err); e.Status != http.StatusConflict {
+		t.Fatalf("got %+v", e)
+	}
+}
+
+func TestApplyRefusesBadConfig(t *testing.T) {
+	c, _, fc := newTestServer(t, &fakeDeployer{})
+	fc.next = func() (*config.Config, error) {
+		return config.Parse("tug.yaml", []byte("version: 1\nservices:\n  web: {replicas: many}\n"), config.LoadOptions{})
+	}
+	_, err := c.Apply(context.Background())
+	e := apiErr(t, err)
+	if e.Status != 400 || e.Code != "invalid_config" || len(e.Details) == 0 || e.Details[0].Line != 3 {
+		t.Fatalf("got %+v", e)
+	}
+	if fc.Current().Hash != "old" {
+		t.Fatal("a bad config replaced the running one")
+	}
+	fc.next = func() (*config.Config, error) { return mustConfig(t, testYAML), nil }
+	resp, err := c.Apply(context.Background())
+	if err != nil || !resp.Changed || resp.Hash != "new" {
+		t.Fatalf("apply good: %v %+v", err, resp)
+	}
+}
+
+func TestStatusShape(t *testing.T) {
+	d := &fakeDeployer{status: []deploy.ServiceStatus{{Service: "shop", Environment: "staging", Live: []deploy.LivePool{{Release: "r1", Weight: 100}}}}}
+	c, _, _ := newTestServer(t, d)
+	var raw map[string]any
+	if err := c.Do(context.Background(), http.MethodGet, "/api/status", nil, &raw); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"project", "config_file", "environments", "services", "live", "proxy_http"} {
+		if _, ok := raw[k]; !ok {
+			t.Errorf("status lacks %q: %v", k, raw)
+		}
+	}
+	st, err := c.Status(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st.Environments) != 2 || !st.Environments[0].Default || st.Environments[1].Approval != "required" {
+		t.Errorf("environments = %+v", st.Environments)
+	}
+	if r := st.Services[0].Routes; r["staging"][0] != "shop.localhost" || r["production"][0] != "shop-prod.localhost" {
+		t.Errorf("routes = %v", r)
+	}
+	if st.Live[0].Live[0].Weight != 100 {
+		t.Errorf("live = %+v", st.Live)
+	}
+}
+
+func TestUnknownRouteIsJSON404(t *testing.T) {
+	c, _, _ := newTestServer(t, &fakeDeployer{})
+	err := c.Do(context.Background(), http.MethodGet, "/api/nope", nil, nil)
+	if e := apiErr(t, err); e.Status != 404 || e.Code != "no_route" {
+		t.Fatalf("got %+v", e)
+	}
+	err = c.Do(context.Background(), http.MethodGet, "/api/deploys", nil, nil)
+	if e := apiErr(t, err); e.Status != 405 || !strings.Contains(e.Message, "use POST") {
+		t.Fatalf("wrong method: %+v", e)
+	}
+}
+
+func TestMountAndMetrics(t *testing.T) {
+	mounted := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "v1:"+r.URL.Path) })
+	metrics := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "tug_up 1\n") })
+	c, _, _ := newTestServer(t, &fakeDeployer{}, func(o *Options) {
+		o.Mount = map[string]http.Handler{"/api/v1/": mounted}
+		o.Metrics = metrics
+	})
+	var b strings.Builder
+	if err := c.Do(context.Background(), http.MethodGet, "/api/v1/query", nil, &b); err != nil || b.String() != "v1:/api/v1/query" {
+		t.Fatalf("mount: %v %q", err, b.String())
+	}
+	b.Reset()
+	if err := c.Do(context.Background(), http.MethodGet, "/metrics", nil, &b); err != nil || b.String() != "tug_up 1\n" {
+		t.Fatalf("metrics: %v %q", err, b.String())
+	}
+}
+
+// TestOpenAPIListsEveryRoute walks every pattern registered on the
+// router and finds it in the served document, and resolves every
+// documented operation back to a registered pattern.
+func TestOpenAPIListsEveryRoute(t *testing.T) {
+	c, h, _ := newTestServer(t, &fakeDeployer{}, func(o *Options) {
+		o.Mount = map[string]http.Handler{"/api/v1/": http.NotFoundHandler(), "/api/alerts": http.NotFoundHandler()}
+	})
+	var doc struct {
+		OpenAPI string                    `json:"openapi"`
+		Paths   map[string]map[string]any `json:"paths"`
+	}
+	if err := c.Do(context.Background(), http.MethodGet, "/api/openapi.json", nil, &doc); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(doc.OpenAPI, "3.") {
+		t.Fatalf("openapi = %q", doc.OpenAPI)
+	}
+	if len(h.patterns) < 10 {
+		t.Fatalf("only %d patterns registered", len(h.patterns))
+	}
+	for _, p := range h.patterns {
+		if p == "/" {
+			continue // the JSON 404
+		}
+		method, path, ok := strings.Cut(p, " ")
+		if !ok {
+			path, method = p, http.MethodGet
+			if strings.HasSuffix(path, "/") {
+				path += "{path}"
+			}
+		}
+		item, found := doc.Paths[path]
+		if !found {
+			t.Errorf("route %q is not in openapi.json", p)
+			continue
+		}
+		if _, ok := item[strings.ToLower(method)]; !ok {
+			t.Errorf("route %q: openapi.json documents %v only", p, methodsOf(item))
+		}
+	}
+	for path, item := range doc.Paths {
+		for _, m := range methodsOf(item) {
+			concrete := strings.ReplaceAll(strings.ReplaceAll(path, "{id}", "r1"), "{path}", "x")
+			req := httptest.NewRequest(m, concrete, nil)
+			if _, pattern := h.mux.Handler(req); pattern == "/" || pattern == "" {
+				t.Errorf("documented %s %s is not routed (pattern %q)", m, path, pattern)
+			}
+		}
+	}
+}

@@ -1,0 +1,236 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/tugdev/tug/internal/alert"
+	"github.com/tugdev/tug/internal/store"
+)
+
+func (a *app) newAlertsCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "alerts",
+		Short: "List firing and pending alerts, most severe first (P0..P3)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var resp struct {
+				Alerts []*alert.Alert `json:"alerts"`
+			}
+			if err := a.alertAPI(cmd.Context(), "GET", "/api/alerts", nil, &resp); err != nil {
+				return err
+			}
+			if a.jsonOut {
+				return json.NewEncoder(a.out).Encode(nonNilSlice(resp.Alerts))
+			}
+			return a.printAlerts(resp.Alerts)
+		},
+	}
+	cmd.AddCommand(a.newAlertsAckCmd(), a.newAlertsHistoryCmd())
+	return cmd
+}
+
+func (a *app) newAlertsAckCmd() *cobra.Command {
+	var comment string
+	cmd := &cobra.Command{
+		Use:   "ack ID",
+		Short: "Acknowledge a firing alert: its repeats stop until it resolves or fires again",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var resp struct {
+				Ack alert.Ack `json:"ack"`
+			}
+			req := alert.AckRequest{By: a.who(), Comment: comment}
+			if err := a.alertAPI(cmd.Context(), "POST", "/api/alerts/"+url.PathEscape(args[0])+"/ack", req, &resp); err != nil {
+				return err
+			}
+			if a.jsonOut {
+				return json.NewEncoder(a.out).Encode(resp.Ack)
+			}
+			_, err := fmt.Fprintf(a.out, "acknowledged %s (%s): no repeats until it resolves or fires again\n",
+				shortID(resp.Ack.Fingerprint), resp.Ack.AlertName)
+			return err
+		},
+	}
+	cmd.Flags().StringVar(&comment, "comment", "", "why, for the record")
+	return cmd
+}
+
+func (a *app) newAlertsHistoryCmd() *cobra.Command {
+	var limit int
+	cmd := &cobra.Command{
+		Use:   "history",
+		Short: "List the notifications sent, newest first, with their outcome",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if limit < 0 {
+				return badInputf("--limit must not be negative")
+			}
+			var resp struct {
+				Notifications []alert.Notification `json:"notifications"`
+			}
+			if err := a.alertAPI(cmd.Context(), "GET", "/api/alerts/history?limit="+strconv.Itoa(limit), nil, &resp); err != nil {
+				return err
+			}
+			if a.jsonOut {
+				return json.NewEncoder(a.out).Encode(nonNilSlice(resp.Notifications))
+			}
+			if len(resp.Notifications) == 0 {
+				_, err := fmt.Fprintln(a.out, "no notifications sent yet")
+				return err
+			}
+			tw := tabwriter.NewWriter(a.out, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "WHEN\tCHANNEL\tSTATUS\tOUTCOME\tTRIES\tALERTS\tERROR")
+			for _, n := range resp.Notifications {
+				var names []string
+				for _, al := range n.Alerts {
+					names = append(names, al.Severity+" "+al.Name)
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\n", n.At.Local().Format("2006-01-02 15:04:05"), n.Channel,
+					n.Status, n.Outcome, n.Attempts, firstLine(strings.Join(names, ", "), 60), dash(firstLine(n.Error, 60)))
+			}
+			return tw.Flush()
+		},
+	}
+	cmd.Flags().IntVar(&limit, "limit", 50, "show at most this many (0: all)")
+	return cmd
+}
+
+// alertAPI calls the server's alerting API with the CLI's error mapping.
+func (a *app) alertAPI(ctx context.Context, method, path string, in, out any) error {
+	c, err := a.serverClient()
+	if err != nil {
+		return err
+	}
+	return a.serverErr(c.Do(ctx, method, path, in, out))
+}
+
+func (a *app) printAlerts(as []*alert.Alert) error {
+	if len(as) == 0 {
+		_, err := fmt.Fprintln(a.out, "no alerts firing or pending")
+		return err
+	}
+	tw := tabwriter.NewWriter(a.out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tSEV\tSTATE\tALERT\tSERVICE\tSINCE\tSUMMARY\tNOTE")
+	for _, al := range as {
+		since := al.ActiveAt
+		if al.State == alert.StateFiring && !al.StartsAt.IsZero() {
+			since = al.StartsAt
+		}
+		var note []string
+		if len(al.SilencedBy) > 0 {
+			note = append(note, "silenced by "+shortID(al.SilencedBy[0]))
+		}
+		if al.InhibitedBy != "" {
+			note = append(note, "inhibited by "+shortID(al.InhibitedBy))
+		}
+		if al.AckedBy != "" {
+			note = append(note, "acked by "+al.AckedBy)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", shortID(al.ID), al.Severity, al.State, al.Name,
+			dash(al.Labels["service"]), since.Local().Format("2006-01-02 15:04:05"),
+			dash(a.mask(firstLine(al.Annotations["summary"], 60))), dash(strings.Join(note, "; ")))
+	}
+	return tw.Flush()
+}
+
+// shortID shortens fingerprints and silence IDs for tables; any unique
+// prefix is accepted back.
+func shortID(s string) string {
+	if len(s) > 8 {
+		return s[:8]
+	}
+	return s
+}
+
+func nonNilSlice[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
+
+// alertState adapts the store to alert.State, for the server's alert
+// engine: silences, acks and the notification history survive restarts.
+type alertState struct{ st *store.Store }
+
+var _ alert.State = alertState{}
+
+// newAlertState wraps st.
+func newAlertState(st *store.Store) alert.State { return alertState{st: st} }
+
+func (s alertState) SaveSilence(ctx context.Context, v alert.Silence) error {
+	return s.st.SaveAlertSilence(ctx, store.AlertSilence{ID: v.ID, Matchers: v.Matchers, StartsAt: v.StartsAt,
+		EndsAt: v.EndsAt, CreatedBy: v.CreatedBy, Comment: v.Comment})
+}
+
+func (s alertState) Silences(ctx context.Context) ([]alert.Silence, error) {
+	rows, err := s.st.AlertSilences(ctx)
+	out := make([]alert.Silence, 0, len(rows))
+	for _, r := range rows {
+		out = append(out, alert.Silence{ID: r.ID, Matchers: r.Matchers, StartsAt: r.StartsAt, EndsAt: r.EndsAt,
+			CreatedBy: r.CreatedBy, Comment: r.Comment})
+	}
+	return out, err
+}
+
+func (s alertState) SaveAck(ctx context.Context, v alert.Ack) error {
+	return s.st.SaveAlertAck(ctx, store.AlertAck{Fingerprint: v.Fingerprint, AlertName: v.AlertName,
+		StartsAt: v.StartsAt, By: v.By, Comment: v.Comment, At: v.At})
+}
+
+func (s alertState) DeleteAck(ctx context.Context, fp string) error {
+	return s.st.DeleteAlertAck(ctx, fp)
+}
+
+func (s alertState) Acks(ctx context.Context) ([]alert.Ack, error) {
+	rows, err := s.st.AlertAcks(ctx)
+	out := make([]alert.Ack, 0, len(rows))
+	for _, r := range rows {
+		out = append(out, alert.Ack{Fingerprint: r.Fingerprint, AlertName: r.AlertName, StartsAt: r.StartsAt,
+			By: r.By, Comment: r.Comment, At: r.At})
+	}
+	return out, err
+}
+
+func (s alertState) AddNotification(ctx context.Context, n alert.Notification) (int64, error) {
+	b, err := json.Marshal(n.Alerts)
+	if err != nil {
+		return 0, err
+	}
+	return s.st.AddAlertNotification(ctx, store.AlertNotification{At: n.At, Channel: n.Channel, Kind: n.Kind,
+		GroupKey: n.GroupKey, Status: n.Status, Outcome: n.Outcome, Attempts: n.Attempts, Error: n.Error, Alerts: string(b)})
+}
+
+func (s alertState) Notifications(ctx context.Context, limit int) ([]alert.Notification, error) {
+	rows, err := s.st.AlertNotifications(ctx, limit)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]alert.Notification, 0, len(rows))
+	for _, r := range rows {
+		n := alert.Notification{ID: r.ID, At: r.At, Channel: r.Channel, Kind: r.Kind, GroupKey: r.GroupKey,
+			Status: r.Status, Outcome: r.Outcome, Attempts: r.Attempts, Error: r.Error}
+		if err := json.Unmarshal([]byte(r.Alerts), &n.Alerts); err != nil {
+			return nil, fmt.Errorf("notification %d: bad alerts JSON: %w", r.ID, err)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+// timeOrDash formats t for tables, "-" when zero.
+func timeOrDash(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.Local().Format("2006-01-02 15:04:05")
+}

@@ -1,0 +1,121 @@
+package cli
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/tugdev/tug/internal/api"
+	"github.com/tugdev/tug/internal/deploy"
+)
+
+func (a *app) newDeployCmd() *cobra.Command {
+	var env, version string
+	cmd := &cobra.Command{
+		Use:   "deploy SERVICE",
+		Short: "Deploy a service to an environment and wait until it is live",
+		Long: "tug deploy asks the running server to release SERVICE to --env (default: the\n" +
+			"first declared environment) and prints the progress until the release is live\n" +
+			"or failed (exit 1, with the reason). An environment with approval: required\n" +
+			"waits for `tug approve RELEASE`.",
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := a.serverClient()
+			if err != nil {
+				return err
+			}
+			req := api.DeployRequest{Service: args[0], Environment: env, Version: version, Who: a.who()}
+			p := a.newProgressPrinter(a.out, "")
+			rel, err := c.Deploy(cmd.Context(), req, p.event)
+			return a.finishRelease(p, "deploy", args[0], rel, err)
+		},
+	}
+	cmd.Flags().StringVar(&env, "env", "", "environment (default: the first declared one)")
+	cmd.Flags().StringVar(&version, "version", "", "git revision to deploy (default: HEAD); ignored for images")
+	return cmd
+}
+
+// progressPrinter prints deploy events as lines (or JSON lines with
+// --json); safe for concurrent use so `tug up` can share one.
+type progressPrinter struct {
+	a      *app
+	w      io.Writer
+	prefix string
+	mu     *sync.Mutex
+}
+
+func (a *app) newProgressPrinter(w io.Writer, prefix string) *progressPrinter {
+	return &progressPrinter{a: a, w: w, prefix: prefix, mu: &sync.Mutex{}}
+}
+
+// with returns a printer sharing the lock with another prefix.
+func (p *progressPrinter) with(prefix string) *progressPrinter {
+	return &progressPrinter{a: p.a, w: p.w, prefix: prefix, mu: p.mu}
+}
+
+func (p *progressPrinter) event(e deploy.Event) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.a.jsonOut {
+		_ = json.NewEncoder(p.w).Encode(map[string]any{"event": e})
+		return
+	}
+	ts := e.Time
+	if ts.IsZero() {
+		ts = time.Now()
+	}
+	line := fmt.Sprintf("%s%s  %-8s %-9s %s", p.prefix, ts.Local().Format("15:04:05"), e.Release, e.Phase, e.Message)
+	fmt.Fprintln(p.w, p.a.mask(strings.TrimRight(line, " ")))
+}
+
+// finishRelease prints the outcome of a deploy or rollback and returns
+// the command's error: a failed release is exit 1 with its reason.
+func (a *app) finishRelease(p *progressPrinter, verb, service string, rel *deploy.Release, err error) error {
+	if a.jsonOut && rel != nil {
+		p.mu.Lock()
+		_ = json.NewEncoder(p.w).Encode(map[string]any{"release": rel})
+		p.mu.Unlock()
+	}
+	if err != nil {
+		var e *api.Error
+		if errors.As(err, &e) && e.Code == "deploy_failed" {
+			reason := e.Message
+			if rel != nil && rel.Reason != "" {
+				reason = rel.Reason
+			}
+			id := ""
+			if rel != nil {
+				id = " " + rel.ID
+				if rel.Environment != "" {
+					id += " to " + rel.Environment
+				}
+			}
+			return fmt.Errorf("%s of %s%s failed: %s", verb, service, id, reason)
+		}
+		return a.serverErr(err)
+	}
+	if !a.jsonOut && rel != nil {
+		took := ""
+		if rel.FinishedAt != nil && !rel.CreatedAt.IsZero() {
+			took = ", " + fmtDuration(rel.FinishedAt.Sub(rel.CreatedAt))
+		}
+		what := rel.Revision
+		if rel.Digest != "" {
+			what = rel.Digest
+		}
+		if len(what) > 12 {
+			what = what[:12]
+		}
+		if what != "" {
+			what = " (" + what + ")"
+		}
+		fmt.Fprintf(p.w, "%s%s %s%s is %s in %s (%s%s)\n", p.prefix, service, rel.ID, what, rel.Status, rel.Environment, rel.Strategy, took)
+	}
+	return nil
+}

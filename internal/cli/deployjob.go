@@ -1,0 +1,50 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/tugdev/tug/internal/api"
+	"github.com/tugdev/tug/internal/deploy"
+	"github.com/tugdev/tug/internal/pipeline"
+)
+
+// serverDeployer runs pipeline deploy jobs through the server's API:
+// `tug run` needs no server, except for jobs with `deploy:`.
+type serverDeployer struct{ a *app }
+
+var _ pipeline.Deployer = serverDeployer{}
+
+// deployJobs is the pipeline.Deployer of `tug run`.
+func (a *app) deployJobs() pipeline.Deployer { return serverDeployer{a} }
+
+// Deploy implements pipeline.Deployer.
+func (d serverDeployer) Deploy(ctx context.Context, service, environment string, out io.Writer) error {
+	c, err := d.a.apiClient()
+	if err == nil {
+		_, err = c.Health(ctx)
+	}
+	if err != nil {
+		if errors.Is(err, api.ErrUnreachable) {
+			return fmt.Errorf("deploy jobs need the tug server: %w; start it with `tug server` (or `tug up`) beside tug.yaml, or pass --server URL", err)
+		}
+		return err
+	}
+	rel, err := c.Deploy(ctx, api.DeployRequest{Service: service, Environment: environment, Who: "pipeline (" + d.a.who() + ")"}, func(e deploy.Event) {
+		fmt.Fprintf(out, "%s %s: %s\n", e.Release, e.Phase, e.Message)
+	})
+	if err != nil {
+		var e *api.Error
+		if errors.As(err, &e) && rel != nil && rel.Reason != "" {
+			return fmt.Errorf("deploy of %s %s to %s failed: %s", service, rel.ID, rel.Environment, rel.Reason)
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("deploy of %s cancelled: %w", service, ctx.Err())
+		}
+		return d.a.serverErr(err)
+	}
+	fmt.Fprintf(out, "%s %s is %s in %s\n", service, rel.ID, rel.Status, rel.Environment)
+	return nil
+}

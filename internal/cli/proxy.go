@@ -1,0 +1,75 @@
+package cli
+
+import (
+	"fmt"
+	"os"
+	"runtime/debug"
+	"runtime/pprof"
+
+	"github.com/spf13/cobra"
+
+	"github.com/tugdev/tug/internal/proxy"
+)
+
+// newProxyCmd is `tug proxy`: the data plane process. The server starts it
+// detached and pushes routes over <state>/proxy.sock; it keeps serving
+// when the server is gone. Starting it while one runs takes the running
+// one's sockets over (an upgrade without refused connections).
+func newProxyCmd(a *app) *cobra.Command {
+	var (
+		httpAddr, httpsAddr string
+		certFile, keyFile   string
+		accessLog           bool
+	)
+	cmd := &cobra.Command{
+		Use:   "proxy",
+		Short: "Run the HTTP reverse proxy (normally started by `tug server`)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if httpAddr == "" && httpsAddr == "" {
+				return badInputf("tug proxy: give --http or --https")
+			}
+			if httpsAddr != "" && (certFile == "" || keyFile == "") {
+				return badInputf("tug proxy: --https needs --tls-cert and --tls-key")
+			}
+			logger := a.logger
+			srv, err := proxy.New(proxy.Options{
+				Logger:      logger,
+				StateDir:    a.stateDir(),
+				HTTPAddr:    httpAddr,
+				HTTPSAddr:   httpsAddr,
+				TLSCertFile: certFile,
+				TLSKeyFile:  keyFile,
+				NoAccessLog: !accessLog,
+			})
+			if err != nil {
+				return badInput(err)
+			}
+			// TUG_PROXY_CPUPROFILE=file profiles the proxy until it exits
+			// (bench/proxy uses it to find hot spots).
+			if p, ok := a.lookupEnv("TUG_PROXY_CPUPROFILE"); ok && p != "" {
+				f, err := os.Create(p)
+				if err != nil {
+					return fmt.Errorf("cpu profile: %w", err)
+				}
+				defer f.Close()
+				if err := pprof.StartCPUProfile(f); err != nil {
+					return fmt.Errorf("cpu profile: %w", err)
+				}
+				defer pprof.StopCPUProfile()
+			}
+			// The proxy's live heap is small and its garbage per request
+			// constant: collecting at 4x instead of 2x the live heap costs
+			// a few MiB and saves CPU on every request.
+			debug.SetGCPercent(400)
+			return srv.Run(cmd.Context())
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&httpAddr, "http", "", "address for plain HTTP, e.g. :80")
+	f.StringVar(&httpsAddr, "https", "", "address for HTTPS, e.g. :443")
+	f.StringVar(&certFile, "tls-cert", "", "PEM certificate file for --https")
+	f.StringVar(&keyFile, "tls-key", "", "PEM private key file for --https")
+	f.BoolVar(&accessLog, "access-log", true, "write a JSON access log to <state>/proxy/access.log")
+	return cmd
+}

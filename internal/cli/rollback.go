@@ -1,0 +1,27 @@
+package cli
+
+import (
+	"github.com/spf13/cobra"
+
+	"github.com/tugdev/tug/internal/api"
+)
+
+func (a *app) newRollbackCmd() *cobra.Command {
+	var env string
+	cmd := &cobra.Command{
+		Use:   "rollback SERVICE",
+		Short: "Go back to the previous good release of a service",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := a.serverClient()
+			if err != nil {
+				return err
+			}
+			p := a.newProgressPrinter(a.out, "")
+			rel, err := c.Rollback(cmd.Context(), api.RollbackRequest{Service: args[0], Environment: env, Who: a.who()}, p.event)
+			return a.finishRelease(p, "rollback", args[0], rel, err)
+		},
+	}
+	cmd.Flags().StringVar(&env, "env", "", "environment (default: the first declared one)")
+	return cmd
+}

@@ -1,0 +1,48 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"testing"
+
+	"github.com/tugdev/tug/internal/api"
+	"github.com/tugdev/tug/internal/config"
+)
+
+func TestRouteURL(t *testing.T) {
+	for _, tc := range []struct{ route, addr, want string }{
+		{"shop.localhost", "127.0.0.1:8080", "http://shop.localhost:8080/"},
+		{"shop.localhost/api", "127.0.0.1:8080", "http://shop.localhost:8080/api"},
+		{"shop.example.com", ":80", "http://shop.example.com/"},
+	} {
+		if got := routeURL(tc.route, tc.addr); got != tc.want {
+			t.Errorf("routeURL(%q, %q) = %q, want %q", tc.route, tc.addr, got, tc.want)
+		}
+	}
+}
+
+func TestServerErrExitCodes(t *testing.T) {
+	a := newApp(Env{})
+	a.stateFlag = t.TempDir()
+	for _, tc := range []struct {
+		err  error
+		code int
+	}{
+		{fmt.Errorf("%w: dial", api.ErrUnreachable), exitUnreachable},
+		{&api.Error{Status: 404, Code: "unknown_service", Message: "unknown service"}, exitBadInput},
+		{&api.Error{Status: 400, Code: "bad_request", Message: "body: x"}, exitBadInput},
+		{&api.Error{Status: 400, Code: "invalid_config", Message: "x", Details: []api.ErrorDetail{{File: "tug.yaml", Line: 3, Col: 5, Message: "bad"}}}, exitBadInput},
+		{&api.Error{Status: 409, Code: "busy", Message: "busy"}, exitFailed},
+		{&api.Error{Status: 422, Code: "deploy_failed", Message: "failed"}, exitFailed},
+	} {
+		err := a.serverErr(tc.err)
+		if got := exitCode(err); got != tc.code {
+			t.Errorf("%v: exit %d, want %d", tc.err, got, tc.code)
+		}
+	}
+	var list config.Errors
+	err := a.serverErr(&api.Error{Status: 400, Code: "invalid_config", Details: []api.ErrorDetail{{File: "/x/tug.yaml", Line: 3, Col: 5, Path: "services.web", Message: "bad"}}})
+	if !errors.As(err, &list) || list[0].Error() != "/x/tug.yaml:3:5: services.web: bad" {
+		t.Errorf("config details: %v", err)
+	}
+}

@@ -1,0 +1,184 @@
+package deploy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/tugdev/tug/internal/secret"
+)
+
+// run is one deploy of a release in progress.
+type run struct {
+	m        *Manager
+	k        key
+	rel      *Release
+	p        *plan
+	secrets  map[string]secret.Value
+	progress Progress
+	// deadline bounds health gates and canary analysis (deploy_timeout).
+	deadline time.Time
+}
+
+func (r *run) emit(phase, format string, args ...any) {
+	emit(r.progress, r.m.now, r.rel.ID, phase, format, args...)
+}
+
+// Deploy builds, starts and switches to a new release, blocking until it
+// is live or failed. With approval required it waits for Approve.
+func (m *Manager) Deploy(ctx context.Context, req Request, progress Progress) (*Release, error) {
+	cfg := m.config()
+	p, err := newPlan(cfg, req.Service, req.Environment)
+	if err != nil {
+		return nil, err
+	}
+	if p.Strategy == strategyCanary && p.Analysis != nil && len(p.Analysis.Queries) > 0 && m.opts.Query == nil {
+		return nil, fmt.Errorf("%w: services.%s.deploy.analysis.queries: PromQL analysis needs a metrics engine, and none is configured for this deploy", ErrFailed, p.Service)
+	}
+	if _, err := m.runtimeFor(p.Runtime); err != nil {
+		return nil, err
+	}
+	k := key{p.Service, p.Environment}
+	rel := &Release{
+		Service: p.Service, Environment: p.Environment, ConfigHash: p.ConfigHash, Who: req.Who,
+		CreatedAt: m.now(), Strategy: p.Strategy, Status: StatusPending,
+	}
+	if err := m.acquire(k, rel); err != nil {
+		return nil, err
+	}
+	defer m.release(k)
+	if p.Runtime == "process" {
+		if rel.Revision, err = m.resolveRevision(ctx, req.Version); err != nil {
+			return nil, err
+		}
+	}
+	if p.Approval {
+		rel.Status = StatusAwaiting
+	}
+	rec := toRecord(rel, p)
+	if err := m.opts.Store.CreateRelease(ctx, rec); err != nil {
+		return nil, fmt.Errorf("deploy: record release: %w", err)
+	}
+	rel.ID = rec.ID
+	m.setBusy(k, rel)
+	if p.Approval {
+		if err := m.awaitApproval(ctx, rel, p, progress); err != nil {
+			return rel, err
+		}
+	}
+	rel.Status = StatusDeploying
+	m.setBusy(k, rel)
+	if err := m.saveRelease(ctx, rel, p); err != nil {
+		return rel, err
+	}
+	r := &run{m: m, k: k, rel: rel, p: p, progress: progress}
+	if r.secrets, err = m.secretsFor(ctx, p); err != nil {
+		return m.failed(ctx, r, err)
+	}
+	r.emit("build", "release %s of %s to %s (%s, %s)", rel.ID, p.Service, p.Environment, revisionOrImage(rel, p), p.Strategy)
+	if err := m.prepare(ctx, rel, p, cfg.File, progress); err != nil {
+		return m.failed(ctx, r, err)
+	}
+	if err := m.saveRelease(ctx, rel, p); err != nil {
+		return m.failed(ctx, r, err)
+	}
+	r.deadline = time.Now().Add(p.DeployTimeout)
+	if err := m.execute(ctx, r, "deploy"); err != nil {
+		return m.failed(ctx, r, err)
+	}
+	return m.wentLive(ctx, r)
+}
+
+func revisionOrImage(rel *Release, p *plan) string {
+	if p.Runtime == "docker" {
+		return p.Image
+	}
+	return shortSHA(rel.Revision)
+}
+
+// execute records the op, runs the strategy, and on failure rolls traffic
+// back to what served before; on success it finishes the switch.
+func (m *Manager) execute(ctx context.Context, r *run, kind string) error {
+	err := m.save(ctx, r.k, func(st *envState) {
+		var old []instRef
+		for _, pl := range st.Pools {
+			old = append(old, pl.Instances...)
+		}
+		st.Op = &opState{Kind: kind, Release: r.rel.ID, Previous: st.Live, Strategy: r.p.Strategy, Phase: "start", Old: old}
+	})
+	if err != nil {
+		return err
+	}
+	switch r.p.Strategy {
+	case strategyBlueGreen:
+		err = r.blueGreen(ctx)
+	case strategyCanary:
+		err = r.canary(ctx)
+	default:
+		err = r.rolling(ctx)
+	}
+	if err != nil {
+		r.emit("failed", "%v", err)
+		r.emit("traffic", "rolling back: traffic returns to the previous release")
+		if aerr := m.abort(ctx, r.k, r.progress); aerr != nil {
+			err = fmt.Errorf("%w; rollback: %w", err, aerr)
+		}
+		return err
+	}
+	window := time.Duration(0)
+	if r.p.Strategy == strategyBlueGreen {
+		window = r.p.RollbackWindow
+	}
+	// The switch is done: finishing must not be cut short by the caller
+	// going away.
+	return m.finish(context.WithoutCancel(ctx), r.k, window, r.progress)
+}
+
+// failed records a failed release and returns it with an ErrFailed error.
+func (m *Manager) failed(ctx context.Context, r *run, cause error) (*Release, error) {
+	reason := cause.Error()
+	r.rel.Status, r.rel.Reason, r.rel.FinishedAt = StatusFailed, reason, m.finishTime()
+	if err := m.saveRelease(ctx, r.rel, r.p); err != nil {
+		m.log.Error("record failed release", "release", r.rel.ID, "err", err)
+	}
+	r.emit("failed", "release %s failed", r.rel.ID)
+	m.log.Warn("deploy failed", "service", r.k.service, "environment", r.k.env, "release", r.rel.ID, "reason", firstLine(reason))
+	if errors.Is(cause, ErrFailed) {
+		return r.rel, cause
+	}
+	return r.rel, fmt.Errorf("%w: %w", ErrFailed, cause)
+}
+
+// wentLive records the release live and its predecessor superseded.
+func (m *Manager) wentLive(ctx context.Context, r *run) (*Release, error) {
+	ctx = context.WithoutCancel(ctx) // traffic has moved: record it whatever the caller does
+	prev := ""
+	if recs, err := m.opts.Store.ListReleases(ctx, r.k.service, r.k.env, 0); err == nil {
+		for _, x := range recs {
+			if x.ID != r.rel.ID && x.Status == StatusLive {
+				prev = x.ID
+				if _, err := m.setStatus(ctx, x.ID, StatusSuperseded, ""); err != nil {
+					m.log.Error("record superseded release", "release", x.ID, "err", err)
+				}
+			}
+		}
+	}
+	r.rel.Status, r.rel.FinishedAt = StatusLive, m.finishTime()
+	if err := m.saveRelease(ctx, r.rel, r.p); err != nil {
+		return r.rel, err
+	}
+	m.log.Info("release live", "service", r.k.service, "environment", r.k.env, "release", r.rel.ID, "previous", prev)
+	if prev != "" {
+		r.emit("done", "release %s is live (was %s)", r.rel.ID, prev)
+	} else {
+		r.emit("done", "release %s is live", r.rel.ID)
+	}
+	return r.rel, nil
+}
+
+func firstLine(s string) string {
+	first, _, _ := strings.Cut(s, "\n")
+	return first
+}

@@ -1,0 +1,206 @@
+package deploy
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tugdev/tug/internal/proxy"
+)
+
+func TestRollbackWithinWindowIsATableSwitch(t *testing.T) {
+	h := newHarness(t, configWith(webService("blue-green", "ok")))
+	ctx := context.Background()
+	if _, err := h.m.Rollback(ctx, "web", "", "ann", nil); !errors.Is(err, ErrNoPrevious) {
+		t.Errorf("rollback with nothing live: %v", err)
+	}
+	r1 := h.mustDeploy("")
+	if _, err := h.m.Rollback(ctx, "web", "", "ann", nil); !errors.Is(err, ErrNoPrevious) {
+		t.Errorf("rollback with one release: %v", err)
+	}
+	r2 := h.mustDeploy("")
+	starts := h.rt.startCount()
+	before := len(h.router.tables())
+	got, err := h.m.Rollback(ctx, "web", "", "ann", h.progress)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.ID != r1.ID || got.Status != StatusLive {
+		t.Errorf("rollback returned %+v", got)
+	}
+	if n := h.rt.startCount(); n != starts {
+		t.Errorf("rollback started %d instances, want a route switch only", n-starts)
+	}
+	if n := len(h.router.tables()) - before; n != 1 {
+		t.Errorf("rollback pushed %d tables, want 1", n)
+	}
+	if p := pools(h.router.current()); p[r1.ID] != [2]int{100, 2} || len(p) != 1 {
+		t.Errorf("pools after rollback %v", p)
+	}
+	if r := h.release(r2.ID); r.Status != StatusRolledBack || !strings.Contains(r.Reason, "ann") {
+		t.Errorf("r2 = %+v", r)
+	}
+	eventually(t, "r2's instances to stop", func() bool { return len(h.rt.ids()) == 2 })
+	h.router.checkViolations(t)
+}
+
+func TestRollbackAfterWindowRedeploys(t *testing.T) {
+	svc := webService("blue-green", "ok")
+	svc.Deploy.RollbackWindow = durationCfg(100 * time.Millisecond)
+	h := newHarness(t, configWith(svc))
+	r1 := h.mustDeploy("")
+	r2 := h.mustDeploy("")
+	eventually(t, "the window to end", func() bool { return len(h.rt.ids()) == 2 })
+	starts := h.rt.startCount()
+	got, err := h.m.Rollback(context.Background(), "web", "", "bob", h.progress)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.ID != r1.ID {
+		t.Errorf("rolled back to %s", got.ID)
+	}
+	if n := h.rt.startCount() - starts; n != 2 {
+		t.Errorf("redeploy started %d instances, want 2", n)
+	}
+	p := pools(h.router.current())
+	if len(p) != 1 || p[r1.ID][1] != 2 {
+		t.Errorf("pools %v", p)
+	}
+	ids := h.rt.ids()
+	if len(ids) != 2 || ids[0] != "web-default-"+r1.ID+"-3" {
+		t.Errorf("instances %v, want new instances of %s", ids, r1.ID)
+	}
+	if r := h.release(r2.ID); r.Status != StatusRolledBack {
+		t.Errorf("r2 = %+v", r)
+	}
+	h.router.checkViolations(t)
+}
+
+func TestApprovalBlocksUntilApprove(t *testing.T) {
+	cfg := configWith(webService("rolling", "ok"), "staging", "production")
+	cfg.Environments["production"].Approval = "required"
+	h := newHarness(t, cfg)
+	ctx := context.Background()
+	type result struct {
+		rel *Release
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		rel, err := h.deploy("production")
+		done <- result{rel, err}
+	}()
+	var id string
+	eventually(t, "the approval event", func() bool {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		for _, e := range h.events {
+			if e.Phase == "approval" && strings.Contains(e.Message, "tug approve "+e.Release) {
+				id = e.Release
+				return true
+			}
+		}
+		return false
+	})
+	if r := h.release(id); r.Status != StatusAwaiting {
+		t.Errorf("waiting release = %+v", r)
+	}
+	// Still blocked, nothing started.
+	select {
+	case r := <-done:
+		t.Fatalf("deploy returned before approval: %+v %v", r.rel, r.err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	if n := h.rt.startCount(); n != 0 {
+		t.Errorf("%d instances started before approval", n)
+	}
+	// A second deploy of the same service/env is refused meanwhile.
+	if _, err := h.deploy("production"); !errors.Is(err, ErrBusy) {
+		t.Errorf("concurrent deploy: %v, want ErrBusy", err)
+	}
+	// Another environment is independent.
+	if _, err := h.deploy("staging"); err != nil {
+		t.Errorf("staging deploy: %v", err)
+	}
+	if _, err := h.m.Approve(ctx, "r99", "carol"); !errors.Is(err, ErrNotAwaiting) {
+		t.Errorf("approve unknown: %v", err)
+	}
+	if _, err := h.m.Approve(ctx, id, "carol"); err != nil {
+		t.Fatal(err)
+	}
+	r := <-done
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	if r.rel.Status != StatusLive || r.rel.ApprovedBy != "carol" || r.rel.ApprovedAt == nil {
+		t.Errorf("release = %+v", r.rel)
+	}
+	if got := h.release(id); got.ApprovedBy != "carol" || got.Status != StatusLive {
+		t.Errorf("stored = %+v", got)
+	}
+	if _, err := h.m.Approve(ctx, id, "carol"); !errors.Is(err, ErrNotAwaiting) {
+		t.Errorf("approve twice: %v", err)
+	}
+}
+
+func TestApprovalEndsWithContext(t *testing.T) {
+	cfg := configWith(webService("rolling", "ok"), "production")
+	cfg.Environments["production"].Approval = "required"
+	h := newHarness(t, cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	rel, err := h.m.Deploy(ctx, Request{Service: "web"}, nil)
+	if !errors.Is(err, ErrFailed) || rel == nil {
+		t.Fatalf("rel %+v err %v", rel, err)
+	}
+	if got := h.release(rel.ID); got.Status != StatusFailed {
+		t.Errorf("stored = %+v", got)
+	}
+	// The pair is free again.
+	if _, err := h.m.Deploy(context.Background(), Request{Service: "web"}, func(e Event) {
+		if e.Phase == "approval" && strings.Contains(e.Message, "tug approve") {
+			go h.m.Approve(context.Background(), e.Release, "dan")
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A blue-green switch whose push fails goes back to the old set, which is
+// still running, not to an empty route.
+func TestBlueGreenFailedSwitchReturnsToOldSet(t *testing.T) {
+	h := newHarness(t, configWith(webService("blue-green", "ok")))
+	r1 := h.mustDeploy("")
+	failed := false
+	h.router.mu.Lock()
+	h.router.hook = func(tb *proxy.Table) error {
+		for _, rt := range tb.Routes {
+			for _, p := range rt.Pools {
+				if p.Release != r1.ID && p.Weight == 100 && !failed {
+					failed = true
+					return errors.New("proxy unavailable")
+				}
+			}
+		}
+		return nil
+	}
+	h.router.mu.Unlock()
+	rel, err := h.deploy("")
+	if !errors.Is(err, ErrFailed) || !failed {
+		t.Fatalf("err = %v (hook fired: %v)", err, failed)
+	}
+	if p := pools(h.router.current()); len(p) != 1 || p[r1.ID] != [2]int{100, 2} {
+		t.Errorf("pools %v, want all on %s", p, r1.ID)
+	}
+	for _, id := range h.rt.ids() {
+		if strings.Contains(id, "-"+rel.ID+"-") {
+			t.Errorf("instance %s of the failed release still runs", id)
+		}
+	}
+	if r := h.release(r1.ID); r.Status != StatusLive {
+		t.Errorf("r1 = %+v", r)
+	}
+	h.router.checkViolations(t)
+}

@@ -1,0 +1,268 @@
+package metrics
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"slices"
+
+	"github.com/prometheus/common/model"
+	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/model/timestamp"
+	"github.com/prometheus/prometheus/promql"
+	"github.com/prometheus/prometheus/promql/parser"
+	"github.com/prometheus/prometheus/storage"
+	"github.com/prometheus/prometheus/util/annotations"
+)
+
+// queryData is the data of query and query_range answers.
+type queryData struct {
+	ResultType parser.ValueType `json:"resultType"`
+	Result     parser.Value     `json:"result"`
+}
+
+// queryOpts reads timeout and lookback_delta; the returned cancel must be
+// called.
+func (m *Monitor) queryOpts(r *http.Request) (context.Context, context.CancelFunc, promql.QueryOpts, error) {
+	ctx, cancel := r.Context(), context.CancelFunc(func() {})
+	if s := r.FormValue("timeout"); s != "" {
+		d, err := parseDuration(s)
+		if err != nil {
+			return nil, nil, nil, badParam("timeout", err)
+		}
+		if d <= 0 {
+			return nil, nil, nil, badParam("timeout", errors.New("timeout must be positive"))
+		}
+		ctx, cancel = context.WithTimeout(ctx, d)
+	}
+	var opts promql.QueryOpts
+	if s := r.FormValue("lookback_delta"); s != "" {
+		d, err := parseDuration(s)
+		if err != nil {
+			cancel()
+			return nil, nil, nil, badParam("lookback_delta", err)
+		}
+		opts = promql.NewPrometheusQueryOpts(false, d, nil)
+	}
+	return ctx, cancel, opts, nil
+}
+
+func (m *Monitor) apiQuery(r *http.Request) (result, error) {
+	limit, err := limitParam(r)
+	if err != nil {
+		return result{}, err
+	}
+	ts, err := timeParam(r, "time", m.now())
+	if err != nil {
+		return result{}, err
+	}
+	ctx, cancel, opts, err := m.queryOpts(r)
+	if err != nil {
+		return result{}, err
+	}
+	defer cancel()
+	qs := r.FormValue("query")
+	q, err := m.engine.NewInstantQuery(ctx, m.db, opts, qs, ts)
+	if err != nil {
+		return result{}, badParam("query", err)
+	}
+	defer q.Close()
+	return m.exec(ctx, q, qs, limit)
+}
+
+func (m *Monitor) apiQueryRange(r *http.Request) (result, error) {
+	limit, err := limitParam(r)
+	if err != nil {
+		return result{}, err
+	}
+	start, err := parseTime(r.FormValue("start"))
+	if err != nil {
+		return result{}, badParam("start", err)
+	}
+	end, err := parseTime(r.FormValue("end"))
+	if err != nil {
+		return result{}, badParam("end", err)
+	}
+	if end.Before(start) {
+		return result{}, badParam("end", errors.New("end timestamp must not be before start time"))
+	}
+	step, err := parseDuration(r.FormValue("step"))
+	if err != nil {
+		return result{}, badParam("step", err)
+	}
+	if step <= 0 {
+		return result{}, badParam("step", errors.New("zero or negative query resolution step widths are not accepted. Try a positive integer"))
+	}
+	if end.Sub(start)/step > 11000 {
+		return result{}, badData("exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)")
+	}
+	ctx, cancel, opts, err := m.queryOpts(r)
+	if err != nil {
+		return result{}, err
+	}
+	defer cancel()
+	qs := r.FormValue("query")
+	q, err := m.engine.NewRangeQuery(ctx, m.db, opts, qs, start, end, step)
+	if err != nil {
+		return result{}, badParam("query", err)
+	}
+	defer q.Close()
+	return m.exec(ctx, q, qs, limit)
+}
+
+// exec runs q and shapes its value as Prometheus does: never a JSON null
+// for an empty vector or matrix, truncated to limit series with a warning.
+func (m *Monitor) exec(ctx context.Context, q promql.Query, qs string, limit int) (result, error) {
+	res := q.Exec(ctx)
+	if res.Err != nil {
+		return result{}, engineError(res.Err)
+	}
+	warnings := res.Warnings
+	val := res.Value
+	switch v := val.(type) {
+	case promql.Vector:
+		if v == nil {
+			v = promql.Vector{}
+		}
+		if limit > 0 && len(v) > limit {
+			v = v[:limit]
+			warnings.Add(errors.New("results truncated due to limit"))
+		}
+		val = v
+	case promql.Matrix:
+		if v == nil {
+			v = promql.Matrix{}
+		}
+		if limit > 0 && len(v) > limit {
+			v = v[:limit]
+			warnings.Add(errors.New("results truncated due to limit"))
+		}
+		val = v
+	}
+	return result{data: queryData{ResultType: val.Type(), Result: val}, warnings: warnings, query: qs}, nil
+}
+
+func (m *Monitor) apiSeries(r *http.Request) (result, error) {
+	if len(r.Form["match[]"]) == 0 {
+		return result{}, badData("no match[] parameter provided")
+	}
+	limit, err := limitParam(r)
+	if err != nil {
+		return result{}, err
+	}
+	start, err := timeParam(r, "start", minTime())
+	if err != nil {
+		return result{}, err
+	}
+	end, err := timeParam(r, "end", maxTime())
+	if err != nil {
+		return result{}, err
+	}
+	sets, err := m.matcherSets(r)
+	if err != nil {
+		return result{}, err
+	}
+	q, err := m.db.Querier(timestamp.FromTime(start), timestamp.FromTime(end))
+	if err != nil {
+		return result{}, engineError(err)
+	}
+	defer q.Close()
+	hints := &storage.SelectHints{Start: timestamp.FromTime(start), End: timestamp.FromTime(end), Func: "series"}
+	var set storage.SeriesSet
+	if len(sets) > 1 {
+		var ss []storage.SeriesSet
+		for _, ms := range sets {
+			ss = append(ss, q.Select(r.Context(), true, hints, ms...))
+		}
+		set = storage.NewMergeSeriesSet(ss, 0, storage.ChainedSeriesMerge)
+	} else {
+		set = q.Select(r.Context(), false, hints, sets[0]...)
+	}
+	out := []labels.Labels{}
+	warnings := set.Warnings()
+	for set.Next() {
+		out = append(out, set.At().Labels())
+		if limit > 0 && len(out) > limit {
+			out = out[:limit]
+			warnings.Add(errors.New("results truncated due to limit"))
+			break
+		}
+	}
+	if err := set.Err(); err != nil {
+		return result{}, engineError(err)
+	}
+	return result{data: out, warnings: warnings}, nil
+}
+
+func (m *Monitor) apiLabels(r *http.Request) (result, error) {
+	return m.labelQuery(r, func(ctx context.Context, q storage.Querier, hints *storage.LabelHints, ms ...*labels.Matcher) ([]string, annotations.Annotations, error) {
+		return q.LabelNames(ctx, hints, ms...)
+	})
+}
+
+func (m *Monitor) apiLabelValues(r *http.Request, name string) (result, error) {
+	if len(name) > 3 && name[:3] == "U__" {
+		name = model.UnescapeName(name, model.ValueEncodingEscaping)
+	}
+	if !model.UTF8Validation.IsValidLabelName(name) {
+		return result{}, badData("invalid label name: %q", name)
+	}
+	return m.labelQuery(r, func(ctx context.Context, q storage.Querier, hints *storage.LabelHints, ms ...*labels.Matcher) ([]string, annotations.Annotations, error) {
+		return q.LabelValues(ctx, name, hints, ms...)
+	})
+}
+
+// labelQuery runs a label names or values lookup over start/end and the
+// union of the match[] sets, sorted and limited as Prometheus does.
+func (m *Monitor) labelQuery(r *http.Request, get func(context.Context, storage.Querier, *storage.LabelHints, ...*labels.Matcher) ([]string, annotations.Annotations, error)) (result, error) {
+	limit, err := limitParam(r)
+	if err != nil {
+		return result{}, err
+	}
+	start, err := timeParam(r, "start", minTime())
+	if err != nil {
+		return result{}, err
+	}
+	end, err := timeParam(r, "end", maxTime())
+	if err != nil {
+		return result{}, err
+	}
+	sets, err := m.matcherSets(r)
+	if err != nil {
+		return result{}, err
+	}
+	q, err := m.db.Querier(timestamp.FromTime(start), timestamp.FromTime(end))
+	if err != nil {
+		return result{}, engineError(err)
+	}
+	defer q.Close()
+	hints := &storage.LabelHints{}
+	if limit > 0 {
+		hints.Limit = limit + 1
+	}
+	if len(sets) == 0 {
+		sets = [][]*labels.Matcher{nil}
+	}
+	seen := map[string]struct{}{}
+	var warnings annotations.Annotations
+	for _, ms := range sets {
+		vals, ws, err := get(r.Context(), q, hints, ms...)
+		if err != nil {
+			return result{}, &apiError{errExec, http.StatusUnprocessableEntity, err}
+		}
+		warnings.Merge(ws)
+		for _, v := range vals {
+			seen[v] = struct{}{}
+		}
+	}
+	out := make([]string, 0, len(seen))
+	for v := range seen {
+		out = append(out, v)
+	}
+	slices.Sort(out)
+	if limit > 0 && len(out) > limit {
+		out = out[:limit]
+		warnings.Add(errors.New("results truncated due to limit"))
+	}
+	return result{data: out, warnings: warnings}, nil
+}

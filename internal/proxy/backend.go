@@ -1,0 +1,72 @@
+package proxy
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"sync"
+	"sync/atomic"
+)
+
+// backend is the live state of one instance address, shared by every route
+// that names it and kept across table pushes so health, in-flight counts and
+// metrics survive a push.
+type backend struct {
+	key      string // identity: service, environment, release, instance, addr
+	id       string // opaque sticky-cookie value
+	addr     string
+	service  string
+	env      string
+	release  string
+	instance string
+
+	healthy  atomic.Bool
+	draining atomic.Bool
+	inFlight atomic.Int64
+	// fails counts consecutive connection errors; ejectedUntil (unix
+	// nanoseconds) keeps the backend out of rotation after too many.
+	fails        atomic.Int32
+	ejectedUntil atomic.Int64
+
+	m *backendMetrics
+
+	mu     sync.Mutex // guards health and stop
+	health HealthCheck
+	stop   func()
+}
+
+func backendKey(service, env, release string, b *Backend) string {
+	return service + "\x00" + env + "\x00" + release + "\x00" + b.Instance + "\x00" + b.Addr
+}
+
+func newBackend(key, service, env, release string, b *Backend) *backend {
+	sum := sha256.Sum256([]byte(key))
+	return &backend{
+		key:      key,
+		id:       hex.EncodeToString(sum[:8]),
+		addr:     b.Addr,
+		service:  service,
+		env:      env,
+		release:  release,
+		instance: b.Instance,
+	}
+}
+
+// available says whether the backend may take a new request at now (unix
+// nanoseconds): healthy, not draining, not passively ejected.
+func (b *backend) available(now int64) bool {
+	return b.healthy.Load() && !b.draining.Load() && now >= b.ejectedUntil.Load()
+}
+
+// status is what /backends reports.
+func (b *backend) status() BackendStatus {
+	return BackendStatus{
+		Service:     b.service,
+		Environment: b.env,
+		Release:     b.release,
+		Instance:    b.instance,
+		Addr:        b.addr,
+		Healthy:     b.healthy.Load(),
+		InFlight:    b.inFlight.Load(),
+		Draining:    b.draining.Load(),
+	}
+}

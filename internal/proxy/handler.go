@@ -1,0 +1,174 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httputil"
+	"strconv"
+	"time"
+)
+
+// reqState travels with one proxied request (in its context) from the
+// handler through Rewrite, the retrying transport and ModifyResponse.
+type reqState struct {
+	route     *route
+	backend   *backend
+	requestID string
+	stickyHit bool // the client's sticky cookie already names backend
+	tried     [maxAttempts]*backend
+	attempts  int
+	transport bool // the request failed to reach any backend
+}
+
+type stateKey struct{}
+
+// ServeHTTP is the data path: route by host and path, pick a backend,
+// proxy, then account (metrics, /stats, access log).
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := s.now()
+	rid := r.Header.Get("X-Request-Id")
+	if rid == "" {
+		rid = s.ids.next()
+		r.Header.Set("X-Request-Id", rid)
+	}
+	rw := s.rwPool.Get().(*responseWriter)
+	rw.reset(w)
+	defer s.rwPool.Put(rw)
+
+	rte := s.routing.Load().match(r.Host, r.URL.Path)
+	if rte == nil {
+		w.Header().Set("X-Request-Id", rid)
+		plainError(rw, http.StatusNotFound, "tug proxy: no route for host "+strconv.Quote(r.Host)+" path "+strconv.Quote(r.URL.Path))
+		s.logAccess(r, rw, start, rid, nil, nil)
+		return
+	}
+	nowNano := start.UnixNano()
+	st := s.statePool.Get().(*reqState)
+	*st = reqState{route: rte, requestID: rid}
+	defer s.statePool.Put(st)
+	b := rte.sticky(r, nowNano)
+	st.stickyHit = b != nil
+	if b == nil {
+		b = rte.pick(nowNano, nil)
+	}
+	if b == nil {
+		w.Header().Set("X-Request-Id", rid)
+		plainError(rw, http.StatusServiceUnavailable, "tug proxy: no healthy backend for service "+rte.service+" in "+rte.env)
+		s.logAccess(r, rw, start, rid, rte, nil)
+		return
+	}
+	st.backend = b
+	st.tried[0] = b
+	st.attempts = 1
+	s.acquire(b)
+	if fastEligible(r) {
+		s.serveFast(rw, r, st)
+	} else {
+		s.rp.ServeHTTP(rw, r.WithContext(context.WithValue(r.Context(), stateKey{}, st)))
+	}
+	b = st.backend
+	s.release(b)
+	d := s.now().Sub(start)
+	code := rw.status
+	if code == 0 {
+		code = http.StatusOK
+	}
+	b.m.observe(code, d, st.transport)
+	s.logAccess(r, rw, start, rid, rte, b)
+}
+
+func plainError(w http.ResponseWriter, code int, msg string) {
+	h := w.Header()
+	h.Set("Content-Type", "text/plain; charset=utf-8")
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(code)
+	w.Write([]byte(msg + "\n"))
+}
+
+func (s *Server) logAccess(r *http.Request, rw *responseWriter, start time.Time, rid string, rte *route, b *backend) {
+	if s.access == nil {
+		return
+	}
+	e := accessEntry{
+		time:      start,
+		requestID: rid,
+		remote:    r.RemoteAddr,
+		method:    r.Method,
+		host:      r.Host,
+		path:      r.URL.Path,
+		proto:     r.Proto,
+		status:    rw.status,
+		bytes:     rw.written,
+		duration:  s.now().Sub(start),
+	}
+	if e.status == 0 {
+		e.status = http.StatusOK
+	}
+	if rte != nil {
+		e.service, e.env = rte.service, rte.env
+	}
+	if b != nil {
+		e.release, e.instance, e.upstream = b.release, b.instance, b.addr
+	}
+	s.access.write(&e)
+}
+
+// newReverseProxy builds the httputil.ReverseProxy shared by all requests:
+// pooled copy buffers and the retrying transport. Streams pass through
+// unbuffered: ReverseProxy flushes every write of a text/event-stream or
+// unknown-length (chunked) response, and hands upgraded connections
+// (WebSocket) over raw. FlushInterval stays 0 for responses of known
+// length on purpose: -1 there makes ReverseProxy flush the headers from a
+// timer goroutine and then the body, two writes instead of one, which cost
+// a third of the proxy's throughput.
+func (s *Server) newReverseProxy(tr http.RoundTripper) *httputil.ReverseProxy {
+	return &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			st := pr.In.Context().Value(stateKey{}).(*reqState)
+			pr.Out.URL.Scheme = "http"
+			pr.Out.URL.Host = st.backend.addr
+			pr.SetXForwarded()
+		},
+		Transport:  tr,
+		BufferPool: newBufferPool(),
+		ErrorLog:   slogErrorLog(s.log),
+		ModifyResponse: func(resp *http.Response) error {
+			st := resp.Request.Context().Value(stateKey{}).(*reqState)
+			resp.Header.Set("X-Request-Id", st.requestID)
+			s.setSticky(resp.Header, st)
+			return nil
+		},
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			st := r.Context().Value(stateKey{}).(*reqState)
+			w.Header().Set("X-Request-Id", st.requestID)
+			if errors.Is(err, context.Canceled) && r.Context().Err() != nil {
+				// The client went away; nobody reads the answer.
+				w.WriteHeader(statusClientClosed)
+				return
+			}
+			st.transport = true
+			s.log.Warn("proxy backend failed", "service", st.route.service, "release", st.backend.release,
+				"instance", st.backend.instance, "addr", st.backend.addr, "request_id", st.requestID, "err", err)
+			plainError(w, http.StatusBadGateway, "tug proxy: backend "+st.backend.instance+" ("+st.backend.addr+") failed: "+err.Error())
+		},
+	}
+}
+
+// statusClientClosed is nginx's 499: the client closed the connection
+// before the answer was ready.
+const statusClientClosed = 499
+
+// setSticky pins the client to the backend that answered, unless its
+// cookie already did.
+func (s *Server) setSticky(h http.Header, st *reqState) {
+	rte := st.route
+	if rte.stickyCookie == "" || st.stickyHit {
+		return
+	}
+	c := &http.Cookie{Name: rte.stickyCookie, Value: st.backend.id, Path: "/", HttpOnly: true, SameSite: http.SameSiteLaxMode}
+	if rte.stickyTTL > 0 {
+		c.MaxAge = int(rte.stickyTTL / time.Second)
+	}
+	h.Add("Set-Cookie", c.String())
+}

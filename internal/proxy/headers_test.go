@@ -1,0 +1,49 @@
+package proxy
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+)
+
+func echoHeadersBackend(t *testing.T) *httptest.Server {
+	t.Helper()
+	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		json.NewEncoder(w).Encode(map[string]string{
+			"host":  r.Host,
+			"xff":   r.Header.Get("X-Forwarded-For"),
+			"proto": r.Header.Get("X-Forwarded-Proto"),
+			"xfh":   r.Header.Get("X-Forwarded-Host"),
+			"rid":   r.Header.Get("X-Request-Id"),
+		})
+	}))
+	t.Cleanup(s.Close)
+	return s
+}
+
+func TestForwardedHeadersAndRequestID(t *testing.T) {
+	be := echoHeadersBackend(t)
+	p := startProxy(t, stateDir(t), nil)
+	p.apply(t, oneRoute(1, "app.test", mkPool("r1", 1, hostOf(be))))
+
+	code, body, hdr := p.do(t, http.DefaultClient, "GET", "app.test:8080", "/", nil, http.Header{"X-Forwarded-For": {"6.6.6.6"}})
+	var got map[string]string
+	if err := json.Unmarshal([]byte(body), &got); err != nil || code != 200 {
+		t.Fatalf("%d %q %v", code, body, err)
+	}
+	want := map[string]string{"host": "app.test:8080", "xff": "127.0.0.1", "proto": "http", "xfh": "app.test:8080"}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s = %q, want %q", k, got[k], v)
+		}
+	}
+	if got["rid"] == "" || hdr.Get("X-Request-Id") != got["rid"] {
+		t.Errorf("generated request id: backend saw %q, client got %q", got["rid"], hdr.Get("X-Request-Id"))
+	}
+	_, body, hdr = p.do(t, http.DefaultClient, "GET", "app.test", "/", nil, http.Header{"X-Request-Id": {"abc-123"}})
+	json.Unmarshal([]byte(body), &got)
+	if got["rid"] != "abc-123" || hdr.Get("X-Request-Id") != "abc-123" || len(hdr.Values("X-Request-Id")) != 1 {
+		t.Errorf("given request id: backend %q, client %v", got["rid"], hdr.Values("X-Request-Id"))
+	}
+}

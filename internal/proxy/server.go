@@ -1,0 +1,430 @@
+package proxy
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Options configure a Server. Only StateDir is required; listeners may be
+// passed in (tests) or given as addresses.
+type Options struct {
+	Logger *slog.Logger
+	// Now is the clock for ejection cooldowns and request timing.
+	Now func() time.Time
+	// StateDir holds proxy.sock, proxy-handoff.sock and proxy/ (table.json,
+	// access.log, proxy.pid).
+	StateDir string
+
+	// HTTPAddr is where plain HTTP is served ("" = none) unless
+	// HTTPListener is given or a running proxy hands its socket over.
+	HTTPAddr     string
+	HTTPListener net.Listener
+	// HTTPSAddr/HTTPSListener serve TLS with the cert and key files.
+	HTTPSAddr     string
+	HTTPSListener net.Listener
+	TLSCertFile   string
+	TLSKeyFile    string
+	// ControlListener overrides the control socket <StateDir>/proxy.sock.
+	ControlListener net.Listener
+
+	// NoAccessLog turns the JSON access log off.
+	NoAccessLog bool
+	// AccessLogMaxBytes rotates access.log past this size (default 100 MiB),
+	// keeping AccessLogKeep old files (default 3).
+	AccessLogMaxBytes int64
+	AccessLogKeep     int
+
+	// EjectAfter consecutive connection errors eject a backend for
+	// EjectCooldown (defaults 3 and 10s).
+	EjectAfter    int
+	EjectCooldown time.Duration
+	// ShutdownTimeout bounds how long in-flight requests may run after the
+	// proxy stops accepting (stop or handoff). Default 30s.
+	ShutdownTimeout time.Duration
+	// NoHandoff: neither take the sockets of a running proxy nor offer ours.
+	NoHandoff bool
+}
+
+// Paths inside the state directory.
+const (
+	ControlSocketName = "proxy.sock"
+	HandoffSocketName = "proxy-handoff.sock"
+	DataDirName       = "proxy"
+	PIDFileName       = "proxy.pid"
+	AccessLogName     = "access.log"
+)
+
+// ControlSocketPath is where the proxy of stateDir serves its control API.
+func ControlSocketPath(stateDir string) string { return filepath.Join(stateDir, ControlSocketName) }
+
+// ErrAlreadyRunning: another proxy serves this state directory and would
+// not hand its sockets over.
+var ErrAlreadyRunning = errors.New("a proxy is already running for this state directory")
+
+// Server is the reverse proxy. Create with New, run with Run.
+type Server struct {
+	opts    Options
+	log     *slog.Logger
+	now     func() time.Time
+	dataDir string
+
+	routing atomic.Pointer[routing]
+	applyMu sync.Mutex // serialises Apply (and its persistence)
+	bmu     sync.Mutex // guards backends
+	// backends: every backend in the table plus draining ones, by key.
+	backends map[string]*backend
+
+	metrics      *metrics
+	access       *accessLog
+	ids          *idSource
+	rp           *httputil.ReverseProxy
+	buffers      *bufferPool
+	upstream     *upstream
+	healthClient *http.Client
+	statePool    sync.Pool
+	rwPool       sync.Pool
+	active       atomic.Int64 // requests being served, for shutdown
+
+	baseCtx   context.Context // lives as long as Run; probes hang off it
+	ready     chan struct{}
+	handedOff chan struct{}
+	handOnce  sync.Once
+
+	// Set during Run before ready closes.
+	httpLn, httpsLn, controlLn net.Listener
+	controlSrv                 *http.Server
+}
+
+// New checks opts and builds a Server; nothing listens until Run.
+func New(opts Options) (*Server, error) {
+	if opts.StateDir == "" {
+		return nil, errors.New("proxy: StateDir is required")
+	}
+	if (opts.HTTPSAddr != "" || opts.HTTPSListener != nil) && (opts.TLSCertFile == "" || opts.TLSKeyFile == "") {
+		return nil, errors.New("proxy: an https listener needs --tls-cert and --tls-key")
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.AccessLogMaxBytes == 0 {
+		opts.AccessLogMaxBytes = 100 << 20
+	}
+	if opts.AccessLogKeep == 0 {
+		opts.AccessLogKeep = 3
+	}
+	if opts.EjectAfter <= 0 {
+		opts.EjectAfter = 3
+	}
+	if opts.EjectCooldown <= 0 {
+		opts.EjectCooldown = 10 * time.Second
+	}
+	if opts.ShutdownTimeout <= 0 {
+		opts.ShutdownTimeout = 30 * time.Second
+	}
+	s := &Server{
+		opts:      opts,
+		log:       opts.Logger,
+		now:       opts.Now,
+		dataDir:   filepath.Join(opts.StateDir, DataDirName),
+		backends:  map[string]*backend{},
+		metrics:   newMetrics(),
+		ids:       newIDSource(),
+		ready:     make(chan struct{}),
+		handedOff: make(chan struct{}),
+		baseCtx:   context.Background(),
+	}
+	s.statePool.New = func() any { return new(reqState) }
+	s.rwPool.New = func() any { return new(responseWriter) }
+	s.buffers = newBufferPool()
+	s.upstream = newUpstream(newUpstreamTransport())
+	s.rp = s.newReverseProxy(&retryTransport{s: s, base: s.upstream})
+	s.healthClient = &http.Client{
+		Transport: &http.Transport{MaxIdleConnsPerHost: 2, IdleConnTimeout: time.Minute, DisableCompression: true},
+		CheckRedirect: func(*http.Request, []*http.Request) error {
+			return http.ErrUseLastResponse
+		},
+	}
+	s.routing.Store(compile(&Table{}, nil))
+	return s, nil
+}
+
+// Apply validates, installs and persists t. ErrStale when t is older than
+// the current table; ErrInvalidTable naming the bad place when invalid.
+func (s *Server) Apply(t *Table) error {
+	if err := Validate(t); err != nil {
+		return err
+	}
+	if err := s.apply(t, false); err != nil {
+		return err
+	}
+	s.applyMu.Lock()
+	defer s.applyMu.Unlock()
+	// Persist whatever is current now: a newer concurrent push wins.
+	if err := saveTable(s.dataDir, s.routing.Load().table); err != nil {
+		return fmt.Errorf("proxy: persist table: %w", err)
+	}
+	return nil
+}
+
+// Ready is closed once the proxy serves (listeners bound, table loaded).
+func (s *Server) Ready() <-chan struct{} { return s.ready }
+
+// HTTPAddr is the address of the plain HTTP listener (nil if none);
+// valid after Ready.
+func (s *Server) HTTPAddr() net.Addr { return lnAddr(s.httpLn) }
+
+// HTTPSAddr is the address of the TLS listener (nil if none).
+func (s *Server) HTTPSAddr() net.Addr { return lnAddr(s.httpsLn) }
+
+func lnAddr(l net.Listener) net.Addr {
+	if l == nil {
+		return nil
+	}
+	return l.Addr()
+}
+
+// Run serves until ctx ends or a newer proxy takes the sockets over, then
+// stops accepting, lets in-flight requests finish (up to ShutdownTimeout)
+// and returns. A running proxy for the same state directory hands its
+// sockets to this one instead of refusing connections.
+func (s *Server) Run(ctx context.Context) error {
+	baseCtx, cancelBase := context.WithCancel(context.Background())
+	defer cancelBase()
+	s.baseCtx = baseCtx
+	if err := os.MkdirAll(s.dataDir, 0o755); err != nil {
+		return fmt.Errorf("proxy: %w", err)
+	}
+
+	var inherited map[string]net.Listener
+	var hconn *net.UnixConn
+	if !s.opts.NoHandoff {
+		var err error
+		inherited, hconn, err = s.takeOver(ctx)
+		if err != nil {
+			return err
+		}
+	}
+	if hconn != nil {
+		defer hconn.Close()
+	}
+	closeAll := func() {
+		for _, l := range inherited {
+			l.Close()
+		}
+	}
+	if err := s.bindListeners(inherited); err != nil {
+		closeAll()
+		return err
+	}
+
+	t, err := loadTable(s.dataDir)
+	if err != nil {
+		s.log.Warn("proxy: persisted table unusable, starting empty", "err", err)
+	} else if t != nil {
+		if err := s.apply(t, true); err != nil {
+			s.log.Warn("proxy: persisted table refused", "err", err)
+		}
+	}
+	if !s.opts.NoAccessLog {
+		al, err := openAccessLog(filepath.Join(s.dataDir, AccessLogName), s.opts.AccessLogMaxBytes, s.opts.AccessLogKeep)
+		if err != nil {
+			closeAll()
+			return err
+		}
+		s.access = al
+		go al.flushEvery(baseCtx, time.Second)
+	}
+
+	var certs []tls.Certificate
+	if s.httpsLn != nil {
+		c, err := tls.LoadX509KeyPair(s.opts.TLSCertFile, s.opts.TLSKeyFile)
+		if err != nil {
+			closeAll()
+			return fmt.Errorf("proxy: tls: %w", err)
+		}
+		certs = append(certs, c)
+	}
+	servers := s.startServers(certs)
+
+	var hln *net.UnixListener
+	if !s.opts.NoHandoff {
+		if hconn != nil {
+			if err := s.finishTakeOver(hconn); err != nil {
+				s.log.Warn("proxy: handoff did not complete cleanly", "err", err)
+			}
+		}
+		if hln, err = listenUnix(filepath.Join(s.opts.StateDir, HandoffSocketName)); err != nil {
+			s.log.Warn("proxy: no handoff socket; upgrades will refuse connections", "err", err)
+		} else {
+			go s.serveHandoff(hln)
+		}
+	}
+	pidPath := filepath.Join(s.dataDir, PIDFileName)
+	if err := writeFileAtomic(pidPath, []byte(strconv.Itoa(os.Getpid())+"\n")); err != nil {
+		s.log.Warn("proxy: pid file", "err", err)
+	}
+	s.log.Info("proxy serving", "http", s.HTTPAddr(), "https", s.HTTPSAddr(), "table_version", s.routing.Load().table.Version)
+	close(s.ready)
+
+	handedOff := false
+	select {
+	case <-ctx.Done():
+	case <-s.handedOff:
+		handedOff = true
+	}
+	if hln != nil && !handedOff {
+		hln.Close()
+		os.Remove(filepath.Join(s.opts.StateDir, HandoffSocketName))
+	}
+	shutCtx, cancel := context.WithTimeout(context.Background(), s.opts.ShutdownTimeout)
+	defer cancel()
+	var wg sync.WaitGroup
+	for _, srv := range servers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := srv.Shutdown(shutCtx); err != nil {
+				srv.Close()
+			}
+		}()
+	}
+	wg.Wait()
+	// Hijacked connections (WebSockets) are not tracked by Shutdown.
+	for s.active.Load() > 0 && shutCtx.Err() == nil {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if !handedOff {
+		if s.opts.ControlListener == nil {
+			os.Remove(ControlSocketPath(s.opts.StateDir))
+		}
+		if b, err := os.ReadFile(pidPath); err == nil && string(b) == strconv.Itoa(os.Getpid())+"\n" {
+			os.Remove(pidPath)
+		}
+	}
+	cancelBase()
+	s.bmu.Lock()
+	for _, b := range s.backends {
+		stopHealth(b)
+	}
+	s.bmu.Unlock()
+	s.upstream.CloseIdleConnections()
+	if s.access != nil {
+		if err := s.access.close(); err != nil {
+			s.log.Warn("proxy: access log", "err", err)
+		}
+	}
+	s.log.Info("proxy stopped", "handed_off", handedOff)
+	return nil
+}
+
+// bindListeners takes inherited sockets by name, then the ones passed in
+// Options, then binds addresses.
+func (s *Server) bindListeners(inherited map[string]net.Listener) error {
+	var err error
+	pick := func(name string, given net.Listener, addr string) (net.Listener, error) {
+		if l := inherited[name]; l != nil {
+			return l, nil
+		}
+		if given != nil {
+			return given, nil
+		}
+		if addr == "" {
+			return nil, nil
+		}
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			return nil, fmt.Errorf("proxy: listen %s: %w", addr, err)
+		}
+		return l, nil
+	}
+	if s.httpLn, err = pick("http", s.opts.HTTPListener, s.opts.HTTPAddr); err != nil {
+		return err
+	}
+	if s.httpsLn, err = pick("https", s.opts.HTTPSListener, s.opts.HTTPSAddr); err != nil {
+		return err
+	}
+	if s.httpLn == nil && s.httpsLn == nil {
+		return errors.New("proxy: nothing to listen on (give --http or --https)")
+	}
+	if l := inherited["control"]; l != nil {
+		s.controlLn = l
+	} else if s.opts.ControlListener != nil {
+		s.controlLn = s.opts.ControlListener
+	} else {
+		p := ControlSocketPath(s.opts.StateDir)
+		if c, err := net.DialTimeout("unix", p, time.Second); err == nil {
+			c.Close()
+			return fmt.Errorf("%w (%s answers)", ErrAlreadyRunning, p)
+		}
+		l, err := listenUnix(p)
+		if err != nil {
+			return fmt.Errorf("proxy: control socket: %w", err)
+		}
+		s.controlLn = l
+	}
+	return nil
+}
+
+// listenUnix binds a unix socket at p, replacing a stale file, and keeps
+// the file when the listener closes: after a handoff the path belongs to
+// the new proxy, which serves the same socket.
+func listenUnix(p string) (*net.UnixListener, error) {
+	os.Remove(p)
+	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: p, Net: "unix"})
+	if err != nil {
+		return nil, err
+	}
+	l.SetUnlinkOnClose(false)
+	return l, nil
+}
+
+func (s *Server) startServers(certs []tls.Certificate) []*http.Server {
+	errLog := slogErrorLog(s.log)
+	var servers []*http.Server
+	data := func() *http.Server {
+		return &http.Server{
+			Handler:           http.HandlerFunc(s.serveCounted),
+			ReadHeaderTimeout: 30 * time.Second,
+			IdleTimeout:       2 * time.Minute,
+			ErrorLog:          errLog,
+		}
+	}
+	if s.httpLn != nil {
+		srv := data()
+		servers = append(servers, srv)
+		go srv.Serve(s.httpLn)
+	}
+	if s.httpsLn != nil {
+		srv := data()
+		srv.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, Certificates: certs}
+		servers = append(servers, srv)
+		go srv.ServeTLS(s.httpsLn, "", "")
+	}
+	s.controlSrv = &http.Server{Handler: s.controlHandler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: errLog}
+	servers = append(servers, s.controlSrv)
+	go s.controlSrv.Serve(s.controlLn)
+	return servers
+}
+
+// serveCounted counts requests being served so shutdown can wait for
+// hijacked (WebSocket) ones too.
+func (s *Server) serveCounted(w http.ResponseWriter, r *http.Request) {
+	s.active.Add(1)
+	defer s.active.Add(-1)
+	s.ServeHTTP(w, r)
+}

@@ -1,0 +1,638 @@
+package runtime
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"net"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/client"
+	"github.com/docker/docker/pkg/stdcopy"
+	"github.com/docker/go-connections/nat"
+)
+
+// Labels on every container the Docker runtime creates. LabelOwner ties
+// a container to one runtime owner (one server's state dir), so two
+// servers, or tests, never adopt each other's containers.
+const (
+	LabelOwner       = "tug.owner"
+	LabelService     = "tug.service"
+	LabelEnvironment = "tug.environment"
+	LabelRelease     = "tug.release"
+	LabelInstance    = "tug.instance"
+	// LabelHostPort records the loopback port the container is published
+	// on, so an adopted, stopped container still has its address.
+	LabelHostPort = "tug.host_port"
+)
+
+// DockerOptions configures a Docker runtime. Owner is required; the rest
+// may be zero.
+type DockerOptions struct {
+	// Client talks to the engine; nil means one from DOCKER_HOST and
+	// friends (closed by Close).
+	Client client.APIClient
+	// Owner is the tug.owner label value of this runtime's containers.
+	Owner string
+	// Logger gets supervision events; nil discards them.
+	Logger *slog.Logger
+	// Now is the clock for uptimes and crash windows; nil means time.Now.
+	Now func() time.Time
+	// Restart is the backoff and crash-loop policy; zero fields take the
+	// contract's numbers.
+	Restart RestartPolicy
+	// PollInterval is the pause before retrying after the engine failed
+	// to answer a wait (1s).
+	PollInterval time.Duration
+}
+
+// Docker runs instances as containers in the Docker engine. The engine's
+// restart policy is off: tug watches each container (ContainerWait) and
+// restarts it itself, with the contract's backoff and crash-loop rules.
+//
+// The container port Spec.Port is published on 127.0.0.1 at a host port
+// picked once at create time and kept: the engine would choose a new one
+// on every start (seen on engine 20.10), and an instance's Addr must not
+// move when it is restarted. Spec.Command and Spec.Dir are not used: the
+// image's entrypoint runs. Secrets go into the container's environment;
+// restarts reuse the container, so an adopting runtime needs none.
+// Restart counts of adopted containers start over at 0.
+type Docker struct {
+	cli       client.APIClient
+	ownClient bool
+	owner     string
+	log       *slog.Logger
+	now       func() time.Time
+	pol       RestartPolicy
+	poll      time.Duration
+
+	ctx    context.Context // ends at Close
+	cancel context.CancelFunc
+
+	mu       sync.Mutex
+	insts    map[string]*ctrInst
+	starting map[string]bool
+	isClosed bool
+	wg       sync.WaitGroup
+}
+
+var _ Runtime = (*Docker)(nil)
+
+// ctrInst is one container instance; fields are guarded by Docker.mu.
+type ctrInst struct {
+	id, cid   string
+	labels    map[string]string
+	hostPort  int
+	state     State
+	startedAt time.Time
+	restarts  int
+	lastExit  string
+	tracker   crashTracker
+	stopping  bool
+	ctx       context.Context // ends at Stop or Close
+	cancel    context.CancelFunc
+	done      chan struct{} // closed when the supervisor returned
+	removed   chan struct{} // closed when Stop finished
+}
+
+// NewDocker returns a Docker runtime. It does not contact the engine.
+func NewDocker(opts DockerOptions) (*Docker, error) {
+	if opts.Owner == "" {
+		return nil, errors.New("docker runtime: Owner is required")
+	}
+	d := &Docker{
+		cli:      opts.Client,
+		owner:    opts.Owner,
+		log:      opts.Logger,
+		now:      opts.Now,
+		pol:      opts.Restart.withDefaults(),
+		poll:     opts.PollInterval,
+		insts:    map[string]*ctrInst{},
+		starting: map[string]bool{},
+	}
+	if d.cli == nil {
+		c, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
+		if err != nil {
+			return nil, fmt.Errorf("docker runtime: client: %w", err)
+		}
+		d.cli, d.ownClient = c, true
+	}
+	if d.log == nil {
+		d.log = slog.New(slog.DiscardHandler)
+	}
+	if d.now == nil {
+		d.now = time.Now
+	}
+	if d.poll <= 0 {
+		d.poll = time.Second
+	}
+	d.ctx, d.cancel = context.WithCancel(context.Background())
+	return d, nil
+}
+
+// ResolveImage returns the local image ID ref names: a docker service's
+// release is its image ID, so a retag never changes what runs. The engine
+// cannot pull; a missing image is an ErrImageNotFound naming ref.
+func (d *Docker) ResolveImage(ctx context.Context, ref string) (string, error) {
+	if strings.TrimSpace(ref) == "" {
+		return "", fmt.Errorf("spec.image: empty")
+	}
+	insp, err := d.cli.ImageInspect(ctx, ref)
+	if err != nil {
+		if cerrdefs.IsNotFound(err) {
+			return "", fmt.Errorf("%w: image %q is not in the local Docker engine (tug does not pull service images; build or load it first)", ErrImageNotFound, ref)
+		}
+		return "", fmt.Errorf("inspect image %q: %w", ref, err)
+	}
+	return insp.ID, nil
+}
+
+func validateDockerSpec(spec Spec) error {
+	if err := validID(spec.ID); err != nil {
+		return err
+	}
+	switch {
+	case strings.TrimSpace(spec.Image) == "":
+		return fmt.Errorf("instance %s: spec.image: empty", spec.ID)
+	case spec.Port <= 0 || spec.Port > 65535:
+		return fmt.Errorf("instance %s: spec.port %d: a container instance needs the port its app listens on (1-65535)", spec.ID, spec.Port)
+	}
+	for k := range spec.Env {
+		if err := validEnvName("instance "+spec.ID+": spec.env", k); err != nil {
+			return err
+		}
+	}
+	for k := range spec.Secrets {
+		if err := validEnvName("instance "+spec.ID+": spec.secrets", k); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Start creates and starts a container for spec. See Runtime; on top of
+// it, the image must be in the local engine and Spec.Port set.
+func (d *Docker) Start(ctx context.Context, spec Spec) (Instance, error) {
+	if err := validateDockerSpec(spec); err != nil {
+		return Instance{}, err
+	}
+	if err := ctx.Err(); err != nil {
+		return Instance{}, fmt.Errorf("instance %s not started: %w", spec.ID, err)
+	}
+	d.mu.Lock()
+	switch {
+	case d.isClosed:
+		d.mu.Unlock()
+		return Instance{}, fmt.Errorf("instance %s: %w", spec.ID, ErrClosed)
+	case d.insts[spec.ID] != nil || d.starting[spec.ID]:
+		d.mu.Unlock()
+		return Instance{}, fmt.Errorf("%w: %s", ErrExists, spec.ID)
+	}
+	d.starting[spec.ID] = true
+	d.mu.Unlock()
+	defer func() {
+		d.mu.Lock()
+		delete(d.starting, spec.ID)
+		d.mu.Unlock()
+	}()
+
+	if cs, err := d.containers(ctx, spec.ID); err != nil {
+		return Instance{}, fmt.Errorf("%w: instance %s: %w", ErrStart, spec.ID, err)
+	} else if len(cs) > 0 {
+		return Instance{}, fmt.Errorf("%w: %s (container %s)", ErrExists, spec.ID, shortID(cs[0].ID))
+	}
+	imageID, err := d.ResolveImage(ctx, spec.Image)
+	if err != nil {
+		return Instance{}, fmt.Errorf("%w: instance %s: %w", ErrStart, spec.ID, err)
+	}
+	cid, hostPort, err := d.create(ctx, spec, imageID)
+	if err != nil {
+		return Instance{}, fmt.Errorf("%w: instance %s: %w", ErrStart, spec.ID, err)
+	}
+	in := d.newInst(spec.ID, cid, d.labels(spec, hostPort), hostPort)
+	in.state, in.startedAt = Running, d.now()
+
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.isClosed {
+		// Closed while starting: the container runs on, a later runtime adopts it.
+		close(in.done)
+	} else {
+		d.wg.Add(1)
+		go d.supervise(in)
+	}
+	d.insts[spec.ID] = in
+	d.log.Info("instance started", "instance", spec.ID, "container", shortID(cid), "addr", d.addr(hostPort))
+	return d.snapshot(in), nil
+}
+
+func (d *Docker) labels(spec Spec, hostPort int) map[string]string {
+	return map[string]string{
+		LabelOwner:       d.owner,
+		LabelService:     spec.Service,
+		LabelEnvironment: spec.Environment,
+		LabelRelease:     spec.Release,
+		LabelInstance:    spec.ID,
+		LabelHostPort:    strconv.Itoa(hostPort),
+	}
+}
+
+// create creates and starts the container on a free loopback port, trying
+// another port when the engine finds the one picked taken meanwhile.
+func (d *Docker) create(ctx context.Context, spec Spec, imageID string) (string, int, error) {
+	port := nat.Port(strconv.Itoa(spec.Port) + "/tcp")
+	env := make([]string, 0, len(spec.Env)+len(spec.Secrets)+1)
+	for _, k := range slices.Sorted(maps.Keys(spec.Env)) {
+		env = append(env, k+"="+spec.Env[k])
+	}
+	for _, k := range slices.Sorted(maps.Keys(spec.Secrets)) {
+		env = append(env, k+"="+spec.Secrets[k].Reveal())
+	}
+	env = append(env, "PORT="+strconv.Itoa(spec.Port))
+
+	// An init process as PID 1 forwards SIGTERM to the app (which, as PID
+	// 1 itself, would ignore it unless it handles it) and reaps zombies.
+	yes := true
+	var lastErr error
+	for range 3 {
+		hostPort, err := freePort()
+		if err != nil {
+			return "", 0, fmt.Errorf("pick a host port: %w", err)
+		}
+		created, err := d.cli.ContainerCreate(ctx, &container.Config{
+			Image:        imageID,
+			Env:          env,
+			Labels:       d.labels(spec, hostPort),
+			ExposedPorts: nat.PortSet{port: {}},
+		}, &container.HostConfig{
+			PortBindings:  nat.PortMap{port: {{HostIP: "127.0.0.1", HostPort: strconv.Itoa(hostPort)}}},
+			RestartPolicy: container.RestartPolicy{Name: container.RestartPolicyDisabled},
+			Init:          &yes,
+		}, nil, nil, "tug-"+spec.ID+"-"+randomHex(3))
+		if err != nil {
+			return "", 0, fmt.Errorf("create container from %s: %w", spec.Image, err)
+		}
+		for _, w := range created.Warnings {
+			d.log.Warn("docker", "instance", spec.ID, "warning", w)
+		}
+		err = d.cli.ContainerStart(ctx, created.ID, container.StartOptions{})
+		if err == nil {
+			return created.ID, hostPort, nil
+		}
+		d.remove(ctx, created.ID)
+		lastErr = fmt.Errorf("start container from %s: %w", spec.Image, err)
+		if msg := err.Error(); !strings.Contains(msg, "already allocated") && !strings.Contains(msg, "address already in use") {
+			break
+		}
+	}
+	return "", 0, lastErr
+}
+
+// remove force-removes a container, on a context that outlives ctx.
+func (d *Docker) remove(ctx context.Context, cid string) error {
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	err := d.cli.ContainerRemove(cctx, cid, container.RemoveOptions{Force: true, RemoveVolumes: true})
+	if err != nil && !cerrdefs.IsNotFound(err) {
+		return fmt.Errorf("remove container %s: %w", shortID(cid), err)
+	}
+	return nil
+}
+
+func (d *Docker) newInst(id, cid string, labels map[string]string, hostPort int) *ctrInst {
+	in := &ctrInst{
+		id: id, cid: cid, labels: labels, hostPort: hostPort,
+		tracker: crashTracker{policy: d.pol},
+		done:    make(chan struct{}),
+		removed: make(chan struct{}),
+	}
+	in.ctx, in.cancel = context.WithCancel(d.ctx)
+	return in
+}
+
+// containers lists this owner's containers, of one instance when id is
+// not empty.
+func (d *Docker) containers(ctx context.Context, id string) ([]container.Summary, error) {
+	f := filters.NewArgs(filters.Arg("label", LabelOwner+"="+d.owner))
+	if id != "" {
+		f.Add("label", LabelInstance+"="+id)
+	}
+	cs, err := d.cli.ContainerList(ctx, container.ListOptions{All: true, Filters: f})
+	if err != nil {
+		return nil, fmt.Errorf("list containers: %w", err)
+	}
+	return cs, nil
+}
+
+// supervise waits for the container to stop and restarts it with
+// backoff, until Stop, Close or the container's removal behind tug's back.
+func (d *Docker) supervise(in *ctrInst) {
+	defer d.wg.Done()
+	defer close(in.done)
+	log := d.log.With("instance", in.id, "container", shortID(in.cid))
+	startErr := ""
+	for {
+		exit, ok := startErr, true
+		if exit == "" {
+			exit, ok = d.waitExit(in)
+		}
+		if !ok {
+			return
+		}
+		if exit == "" {
+			log.Warn("container removed outside tug; no longer supervised")
+			d.mu.Lock()
+			if !in.stopping {
+				delete(d.insts, in.id)
+			}
+			d.mu.Unlock()
+			return
+		}
+		d.mu.Lock()
+		wasLoop := in.tracker.loop
+		delay, loop := in.tracker.crashed(d.now(), in.startedAt)
+		in.state, in.lastExit = Restarting, exit
+		d.mu.Unlock()
+		log.Warn("instance exited", "exit", exit, "restart_in", delay)
+		if loop && !wasLoop {
+			log.Error("instance is crash-looping", "crashes", d.pol.CrashLimit, "window", d.pol.CrashWindow, "restart_every", d.pol.BackoffMax)
+		}
+		t := time.NewTimer(delay)
+		select {
+		case <-in.ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		err := d.cli.ContainerStart(in.ctx, in.cid, container.StartOptions{})
+		if in.ctx.Err() != nil {
+			return
+		}
+		startErr = ""
+		d.mu.Lock()
+		in.restarts++
+		if err == nil {
+			in.state, in.startedAt = Running, d.now()
+		}
+		restarts := in.restarts
+		d.mu.Unlock()
+		switch {
+		case err == nil:
+			log.Info("instance restarted", "restarts", restarts)
+		case cerrdefs.IsNotFound(err):
+			// waitExit sees the removal.
+		default:
+			startErr = "start: " + err.Error()
+		}
+	}
+}
+
+// waitExit returns how the container stopped, "" when it no longer
+// exists, or false on Stop or Close. Engine errors are retried.
+func (d *Docker) waitExit(in *ctrInst) (string, bool) {
+	for {
+		waitC, errC := d.cli.ContainerWait(in.ctx, in.cid, container.WaitConditionNotRunning)
+		select {
+		case res := <-waitC:
+			exit := "exit status " + strconv.FormatInt(res.StatusCode, 10)
+			if res.Error != nil && res.Error.Message != "" {
+				exit += ": " + res.Error.Message
+			}
+			return exit, true
+		case err := <-errC:
+			if in.ctx.Err() != nil {
+				return "", false
+			}
+			if cerrdefs.IsNotFound(err) {
+				return "", true
+			}
+			d.log.Debug("wait for container", "instance", in.id, "err", err)
+		}
+		t := time.NewTimer(d.poll)
+		select {
+		case <-in.ctx.Done():
+			t.Stop()
+			return "", false
+		case <-t.C:
+		}
+	}
+}
+
+// Stop stops the container (SIGTERM, up to grace rounded up to whole
+// seconds, then SIGKILL) and removes it.
+func (d *Docker) Stop(ctx context.Context, id string, grace time.Duration) error {
+	in, err := d.lookup(ctx, id)
+	if err != nil {
+		return err
+	}
+	d.mu.Lock()
+	if in.stopping {
+		removed := in.removed
+		d.mu.Unlock()
+		select {
+		case <-removed:
+			return nil
+		case <-ctx.Done():
+			return fmt.Errorf("stop instance %s: %w", id, ctx.Err())
+		}
+	}
+	in.stopping = true
+	in.cancel()
+	d.mu.Unlock()
+	<-in.done
+
+	secs := int((grace + time.Second - 1) / time.Second)
+	if err := d.cli.ContainerStop(ctx, in.cid, container.StopOptions{Timeout: &secs}); err != nil && !cerrdefs.IsNotFound(err) {
+		d.log.Warn("stop container; removing it by force", "instance", id, "err", err)
+	}
+	err = d.remove(ctx, in.cid)
+	d.mu.Lock()
+	delete(d.insts, id)
+	close(in.removed)
+	d.mu.Unlock()
+	if err != nil {
+		return fmt.Errorf("stop instance %s: %w", id, err)
+	}
+	d.log.Info("instance stopped", "instance", id, "container", shortID(in.cid))
+	return nil
+}
+
+// lookup finds a known instance or adopts it from the engine.
+func (d *Docker) lookup(ctx context.Context, id string) (*ctrInst, error) {
+	d.mu.Lock()
+	in := d.insts[id]
+	d.mu.Unlock()
+	if in != nil {
+		return in, nil
+	}
+	if validID(id) != nil {
+		return nil, fmt.Errorf("%w: %q", ErrNotFound, id)
+	}
+	cs, err := d.containers(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if len(cs) == 0 {
+		return nil, fmt.Errorf("%w: %s", ErrNotFound, id)
+	}
+	d.adopt(ctx, cs)
+	d.mu.Lock()
+	in = d.insts[id]
+	d.mu.Unlock()
+	if in == nil {
+		return nil, fmt.Errorf("%w: %s", ErrNotFound, id)
+	}
+	return in, nil
+}
+
+// adopt takes over containers an earlier runtime of the same owner
+// created, and supervises them (unless closed).
+func (d *Docker) adopt(ctx context.Context, cs []container.Summary) {
+	for _, c := range cs {
+		id := c.Labels[LabelInstance]
+		d.mu.Lock()
+		known := d.insts[id] != nil || d.starting[id]
+		d.mu.Unlock()
+		if id == "" || known || validID(id) != nil {
+			continue
+		}
+		hostPort, _ := strconv.Atoi(c.Labels[LabelHostPort])
+		in := d.newInst(id, c.ID, maps.Clone(c.Labels), hostPort)
+		in.state = Restarting
+		if insp, err := d.cli.ContainerInspect(ctx, c.ID); err == nil && insp.State != nil {
+			if insp.State.Running {
+				in.state = Running
+			}
+			if t, err := time.Parse(time.RFC3339Nano, insp.State.StartedAt); err == nil {
+				in.startedAt = t
+			}
+		} else if c.State == container.StateRunning {
+			in.state = Running
+		}
+		d.mu.Lock()
+		if d.insts[id] != nil || d.starting[id] {
+			d.mu.Unlock()
+			in.cancel()
+			continue
+		}
+		d.insts[id] = in
+		if d.isClosed {
+			close(in.done)
+		} else {
+			d.wg.Add(1)
+			go d.supervise(in)
+		}
+		d.mu.Unlock()
+		d.log.Info("instance adopted", "instance", id, "container", shortID(c.ID), "state", in.state)
+	}
+}
+
+// List returns this owner's instances, adopting containers an earlier
+// runtime created.
+func (d *Docker) List(ctx context.Context) ([]Instance, error) {
+	cs, err := d.containers(ctx, "")
+	if err != nil {
+		return nil, err
+	}
+	d.adopt(ctx, cs)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	out := make([]Instance, 0, len(d.insts))
+	for _, in := range d.insts {
+		if !in.stopping {
+			out = append(out, d.snapshot(in))
+		}
+	}
+	slices.SortFunc(out, func(a, b Instance) int { return strings.Compare(a.ID, b.ID) })
+	return out, nil
+}
+
+func (d *Docker) addr(hostPort int) string {
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(hostPort))
+}
+
+// snapshot describes in; d.mu is held.
+func (d *Docker) snapshot(in *ctrInst) Instance {
+	return Instance{
+		ID:          in.id,
+		Service:     in.labels[LabelService],
+		Environment: in.labels[LabelEnvironment],
+		Release:     in.labels[LabelRelease],
+		Addr:        d.addr(in.hostPort),
+		ContainerID: in.cid,
+		State:       in.state,
+		Restarts:    in.restarts,
+		CrashLoop:   in.tracker.inLoop(d.now(), in.startedAt, in.state == Running),
+		LastExit:    in.lastExit,
+		StartedAt:   in.startedAt,
+	}
+}
+
+// Logs returns up to n last lines of the container's stdout and stderr,
+// interleaved as the engine recorded them.
+func (d *Docker) Logs(ctx context.Context, id string, n int) ([]string, error) {
+	if n <= 0 {
+		return nil, nil
+	}
+	in, err := d.lookup(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	rc, err := d.cli.ContainerLogs(ctx, in.cid, container.LogsOptions{ShowStdout: true, ShowStderr: true, Tail: strconv.Itoa(n)})
+	if err != nil {
+		return nil, fmt.Errorf("logs of instance %s: %w", id, err)
+	}
+	defer rc.Close()
+	var buf bytes.Buffer
+	if _, err := stdcopy.StdCopy(&buf, &buf, rc); err != nil {
+		return nil, fmt.Errorf("logs of instance %s: %w", id, err)
+	}
+	lines := splitLines(buf.Bytes())
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return lines, nil
+}
+
+// Close stops supervision; containers keep running, and a later runtime
+// with the same Owner adopts them.
+func (d *Docker) Close() error {
+	d.mu.Lock()
+	if d.isClosed {
+		d.mu.Unlock()
+		return nil
+	}
+	d.isClosed = true
+	d.mu.Unlock()
+	d.cancel()
+	d.wg.Wait()
+	if d.ownClient {
+		return d.cli.Close()
+	}
+	return nil
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func shortID(id string) string {
+	if len(id) > 12 {
+		return id[:12]
+	}
+	return id
+}

@@ -1,0 +1,88 @@
+package runtime
+
+import (
+	"encoding/json"
+	"fmt"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+)
+
+// stateName is a process instance's state file in its directory.
+const stateName = "state.json"
+
+// processState is what survives the server: enough to find the process
+// again (PID plus start time, against PID reuse) and to restart it. It
+// holds the names of the instance's secrets, never their values.
+type processState struct {
+	Spec        Spec      `json:"spec"` // Secrets always nil here
+	SecretNames []string  `json:"secret_names,omitempty"`
+	PID         int       `json:"pid"`
+	StartTime   uint64    `json:"start_time"` // clock ticks since boot, /proc/<pid>/stat field 22
+	Port        int       `json:"port"`
+	Restarts    int       `json:"restarts"`
+	CrashLoop   bool      `json:"crash_loop,omitempty"`
+	LastExit    string    `json:"last_exit,omitempty"`
+	StartedAt   time.Time `json:"started_at"`
+}
+
+// newProcessState strips spec of its secret values, keeping their names.
+func newProcessState(spec Spec) processState {
+	names := slices.Sorted(maps.Keys(spec.Secrets))
+	spec.Secrets = nil
+	spec.Env = maps.Clone(spec.Env)
+	return processState{Spec: spec, SecretNames: names}
+}
+
+// saveState writes st to dir/state.json: temp file, fsync, rename, fsync
+// of the directory, so a crash leaves the old or the new state, whole.
+func saveState(dir string, st processState) error {
+	st.Spec.Secrets = nil // belt and braces: values never reach disk
+	b, err := json.MarshalIndent(st, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode state of %s: %w", st.Spec.ID, err)
+	}
+	f, err := os.CreateTemp(dir, stateName+".tmp*")
+	if err != nil {
+		return fmt.Errorf("save state of %s: %w", st.Spec.ID, err)
+	}
+	tmp := f.Name()
+	_, err = f.Write(append(b, '\n'))
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, filepath.Join(dir, stateName))
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("save state of %s: %w", st.Spec.ID, err)
+	}
+	if d, err := os.Open(dir); err == nil {
+		_ = d.Sync()
+		d.Close()
+	}
+	return nil
+}
+
+// loadState reads dir/state.json.
+func loadState(dir string) (processState, error) {
+	var st processState
+	path := filepath.Join(dir, stateName)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return st, err
+	}
+	if err := json.Unmarshal(b, &st); err != nil {
+		return st, fmt.Errorf("%s: %w", path, err)
+	}
+	if st.Spec.ID != filepath.Base(dir) {
+		return st, fmt.Errorf("%s: holds instance %q, not %q", path, st.Spec.ID, filepath.Base(dir))
+	}
+	return st, nil
+}

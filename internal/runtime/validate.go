@@ -1,0 +1,36 @@
+package runtime
+
+import "fmt"
+
+// validID checks that an instance ID can name a directory and a Docker
+// container: [A-Za-z0-9][A-Za-z0-9_.-]*, at most 128 bytes.
+func validID(id string) error {
+	if id == "" {
+		return fmt.Errorf("spec.id: empty")
+	}
+	if len(id) > 128 {
+		return fmt.Errorf("spec.id %q: longer than 128 bytes", id)
+	}
+	for i, r := range id {
+		ok := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' ||
+			i > 0 && (r == '_' || r == '.' || r == '-')
+		if !ok {
+			return fmt.Errorf("spec.id %q: character %q at %d (allowed: letters, digits, and _ . - after the first)", id, r, i)
+		}
+	}
+	return nil
+}
+
+// validEnvName checks an environment variable name from a spec.
+func validEnvName(where, k string) error {
+	if k == "" {
+		return fmt.Errorf("%s: empty variable name", where)
+	}
+	for i, r := range k {
+		ok := r == '_' || r >= 'A' && r <= 'Z' || r >= 'a' && r <= 'z' || i > 0 && r >= '0' && r <= '9'
+		if !ok {
+			return fmt.Errorf("%s: variable name %q: character %q at %d", where, k, r, i)
+		}
+	}
+	return nil
+}

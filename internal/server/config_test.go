@@ -1,0 +1,115 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tugdev/tug/internal/config"
+)
+
+func newSource(t *testing.T, path string) (*configSource, chan string, *[]*config.Config) {
+	t.Helper()
+	results := make(chan string, 16)
+	var applied []*config.Config
+	src := &configSource{
+		path: path, lookupEnv: func(string) (string, bool) { return "", false }, now: time.Now,
+		log:      slog.New(slog.DiscardHandler),
+		counted:  func(r string) { results <- r },
+		onChange: func(c *config.Config) { applied = append(applied, c) },
+	}
+	if err := src.init(); err != nil {
+		t.Fatal(err)
+	}
+	return src, results, &applied
+}
+
+func TestApplyKeepsTheRunningConfigOnErrors(t *testing.T) {
+	dir := t.TempDir()
+	path := writeConfig(t, dir, minimalYAML)
+	src, _, applied := newSource(t, path)
+	old := src.Current()
+
+	writeConfig(t, dir, "version: 1\nservices:\n  web: {replicas: many}\n")
+	snap, changed, err := src.Apply(context.Background())
+	if !errors.Is(err, config.ErrInvalid) || changed || snap.Hash != old.Hash || src.Current().Hash != old.Hash || len(*applied) != 0 {
+		t.Fatalf("bad file: err=%v changed=%v", err, changed)
+	}
+	if !strings.Contains(err.Error(), "tug.yaml:3") {
+		t.Fatalf("error is not positioned: %v", err)
+	}
+
+	_, changed, err = src.Apply(context.Background())
+	if err == nil || changed {
+		t.Fatal("second apply of the bad file changed something")
+	}
+
+	writeConfig(t, dir, strings.Replace(minimalYAML, "demo", "demo2", 1))
+	snap, changed, err = src.Apply(context.Background())
+	if err != nil || !changed || src.Current().Config.Project != "demo2" || len(*applied) != 1 || snap.Hash == old.Hash {
+		t.Fatalf("good file: err=%v changed=%v project=%q", err, changed, src.Current().Config.Project)
+	}
+	_, changed, err = src.Apply(context.Background())
+	if err != nil || changed || len(*applied) != 1 {
+		t.Fatalf("unchanged file re-applied: %v %v", changed, err)
+	}
+}
+
+func TestWatcherAppliesGoodFilesAndRefusesBadOnes(t *testing.T) {
+	dir := t.TempDir()
+	path := writeConfig(t, dir, minimalYAML)
+	src, results, _ := newSource(t, path)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ready := make(chan struct{})
+	done := make(chan error, 1)
+	go func() { done <- watchConfig(ctx, src, 20*time.Millisecond, ready) }()
+	<-ready
+
+	wait := func(want string) {
+		t.Helper()
+		select {
+		case got := <-results:
+			if got != want {
+				t.Fatalf("reload result %q, want %q", got, want)
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatalf("no reload (want %q)", want)
+		}
+	}
+	writeConfig(t, dir, "version: 1\nproject: [oops\n")
+	wait("invalid")
+	if src.Current().Config.Project != "demo" {
+		t.Fatal("a bad file replaced the running config")
+	}
+	// Editors save by rename: that is seen too.
+	tmp := path + ".swp"
+	if err := os.WriteFile(tmp, []byte(strings.Replace(minimalYAML, "demo", "renamed", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		t.Fatal(err)
+	}
+	wait("applied")
+	if src.Current().Config.Project != "renamed" {
+		t.Fatalf("project = %q", src.Current().Config.Project)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestProxyArgvFollowsTheConfig(t *testing.T) {
+	off := false
+	cfg := &config.Config{Proxy: &config.Proxy{HTTPS: ":8443", TLS: &config.TLS{Cert: "certs/a.pem", Key: "/abs/k.pem"}, AccessLog: &off}}
+	got := strings.Join(proxyArgv(Options{ProxyCommand: []string{"/bin/tug", "proxy"}, StateDir: "/s", ConfigPath: "/repo/tug.yaml"}, cfg, "127.0.0.1:8080"), " ")
+	want := "/bin/tug proxy --state-dir /s --http 127.0.0.1:8080 --https :8443 --tls-cert /repo/certs/a.pem --tls-key /abs/k.pem --access-log=false"
+	if got != want {
+		t.Fatalf("argv\n got %s\nwant %s", got, want)
+	}
+}

@@ -1,0 +1,106 @@
+package server
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/tugdev/tug/internal/api"
+	"github.com/tugdev/tug/internal/config"
+)
+
+// configSource holds the config in force and replaces it only with a
+// file that loads and validates cleanly: a bad file never replaces the
+// running config. It implements api.ConfigSource.
+type configSource struct {
+	path      string
+	lookupEnv func(string) (string, bool)
+	now       func() time.Time
+	log       *slog.Logger
+	// onChange is called with each new valid config before it is in
+	// force, under the source's lock (so calls are serialized).
+	onChange func(*config.Config)
+	// counted, when set, records each reload's result ("applied",
+	// "unchanged", "invalid", "error").
+	counted func(result string)
+
+	mu  sync.Mutex // serializes Apply
+	cur api.ConfigSnapshot
+	rw  sync.RWMutex // guards cur for readers
+}
+
+var _ api.ConfigSource = (*configSource)(nil)
+
+// load reads, hashes and validates the file without installing it.
+func (s *configSource) load() (api.ConfigSnapshot, error) {
+	data, err := os.ReadFile(s.path)
+	if err != nil {
+		return api.ConfigSnapshot{}, fmt.Errorf("read config: %w", err)
+	}
+	sum := sha256.Sum256(data)
+	cfg, err := config.Parse(s.path, data, config.LoadOptions{LookupEnv: s.lookupEnv})
+	if err != nil {
+		return api.ConfigSnapshot{}, err
+	}
+	return api.ConfigSnapshot{Config: cfg, LoadedAt: s.now(), Hash: hex.EncodeToString(sum[:])}, nil
+}
+
+// init loads the first config; an invalid file stops the server's start.
+func (s *configSource) init() error {
+	snap, err := s.load()
+	if err != nil {
+		return err
+	}
+	s.rw.Lock()
+	s.cur = snap
+	s.rw.Unlock()
+	return nil
+}
+
+// Current is the config in force.
+func (s *configSource) Current() api.ConfigSnapshot {
+	s.rw.RLock()
+	defer s.rw.RUnlock()
+	return s.cur
+}
+
+// Apply re-reads the file; see api.ConfigSource.
+func (s *configSource) Apply(ctx context.Context) (api.ConfigSnapshot, bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cur := s.Current()
+	next, err := s.load()
+	if err != nil {
+		result := "error"
+		if errors.Is(err, config.ErrInvalid) {
+			result = "invalid"
+		}
+		s.count(result)
+		return cur, false, err
+	}
+	if next.Hash == cur.Hash {
+		s.count("unchanged")
+		return cur, false, nil
+	}
+	if s.onChange != nil {
+		s.onChange(next.Config)
+	}
+	s.rw.Lock()
+	s.cur = next
+	s.rw.Unlock()
+	s.count("applied")
+	s.log.Info("config applied", "file", s.path, "hash", next.Hash[:12])
+	return next, true, nil
+}
+
+func (s *configSource) count(result string) {
+	if s.counted != nil {
+		s.counted(result)
+	}
+}

@@ -1,0 +1,101 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tugdev/tug/internal/api"
+	"github.com/tugdev/tug/internal/runtime"
+)
+
+const dockerYAML = `version: 1
+project: e2e-docker
+services:
+  boxed:
+    image: %[1]s
+    port: 8080
+    env: {VERSION: %[2]s}
+    health: {path: /healthz, interval: 200ms, timeout: 1s}
+    routes: ["boxed.localhost"]
+    deploy: {strategy: blue-green, drain_timeout: 2s}
+`
+
+// dockerImage builds a FROM scratch image around the static test app,
+// or skips when the engine is not there. The image and every container
+// of owner are removed at the end.
+func dockerImage(t *testing.T, app, owner string) string {
+	t.Helper()
+	if _, err := exec.LookPath("docker"); err != nil {
+		t.Skip("no docker CLI")
+	}
+	if err := exec.Command("docker", "info").Run(); err != nil {
+		t.Skip("docker engine not available")
+	}
+	ctxDir := t.TempDir()
+	b, err := os.ReadFile(app)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(ctxDir, "app"), b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(ctxDir, "Dockerfile"), []byte("FROM scratch\nCOPY app /app\nENTRYPOINT [\"/app\"]\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tag := fmt.Sprintf("tug-server-e2e-app:%d", os.Getpid())
+	if out, err := exec.Command("docker", "build", "-q", "--label", "tug.test=server-e2e", "-t", tag, ctxDir).CombinedOutput(); err != nil {
+		t.Fatalf("docker build: %v\n%s", err, out)
+	}
+	t.Cleanup(func() {
+		out, _ := exec.Command("docker", "ps", "-aq", "--filter", "label="+runtime.LabelOwner+"="+owner).Output()
+		if ids := strings.Fields(string(out)); len(ids) > 0 {
+			_ = exec.Command("docker", append([]string{"rm", "-f"}, ids...)...).Run()
+		}
+		_ = exec.Command("docker", "rmi", "-f", tag).Run()
+	})
+	return tag
+}
+
+// TestEndToEndDockerService deploys a container service blue-green and
+// checks the proxy serves the new version.
+func TestEndToEndDockerService(t *testing.T) {
+	tug, app := binaries(t)
+	dir := t.TempDir()
+	state := filepath.Join(dir, ".tug")
+	image := dockerImage(t, app, dockerOwner(state))
+	stopProxyAfter(t, state)
+	cfgPath := writeConfig(t, dir, fmt.Sprintf(dockerYAML, image, "v1"))
+	proxyAddr := freePort(t)
+	srv := startServer(t, Options{
+		ConfigPath: cfgPath, StateDir: state, HTTPAddr: proxyAddr,
+		ProxyCommand: []string{tug, "proxy"}, StopServices: true,
+	})
+	t.Cleanup(func() { srv.stop(t) })
+	c := api.NewClient(srv.info.Socket)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	for _, v := range []string{"v1", "v2"} {
+		if err := os.WriteFile(cfgPath, []byte(fmt.Sprintf(dockerYAML, image, v)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Apply(ctx); err != nil {
+			t.Fatal(err)
+		}
+		rel, err := c.Deploy(ctx, api.DeployRequest{Service: "boxed"}, nil)
+		if err != nil {
+			t.Fatalf("deploy %s: %v %+v\nlogs:\n%s", v, err, rel, srv.logs)
+		}
+		if !strings.HasPrefix(rel.Digest, "sha256:") {
+			t.Errorf("release %s pins %q, want the image ID", rel.ID, rel.Digest)
+		}
+		if got, err := get(ctx, proxyAddr, "boxed.localhost"); err != nil || got != "version="+v {
+			t.Fatalf("boxed via the proxy: %q %v (want %s)", got, err, v)
+		}
+	}
+}

@@ -1,0 +1,216 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/tugdev/tug/internal/proxy"
+)
+
+// proxySupervisor keeps one `tug proxy` running for the state directory:
+// it adopts a proxy that already answers, else starts one detached (its
+// own session, output to proxy/proxy.log) and restarts it if it dies.
+// The proxy outlives the server unless stop is called.
+type proxySupervisor struct {
+	argv     []string // the command and its arguments
+	dir      string   // <state>/proxy
+	client   *proxy.Client
+	log      *slog.Logger
+	interval time.Duration
+
+	mu     sync.Mutex
+	pid    int
+	exited chan struct{} // closed when a proxy this server started exits
+}
+
+func newProxySupervisor(stateDir string, argv []string, log *slog.Logger) *proxySupervisor {
+	return &proxySupervisor{
+		argv:     argv,
+		dir:      filepath.Join(stateDir, proxy.DataDirName),
+		client:   proxy.NewClient(proxy.ControlSocketPath(stateDir)),
+		log:      log,
+		interval: 2 * time.Second,
+	}
+}
+
+// pidPath is the PID file the proxy writes for itself.
+func (p *proxySupervisor) pidPath() string { return filepath.Join(p.dir, proxy.PIDFileName) }
+func (p *proxySupervisor) logPath() string { return filepath.Join(p.dir, "proxy.log") }
+
+// healthy asks the control socket, bounded by a short timeout.
+func (p *proxySupervisor) healthy(ctx context.Context) bool {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	return p.client.Healthz(ctx) == nil
+}
+
+// ensure adopts a running proxy or starts one and waits until it answers.
+func (p *proxySupervisor) ensure(ctx context.Context) error {
+	if p.healthy(ctx) {
+		pid := p.readPID()
+		p.mu.Lock()
+		p.pid = pid
+		p.mu.Unlock()
+		p.log.Info("adopted the running proxy", "pid", pid)
+		return nil
+	}
+	if len(p.argv) == 0 {
+		return errors.New("proxy: not running and no command to start it")
+	}
+	if err := os.MkdirAll(p.dir, 0o700); err != nil {
+		return fmt.Errorf("proxy: %w", err)
+	}
+	out, err := os.OpenFile(p.logPath(), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return fmt.Errorf("proxy log: %w", err)
+	}
+	cmd := exec.Command(p.argv[0], p.argv[1:]...)
+	cmd.Stdout, cmd.Stderr = out, out
+	detach(cmd)
+	err = cmd.Start()
+	out.Close()
+	if err != nil {
+		return fmt.Errorf("proxy: start %s: %w", strings.Join(p.argv, " "), err)
+	}
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }() // reap it while we live
+	p.mu.Lock()
+	p.pid, p.exited = cmd.Process.Pid, exited
+	p.mu.Unlock()
+	p.log.Info("started the proxy", "pid", cmd.Process.Pid, "cmd", strings.Join(p.argv, " "), "log", p.logPath())
+	deadline := time.NewTimer(15 * time.Second)
+	defer deadline.Stop()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if p.healthy(ctx) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-exited:
+			return fmt.Errorf("proxy exited at start (%s); last lines of %s:\n%s", cmd.ProcessState, p.logPath(), tail(p.logPath(), 10))
+		case <-deadline.C:
+			return fmt.Errorf("proxy did not answer on its control socket within 15s; see %s:\n%s", p.logPath(), tail(p.logPath(), 10))
+		case <-tick.C:
+		}
+	}
+}
+
+// supervise checks the proxy every interval until ctx ends, and starts
+// it again when it stopped answering twice in a row (or exited).
+func (p *proxySupervisor) supervise(ctx context.Context) {
+	t := time.NewTicker(p.interval)
+	defer t.Stop()
+	misses := 0
+	for {
+		p.mu.Lock()
+		exited := p.exited
+		p.mu.Unlock()
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-exitedOrNil(exited):
+			misses = 1 // known dead: one more failed check is enough
+		}
+		if p.healthy(ctx) {
+			misses = 0
+			continue
+		}
+		misses++
+		if misses < 2 || ctx.Err() != nil {
+			continue
+		}
+		p.log.Warn("proxy is not answering; restarting it", "log", p.logPath())
+		if err := p.ensure(ctx); err != nil && ctx.Err() == nil {
+			p.log.Error("proxy restart failed", "err", err)
+			continue
+		}
+		misses = 0
+	}
+}
+
+// exitedOrNil returns ch once (it is closed forever after); nil channels
+// block, so a proxy we did not start is only checked by ticks.
+func exitedOrNil(ch chan struct{}) chan struct{} {
+	if ch == nil {
+		return nil
+	}
+	select {
+	case <-ch:
+		return nil // already handled; rely on ticks now
+	default:
+		return ch
+	}
+}
+
+// stop terminates the proxy (SIGTERM, then SIGKILL after grace).
+func (p *proxySupervisor) stop(grace time.Duration) error {
+	p.mu.Lock()
+	pid, exited := p.pid, p.exited
+	p.mu.Unlock()
+	if pid == 0 {
+		pid = p.readPID()
+	}
+	if pid == 0 || !alive(pid) {
+		return nil
+	}
+	if err := sendSignal(pid, false); err != nil {
+		return fmt.Errorf("stop proxy (pid %d): %w", pid, err)
+	}
+	deadline := time.Now().Add(grace)
+	for time.Now().Before(deadline) {
+		if exited != nil {
+			select {
+			case <-exited:
+				return nil
+			case <-time.After(50 * time.Millisecond):
+			}
+		} else {
+			if !alive(pid) {
+				return nil
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	p.log.Warn("proxy did not stop in time; killing it", "pid", pid)
+	_ = sendSignal(pid, true)
+	return nil
+}
+
+func (p *proxySupervisor) readPID() int {
+	b, err := os.ReadFile(p.pidPath())
+	if err != nil {
+		return 0
+	}
+	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	if !alive(pid) {
+		return 0
+	}
+	return pid
+}
+
+// tail returns up to n last lines of a file, for error messages.
+func tail(path string, n int) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "(no output)"
+	}
+	lines := bytes.Split(bytes.TrimRight(b, "\n"), []byte("\n"))
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return string(bytes.Join(lines, []byte("\n")))
+}
