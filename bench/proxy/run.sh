@@ -127,13 +127,26 @@ echo "warming up..."
 wrk -t"$THREADS" -c"$CONNS" -d1s "http://127.0.0.1:$TUG_PORT/" >/dev/null
 wrk -t"$THREADS" -c"$CONNS" -d1s "http://127.0.0.1:$NGINX_PORT/" >/dev/null
 
-echo "wrk -t$THREADS -c$CONNS -d$DURATION (machine: $(nproc) cores)"
-read -r be_rps be_p99 < <(run direct "http://127.0.0.1:$BE_PORT/")
-read -r ng_rps ng_p99 < <(run nginx "http://127.0.0.1:$NGINX_PORT/")
-read -r tug_rps tug_p99 < <(run tug "http://127.0.0.1:$TUG_PORT/")
+# The machine may be shared: run ROUNDS rounds, alternating the targets
+# so that each sees the same background load, and compare medians.
+ROUNDS=${ROUNDS:-3}
+echo "wrk -t$THREADS -c$CONNS -d$DURATION, $ROUNDS rounds (machine: $(nproc) cores, load: $(cut -d' ' -f1-3 /proc/loadavg))"
+declare -a BE_R BE_P NG_R NG_P TUG_R TUG_P
+for ((i = 0; i < ROUNDS; i++)); do
+	read -r r p < <(run "direct-$i" "http://127.0.0.1:$BE_PORT/"); BE_R+=("$r"); BE_P+=("$p")
+	read -r r p < <(run "nginx-$i" "http://127.0.0.1:$NGINX_PORT/"); NG_R+=("$r"); NG_P+=("$p")
+	read -r r p < <(run "tug-$i" "http://127.0.0.1:$TUG_PORT/"); TUG_R+=("$r"); TUG_P+=("$p")
+	printf 'round %d: direct %s rps p99 %sms | nginx %s rps p99 %sms | tug %s rps p99 %sms\n' \
+		"$((i + 1))" "${BE_R[i]}" "${BE_P[i]}" "${NG_R[i]}" "${NG_P[i]}" "${TUG_R[i]}" "${TUG_P[i]}"
+done
+median() { printf '%s\n' "$@" | sort -g | awk '{a[NR] = $1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
+be_rps=$(median "${BE_R[@]}"); be_p99=$(median "${BE_P[@]}")
+ng_rps=$(median "${NG_R[@]}"); ng_p99=$(median "${NG_P[@]}")
+tug_rps=$(median "${TUG_R[@]}"); tug_p99=$(median "${TUG_P[@]}")
 sleep 1.2
 lines=$(wc -l <"$STATE/proxy/access.log" 2>/dev/null || echo 0)
 
+echo "medians:"
 printf '%-28s %12s %10s\n' target requests/s p99_ms
 printf '%-28s %12s %10s\n' "direct backend" "$be_rps" "$be_p99"
 printf '%-28s %12s %10s\n' "nginx (access log off)" "$ng_rps" "$ng_p99"
@@ -142,7 +155,7 @@ rps_ratio=$(awk -v a="$tug_rps" -v b="$ng_rps" 'BEGIN {printf "%.2f", a/b}')
 p99_ratio=$(awk -v a="$tug_p99" -v b="$ng_p99" 'BEGIN {printf "%.2f", a/b}')
 echo "tug/nginx requests/s: ${rps_ratio}x (need >= 0.60)"
 echo "tug/nginx p99:        ${p99_ratio}x (need <= 2.00)"
-echo "tug access log lines so far: $lines"
+echo "tug access log lines: $lines"
 if awk -v r="$rps_ratio" -v p="$p99_ratio" 'BEGIN {exit !(r >= 0.6 && p <= 2.0)}'; then
 	echo "PASS"
 else

@@ -13,6 +13,11 @@ import (
 type AlertmanagerChannel struct {
 	URL    string
 	Client *http.Client
+	// ValidFor, when set, dates firing alerts' endsAt that far after Now,
+	// as Prometheus does: Alertmanager resolves an alert that is not
+	// re-sent before then, so a dead tug does not leave it firing forever.
+	ValidFor time.Duration
+	Now      func() time.Time
 }
 
 var _ Channel = (*AlertmanagerChannel)(nil)
@@ -30,11 +35,19 @@ type postableAlert struct {
 func (c *AlertmanagerChannel) Send(ctx context.Context, m *Message) error {
 	out := make([]postableAlert, 0, len(m.Alerts))
 	for _, a := range m.Alerts {
+		ends := a.EndsAt
+		if ends.IsZero() && c.ValidFor > 0 {
+			now := time.Now
+			if c.Now != nil {
+				now = c.Now
+			}
+			ends = now().Add(c.ValidFor).UTC()
+		}
 		out = append(out, postableAlert{
 			Labels:       a.Labels,
 			Annotations:  a.Annotations,
 			StartsAt:     a.StartsAt,
-			EndsAt:       a.EndsAt, // zero while firing: Alertmanager applies its resolve_timeout
+			EndsAt:       ends,
 			GeneratorURL: a.GeneratorURL,
 		})
 	}

@@ -73,6 +73,7 @@ type amAlert struct {
 	Labels      map[string]string `json:"labels"`
 	Annotations map[string]string `json:"annotations"`
 	StartsAt    time.Time         `json:"startsAt"`
+	EndsAt      time.Time         `json:"endsAt"`
 	Fingerprint string            `json:"fingerprint"`
 	Status      struct {
 		State string `json:"state"`
@@ -124,8 +125,22 @@ func TestAlertmanagerPeer(t *testing.T) {
 		a.Annotations["summary"] != "queue is 500 deep" || a.Status.State != "active" || a.Fingerprint != want {
 		t.Fatalf("alertmanager alert = %+v (want fingerprint %s)", a, want)
 	}
+	if want := h.clock.Now().Add(4 * time.Minute); !a.EndsAt.Equal(want) {
+		t.Errorf("endsAt %v, want now + 4m (%v): Alertmanager must not resolve it between re-sends", a.EndsAt, want)
+	}
 	if !a.StartsAt.Equal(h.engine.Alerts()[0].StartsAt) {
 		t.Errorf("startsAt %v, want %v", a.StartsAt, h.engine.Alerts()[0].StartsAt)
+	}
+
+	// Acknowledged or not, firing alerts are re-sent within a minute, as
+	// Prometheus does, so Alertmanager keeps them active.
+	if _, err := h.engine.Acknowledge(t.Context(), a.Fingerprint, AckRequest{By: "ann"}); err != nil {
+		t.Fatal(err)
+	}
+	h.step(5)
+	hist, _ = h.engine.History(t.Context(), 0)
+	if len(hist) < 2 || hist[0].Status != StateFiring {
+		t.Fatalf("no re-send to Alertmanager after a minute: %+v", hist)
 	}
 
 	// Resolution: the alert is posted with its endsAt and leaves

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -21,10 +20,6 @@ import (
 type Channel interface {
 	Send(ctx context.Context, m *Message) error
 }
-
-// ErrPermanent marks a delivery failure that retrying cannot fix (the
-// receiver rejected the request as bad).
-var ErrPermanent = errors.New("permanent delivery failure")
 
 // Channel kinds, as in tug.yaml.
 const (

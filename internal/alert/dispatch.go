@@ -101,7 +101,7 @@ func (e *Engine) due(now time.Time) []*delivery {
 				if g.sent[id] != StateFiring {
 					changed = true
 				}
-				if !e.acked(a) {
+				if g.route.refresh || !e.acked(a) {
 					unacked = true
 				}
 			case a.State == StateResolved && g.sent[id] == StateFiring && !muted:

@@ -171,6 +171,19 @@ func New(ctx context.Context, o Options) (*Engine, error) {
 	if e.routes, err = buildRoutes(c.Notify, e.channels, order); err != nil {
 		return nil, fmt.Errorf("alert: %w", err)
 	}
+	// An external Alertmanager groups, repeats and silences by itself; it
+	// wants every firing alert re-sent before its endsAt, as Prometheus
+	// does, acknowledged or not.
+	validFor := 4 * max(e.interval, time.Minute)
+	for _, r := range e.routes {
+		if ch := e.channels[r.channel]; ch.kind == KindAlertmanager {
+			r.refresh = true
+			r.repeat = min(r.repeat, time.Minute)
+			if am, ok := ch.ch.(*AlertmanagerChannel); ok {
+				am.ValidFor, am.Now = validFor, e.now
+			}
+		}
+	}
 	e.sent = notificationCounter(o.Registerer)
 
 	// Rule sources, in evaluation order: recording rules first.

@@ -1,19 +1,12 @@
 package alert
 
 import (
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
 
 	"github.com/prometheus/prometheus/model/labels"
 )
-
-// ErrInvalid wraps every rejected argument (bad matchers, durations, IDs).
-var ErrInvalid = errors.New("invalid argument")
-
-// ErrNotFound wraps a silence or alert ID that does not exist.
-var ErrNotFound = errors.New("not found")
 
 // Matchers select alerts by label; all must match.
 type Matchers []*labels.Matcher

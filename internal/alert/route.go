@@ -28,6 +28,9 @@ type route struct {
 	interval time.Duration
 	repeat   time.Duration
 	cont     bool
+	// refresh re-sends firing alerts every repeat even when acknowledged
+	// (an external Alertmanager expires alerts not re-sent).
+	refresh bool
 }
 
 type labelRegex struct {

@@ -16,9 +16,6 @@ import (
 	"github.com/prometheus/prometheus/promql/parser"
 )
 
-// ErrRuleFile wraps every problem with a Prometheus rule file.
-var ErrRuleFile = errors.New("bad rule file")
-
 // RuleFile is one loaded Prometheus rule file.
 type RuleFile struct {
 	// Path is the file as found (joined to the config's directory when
@@ -94,15 +91,12 @@ func parseRuleFile(path string, p parser.Parser) (RuleFile, error) {
 	return RuleFile{Path: path, Groups: rgs.Groups}, nil
 }
 
-var (
-	// "12:7: group ..." from rulefmt's semantic errors.
-	reNodePos = regexp.MustCompile(`^(\d+):(\d+): (.*)$`)
-	// "yaml: line 5: ..." and "line 5: ..." inside yaml's type errors.
-	reYAMLLine = regexp.MustCompile(`(?s)^yaml: (?:unmarshal errors:\s*)?line (\d+): (.*)$`)
-)
-
 // positioned rewrites rulefmt's and yaml's messages into path:line:col.
 func positioned(path string, err error) string {
+	// "12:7: group ..." from rulefmt's semantic errors; "yaml: line 5: ..."
+	// (or yaml's type errors, "line 5: ...") from the decoder.
+	reNodePos := regexp.MustCompile(`^(\d+):(\d+): (.*)$`)
+	reYAMLLine := regexp.MustCompile(`(?s)^yaml: (?:unmarshal errors:\s*)?line (\d+): (.*)$`)
 	msg := err.Error()
 	if m := reNodePos.FindStringSubmatch(msg); m != nil {
 		return fmt.Sprintf("%s:%s:%s: %s", path, m[1], m[2], m[3])

@@ -39,6 +39,10 @@ func (c *Cache) Save(ctx context.Context, req *pipeline.CacheRequest, log []byte
 		k = keyed{key: key, manifest: man}
 	}
 
+	if !cacheable && len(outputPatterns(j)) == 0 {
+		// Nothing to keep: no lock, no files.
+		return &pipeline.CacheInfo{Key: artifactsDigest(nil)}, nil
+	}
 	unlock, err := c.shared(ctx)
 	if err != nil {
 		return nil, err

@@ -15,6 +15,7 @@ import (
 
 	"github.com/tugdev/tug/internal/alert"
 	"github.com/tugdev/tug/internal/config"
+	"github.com/tugdev/tug/internal/server"
 	"github.com/tugdev/tug/internal/store"
 )
 
@@ -45,7 +46,7 @@ func alertServer(t *testing.T, dir string, now time.Time) (*alert.Engine, string
 			Annotations: map[string]string{"summary": "queue is {{ $value }} deep"}}}}
 	e, err := alert.New(context.Background(), alert.Options{Config: c, Queryable: db, Appendable: db,
 		QueryEngine: promql.NewEngine(promql.EngineOpts{MaxSamples: 1e5, Timeout: 10 * time.Second}),
-		Now:         func() time.Time { return now }, State: newAlertState(st)})
+		Now:         func() time.Time { return now }, State: server.NewAlertState(st)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,7 +144,7 @@ func TestAlertStateHistoryRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	s := newAlertState(st)
+	s := server.NewAlertState(st)
 	n := alert.Notification{At: time.Unix(100, 0).UTC(), Channel: "ops", Kind: "webhook", GroupKey: "{}:{}", Status: "firing",
 		Outcome: "failed", Attempts: 5, Error: "500", Alerts: []alert.NotifiedAlert{{ID: "abc", Name: "X", Status: "firing", Severity: "P0"}}}
 	if _, err := s.AddNotification(context.Background(), n); err != nil {

@@ -27,9 +27,12 @@ var allowedImports = map[string][]string{
 	"runtime":  {"secret"},
 	"proxy":    {"config"},
 	"deploy":   {"config", "secret", "proxy", "runtime", "store"},
+	"metrics":  {"config", "secret", "proxy", "runtime"},
+	"alert":    {"config", "secret", "store"},
+	"logs":     {"config", "secret", "runtime", "store"},
 	"api":      {"config", "secret", "store", "proxy", "runtime", "deploy"},
-	"server":   {"config", "secret", "store", "proxy", "runtime", "deploy", "api"},
-	"cli":      {"config", "secret", "report", "store", "pipeline", "cache", "runtime", "proxy", "deploy", "api", "server"},
+	"server":   {"config", "secret", "store", "proxy", "runtime", "deploy", "metrics", "alert", "logs", "api"},
+	"cli":      {"config", "secret", "report", "store", "pipeline", "cache", "runtime", "proxy", "deploy", "metrics", "alert", "logs", "api", "server"},
 }
 
 // TestImportDirection keeps imports pointing down the architecture's

@@ -11,13 +11,16 @@ import (
 
 // Patterns shared by the loader's error messages and the JSON Schema.
 const (
-	durationPattern = `^(0|([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+)$`
+	durationPattern = `^(0|([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h|d|w))+)$`
 	byteSizePattern = `^([0-9]+|[0-9]+(\.[0-9]+)?\s*(B|kB|KB|MB|GB|TB|KiB|MiB|GiB|TiB))$`
 )
 
 var (
 	byteSizeRE = regexp.MustCompile(`^([0-9]+(?:\.[0-9]+)?)\s*(B|kB|KB|MB|GB|TB|KiB|MiB|GiB|TiB)$`)
 	durationRE = regexp.MustCompile(durationPattern)
+	// dayWeekRE finds the day and week parts Go's durations lack, as
+	// Prometheus writes them (30d, 1w).
+	dayWeekRE = regexp.MustCompile(`([0-9]+(?:\.[0-9]+)?)(d|w)`)
 )
 
 // byteUnit is the number of bytes in one unit.
@@ -77,9 +80,20 @@ func parseDuration(s string) (Duration, error) {
 	if strings.HasPrefix(s, "-") {
 		return 0, fmt.Errorf("invalid duration %q: must not be negative", s)
 	}
-	d, err := time.ParseDuration(s)
-	if err != nil || !durationRE.MatchString(s) {
-		return 0, fmt.Errorf("invalid duration %q: want e.g. 30s, 5m, 1h30m", s)
+	if !durationRE.MatchString(s) {
+		return 0, fmt.Errorf("invalid duration %q: want e.g. 30s, 5m, 1h30m, 30d", s)
+	}
+	goForm := dayWeekRE.ReplaceAllStringFunc(s, func(m string) string {
+		n, _ := strconv.ParseFloat(m[:len(m)-1], 64)
+		hours := 24.0
+		if m[len(m)-1] == 'w' {
+			hours = 7 * 24
+		}
+		return strconv.FormatFloat(n*hours, 'f', -1, 64) + "h"
+	})
+	d, err := time.ParseDuration(goForm)
+	if err != nil {
+		return 0, fmt.Errorf("invalid duration %q: want e.g. 30s, 5m, 1h30m, 30d", s)
 	}
 	return Duration(d), nil
 }

@@ -57,12 +57,13 @@ func TestParseByteSize(t *testing.T) {
 func TestParseDuration(t *testing.T) {
 	for in, want := range map[string]time.Duration{
 		"0": 0, "30s": 30 * time.Second, "1m30s": 90 * time.Second, "1.5h": 90 * time.Minute, "500ms": 500 * time.Millisecond,
+		"30d": 720 * time.Hour, "1w": 168 * time.Hour, "1d12h": 36 * time.Hour, "1.5d": 36 * time.Hour,
 	} {
 		if got, err := parseDuration(in); err != nil || got.D() != want {
 			t.Errorf("parseDuration(%q) = %v, %v; want %v", in, got.D(), err, want)
 		}
 	}
-	for _, in := range []string{"", "10", "-5s", "+5s", ".5s", "5 s", "ten minutes", "1d"} {
+	for _, in := range []string{"", "10", "-5s", "+5s", ".5s", "5 s", "ten minutes", "1dd", "d"} {
 		if _, err := parseDuration(in); err == nil {
 			t.Errorf("parseDuration(%q) accepted", in)
 		}

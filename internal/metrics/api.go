@@ -128,7 +128,11 @@ func (m *Monitor) Handler() http.Handler {
 			return
 		}
 		if r.Method != http.MethodGet && !(post && r.Method == http.MethodPost) {
-			w.Header().Set("Allow", "GET"+map[bool]string{true: ", POST"}[post])
+			allow := "GET"
+			if post {
+				allow += ", POST"
+			}
+			w.Header().Set("Allow", allow)
 			writeErrorStatus(w, http.StatusMethodNotAllowed, errNoMethod, fmt.Errorf("method %s not allowed for %s", r.Method, r.URL.Path))
 			return
 		}

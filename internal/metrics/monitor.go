@@ -194,6 +194,11 @@ func (m *Monitor) Run(ctx context.Context) error {
 		if err := m.applyTargets(insts, ok); err != nil {
 			m.log.Warn("monitoring targets", "err", err)
 		}
+		if !ok { // keep reporting the last known instances
+			m.mu.Lock()
+			insts = m.lastInstances
+			m.mu.Unlock()
+		}
 		m.collectLocal(ctx, insts)
 	}
 	var wg sync.WaitGroup

@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"os"
@@ -11,24 +10,32 @@ import (
 	"unicode/utf8"
 )
 
-// accessLog writes one JSON line per request to a file through a buffer
-// that is flushed at least every second, and rotates the file by size
-// (access.log -> access.log.1 -> ... up to keep files). Lines are encoded
-// by hand into pooled buffers: encoding/json would be the most expensive
-// thing on the hot path.
+// accessLog writes one JSON line per request to a file and rotates it by
+// size (access.log -> access.log.1 -> ... up to keep files). Request
+// goroutines only append to an in-memory buffer under a short lock; a full
+// buffer is handed to the writer goroutine, which also writes whatever is
+// pending at least every second. No request waits on the disk unless the
+// writer falls behind by several buffers. Lines are encoded by hand:
+// encoding/json would be the most expensive thing on the hot path.
 type accessLog struct {
 	path     string
 	maxBytes int64
 	keep     int
 
-	mu   sync.Mutex
-	f    *os.File
-	w    *bufio.Writer
-	size int64
-	err  error // first write error, reported once
+	mu      sync.Mutex // guards buf
+	buf     []byte
+	full    chan []byte // buffers ready for the file
+	bufPool sync.Pool   // spare buffers (*[]byte)
+	scratch sync.Pool   // per-line encoding buffers (*[]byte)
 
-	pool sync.Pool
+	wmu  sync.Mutex // guards f, size, err: file writes and rotation
+	f    *os.File
+	size int64
+	err  error // first write error, reported by flush and close
 }
+
+// accessBufSize is when a buffer goes to the file.
+const accessBufSize = 64 << 10
 
 // accessEntry is what one line records.
 type accessEntry struct {
@@ -50,13 +57,17 @@ type accessEntry struct {
 }
 
 func openAccessLog(path string, maxBytes int64, keep int) (*accessLog, error) {
-	l := &accessLog{path: path, maxBytes: maxBytes, keep: keep}
-	l.pool.New = func() any { b := make([]byte, 0, 512); return &b }
+	l := &accessLog{path: path, maxBytes: maxBytes, keep: keep, full: make(chan []byte, 4)}
+	l.scratch.New = func() any { b := make([]byte, 0, 512); return &b }
+	l.bufPool.New = func() any { b := make([]byte, 0, accessBufSize+4096); return &b }
+	l.buf = l.newBuf()
 	if err := l.open(); err != nil {
 		return nil, err
 	}
 	return l, nil
 }
+
+func (l *accessLog) newBuf() []byte { return (*l.bufPool.Get().(*[]byte))[:0] }
 
 func (l *accessLog) open() error {
 	f, err := os.OpenFile(l.path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
@@ -69,37 +80,55 @@ func (l *accessLog) open() error {
 		return fmt.Errorf("access log: %w", err)
 	}
 	l.f, l.size = f, st.Size()
-	if l.w == nil {
-		l.w = bufio.NewWriterSize(f, 64<<10)
-	} else {
-		l.w.Reset(f)
-	}
 	return nil
 }
 
 // write appends one entry. Safe for concurrent use.
 func (l *accessLog) write(e *accessEntry) {
-	bp := l.pool.Get().(*[]byte)
-	b := e.appendJSON((*bp)[:0])
+	sp := l.scratch.Get().(*[]byte)
+	line := e.appendJSON((*sp)[:0])
 	l.mu.Lock()
-	if l.f != nil {
-		if l.maxBytes > 0 && l.size+int64(len(b)) > l.maxBytes {
-			l.rotateLocked()
-		}
-		n, err := l.w.Write(b)
-		l.size += int64(n)
-		if err != nil && l.err == nil {
-			l.err = err
-		}
+	l.buf = append(l.buf, line...)
+	var full []byte
+	if len(l.buf) >= accessBufSize {
+		full, l.buf = l.buf, l.newBuf()
 	}
 	l.mu.Unlock()
-	*bp = b
-	l.pool.Put(bp)
+	*sp = line
+	l.scratch.Put(sp)
+	if full != nil {
+		select {
+		case l.full <- full:
+		default: // the writer is behind: write it ourselves
+			l.writeOut(full)
+		}
+	}
+}
+
+// writeOut writes b to the file, rotating first if it would pass the size
+// limit, and recycles b.
+func (l *accessLog) writeOut(b []byte) {
+	if len(b) > 0 {
+		l.wmu.Lock()
+		if l.f != nil && l.maxBytes > 0 && l.size > 0 && l.size+int64(len(b)) > l.maxBytes {
+			l.rotateLocked()
+		}
+		if l.f != nil {
+			n, err := l.f.Write(b)
+			l.size += int64(n)
+			if err != nil && l.err == nil {
+				l.err = err
+			}
+		}
+		l.wmu.Unlock()
+	}
+	b = b[:0]
+	l.bufPool.Put(&b)
 }
 
 func (l *accessLog) rotateLocked() {
-	l.w.Flush()
 	l.f.Close()
+	l.f = nil
 	for i := l.keep - 1; i >= 1; i-- {
 		os.Rename(l.path+"."+strconv.Itoa(i), l.path+"."+strconv.Itoa(i+1))
 	}
@@ -108,44 +137,53 @@ func (l *accessLog) rotateLocked() {
 	} else {
 		os.Remove(l.path)
 	}
-	if err := l.open(); err != nil {
-		l.f = nil
-		if l.err == nil {
-			l.err = err
-		}
+	if err := l.open(); err != nil && l.err == nil {
+		l.err = err
 	}
 }
 
-// flushEvery flushes the buffer every interval until ctx ends.
-func (l *accessLog) flushEvery(ctx context.Context, interval time.Duration) {
+// run is the writer: full buffers as they come, the pending one every
+// interval, until ctx ends.
+func (l *accessLog) run(ctx context.Context, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
+		case b := <-l.full:
+			l.writeOut(b)
 		case <-t.C:
 			l.flush()
 		}
 	}
 }
 
+// flush writes everything appended so far.
 func (l *accessLog) flush() error {
+	for {
+		select {
+		case b := <-l.full:
+			l.writeOut(b)
+			continue
+		default:
+		}
+		break
+	}
 	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.f == nil {
-		return l.err
-	}
-	if err := l.w.Flush(); err != nil {
-		return err
-	}
+	b := l.buf
+	l.buf = l.newBuf()
+	l.mu.Unlock()
+	l.writeOut(b)
+	l.wmu.Lock()
+	defer l.wmu.Unlock()
 	return l.err
 }
 
 func (l *accessLog) close() error {
 	err := l.flush()
-	l.mu.Lock()
-	defer l.mu.Unlock()
+	l.wmu.Lock()
+	defer l.wmu.Unlock()
 	if l.f != nil {
 		if cerr := l.f.Close(); err == nil {
 			err = cerr

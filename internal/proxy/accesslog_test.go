@@ -53,8 +53,10 @@ func TestAccessLogRotatesAndEscapes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Rotation happens between buffer writes (here: one flush per line).
 	for i := 0; i < 20; i++ {
 		l.write(&accessEntry{time: time.Unix(0, 0), path: "/a\x01\n\xff", method: "GET", status: 200})
+		l.flush()
 	}
 	if err := l.close(); err != nil {
 		t.Fatal(err)

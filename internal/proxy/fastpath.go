@@ -60,7 +60,7 @@ func (s *Server) serveFast(w http.ResponseWriter, r *http.Request, st *reqState)
 			if b.fails.Load() != 0 {
 				b.fails.Store(0)
 			}
-			s.copyAnswer(w, r, st, resp, uc)
+			s.copyAnswer(w, st, resp, uc)
 			return
 		}
 		if ctx.Err() != nil {
@@ -105,7 +105,7 @@ func (s *Server) exchange(ctx context.Context, r *http.Request, st *reqState, b 
 		var resp *http.Response
 		for err == nil {
 			resp, err = http.ReadResponse(uc.br, r)
-			if err == nil && resp.StatusCode >= 100 && resp.StatusCode < 200 {
+			if err == nil && resp.StatusCode >= 100 && resp.StatusCode < 200 && resp.StatusCode != http.StatusSwitchingProtocols {
 				continue // 1xx informational: the answer follows
 			}
 			break
@@ -170,7 +170,7 @@ func writeRequestHead(bw *bufio.Writer, r *http.Request, rid string) {
 
 // copyAnswer writes the backend's answer to the client and gives the
 // connection back to the pool when the body was read to its end.
-func (s *Server) copyAnswer(w http.ResponseWriter, r *http.Request, st *reqState, resp *http.Response, uc *upConn) {
+func (s *Server) copyAnswer(w http.ResponseWriter, st *reqState, resp *http.Response, uc *upConn) {
 	dst := w.Header()
 	conn := resp.Header["Connection"]
 	for k, vv := range resp.Header {
@@ -217,7 +217,7 @@ func (s *Server) copyAnswer(w http.ResponseWriter, r *http.Request, st *reqState
 		dst[k] = vv
 	}
 	stopped := uc.stop()
-	if complete && stopped && !resp.Close && !r.Close && uc.br.Buffered() == 0 {
+	if complete && stopped && !resp.Close && uc.br.Buffered() == 0 {
 		s.upstream.put(uc)
 		return
 	}

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"io"
+	"net"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -82,5 +83,17 @@ func TestHandoffUnderLoad(t *testing.T) {
 	}
 	if third.url != old.url {
 		t.Fatal("third proxy did not inherit the socket")
+	}
+}
+
+func TestSameAddr(t *testing.T) {
+	have := &net.TCPAddr{IP: net.ParseIP("127.0.0.1"), Port: 8080}
+	for want, ok := range map[string]bool{
+		"127.0.0.1:8080": true, ":8080": true, "127.0.0.1:0": true,
+		"127.0.0.1:8081": false, "10.0.0.1:8080": false, "": false,
+	} {
+		if sameAddr(want, have) != ok {
+			t.Errorf("sameAddr(%q) = %v, want %v", want, !ok, ok)
+		}
 	}
 }

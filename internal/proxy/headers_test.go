@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 )
 
@@ -16,6 +17,8 @@ func echoHeadersBackend(t *testing.T) *httptest.Server {
 			"proto": r.Header.Get("X-Forwarded-Proto"),
 			"xfh":   r.Header.Get("X-Forwarded-Host"),
 			"rid":   r.Header.Get("X-Request-Id"),
+			"hop":   r.Header.Get("X-Hop"),
+			"keep":  r.Header.Get("X-Keep"),
 		})
 	}))
 	t.Cleanup(s.Close)
@@ -27,12 +30,13 @@ func TestForwardedHeadersAndRequestID(t *testing.T) {
 	p := startProxy(t, stateDir(t), nil)
 	p.apply(t, oneRoute(1, "app.test", mkPool("r1", 1, hostOf(be))))
 
-	code, body, hdr := p.do(t, http.DefaultClient, "GET", "app.test:8080", "/", nil, http.Header{"X-Forwarded-For": {"6.6.6.6"}})
+	code, body, hdr := p.do(t, http.DefaultClient, "GET", "app.test:8080", "/", nil, http.Header{
+		"X-Forwarded-For": {"6.6.6.6"}, "Connection": {"X-Hop"}, "X-Hop": {"1"}, "X-Keep": {"1"}})
 	var got map[string]string
 	if err := json.Unmarshal([]byte(body), &got); err != nil || code != 200 {
 		t.Fatalf("%d %q %v", code, body, err)
 	}
-	want := map[string]string{"host": "app.test:8080", "xff": "127.0.0.1", "proto": "http", "xfh": "app.test:8080"}
+	want := map[string]string{"host": "app.test:8080", "xff": "127.0.0.1", "proto": "http", "xfh": "app.test:8080", "hop": "", "keep": "1"}
 	for k, v := range want {
 		if got[k] != v {
 			t.Errorf("%s = %q, want %q", k, got[k], v)
@@ -40,6 +44,13 @@ func TestForwardedHeadersAndRequestID(t *testing.T) {
 	}
 	if got["rid"] == "" || hdr.Get("X-Request-Id") != got["rid"] {
 		t.Errorf("generated request id: backend saw %q, client got %q", got["rid"], hdr.Get("X-Request-Id"))
+	}
+	// A request with a body takes httputil.ReverseProxy: same headers.
+	code, body, hdr = p.do(t, http.DefaultClient, "POST", "app.test", "/", strings.NewReader("x"), http.Header{"X-Forwarded-Proto": {"https"}})
+	got = nil
+	json.Unmarshal([]byte(body), &got)
+	if code != 200 || got["xff"] != "127.0.0.1" || got["proto"] != "http" || got["xfh"] != "app.test" || got["rid"] == "" || hdr.Get("X-Request-Id") != got["rid"] {
+		t.Errorf("POST: %d %v, X-Request-Id %q", code, got, hdr.Get("X-Request-Id"))
 	}
 	_, body, hdr = p.do(t, http.DefaultClient, "GET", "app.test", "/", nil, http.Header{"X-Request-Id": {"abc-123"}})
 	json.Unmarshal([]byte(body), &got)

@@ -152,7 +152,7 @@ func New(opts Options) (*Server, error) {
 	s.rwPool.New = func() any { return new(responseWriter) }
 	s.buffers = newBufferPool()
 	s.upstream = newUpstream(newUpstreamTransport())
-	s.rp = s.newReverseProxy(&retryTransport{s: s, base: s.upstream})
+	s.rp = s.newReverseProxy(&retryTransport{s: s, base: s.upstream.fallback})
 	s.healthClient = &http.Client{
 		Transport: &http.Transport{MaxIdleConnsPerHost: 2, IdleConnTimeout: time.Minute, DisableCompression: true},
 		CheckRedirect: func(*http.Request, []*http.Request) error {
@@ -247,7 +247,7 @@ func (s *Server) Run(ctx context.Context) error {
 			return err
 		}
 		s.access = al
-		go al.flushEvery(baseCtx, time.Second)
+		go al.run(baseCtx, time.Second)
 	}
 
 	var certs []tls.Certificate
@@ -338,7 +338,13 @@ func (s *Server) bindListeners(inherited map[string]net.Listener) error {
 	var err error
 	pick := func(name string, given net.Listener, addr string) (net.Listener, error) {
 		if l := inherited[name]; l != nil {
-			return l, nil
+			if given == nil && sameAddr(addr, l.Addr()) {
+				return l, nil
+			}
+			// The new configuration moved or dropped this listener: the
+			// old address stops being served once the old proxy exits.
+			s.log.Info("proxy: not reusing the running proxy's socket", "name", name, "was", l.Addr(), "now", addr)
+			l.Close()
 		}
 		if given != nil {
 			return given, nil
@@ -427,4 +433,21 @@ func (s *Server) serveCounted(w http.ResponseWriter, r *http.Request) {
 	s.active.Add(1)
 	defer s.active.Add(-1)
 	s.ServeHTTP(w, r)
+}
+
+// sameAddr: the address asked for (host:port, port 0 = any) is the one
+// an inherited listener has.
+func sameAddr(want string, have net.Addr) bool {
+	if want == "" {
+		return false
+	}
+	w, err := net.ResolveTCPAddr("tcp", want)
+	h, ok := have.(*net.TCPAddr)
+	if err != nil || !ok {
+		return false
+	}
+	if w.Port != 0 && w.Port != h.Port {
+		return false
+	}
+	return w.IP == nil || w.IP.IsUnspecified() || w.IP.Equal(h.IP)
 }

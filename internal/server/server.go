@@ -166,6 +166,19 @@ func Run(ctx context.Context, opts Options) error {
 			}
 		}
 	}()
+	mon, err := startMonitoring(ctx, o, cfg, st, runtimes, px.client, reg)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := mon.close(); err != nil {
+			log.Warn("closing the metrics store", "err", err)
+		}
+	}()
+	query := o.Query
+	if query == nil {
+		query = mon.mon.Query
+	}
 	mgr, err := deploy.New(deploy.Options{
 		Store:    st,
 		Runtimes: runtimes,
@@ -174,14 +187,19 @@ func Run(ctx context.Context, opts Options) error {
 		StateDir: o.StateDir,
 		Now:      o.Now,
 		Logger:   log,
-		Query:    o.Query,
+		Query:    query,
 		Secrets:  o.Secrets,
 	})
 	if err != nil {
 		return err
 	}
+	first := true
 	src.onChange = func(c *config.Config) {
 		mgr.SetConfig(c)
+		if !first {
+			mon.setConfig(ctx, c)
+		}
+		first = false
 		if o.OnConfig != nil {
 			o.OnConfig(c)
 		}
@@ -195,7 +213,7 @@ func Run(ctx context.Context, opts Options) error {
 		Deployer:  mgr,
 		Config:    src,
 		Metrics:   &metricsHandler{proxy: px.client, reg: reg, log: log},
-		Mount:     o.Mount,
+		Mount:     mergeMounts(mon.mounts(), o.Mount),
 		Health:    api.HealthResponse{PID: os.Getpid(), StateDir: o.StateDir, Version: o.Version},
 		ProxyHTTP: httpAddr,
 		Logger:    log,
@@ -255,6 +273,7 @@ func Run(ctx context.Context, opts Options) error {
 		}
 	})
 	wg.Go(func() { px.supervise(bg) })
+	wg.Go(func() { mon.run(bg) })
 	<-watchReady
 	log.Info("tug server ready", "socket", sock, "listen", info.Listen, "proxy", httpAddr, "pid", info.PID)
 	if o.Ready != nil {
@@ -375,3 +394,15 @@ func logProgress(log *slog.Logger) deploy.Progress {
 }
 
 var _ deploy.Router = (*proxy.Client)(nil)
+
+// mergeMounts adds over to base; over wins on the same prefix.
+func mergeMounts(base, over map[string]http.Handler) map[string]http.Handler {
+	out := make(map[string]http.Handler, len(base)+len(over))
+	for p, h := range base {
+		out[p] = h
+	}
+	for p, h := range over {
+		out[p] = h
+	}
+	return out
+}

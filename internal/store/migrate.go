@@ -6,14 +6,37 @@ import (
 	"fmt"
 )
 
-// migrations is the schema history, applied in order, each in its own
-// transaction. Append new entries; never edit or reorder existing ones.
-func migrations() []string {
-	var all []string
-	all = append(all, runMigrations()...)
-	all = append(all, deployMigrations()...)
-	all = append(all, alertMigrations()...)
+// migration is one schema step and the version it records.
+type migration struct {
+	version int
+	sql     string
+}
+
+// Each area numbers its steps from its own base, so a step added to one
+// area never renumbers another's in databases that already exist.
+const (
+	runBase    = 0
+	deployBase = 1000
+	alertBase  = 2000
+)
+
+// migrations is the schema history, applied in version order, each in its
+// own transaction. Append new entries to an area; never edit or reorder
+// existing ones.
+func migrations() []migration {
+	var all []migration
+	all = append(all, numbered(runBase, runMigrations())...)
+	all = append(all, numbered(deployBase, deployMigrations())...)
+	all = append(all, numbered(alertBase, alertMigrations())...)
 	return all
+}
+
+func numbered(base int, sqls []string) []migration {
+	out := make([]migration, len(sqls))
+	for i, q := range sqls {
+		out[i] = migration{version: base + i + 1, sql: q}
+	}
+	return out
 }
 
 // runMigrations is the history of the pipeline tables.
@@ -81,42 +104,69 @@ CREATE TABLE logs (
 // migrate applies the migrations the database lacks. The fast path (an up
 // to date database) is one read; the version is re-checked inside each write
 // transaction so two processes opening at once apply each step once.
-func (s *Store) migrate(ctx context.Context, steps []string) error {
+func (s *Store) migrate(ctx context.Context, steps []migration) error {
 	if _, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
 	version    INTEGER PRIMARY KEY,
 	applied_at INTEGER NOT NULL
 )`); err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
-	v, err := currentVersion(ctx, s.db)
+	applied, err := appliedVersions(ctx, s.db)
 	if err != nil {
 		return err
 	}
-	if v > len(steps) {
-		return fmt.Errorf("migrate: database schema version %d is newer than this tug knows (%d)", v, len(steps))
+	known := make(map[int]bool, len(steps))
+	for _, m := range steps {
+		known[m.version] = true
 	}
-	for next := v + 1; next <= len(steps); next++ {
+	for v := range applied {
+		if !known[v] {
+			return fmt.Errorf("migrate: database schema version %d is newer than this tug knows", v)
+		}
+	}
+	for _, m := range steps {
+		if applied[m.version] {
+			continue
+		}
 		err := s.tx(ctx, func(tx *sql.Tx) error {
-			cur, err := currentVersion(ctx, tx)
-			if err != nil {
+			var n int
+			if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM schema_migrations WHERE version = ?`, m.version).Scan(&n); err != nil {
 				return err
 			}
-			if cur >= next {
+			if n > 0 {
 				return nil // another process got here first
 			}
-			if _, err := tx.ExecContext(ctx, steps[next-1]); err != nil {
-				return fmt.Errorf("migrate to version %d: %w", next, err)
+			if _, err := tx.ExecContext(ctx, m.sql); err != nil {
+				return fmt.Errorf("migrate to version %d: %w", m.version, err)
 			}
-			_, err = tx.ExecContext(ctx, `INSERT INTO schema_migrations(version, applied_at) VALUES (?, ?)`,
-				next, s.now().UnixNano())
+			_, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations(version, applied_at) VALUES (?, ?)`,
+				m.version, s.now().UnixNano())
 			return err
 		})
 		if err != nil {
 			return err
 		}
-		s.log.Debug("store schema migrated", "version", next, "path", s.path)
+		s.log.Debug("store schema migrated", "version", m.version, "path", s.path)
 	}
 	return nil
+}
+
+// appliedVersions reads which migrations the database has.
+func appliedVersions(ctx context.Context, db *sql.DB) (map[int]bool, error) {
+	rows, err := db.QueryContext(ctx, `SELECT version FROM schema_migrations`)
+	if err != nil {
+		return nil, fmt.Errorf("migrate: read versions: %w", err)
+	}
+	defer rows.Close()
+	out := map[int]bool{}
+	for rows.Next() {
+		var v int
+		if err := rows.Scan(&v); err != nil {
+			return nil, err
+		}
+		out[v] = true
+	}
+	return out, rows.Err()
 }
 
 // queryer is the read side shared by *sql.DB and *sql.Tx.

@@ -93,8 +93,8 @@ func TestMigrationsIdempotent(t *testing.T) {
 	if err := s2.db.QueryRowContext(ctx, `SELECT COUNT(*), MAX(version) FROM schema_migrations`).Scan(&n, &v); err != nil {
 		t.Fatal(err)
 	}
-	if want := len(migrations()); n != want || v != want {
-		t.Errorf("schema_migrations: %d rows, version %d; want %d", n, v, want)
+	if want, wantV := len(migrations()), lastVersion(migrations()); n != want || v != wantV {
+		t.Errorf("schema_migrations: %d rows, version %d; want %d rows, version %d", n, v, want, wantV)
 	}
 	if runs, err := s2.ListRuns(ctx, ListOptions{}); err != nil || len(runs) != 1 {
 		t.Errorf("runs after reopen = %v, %v", runs, err)
@@ -104,7 +104,7 @@ func TestMigrationsIdempotent(t *testing.T) {
 func TestMigrateAppliesOnlyNewSteps(t *testing.T) {
 	s := openT(t, t.TempDir(), Options{})
 	ctx := context.Background()
-	steps := append(migrations(), `CREATE TABLE extra (x INTEGER)`, `INSERT INTO extra VALUES (1)`)
+	steps := append(migrations(), migration{9001, `CREATE TABLE extra (x INTEGER)`}, migration{9002, `INSERT INTO extra VALUES (1)`})
 	for range 2 { // second pass must be a no-op (no duplicate insert)
 		if err := s.migrate(ctx, steps); err != nil {
 			t.Fatal(err)
@@ -115,8 +115,8 @@ func TestMigrateAppliesOnlyNewSteps(t *testing.T) {
 		t.Errorf("extra rows = %d, %v; want 1", n, err)
 	}
 	v, err := currentVersion(ctx, s.db)
-	if err != nil || v != len(steps) {
-		t.Errorf("version = %d, %v; want %d", v, err, len(steps))
+	if err != nil || v != 9002 {
+		t.Errorf("version = %d, %v; want 9002", v, err)
 	}
 	// This binary knows fewer steps than the database has: refuse.
 	if err := s.migrate(ctx, migrations()); err == nil {
@@ -127,13 +127,13 @@ func TestMigrateAppliesOnlyNewSteps(t *testing.T) {
 func TestMigrateFailureRollsBack(t *testing.T) {
 	s := openT(t, t.TempDir(), Options{})
 	ctx := context.Background()
-	steps := append(migrations(), `CREATE TABLE half (x INTEGER); INSERT INTO nosuch VALUES (1)`)
+	steps := append(migrations(), migration{9001, `CREATE TABLE half (x INTEGER); INSERT INTO nosuch VALUES (1)`})
 	if err := s.migrate(ctx, steps); err == nil {
 		t.Fatal("broken migration succeeded")
 	}
 	v, _ := currentVersion(ctx, s.db)
-	if v != len(migrations()) {
-		t.Errorf("version = %d after failed step, want %d", v, len(migrations()))
+	if want := lastVersion(migrations()); v != want {
+		t.Errorf("version = %d after failed step, want %d", v, want)
 	}
 	var n int
 	s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM sqlite_master WHERE name = 'half'`).Scan(&n)
@@ -150,5 +150,33 @@ func TestDefaultProcessAlive(t *testing.T) {
 		if processAlive(pid) {
 			t.Errorf("pid %d reported alive", pid)
 		}
+	}
+}
+
+func lastVersion(ms []migration) int {
+	v := 0
+	for _, m := range ms {
+		v = max(v, m.version)
+	}
+	return v
+}
+
+// TestMigrationAreasKeepTheirNumbers: a step added to one area leaves the
+// versions of the others alone.
+func TestMigrationAreasKeepTheirNumbers(t *testing.T) {
+	seen := map[int]bool{}
+	for _, m := range migrations() {
+		if seen[m.version] {
+			t.Fatalf("version %d used twice", m.version)
+		}
+		seen[m.version] = true
+	}
+	for _, base := range []int{deployBase, alertBase} {
+		if !seen[base+1] {
+			t.Errorf("no migration numbered %d", base+1)
+		}
+	}
+	if len(runMigrations()) >= deployBase || len(deployMigrations()) >= alertBase-deployBase {
+		t.Error("an area outgrew its version range")
 	}
 }
