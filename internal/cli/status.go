@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/tugdev/tug/internal/alert"
 	"github.com/tugdev/tug/internal/api"
 	"github.com/tugdev/tug/internal/deploy"
 	"github.com/tugdev/tug/internal/runtime"
@@ -28,10 +29,24 @@ func (a *app) newStatusCmd() *cobra.Command {
 			if err != nil {
 				return a.serverErr(err)
 			}
-			if a.jsonOut {
-				return json.NewEncoder(a.out).Encode(st)
+			// Error budgets come from the alert room; a server without
+			// SLOs (or without the room) just has none.
+			var slo struct {
+				Budgets []alert.Budget `json:"budgets"`
 			}
-			return a.printStatus(st)
+			if ac, err := a.apiClient(); err == nil {
+				_ = ac.Do(cmd.Context(), "GET", "/api/slo", nil, &slo)
+			}
+			if a.jsonOut {
+				return json.NewEncoder(a.out).Encode(struct {
+					*api.StatusResponse
+					SLO []alert.Budget `json:"slo,omitempty"`
+				}{st, slo.Budgets})
+			}
+			if err := a.printStatus(st); err != nil {
+				return err
+			}
+			return a.printBudgets(slo.Budgets)
 		},
 	}
 }
@@ -99,6 +114,24 @@ func (a *app) printStatus(st *api.StatusResponse) error {
 			}
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\n", in.ID, in.Release, state, dash(in.Addr), in.Restarts, dash(in.LastExit))
 		}
+	}
+	return tw.Flush()
+}
+
+// printBudgets shows each SLO's error budget left over its window.
+func (a *app) printBudgets(bs []alert.Budget) error {
+	if len(bs) == 0 {
+		return nil
+	}
+	fmt.Fprintln(a.out, "\nERROR BUDGETS")
+	tw := tabwriter.NewWriter(a.out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "SERVICE\tOBJECTIVE\tWINDOW\tERROR RATIO\tBUDGET LEFT")
+	for _, b := range bs {
+		left := fmt.Sprintf("%.1f%%", b.Remaining*100)
+		if b.NoData {
+			left += " (no traffic)"
+		}
+		fmt.Fprintf(tw, "%s\t%g%%\t%s\t%.4f%%\t%s\n", b.Service, b.Objective, fmtDuration(b.Window), b.ErrorRatio*100, left)
 	}
 	return tw.Flush()
 }
