@@ -77,4 +77,3 @@ func (s alertState) Notifications(ctx context.Context, limit int) ([]alert.Notif
 	}
 	return out, nil
 }
-
