@@ -11,11 +11,7 @@ func (h *Handler) postDeploy(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeBody(r, &req, false); err != nil {
 		return err
 	}
-	cfg := h.config()
-	if err := checkService(cfg, req.Service, "body"); err != nil {
-		return err
-	}
-	env, err := resolveEnvironment(cfg, req.Environment)
+	env, err := h.target(req.Service, req.Environment)
 	if err != nil {
 		return err
 	}
@@ -30,11 +26,7 @@ func (h *Handler) postRollback(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeBody(r, &req, false); err != nil {
 		return err
 	}
-	cfg := h.config()
-	if err := checkService(cfg, req.Service, "body"); err != nil {
-		return err
-	}
-	env, err := resolveEnvironment(cfg, req.Environment)
+	env, err := h.target(req.Service, req.Environment)
 	if err != nil {
 		return err
 	}
@@ -81,4 +73,14 @@ func (h *Handler) postApprove(w http.ResponseWriter, r *http.Request) error {
 	}
 	writeJSON(w, http.StatusOK, rel)
 	return nil
+}
+
+// target checks a request's service and resolves its environment (the
+// default one when empty) against the config in force.
+func (h *Handler) target(service, env string) (string, error) {
+	cfg := h.config()
+	if err := checkService(cfg, service, "body"); err != nil {
+		return "", err
+	}
+	return resolveEnvironment(cfg, env)
 }

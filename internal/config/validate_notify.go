@@ -140,21 +140,9 @@ func (v *validator) slo(sp string, s *SLO) {
 	}
 }
 
-// validLabelName says whether s is a Prometheus label name.
-func validLabelName(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i, r := range s {
-		switch {
-		case r == '_', r >= 'A' && r <= 'Z', r >= 'a' && r <= 'z':
-		case r >= '0' && r <= '9' && i > 0:
-		default:
-			return false
-		}
-	}
-	return true
-}
+// validLabelName says whether s is a Prometheus label name: the same
+// rule as a portable environment variable name.
+func validLabelName(s string) bool { return validEnvName(s) }
 
 // regexpReason is the part of a regexp error after its "error parsing
 // regexp: " prefix.

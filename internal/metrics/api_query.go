@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"slices"
+	"time"
 
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
@@ -146,27 +147,12 @@ func (m *Monitor) apiSeries(r *http.Request) (result, error) {
 	if len(r.Form["match[]"]) == 0 {
 		return result{}, badData("no match[] parameter provided")
 	}
-	limit, err := limitParam(r)
+	sel, err := m.selectionOf(r)
 	if err != nil {
 		return result{}, err
 	}
-	start, err := timeParam(r, "start", minTime())
-	if err != nil {
-		return result{}, err
-	}
-	end, err := timeParam(r, "end", maxTime())
-	if err != nil {
-		return result{}, err
-	}
-	sets, err := m.matcherSets(r)
-	if err != nil {
-		return result{}, err
-	}
-	q, err := m.db.Querier(timestamp.FromTime(start), timestamp.FromTime(end))
-	if err != nil {
-		return result{}, engineError(err)
-	}
-	defer q.Close()
+	defer sel.q.Close()
+	limit, start, end, sets, q := sel.limit, sel.start, sel.end, sel.sets, sel.q
 	hints := &storage.SelectHints{Start: timestamp.FromTime(start), End: timestamp.FromTime(end), Func: "series"}
 	var set storage.SeriesSet
 	if len(sets) > 1 {
@@ -215,27 +201,12 @@ func (m *Monitor) apiLabelValues(r *http.Request, name string) (result, error) {
 // labelQuery runs a label names or values lookup over start/end and the
 // union of the match[] sets, sorted and limited as Prometheus does.
 func (m *Monitor) labelQuery(r *http.Request, get func(context.Context, storage.Querier, *storage.LabelHints, ...*labels.Matcher) ([]string, annotations.Annotations, error)) (result, error) {
-	limit, err := limitParam(r)
+	sel, err := m.selectionOf(r)
 	if err != nil {
 		return result{}, err
 	}
-	start, err := timeParam(r, "start", minTime())
-	if err != nil {
-		return result{}, err
-	}
-	end, err := timeParam(r, "end", maxTime())
-	if err != nil {
-		return result{}, err
-	}
-	sets, err := m.matcherSets(r)
-	if err != nil {
-		return result{}, err
-	}
-	q, err := m.db.Querier(timestamp.FromTime(start), timestamp.FromTime(end))
-	if err != nil {
-		return result{}, engineError(err)
-	}
-	defer q.Close()
+	defer sel.q.Close()
+	limit, sets, q := sel.limit, sel.sets, sel.q
 	hints := &storage.LabelHints{}
 	if limit > 0 {
 		hints.Limit = limit + 1
@@ -265,4 +236,35 @@ func (m *Monitor) labelQuery(r *http.Request, get func(context.Context, storage.
 		warnings.Add(errors.New("results truncated due to limit"))
 	}
 	return result{data: out, warnings: warnings}, nil
+}
+
+// selection is what series and label lookups read from a request: limit,
+// time range, match[] sets, and a querier over the range.
+type selection struct {
+	limit      int
+	start, end time.Time
+	sets       [][]*labels.Matcher
+	q          storage.Querier
+}
+
+// selectionOf parses the request and opens a querier; the caller closes it.
+func (m *Monitor) selectionOf(r *http.Request) (selection, error) {
+	var sel selection
+	var err error
+	if sel.limit, err = limitParam(r); err != nil {
+		return sel, err
+	}
+	if sel.start, err = timeParam(r, "start", minTime()); err != nil {
+		return sel, err
+	}
+	if sel.end, err = timeParam(r, "end", maxTime()); err != nil {
+		return sel, err
+	}
+	if sel.sets, err = m.matcherSets(r); err != nil {
+		return sel, err
+	}
+	if sel.q, err = m.db.Querier(timestamp.FromTime(sel.start), timestamp.FromTime(sel.end)); err != nil {
+		return sel, engineError(err)
+	}
+	return sel, nil
 }

@@ -399,25 +399,28 @@ func listenUnix(p string) (*net.UnixListener, error) {
 	return l, nil
 }
 
-func (s *Server) startServers(certs []tls.Certificate) []*http.Server {
+// stoppable is what Run needs of a server to stop it.
+type stoppable interface {
+	Shutdown(ctx context.Context) error
+	Close() error
+}
+
+func (s *Server) startServers(certs []tls.Certificate) []stoppable {
 	errLog := slogErrorLog(s.log)
-	var servers []*http.Server
-	data := func() *http.Server {
-		return &http.Server{
-			Handler:           http.HandlerFunc(s.serveCounted),
-			ReadHeaderTimeout: 30 * time.Second,
-			IdleTimeout:       2 * time.Minute,
-			ErrorLog:          errLog,
-		}
-	}
+	var servers []stoppable
 	if s.httpLn != nil {
-		srv := data()
+		srv := newH1Server(http.HandlerFunc(s.serveCounted))
 		servers = append(servers, srv)
 		go srv.Serve(s.httpLn)
 	}
 	if s.httpsLn != nil {
-		srv := data()
-		srv.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, Certificates: certs}
+		srv := &http.Server{
+			Handler:           http.HandlerFunc(s.serveCounted),
+			ReadHeaderTimeout: 30 * time.Second,
+			IdleTimeout:       2 * time.Minute,
+			ErrorLog:          errLog,
+			TLSConfig:         &tls.Config{MinVersion: tls.VersionTLS12, Certificates: certs},
+		}
 		servers = append(servers, srv)
 		go srv.ServeTLS(s.httpsLn, "", "")
 	}

@@ -169,17 +169,7 @@ func validateDockerSpec(spec Spec) error {
 	case spec.Port <= 0 || spec.Port > 65535:
 		return fmt.Errorf("instance %s: spec.port %d: a container instance needs the port its app listens on (1-65535)", spec.ID, spec.Port)
 	}
-	for k := range spec.Env {
-		if err := validEnvName("instance "+spec.ID+": spec.env", k); err != nil {
-			return err
-		}
-	}
-	for k := range spec.Secrets {
-		if err := validEnvName("instance "+spec.ID+": spec.secrets", k); err != nil {
-			return err
-		}
-	}
-	return nil
+	return validEnv(spec)
 }
 
 // Start creates and starts a container for spec. See Runtime; on top of

@@ -167,17 +167,7 @@ func validateProcessSpec(spec Spec) error {
 	case spec.Port < 0 || spec.Port > 65535:
 		return fmt.Errorf("instance %s: spec.port %d: out of range 0-65535", spec.ID, spec.Port)
 	}
-	for k := range spec.Env {
-		if err := validEnvName("instance "+spec.ID+": spec.env", k); err != nil {
-			return err
-		}
-	}
-	for k := range spec.Secrets {
-		if err := validEnvName("instance "+spec.ID+": spec.secrets", k); err != nil {
-			return err
-		}
-	}
-	return nil
+	return validEnv(spec)
 }
 
 // Start runs spec as a new instance. See Runtime; on top of it, Spec.Dir

@@ -34,3 +34,18 @@ func validEnvName(where, k string) error {
 	}
 	return nil
 }
+
+// validEnv checks the variable names of a spec's env and secrets.
+func validEnv(spec Spec) error {
+	for k := range spec.Env {
+		if err := validEnvName("instance "+spec.ID+": spec.env", k); err != nil {
+			return err
+		}
+	}
+	for k := range spec.Secrets {
+		if err := validEnvName("instance "+spec.ID+": spec.secrets", k); err != nil {
+			return err
+		}
+	}
+	return nil
+}
