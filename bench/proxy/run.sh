@@ -4,7 +4,11 @@
 # `tug proxy` (access log ON). Requirement: tug >= 0.6x nginx requests/s
 # and tug p99 <= 2x nginx p99.
 #
-# Usage: bench/proxy/run.sh            (env: DURATION=5s CONNS=64 THREADS=2)
+# Each target is measured ROUNDS times (default 3), alternating, and the
+# medians are compared, so background load on a shared machine hits all
+# targets alike.
+#
+# Usage: bench/proxy/run.sh    (env: DURATION=5s CONNS=64 THREADS=2 ROUNDS=3)
 # Root is needed only to apt-get install wrk/nginx when they are missing.
 set -euo pipefail
 

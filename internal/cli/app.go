@@ -124,6 +124,7 @@ func (a *app) rootCmd() *cobra.Command {
 		a.newStatusCmd(),
 		a.newAlertsCmd(),
 		a.newSilenceCmd(),
+		newLogsCmd(a),
 	} {
 		if c != nil {
 			root.AddCommand(c)

@@ -48,6 +48,7 @@ const (
 )
 
 type h1Conn struct {
+	srv    *h1Server
 	c      net.Conn
 	lr     limitReader
 	br     *bufio.Reader
@@ -108,7 +109,7 @@ func (h *h1Server) Serve(ln net.Listener) error {
 			return err
 		}
 		delay = 0
-		hc := &h1Conn{c: c, remote: c.RemoteAddr().String()}
+		hc := &h1Conn{srv: h, c: c, remote: c.RemoteAddr().String()}
 		hc.lr.r = c
 		hc.br = bufio.NewReaderSize(&hc.lr, 4096)
 		hc.bw = bufio.NewWriterSize(c, 4096)
@@ -336,7 +337,8 @@ func (w *h1Writer) WriteHeader(code int) {
 	if w.chunked {
 		bw.WriteString("Transfer-Encoding: chunked\r\n")
 	}
-	if (w.req.Close || w.closeAfter) && h["Connection"] == nil {
+	// A stopping server says so, so clients do not reuse the connection.
+	if (w.req.Close || w.closeAfter || w.hc.srv.shutting.Load()) && h["Connection"] == nil {
 		bw.WriteString("Connection: close\r\n")
 		w.closeAfter = true
 	}

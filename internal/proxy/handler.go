@@ -19,6 +19,7 @@ type reqState struct {
 	tried     [maxAttempts]*backend
 	attempts  int
 	transport bool // the request failed to reach any backend
+	upgraded  bool // the backend switched protocols (WebSocket)
 }
 
 type stateKey struct{}
@@ -69,6 +70,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	b = st.backend
 	s.release(b)
+	if rw.status == 0 && st.upgraded {
+		// ReverseProxy writes the 101 on the hijacked connection itself.
+		rw.status = http.StatusSwitchingProtocols
+	}
 	d := s.now().Sub(start)
 	code := rw.status
 	if code == 0 {
@@ -137,6 +142,7 @@ func (s *Server) newReverseProxy(tr http.RoundTripper) *httputil.ReverseProxy {
 			st := resp.Request.Context().Value(stateKey{}).(*reqState)
 			resp.Header.Set("X-Request-Id", st.requestID)
 			s.setSticky(resp.Header, st)
+			st.upgraded = resp.StatusCode == http.StatusSwitchingProtocols
 			return nil
 		},
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
