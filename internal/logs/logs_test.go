@@ -1,0 +1,388 @@
+package logs
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tugdev/tug/internal/runtime"
+)
+
+// clock is a settable test clock.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) now() time.Time  { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) set(t time.Time) { c.mu.Lock(); c.t = t; c.mu.Unlock() }
+
+type fixture struct {
+	dir   string
+	clock *clock
+	ins   []runtime.Instance
+	l     *Logs
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	f := &fixture{dir: t.TempDir(), clock: &clock{t: time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)}}
+	f.ins = []runtime.Instance{{ID: "web-1", Service: "web", Environment: "prod", Release: "r7"}}
+	if err := os.MkdirAll(filepath.Join(f.dir, "instances", "web-1"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(f.dir, "proxy"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	f.open(t)
+	return f
+}
+
+func (f *fixture) open(t *testing.T) {
+	t.Helper()
+	l, err := New(context.Background(), Options{
+		StateDir: f.dir, Now: f.clock.now, Poll: 10 * time.Millisecond,
+		Instances: func(context.Context) ([]runtime.Instance, error) { return f.ins, nil },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	f.l = l
+}
+
+func (f *fixture) outPath() string    { return filepath.Join(f.dir, "instances", "web-1", "output.log") }
+func (f *fixture) accessPath() string { return filepath.Join(f.dir, "proxy", "access.log") }
+
+func appendFile(t *testing.T, path string, lines ...string) {
+	t.Helper()
+	fh, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fh.Close()
+	for _, l := range lines {
+		if _, err := fh.WriteString(l + "\n"); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func texts(ls []Line) []string {
+	out := make([]string, len(ls))
+	for i, l := range ls {
+		out[i] = l.Text
+	}
+	return out
+}
+
+func (f *fixture) search(t *testing.T, q Query) []Line {
+	t.Helper()
+	ls, err := f.l.Search(context.Background(), q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ls
+}
+
+func wantTexts(t *testing.T, got []Line, want ...string) {
+	t.Helper()
+	if g := strings.Join(texts(got), "|"); g != strings.Join(want, "|") {
+		t.Fatalf("lines = %q\nwant    %q", texts(got), want)
+	}
+}
+
+func TestIngestAttributesEverySource(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	appendFile(t, f.outPath(), "listening on :8080", "GET / 200")
+	appendFile(t, f.accessPath(),
+		`{"ts":"2026-11-01T11:59:00.000Z","request_id":"a","method":"GET","host":"web.localhost","path":"/","status":200,"service":"web","environment":"prod","release":"r7","instance":"web-1","upstream":"127.0.0.1:9"}`,
+		`{"ts":"2026-11-01T11:59:01.000Z","request_id":"b","method":"GET","host":"nope.localhost","path":"/","status":404}`)
+	var sink strings.Builder
+	log := slog.New(Handler(slog.NewTextHandler(&sink, &slog.HandlerOptions{Level: slog.LevelWarn}), f.l))
+	log.With("component", "deploy").Info("deploy started", "service", "web", "note", "two words")
+	log.Debug("not stored")
+	f.l.step(ctx, true)
+
+	web := f.search(t, Query{Service: "web"})
+	if len(web) != 3 {
+		t.Fatalf("web lines = %+v", web)
+	}
+	for _, l := range web {
+		if l.Service != "web" || l.Environment != "prod" || l.Release != "r7" || l.Instance != "web-1" {
+			t.Errorf("attribution of %q: %+v", l.Text, l)
+		}
+	}
+	streams := map[string]int{}
+	for _, l := range web {
+		streams[l.Stream]++
+	}
+	if streams[StreamStdout] != 2 || streams[StreamAccess] != 1 {
+		t.Errorf("streams = %v", streams)
+	}
+	acc := f.search(t, Query{Service: ServiceProxy})
+	if len(acc) != 2 || !acc[0].Time.Equal(time.Date(2026, 11, 1, 11, 59, 0, 0, time.UTC)) || acc[1].Service != ServiceProxy {
+		t.Errorf("proxy lines = %+v", acc)
+	}
+	tug := f.search(t, Query{Service: ServiceTug})
+	wantTexts(t, tug, `INFO deploy started component=deploy service=web note="two words"`)
+	if tug[0].Stream != StreamTug {
+		t.Errorf("tug stream = %q", tug[0].Stream)
+	}
+	if sink.Len() != 0 {
+		t.Errorf("next handler got records below its level: %q", sink.String())
+	}
+	if n := len(f.search(t, Query{Service: "web", Env: "staging"})); n != 0 {
+		t.Errorf("env filter kept %d lines", n)
+	}
+}
+
+func TestGrepAndSinceFilter(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	appendFile(t, f.outPath(), "old error: disk")
+	f.l.step(ctx, false)
+	f.clock.set(f.clock.now().Add(20 * time.Minute))
+	appendFile(t, f.outPath(), "new error: timeout", "new ok")
+	f.l.step(ctx, false)
+
+	q, err := ParseQuery(url.Values{"service": {"web"}, "since": {"10m"}}, f.clock.now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantTexts(t, f.search(t, q), "new error: timeout", "new ok")
+	q, err = ParseQuery(url.Values{"service": {"web"}, "grep": {`error: \w+`}}, f.clock.now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantTexts(t, f.search(t, q), "old error: disk", "new error: timeout")
+	wantTexts(t, f.search(t, Query{Service: "web", Grep: regexp.MustCompile("error"), Limit: 1}), "new error: timeout")
+
+	for param, v := range map[string]url.Values{
+		"since":   {"service": {"web"}, "since": {"yesterday"}},
+		"grep":    {"service": {"web"}, "grep": {"(unclosed"}},
+		"limit":   {"service": {"web"}, "limit": {"-1"}},
+		"service": {},
+	} {
+		if _, err := ParseQuery(v, f.clock.now()); err == nil || !strings.Contains(err.Error(), param+":") {
+			t.Errorf("%s: error %v does not name it", param, err)
+		}
+	}
+	srv := httptest.NewServer(f.l.Handler())
+	t.Cleanup(srv.Close)
+	resp, err := http.Get(srv.URL + "/api/logs?service=web&since=bogus")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var body struct {
+		Error struct{ Code, Message string } `json:"error"`
+	}
+	json.NewDecoder(resp.Body).Decode(&body)
+	resp.Body.Close()
+	if resp.StatusCode != 400 || body.Error.Code != "bad_request" || !strings.HasPrefix(body.Error.Message, "bad log query: since:") {
+		t.Errorf("bad since: %d %+v", resp.StatusCode, body)
+	}
+	resp, err = http.Get(srv.URL + "/api/logs?service=web&grep=timeout")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	var ln Line
+	if err := json.Unmarshal(b, &ln); err != nil || ln.Text != "new error: timeout" || strings.Count(string(b), "\n") != 1 {
+		t.Errorf("GET grep: %s (%v)", b, err)
+	}
+}
+
+func TestFollowDeliversLinesAppendedLater(t *testing.T) {
+	f := newFixture(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	t.Cleanup(func() { cancel(); <-done })
+	appendFile(t, f.outPath(), "before")
+	f.l.step(ctx, false)
+	go func() { defer close(done); f.l.Run(ctx) }()
+
+	srv := httptest.NewServer(f.l.Handler())
+	t.Cleanup(srv.Close)
+	req, _ := http.NewRequestWithContext(ctx, "GET", srv.URL+"/api/logs?service=web&follow=1&grep=^(before|after)", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	// Headers arrived: the search is done and the follow has its start.
+	appendFile(t, f.outPath(), "ignored", "after")
+	sc := bufio.NewScanner(resp.Body)
+	var got []string
+	deadline := time.AfterFunc(20*time.Second, cancel)
+	defer deadline.Stop()
+	for len(got) < 2 && sc.Scan() {
+		var l Line
+		if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, l.Text)
+	}
+	if strings.Join(got, "|") != "before|after" {
+		t.Fatalf("followed %q", got)
+	}
+}
+
+// rotateCopyTruncate does what runtime's rotateLog does, in two halves.
+func copyRotated(t *testing.T, path string) {
+	t.Helper()
+	os.Rename(path+".1", path+".2")
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path+".1", b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestCopyTruncateRotationLosesAndRepeatsNothing(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	p := f.outPath()
+	appendFile(t, p, "a1", "a2")
+	f.l.step(ctx, false)
+	appendFile(t, p, "a3", "a4") // written, not yet read, then rotated
+	copyRotated(t, p)
+	f.l.step(ctx, false) // copied but not truncated: must neither skip nor repeat
+	if err := os.Truncate(p, 0); err != nil {
+		t.Fatal(err)
+	}
+	appendFile(t, p, "a5")
+	f.l.step(ctx, false)
+	appendFile(t, p, "a6")
+	f.l.step(ctx, false)
+	// A second rotation without a poll in the middle.
+	appendFile(t, p, "a7")
+	copyRotated(t, p)
+	os.Truncate(p, 0)
+	appendFile(t, p, "a8")
+	f.l.step(ctx, false)
+	wantTexts(t, f.search(t, Query{Service: "web"}), "a1", "a2", "a3", "a4", "a5", "a6", "a7", "a8")
+}
+
+func TestRenameRotationLosesAndRepeatsNothing(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	p := f.accessPath()
+	line := func(s string) string {
+		return fmt.Sprintf(`{"ts":"2026-11-01T11:00:00Z","path":"/%s","status":200}`, s)
+	}
+	appendFile(t, p, line("1"))
+	f.l.step(ctx, false)
+	appendFile(t, p, line("2"))
+	if err := os.Rename(p, p+".1"); err != nil {
+		t.Fatal(err)
+	}
+	appendFile(t, p, line("3"))
+	f.l.step(ctx, false)
+	// Renamed twice (to .2) before the next poll.
+	appendFile(t, p, line("4"))
+	os.Rename(p+".1", p+".2")
+	os.Rename(p, p+".1")
+	appendFile(t, p, line("5"))
+	f.l.step(ctx, false)
+	wantTexts(t, f.search(t, Query{Service: ServiceProxy}), line("1"), line("2"), line("3"), line("4"), line("5"))
+}
+
+func TestOffsetsSurviveRestart(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	appendFile(t, f.outPath(), "one", "two")
+	appendFile(t, f.accessPath(), `{"path":"/a"}`)
+	f.l.step(ctx, false)
+	f.l.Close()
+	f.open(t)
+	f.l.step(ctx, false)
+	appendFile(t, f.outPath(), "three")
+	f.l.step(ctx, false)
+	wantTexts(t, f.search(t, Query{Service: "web"}), "one", "two", "three")
+	wantTexts(t, f.search(t, Query{Service: ServiceProxy}), `{"path":"/a"}`)
+}
+
+func TestPartialLineWaitsForItsNewline(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	fh, _ := os.OpenFile(f.outPath(), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	defer fh.Close()
+	fh.WriteString("hal")
+	f.l.step(ctx, false)
+	fh.WriteString("f\n")
+	f.l.step(ctx, false)
+	wantTexts(t, f.search(t, Query{Service: "web"}), "half")
+}
+
+func TestRetentionDeletesOldLines(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	appendFile(t, f.outPath(), "ancient")
+	f.l.step(ctx, false)
+	f.clock.set(f.clock.now().Add(DefaultRetention + time.Hour))
+	appendFile(t, f.outPath(), "fresh")
+	f.l.step(ctx, false)
+	f.l.prune(ctx)
+	wantTexts(t, f.search(t, Query{Service: "web"}), "fresh")
+}
+
+func TestEngineTailDeduplicates(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	f.ins = []runtime.Instance{{ID: "api-1", Service: "api", Environment: "prod", Release: "r1", ContainerID: "c1"}}
+	var tail []string
+	f.l.o.Tail = func(_ context.Context, id string, n int) ([]string, error) {
+		return tail[max(len(tail)-n, 0):], nil
+	}
+	tail = []string{"x", "y"}
+	f.l.step(ctx, true)
+	tail = append(tail, "x", "y", "z")
+	f.l.step(ctx, true)
+	f.l.Close()
+	f.open(t) // the lines seen come back from the database
+	f.l.o.Tail = func(context.Context, string, int) ([]string, error) { return append(tail, "w"), nil }
+	f.l.step(ctx, true)
+	got := f.search(t, Query{Service: "api"})
+	wantTexts(t, got, "x", "y", "x", "y", "z", "w")
+	if got[0].Instance != "api-1" || got[0].Release != "r1" {
+		t.Errorf("attribution: %+v", got[0])
+	}
+}
+
+func TestSearchScanSpeed(t *testing.T) {
+	if testing.Short() {
+		t.Skip("measures")
+	}
+	f := newFixture(t)
+	ctx := context.Background()
+	lines := make([]Line, 100000)
+	for i := range lines {
+		lines[i] = Line{Time: f.clock.now(), Service: "web", Stream: StreamStdout, Text: fmt.Sprintf("GET /item/%d 200 %dms", i, i%97)}
+	}
+	start := time.Now()
+	if err := commit(ctx, f.l.db, lines, nil); err != nil {
+		t.Fatal(err)
+	}
+	ins := time.Since(start)
+	start = time.Now()
+	got := f.search(t, Query{Service: "web", Grep: regexp.MustCompile(`/item/\d+7 200 9\dms`), Limit: 100000})
+	t.Logf("insert 100k lines: %v; regexp scan of 100k: %v (%d matches)", ins, time.Since(start), len(got))
+}
