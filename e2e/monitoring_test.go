@@ -92,6 +92,24 @@ func TestAlertThroughTheServer(t *testing.T) {
 		t.Errorf("tug status --json lacks web's spent error budget: %v\n%s", err, out)
 	}
 
+	// Logs: the instance's output, the proxy's access log and tug's own.
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"logs", "web", "--grep", "listening"}, "app v4 listening"},
+		{[]string{"logs", "web", "--since", "5m", "--json"}, `\"status\":500`},
+		{[]string{"logs", "tug", "--grep", "release live"}, "release live"},
+	} {
+		if !eventually(20*time.Second, func() bool {
+			out, _, err := p.tug(c.args...)
+			return err == nil && strings.Contains(out, c.want)
+		}) {
+			out, errOut, err := p.tug(c.args...)
+			t.Errorf("tug %s: want %q; got %v\n%s%s", strings.Join(c.args, " "), c.want, err, tail(out, 10), errOut)
+		}
+	}
+
 	p.deploy("web", "v1")
 	hook.wait(t, "resolved", "WebErrors", 45*time.Second)
 	out, _, err = p.tug("alerts", "history", "--json")
@@ -140,4 +158,16 @@ func (h *hookReceiver) wait(t *testing.T, status, alertname string, timeout time
 	defer h.mu.Unlock()
 	t.Fatalf("no %s notification within %s; got %s", status, timeout, fmt.Sprint(h.payloads))
 	return nil
+}
+
+// eventually polls cond until it holds or timeout passes.
+func eventually(timeout time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		if cond() {
+			return true
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	return false
 }

@@ -8,9 +8,11 @@
 # tug runs off a terminal (plain output) with its state in a temporary
 # directory, warmed once; the peer runs each command with
 # `bash -eo pipefail -c` in a loop, in dependency order. Prints the median
-# wall time and the peak RSS of REPS runs of each side.
+# wall time and the peak RSS of REPS runs of each side, and tug's overhead
+# over the loop in total and per job.
 #
 # Usage: bench/pipeline/run.sh [REPS]   (default 5)
+# Env:   TUG=path/to/tug to use a built binary.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 reps=${1:-5}
@@ -27,7 +29,7 @@ fi
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-go build -o "$work/tug" ./cmd/tug
+if [ -n "${TUG:-}" ]; then cp "$TUG" "$work/tug"; else go build -o "$work/tug" ./cmd/tug; fi
 
 # gen_seq N: N jobs in a chain.
 gen_seq() {
@@ -64,18 +66,23 @@ loop_script() {
 	printf 'for ((i = 0; i < %d; i++)); do bash -eo pipefail -c true; done\n' "$1"
 }
 
-# measure CMD...: runs CMD reps times; prints "median_wall max_rss_kib".
+# measure CMD...: runs CMD reps times; prints "median_wall_s max_rss_kib".
+# Wall time comes from the shell's clock in ns (/usr/bin/time rounds to
+# 10 ms); RSS from /usr/bin/time.
 measure() {
-	local out="$work/time.txt" walls=() rss=0 r
+	local out="$work/time.txt" walls=() rss=0 r t0 t1
 	for ((r = 0; r < reps; r++)); do
-		/usr/bin/time -o "$out" -f "%e %M" "$@" >/dev/null 2>&1 || { echo "bench: $* failed" >&2; exit 1; }
-		read -r w m <"$out"
-		walls+=("$w")
+		t0=$(date +%s%N)
+		/usr/bin/time -o "$out" -f "%M" "$@" >/dev/null 2>&1 || { echo "bench: $* failed" >&2; exit 1; }
+		t1=$(date +%s%N)
+		read -r m <"$out"
+		walls+=("$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.4f", (b - a) / 1e9 }')")
 		((m > rss)) && rss=$m
 	done
 	printf '%s %s\n' "$(printf '%s\n' "${walls[@]}" | sort -n | sed -n "$(((reps + 1) / 2))p")" "$rss"
 }
 
+overhead=()
 printf '%-8s %-6s %10s %12s\n' case side wall_s peak_rss_mib
 for bench in seq10 dag200; do
 	dir="$work/$bench"
@@ -91,4 +98,7 @@ for bench in seq10 dag200; do
 	read -r bw bm < <(measure bash "$dir/loop.sh")
 	printf '%-8s %-6s %10s %12.1f\n' "$bench" tug "$tw" "$(awk -v k="$tm" 'BEGIN{print k/1024}')"
 	printf '%-8s %-6s %10s %12.1f\n' "$bench" bash "$bw" "$(awk -v k="$bm" 'BEGIN{print k/1024}')"
+	overhead+=("$(awk -v t="$tw" -v b="$bw" -v n="$n" -v c="$bench" 'BEGIN { printf "%s: tug - bash = %.1f ms, %.2f ms per job", c, (t - b) * 1000, (t - b) * 1000 / n }')")
 done
+printf 'overhead over the bash loop (medians):\n'
+printf '  %s\n' "${overhead[@]}"

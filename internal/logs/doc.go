@@ -18,7 +18,7 @@
 // narrowed by service and time through the indexes, and an FTS index would
 // roughly double the write cost and size of the busiest table. A scan of a
 // service's recent lines with regexp is fast enough for an operator's
-// terminal: TestSearchScanSpeed scans 100k lines with a regexp in about
+// terminal: TestSearchScanSpeed (TUG_MEASURE=1) scans 100k lines with a regexp in about
 // 0.7s on a loaded 2-core machine; --since and --limit cut that further.
 // If that ever is too slow, a trigram FTS5 table fed by the same commit
 // can prefilter on the regexp's required literals.

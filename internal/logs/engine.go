@@ -17,15 +17,11 @@ const (
 )
 
 func (l *Logs) engineLines(ctx context.Context, now time.Time) []Line {
-	if l.o.Tail == nil || l.o.Instances == nil {
-		return nil
-	}
-	ins, err := l.o.Instances(ctx)
-	if err != nil {
+	if l.o.Tail == nil {
 		return nil
 	}
 	var out []Line
-	for _, in := range ins {
+	for _, in := range l.ins {
 		if in.ContainerID == "" {
 			continue
 		}

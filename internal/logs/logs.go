@@ -35,8 +35,8 @@ type Options struct {
 	Tail func(ctx context.Context, id string, n int) ([]string, error)
 	// Retention is how long lines are kept (0: DefaultRetention).
 	Retention time.Duration
-	// Poll is how often files are read (0: 500ms); engine tails are read
-	// every fourth poll.
+	// Poll is how often files are read (0: 500ms); Instances is called and
+	// engine tails are read every fourth poll.
 	Poll time.Duration
 	// PruneEvery is how often retention is enforced (0: 1m).
 	PruneEvery time.Duration
@@ -56,6 +56,8 @@ type Logs struct {
 	changed chan struct{} // closed and replaced on every commit with lines
 
 	// Run's own state.
+	ins     []runtime.Instance // listed every fourth poll
+	listed  bool
 	sources map[string]*source
 	engine  map[string][]string // instance -> last lines seen from Tail
 }
@@ -123,8 +125,18 @@ func (l *Logs) Run(ctx context.Context) error {
 	}
 }
 
-// step reads every source once and commits what it found.
+// step reads every source once and commits what it found. With engine
+// set it also lists the instances again and reads engine tails.
 func (l *Logs) step(ctx context.Context, engine bool) {
+	if (engine || !l.listed) && l.o.Instances != nil {
+		ins, err := l.o.Instances(ctx)
+		if err != nil && ctx.Err() == nil {
+			l.log.Warn("logs: list instances failed", "err", err)
+		}
+		if err == nil || len(ins) > 0 {
+			l.ins, l.listed = ins, true
+		}
+	}
 	var lines []Line
 	var polled []*source
 	now := l.o.Now().UTC()
@@ -210,19 +222,13 @@ func (l *Logs) fileSources(ctx context.Context) []*source {
 		l.sources[path] = &source{path: path, attr: attr}
 	}
 	add(filepath.Join(l.o.StateDir, "proxy", "access.log"), Line{Service: ServiceProxy, Stream: StreamAccess})
-	if l.o.Instances != nil {
-		ins, err := l.o.Instances(ctx)
-		if err != nil && ctx.Err() == nil {
-			l.log.Warn("logs: list instances failed", "err", err)
+	for _, in := range l.ins {
+		if in.ContainerID != "" {
+			continue
 		}
-		for _, in := range ins {
-			if in.ContainerID != "" {
-				continue
-			}
-			add(filepath.Join(l.o.StateDir, "instances", in.ID, "output.log"), Line{
-				Service: in.Service, Environment: in.Environment, Release: in.Release, Instance: in.ID, Stream: StreamStdout,
-			})
-		}
+		add(filepath.Join(l.o.StateDir, "instances", in.ID, "output.log"), Line{
+			Service: in.Service, Environment: in.Environment, Release: in.Release, Instance: in.ID, Stream: StreamStdout,
+		})
 	}
 	out := make([]*source, 0, len(l.sources))
 	for p, s := range l.sources {

@@ -172,6 +172,11 @@ func TestGrepAndSinceFilter(t *testing.T) {
 	wantTexts(t, f.search(t, q), "old error: disk", "new error: timeout")
 	wantTexts(t, f.search(t, Query{Service: "web", Grep: regexp.MustCompile("error"), Limit: 1}), "new error: timeout")
 
+	for in, want := range map[string]time.Duration{"90s": 90 * time.Second, "7d": 7 * 24 * time.Hour, "1w1d12h": 8*24*time.Hour + 12*time.Hour} {
+		if got, err := ParseSince(in, f.clock.now()); err != nil || f.clock.now().Sub(got) != want {
+			t.Errorf("ParseSince(%q) = %v, %v", in, got, err)
+		}
+	}
 	for param, v := range map[string]url.Values{
 		"since":   {"service": {"web"}, "since": {"yesterday"}},
 		"grep":    {"service": {"web"}, "grep": {"(unclosed"}},
@@ -296,13 +301,19 @@ func TestRenameRotationLosesAndRepeatsNothing(t *testing.T) {
 	}
 	appendFile(t, p, line("3"))
 	f.l.step(ctx, false)
-	// Renamed twice (to .2) before the next poll.
+	// Rotated twice before the next poll: the file read last is now .2.
+	rotate := func() {
+		os.Rename(p+".2", p+".3")
+		os.Rename(p+".1", p+".2")
+		os.Rename(p, p+".1")
+	}
 	appendFile(t, p, line("4"))
-	os.Rename(p+".1", p+".2")
-	os.Rename(p, p+".1")
+	rotate()
 	appendFile(t, p, line("5"))
+	rotate()
+	appendFile(t, p, line("6"))
 	f.l.step(ctx, false)
-	wantTexts(t, f.search(t, Query{Service: ServiceProxy}), line("1"), line("2"), line("3"), line("4"), line("5"))
+	wantTexts(t, f.search(t, Query{Service: ServiceProxy}), line("1"), line("2"), line("3"), line("4"), line("5"), line("6"))
 }
 
 func TestOffsetsSurviveRestart(t *testing.T) {
@@ -368,8 +379,8 @@ func TestEngineTailDeduplicates(t *testing.T) {
 }
 
 func TestSearchScanSpeed(t *testing.T) {
-	if testing.Short() {
-		t.Skip("measures")
+	if os.Getenv("TUG_MEASURE") == "" {
+		t.Skip("a measurement: TUG_MEASURE=1 go test ./internal/logs -run Speed -v")
 	}
 	f := newFixture(t)
 	ctx := context.Background()

@@ -23,8 +23,9 @@ import (
 //     copy is done but the truncate not yet, the live file still holds the
 //     old bytes before the offset: the poll then waits for the next turn.
 //
-// Lines written and rotated away twice between two polls (two rotations
-// within one poll interval) are the only loss.
+// With rename rotation, several rotations between two polls lose nothing
+// (up to maxGenerations). With copy-truncate, lines written and rotated
+// away twice between two polls are lost: path.1 no longer holds them.
 type source struct {
 	path  string
 	attr  Line // Service, Environment, Release, Instance, Stream
@@ -76,13 +77,22 @@ func (s *source) poll() ([]string, error) {
 	var out []string
 	switch {
 	case p.ino != 0 && liveIno != p.ino:
-		// Renamed away: finish the old inode wherever it went.
-		if old := s.findGeneration(p.ino); old != "" {
-			lines, _, err := readLines(old, p.off, true)
+		// Renamed away: finish the old inode wherever it went, then
+		// the whole of any newer generation (rotated more than once
+		// since the last poll).
+		if g := s.findGeneration(p.ino); g > 0 {
+			lines, _, err := readLines(s.gen(g), p.off, true)
 			if err != nil {
 				return nil, err
 			}
 			out = append(out, lines...)
+			for i := g - 1; i >= 1; i-- {
+				lines, _, err := readLines(s.gen(i), 0, true)
+				if err != nil && !errors.Is(err, fs.ErrNotExist) {
+					return nil, err
+				}
+				out = append(out, lines...)
+			}
 		}
 		p = pos{ino: liveIno, rot: rot}
 	case p.ino != 0 && rot != p.rot && rot != "":
@@ -126,15 +136,18 @@ func (s *source) stillHolds(off int64) bool {
 	return errA == nil && errB == nil && bytes.Equal(a, b)
 }
 
-func (s *source) findGeneration(ino uint64) string {
+// findGeneration returns which numbered generation holds inode ino; 0
+// when none does.
+func (s *source) findGeneration(ino uint64) int {
 	for i := 1; i <= maxGenerations; i++ {
-		g := s.path + "." + strconv.Itoa(i)
-		if fi, err := os.Stat(g); err == nil && fileID(fi) == ino {
-			return g
+		if fi, err := os.Stat(s.gen(i)); err == nil && fileID(fi) == ino {
+			return i
 		}
 	}
-	return ""
+	return 0
 }
+
+func (s *source) gen(i int) string { return s.path + "." + strconv.Itoa(i) }
 
 // readLines reads path from off and returns its complete lines and the
 // bytes they took. With final set (a rotated file, never written again)

@@ -16,6 +16,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -24,7 +25,9 @@ import (
 	"github.com/tugdev/tug/internal/api"
 	"github.com/tugdev/tug/internal/config"
 	"github.com/tugdev/tug/internal/deploy"
+	"github.com/tugdev/tug/internal/logs"
 	"github.com/tugdev/tug/internal/proxy"
+	"github.com/tugdev/tug/internal/runtime"
 	"github.com/tugdev/tug/internal/secret"
 	"github.com/tugdev/tug/internal/store"
 )
@@ -155,10 +158,34 @@ func Run(ctx context.Context, opts Options) error {
 	if err := px.ensure(ctx); err != nil {
 		return err
 	}
+	// Logs first, so the rooms' own records are kept from here on.
+	var rts atomic.Pointer[map[string]runtime.Runtime]
+	lg, err := openLogs(ctx, o, cfg, &rts)
+	if err != nil {
+		return err
+	}
+	lgCtx, stopLogs := context.WithCancel(context.WithoutCancel(ctx))
+	lgDone := make(chan struct{})
+	go func() {
+		defer close(lgDone)
+		if err := lg.Run(lgCtx); err != nil && lgCtx.Err() == nil {
+			log.Error("log ingestion stopped", "err", err)
+		}
+	}()
+	defer func() {
+		stopLogs()
+		<-lgDone
+		if err := lg.Close(); err != nil {
+			log.Warn("closing the log store", "err", err)
+		}
+	}()
+	log = slog.New(logs.Handler(log.Handler(), lg))
+	o.Logger = log
 	runtimes, err := newRuntimes(ctx, o, cfg, log)
 	if err != nil {
 		return err
 	}
+	rts.Store(&runtimes)
 	defer func() {
 		for name, rt := range runtimes {
 			if err := rt.Close(); err != nil {
@@ -213,7 +240,7 @@ func Run(ctx context.Context, opts Options) error {
 		Deployer:  mgr,
 		Config:    src,
 		Metrics:   &metricsHandler{proxy: px.client, reg: reg, log: log},
-		Mount:     mergeMounts(mon.mounts(), o.Mount),
+		Mount:     mergeMounts(mergeMounts(mon.mounts(), map[string]http.Handler{"/api/logs": lg.Handler()}), o.Mount),
 		Health:    api.HealthResponse{PID: os.Getpid(), StateDir: o.StateDir, Version: o.Version},
 		ProxyHTTP: httpAddr,
 		Logger:    log,

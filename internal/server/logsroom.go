@@ -1,0 +1,51 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+
+	"github.com/tugdev/tug/internal/config"
+	"github.com/tugdev/tug/internal/logs"
+	"github.com/tugdev/tug/internal/runtime"
+)
+
+// openLogs opens the log store. Instances are read through rts, which the
+// server fills once its runtimes exist; until then there are none.
+func openLogs(ctx context.Context, o Options, cfg *config.Config, rts *atomic.Pointer[map[string]runtime.Runtime]) (*logs.Logs, error) {
+	ret := logs.DefaultRetention
+	if cfg.Logs != nil && cfg.Logs.Retention > 0 {
+		ret = cfg.Logs.Retention.D()
+	}
+	current := func() map[string]runtime.Runtime {
+		if m := rts.Load(); m != nil {
+			return *m
+		}
+		return nil
+	}
+	return logs.New(ctx, logs.Options{
+		StateDir:  o.StateDir,
+		Logger:    o.Logger,
+		Now:       o.Now,
+		Retention: ret,
+		Instances: func(ctx context.Context) ([]runtime.Instance, error) {
+			var all []runtime.Instance
+			for _, rt := range current() {
+				l, err := rt.List(ctx)
+				if err != nil {
+					return all, err
+				}
+				all = append(all, l...)
+			}
+			return all, nil
+		},
+		Tail: func(ctx context.Context, id string, n int) ([]string, error) {
+			for _, rt := range current() {
+				if l, err := rt.Logs(ctx, id, n); !errors.Is(err, runtime.ErrNotFound) {
+					return l, err
+				}
+			}
+			return nil, runtime.ErrNotFound
+		},
+	})
+}
