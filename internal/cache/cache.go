@@ -259,7 +259,7 @@ func (c *Cache) lookup(ctx context.Context, req *pipeline.CacheRequest, use bool
 		return nil, err
 	}
 	defer unlock()
-	e, err := c.readEntry(key)
+	e, err := c.readEntryOf(key, false)
 	switch {
 	case errors.Is(err, os.ErrNotExist):
 		return &pipeline.CacheResult{Info: c.explainMiss(req.Job.Name, key, man)}, nil

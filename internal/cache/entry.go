@@ -1,6 +1,7 @@
 package cache
 
 import (
+	"encoding/json"
 	"errors"
 	"io/fs"
 	"os"
@@ -60,10 +61,34 @@ func (c *Cache) entryPath(key string) string {
 // Last use is the later of the stored time and the file's mtime, which a
 // hit bumps cheaply.
 func (c *Cache) readEntry(key string) (*entry, error) {
+	return c.readEntryOf(key, true)
+}
+
+// entrySkippingManifest decodes an entry but leaves its manifest (the
+// bulk of it: a hash per input file) undecoded.
+type entrySkippingManifest struct {
+	entry
+	Manifest json.RawMessage `json:"manifest"`
+}
+
+// readEntryOf is readEntry; without withManifest the entry's Manifest is
+// only checked to be there, not decoded (a cache hit does not need it).
+func (c *Cache) readEntryOf(key string, withManifest bool) (*entry, error) {
 	p := c.entryPath(key)
 	var e entry
-	if err := readJSON(p, &e); err != nil {
-		return nil, err
+	if withManifest {
+		if err := readJSON(p, &e); err != nil {
+			return nil, err
+		}
+	} else {
+		var x entrySkippingManifest
+		if err := readJSON(p, &x); err != nil {
+			return nil, err
+		}
+		e = x.entry
+		if len(x.Manifest) > 0 && string(x.Manifest) != "null" {
+			e.Manifest = &KeyManifest{} // present; not needed
+		}
 	}
 	if e.Key != key || e.Manifest == nil {
 		return nil, errors.Join(ErrCorrupt, errors.New(p+": entry does not match its key"))
