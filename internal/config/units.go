@@ -97,3 +97,10 @@ func parseDuration(s string) (Duration, error) {
 	}
 	return Duration(d), nil
 }
+
+// ParseDuration reads a duration as tug.yaml writes them (30s, 1h30m,
+// 7d, 1w), for flags and query parameters that take the same form.
+func ParseDuration(s string) (time.Duration, error) {
+	d, err := parseDuration(s)
+	return d.D(), err
+}

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/tugdev/tug/internal/config"
 )
 
 // ErrBadQuery marks a query parameter that cannot be understood; the
@@ -79,26 +81,9 @@ func ParseSince(s string, now time.Time) (time.Time, error) {
 	return now.Add(-d), nil
 }
 
-// ParseDuration is time.ParseDuration plus days and weeks ("7d",
-// "1w2d", "1.5d"), as durations in tug.yaml are written.
-func ParseDuration(s string) (time.Duration, error) {
-	goForm := dayWeekRE.ReplaceAllStringFunc(s, func(m string) string {
-		n, _ := strconv.ParseFloat(m[:len(m)-1], 64)
-		hours := 24.0
-		if m[len(m)-1] == 'w' {
-			hours = 7 * 24
-		}
-		return strconv.FormatFloat(n*hours, 'f', -1, 64) + "h"
-	})
-	d, err := time.ParseDuration(goForm)
-	if err != nil || d < 0 {
-		return 0, fmt.Errorf("bad duration %q", s)
-	}
-	return d, nil
-}
-
-// dayWeekRE finds the day and week parts of a duration.
-var dayWeekRE = regexp.MustCompile(`[0-9]+(\.[0-9]+)?[dw]`)
+// ParseDuration is config.ParseDuration: durations as tug.yaml writes
+// them, days and weeks included.
+func ParseDuration(s string) (time.Duration, error) { return config.ParseDuration(s) }
 
 // match reports whether l passes the parts of q SQL did not check.
 func (q *Query) match(l *Line) bool {
