@@ -355,10 +355,7 @@ func (d *Docker) supervise(in *ctrInst) {
 		delay, loop := in.tracker.crashed(d.now(), in.startedAt)
 		in.state, in.lastExit = Restarting, exit
 		d.mu.Unlock()
-		log.Warn("instance exited", "exit", exit, "restart_in", delay)
-		if loop && !wasLoop {
-			log.Error("instance is crash-looping", "crashes", d.pol.CrashLimit, "window", d.pol.CrashWindow, "restart_every", d.pol.BackoffMax)
-		}
+		d.pol.logCrash(log, exit, delay, loop && !wasLoop)
 		t := time.NewTimer(delay)
 		select {
 		case <-in.ctx.Done():

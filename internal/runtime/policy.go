@@ -1,6 +1,9 @@
 package runtime
 
-import "time"
+import (
+	"log/slog"
+	"time"
+)
 
 // RestartPolicy says how long a runtime waits before restarting a crashed
 // instance and when it calls the crashes a crash loop. The zero value
@@ -91,4 +94,13 @@ func (c *crashTracker) inLoop(now, startedAt time.Time, running bool) bool {
 		c.next = 0
 	}
 	return c.loop
+}
+
+// logCrash reports an exit and the restart delay, and the moment an
+// instance starts crash-looping (once, not on every crash of the loop).
+func (pol RestartPolicy) logCrash(log *slog.Logger, exit string, delay time.Duration, loopStarted bool) {
+	log.Warn("instance exited", "exit", exit, "restart_in", delay)
+	if loopStarted {
+		log.Error("instance is crash-looping", "crashes", pol.CrashLimit, "window", pol.CrashWindow, "restart_every", pol.BackoffMax)
+	}
 }

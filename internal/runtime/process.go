@@ -310,10 +310,7 @@ func (p *Process) supervise(id string, in *procInst) {
 		in.st.LastExit, in.st.CrashLoop = exit, loop
 		p.saveLocked(in)
 		p.mu.Unlock()
-		log.Warn("instance exited", "exit", exit, "restart_in", delay)
-		if loop && !wasLoop {
-			log.Error("instance is crash-looping", "crashes", p.pol.CrashLimit, "window", p.pol.CrashWindow, "restart_every", p.pol.BackoffMax)
-		}
+		p.pol.logCrash(log, exit, delay, loop && !wasLoop)
 		if !p.sleep(in, delay) {
 			return
 		}
