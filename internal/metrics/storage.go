@@ -1,6 +1,7 @@
 package metrics
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"os"
@@ -19,9 +20,29 @@ func openTSDB(dir string, retention time.Duration, log *slog.Logger, reg prometh
 	}
 	o := tsdb.DefaultOptions()
 	o.RetentionDuration = retention.Milliseconds()
-	db, err := tsdb.Open(dir, log, reg, o, nil)
+	// The TSDB narrates WAL replays and compactions at Info; tug keeps
+	// only its warnings.
+	db, err := tsdb.Open(dir, slog.New(minLevel{log.Handler(), slog.LevelWarn}), reg, o, nil)
 	if err != nil {
 		return nil, fmt.Errorf("metrics storage %s: %w", dir, err)
 	}
 	return db, nil
+}
+
+// minLevel drops records below min.
+type minLevel struct {
+	slog.Handler
+	min slog.Level
+}
+
+func (h minLevel) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= h.min && h.Handler.Enabled(ctx, l)
+}
+
+func (h minLevel) WithAttrs(as []slog.Attr) slog.Handler {
+	return minLevel{h.Handler.WithAttrs(as), h.min}
+}
+
+func (h minLevel) WithGroup(name string) slog.Handler {
+	return minLevel{h.Handler.WithGroup(name), h.min}
 }
