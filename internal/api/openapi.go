@@ -63,6 +63,33 @@ func (h *Handler) openAPI() map[string]any {
 		item(rt.path)[strings.ToLower(rt.method)] = op
 	}
 	for _, p := range h.mounts {
+		if d, ok := h.opts.Mount[p].(Documented); ok {
+			for key, summary := range d.APIOperations() {
+				method, path, ok := strings.Cut(key, " ")
+				if !ok || !strings.HasPrefix(path, strings.TrimSuffix(p, "/")) {
+					continue // not under this mount: documented where it is mounted
+				}
+				op := map[string]any{
+					"summary":     summary,
+					"operationId": operationID(method, path),
+					"responses": map[string]any{
+						"200":     map[string]any{"description": "OK", "content": map[string]any{"application/json": map[string]any{"schema": map[string]any{"type": "object"}}}},
+						"default": map[string]any{"description": "An error", "content": map[string]any{"application/json": map[string]any{"schema": errRef}}},
+					},
+				}
+				if params := pathParams(path); len(params) > 0 {
+					var ps []any
+					for _, name := range params {
+						ps = append(ps, map[string]any{"name": name, "in": "path", "required": true, "schema": map[string]any{"type": "string"}})
+					}
+					op["parameters"] = ps
+				}
+				it := item(path)
+				it["x-tug-mount"] = p
+				it[strings.ToLower(method)] = op
+			}
+			continue
+		}
 		path := p
 		var params []any
 		if strings.HasSuffix(p, "/") {
@@ -88,6 +115,14 @@ func (h *Handler) openAPI() map[string]any {
 		"paths":      paths,
 		"components": map[string]any{"schemas": g.defs},
 	}
+}
+
+// Documented is a mounted handler that lists its operations for the
+// OpenAPI document, as "METHOD /path" → summary. Rooms implement it
+// without importing this package.
+type Documented interface {
+	http.Handler
+	APIOperations() map[string]string
 }
 
 // ErrorResponse is the body of every error answer.

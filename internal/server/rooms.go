@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/prometheus/rules"
 
 	"github.com/tugdev/tug/internal/alert"
+	"github.com/tugdev/tug/internal/api"
 	"github.com/tugdev/tug/internal/config"
 	"github.com/tugdev/tug/internal/metrics"
 	"github.com/tugdev/tug/internal/proxy"
@@ -173,11 +174,57 @@ func (m *monitoring) alertsHandler() http.Handler {
 	})
 }
 
+// documented pairs a room's handler with its operations for OpenAPI.
+type documented struct {
+	http.Handler
+	ops map[string]string
+}
+
+func (d documented) APIOperations() map[string]string { return d.ops }
+
+var _ api.Documented = documented{}
+
+// promOps are the Prometheus-compatible endpoints (GET and form POST).
+func promOps() map[string]string {
+	ops := map[string]string{}
+	for path, summary := range map[string]string{
+		"query":               "PromQL instant query",
+		"query_range":         "PromQL range query",
+		"series":              "series matching match[]",
+		"labels":              "label names",
+		"label/{name}/values": "values of one label",
+		"metadata":            "metric metadata",
+		"rules":               "recording and alerting rules",
+		"alerts":              "active alerts",
+		"status/buildinfo":    "build information",
+		"targets":             "scrape targets",
+	} {
+		ops["GET /api/v1/"+path] = summary + " (Prometheus HTTP API)"
+		if path == "query" || path == "query_range" || path == "series" || path == "labels" {
+			ops["POST /api/v1/"+path] = summary + " (form POST)"
+		}
+	}
+	return ops
+}
+
+// alertOps are the alert room's endpoints.
+func alertOps() map[string]string {
+	return map[string]string{
+		"GET /api/alerts":           "firing and pending alerts",
+		"POST /api/alerts/{id}/ack": "acknowledge an alert: no repeats until it resolves or refires",
+		"GET /api/alerts/history":   "notifications sent, with outcome",
+		"GET /api/silences":         "silences",
+		"POST /api/silences":        "add a silence",
+		"DELETE /api/silences/{id}": "expire a silence",
+		"GET /api/slo":              "error budgets of the services' SLOs",
+	}
+}
+
 // mounts are the rooms' HTTP APIs, added to the server's.
 func (m *monitoring) mounts() map[string]http.Handler {
-	ah := m.alertsHandler()
+	ah := documented{m.alertsHandler(), alertOps()}
 	return map[string]http.Handler{
-		"/api/v1/":       m.mon.Handler(),
+		"/api/v1/":       documented{m.mon.Handler(), promOps()},
 		"/api/alerts":    ah,
 		"/api/alerts/":   ah,
 		"/api/silences":  ah,

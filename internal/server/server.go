@@ -237,10 +237,12 @@ func Run(ctx context.Context, opts Options) error {
 	}
 
 	handler := api.NewHandler(api.Options{
-		Deployer:  mgr,
-		Config:    src,
-		Metrics:   &metricsHandler{proxy: px.client, reg: reg, log: log},
-		Mount:     mergeMounts(mergeMounts(mon.mounts(), map[string]http.Handler{"/api/logs": lg.Handler()}), o.Mount),
+		Deployer: mgr,
+		Config:   src,
+		Metrics:  &metricsHandler{proxy: px.client, reg: reg, log: log},
+		Mount: mergeMounts(mergeMounts(mon.mounts(), map[string]http.Handler{"/api/logs": documented{lg.Handler(), map[string]string{
+			"GET /api/logs": "search (or with follow=1, stream) logs of a service, the proxy (proxy) or tug (tug)",
+		}}}), o.Mount),
 		Health:    api.HealthResponse{PID: os.Getpid(), StateDir: o.StateDir, Version: o.Version},
 		ProxyHTTP: httpAddr,
 		Logger:    log,
