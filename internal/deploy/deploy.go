@@ -170,6 +170,7 @@ func (m *Manager) wentLive(ctx context.Context, r *run) (*Release, error) {
 		return r.rel, err
 	}
 	m.log.Info("release live", "service", r.k.service, "environment", r.k.env, "release", r.rel.ID, "previous", prev)
+	m.pruneReleaseDirs(ctx, r.k)
 	if prev != "" {
 		r.emit("done", "release %s is live (was %s)", r.rel.ID, prev)
 	} else {
