@@ -108,7 +108,10 @@ func (p *project) startServer() {
 	cmd := exec.Command(bin.tug, "server", "-f", filepath.Join(p.repo, "tug.yaml"),
 		"--state-dir", p.state, "--http", p.httpAddr)
 	cmd.Dir = p.repo
-	p.serverLog = &bytes.Buffer{}
+	if p.serverLog == nil {
+		p.serverLog = &bytes.Buffer{}
+	}
+	fmt.Fprintf(p.serverLog, "--- server start %s\n", time.Now().Format("15:04:05.000"))
 	cmd.Stdout = p.serverLog
 	cmd.Stderr = p.serverLog
 	cmd.Env = append(os.Environ(), "TUG_LOG=debug")

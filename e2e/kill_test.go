@@ -3,6 +3,8 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -76,7 +78,7 @@ func TestKillServerMidDeploy(t *testing.T) {
 			total, failed, rate, samples := l.result()
 			t.Logf("%s: recovered to %s; %d requests at %.0f/s, %d failed", s.service, settled, total, rate, failed)
 			if failed > 0 {
-				t.Errorf("%d of %d requests failed:\n%s", failed, total, strings.Join(samples, "\n"))
+				t.Errorf("%d of %d requests failed:\n%s\nservers' log:\n%s\nproxy log:\n%s", failed, total, strings.Join(samples, "\n"), tail(p.serverLog.String(), 120), tail(readFile(filepath.Join(p.state, "proxy", "proxy.log")), 60))
 			}
 			waitSettled(t, p, s.service, 2, 30*time.Second)
 		})
@@ -127,6 +129,11 @@ func waitSettled(t *testing.T, p *project, service string, replicas int, timeout
 	}
 	t.Fatalf("%s did not settle: %s\nserver log tail:\n%s", service, why, tail(p.serverLog.String(), 40))
 	return ""
+}
+
+func readFile(p string) string {
+	b, _ := os.ReadFile(p)
+	return string(b)
 }
 
 func str(v any) string {

@@ -19,7 +19,10 @@ type backend struct {
 	release  string
 	instance string
 
-	healthy  atomic.Bool
+	healthy atomic.Bool
+	// served: the backend has been healthy at some time, so it is a
+	// last resort when nothing in its route is available.
+	served   atomic.Bool
 	draining atomic.Bool
 	inFlight atomic.Int64
 	// fails counts consecutive connection errors; ejectedUntil (unix
@@ -55,6 +58,13 @@ func newBackend(key, service, env, release string, b *Backend) *backend {
 // nanoseconds): healthy, not draining, not passively ejected.
 func (b *backend) available(now int64) bool {
 	return b.healthy.Load() && !b.draining.Load() && now >= b.ejectedUntil.Load()
+}
+
+// lastResort says whether b may take a request when no backend of its
+// route is available: it was healthy once and is still in the table. A
+// flapping check or an ejection then costs a try, not a certain 503.
+func (b *backend) lastResort() bool {
+	return b.served.Load() && !b.draining.Load()
 }
 
 // status is what /backends reports.

@@ -33,6 +33,7 @@ func (s *Server) checkHealth(b *backend, hc *HealthCheck) {
 	b.health = want
 	if hc == nil {
 		b.healthy.Store(true)
+		b.served.Store(true)
 		return
 	}
 	ctx, cancel := context.WithCancel(s.baseCtx)
@@ -69,6 +70,9 @@ func (s *Server) probeLoop(ctx context.Context, b *backend, hc HealthCheck) {
 		ok := s.probe(ctx, url, timeout)
 		if ctx.Err() != nil {
 			return
+		}
+		if ok {
+			b.served.Store(true)
 		}
 		if was := b.healthy.Swap(ok); was != ok {
 			s.log.Info("proxy backend health changed", "service", b.service, "environment", b.env,

@@ -30,6 +30,7 @@ func (s *Server) apply(t *Table, restored bool) error {
 			b = newBackend(key, service, env, release, spec)
 			b.m = s.metrics.forBackend(b)
 			b.healthy.Store(restored || hc == nil)
+			b.served.Store(restored || hc == nil)
 			s.backends[key] = b
 		}
 		if b.draining.Swap(false) {

@@ -86,7 +86,7 @@ func (r *route) pick(now int64, skip []*backend) *backend {
 	defer r.mu.Unlock()
 	i := r.swrr.next(func(i int) bool { return r.pools[i].hasAvailable(now, skip) })
 	if i < 0 {
-		return nil
+		return r.lastResort(skip)
 	}
 	p := r.pools[i]
 	n := uint32(len(p.backends))
@@ -95,6 +95,26 @@ func (r *route) pick(now int64, skip []*backend) *backend {
 		if b.available(now) && !contains(skip, b) {
 			p.next = (p.next + j + 1) % n
 			return b
+		}
+	}
+	return nil
+}
+
+// lastResort is a backend of a weighted pool that served before, for when
+// nothing is available: as nginx does when every upstream is marked down,
+// try rather than refuse. Backends never seen healthy stay out.
+func (r *route) lastResort(skip []*backend) *backend {
+	for _, p := range r.pools {
+		if p.weight <= 0 {
+			continue
+		}
+		n := uint32(len(p.backends))
+		for j := uint32(0); j < n; j++ {
+			b := p.backends[(p.next+j)%n]
+			if b.lastResort() && !contains(skip, b) {
+				p.next = (p.next + j + 1) % n
+				return b
+			}
 		}
 	}
 	return nil
