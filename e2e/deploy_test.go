@@ -3,6 +3,7 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -79,7 +80,7 @@ func TestZeroDowntime(t *testing.T) {
 			total, failed, rate, samples := l.result()
 			t.Logf("%s: %d requests at %.0f/s, %d failed", s.service, total, rate, failed)
 			if failed > 0 {
-				t.Errorf("%d of %d requests failed during deploys:\n%s", failed, total, strings.Join(samples, "\n"))
+				t.Errorf("%d of %d requests failed during deploys:\n%s\nproxy log:\n%s", failed, total, strings.Join(samples, "\n"), tail(readFile(filepath.Join(p.state, "proxy", "proxy.log")), 80))
 			}
 			if rate < 200 {
 				t.Errorf("load reached only %.0f requests/s, want at least 200", rate)

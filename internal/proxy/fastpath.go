@@ -70,7 +70,12 @@ func (s *Server) serveFast(w http.ResponseWriter, r *http.Request, st *reqState)
 		if connError(err) {
 			s.passiveFailure(b)
 			if st.attempts < maxAttempts {
-				if nb := st.route.pick(s.now().UnixNano(), st.tried[:st.attempts]); nb != nil {
+				now := s.now().UnixNano()
+				nb := st.route.pick(now, st.tried[:st.attempts])
+				if nb == nil {
+					nb = s.rematch(r, st, now)
+				}
+				if nb != nil {
 					st.tried[st.attempts] = nb
 					st.attempts++
 					s.acquire(nb)

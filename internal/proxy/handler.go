@@ -12,6 +12,7 @@ import (
 // reqState travels with one proxied request (in its context) from the
 // handler through Rewrite, the retrying transport and ModifyResponse.
 type reqState struct {
+	routing   *routing // the table route came from
 	route     *route
 	backend   *backend
 	requestID string
@@ -37,7 +38,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rw.reset(w)
 	defer s.rwPool.Put(rw)
 
-	rte := s.routing.Load().match(r.Host, r.URL.Path)
+	routing := s.routing.Load()
+	rte := routing.match(r.Host, r.URL.Path)
 	if rte == nil {
 		w.Header().Set("X-Request-Id", rid)
 		plainError(rw, http.StatusNotFound, "tug proxy: no route for host "+strconv.Quote(r.Host)+" path "+strconv.Quote(r.URL.Path))
@@ -46,12 +48,16 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	nowNano := start.UnixNano()
 	st := s.statePool.Get().(*reqState)
-	*st = reqState{route: rte, requestID: rid}
+	*st = reqState{routing: routing, route: rte, requestID: rid}
 	defer s.statePool.Put(st)
 	b := rte.sticky(r, nowNano)
 	st.stickyHit = b != nil
 	if b == nil {
 		b = rte.pick(nowNano, nil)
+	}
+	if b == nil {
+		b = s.rematch(r, st, nowNano)
+		rte = st.route
 	}
 	if b == nil {
 		w.Header().Set("X-Request-Id", rid)
@@ -177,4 +183,21 @@ func (s *Server) setSticky(h http.Header, st *reqState) {
 		c.MaxAge = int(rte.stickyTTL / time.Second)
 	}
 	h.Add("Set-Cookie", c.String())
+}
+
+// rematch picks again against the table now in force when it is not the
+// one st.route came from: a table swap drains the old table's backends,
+// and a request caught between the two must not fail for it. It updates
+// st.routing and st.route; nil when there is still nothing to pick.
+func (s *Server) rematch(r *http.Request, st *reqState, now int64) *backend {
+	cur := s.routing.Load()
+	if cur == st.routing {
+		return nil
+	}
+	again := cur.match(r.Host, r.URL.Path)
+	if again == nil {
+		return nil
+	}
+	st.routing, st.route = cur, again
+	return again.pick(now, st.tried[:st.attempts])
 }

@@ -40,6 +40,9 @@ func (s *Server) apply(t *Table, restored bool) error {
 		live[key] = b
 		return b
 	})
+	// Publish the new table before draining what it dropped, so a request
+	// that finds a backend draining finds the new table too.
+	s.routing.Store(rt)
 	for key, b := range s.backends {
 		if live[key] != nil {
 			continue
@@ -53,6 +56,5 @@ func (s *Server) apply(t *Table, restored bool) error {
 			s.removeLocked(b)
 		}
 	}
-	s.routing.Store(rt)
 	return nil
 }

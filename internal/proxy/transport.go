@@ -59,7 +59,11 @@ func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		if !retryable || st.attempts >= maxAttempts || req.Context().Err() != nil {
 			return nil, err
 		}
-		nb := st.route.pick(t.s.now().UnixNano(), st.tried[:st.attempts])
+		now := t.s.now().UnixNano()
+		nb := st.route.pick(now, st.tried[:st.attempts])
+		if nb == nil {
+			nb = t.s.rematch(req, st, now)
+		}
 		if nb == nil {
 			return nil, err
 		}
