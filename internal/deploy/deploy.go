@@ -45,7 +45,7 @@ func (m *Manager) Deploy(ctx context.Context, req Request, progress Progress) (*
 		Service: p.Service, Environment: p.Environment, ConfigHash: p.ConfigHash, Who: req.Who,
 		CreatedAt: m.now(), Strategy: p.Strategy, Status: StatusPending,
 	}
-	if err := m.acquire(k, rel); err != nil {
+	if err := m.acquire(ctx, k, rel); err != nil {
 		return nil, err
 	}
 	defer m.release(k)

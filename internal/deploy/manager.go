@@ -165,6 +165,7 @@ type Manager struct {
 	cfg       *config.Config
 	states    map[key]*envState
 	busy      map[key]*Release
+	chores    map[key]bool // busy with housekeeping (a rollback window ending)
 	approvals map[string]chan approval
 	timers    map[key]*time.Timer
 	// tableFloor is the lowest version the next table push may carry
@@ -197,6 +198,7 @@ func New(opts Options) (*Manager, error) {
 		now:       opts.Now,
 		states:    map[key]*envState{},
 		busy:      map[key]*Release{},
+		chores:    map[key]bool{},
 		approvals: map[string]chan approval{},
 		timers:    map[key]*time.Timer{},
 	}
@@ -227,24 +229,50 @@ func (m *Manager) config() *config.Config {
 	return m.cfg
 }
 
-// acquire marks k busy with rel, or fails with ErrBusy.
-func (m *Manager) acquire(k key, rel *Release) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if _, ok := m.busy[k]; ok {
-		return fmt.Errorf("%w: %s", ErrBusy, k)
-	}
+// acquire marks k busy with rel for a deploy or rollback, or fails with
+// ErrBusy when another one runs. Housekeeping on k (a rollback window
+// ending) is waited for instead: it ends within the drain timeout, and a
+// user should not see it as a deploy in progress.
+func (m *Manager) acquire(ctx context.Context, k key, rel *Release) error {
 	if rel != nil {
 		c := *rel // the caller keeps changing its own copy
 		rel = &c
 	}
-	m.busy[k] = rel
-	return nil
+	for {
+		m.mu.Lock()
+		_, held := m.busy[k]
+		chore := m.chores[k]
+		if !held {
+			m.busy[k] = rel
+			m.mu.Unlock()
+			return nil
+		}
+		m.mu.Unlock()
+		if !chore {
+			return fmt.Errorf("%w: %s", ErrBusy, k)
+		}
+		if err := sleepCtx(ctx, 20*time.Millisecond); err != nil {
+			return err
+		}
+	}
+}
+
+// acquireChore marks k busy with housekeeping; false when anything holds
+// k already.
+func (m *Manager) acquireChore(k key) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, held := m.busy[k]; held {
+		return false
+	}
+	m.busy[k], m.chores[k] = nil, true
+	return true
 }
 
 func (m *Manager) release(k key) {
 	m.mu.Lock()
 	delete(m.busy, k)
+	delete(m.chores, k)
 	m.mu.Unlock()
 }
 

@@ -23,7 +23,7 @@ func (m *Manager) Rollback(ctx context.Context, service, env, who string, progre
 		env = "default"
 	}
 	k := key{service, env}
-	if err := m.acquire(k, nil); err != nil {
+	if err := m.acquire(ctx, k, nil); err != nil {
 		return nil, err
 	}
 	defer m.release(k)

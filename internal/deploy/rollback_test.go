@@ -204,3 +204,24 @@ func TestBlueGreenFailedSwitchReturnsToOldSet(t *testing.T) {
 	}
 	h.router.checkViolations(t)
 }
+
+// TestRollbackWaitsForWindowHousekeeping: a rollback that arrives while
+// the end of a rollback window is being handled waits for it instead of
+// failing as if a deploy were in progress.
+func TestRollbackWaitsForWindowHousekeeping(t *testing.T) {
+	h := newHarness(t, configWith(webService("rolling", "ok")))
+	r1 := h.mustDeploy("")
+	h.mustDeploy("")
+	k := key{"web", "default"}
+	if !h.m.acquireChore(k) {
+		t.Fatal("chore not acquired")
+	}
+	time.AfterFunc(100*time.Millisecond, func() { h.m.release(k) })
+	got, err := h.m.Rollback(context.Background(), "web", "", "bob", h.progress)
+	if err != nil {
+		t.Fatalf("rollback during housekeeping: %v", err)
+	}
+	if got.ID != r1.ID {
+		t.Errorf("rolled back to %s, want %s", got.ID, r1.ID)
+	}
+}

@@ -34,7 +34,7 @@ func (m *Manager) expireWarm(k key, release string, until time.Time) {
 	m.wg.Add(1) // under mu: Shutdown cancels under mu before it waits
 	m.mu.Unlock()
 	defer m.wg.Done()
-	if err := m.acquire(k, nil); err != nil {
+	if !m.acquireChore(k) {
 		m.mu.Lock()
 		if m.bg.Err() == nil {
 			m.timers[k] = time.AfterFunc(time.Second, func() { m.expireWarm(k, release, until) })
