@@ -33,9 +33,10 @@ type Options struct {
 	Now func() time.Time
 	// Logger gets diagnostics; nil discards them.
 	Logger *slog.Logger
-	// FileClock is the clock file timestamps come from: the stat cache
-	// trusts a file's cached hash only if the file was already old by it
-	// when stat'ed. nil means time.Now; tests set it, Now does not.
+	// FileClock replaces reading the file system's clock (a probe file in
+	// the cache directory) with a wall clock: the stat cache then trusts a
+	// file's cached hash only if the file was racyMargin old by it when
+	// stat'ed. Tests set it; nil reads the file clock.
 	FileClock func() time.Time
 }
 
@@ -43,14 +44,14 @@ type Options struct {
 // directory. Its methods are safe for concurrent use, also by several
 // processes sharing the directory.
 type Cache struct {
-	stateDir string
-	root     string
-	opts     Options
-	log      *slog.Logger
-	blobs    blobStore
-	hash     *hasher
-	stat     *statCache
-	fileNow  func() time.Time
+	stateDir  string
+	root      string
+	opts      Options
+	log       *slog.Logger
+	blobs     blobStore
+	hash      *hasher
+	stat      *statCache
+	fileClock *fileClock
 	// hashSem bounds file hashing across all concurrent Key calls.
 	hashSem chan struct{}
 	// rw orders this process's users (read lock) against GC (write lock);
@@ -97,9 +98,6 @@ func New(stateDir string, opts Options) (*Cache, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	if opts.FileClock == nil {
-		opts.FileClock = time.Now
-	}
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -112,17 +110,17 @@ func New(stateDir string, opts Options) (*Cache, error) {
 	}
 	hash := newHasher()
 	return &Cache{
-		stateDir: stateDir,
-		root:     root,
-		opts:     opts,
-		log:      log,
-		blobs:    blobStore{dir: filepath.Join(root, "blobs", "sha256"), hash: hash},
-		hash:     hash,
-		stat:     newStatCache(filepath.Join(root, statCacheName)),
-		fileNow:  opts.FileClock,
-		hashSem:  make(chan struct{}, 2*runtime.GOMAXPROCS(0)+2),
-		pending:  map[*pipeline.CacheRequest]keyed{},
-		stored:   -1,
+		stateDir:  stateDir,
+		root:      root,
+		opts:      opts,
+		log:       log,
+		blobs:     blobStore{dir: filepath.Join(root, "blobs", "sha256"), hash: hash},
+		hash:      hash,
+		stat:      newStatCache(filepath.Join(root, statCacheName)),
+		fileClock: newFileClock(filepath.Join(root, fileClockName), opts.FileClock),
+		hashSem:   make(chan struct{}, 2*runtime.GOMAXPROCS(0)+2),
+		pending:   map[*pipeline.CacheRequest]keyed{},
+		stored:    -1,
 	}, nil
 }
 

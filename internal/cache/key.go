@@ -140,16 +140,17 @@ func (c *Cache) hashFiles(ctx context.Context, dir string, files []match) ([]str
 		var (
 			st     fileStat
 			statOK bool
-			at     int64
+			before int64
 		)
 		if f.Kind == kindFile {
-			at = c.fileNow().UnixNano()
+			tb := c.fileClock.now()
 			fi, err := os.Lstat(p)
 			if err != nil {
 				fail(err)
 				break
 			}
 			if st, statOK = statOf(fi); statOK && fi.Mode().IsRegular() {
+				before = tb.limit(st.Dev)
 				if h, ok := c.stat.lookup(p, st); ok {
 					out[i] = h
 					continue
@@ -171,7 +172,7 @@ func (c *Cache) hashFiles(ctx context.Context, dir string, files []match) ([]str
 				return
 			}
 			if statOK {
-				c.stat.record(p, st, at, h)
+				c.stat.record(p, st, before, h)
 			}
 			out[i] = h
 		}()

@@ -17,15 +17,15 @@ const statCacheName = "stat-cache"
 
 // statCacheHeader starts the file; a different header (an older or newer
 // format) makes the whole file ignored.
-const statCacheHeader = "tug-stat-cache 1\n"
+const statCacheHeader = "tug-stat-cache 2\n"
 
-// racyMargin is how much older than the moment it was stat'ed a file's
-// mtime and ctime must be for its cached hash to be trusted. File
-// timestamps come from a coarse kernel clock (one tick, up to 10 ms,
-// behind) and, on network file systems, another machine's clock: a write
-// that lands right after the stat can carry the very timestamps the stat
-// saw. Such "racily clean" entries are hashed again until the file is old
-// enough (Git's racy-git rule).
+// racyMargin is, where the file clock cannot be read (a file on another
+// device than the state directory), how much older than the moment it was
+// stat'ed a file's mtime and ctime must be for its cached hash to be
+// trusted: its timestamps may come from another machine's clock, and a
+// write that lands right after the stat can carry the very timestamps the
+// stat saw. Such "racily clean" entries are hashed again until the file
+// is old enough (Git's racy-git rule).
 const racyMargin = 2 * time.Second
 
 // maxStatEntries bounds the file; entries this process did not use go
@@ -47,16 +47,17 @@ type fileStat struct {
 type statEntry struct {
 	st   fileStat
 	hash string
-	// atNS is when the stat was taken (by the file clock).
-	atNS int64
-	used bool
+	// before is the instant (by the file's clock) the stat's mtime and
+	// ctime must be strictly before for the hash to stand: a file
+	// modified at or after it may have changed unseen.
+	before int64
+	used   bool
 }
 
 // trusted reports whether the entry's hash may stand for a file that
 // stats as st: same stat, and not racily clean.
 func (e *statEntry) trusted(st fileStat) bool {
-	limit := e.atNS - int64(racyMargin)
-	return e.st == st && st.MtimeNS < limit && st.CtimeNS < limit
+	return e.st == st && st.MtimeNS < e.before && st.CtimeNS < e.before
 }
 
 // statCache remembers the SHA-256 of workspace files by their stat, so an
@@ -103,17 +104,17 @@ func (sc *statCache) lookup(abs string, st fileStat) (string, bool) {
 	return e.hash, true
 }
 
-// record keeps the hash of the file at abs, stat'ed as st at atNS before
-// it was read.
-func (sc *statCache) record(abs string, st fileStat, atNS int64, hash string) {
+// record keeps the hash of the file at abs, which stats as st; before is
+// the bound a reading of the file clock taken before the stat gave.
+func (sc *statCache) record(abs string, st fileStat, before int64, hash string) {
 	sc.load()
 	sc.mu.Lock()
 	defer sc.mu.Unlock()
-	if e := sc.entries[abs]; e != nil && e.st == st && e.hash == hash && e.atNS >= atNS {
+	if e := sc.entries[abs]; e != nil && e.st == st && e.hash == hash && e.before >= before {
 		e.used = true
 		return
 	}
-	sc.entries[abs] = &statEntry{st: st, hash: hash, atNS: atNS, used: true}
+	sc.entries[abs] = &statEntry{st: st, hash: hash, before: before, used: true}
 	sc.dirty = true
 }
 
@@ -174,7 +175,7 @@ func (sc *statCache) encode() []byte {
 			b.WriteString(strconv.FormatUint(n, 10))
 		}
 		b.WriteByte(' ')
-		b.WriteString(strconv.FormatInt(e.atNS, 10))
+		b.WriteString(strconv.FormatInt(e.before, 10))
 		b.WriteByte(' ')
 		b.WriteString(p)
 		b.WriteByte('\n')
@@ -234,9 +235,9 @@ func parseStatLine(line []byte) (*statEntry, string, error) {
 		n[k-1] = v
 	}
 	e := &statEntry{
-		hash: string(f[0]),
-		st:   fileStat{Size: n[0], MtimeNS: n[1], CtimeNS: n[2], Ino: uint64(n[3]), Dev: uint64(n[4]), Mode: uint32(n[5])},
-		atNS: n[6],
+		hash:   string(f[0]),
+		st:     fileStat{Size: n[0], MtimeNS: n[1], CtimeNS: n[2], Ino: uint64(n[3]), Dev: uint64(n[4]), Mode: uint32(n[5])},
+		before: n[6],
 	}
 	return e, string(rest), nil
 }
@@ -245,7 +246,7 @@ func parseStatLine(line []byte) (*statEntry, string, error) {
 // stat cache when its stat is unchanged and old enough, else by reading
 // it (and recording the result).
 func (c *Cache) hashStatted(abs string) (string, error) {
-	at := c.fileNow().UnixNano()
+	tb := c.fileClock.now()
 	fi, err := os.Lstat(abs)
 	if err != nil {
 		return "", err
@@ -262,6 +263,6 @@ func (c *Cache) hashStatted(abs string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	c.stat.record(abs, st, at, h)
+	c.stat.record(abs, st, tb.limit(st.Dev), h)
 	return h, nil
 }

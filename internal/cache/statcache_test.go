@@ -153,8 +153,9 @@ func TestStatCacheSeesEditWithRestoredMtime(t *testing.T) {
 	}
 }
 
-// An entry whose file was modified too shortly before it was stat'ed may
-// hide a write in the same clock tick: it is hashed again.
+// An entry whose file was modified at or after the reading of the file
+// clock it was recorded with may hide a write in the same clock tick: it
+// is hashed again.
 func TestStatCacheRehashesRacyEntries(t *testing.T) {
 	f := statFixture(t)
 	f.write("src/a.txt", "one", 0o644)
@@ -168,33 +169,50 @@ func TestStatCacheRehashesRacyEntries(t *testing.T) {
 	}
 	ctime := time.Unix(0, st.CtimeNS)
 
-	// Racy: recorded the instant the file changed.
+	// Racy: the file changed in the very tick of the reading.
 	f.forgeStatEntry("src/a.txt", bogus, ctime)
 	f.reopen(f.clk.Now)
 	if got := f.fileHash("src/a.txt"); got != sha("one") {
 		t.Fatalf("racy entry trusted: hash %s, want %s", got, sha("one"))
 	}
 
-	// Within the margin is still racy.
-	f.forgeStatEntry("src/a.txt", bogus, ctime.Add(racyMargin))
-	f.reopen(f.clk.Now)
-	if got := f.fileHash("src/a.txt"); got != sha("one") {
-		t.Fatalf("entry within the racy margin trusted: hash %s", got)
-	}
-
-	// The same entry recorded well after the file changed is trusted
-	// (which shows the two checks above are what rejected it).
-	f.forgeStatEntry("src/a.txt", bogus, ctime.Add(time.Hour))
+	// The same entry with a bound just past the change is trusted (which
+	// shows the check above is what rejected it).
+	f.forgeStatEntry("src/a.txt", bogus, ctime.Add(time.Nanosecond))
 	f.reopen(f.clk.Now)
 	if got := f.fileHash("src/a.txt"); got != bogus {
 		t.Fatalf("old entry not trusted: hash %s", got)
 	}
 }
 
-// A file hashed right after it was written is not trusted next time
-// either: the real clock makes it racy.
+// With a wall clock (a file on another device than the probe), a file
+// must be racyMargin old when stat'ed.
+func TestStatCacheWallClockKeepsMargin(t *testing.T) {
+	f := statFixture(t)
+	f.write("src/a.txt", "one", 0o644)
+	p := f.abs("src/a.txt")
+	fi, _ := os.Lstat(p)
+	st, ok := statOf(fi)
+	if !ok {
+		t.Skip("no stat cache on this platform")
+	}
+	for _, c := range []struct {
+		age  time.Duration
+		want bool
+	}{{0, false}, {racyMargin, false}, {racyMargin + time.Millisecond, true}} {
+		at := time.Unix(0, max(st.MtimeNS, st.CtimeNS)).Add(c.age)
+		fc := newFileClock("", func() time.Time { return at })
+		e := statEntry{st: st, before: fc.now().limit(st.Dev)}
+		if got := e.trusted(st); got != c.want {
+			t.Errorf("stat'ed %v after the change: trusted %v, want %v", c.age, got, c.want)
+		}
+	}
+}
+
+// A file written after the file clock was read is not trusted next time.
 func TestStatCacheFreshFilesAreRehashed(t *testing.T) {
 	f := newFixture(t, Options{}) // real file clock
+	f.c.fileClock.now()           // a reading the next stats reuse
 	f.write("src/a.txt", "one", 0o644)
 	if got := f.fileHash("src/a.txt"); got != sha("one") {
 		t.Fatal(got)
@@ -206,7 +224,45 @@ func TestStatCacheFreshFilesAreRehashed(t *testing.T) {
 		t.Skip("no stat cache on this platform")
 	}
 	if _, ok := f.c.stat.lookup(p, st); ok {
-		t.Fatal("a file written a moment ago is trusted")
+		t.Fatal("a file written after the clock reading is trusted")
+	}
+}
+
+// A file written before the file clock moved on is trusted by the next
+// process at once: no wall clock margin to wait out on the same device.
+func TestStatCacheTrustsFilesOlderThanTheFileClock(t *testing.T) {
+	f := newFixture(t, Options{}) // real file clock
+	f.write("src/a.txt", "one", 0o644)
+	p := f.abs("src/a.txt")
+	fi, _ := os.Lstat(p)
+	st, ok := statOf(fi)
+	if !ok {
+		t.Skip("no stat cache on this platform")
+	}
+	// Wait (bounded) for the coarse file clock to pass the write.
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		if r := f.c.fileClock.probe(); r.ok && r.ns > max(st.MtimeNS, st.CtimeNS) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Skip("file clock did not move in 2 s")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	time.Sleep(probeReuse)
+	if got := f.fileHash("src/a.txt"); got != sha("one") {
+		t.Fatal(got)
+	}
+	f.reopen(nil)
+	if _, ok := f.c.stat.lookup(p, st); !ok {
+		t.Fatal("a file older than the file clock reading is not trusted")
+	}
+	// Proof the hash came from the stat cache: forge it.
+	f.forgeStatEntry("src/a.txt", bogus, time.Unix(0, max(st.MtimeNS, st.CtimeNS)+1))
+	f.reopen(nil)
+	if got := f.fileHash("src/a.txt"); got != bogus {
+		t.Fatalf("hash %s, want the stat cache's %s", got, bogus)
 	}
 }
 
@@ -258,7 +314,7 @@ func TestStatCacheRoundTrip(t *testing.T) {
 		t.Fatalf("entries %d, want 1 (a path with a newline is not kept)", len(sc2.entries))
 	}
 	e := sc2.entries["/w/a b.txt"]
-	if e == nil || e.st != st || e.hash != bogus || e.atNS != 99 {
+	if e == nil || e.st != st || e.hash != bogus || e.before != 99 {
 		t.Fatalf("entry %+v", e)
 	}
 }
