@@ -405,14 +405,22 @@ func (d *Docker) remover(log *slog.Logger, id string) func(context.Context) {
 }
 
 // ensureImage checks that ref is present locally, pulling it when pull is
-// set.
+// set, with the credentials the docker CLI would use.
 func (d *Docker) ensureImage(ctx context.Context, ref string, pull bool, out io.Writer) error {
 	if !pull {
 		_, err := d.ImageID(ctx, ref)
 		return err
 	}
-	fmt.Fprintf(out, "tug: pulling image %s\n", ref)
-	rc, err := d.cli.ImagePull(ctx, ref, image.PullOptions{})
+	creds, err := d.registryAuth(ctx, ref)
+	if err != nil {
+		return fmt.Errorf("pull image %q: %w", ref, err)
+	}
+	if creds.source != "" {
+		fmt.Fprintf(out, "tug: pulling image %s (credentials from %s)\n", ref, creds.source)
+	} else {
+		fmt.Fprintf(out, "tug: pulling image %s\n", ref)
+	}
+	rc, err := d.cli.ImagePull(ctx, ref, image.PullOptions{RegistryAuth: creds.header})
 	if err != nil {
 		return fmt.Errorf("pull image %q: %w", ref, err)
 	}

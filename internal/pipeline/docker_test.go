@@ -428,10 +428,12 @@ type pullClient struct {
 	client.APIClient
 	stream string
 	pulled []string
+	auths  []string
 }
 
-func (c *pullClient) ImagePull(_ context.Context, ref string, _ image.PullOptions) (io.ReadCloser, error) {
+func (c *pullClient) ImagePull(_ context.Context, ref string, o image.PullOptions) (io.ReadCloser, error) {
 	c.pulled = append(c.pulled, ref)
+	c.auths = append(c.auths, o.RegistryAuth)
 	return io.NopCloser(strings.NewReader(c.stream)), nil
 }
 
@@ -446,7 +448,7 @@ func TestDockerPullStream(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			c := &pullClient{stream: tt.stream}
-			d, err := NewDocker(DockerOptions{Client: c})
+			d, err := NewDocker(DockerOptions{Client: c, LookupEnv: noDockerConfig})
 			if err != nil {
 				t.Fatal(err)
 			}
