@@ -3,7 +3,8 @@
 # Target: the unchanged rerun takes < 5% of the cold run and < 0.2 s.
 #
 # Usage: bench/cache/run.sh [JOBS] [FILES_PER_JOB]   (from the repository root)
-# Env:   TUG=path/to/tug to use a built binary; WARM_RUNS (default 3).
+# Env:   TUG=path/to/tug to use a built binary (default: scripts/build.sh,
+#        the static binary as shipped); WARM_RUNS (default 3).
 set -euo pipefail
 
 jobs=${1:-50}
@@ -16,7 +17,7 @@ trap 'rm -rf "$tmp"' EXIT
 tug=${TUG:-}
 if [[ -z $tug ]]; then
 	tug=$tmp/tug
-	(cd "$root" && go build -o "$tug" ./cmd/tug)
+	"$root/scripts/build.sh" "$tug"
 fi
 
 ws=$tmp/ws

@@ -12,7 +12,8 @@
 # over the loop in total and per job.
 #
 # Usage: bench/pipeline/run.sh [REPS]   (default 5)
-# Env:   TUG=path/to/tug to use a built binary.
+# Env:   TUG=path/to/tug to use a built binary (default: scripts/build.sh,
+#        the static binary as shipped).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 reps=${1:-5}
@@ -29,7 +30,7 @@ fi
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-if [ -n "${TUG:-}" ]; then cp "$TUG" "$work/tug"; else go build -o "$work/tug" ./cmd/tug; fi
+if [ -n "${TUG:-}" ]; then cp "$TUG" "$work/tug"; else scripts/build.sh "$work/tug"; fi
 
 # gen_seq N: N jobs in a chain.
 gen_seq() {

@@ -43,7 +43,7 @@ cleanup() {
 trap cleanup EXIT
 
 echo "building backend and tug..."
-(cd "$ROOT" && go build -o "$WORK/backend" ./bench/proxy/backend && go build -o "$WORK/tug" ./cmd/tug)
+(cd "$ROOT" && go build -o "$WORK/backend" ./bench/proxy/backend && scripts/build.sh "$WORK/tug")
 
 "$WORK/backend" -addr "127.0.0.1:$BE_PORT" &
 PIDS+=($!)
