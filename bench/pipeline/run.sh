@@ -3,7 +3,9 @@
 # same trivial commands.
 #
 #   (a) seq10:  10 jobs running `true`, each needing the previous one
-#   (b) dag200: 200 jobs running `true`, with seeded random needs
+#   (b) seq50:  the same with 50 jobs, to tell the cost per job from the
+#       fixed cost of starting tug (which `tug version` also shows)
+#   (c) dag200: 200 jobs running `true`, with seeded random needs
 #
 # tug runs off a terminal (plain output) with its state in a temporary
 # directory, warmed once; the peer runs each command with
@@ -84,12 +86,16 @@ measure() {
 }
 
 overhead=()
+declare -A over
 printf '%-8s %-6s %10s %12s\n' case side wall_s peak_rss_mib
-for bench in seq10 dag200; do
+read -r vw vm < <(measure "$work/tug" version)
+printf '%-8s %-6s %10s %12.1f\n' startup tug "$vw" "$(awk -v k="$vm" 'BEGIN{print k/1024}')"
+for bench in seq10 seq50 dag200; do
 	dir="$work/$bench"
 	mkdir -p "$dir"
 	case $bench in
 	seq10) gen_seq 10 >"$dir/tug.yaml"; n=10 ;;
+	seq50) gen_seq 50 >"$dir/tug.yaml"; n=50 ;;
 	dag200) gen_dag 200 42 >"$dir/tug.yaml"; n=200 ;;
 	esac
 	loop_script "$n" >"$dir/loop.sh"
@@ -99,7 +105,13 @@ for bench in seq10 dag200; do
 	read -r bw bm < <(measure bash "$dir/loop.sh")
 	printf '%-8s %-6s %10s %12.1f\n' "$bench" tug "$tw" "$(awk -v k="$tm" 'BEGIN{print k/1024}')"
 	printf '%-8s %-6s %10s %12.1f\n' "$bench" bash "$bw" "$(awk -v k="$bm" 'BEGIN{print k/1024}')"
+	over[$bench]=$(awk -v t="$tw" -v b="$bw" 'BEGIN { printf "%.4f", t - b }')
 	overhead+=("$(awk -v t="$tw" -v b="$bw" -v n="$n" -v c="$bench" 'BEGIN { printf "%s: tug - bash = %.1f ms, %.2f ms per job", c, (t - b) * 1000, (t - b) * 1000 / n }')")
 done
 printf 'overhead over the bash loop (medians):\n'
 printf '  %s\n' "${overhead[@]}"
+# Overhead = fixed + n * per job, from the two chains.
+awk -v a="${over[seq10]}" -v b="${over[seq50]}" -v v="$vw" 'BEGIN {
+	per = (b - a) / 40; fixed = a - 10 * per
+	printf "  split: %.2f ms per job + %.1f ms fixed (tug version alone: %.1f ms)\n", per * 1000, fixed * 1000, v * 1000
+}'
