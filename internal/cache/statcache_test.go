@@ -80,6 +80,22 @@ func (f *fixture) forgeStatEntry(rel, hash string, at time.Time) {
 	}
 }
 
+// statOf is rel's absolute path and stat, skipping the test where the
+// platform has no stat cache.
+func (f *fixture) statOf(rel string) (string, fileStat) {
+	f.t.Helper()
+	p := f.abs(rel)
+	fi, err := os.Lstat(p)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	st, ok := statOf(fi)
+	if !ok {
+		f.t.Skip("no stat cache on this platform")
+	}
+	return p, st
+}
+
 var bogus = strings.Repeat("ab", 32)
 
 func TestStatCacheAnswersForUnchangedFiles(t *testing.T) {
@@ -190,12 +206,7 @@ func TestStatCacheRehashesRacyEntries(t *testing.T) {
 func TestStatCacheWallClockKeepsMargin(t *testing.T) {
 	f := statFixture(t)
 	f.write("src/a.txt", "one", 0o644)
-	p := f.abs("src/a.txt")
-	fi, _ := os.Lstat(p)
-	st, ok := statOf(fi)
-	if !ok {
-		t.Skip("no stat cache on this platform")
-	}
+	_, st := f.statOf("src/a.txt")
 	for _, c := range []struct {
 		age  time.Duration
 		want bool
@@ -217,12 +228,7 @@ func TestStatCacheFreshFilesAreRehashed(t *testing.T) {
 	if got := f.fileHash("src/a.txt"); got != sha("one") {
 		t.Fatal(got)
 	}
-	p := f.abs("src/a.txt")
-	fi, _ := os.Lstat(p)
-	st, ok := statOf(fi)
-	if !ok {
-		t.Skip("no stat cache on this platform")
-	}
+	p, st := f.statOf("src/a.txt")
 	if _, ok := f.c.stat.lookup(p, st); ok {
 		t.Fatal("a file written after the clock reading is trusted")
 	}
@@ -233,12 +239,7 @@ func TestStatCacheFreshFilesAreRehashed(t *testing.T) {
 func TestStatCacheTrustsFilesOlderThanTheFileClock(t *testing.T) {
 	f := newFixture(t, Options{}) // real file clock
 	f.write("src/a.txt", "one", 0o644)
-	p := f.abs("src/a.txt")
-	fi, _ := os.Lstat(p)
-	st, ok := statOf(fi)
-	if !ok {
-		t.Skip("no stat cache on this platform")
-	}
+	p, st := f.statOf("src/a.txt")
 	// Wait (bounded) for the coarse file clock to pass the write.
 	deadline := time.Now().Add(2 * time.Second)
 	for {
