@@ -84,10 +84,11 @@ type result struct {
 
 type endpoint func(r *http.Request) (result, error)
 
-// Handler answers Prometheus's HTTP API (query, query_range, series,
-// labels, label/<name>/values, metadata, rules, alerts, targets,
-// query_exemplars, status/buildinfo, status/runtimeinfo) by GET or form
-// POST. Mount it at /api/v1/, with or without http.StripPrefix.
+// Handler answers Prometheus's HTTP API (query, query_range,
+// format_query, series, labels, label/<name>/values, metadata, rules,
+// alerts, targets, query_exemplars, status/buildinfo, status/runtimeinfo,
+// status/config, status/flags, status/tsdb) by GET or form POST. Mount it
+// at /api/v1/, with or without http.StripPrefix.
 func (m *Monitor) Handler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		path := strings.TrimPrefix(r.URL.Path, "/api/v1")
@@ -123,6 +124,14 @@ func (m *Monitor) Handler() http.Handler {
 			ep, post = m.apiBuildInfo, false
 		case path == "/status/runtimeinfo":
 			ep, post = m.apiRuntimeInfo, false
+		case path == "/status/config":
+			ep, post = m.apiConfig, false
+		case path == "/status/flags":
+			ep, post = m.apiFlags, false
+		case path == "/status/tsdb":
+			ep, post = m.apiTSDB, false
+		case path == "/format_query":
+			ep = m.apiFormatQuery
 		default:
 			writeError(w, &apiError{errNotFound, http.StatusNotFound, fmt.Errorf("unknown API endpoint %s", r.URL.Path)})
 			return

@@ -48,6 +48,16 @@ func (m *Monitor) queryOpts(r *http.Request) (context.Context, context.CancelFun
 	return ctx, cancel, opts, nil
 }
 
+// apiFormatQuery pretty-prints a PromQL expression, as Prometheus's
+// format_query (Grafana's query editor offers it).
+func (m *Monitor) apiFormatQuery(r *http.Request) (result, error) {
+	expr, err := m.parser.ParseExpr(r.FormValue("query"))
+	if err != nil {
+		return result{}, badParam("query", err)
+	}
+	return result{data: expr.Pretty(0)}, nil
+}
+
 func (m *Monitor) apiQuery(r *http.Request) (result, error) {
 	limit, err := limitParam(r)
 	if err != nil {

@@ -9,9 +9,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/model/metadata"
 	"github.com/prometheus/prometheus/rules"
+	"github.com/prometheus/prometheus/tsdb/index"
 )
 
 // PrometheusVersion is the Prometheus release whose engine and TSDB tug
@@ -43,6 +45,94 @@ func (m *Monitor) apiRuntimeInfo(*http.Request) (result, error) {
 		"GODEBUG":             "",
 		"storageRetention":    m.retention.String(),
 	}}, nil
+}
+
+// apiConfig is the Prometheus configuration tug derived from tug.yaml
+// and applied to its scrape manager last.
+func (m *Monitor) apiConfig(*http.Request) (result, error) {
+	m.mu.Lock()
+	cfg := m.lastPromCfg
+	m.mu.Unlock()
+	return result{data: map[string]string{"yaml": cfg}}, nil
+}
+
+// apiFlags answers with the Prometheus flags tug's settings stand for.
+func (m *Monitor) apiFlags(*http.Request) (result, error) {
+	return result{data: map[string]string{
+		"storage.tsdb.path":           m.opts.Dir,
+		"storage.tsdb.retention.time": model.Duration(m.retention).String(),
+		"query.timeout":               model.Duration(queryTimeout).String(),
+		"query.lookback-delta":        model.Duration(lookbackDelta).String(),
+		"query.max-samples":           strconv.Itoa(maxSamples),
+	}}, nil
+}
+
+// The query engine's limits, also reported by status/flags.
+const (
+	queryTimeout  = 2 * time.Minute
+	lookbackDelta = 5 * time.Minute
+	maxSamples    = 50_000_000
+)
+
+// maxTSDBLimit bounds status/tsdb's limit, as in Prometheus.
+const maxTSDBLimit = 10000
+
+// tsdbStat is one row of status/tsdb's cardinality lists.
+type tsdbStat struct {
+	Name  string `json:"name"`
+	Value uint64 `json:"value"`
+}
+
+// apiTSDB reports the head block's cardinality, Prometheus's
+// status/tsdb: what to look at when series multiply.
+func (m *Monitor) apiTSDB(r *http.Request) (result, error) {
+	limit := 10
+	if s := r.FormValue("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 {
+			return result{}, badData("limit must be a positive number")
+		}
+		if n > maxTSDBLimit {
+			return result{}, badData("limit must not exceed %d", maxTSDBLimit)
+		}
+		limit = n
+	}
+	st := m.db.Head().Stats(labels.MetricName, limit)
+	rows := func(in []index.Stat) []tsdbStat {
+		out := make([]tsdbStat, len(in))
+		for i, s := range in {
+			out[i] = tsdbStat{s.Name, s.Count}
+		}
+		return out
+	}
+	ps := st.IndexPostingStats
+	return result{data: map[string]any{
+		"headStats": map[string]any{
+			"numSeries":     st.NumSeries,
+			"numLabelPairs": ps.NumLabelPairs,
+			"chunkCount":    m.headChunks(),
+			"minTime":       st.MinTime,
+			"maxTime":       st.MaxTime,
+		},
+		"seriesCountByMetricName":     rows(ps.CardinalityMetricsStats),
+		"labelValueCountByLabelName":  rows(ps.CardinalityLabelStats),
+		"memoryInBytesByLabelName":    rows(ps.LabelValueStats),
+		"seriesCountByLabelValuePair": rows(ps.LabelValuePairsStats),
+	}}, nil
+}
+
+// headChunks reads the TSDB's own head chunk gauge, as Prometheus does.
+func (m *Monitor) headChunks() int64 {
+	mfs, err := m.reg.Gather()
+	if err != nil {
+		return 0
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == "prometheus_tsdb_head_chunks" && len(mf.GetMetric()) > 0 {
+			return int64(mf.GetMetric()[0].GetGauge().GetValue())
+		}
+	}
+	return 0
 }
 
 // apiMetadata merges the scrape manager's per-target metadata with the

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -333,5 +334,78 @@ func TestAPIFormPostAndErrorTypes(t *testing.T) {
 	var ae *v1.Error
 	if !errors.As(err, &ae) || ae.Type != v1.ErrBadData {
 		t.Errorf("client error: %#v", err)
+	}
+}
+
+// The status endpoints Grafana and promtool read, through Prometheus's
+// own Go client: config, flags and TSDB cardinality; and format_query.
+func TestAPIStatusAndFormatQuery(t *testing.T) {
+	m := newTestMonitor(t, Options{})
+	end := time.Now().Truncate(time.Second)
+	seedRequests(t, m, end)
+	if err := m.SetTargets([]Target{{Job: "explicit", Address: "127.0.0.1:9"}}); err != nil {
+		t.Fatal(err)
+	}
+	c, base := apiClient(t, m)
+	ctx := context.Background()
+
+	cfg, err := c.Config(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(cfg.YAML, "scrape_configs:") || !strings.Contains(cfg.YAML, "job_name: job:explicit") {
+		t.Errorf("config yaml:\n%s", cfg.YAML)
+	}
+	flags, err := c.Flags(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if flags["storage.tsdb.retention.time"] != "15d" || flags["storage.tsdb.path"] == "" {
+		t.Errorf("flags %v", flags)
+	}
+
+	st, err := c.TSDB(ctx, v1.WithLimit(2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.HeadStats.NumSeries < 3 || st.HeadStats.ChunkCount < 3 || st.HeadStats.MinTime > int(end.Add(-29*time.Minute).UnixMilli()) {
+		t.Errorf("head stats %+v", st.HeadStats)
+	}
+	if len(st.SeriesCountByMetricName) != 2 || st.SeriesCountByMetricName[0].Name != "http_requests_total" || st.SeriesCountByMetricName[0].Value != 2 {
+		t.Errorf("series by metric %+v", st.SeriesCountByMetricName)
+	}
+	for _, bad := range []string{"0", "x", "10001"} {
+		resp, err := http.Get(base + "/api/v1/status/tsdb?limit=" + bad)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 400 {
+			t.Errorf("limit=%s: status %d, want 400", bad, resp.StatusCode)
+		}
+	}
+
+	for q, want := range map[string]string{
+		`sum by(job)(rate(http_requests_total{code="500"}[5m]))`: `sum by (job) (rate(http_requests_total{code="500"}[5m]))`,
+		`foo`: `foo`,
+	} {
+		resp, err := http.PostForm(base+"/api/v1/format_query", url.Values{"query": {q}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var env struct{ Status, Data string }
+		_ = json.NewDecoder(resp.Body).Decode(&env)
+		resp.Body.Close()
+		if env.Status != "success" || env.Data != want {
+			t.Errorf("format_query %q = %+v, want %q", q, env, want)
+		}
+	}
+	resp, err := http.Get(base + "/api/v1/format_query?query=sum(")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 400 {
+		t.Errorf("format_query of a bad query: status %d, want 400", resp.StatusCode)
 	}
 }

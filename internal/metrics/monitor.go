@@ -168,9 +168,9 @@ func New(opts Options) (*Monitor, error) {
 	m.engine = promql.NewEngine(promql.EngineOpts{
 		Logger:               opts.Logger,
 		Reg:                  m.reg,
-		MaxSamples:           50_000_000,
-		Timeout:              2 * time.Minute,
-		LookbackDelta:        5 * time.Minute,
+		MaxSamples:           maxSamples,
+		Timeout:              queryTimeout,
+		LookbackDelta:        lookbackDelta,
 		EnableAtModifier:     true,
 		EnableNegativeOffset: true,
 		Parser:               m.parser,
