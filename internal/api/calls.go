@@ -83,8 +83,17 @@ func (c *Client) Releases(ctx context.Context, service, env string) ([]deploy.Re
 
 // Approve lets a release waiting for approval proceed.
 func (c *Client) Approve(ctx context.Context, id, who string) (*deploy.Release, error) {
+	return c.decide(ctx, id, "approve", who)
+}
+
+// Reject fails a release waiting for approval.
+func (c *Client) Reject(ctx context.Context, id, who string) (*deploy.Release, error) {
+	return c.decide(ctx, id, "reject", who)
+}
+
+func (c *Client) decide(ctx context.Context, id, verb, who string) (*deploy.Release, error) {
 	var rel deploy.Release
-	if err := c.Do(ctx, http.MethodPost, "/api/releases/"+url.PathEscape(id)+"/approve", ApproveRequest{Who: who}, &rel); err != nil {
+	if err := c.Do(ctx, http.MethodPost, "/api/releases/"+url.PathEscape(id)+"/"+verb, ApproveRequest{Who: who}, &rel); err != nil {
 		return nil, err
 	}
 	return &rel, nil

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"net/http"
 
 	"github.com/tugdev/tug/internal/deploy"
@@ -16,8 +17,8 @@ func (h *Handler) postDeploy(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	dreq := deploy.Request{Service: req.Service, Environment: env, Version: req.Version, Who: who(req.Who)}
-	return streamRelease(w, r, func(p deploy.Progress) (*deploy.Release, error) {
-		return h.opts.Deployer.Deploy(r.Context(), dreq, p)
+	return h.streamRelease(w, r, func(ctx context.Context, p deploy.Progress) (*deploy.Release, error) {
+		return h.opts.Deployer.Deploy(ctx, dreq, p)
 	})
 }
 
@@ -30,8 +31,8 @@ func (h *Handler) postRollback(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return streamRelease(w, r, func(p deploy.Progress) (*deploy.Release, error) {
-		return h.opts.Deployer.Rollback(r.Context(), req.Service, env, who(req.Who), p)
+	return h.streamRelease(w, r, func(ctx context.Context, p deploy.Progress) (*deploy.Release, error) {
+		return h.opts.Deployer.Rollback(ctx, req.Service, env, who(req.Who), p)
 	})
 }
 
@@ -59,6 +60,15 @@ func (h *Handler) getReleases(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (h *Handler) postApprove(w http.ResponseWriter, r *http.Request) error {
+	return h.decide(w, r, h.opts.Deployer.Approve)
+}
+
+func (h *Handler) postReject(w http.ResponseWriter, r *http.Request) error {
+	return h.decide(w, r, h.opts.Deployer.Reject)
+}
+
+// decide answers an approval or a rejection of the waiting release {id}.
+func (h *Handler) decide(w http.ResponseWriter, r *http.Request, fn func(ctx context.Context, id, who string) (*deploy.Release, error)) error {
 	var req ApproveRequest
 	if err := decodeBody(r, &req, true); err != nil {
 		return err
@@ -67,7 +77,7 @@ func (h *Handler) postApprove(w http.ResponseWriter, r *http.Request) error {
 	if id == "" {
 		return badRequest("path: release id is required")
 	}
-	rel, err := h.opts.Deployer.Approve(r.Context(), id, who(req.Who))
+	rel, err := fn(r.Context(), id, who(req.Who))
 	if err != nil {
 		return err
 	}

@@ -15,14 +15,16 @@ import (
 
 // Deployer is the deploy manager as the API sees it; *deploy.Manager
 // implements it. Methods are called concurrently from request
-// goroutines; each honours ctx (the request's: a client that hangs up
-// cancels its deploy). Deploy and Rollback block until the release is
-// live or failed and report progress through the callback, which the
+// goroutines; each honours ctx. Deploy and Rollback get Options.Life, not
+// the request's context: a client that stops following (Ctrl-C, a
+// dropped connection) leaves them running. They block until the release
+// is live or failed and report progress through the callback, which the
 // API never lets block.
 type Deployer interface {
 	Deploy(ctx context.Context, req deploy.Request, progress deploy.Progress) (*deploy.Release, error)
 	Rollback(ctx context.Context, service, env, who string, progress deploy.Progress) (*deploy.Release, error)
 	Approve(ctx context.Context, id, who string) (*deploy.Release, error)
+	Reject(ctx context.Context, id, who string) (*deploy.Release, error)
 	Releases(ctx context.Context, service, env string) ([]deploy.Release, error)
 	Status(ctx context.Context) ([]deploy.ServiceStatus, error)
 }
@@ -51,7 +53,10 @@ type ConfigSource interface {
 // Options wires a Handler. Deployer and Config are required.
 type Options struct {
 	Deployer Deployer
-	Config   ConfigSource
+	// Life bounds deploys and rollbacks: the server cancels it when it
+	// stops. nil means they run to their end.
+	Life   context.Context
+	Config ConfigSource
 	// Metrics serves GET /metrics; nil answers 404.
 	Metrics http.Handler
 	// Mount adds handlers of other rooms under path prefixes such as

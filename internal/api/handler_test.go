@@ -51,14 +51,31 @@ type fakeDeployer struct {
 	err      error
 	releases []deploy.Release
 	status   []deploy.ServiceStatus
+	rejected []string
+	// With block set, Deploy waits after its events until block closes or
+	// its ctx ends, then sends how it ended to ended.
+	block chan struct{}
+	ended chan error
 }
 
-func (f *fakeDeployer) Deploy(_ context.Context, req deploy.Request, p deploy.Progress) (*deploy.Release, error) {
+func (f *fakeDeployer) Deploy(ctx context.Context, req deploy.Request, p deploy.Progress) (*deploy.Release, error) {
 	f.mu.Lock()
 	f.requests = append(f.requests, req)
 	f.mu.Unlock()
 	for _, e := range f.events {
 		p(e)
+	}
+	if f.block != nil {
+		var err error
+		select {
+		case <-f.block:
+		case <-ctx.Done():
+			err = ctx.Err()
+		}
+		f.ended <- err
+		if err != nil {
+			return nil, err
+		}
 	}
 	return f.rel, f.err
 }
@@ -72,6 +89,16 @@ func (f *fakeDeployer) Approve(_ context.Context, id, _ string) (*deploy.Release
 		return nil, f.err
 	}
 	return &deploy.Release{ID: id, Status: deploy.StatusDeploying}, nil
+}
+
+func (f *fakeDeployer) Reject(_ context.Context, id, _ string) (*deploy.Release, error) {
+	if f.err != nil {
+		return nil, f.err
+	}
+	f.mu.Lock()
+	f.rejected = append(f.rejected, id)
+	f.mu.Unlock()
+	return &deploy.Release{ID: id, Status: deploy.StatusFailed, Reason: "rejected by ann"}, nil
 }
 
 func (f *fakeDeployer) Releases(_ context.Context, service, env string) ([]deploy.Release, error) {
@@ -272,6 +299,66 @@ func TestApprove(t *testing.T) {
 	_, err = c.Approve(context.Background(), "r7", "ann")
 	if e := apiErr(t, err); e.Status != http.StatusConflict {
 		t.Fatalf("got %+v", e)
+	}
+}
+
+func TestReject(t *testing.T) {
+	d := &fakeDeployer{}
+	c, _, _ := newTestServer(t, d)
+	rel, err := c.Reject(context.Background(), "r8", "ann")
+	if err != nil || rel.ID != "r8" || rel.Status != deploy.StatusFailed || len(d.rejected) != 1 || d.rejected[0] != "r8" {
+		t.Fatalf("reject: %v %+v %v", err, rel, d.rejected)
+	}
+	d.err = fmt.Errorf("r8: %w", deploy.ErrNotAwaiting)
+	_, err = c.Reject(context.Background(), "r8", "ann")
+	if e := apiErr(t, err); e.Status != http.StatusConflict {
+		t.Fatalf("got %+v", e)
+	}
+}
+
+// A client that stops following a deploy (Ctrl-C, a dropped connection)
+// leaves it running; only the server's life ends it.
+func TestDeployOutlivesItsClient(t *testing.T) {
+	d := &fakeDeployer{
+		events: []deploy.Event{{Release: "r3", Phase: "approval", Message: "needs approval"}},
+		rel:    &deploy.Release{ID: "r3", Status: deploy.StatusLive},
+		block:  make(chan struct{}),
+		ended:  make(chan error, 1),
+	}
+	life, endLife := context.WithCancel(context.Background())
+	defer endLife()
+	c, _, _ := newTestServer(t, d, func(o *Options) { o.Life = life })
+
+	follow := func() {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		_, err := c.Deploy(ctx, DeployRequest{Service: "shop"}, func(deploy.Event) { cancel() })
+		if err == nil {
+			t.Fatal("the client was cancelled, yet Deploy returned no error")
+		}
+	}
+	follow()
+	select {
+	case err := <-d.ended:
+		t.Fatalf("the deploy ended with its client: %v", err)
+	case <-time.After(200 * time.Millisecond):
+	}
+	close(d.block)
+	if err := <-d.ended; err != nil {
+		t.Fatalf("the deploy ended with %v, want its own end", err)
+	}
+
+	// The server's life does end a deploy.
+	d.block = make(chan struct{})
+	follow()
+	endLife()
+	select {
+	case err := <-d.ended:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("ended with %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the deploy outlived the server")
 	}
 }
 

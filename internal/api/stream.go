@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"sync"
@@ -8,20 +9,25 @@ import (
 	"github.com/tugdev/tug/internal/deploy"
 )
 
-// streamRelease runs fn and answers with NDJSON: one StreamLine per
-// progress event, then a final line with the release (and the error, if
-// it failed). The status line is held back until the first event, so an
-// error before any progress (busy, unknown release) keeps its own HTTP
-// status. Progress never blocks fn: events queue in memory.
-func streamRelease(w http.ResponseWriter, r *http.Request, fn func(deploy.Progress) (*deploy.Release, error)) error {
+// streamRelease runs fn under the server's life (Options.Life), not the
+// request's, and answers with NDJSON: one StreamLine per progress event,
+// then a final line with the release (and the error, if it failed). The
+// status line is held back until the first event, so an error before any
+// progress (busy, unknown release) keeps its own HTTP status. A client
+// that goes away stops the answer, not fn. Progress never blocks fn:
+// events queue in memory while someone reads them.
+func (h *Handler) streamRelease(w http.ResponseWriter, r *http.Request, fn func(context.Context, deploy.Progress) (*deploy.Release, error)) error {
 	var (
 		mu     sync.Mutex
 		queue  []deploy.Event
+		gone   bool
 		notify = make(chan struct{}, 1)
 	)
 	progress := func(e deploy.Event) {
 		mu.Lock()
-		queue = append(queue, e)
+		if !gone {
+			queue = append(queue, e)
+		}
 		mu.Unlock()
 		select {
 		case notify <- struct{}{}:
@@ -32,9 +38,13 @@ func streamRelease(w http.ResponseWriter, r *http.Request, fn func(deploy.Progre
 		rel *deploy.Release
 		err error
 	}
+	life := h.opts.Life
+	if life == nil {
+		life = context.Background()
+	}
 	done := make(chan result, 1)
 	go func() {
-		rel, err := fn(progress)
+		rel, err := fn(life, progress)
 		done <- result{rel, err}
 	}()
 
@@ -67,6 +77,12 @@ func streamRelease(w http.ResponseWriter, r *http.Request, fn func(deploy.Progre
 		select {
 		case <-notify:
 			flushEvents()
+		case <-r.Context().Done():
+			mu.Lock()
+			gone, queue = true, nil
+			mu.Unlock()
+			h.log.Info("client stopped following; the release goes on", "path", r.URL.Path)
+			return nil
 		case res := <-done:
 			flushEvents()
 			if !started && res.err != nil {

@@ -24,7 +24,8 @@ type RollbackRequest struct {
 	Who         string `json:"who,omitempty"`
 }
 
-// ApproveRequest is the optional body of POST /api/releases/{id}/approve.
+// ApproveRequest is the optional body of POST /api/releases/{id}/approve
+// and /reject.
 type ApproveRequest struct {
 	Who string `json:"who,omitempty"`
 }

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,13 +18,15 @@ import (
 
 func (a *app) newDeployCmd() *cobra.Command {
 	var env, version string
+	var detach bool
 	cmd := &cobra.Command{
 		Use:   "deploy SERVICE",
 		Short: "Deploy a service to an environment and wait until it is live",
 		Long: "tug deploy asks the running server to release SERVICE to --env (default: the\n" +
 			"first declared environment) and prints the progress until the release is live\n" +
 			"or failed (exit 1, with the reason). An environment with approval: required\n" +
-			"waits for `tug approve RELEASE`.",
+			"waits for `tug approve RELEASE`. The deploy belongs to the server: --detach\n" +
+			"returns once the release exists, and Ctrl-C only stops following it.",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := a.serverClient()
@@ -32,13 +35,65 @@ func (a *app) newDeployCmd() *cobra.Command {
 			}
 			req := api.DeployRequest{Service: args[0], Environment: env, Version: version, Who: a.who()}
 			p := a.newProgressPrinter(a.out, "")
-			rel, err := c.Deploy(cmd.Context(), req, p.event)
+			f := a.newFollower(cmd.Context(), p, detach)
+			defer f.stop()
+			rel, err := c.Deploy(f.ctx, req, f.event)
+			if err != nil && f.left() {
+				return f.report("deploy", args[0])
+			}
 			return a.finishRelease(p, "deploy", args[0], rel, err)
 		},
 	}
 	cmd.Flags().StringVar(&env, "env", "", "environment (default: the first declared one)")
 	cmd.Flags().StringVar(&version, "version", "", "git revision to deploy (default: HEAD); ignored for images")
+	cmd.Flags().BoolVar(&detach, "detach", false, "return once the release exists; the server carries on with it")
 	return cmd
+}
+
+// follower follows a server-side release for a command: it remembers the
+// release's ID and, with detach, stops following once it is known.
+type follower struct {
+	a       *app
+	p       *progressPrinter
+	parent  context.Context
+	ctx     context.Context
+	stop    context.CancelFunc
+	detach  bool
+	release string
+}
+
+func (a *app) newFollower(parent context.Context, p *progressPrinter, detach bool) *follower {
+	ctx, stop := context.WithCancel(parent)
+	return &follower{a: a, p: p, parent: parent, ctx: ctx, stop: stop, detach: detach}
+}
+
+func (f *follower) event(e deploy.Event) {
+	f.p.event(e)
+	if e.Release != "" && f.release == "" {
+		f.release = e.Release
+		if f.detach {
+			f.stop()
+		}
+	}
+}
+
+// left reports whether the command stopped following a release that
+// exists (detached or interrupted) rather than the release ending.
+func (f *follower) left() bool { return f.release != "" && f.ctx.Err() != nil }
+
+// report says what became of a release the command stopped following:
+// nothing; it goes on in the server. Detaching is success; an interrupt
+// is not (exit 1), though the release goes on.
+func (f *follower) report(verb, service string) error {
+	follow := fmt.Sprintf("follow it with `tug releases %s`", service)
+	if f.detach && f.parent.Err() == nil {
+		if f.a.jsonOut {
+			return json.NewEncoder(f.p.w).Encode(map[string]any{"detached": map[string]string{"release": f.release, "service": service}})
+		}
+		_, err := fmt.Fprintf(f.p.w, "%s %s of %s goes on in the server; %s\n", verb, f.release, service, follow)
+		return err
+	}
+	return fmt.Errorf("stopped following %s %s of %s; it goes on in the server: %s", verb, f.release, service, follow)
 }
 
 // progressPrinter prints deploy events as lines (or JSON lines with

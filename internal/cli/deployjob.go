@@ -41,7 +41,7 @@ func (d serverDeployer) Deploy(ctx context.Context, service, environment string,
 			return fmt.Errorf("deploy of %s %s to %s failed: %s", service, rel.ID, rel.Environment, rel.Reason)
 		}
 		if ctx.Err() != nil {
-			return fmt.Errorf("deploy of %s cancelled: %w", service, ctx.Err())
+			return fmt.Errorf("stopped following the deploy of %s (it goes on in the server; see `tug releases %s`): %w", service, service, ctx.Err())
 		}
 		return d.a.serverErr(err)
 	}

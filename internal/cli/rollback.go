@@ -18,7 +18,12 @@ func (a *app) newRollbackCmd() *cobra.Command {
 				return err
 			}
 			p := a.newProgressPrinter(a.out, "")
-			rel, err := c.Rollback(cmd.Context(), api.RollbackRequest{Service: args[0], Environment: env, Who: a.who()}, p.event)
+			f := a.newFollower(cmd.Context(), p, false)
+			defer f.stop()
+			rel, err := c.Rollback(f.ctx, api.RollbackRequest{Service: args[0], Environment: env, Who: a.who()}, f.event)
+			if err != nil && f.left() {
+				return f.report("rollback", args[0])
+			}
 			return a.finishRelease(p, "rollback", args[0], rel, err)
 		},
 	}

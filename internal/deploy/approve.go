@@ -6,14 +6,16 @@ import (
 	"time"
 )
 
-// approval is who let a waiting release proceed, and when.
+// approval is who decided on a waiting release, when, and whether they
+// let it proceed or rejected it.
 type approval struct {
-	who string
-	at  time.Time
+	who    string
+	at     time.Time
+	reject bool
 }
 
 // awaitApproval records rel as awaiting approval, says how to approve it,
-// and blocks until Approve or ctx ends (then the release fails).
+// and blocks until Approve, Reject or ctx ends (then the release fails).
 func (m *Manager) awaitApproval(ctx context.Context, rel *Release, p *plan, progress Progress) error {
 	ch := make(chan approval, 1)
 	m.mu.Lock()
@@ -24,9 +26,14 @@ func (m *Manager) awaitApproval(ctx context.Context, rel *Release, p *plan, prog
 		delete(m.approvals, rel.ID)
 		m.mu.Unlock()
 	}()
-	emit(progress, m.now, rel.ID, "approval", "%s to %s needs approval: run `tug approve %s`", rel.Service, rel.Environment, rel.ID)
+	emit(progress, m.now, rel.ID, "approval", "%s to %s needs approval: run `tug approve %s` (or `tug approve --reject %s`)", rel.Service, rel.Environment, rel.ID, rel.ID)
 	select {
 	case a := <-ch:
+		if a.reject { // decide has stored it
+			rel.Status, rel.Reason, rel.FinishedAt = StatusFailed, "rejected by "+a.who, &a.at
+			emit(progress, m.now, rel.ID, "approval", "rejected by %s", a.who)
+			return fmt.Errorf("%w: release %s was rejected by %s", ErrFailed, rel.ID, a.who)
+		}
 		rel.ApprovedBy, rel.ApprovedAt = a.who, &a.at
 		emit(progress, m.now, rel.ID, "approval", "approved by %s", a.who)
 		return nil
@@ -41,6 +48,17 @@ func (m *Manager) awaitApproval(ctx context.Context, rel *Release, p *plan, prog
 
 // Approve lets a release waiting for approval proceed.
 func (m *Manager) Approve(ctx context.Context, id, who string) (*Release, error) {
+	return m.decide(ctx, id, approval{who: whoOr(who), at: m.now()})
+}
+
+// Reject fails a release waiting for approval; nothing of it ever starts.
+func (m *Manager) Reject(ctx context.Context, id, who string) (*Release, error) {
+	return m.decide(ctx, id, approval{who: whoOr(who), at: m.now(), reject: true})
+}
+
+// decide records a on the waiting release id before waking its deploy,
+// so the stored release says who decided even if the server dies next.
+func (m *Manager) decide(ctx context.Context, id string, a approval) (*Release, error) {
 	m.mu.Lock()
 	ch := m.approvals[id]
 	if ch != nil {
@@ -55,13 +73,24 @@ func (m *Manager) Approve(ctx context.Context, id, who string) (*Release, error)
 		}
 		return nil, fmt.Errorf("%w: %s", ErrNotAwaiting, id)
 	}
-	a := approval{who: whoOr(who), at: m.now()}
+	// On a store error the release keeps waiting for another decision.
+	putBack := func() {
+		m.mu.Lock()
+		m.approvals[id] = ch
+		m.mu.Unlock()
+	}
 	rel, p, err := m.loadRelease(ctx, id)
 	if err != nil {
+		putBack()
 		return nil, err
 	}
-	rel.ApprovedBy, rel.ApprovedAt = a.who, &a.at
+	if a.reject {
+		rel.Status, rel.Reason, rel.FinishedAt = StatusFailed, "rejected by "+a.who, &a.at
+	} else {
+		rel.ApprovedBy, rel.ApprovedAt = a.who, &a.at
+	}
 	if err := m.saveRelease(ctx, rel, p); err != nil {
+		putBack()
 		return nil, err
 	}
 	ch <- a

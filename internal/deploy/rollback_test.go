@@ -168,6 +168,42 @@ func TestApprovalEndsWithContext(t *testing.T) {
 	}
 }
 
+// A rejected release fails without starting anything, and says who
+// rejected it.
+func TestApprovalRejected(t *testing.T) {
+	cfg := configWith(webService("rolling", "ok"), "production")
+	cfg.Environments["production"].Approval = "required"
+	h := newHarness(t, cfg)
+	ctx := context.Background()
+	rel, err := h.m.Deploy(ctx, Request{Service: "web"}, func(e Event) {
+		if e.Phase == "approval" && strings.Contains(e.Message, "tug approve --reject "+e.Release) {
+			go func() {
+				if _, err := h.m.Reject(ctx, e.Release, "erin"); err != nil {
+					t.Error(err)
+				}
+			}()
+		}
+	})
+	if !errors.Is(err, ErrFailed) || !strings.Contains(err.Error(), "rejected by erin") {
+		t.Fatalf("err %v", err)
+	}
+	if rel == nil || rel.Status != StatusFailed || rel.Reason != "rejected by erin" || rel.FinishedAt == nil {
+		t.Errorf("returned release %+v", rel)
+	}
+	if got := h.release(rel.ID); got.Status != StatusFailed || got.Reason != "rejected by erin" || got.ApprovedBy != "" {
+		t.Errorf("stored = %+v", got)
+	}
+	if n := h.rt.startCount(); n != 0 {
+		t.Errorf("%d instances started for a rejected release", n)
+	}
+	if _, err := h.m.Reject(ctx, rel.ID, "erin"); !errors.Is(err, ErrNotAwaiting) {
+		t.Errorf("reject twice: %v", err)
+	}
+	if _, err := h.m.Approve(ctx, rel.ID, "erin"); !errors.Is(err, ErrNotAwaiting) {
+		t.Errorf("approve after reject: %v", err)
+	}
+}
+
 // A blue-green switch whose push fails goes back to the old set, which is
 // still running, not to an empty route.
 func TestBlueGreenFailedSwitchReturnsToOldSet(t *testing.T) {

@@ -236,8 +236,15 @@ func Run(ctx context.Context, opts Options) error {
 		log.Error("recovering deploys and instances of the previous server", "err", err)
 	}
 
+	// Requests run under reqCtx: shutting down cancels in-flight deploys
+	// (the manager leaves each service safe) instead of waiting for them.
+	// Deploys and rollbacks run under it too, not under their request, so
+	// a client that stops following leaves them running.
+	reqCtx, cancelRequests := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelRequests()
 	handler := api.NewHandler(api.Options{
 		Deployer: mgr,
+		Life:     reqCtx,
 		Config:   src,
 		Metrics:  &metricsHandler{proxy: px.client, reg: reg, log: log},
 		Mount: mergeMounts(mergeMounts(mon.mounts(), map[string]http.Handler{"/api/logs": documented{lg.Handler(), map[string]string{
@@ -247,10 +254,6 @@ func Run(ctx context.Context, opts Options) error {
 		ProxyHTTP: httpAddr,
 		Logger:    log,
 	})
-	// Requests run under reqCtx: shutting down cancels in-flight deploys
-	// (the manager leaves each service safe) instead of waiting for them.
-	reqCtx, cancelRequests := context.WithCancel(context.WithoutCancel(ctx))
-	defer cancelRequests()
 	srv := &http.Server{
 		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,
