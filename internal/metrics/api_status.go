@@ -43,7 +43,7 @@ func (m *Monitor) apiRuntimeInfo(*http.Request) (result, error) {
 		"GOMAXPROCS":          goruntime.GOMAXPROCS(0),
 		"GOGC":                "",
 		"GODEBUG":             "",
-		"storageRetention":    m.retention.String(),
+		"storageRetention":    m.Retention().String(),
 	}}, nil
 }
 
@@ -60,7 +60,7 @@ func (m *Monitor) apiConfig(*http.Request) (result, error) {
 func (m *Monitor) apiFlags(*http.Request) (result, error) {
 	return result{data: map[string]string{
 		"storage.tsdb.path":           m.opts.Dir,
-		"storage.tsdb.retention.time": model.Duration(m.retention).String(),
+		"storage.tsdb.retention.time": model.Duration(m.Retention()).String(),
 		"query.timeout":               model.Duration(queryTimeout).String(),
 		"query.lookback-delta":        model.Duration(lookbackDelta).String(),
 		"query.max-samples":           strconv.Itoa(maxSamples),

@@ -100,12 +100,12 @@ type Monitor struct {
 	meta   *metadataStore
 	start  time.Time
 
-	retention time.Duration
 	// life ends at Close, bounding calls made outside Run (MetricsHandler).
 	life    context.Context
 	endLife context.CancelFunc
 
 	mu          sync.Mutex
+	retention   time.Duration
 	settings    settings
 	explicit    []Target
 	lastPromCfg string
@@ -262,7 +262,11 @@ func (m *Monitor) Close() error {
 }
 
 // Retention is how long samples are kept, as applied to the TSDB.
-func (m *Monitor) Retention() time.Duration { return m.retention }
+func (m *Monitor) Retention() time.Duration {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.retention
+}
 
 // Engine is the PromQL engine answering the API, for callers (the alert
 // room's rules.Manager) that evaluate over the same storage.

@@ -119,7 +119,6 @@ func TestQueryConvenience(t *testing.T) {
 // TestRetentionApplied: with monitoring.retention 1h, compaction drops
 // samples from 9h ago; with the default (15d) they stay.
 func TestRetentionApplied(t *testing.T) {
-	end := time.Now().Truncate(time.Minute)
 	for _, tc := range []struct {
 		retention config.Duration
 		want      time.Duration
@@ -132,19 +131,40 @@ func TestRetentionApplied(t *testing.T) {
 		if m.Retention() != tc.want {
 			t.Fatalf("Retention() = %s, want %s", m.Retention(), tc.want)
 		}
-		appendSeries(t, m, labels.FromStrings("__name__", "old_and_new"), end.Add(-10*time.Hour), time.Minute, 601, func(i int) float64 { return float64(i) })
-		if err := m.db.Compact(context.Background()); err != nil {
-			t.Fatal(err)
-		}
-		q, err := m.db.Querier(end.Add(-10*time.Hour).UnixMilli(), end.Add(-8*time.Hour).UnixMilli())
-		if err != nil {
-			t.Fatal(err)
-		}
-		ss := q.Select(context.Background(), false, nil, labels.MustNewMatcher(labels.MatchEqual, "__name__", "old_and_new"))
-		kept := ss.Next()
-		q.Close()
-		if kept != tc.oldKept {
+		if kept := oldSamplesKept(t, m); kept != tc.oldKept {
 			t.Errorf("retention %s: samples from 9h ago kept = %v, want %v", tc.want, kept, tc.oldKept)
 		}
 	}
+}
+
+// A retention changed in tug.yaml applies to the running TSDB.
+func TestRetentionChangeAppliesWithoutRestart(t *testing.T) {
+	m := newTestMonitor(t, Options{})
+	if err := m.SetConfig(&config.Config{Monitoring: &config.Monitoring{Retention: config.Duration(time.Hour)}}); err != nil {
+		t.Fatal(err)
+	}
+	if m.Retention() != time.Hour {
+		t.Fatalf("Retention() = %s, want 1h", m.Retention())
+	}
+	if oldSamplesKept(t, m) {
+		t.Error("samples from 9h ago survived compaction after retention became 1h")
+	}
+}
+
+// oldSamplesKept writes samples over the last 10h, compacts, and reports
+// whether those from 9h ago are still there.
+func oldSamplesKept(t *testing.T, m *Monitor) bool {
+	t.Helper()
+	end := time.Now().Truncate(time.Minute)
+	appendSeries(t, m, labels.FromStrings("__name__", "old_and_new"), end.Add(-10*time.Hour), time.Minute, 601, func(i int) float64 { return float64(i) })
+	if err := m.db.Compact(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	q, err := m.db.Querier(end.Add(-10*time.Hour).UnixMilli(), end.Add(-8*time.Hour).UnixMilli())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	ss := q.Select(context.Background(), false, nil, labels.MustNewMatcher(labels.MatchEqual, "__name__", "old_and_new"))
+	return ss.Next()
 }

@@ -49,18 +49,24 @@ func (m *Monitor) SetTargets(ts []Target) error {
 }
 
 // SetConfig applies a new tug.yaml: scrape and evaluation intervals, extra
-// targets and services' metrics paths. Retention stays as opened. A bad
-// value returns ErrConfig naming its key and changes nothing.
+// targets, services' metrics paths and retention (enforced from the
+// TSDB's next compaction cycle, within a minute). A bad value returns
+// ErrConfig naming its key and changes nothing.
 func (m *Monitor) SetConfig(cfg *config.Config) error {
 	st, err := settingsFrom(cfg)
 	if err != nil {
 		return err
 	}
-	if st.retention != m.retention {
-		m.log.Warn("monitoring.retention changes apply on the next server start", "running", m.retention, "configured", st.retention)
+	if old := m.Retention(); st.retention != old {
+		retain := &promconfig.TSDBRetentionConfig{Time: model.Duration(st.retention)}
+		if err := m.db.ApplyConfig(&promconfig.Config{StorageConfig: promconfig.StorageConfig{TSDBConfig: &promconfig.TSDBConfig{Retention: retain}}}); err != nil {
+			return fmt.Errorf("monitoring.retention: %w", err)
+		}
+		m.log.Info("metrics retention changed", "from", old, "to", st.retention)
 	}
 	m.mu.Lock()
 	m.settings = st
+	m.retention = st.retention
 	m.mu.Unlock()
 	return m.applyTargets(nil, false)
 }
