@@ -25,6 +25,13 @@ func TestHostFixtureNames(t *testing.T) {
 		"mounts":     "/dev/root / ext4 rw 0 0\nproc /proc proc rw 0 0\ntmpfs /sys/fs/cgroup tmpfs rw 0 0\n",
 		"4242/stat":  "4242 (my (odd) app) S 1 2 3 4 5 6 7 8 9 10 250 150 0 0 20 0 1 0\n",
 		"4242/statm": "1000 256 0 0 0 0 0\n",
+		// An instance leading a process group (a wrapper and its child),
+		// another process group, and a stray member of a group whose
+		// leader is gone.
+		"5000/stat": "5000 (sh) S 1 5000 5000 0 -1 0 0 0 0 0 100 100 50 50 20 0 1 0 100 1000 40\n",
+		"5001/stat": "5001 (app) S 5000 5000 5000 0 -1 0 0 0 0 0 100 0 0 0 20 0 1 0 101 1000 60\n",
+		"6000/stat": "6000 (other) S 1 6000 6000 0 -1 0 0 0 0 0 900 900 0 0 20 0 1 0 100 1000 500\n",
+		"7001/stat": "7001 (orphan) S 1 7000 7000 0 -1 0 0 0 0 0 900 900 0 0 20 0 1 0 100 1000 500\n",
 	}
 	for name, body := range files {
 		p := filepath.Join(root, name)
@@ -35,7 +42,11 @@ func TestHostFixtureNames(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	insts := []runtime.Instance{{ID: "web-1", Service: "web", Environment: "prod", Release: "r1", PID: 4242, State: runtime.Running, Restarts: 2}}
+	insts := []runtime.Instance{
+		{ID: "web-1", Service: "web", Environment: "prod", Release: "r1", PID: 4242, State: runtime.Running, Restarts: 2},
+		{ID: "api-1", Service: "api", Environment: "prod", Release: "r1", PID: 5000, State: runtime.Running},
+		{ID: "gone-1", Service: "gone", Environment: "prod", Release: "r1", PID: 7000, State: runtime.Running},
+	}
 	m := newTestMonitor(t, Options{ProcRoot: root, Hostname: "box"})
 	m.collectLocal(context.Background(), insts)
 	for q, want := range map[string]float64{
@@ -54,6 +65,9 @@ func TestHostFixtureNames(t *testing.T) {
 		`tug_instance_cpu_seconds_total{instance="web-1"}`:                4,
 		`tug_instance_resident_memory_bytes{instance="web-1"}`:            float64(256 * os.Getpagesize()),
 		`tug_instance_restarts_total{instance="web-1",service="web"}`:     2,
+		`tug_instance_cpu_seconds_total{instance="api-1"}`:                4,
+		`tug_instance_resident_memory_bytes{instance="api-1"}`:            float64(100 * os.Getpagesize()),
+		`absent(tug_instance_cpu_seconds_total{instance="gone-1"})`:       1,
 	} {
 		got, err := m.Query(context.Background(), q)
 		if err != nil || got != want {
