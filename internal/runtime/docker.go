@@ -53,6 +53,10 @@ type DockerOptions struct {
 	// Restart is the backoff and crash-loop policy; zero fields take the
 	// contract's numbers.
 	Restart RestartPolicy
+	// StateDir keeps each instance's restart count and crash history, so
+	// a runtime adopting its container carries on counting; "" keeps
+	// them in memory only.
+	StateDir string
 	// PollInterval is the pause before retrying after the engine failed
 	// to answer a wait (1s).
 	PollInterval time.Duration
@@ -68,7 +72,8 @@ type DockerOptions struct {
 // move when it is restarted. Spec.Command and Spec.Dir are not used: the
 // image's entrypoint runs. Secrets go into the container's environment;
 // restarts reuse the container, so an adopting runtime needs none.
-// Restart counts of adopted containers start over at 0.
+// Restart counts and crash history survive adoption in
+// DockerOptions.StateDir.
 type Docker struct {
 	cli       client.APIClient
 	ownClient bool
@@ -77,6 +82,7 @@ type Docker struct {
 	now       func() time.Time
 	pol       RestartPolicy
 	poll      time.Duration
+	stateDir  string
 
 	ctx    context.Context // ends at Close
 	cancel context.CancelFunc
@@ -119,6 +125,7 @@ func NewDocker(opts DockerOptions) (*Docker, error) {
 		now:      opts.Now,
 		pol:      opts.Restart.withDefaults(),
 		poll:     opts.PollInterval,
+		stateDir: opts.StateDir,
 		insts:    map[string]*ctrInst{},
 		starting: map[string]bool{},
 	}
@@ -346,6 +353,7 @@ func (d *Docker) supervise(in *ctrInst) {
 			d.mu.Lock()
 			if !in.stopping {
 				delete(d.insts, in.id)
+				d.dropHistory(in.id)
 			}
 			d.mu.Unlock()
 			return
@@ -354,7 +362,9 @@ func (d *Docker) supervise(in *ctrInst) {
 		wasLoop := in.tracker.loop
 		delay, loop := in.tracker.crashed(d.now(), in.startedAt)
 		in.state, in.lastExit = Restarting, exit
+		h := in.history()
 		d.mu.Unlock()
+		d.saveHistory(in.id, h)
 		d.pol.logCrash(log, exit, delay, loop && !wasLoop)
 		t := time.NewTimer(delay)
 		select {
@@ -374,7 +384,9 @@ func (d *Docker) supervise(in *ctrInst) {
 			in.state, in.startedAt = Running, d.now()
 		}
 		restarts := in.restarts
+		h = in.history()
 		d.mu.Unlock()
+		d.saveHistory(in.id, h)
 		switch {
 		case err == nil:
 			log.Info("instance restarted", "restarts", restarts)
@@ -445,6 +457,9 @@ func (d *Docker) Stop(ctx context.Context, id string, grace time.Duration) error
 		d.log.Warn("stop container; removing it by force", "instance", id, "err", err)
 	}
 	err = d.remove(ctx, in.cid)
+	if err == nil {
+		d.dropHistory(id)
+	}
 	d.mu.Lock()
 	delete(d.insts, id)
 	close(in.removed)
@@ -498,6 +513,7 @@ func (d *Docker) adopt(ctx context.Context, cs []container.Summary) {
 		hostPort, _ := strconv.Atoi(c.Labels[LabelHostPort])
 		in := d.newInst(id, c.ID, maps.Clone(c.Labels), hostPort)
 		in.state = Restarting
+		d.loadHistory(in)
 		if insp, err := d.cli.ContainerInspect(ctx, c.ID); err == nil && insp.State != nil {
 			if insp.State.Running {
 				in.state = Running

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -256,7 +257,9 @@ func TestDockerAdoptionAndStop(t *testing.T) {
 	cli := dockerClient(t)
 	owner := testOwner(t, cli)
 	ctx := context.Background()
-	first, err := NewDocker(DockerOptions{Client: cli, Owner: owner, Restart: fastPolicy})
+	stateDir := t.TempDir()
+	opts := DockerOptions{Client: cli, Owner: owner, Restart: fastPolicy, PollInterval: 50 * time.Millisecond, StateDir: stateDir}
+	first, err := NewDocker(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -265,6 +268,15 @@ func TestDockerAdoptionAndStop(t *testing.T) {
 		first.Close()
 		t.Fatal(err)
 	}
+	// A restart before the handover is remembered by the next runtime.
+	waitFor(t, "the container to serve", func() bool { _, err = get(in.Addr, "/pid"); return err == nil })
+	if err := cli.ContainerKill(ctx, in.ContainerID, "KILL"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the first restart", func() bool {
+		now := findInstance(t, first, "adopt-1")
+		return now.Restarts == 1 && now.State == Running
+	})
 	first.Close()
 
 	// Another owner never sees it.
@@ -273,10 +285,17 @@ func TestDockerAdoptionAndStop(t *testing.T) {
 		t.Fatalf("other owner lists %+v, %v", list, err)
 	}
 
-	second := newTestDocker(t, cli, owner)
+	second, err := NewDocker(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { second.Close() })
 	adopted := findInstance(t, second, "adopt-1")
 	if adopted.ContainerID != in.ContainerID || adopted.Addr != in.Addr || adopted.State != Running || adopted.Service != "web" || adopted.Release != "r1" {
 		t.Fatalf("adopted %+v, started %+v", adopted, in)
+	}
+	if adopted.Restarts != 1 || adopted.LastExit != "exit status 137" {
+		t.Fatalf("adopted restarts %d, last exit %q; want the first runtime's 1 and exit status 137", adopted.Restarts, adopted.LastExit)
 	}
 	waitFor(t, "the container to serve", func() bool { _, err = get(in.Addr, "/pid"); return err == nil })
 	if err := cli.ContainerKill(ctx, in.ContainerID, "KILL"); err != nil {
@@ -285,11 +304,14 @@ func TestDockerAdoptionAndStop(t *testing.T) {
 	waitFor(t, "the adopted container restarted", func() bool {
 		now := findInstance(t, second, "adopt-1")
 		_, err := get(in.Addr, "/pid")
-		return now.Restarts == 1 && now.State == Running && err == nil
+		return now.Restarts == 2 && now.State == Running && err == nil
 	})
 
 	if err := second.Stop(ctx, "adopt-1", time.Second); err != nil {
 		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(stateDir, "adopt-1.json")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("history of a stopped instance: %v, want removed", err)
 	}
 	if _, err := cli.ContainerInspect(ctx, in.ContainerID); !cerrdefs.IsNotFound(err) {
 		t.Fatalf("container after Stop: %v, want removed", err)

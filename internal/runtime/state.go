@@ -36,20 +36,29 @@ func newProcessState(spec Spec) processState {
 	return processState{Spec: spec, SecretNames: names}
 }
 
-// saveState writes st to dir/state.json: temp file, fsync, rename, fsync
-// of the directory, so a crash leaves the old or the new state, whole.
+// saveState writes st to dir/state.json, whole (writeFileAtomic).
 func saveState(dir string, st processState) error {
 	st.Spec.Secrets = nil // belt and braces: values never reach disk
 	b, err := json.MarshalIndent(st, "", "  ")
 	if err != nil {
 		return fmt.Errorf("encode state of %s: %w", st.Spec.ID, err)
 	}
-	f, err := os.CreateTemp(dir, stateName+".tmp*")
-	if err != nil {
+	if err := writeFileAtomic(filepath.Join(dir, stateName), append(b, '\n')); err != nil {
 		return fmt.Errorf("save state of %s: %w", st.Spec.ID, err)
 	}
+	return nil
+}
+
+// writeFileAtomic writes data to path: temp file, fsync, rename, fsync of
+// the directory, so a crash leaves the old or the new file, whole.
+func writeFileAtomic(path string, data []byte) error {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, filepath.Base(path)+".tmp*")
+	if err != nil {
+		return err
+	}
 	tmp := f.Name()
-	_, err = f.Write(append(b, '\n'))
+	_, err = f.Write(data)
 	if err == nil {
 		err = f.Sync()
 	}
@@ -57,11 +66,11 @@ func saveState(dir string, st processState) error {
 		err = cerr
 	}
 	if err == nil {
-		err = os.Rename(tmp, filepath.Join(dir, stateName))
+		err = os.Rename(tmp, path)
 	}
 	if err != nil {
 		os.Remove(tmp)
-		return fmt.Errorf("save state of %s: %w", st.Spec.ID, err)
+		return err
 	}
 	if d, err := os.Open(dir); err == nil {
 		_ = d.Sync()

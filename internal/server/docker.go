@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"log/slog"
+	"path/filepath"
 	"time"
 
 	"github.com/docker/docker/client"
@@ -47,9 +48,10 @@ func dockerRuntime(ctx context.Context, o Options, cfg *config.Config, log *slog
 	// itself so the deploy manager sees its optional interfaces
 	// (ImageResolver).
 	d, err := runtime.NewDocker(runtime.DockerOptions{
-		Owner:  dockerOwner(o.StateDir),
-		Logger: log.With("runtime", "docker"),
-		Now:    o.Now,
+		Owner:    dockerOwner(o.StateDir),
+		Logger:   log.With("runtime", "docker"),
+		Now:      o.Now,
+		StateDir: filepath.Join(o.StateDir, "docker"),
 	})
 	if err != nil {
 		log.Log(ctx, level, "docker runtime", "err", err)

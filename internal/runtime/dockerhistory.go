@@ -1,0 +1,84 @@
+package runtime
+
+import (
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+)
+
+// ctrHistory is what a container instance's supervision has learned and
+// an adopting runtime needs to carry on with the same counts: container
+// labels cannot change after creation, so it lives in a file.
+type ctrHistory struct {
+	Restarts  int           `json:"restarts"`
+	LastExit  string        `json:"last_exit,omitempty"`
+	CrashLoop bool          `json:"crash_loop,omitempty"`
+	Crashes   []time.Time   `json:"crashes,omitempty"`
+	NextDelay time.Duration `json:"next_delay_ns,omitempty"`
+}
+
+// historyPath is the instance's history file; "" without a state dir.
+func (d *Docker) historyPath(id string) string {
+	if d.stateDir == "" {
+		return ""
+	}
+	return filepath.Join(d.stateDir, id+".json")
+}
+
+// history snapshots in's counts; called with d.mu held.
+func (in *ctrInst) history() ctrHistory {
+	return ctrHistory{
+		Restarts: in.restarts, LastExit: in.lastExit, CrashLoop: in.tracker.loop,
+		Crashes: slices.Clone(in.tracker.crashes), NextDelay: in.tracker.next,
+	}
+}
+
+// saveHistory writes instance id's counts (without d.mu: it syncs).
+// Failing only costs the counts on the next adoption, so it is logged.
+func (d *Docker) saveHistory(id string, h ctrHistory) {
+	p := d.historyPath(id)
+	if p == "" {
+		return
+	}
+	b, err := json.Marshal(h)
+	if err == nil {
+		if err = os.MkdirAll(d.stateDir, 0o755); err == nil {
+			err = writeFileAtomic(p, b)
+		}
+	}
+	if err != nil {
+		d.log.Warn("record restart history", "instance", id, "err", err)
+	}
+}
+
+// loadHistory restores in's counts from its file, if any.
+func (d *Docker) loadHistory(in *ctrInst) {
+	p := d.historyPath(in.id)
+	if p == "" {
+		return
+	}
+	b, err := os.ReadFile(p)
+	if errors.Is(err, os.ErrNotExist) {
+		return
+	}
+	var h ctrHistory
+	if err == nil {
+		err = json.Unmarshal(b, &h)
+	}
+	if err != nil {
+		d.log.Warn("restart history unreadable; counting from 0", "instance", in.id, "err", err)
+		return
+	}
+	in.restarts, in.lastExit = h.Restarts, h.LastExit
+	in.tracker.loop, in.tracker.crashes, in.tracker.next = h.CrashLoop, h.Crashes, h.NextDelay
+}
+
+// dropHistory removes the file of an instance that is gone.
+func (d *Docker) dropHistory(id string) {
+	if p := d.historyPath(id); p != "" {
+		_ = os.Remove(p)
+	}
+}
