@@ -37,9 +37,27 @@ func NewClient(path string) *Client {
 	return &Client{hc: &http.Client{Transport: tr, Timeout: 10 * time.Second}}
 }
 
+// Health is the proxy's answer to GET /healthz: which process it is and
+// the addresses it was told to serve, so a server adopting it can tell
+// whether it must be replaced.
+type Health struct {
+	OK      bool   `json:"ok"`
+	Version int64  `json:"version"`
+	PID     int    `json:"pid"`
+	HTTP    string `json:"http,omitempty"`
+	HTTPS   string `json:"https,omitempty"`
+}
+
 // Healthz reports whether the proxy answers.
 func (c *Client) Healthz(ctx context.Context) error {
 	return c.do(ctx, http.MethodGet, "/healthz", nil, nil)
+}
+
+// Health returns the proxy's health answer.
+func (c *Client) Health(ctx context.Context) (Health, error) {
+	var h Health
+	err := c.do(ctx, http.MethodGet, "/healthz", nil, &h)
+	return h, err
 }
 
 // Table returns the proxy's current routing table.

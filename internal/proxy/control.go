@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
@@ -30,7 +31,7 @@ func (s *Server) controlHandler() http.Handler {
 		})
 	}
 	handle("GET /healthz", func(w http.ResponseWriter, r *http.Request) error {
-		return writeJSON(w, map[string]any{"ok": true, "version": s.routing.Load().table.Version})
+		return writeJSON(w, Health{OK: true, Version: s.routing.Load().table.Version, PID: os.Getpid(), HTTP: s.opts.HTTPAddr, HTTPS: s.opts.HTTPSAddr})
 	})
 	handle("GET /table", func(w http.ResponseWriter, r *http.Request) error {
 		return writeJSON(w, s.routing.Load().table)

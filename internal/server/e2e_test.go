@@ -150,7 +150,8 @@ func TestEndToEndDeploysEveryStrategy(t *testing.T) {
 
 // TestEndToEndRestartAdoptsServices stops the server without
 // --stop-services: the proxy keeps serving the service while no server
-// runs, and the next server adopts the instances and deploys on top.
+// runs, and the next server adopts the instances and deploys on top. The
+// next server is told another proxy address: the proxy moves there.
 func TestEndToEndRestartAdoptsServices(t *testing.T) {
 	tug, app := binaries(t)
 	dir := t.TempDir()
@@ -174,8 +175,30 @@ func TestEndToEndRestartAdoptsServices(t *testing.T) {
 	}
 
 	opts.StopServices = true
+	oldAddr := proxyAddr
+	proxyAddr = freePort(t)
+	opts.HTTPAddr = proxyAddr
 	second := startServer(t, opts)
 	t.Cleanup(func() { second.stop(t) })
+	if !strings.Contains(second.logs.String(), "replacing it") {
+		t.Errorf("the proxy on the old address was not replaced; logs:\n%s", second.logs)
+	}
+	if got, err := get(ctx, proxyAddr, "rolling.localhost"); err != nil || got != "version=v1" {
+		t.Fatalf("on the new proxy address: %q %v\nlogs:\n%s", got, err, second.logs)
+	}
+	// The old proxy hands over and exits: its address goes quiet.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", oldAddr, time.Second)
+		if err != nil {
+			break
+		}
+		c.Close()
+		if time.Now().After(deadline) {
+			t.Fatalf("the old address %s still accepts connections", oldAddr)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 	c := api.NewClient(second.info.Socket)
 	st, err := c.Status(ctx)
 	if err != nil {

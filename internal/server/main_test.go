@@ -31,7 +31,7 @@ func TestMain(m *testing.M) {
 func fakeProxy(args []string) int {
 	fs := flag.NewFlagSet("proxy", flag.ContinueOnError)
 	state := fs.String("state-dir", "", "")
-	fs.String("http", "", "")
+	httpAddr := fs.String("http", "", "")
 	if len(args) > 0 && args[0] == "proxy" {
 		args = args[1:]
 	}
@@ -48,7 +48,9 @@ func fakeProxy(args []string) int {
 		return 1
 	}
 	mux := http.NewServeMux()
-	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		fmt.Fprintf(w, `{"ok":true,"pid":%d,"http":%q}`+"\n", os.Getpid(), *httpAddr)
+	})
 	mux.HandleFunc("/metrics", func(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprint(w, "# HELP tug_proxy_requests_total Requests.\n# TYPE tug_proxy_requests_total counter\ntug_proxy_requests_total{service=\"web\"} 7\n"+
 			"# HELP tug_server_up Clash.\n# TYPE tug_server_up gauge\ntug_server_up 42\n")

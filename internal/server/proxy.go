@@ -54,15 +54,24 @@ func (p *proxySupervisor) healthy(ctx context.Context) bool {
 	return p.client.Healthz(ctx) == nil
 }
 
-// ensure adopts a running proxy or starts one and waits until it answers.
+// ensure adopts a running proxy that serves the wanted addresses, or
+// starts one (which takes over a running one's sockets and moves to the
+// new addresses, so nothing queued is lost) and waits until it answers.
 func (p *proxySupervisor) ensure(ctx context.Context) error {
 	if p.healthy(ctx) {
-		pid := p.readPID()
-		p.mu.Lock()
-		p.pid = pid
-		p.mu.Unlock()
-		p.log.Info("adopted the running proxy", "pid", pid)
-		return nil
+		h, err := p.health(ctx)
+		if err == nil && p.serves(h) {
+			pid := p.readPID()
+			p.mu.Lock()
+			p.pid = pid
+			p.mu.Unlock()
+			p.log.Info("adopted the running proxy", "pid", pid)
+			return nil
+		}
+		if len(p.argv) > 0 {
+			p.log.Warn("the running proxy serves other addresses; replacing it (it hands its connections over)",
+				"running_http", h.HTTP, "running_https", h.HTTPS, "want_http", flagValue(p.argv, "--http"), "want_https", flagValue(p.argv, "--https"))
+		}
 	}
 	if len(p.argv) == 0 {
 		return errors.New("proxy: not running and no command to start it")
@@ -93,7 +102,7 @@ func (p *proxySupervisor) ensure(ctx context.Context) error {
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		if p.healthy(ctx) {
+		if h, err := p.health(ctx); err == nil && h.PID == cmd.Process.Pid {
 			return nil
 		}
 		select {
@@ -106,6 +115,35 @@ func (p *proxySupervisor) ensure(ctx context.Context) error {
 		case <-tick.C:
 		}
 	}
+}
+
+// health asks the control socket who answers, bounded like healthy.
+func (p *proxySupervisor) health(ctx context.Context) (proxy.Health, error) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	return p.client.Health(ctx)
+}
+
+// serves reports whether a proxy answering h listens where this server
+// would start one; without a command any proxy does.
+func (p *proxySupervisor) serves(h proxy.Health) bool {
+	if len(p.argv) == 0 {
+		return true
+	}
+	return h.HTTP == flagValue(p.argv, "--http") && h.HTTPS == flagValue(p.argv, "--https")
+}
+
+// flagValue is the value following name in argv, "" if absent.
+func flagValue(argv []string, name string) string {
+	for i, a := range argv {
+		if a == name && i+1 < len(argv) {
+			return argv[i+1]
+		}
+		if v, ok := strings.CutPrefix(a, name+"="); ok {
+			return v
+		}
+	}
+	return ""
 }
 
 // supervise checks the proxy every interval until ctx ends, and starts
