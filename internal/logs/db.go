@@ -3,6 +3,7 @@ package logs
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -187,6 +188,20 @@ func prune(ctx context.Context, db *sql.DB, cutoff time.Time) (int64, error) {
 
 // lastLines returns the last n texts of an instance's stdout, oldest
 // first, to resume deduplicating an engine's log tail after a restart.
+// lastTime is the time of the newest stored line of service's instance;
+// zero if none. It walks the service's index from its newest line.
+func lastTime(ctx context.Context, db *sql.DB, service, instance string) (time.Time, error) {
+	var ts int64
+	err := db.QueryRowContext(ctx, `SELECT ts FROM lines WHERE service = ? AND instance = ? ORDER BY id DESC LIMIT 1`, service, instance).Scan(&ts)
+	if errors.Is(err, sql.ErrNoRows) {
+		return time.Time{}, nil
+	}
+	if err != nil {
+		return time.Time{}, err
+	}
+	return time.Unix(0, ts), nil
+}
+
 func lastLines(ctx context.Context, db *sql.DB, instance string, n int) ([]string, error) {
 	rows, err := db.QueryContext(ctx, `SELECT text FROM lines WHERE instance = ? AND stream = ? ORDER BY id DESC LIMIT ?`, instance, StreamStdout, n)
 	if err != nil {

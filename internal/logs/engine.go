@@ -5,7 +5,9 @@ import (
 	"time"
 )
 
-// Engine-logged (docker) instances have no file to tail: their last
+// Engine-logged (docker) instances have no file to tail. With
+// Options.Since, each read asks for the lines after the last one stored,
+// by the engine's timestamps (timedEngineLines). Without it, their last
 // engineTail lines are fetched and the part after the lines already seen
 // is new. Matching uses the last engineOverlap lines seen; when lines
 // repeat, the earliest match wins, so a repeat can be stored twice but a
@@ -17,6 +19,9 @@ const (
 )
 
 func (l *Logs) engineLines(ctx context.Context, now time.Time) []Line {
+	if l.o.Since != nil {
+		return l.timedEngineLines(ctx, now)
+	}
 	if l.o.Tail == nil {
 		return nil
 	}
@@ -80,4 +85,51 @@ func equal(a, b []string) bool {
 		}
 	}
 	return true
+}
+
+// timedEngineLines reads each engine-logged instance's lines after the
+// last one stored (after a restart: the newest in the database, but no
+// older than the retention), with the engine's times.
+func (l *Logs) timedEngineLines(ctx context.Context, now time.Time) []Line {
+	var out []Line
+	for _, in := range l.ins {
+		if in.ContainerID == "" {
+			continue
+		}
+		at, ok := l.engineAt[in.ID]
+		if !ok {
+			t, err := lastTime(ctx, l.db, in.Service, in.ID)
+			if err != nil {
+				continue
+			}
+			at = t
+			if floor := now.Add(-l.o.Retention); at.Before(floor) {
+				at = floor
+			}
+		}
+		since := at
+		if ok || !at.IsZero() {
+			since = at.Add(time.Nanosecond) // at itself is stored
+		}
+		got, err := l.o.Since(ctx, in.ID, since)
+		if err != nil {
+			if ctx.Err() == nil {
+				l.log.Debug("logs: engine read failed", "instance", in.ID, "err", err)
+			}
+			continue
+		}
+		for _, g := range got {
+			t := g.Time
+			if t.IsZero() {
+				t = now
+			}
+			out = append(out, Line{Time: t, Service: in.Service, Environment: in.Environment, Release: in.Release,
+				Instance: in.ID, Stream: StreamStdout, Text: g.Text})
+			if t.After(at) {
+				at = t
+			}
+		}
+		l.engineAt[in.ID] = at
+	}
+	return out
 }

@@ -30,8 +30,12 @@ type Options struct {
 	// Instances lists the instances whose logs to collect. Instances with
 	// a ContainerID are read through Tail; the others from their log file.
 	Instances func(ctx context.Context) ([]runtime.Instance, error)
-	// Tail returns the last n lines of an engine-logged (docker) instance,
-	// as runtime.Runtime.Logs does; nil skips such instances.
+	// Since returns an engine-logged (docker) instance's lines recorded at
+	// or after since, with the engine's times (runtime.TimedLogs). When
+	// set, it is used instead of Tail: nothing is lost between reads.
+	Since func(ctx context.Context, id string, since time.Time) ([]runtime.LogLine, error)
+	// Tail returns the last n lines of an engine-logged instance, as
+	// runtime.Runtime.Logs does; nil (and no Since) skips such instances.
 	Tail func(ctx context.Context, id string, n int) ([]string, error)
 	// Retention is how long lines are kept (0: DefaultRetention).
 	Retention time.Duration
@@ -60,6 +64,9 @@ type Logs struct {
 	listed  bool
 	sources map[string]*source
 	engine  map[string][]string // instance -> last lines seen from Tail
+	// engineAt is, per instance read through Since, the time of the last
+	// line stored.
+	engineAt map[string]time.Time
 }
 
 // New opens (creating) the logs database in StateDir/logs and loads the
@@ -94,10 +101,11 @@ func New(ctx context.Context, o Options) (*Logs, error) {
 	}
 	return &Logs{
 		o: o, db: db, log: o.Logger,
-		tugq:    make(chan Line, 4096),
-		changed: make(chan struct{}),
-		sources: srcs,
-		engine:  map[string][]string{},
+		tugq:     make(chan Line, 4096),
+		changed:  make(chan struct{}),
+		sources:  srcs,
+		engine:   map[string][]string{},
+		engineAt: map[string]time.Time{},
 	}, nil
 }
 

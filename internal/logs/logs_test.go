@@ -378,6 +378,54 @@ func TestEngineTailDeduplicates(t *testing.T) {
 	}
 }
 
+// With Since, engine lines resume by the engine's times: repeats are
+// kept, nothing is read twice, also after a restart, and lines carry the
+// engine's time.
+func TestEngineSinceResumesByTime(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	f.ins = []runtime.Instance{{ID: "api-1", Service: "api", Environment: "prod", Release: "r1", ContainerID: "c1"}}
+	t0 := f.clock.now().Add(-time.Minute)
+	var engine []runtime.LogLine
+	say := func(texts ...string) {
+		for _, x := range texts {
+			engine = append(engine, runtime.LogLine{Time: t0.Add(time.Duration(len(engine)) * time.Millisecond), Text: x})
+		}
+	}
+	var asked []time.Time
+	since := func(_ context.Context, id string, s time.Time) ([]runtime.LogLine, error) {
+		asked = append(asked, s)
+		var out []runtime.LogLine
+		for _, l := range engine {
+			if !l.Time.Before(s) {
+				out = append(out, l)
+			}
+		}
+		return out, nil
+	}
+	f.l.o.Since = since
+	say("x", "x")
+	f.l.step(ctx, true)
+	say("x", "y")
+	f.l.step(ctx, true)
+	f.l.step(ctx, true)
+	f.l.Close()
+	f.open(t) // the position comes back from the database
+	f.l.o.Since = since
+	say("z")
+	f.l.step(ctx, true)
+	got := f.search(t, Query{Service: "api"})
+	wantTexts(t, got, "x", "x", "x", "y", "z")
+	for i, l := range got {
+		if !l.Time.Equal(engine[i].Time) {
+			t.Errorf("line %d at %v, want the engine's %v", i, l.Time, engine[i].Time)
+		}
+	}
+	if last := asked[len(asked)-1]; !last.Equal(engine[3].Time.Add(time.Nanosecond)) {
+		t.Errorf("after the restart it asked from %v, want just after %v", last, engine[3].Time)
+	}
+}
+
 func TestSearchScanSpeed(t *testing.T) {
 	if os.Getenv("TUG_MEASURE") == "" {
 		t.Skip("a measurement: TUG_MEASURE=1 go test ./internal/logs -run Speed -v")

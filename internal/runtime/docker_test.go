@@ -206,6 +206,37 @@ func TestDockerServesWithLabelsEnvAndLogs(t *testing.T) {
 	if lines, _ = d.Logs(ctx, "web-1", 1); len(lines) != 1 {
 		t.Fatalf("Logs(1) = %q", lines)
 	}
+
+	// With the engine's times: every line, stderr marked, and a read from
+	// just after the last line finds only what came later.
+	timed, err := d.LogsSince(ctx, "web-1", time.Time{})
+	if err != nil || len(timed) < 2 {
+		t.Fatalf("LogsSince = %+v, %v", timed, err)
+	}
+	sawStderr := false
+	for i, l := range timed {
+		if l.Time.IsZero() || (i > 0 && l.Time.Before(timed[i-1].Time)) || strings.HasPrefix(l.Text, "20") {
+			t.Fatalf("line %d %+v: want the engine's time, in order, not in the text", i, l)
+		}
+		if l.Stderr != strings.Contains(l.Text, "on stderr") {
+			t.Errorf("line %+v: stderr flag", l)
+		}
+		sawStderr = sawStderr || l.Stderr
+	}
+	if !sawStderr {
+		t.Errorf("no stderr line in %+v", timed)
+	}
+	after := timed[len(timed)-1].Time.Add(time.Nanosecond)
+	if more, err := d.LogsSince(ctx, "web-1", after); err != nil || len(more) != 0 {
+		t.Fatalf("nothing new yet: %+v, %v", more, err)
+	}
+	if _, err := get(in.Addr, "/say?msg=later&n=2"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the later lines", func() bool {
+		more, err := d.LogsSince(ctx, "web-1", after)
+		return err == nil && len(more) == 2 && more[0].Text == "later 0" && more[1].Text == "later 1"
+	})
 }
 
 func TestDockerCrashRestartAndCrashLoop(t *testing.T) {

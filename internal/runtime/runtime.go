@@ -56,6 +56,22 @@ type Runtime interface {
 	Close() error
 }
 
+// TimedLogs is implemented by runtimes whose engine keeps each line with
+// its time (docker), so a collector resumes exactly where it stopped and
+// stores the engine's times. Safe for concurrent use; honours ctx.
+type TimedLogs interface {
+	// LogsSince returns instance id's lines recorded at or after since
+	// (all kept, for a zero since), oldest first.
+	LogsSince(ctx context.Context, id string, since time.Time) ([]LogLine, error)
+}
+
+// LogLine is one line an engine recorded.
+type LogLine struct {
+	Time   time.Time
+	Stderr bool
+	Text   string
+}
+
 // Spec is what to run for one instance.
 type Spec struct {
 	// ID is unique across all instances ever started ("web-production-r7-2").

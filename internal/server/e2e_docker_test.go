@@ -2,7 +2,9 @@ package server
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,6 +13,7 @@ import (
 	"time"
 
 	"github.com/tugdev/tug/internal/api"
+	"github.com/tugdev/tug/internal/logs"
 	"github.com/tugdev/tug/internal/runtime"
 )
 
@@ -97,5 +100,49 @@ func TestEndToEndDockerService(t *testing.T) {
 		if got, err := get(ctx, proxyAddr, "boxed.localhost"); err != nil || got != "version="+v {
 			t.Fatalf("boxed via the proxy: %q %v (want %s)", got, err, v)
 		}
+	}
+
+	// The containers' output reaches `tug logs`, each line once, stamped
+	// with the engine's time.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var lines []logs.Line
+		err := c.Stream(ctx, http.MethodGet, "/api/logs?service=boxed&since=1h&limit=1000", nil, func(raw json.RawMessage) error {
+			var l logs.Line
+			if err := json.Unmarshal(raw, &l); err != nil {
+				return err
+			}
+			lines = append(lines, l)
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		per := map[string]int{}
+		for _, l := range lines {
+			if strings.HasPrefix(l.Text, "app v") {
+				per[l.Instance+" "+l.Text]++
+				if l.Time.After(time.Now()) || time.Since(l.Time) > 5*time.Minute {
+					t.Fatalf("line %+v: not the engine's time", l)
+				}
+			}
+		}
+		twice := false
+		for k, n := range per {
+			twice = twice || n > 1
+			if n > 1 {
+				t.Errorf("%q stored %d times", k, n)
+			}
+		}
+		if twice {
+			t.FailNow()
+		}
+		if len(per) >= 2 { // one instance of v1 and one of v2 at least
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("container lines in the logs: %+v", lines)
+		}
+		time.Sleep(500 * time.Millisecond)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync/atomic"
+	"time"
 
 	"github.com/tugdev/tug/internal/config"
 	"github.com/tugdev/tug/internal/logs"
@@ -38,6 +39,18 @@ func openLogs(ctx context.Context, o Options, cfg *config.Config, rts *atomic.Po
 				all = append(all, l...)
 			}
 			return all, nil
+		},
+		Since: func(ctx context.Context, id string, since time.Time) ([]runtime.LogLine, error) {
+			for _, rt := range current() {
+				tl, ok := rt.(runtime.TimedLogs)
+				if !ok {
+					continue
+				}
+				if l, err := tl.LogsSince(ctx, id, since); !errors.Is(err, runtime.ErrNotFound) {
+					return l, err
+				}
+			}
+			return nil, runtime.ErrNotFound
 		},
 		Tail: func(ctx context.Context, id string, n int) ([]string, error) {
 			for _, rt := range current() {

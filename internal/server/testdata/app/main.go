@@ -25,6 +25,7 @@ func main() {
 		<-ctx.Done()
 		srv.Shutdown(context.Background())
 	}()
+	fmt.Printf("app %s serving on :%s\n", version, os.Getenv("PORT"))
 	if err := srv.ListenAndServe(); err != nil && err != http.ErrServerClosed {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
