@@ -3,11 +3,9 @@ package pipeline
 import (
 	"archive/tar"
 	"bytes"
-	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -20,11 +18,12 @@ import (
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
-	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/api/types/mount"
 	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/client"
 	"github.com/docker/docker/pkg/stdcopy"
+
+	"github.com/tugdev/tug/internal/registry"
 )
 
 // ErrImageNotFound means a job's image is not in the local Docker engine
@@ -411,38 +410,19 @@ func (d *Docker) ensureImage(ctx context.Context, ref string, pull bool, out io.
 		_, err := d.ImageID(ctx, ref)
 		return err
 	}
-	creds, err := d.registryAuth(ctx, ref)
+	creds, err := registry.Lookup(ctx, ref, d.lookupEnv)
 	if err != nil {
 		return fmt.Errorf("pull image %q: %w", ref, err)
 	}
-	if creds.source != "" {
-		fmt.Fprintf(out, "tug: pulling image %s (credentials from %s)\n", ref, creds.source)
+	if creds.Source != "" {
+		fmt.Fprintf(out, "tug: pulling image %s (credentials from %s)\n", ref, creds.Source)
 	} else {
 		fmt.Fprintf(out, "tug: pulling image %s\n", ref)
 	}
-	rc, err := d.cli.ImagePull(ctx, ref, image.PullOptions{RegistryAuth: creds.header})
-	if err != nil {
+	if err := registry.Pull(ctx, d.cli, ref, creds); err != nil {
 		return fmt.Errorf("pull image %q: %w", ref, err)
 	}
-	defer rc.Close()
-	// The pull reports failures inside its JSON progress stream.
-	dec := json.NewDecoder(rc)
-	for {
-		var msg struct {
-			Error       string `json:"error"`
-			ErrorDetail struct {
-				Message string `json:"message"`
-			} `json:"errorDetail"`
-		}
-		if err := dec.Decode(&msg); err == io.EOF {
-			return nil
-		} else if err != nil {
-			return fmt.Errorf("pull image %q: %w", ref, err)
-		}
-		if m := cmp.Or(msg.ErrorDetail.Message, msg.Error); m != "" {
-			return fmt.Errorf("pull image %q: %s", ref, m)
-		}
-	}
+	return nil
 }
 
 // containerEnv drops the host-describing variables the engine inherited

@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -10,6 +11,7 @@ import (
 	"log/slog"
 	"maps"
 	"net"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -22,6 +24,8 @@ import (
 	"github.com/docker/docker/client"
 	"github.com/docker/docker/pkg/stdcopy"
 	"github.com/docker/go-connections/nat"
+
+	"github.com/tugdev/tug/internal/registry"
 )
 
 // Labels on every container the Docker runtime creates. LabelOwner ties
@@ -53,6 +57,9 @@ type DockerOptions struct {
 	// Restart is the backoff and crash-loop policy; zero fields take the
 	// contract's numbers.
 	Restart RestartPolicy
+	// LookupEnv reads the environment for the docker CLI's config (registry
+	// credentials); nil means os.LookupEnv.
+	LookupEnv func(string) (string, bool)
 	// StateDir keeps each instance's restart count and crash history, so
 	// a runtime adopting its container carries on counting; "" keeps
 	// them in memory only.
@@ -83,6 +90,7 @@ type Docker struct {
 	pol       RestartPolicy
 	poll      time.Duration
 	stateDir  string
+	lookupEnv func(string) (string, bool)
 
 	ctx    context.Context // ends at Close
 	cancel context.CancelFunc
@@ -119,15 +127,16 @@ func NewDocker(opts DockerOptions) (*Docker, error) {
 		return nil, errors.New("docker runtime: Owner is required")
 	}
 	d := &Docker{
-		cli:      opts.Client,
-		owner:    opts.Owner,
-		log:      opts.Logger,
-		now:      opts.Now,
-		pol:      opts.Restart.withDefaults(),
-		poll:     opts.PollInterval,
-		stateDir: opts.StateDir,
-		insts:    map[string]*ctrInst{},
-		starting: map[string]bool{},
+		cli:       opts.Client,
+		owner:     opts.Owner,
+		log:       opts.Logger,
+		now:       opts.Now,
+		pol:       opts.Restart.withDefaults(),
+		poll:      opts.PollInterval,
+		stateDir:  opts.StateDir,
+		lookupEnv: opts.LookupEnv,
+		insts:     map[string]*ctrInst{},
+		starting:  map[string]bool{},
 	}
 	if d.cli == nil {
 		c, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
@@ -145,22 +154,34 @@ func NewDocker(opts DockerOptions) (*Docker, error) {
 	if d.poll <= 0 {
 		d.poll = time.Second
 	}
+	if d.lookupEnv == nil {
+		d.lookupEnv = os.LookupEnv
+	}
 	d.ctx, d.cancel = context.WithCancel(context.Background())
 	return d, nil
 }
 
-// ResolveImage returns the local image ID ref names: a docker service's
-// release is its image ID, so a retag never changes what runs. The engine
-// cannot pull; a missing image is an ErrImageNotFound naming ref.
+// ResolveImage returns the image ID ref names: a docker service's
+// release is its image ID, so a retag never changes what runs. An image
+// the engine lacks is pulled first, with the credentials `docker pull`
+// would use; one that cannot be had is an ErrImageNotFound naming ref.
 func (d *Docker) ResolveImage(ctx context.Context, ref string) (string, error) {
 	if strings.TrimSpace(ref) == "" {
 		return "", fmt.Errorf("spec.image: empty")
 	}
 	insp, err := d.cli.ImageInspect(ctx, ref)
-	if err != nil {
-		if cerrdefs.IsNotFound(err) {
-			return "", fmt.Errorf("%w: image %q is not in the local Docker engine (tug does not pull service images; build or load it first)", ErrImageNotFound, ref)
+	if cerrdefs.IsNotFound(err) {
+		creds, lerr := registry.Lookup(ctx, ref, d.lookupEnv)
+		if lerr == nil {
+			d.log.Info("pulling image", "image", ref, "credentials", cmp.Or(creds.Source, "none"))
+			lerr = registry.Pull(ctx, d.cli, ref, creds)
 		}
+		if lerr != nil {
+			return "", fmt.Errorf("%w: image %q is not in the local Docker engine, and pulling it failed: %v", ErrImageNotFound, ref, lerr)
+		}
+		insp, err = d.cli.ImageInspect(ctx, ref)
+	}
+	if err != nil {
 		return "", fmt.Errorf("inspect image %q: %w", ref, err)
 	}
 	return insp.ID, nil

@@ -1,4 +1,7 @@
-package pipeline
+// Package registry finds the credentials a pull from an image registry
+// uses, the way the docker CLI finds them, for the Docker job executor
+// and the Docker runtime alike.
+package registry
 
 import (
 	"bytes"
@@ -13,19 +16,21 @@ import (
 	"strings"
 
 	"github.com/distribution/reference"
-	"github.com/docker/docker/api/types/registry"
+	dockerregistry "github.com/docker/docker/api/types/registry"
 )
 
 // dockerHubAuthKey is the key Docker Hub's credentials have in the docker
 // CLI's config file and credential helpers.
 const dockerHubAuthKey = "https://index.docker.io/v1/"
 
-// registryCreds is what the pull of one image authenticates with.
-type registryCreds struct {
-	// header is the encoded X-Registry-Auth value; empty for anonymous.
-	header string
-	// source says where the credentials came from, for the job's log.
-	source string
+// Credentials are what the pull of one image authenticates with.
+type Credentials struct {
+	// Header is the encoded X-Registry-Auth value (the Docker client's
+	// PullOptions.RegistryAuth); empty for an anonymous pull.
+	Header string
+	// Source says where they came from (a file or a helper), for logs;
+	// never a credential.
+	Source string
 }
 
 // dockerConfigFile is the part of the docker CLI's config.json a pull
@@ -39,33 +44,34 @@ type dockerConfigFile struct {
 	CredHelpers map[string]string `json:"credHelpers"`
 }
 
-// registryAuth finds the credentials `docker pull` would use for ref:
-// the registry's credHelpers entry, else credsStore, else its auths entry
-// in $DOCKER_CONFIG/config.json (~/.docker/config.json). No file or no
-// entry means an anonymous pull. Errors never carry a credential.
-func (d *Docker) registryAuth(ctx context.Context, ref string) (registryCreds, error) {
+// Lookup finds the credentials `docker pull` would use for ref: the
+// registry's credHelpers entry, else credsStore, else its auths entry in
+// $DOCKER_CONFIG/config.json (~/.docker/config.json), with the
+// environment read through lookupEnv. No file or no entry means an
+// anonymous pull. Errors never carry a credential.
+func Lookup(ctx context.Context, ref string, lookupEnv func(string) (string, bool)) (Credentials, error) {
 	named, err := reference.ParseNormalizedNamed(ref)
 	if err != nil {
-		return registryCreds{}, fmt.Errorf("image %q: %w", ref, err)
+		return Credentials{}, fmt.Errorf("image %q: %w", ref, err)
 	}
 	host := reference.Domain(named)
 	key := host
 	if host == "docker.io" {
 		key = dockerHubAuthKey
 	}
-	path := d.dockerConfigPath()
+	path := dockerConfigPath(lookupEnv)
 	if path == "" {
-		return registryCreds{}, nil
+		return Credentials{}, nil
 	}
 	data, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
-		return registryCreds{}, nil
+		return Credentials{}, nil
 	} else if err != nil {
-		return registryCreds{}, fmt.Errorf("docker config: %w", err)
+		return Credentials{}, fmt.Errorf("docker config: %w", err)
 	}
 	var cfg dockerConfigFile
 	if err := json.Unmarshal(data, &cfg); err != nil {
-		return registryCreds{}, fmt.Errorf("docker config %s: %w", path, err)
+		return Credentials{}, fmt.Errorf("docker config %s: %w", path, err)
 	}
 	helper := cfg.CredHelpers[host]
 	if helper == "" && key != host {
@@ -77,7 +83,7 @@ func (d *Docker) registryAuth(ctx context.Context, ref string) (registryCreds, e
 	if helper != "" {
 		ac, found, err := credentialHelperGet(ctx, helper, key)
 		if err != nil || !found {
-			return registryCreds{}, err
+			return Credentials{}, err
 		}
 		return encodeCreds(ac, "credential helper docker-credential-"+helper)
 	}
@@ -85,30 +91,30 @@ func (d *Docker) registryAuth(ctx context.Context, ref string) (registryCreds, e
 		if k != key && authKeyHost(k) != host {
 			continue
 		}
-		ac := registry.AuthConfig{ServerAddress: key, IdentityToken: a.IdentityToken}
+		ac := dockerregistry.AuthConfig{ServerAddress: key, IdentityToken: a.IdentityToken}
 		if a.Auth != "" {
 			raw, err := base64.StdEncoding.DecodeString(a.Auth)
 			if err != nil {
-				return registryCreds{}, fmt.Errorf("docker config %s: auths.%s.auth is not base64", path, k)
+				return Credentials{}, fmt.Errorf("docker config %s: auths.%s.auth is not base64", path, k)
 			}
 			user, pass, ok := strings.Cut(string(raw), ":")
 			if !ok {
-				return registryCreds{}, fmt.Errorf("docker config %s: auths.%s.auth is not user:password", path, k)
+				return Credentials{}, fmt.Errorf("docker config %s: auths.%s.auth is not user:password", path, k)
 			}
 			ac.Username, ac.Password = user, pass
 		}
 		return encodeCreds(ac, path)
 	}
-	return registryCreds{}, nil
+	return Credentials{}, nil
 }
 
 // dockerConfigPath is the docker CLI's config file: $DOCKER_CONFIG or
 // ~/.docker, then config.json; "" when neither can be told.
-func (d *Docker) dockerConfigPath() string {
-	if dir, ok := d.lookupEnv("DOCKER_CONFIG"); ok && dir != "" {
+func dockerConfigPath(lookupEnv func(string) (string, bool)) string {
+	if dir, ok := lookupEnv("DOCKER_CONFIG"); ok && dir != "" {
 		return filepath.Join(dir, "config.json")
 	}
-	if home, ok := d.lookupEnv("HOME"); ok && home != "" {
+	if home, ok := lookupEnv("HOME"); ok && home != "" {
 		return filepath.Join(home, ".docker", "config.json")
 	}
 	return ""
@@ -127,7 +133,7 @@ func authKeyHost(k string) string {
 // credentialHelperGet asks docker-credential-NAME for server's
 // credentials (the docker credential helper protocol: server on stdin,
 // JSON on stdout). found is false when the helper has none.
-func credentialHelperGet(ctx context.Context, name, server string) (registry.AuthConfig, bool, error) {
+func credentialHelperGet(ctx context.Context, name, server string) (dockerregistry.AuthConfig, bool, error) {
 	prog := "docker-credential-" + name
 	cmd := exec.CommandContext(ctx, prog, "get")
 	cmd.Stdin = strings.NewReader(server)
@@ -137,14 +143,14 @@ func credentialHelperGet(ctx context.Context, name, server string) (registry.Aut
 		// The helpers answer "credentials not found" on stdout.
 		msg := strings.TrimSpace(stderr.String() + " " + stdout.String())
 		if strings.Contains(strings.ToLower(msg), "credentials not found") {
-			return registry.AuthConfig{}, false, nil
+			return dockerregistry.AuthConfig{}, false, nil
 		}
 		var ee *exec.ExitError
 		if !errors.As(err, &ee) {
-			return registry.AuthConfig{}, false, fmt.Errorf("credential helper %s: %w", prog, err)
+			return dockerregistry.AuthConfig{}, false, fmt.Errorf("credential helper %s: %w", prog, err)
 		}
 		// Only stderr is quoted: stdout may hold a credential.
-		return registry.AuthConfig{}, false, fmt.Errorf("credential helper %s failed (%v): %s", prog, err, strings.TrimSpace(stderr.String()))
+		return dockerregistry.AuthConfig{}, false, fmt.Errorf("credential helper %s failed (%v): %s", prog, err, strings.TrimSpace(stderr.String()))
 	}
 	var out struct {
 		ServerURL string
@@ -152,9 +158,9 @@ func credentialHelperGet(ctx context.Context, name, server string) (registry.Aut
 		Secret    string
 	}
 	if err := json.Unmarshal(stdout.Bytes(), &out); err != nil {
-		return registry.AuthConfig{}, false, fmt.Errorf("credential helper %s: its answer is not JSON", prog)
+		return dockerregistry.AuthConfig{}, false, fmt.Errorf("credential helper %s: its answer is not JSON", prog)
 	}
-	ac := registry.AuthConfig{ServerAddress: server}
+	ac := dockerregistry.AuthConfig{ServerAddress: server}
 	if out.Username == "<token>" {
 		ac.IdentityToken = out.Secret
 	} else {
@@ -163,10 +169,10 @@ func credentialHelperGet(ctx context.Context, name, server string) (registry.Aut
 	return ac, true, nil
 }
 
-func encodeCreds(ac registry.AuthConfig, source string) (registryCreds, error) {
-	h, err := registry.EncodeAuthConfig(ac)
+func encodeCreds(ac dockerregistry.AuthConfig, source string) (Credentials, error) {
+	h, err := dockerregistry.EncodeAuthConfig(ac)
 	if err != nil {
-		return registryCreds{}, fmt.Errorf("encode registry credentials: %w", err)
+		return Credentials{}, fmt.Errorf("encode registry credentials: %w", err)
 	}
-	return registryCreds{header: h, source: source}, nil
+	return Credentials{Header: h, Source: source}, nil
 }
