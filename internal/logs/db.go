@@ -188,11 +188,13 @@ func prune(ctx context.Context, db *sql.DB, cutoff time.Time) (int64, error) {
 
 // lastLines returns the last n texts of an instance's stdout, oldest
 // first, to resume deduplicating an engine's log tail after a restart.
-// lastTime is the time of the newest stored line of service's instance;
-// zero if none. It walks the service's index from its newest line.
+// lastTime is the time of the newest stored output line (not access-log
+// line) of service's instance; zero if none. It walks the service's index
+// from its newest line.
 func lastTime(ctx context.Context, db *sql.DB, service, instance string) (time.Time, error) {
 	var ts int64
-	err := db.QueryRowContext(ctx, `SELECT ts FROM lines WHERE service = ? AND instance = ? ORDER BY id DESC LIMIT 1`, service, instance).Scan(&ts)
+	err := db.QueryRowContext(ctx, `SELECT ts FROM lines WHERE service = ? AND instance = ? AND stream = ? ORDER BY id DESC LIMIT 1`,
+		service, instance, StreamStdout).Scan(&ts)
 	if errors.Is(err, sql.ErrNoRows) {
 		return time.Time{}, nil
 	}
