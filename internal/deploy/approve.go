@@ -2,6 +2,7 @@ package deploy
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 )
@@ -15,18 +16,34 @@ type approval struct {
 }
 
 // awaitApproval records rel as awaiting approval, says how to approve it,
-// and blocks until Approve, Reject or ctx ends (then the release fails).
+// and blocks until Approve, Reject or ctx ends (see decision).
 func (m *Manager) awaitApproval(ctx context.Context, rel *Release, p *plan, progress Progress) error {
+	ch := m.armApproval(rel.ID)
+	defer m.disarmApproval(rel.ID)
+	emit(progress, m.now, rel.ID, "approval", "%s to %s needs approval: run `tug approve %s` (or `tug approve --reject %s`)", rel.Service, rel.Environment, rel.ID, rel.ID)
+	return m.decision(ctx, ch, rel, p, progress)
+}
+
+// armApproval makes release id approvable; decisions arrive on the
+// returned channel until disarmApproval.
+func (m *Manager) armApproval(id string) chan approval {
 	ch := make(chan approval, 1)
 	m.mu.Lock()
-	m.approvals[rel.ID] = ch
+	m.approvals[id] = ch
 	m.mu.Unlock()
-	defer func() {
-		m.mu.Lock()
-		delete(m.approvals, rel.ID)
-		m.mu.Unlock()
-	}()
-	emit(progress, m.now, rel.ID, "approval", "%s to %s needs approval: run `tug approve %s` (or `tug approve --reject %s`)", rel.Service, rel.Environment, rel.ID, rel.ID)
+	return ch
+}
+
+func (m *Manager) disarmApproval(id string) {
+	m.mu.Lock()
+	delete(m.approvals, id)
+	m.mu.Unlock()
+}
+
+// decision waits for the decision on rel. If ctx ends because the server
+// stops (cause ErrServerStopping), rel stays awaiting approval for the
+// next server; any other end fails it.
+func (m *Manager) decision(ctx context.Context, ch chan approval, rel *Release, p *plan, progress Progress) error {
 	select {
 	case a := <-ch:
 		if a.reject { // decide has stored it
@@ -38,11 +55,51 @@ func (m *Manager) awaitApproval(ctx context.Context, rel *Release, p *plan, prog
 		emit(progress, m.now, rel.ID, "approval", "approved by %s", a.who)
 		return nil
 	case <-ctx.Done():
+		if errors.Is(context.Cause(ctx), ErrServerStopping) {
+			emit(progress, m.now, rel.ID, "approval", "the server is stopping; %s keeps waiting for approval, and the next server resumes it", rel.ID)
+			return fmt.Errorf("%w: release %s still awaits approval", ErrServerStopping, rel.ID)
+		}
 		rel.Status, rel.Reason, rel.FinishedAt = StatusFailed, "not approved: "+ctx.Err().Error(), m.finishTime()
 		if err := m.saveRelease(ctx, rel, p); err != nil {
 			m.log.Error("record unapproved release", "release", rel.ID, "err", err)
 		}
 		return fmt.Errorf("%w: release %s was not approved: %w", ErrFailed, rel.ID, ctx.Err())
+	}
+}
+
+// ResumeApprovals makes the releases an earlier server left awaiting
+// approval wait again, under life (the new server's): approved, each is
+// deployed as it would have been. Call it once, after Recover.
+func (m *Manager) ResumeApprovals(life context.Context, progress Progress) {
+	recs, err := m.opts.Store.ListReleases(life, "", "", 200)
+	if err != nil {
+		m.log.Error("resume releases awaiting approval", "err", err)
+		return
+	}
+	for _, r := range recs {
+		if r.Status != StatusAwaiting {
+			continue
+		}
+		rel, p, err := m.loadRelease(life, r.ID)
+		k := key{r.Service, r.Environment}
+		if err == nil {
+			err = m.acquire(life, k, rel)
+		}
+		if err != nil {
+			m.setStatus(life, r.ID, StatusFailed, "interrupted: could not resume waiting for approval: "+err.Error())
+			continue
+		}
+		m.setBusy(k, rel)
+		ch := m.armApproval(rel.ID)
+		emit(progress, m.now, rel.ID, "approval", "%s to %s still needs approval: run `tug approve %s` (or `tug approve --reject %s`)", rel.Service, rel.Environment, rel.ID, rel.ID)
+		go func() {
+			defer m.release(k)
+			err := m.decision(life, ch, rel, p, progress)
+			m.disarmApproval(rel.ID)
+			if err == nil {
+				_, _ = m.proceed(life, k, rel, p, progress)
+			}
+		}()
 	}
 }
 

@@ -68,6 +68,14 @@ func (m *Manager) Deploy(ctx context.Context, req Request, progress Progress) (*
 			return rel, err
 		}
 	}
+	return m.proceed(ctx, k, rel, p, progress)
+}
+
+// proceed takes a release that may go ahead (approved, or needing no
+// approval) from build to live or failed. The caller holds k.
+func (m *Manager) proceed(ctx context.Context, k key, rel *Release, p *plan, progress Progress) (*Release, error) {
+	cfg := m.config()
+	var err error
 	rel.Status = StatusDeploying
 	m.setBusy(k, rel)
 	if err := m.saveRelease(ctx, rel, p); err != nil {

@@ -90,7 +90,11 @@ func (h *harness) start() {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { m.Shutdown(context.Background(), false) })
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		m.Shutdown(ctx, false)
+	})
 	m.SetConfig(h.cfg)
 	h.m = m
 }

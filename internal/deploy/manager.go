@@ -33,6 +33,10 @@ var (
 	ErrNoPrevious = errors.New("no previous good release")
 	// ErrNotAwaiting: approve of a release that does not wait for approval.
 	ErrNotAwaiting = errors.New("release is not awaiting approval")
+	// ErrServerStopping is the cause the server cancels deploys with when
+	// it stops: a release waiting for approval then keeps waiting, for
+	// the next server to resume (ResumeApprovals), instead of failing.
+	ErrServerStopping = errors.New("the server is stopping")
 )
 
 // Router is the proxy as the deployer sees it. proxy.Client implements it.
@@ -297,6 +301,16 @@ func (m *Manager) Shutdown(ctx context.Context, stopServices bool) error {
 	}
 	m.mu.Unlock()
 	m.wg.Wait()
+	// Deploys run on after their clients left; cancelled, they wind down
+	// (back to the previous release) before instances may be stopped.
+	for {
+		m.mu.Lock()
+		n := len(m.busy)
+		m.mu.Unlock()
+		if n == 0 || sleepCtx(ctx, 20*time.Millisecond) != nil {
+			break
+		}
+	}
 	if !stopServices {
 		return nil
 	}

@@ -21,7 +21,7 @@ import (
 // adopted from it); list the runtimes; finish each op whose traffic had
 // fully switched and roll back every other; restart missing instances of
 // live releases; re-arm rollback-window timers; stop orphan instances;
-// fail releases left awaiting approval or deploying; push the table.
+// fail releases left pending or deploying; push the table.
 // It returns the problems it could not fix (joined); the Manager is usable
 // either way.
 func (m *Manager) Recover(ctx context.Context, progress Progress) error {
@@ -289,8 +289,9 @@ func (m *Manager) stopOrphans(ctx context.Context, live liveSet) {
 	}
 }
 
-// failStranded fails releases left awaiting approval or deploying by a
-// server that is gone: no op of this process drives them.
+// failStranded fails releases left pending or deploying by a server that
+// is gone: no op of this process drives them. Releases awaiting approval
+// are left for ResumeApprovals.
 func (m *Manager) failStranded(ctx context.Context) {
 	recs, err := m.opts.Store.ListReleases(ctx, "", "", 200)
 	if err != nil {
@@ -298,7 +299,7 @@ func (m *Manager) failStranded(ctx context.Context) {
 	}
 	for _, r := range recs {
 		switch r.Status {
-		case StatusAwaiting, StatusPending, StatusDeploying:
+		case StatusPending, StatusDeploying:
 			m.mu.Lock()
 			_, waiting := m.approvals[r.ID]
 			busy := m.busy[key{r.Service, r.Environment}] != nil

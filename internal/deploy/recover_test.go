@@ -32,6 +32,7 @@ func (h *harness) restart() {
 	if err := h.m.Recover(context.Background(), h.progress); err != nil {
 		h.t.Fatalf("Recover: %v", err)
 	}
+	h.m.ResumeApprovals(context.Background(), h.progress)
 }
 
 func TestRecoverFinishesFullySwitchedDeploy(t *testing.T) {

@@ -168,6 +168,58 @@ func TestApprovalEndsWithContext(t *testing.T) {
 	}
 }
 
+// A release waiting for approval outlives its server: stopped (cause
+// ErrServerStopping) or crashed, the next server waits again, and the
+// approval deploys it.
+func TestApprovalSurvivesServerRestart(t *testing.T) {
+	for _, crash := range []bool{false, true} {
+		cfg := configWith(webService("rolling", "ok"), "production")
+		cfg.Environments["production"].Approval = "required"
+		h := newHarness(t, cfg)
+		life, stop := context.WithCancelCause(context.Background())
+		done := make(chan error, 1)
+		go func() {
+			_, err := h.m.Deploy(life, Request{Service: "web"}, h.progress)
+			done <- err
+		}()
+		var id string
+		eventually(t, "the approval event", func() bool {
+			h.mu.Lock()
+			defer h.mu.Unlock()
+			for _, e := range h.events {
+				if e.Phase == "approval" {
+					id = e.Release
+					return true
+				}
+			}
+			return false
+		})
+		if crash {
+			h.crash()
+		} else {
+			stop(ErrServerStopping)
+			if err := <-done; !errors.Is(err, ErrServerStopping) {
+				t.Fatalf("stopped server: deploy returned %v", err)
+			}
+		}
+		h.restart()
+		if r := h.release(id); r.Status != StatusAwaiting {
+			t.Fatalf("crash=%v: after restart %+v, want still awaiting approval", crash, r)
+		}
+		if _, err := h.deploy("production"); !errors.Is(err, ErrBusy) {
+			t.Errorf("crash=%v: a second deploy while one waits: %v, want ErrBusy", crash, err)
+		}
+		if _, err := h.m.Approve(context.Background(), id, "fay"); err != nil {
+			t.Fatalf("crash=%v: approve after restart: %v", crash, err)
+		}
+		eventually(t, "the resumed release to go live", func() bool { return h.release(id).Status == StatusLive })
+		if r := h.release(id); r.ApprovedBy != "fay" || h.rt.startCount() == 0 {
+			t.Errorf("crash=%v: live release %+v, %d starts", crash, r, h.rt.startCount())
+		}
+		stop(ErrServerStopping)
+	}
+}
+
 // A rejected release fails without starting anything, and says who
 // rejected it.
 func TestApprovalRejected(t *testing.T) {

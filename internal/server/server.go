@@ -237,11 +237,14 @@ func Run(ctx context.Context, opts Options) error {
 	}
 
 	// Requests run under reqCtx: shutting down cancels in-flight deploys
-	// (the manager leaves each service safe) instead of waiting for them.
+	// (the manager leaves each service safe) instead of waiting for them;
+	// a release waiting for approval keeps waiting for the next server.
 	// Deploys and rollbacks run under it too, not under their request, so
 	// a client that stops following leaves them running.
-	reqCtx, cancelRequests := context.WithCancel(context.WithoutCancel(ctx))
-	defer cancelRequests()
+	reqCtx, cancelRequests := context.WithCancelCause(context.WithoutCancel(ctx))
+	defer cancelRequests(deploy.ErrServerStopping)
+	mgr.ResumeApprovals(reqCtx, logProgress(log))
+
 	handler := api.NewHandler(api.Options{
 		Deployer: mgr,
 		Life:     reqCtx,
@@ -318,7 +321,7 @@ func Run(ctx context.Context, opts Options) error {
 	case runErr = <-serveErr:
 	}
 	log.Info("tug server stopping", "stop_services", o.StopServices)
-	cancelRequests()
+	cancelRequests(deploy.ErrServerStopping)
 	shutCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
 	httpCtx, cancelHTTP := context.WithTimeout(shutCtx, 5*time.Second)
