@@ -35,7 +35,7 @@ func (a *app) newDeployCmd() *cobra.Command {
 			}
 			req := api.DeployRequest{Service: args[0], Environment: env, Version: version, Who: a.who()}
 			p := a.newProgressPrinter(a.out, "")
-			f := a.newFollower(cmd.Context(), p, detach)
+			f := newFollower(cmd.Context(), p, detach)
 			defer f.stop()
 			rel, err := c.Deploy(f.ctx, req, f.event)
 			if err != nil && f.left() {
@@ -53,7 +53,6 @@ func (a *app) newDeployCmd() *cobra.Command {
 // follower follows a server-side release for a command: it remembers the
 // release's ID and, with detach, stops following once it is known.
 type follower struct {
-	a       *app
 	p       *progressPrinter
 	parent  context.Context
 	ctx     context.Context
@@ -62,9 +61,9 @@ type follower struct {
 	release string
 }
 
-func (a *app) newFollower(parent context.Context, p *progressPrinter, detach bool) *follower {
+func newFollower(parent context.Context, p *progressPrinter, detach bool) *follower {
 	ctx, stop := context.WithCancel(parent)
-	return &follower{a: a, p: p, parent: parent, ctx: ctx, stop: stop, detach: detach}
+	return &follower{p: p, parent: parent, ctx: ctx, stop: stop, detach: detach}
 }
 
 func (f *follower) event(e deploy.Event) {
@@ -87,7 +86,7 @@ func (f *follower) left() bool { return f.release != "" && f.ctx.Err() != nil }
 func (f *follower) report(verb, service string) error {
 	follow := fmt.Sprintf("follow it with `tug releases %s`", service)
 	if f.detach && f.parent.Err() == nil {
-		if f.a.jsonOut {
+		if f.p.a.jsonOut {
 			return json.NewEncoder(f.p.w).Encode(map[string]any{"detached": map[string]string{"release": f.release, "service": service}})
 		}
 		_, err := fmt.Fprintf(f.p.w, "%s %s of %s goes on in the server; %s\n", verb, f.release, service, follow)

@@ -18,7 +18,7 @@ func (a *app) newRollbackCmd() *cobra.Command {
 				return err
 			}
 			p := a.newProgressPrinter(a.out, "")
-			f := a.newFollower(cmd.Context(), p, false)
+			f := newFollower(cmd.Context(), p, false)
 			defer f.stop()
 			rel, err := c.Rollback(f.ctx, api.RollbackRequest{Service: args[0], Environment: env, Who: a.who()}, f.event)
 			if err != nil && f.left() {

@@ -107,11 +107,7 @@ func (l *Logs) timedEngineLines(ctx context.Context, now time.Time) []Line {
 				at = floor
 			}
 		}
-		since := at
-		if ok || !at.IsZero() {
-			since = at.Add(time.Nanosecond) // at itself is stored
-		}
-		got, err := l.o.Since(ctx, in.ID, since)
+		got, err := l.o.Since(ctx, in.ID, at.Add(time.Nanosecond)) // at itself is stored
 		if err != nil {
 			if ctx.Err() == nil {
 				l.log.Debug("logs: engine read failed", "instance", in.ID, "err", err)
