@@ -125,6 +125,7 @@ func (a *app) rootCmd() *cobra.Command {
 		a.newAlertsCmd(),
 		a.newSilenceCmd(),
 		newLogsCmd(a),
+		newSecretEnvCmd(a),
 	} {
 		if c != nil {
 			root.AddCommand(c)

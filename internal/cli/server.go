@@ -93,6 +93,7 @@ func (a *app) serverOptions(f serverFlags) (server.Options, error) {
 		ListenAddr:   f.listen,
 		StopServices: f.stopServices,
 		ProxyCommand: argv,
+		SecretsInit:  staticExecutable(),
 		Version:      readBuildInfo().Version,
 		LookupEnv:    a.lookupEnv,
 		Logger:       slog.New(slog.NewTextHandler(a.errOut, &slog.HandlerOptions{Level: level})),

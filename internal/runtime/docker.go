@@ -64,6 +64,12 @@ type DockerOptions struct {
 	// a runtime adopting its container carries on counting; "" keeps
 	// them in memory only.
 	StateDir string
+	// SecretsInit is a static tug binary. Given (with StateDir), an
+	// instance's secrets reach it through a file that `tug secret-env`,
+	// mounted as the container's entrypoint, reads before it execs the
+	// image's own: `docker inspect` then shows no secret value. Without
+	// it they are part of the container's environment.
+	SecretsInit string
 	// PollInterval is the pause before retrying after the engine failed
 	// to answer a wait (1s).
 	PollInterval time.Duration
@@ -77,20 +83,22 @@ type DockerOptions struct {
 // picked once at create time and kept: the engine would choose a new one
 // on every start (seen on engine 20.10), and an instance's Addr must not
 // move when it is restarted. Spec.Command and Spec.Dir are not used: the
-// image's entrypoint runs. Secrets go into the container's environment;
-// restarts reuse the container, so an adopting runtime needs none.
+// image's entrypoint runs. Secrets go into the container's environment,
+// through a file when DockerOptions.SecretsInit is set; restarts reuse
+// the container, so an adopting runtime needs none.
 // Restart counts and crash history survive adoption in
 // DockerOptions.StateDir.
 type Docker struct {
-	cli       client.APIClient
-	ownClient bool
-	owner     string
-	log       *slog.Logger
-	now       func() time.Time
-	pol       RestartPolicy
-	poll      time.Duration
-	stateDir  string
-	lookupEnv func(string) (string, bool)
+	cli         client.APIClient
+	ownClient   bool
+	owner       string
+	log         *slog.Logger
+	now         func() time.Time
+	pol         RestartPolicy
+	poll        time.Duration
+	stateDir    string
+	lookupEnv   func(string) (string, bool)
+	secretsInit string
 
 	ctx    context.Context // ends at Close
 	cancel context.CancelFunc
@@ -127,16 +135,17 @@ func NewDocker(opts DockerOptions) (*Docker, error) {
 		return nil, errors.New("docker runtime: Owner is required")
 	}
 	d := &Docker{
-		cli:       opts.Client,
-		owner:     opts.Owner,
-		log:       opts.Logger,
-		now:       opts.Now,
-		pol:       opts.Restart.withDefaults(),
-		poll:      opts.PollInterval,
-		stateDir:  opts.StateDir,
-		lookupEnv: opts.LookupEnv,
-		insts:     map[string]*ctrInst{},
-		starting:  map[string]bool{},
+		cli:         opts.Client,
+		owner:       opts.Owner,
+		log:         opts.Logger,
+		now:         opts.Now,
+		pol:         opts.Restart.withDefaults(),
+		poll:        opts.PollInterval,
+		stateDir:    opts.StateDir,
+		lookupEnv:   opts.LookupEnv,
+		secretsInit: opts.SecretsInit,
+		insts:       map[string]*ctrInst{},
+		starting:    map[string]bool{},
 	}
 	if d.cli == nil {
 		c, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
@@ -275,8 +284,11 @@ func (d *Docker) create(ctx context.Context, spec Spec, imageID string) (string,
 	for _, k := range slices.Sorted(maps.Keys(spec.Env)) {
 		env = append(env, k+"="+spec.Env[k])
 	}
-	for _, k := range slices.Sorted(maps.Keys(spec.Secrets)) {
-		env = append(env, k+"="+spec.Secrets[k].Reveal())
+	byFile := d.secretsByFile(spec)
+	if !byFile {
+		for _, k := range slices.Sorted(maps.Keys(spec.Secrets)) {
+			env = append(env, k+"="+spec.Secrets[k].Reveal())
+		}
 	}
 	env = append(env, "PORT="+strconv.Itoa(spec.Port))
 
@@ -289,16 +301,23 @@ func (d *Docker) create(ctx context.Context, spec Spec, imageID string) (string,
 		if err != nil {
 			return "", 0, fmt.Errorf("pick a host port: %w", err)
 		}
-		created, err := d.cli.ContainerCreate(ctx, &container.Config{
+		cfg := &container.Config{
 			Image:        imageID,
 			Env:          env,
 			Labels:       d.labels(spec, hostPort),
 			ExposedPorts: nat.PortSet{port: {}},
-		}, &container.HostConfig{
+		}
+		hc := &container.HostConfig{
 			PortBindings:  nat.PortMap{port: {{HostIP: "127.0.0.1", HostPort: strconv.Itoa(hostPort)}}},
 			RestartPolicy: container.RestartPolicy{Name: container.RestartPolicyDisabled},
 			Init:          &yes,
-		}, nil, nil, "tug-"+spec.ID+"-"+randomHex(3))
+		}
+		if byFile {
+			if err := d.withSecretsFile(ctx, spec, imageID, cfg, hc); err != nil {
+				return "", 0, err
+			}
+		}
+		created, err := d.cli.ContainerCreate(ctx, cfg, hc, nil, nil, "tug-"+spec.ID+"-"+randomHex(3))
 		if err != nil {
 			return "", 0, fmt.Errorf("create container from %s: %w", spec.Image, err)
 		}
@@ -375,6 +394,7 @@ func (d *Docker) supervise(in *ctrInst) {
 			if !in.stopping {
 				delete(d.insts, in.id)
 				d.dropHistory(in.id)
+				d.dropSecrets(in.id)
 			}
 			d.mu.Unlock()
 			return
@@ -480,6 +500,7 @@ func (d *Docker) Stop(ctx context.Context, id string, grace time.Duration) error
 	err = d.remove(ctx, in.cid)
 	if err == nil {
 		d.dropHistory(id)
+		d.dropSecrets(id)
 	}
 	d.mu.Lock()
 	delete(d.insts, id)

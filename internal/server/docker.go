@@ -1,10 +1,13 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"io"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"time"
 
@@ -47,15 +50,87 @@ func dockerRuntime(ctx context.Context, o Options, cfg *config.Config, log *slog
 	// The runtime makes (and closes) its own client; it is returned as
 	// itself so the deploy manager sees its optional interfaces
 	// (ImageResolver).
+	dir := filepath.Join(o.StateDir, "docker")
+	initBin, err := secretsInit(dir, o.SecretsInit)
+	if err != nil {
+		log.Warn("secrets of Docker services go into their containers' environment, which `docker inspect` shows", "err", err)
+	} else if initBin == "" {
+		log.Log(ctx, level, "secrets of Docker services go into their containers' environment, which `docker inspect` shows: this tug is not a static binary (scripts/build.sh builds one)")
+	}
 	d, err := runtime.NewDocker(runtime.DockerOptions{
-		Owner:    dockerOwner(o.StateDir),
-		Logger:   log.With("runtime", "docker"),
-		Now:      o.Now,
-		StateDir: filepath.Join(o.StateDir, "docker"),
+		Owner:       dockerOwner(o.StateDir),
+		Logger:      log.With("runtime", "docker"),
+		Now:         o.Now,
+		StateDir:    dir,
+		LookupEnv:   o.LookupEnv,
+		SecretsInit: initBin,
 	})
 	if err != nil {
 		log.Log(ctx, level, "docker runtime", "err", err)
 		return nil
 	}
 	return d
+}
+
+// secretsInit copies the static tug binary src into dir (once per
+// content, temp file then rename, so running containers keep the one
+// they mounted) for containers to run as their secrets entrypoint, and
+// returns the copy; "" when src is "". A copy survives the original being
+// moved or deleted, which a container restart would otherwise trip on.
+func secretsInit(dir, src string) (string, error) {
+	if src == "" {
+		return "", nil
+	}
+	dst := filepath.Join(dir, "tug-init")
+	if same, err := sameFile(src, dst); err != nil || same {
+		return dst, err
+	}
+	in, err := os.Open(src)
+	if err != nil {
+		return "", err
+	}
+	defer in.Close()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	tmp, err := os.CreateTemp(dir, "tug-init.tmp*")
+	if err != nil {
+		return "", err
+	}
+	_, err = io.Copy(tmp, in)
+	if err == nil {
+		err = tmp.Chmod(0o755)
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), dst)
+	}
+	if err != nil {
+		os.Remove(tmp.Name())
+		return "", err
+	}
+	return dst, nil
+}
+
+// sameFile reports whether b exists with a's size and content.
+func sameFile(a, b string) (bool, error) {
+	fa, err := os.Stat(a)
+	if err != nil {
+		return false, err
+	}
+	fb, err := os.Stat(b)
+	if err != nil || fa.Size() != fb.Size() {
+		return false, nil
+	}
+	da, err := os.ReadFile(a)
+	if err != nil {
+		return false, err
+	}
+	db, err := os.ReadFile(b)
+	if err != nil {
+		return false, nil
+	}
+	return bytes.Equal(da, db), nil
 }

@@ -24,10 +24,14 @@ services:
     image: %[1]s
     port: 8080
     env: {VERSION: %[2]s}
+    secrets: [BOXED_TOKEN]
     health: {path: /healthz, interval: 200ms, timeout: 1s}
     routes: ["boxed.localhost"]
     deploy: {strategy: blue-green, drain_timeout: 2s}
 `
+
+// boxedToken is the docker service's secret in the end-to-end test.
+const boxedToken = "bx-tok-7321-secret"
 
 // dockerImage builds a FROM scratch image around the static test app,
 // or skips when the engine is not there. The image and every container
@@ -66,7 +70,9 @@ func dockerImage(t *testing.T, app, owner string) string {
 }
 
 // TestEndToEndDockerService deploys a container service blue-green and
-// checks the proxy serves the new version.
+// checks the proxy serves the new version. Its secret reaches the app
+// through `tug secret-env` (the e2e tug is static), so the container's
+// configuration never holds it.
 func TestEndToEndDockerService(t *testing.T) {
 	tug, app := binaries(t)
 	dir := t.TempDir()
@@ -77,7 +83,13 @@ func TestEndToEndDockerService(t *testing.T) {
 	proxyAddr := freePort(t)
 	srv := startServer(t, Options{
 		ConfigPath: cfgPath, StateDir: state, HTTPAddr: proxyAddr,
-		ProxyCommand: []string{tug, "proxy"}, StopServices: true,
+		ProxyCommand: []string{tug, "proxy"}, StopServices: true, SecretsInit: tug,
+		LookupEnv: func(k string) (string, bool) {
+			if k == "BOXED_TOKEN" {
+				return boxedToken, true
+			}
+			return os.LookupEnv(k)
+		},
 	})
 	t.Cleanup(func() { srv.stop(t) })
 	c := api.NewClient(srv.info.Socket)
@@ -100,6 +112,25 @@ func TestEndToEndDockerService(t *testing.T) {
 		if got, err := get(ctx, proxyAddr, "boxed.localhost"); err != nil || got != "version="+v {
 			t.Fatalf("boxed via the proxy: %q %v (want %s)", got, err, v)
 		}
+	}
+
+	// The app has its secret; `docker inspect` of its container does not.
+	if got, err := getPath(ctx, proxyAddr, "boxed.localhost", "/env?k=BOXED_TOKEN"); err != nil || got != boxedToken {
+		t.Fatalf("the app's secret: %q %v", got, err)
+	}
+	ids, err := exec.Command("docker", "ps", "-q", "--filter", "label="+runtime.LabelOwner+"="+dockerOwner(state)).Output()
+	if err != nil || len(strings.Fields(string(ids))) == 0 {
+		t.Fatalf("containers: %q %v", ids, err)
+	}
+	insp, err := exec.Command("docker", append([]string{"inspect"}, strings.Fields(string(ids))...)...).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(insp), boxedToken) {
+		t.Errorf("docker inspect shows the secret:\n%s", insp)
+	}
+	if !strings.Contains(string(insp), "/.tug/init") {
+		t.Errorf("the container does not start through tug secret-env:\n%s", insp)
 	}
 
 	// The containers' output reaches `tug logs`, each line once, stamped

@@ -58,7 +58,12 @@ func freePort(t *testing.T) string {
 
 // get asks the proxy for host's root page.
 func get(ctx context.Context, proxyAddr, host string) (string, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+proxyAddr+"/", nil)
+	return getPath(ctx, proxyAddr, host, "/")
+}
+
+// getPath asks the proxy for host's path.
+func getPath(ctx context.Context, proxyAddr, host, path string) (string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+proxyAddr+path, nil)
 	if err != nil {
 		return "", err
 	}

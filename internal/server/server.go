@@ -56,6 +56,10 @@ type Options struct {
 	StopServices bool
 	// ProxyCommand is the argv that starts `tug proxy` (flags are added).
 	ProxyCommand []string
+	// SecretsInit is a static tug binary; given, Docker services get their
+	// secrets through a file its `secret-env` command reads, not through
+	// their container's configuration (see runtime.DockerOptions).
+	SecretsInit string
 	// Mount adds other rooms' HTTP APIs under path prefixes ("/api/v1/").
 	Mount map[string]http.Handler
 	// OnConfig is called with every config that takes effect, the first

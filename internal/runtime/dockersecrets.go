@@ -1,0 +1,81 @@
+package runtime
+
+import (
+	"context"
+	"encoding/base64"
+	"fmt"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/mount"
+)
+
+// Where a container finds the secrets entrypoint and its file.
+const (
+	secretsInitPath = "/.tug/init"
+	secretsFilePath = "/.tug/secrets.env"
+)
+
+// SecretEnvCommand is the tug subcommand a container's entrypoint runs
+// when secrets go through a file: `tug secret-env FILE -- ARGV...` sets
+// them in its environment and execs ARGV (see DockerOptions.SecretsInit).
+const SecretEnvCommand = "secret-env"
+
+// secretsPath is instance id's secrets file on the host.
+func (d *Docker) secretsPath(id string) string {
+	return filepath.Join(d.stateDir, "secrets", id+".env")
+}
+
+// secretsByFile reports whether spec's secrets go through a file.
+func (d *Docker) secretsByFile(spec Spec) bool {
+	return len(spec.Secrets) > 0 && d.secretsInit != "" && d.stateDir != ""
+}
+
+// withSecretsFile writes spec's secrets to their file (KEY=base64 lines,
+// readable by the container's user, in a directory only tug's user can
+// enter) and makes cfg run the image's entrypoint through `tug
+// secret-env`, so the container's configuration holds no secret value.
+func (d *Docker) withSecretsFile(ctx context.Context, spec Spec, imageID string, cfg *container.Config, hc *container.HostConfig) error {
+	img, err := d.cli.ImageInspect(ctx, imageID)
+	if err != nil {
+		return fmt.Errorf("inspect image %s: %w", spec.Image, err)
+	}
+	var argv []string
+	if img.Config != nil {
+		argv = append(slices.Clone(img.Config.Entrypoint), img.Config.Cmd...)
+	}
+	if len(argv) == 0 {
+		return fmt.Errorf("image %s has no entrypoint or command to run", spec.Image)
+	}
+	var b strings.Builder
+	for _, k := range slices.Sorted(maps.Keys(spec.Secrets)) {
+		b.WriteString(k + "=" + base64.StdEncoding.EncodeToString([]byte(spec.Secrets[k].Reveal())) + "\n")
+	}
+	p := d.secretsPath(spec.ID)
+	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+		return fmt.Errorf("secrets of %s: %w", spec.ID, err)
+	}
+	if err := writeFileAtomic(p, []byte(b.String())); err != nil {
+		return fmt.Errorf("secrets of %s: %w", spec.ID, err)
+	}
+	if err := os.Chmod(p, 0o444); err != nil {
+		return fmt.Errorf("secrets of %s: %w", spec.ID, err)
+	}
+	cfg.Entrypoint = []string{secretsInitPath, SecretEnvCommand, secretsFilePath, "--"}
+	cfg.Cmd = argv
+	hc.Mounts = append(hc.Mounts,
+		mount.Mount{Type: mount.TypeBind, Source: d.secretsInit, Target: secretsInitPath, ReadOnly: true},
+		mount.Mount{Type: mount.TypeBind, Source: p, Target: secretsFilePath, ReadOnly: true})
+	return nil
+}
+
+// dropSecrets removes the secrets file of an instance that is gone.
+func (d *Docker) dropSecrets(id string) {
+	if d.stateDir != "" {
+		_ = os.Remove(d.secretsPath(id))
+	}
+}
