@@ -145,9 +145,12 @@ type Reports struct {
 
 // Service is a long-running program tug deploys and watches.
 type Service struct {
-	Run      string            `yaml:"run" json:"run,omitempty"`
-	Build    string            `yaml:"build" json:"build,omitempty"`
-	Image    string            `yaml:"image" json:"image,omitempty"`
+	Run   string `yaml:"run" json:"run,omitempty"`
+	Build string `yaml:"build" json:"build,omitempty"`
+	Image string `yaml:"image" json:"image,omitempty"`
+	// Pull pulls Image before every deploy, for moving tags; without it an
+	// image is pulled only when the engine lacks it.
+	Pull     bool              `yaml:"pull" json:"pull,omitempty"`
 	Port     int               `yaml:"port" json:"port,omitempty"`
 	Health   *Health           `yaml:"health" json:"health,omitempty"`
 	Metrics  *MetricsEndpoint  `yaml:"metrics" json:"metrics,omitempty"`

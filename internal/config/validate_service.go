@@ -15,6 +15,9 @@ func (v *validator) service(sp string, s *Service) {
 	case !hasRun && !hasImage:
 		v.errorKey(sp, sp, "service has nothing to run: set run (a process) or image (a container)")
 	}
+	if s.Pull && !hasImage {
+		v.errorf(sp+".pull", "pull is only for services with an image (this one has run)")
+	}
 	if v.has(sp+".port") && (s.Port < 1 || s.Port > 65535) {
 		v.errorf(sp+".port", "must be between 1 and 65535, got %d", s.Port)
 	}

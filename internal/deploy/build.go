@@ -124,6 +124,11 @@ func (m *Manager) pinImage(ctx context.Context, rel *Release, p *plan) error {
 		return err
 	}
 	p.Digest = p.Image
+	if puller, ok := rt.(ImagePuller); ok && p.Pull {
+		if err := puller.PullImage(ctx, p.Image); err != nil {
+			return fmt.Errorf("%w: services.%s.image %q: pull: %w", ErrFailed, p.Service, p.Image, err)
+		}
+	}
 	if r, ok := rt.(ImageResolver); ok {
 		d, err := r.ResolveImage(ctx, p.Image)
 		if err != nil {

@@ -59,6 +59,13 @@ type ImageResolver interface {
 	ResolveImage(ctx context.Context, ref string) (string, error)
 }
 
+// ImagePuller pulls an image reference afresh, for services with pull:
+// true (a moving tag); a docker runtime that implements it is asked to
+// before ResolveImage. Safe for concurrent use; honours ctx.
+type ImagePuller interface {
+	PullImage(ctx context.Context, ref string) error
+}
+
 // Options wires a Manager. Runtimes maps "process" and "docker" to their
 // runtime; a service with image: uses "docker".
 type Options struct {

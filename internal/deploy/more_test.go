@@ -20,6 +20,48 @@ type fakeDocker struct{ *fakeRuntime }
 
 var _ ImageResolver = fakeDocker{}
 
+// pullingDocker also pulls, recording each pull.
+type pullingDocker struct {
+	fakeDocker
+	pulls *[]string
+}
+
+var _ ImagePuller = pullingDocker{}
+
+func (d pullingDocker) PullImage(_ context.Context, ref string) error {
+	if strings.HasPrefix(ref, "unpullable") {
+		return errors.New("manifest unknown")
+	}
+	*d.pulls = append(*d.pulls, ref)
+	return nil
+}
+
+// pull: true pulls the image before every deploy; without it the
+// runtime is not asked to.
+func TestDockerServicePullsWhenAsked(t *testing.T) {
+	svc := webService("rolling", "")
+	svc.Image = "ok:main"
+	h := newHarness(t, configWith(svc))
+	var pulls []string
+	h.m.opts.Runtimes["docker"] = pullingDocker{fakeDocker{h.rt}, &pulls}
+	h.mustDeploy("")
+	if len(pulls) != 0 {
+		t.Fatalf("pulled %v without pull: true", pulls)
+	}
+	svc.Pull = true
+	h.m.SetConfig(h.cfg)
+	h.mustDeploy("")
+	h.mustDeploy("")
+	if len(pulls) != 2 || pulls[0] != "ok:main" {
+		t.Fatalf("pulls %v, want ok:main before each of the two deploys", pulls)
+	}
+	svc.Image = "unpullable:main"
+	h.m.SetConfig(h.cfg)
+	if _, err := h.deploy(""); !errors.Is(err, ErrFailed) || !strings.Contains(err.Error(), "pull: manifest unknown") {
+		t.Errorf("failed pull: %v", err)
+	}
+}
+
 func (fakeDocker) ResolveImage(ctx context.Context, ref string) (string, error) {
 	if strings.HasPrefix(ref, "missing") {
 		return "", fmt.Errorf("no such image %s", ref)

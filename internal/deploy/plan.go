@@ -41,6 +41,7 @@ type plan struct {
 	Command     string            `json:"command,omitempty"`
 	Build       string            `json:"build,omitempty"`
 	Image       string            `json:"image,omitempty"`
+	Pull        bool              `json:"pull,omitempty"`
 	Port        int               `json:"port,omitempty"`
 	Env         map[string]string `json:"env,omitempty"`
 	Secrets     []string          `json:"secrets,omitempty"`
@@ -101,7 +102,7 @@ func newPlan(c *config.Config, service, env string) (*plan, error) {
 	}
 	p := &plan{
 		Service: service, Environment: env,
-		Runtime: "process", Command: s.Run, Build: s.Build, Image: s.Image, Port: s.Port,
+		Runtime: "process", Command: s.Run, Build: s.Build, Image: s.Image, Pull: s.Pull, Port: s.Port,
 		Env: maps.Clone(s.Env), Secrets: s.Secrets, Replicas: s.Replicas,
 		Routes: s.Routes, Sticky: s.Sticky,
 		Strategy:       defaultStrategy,

@@ -180,13 +180,8 @@ func (d *Docker) ResolveImage(ctx context.Context, ref string) (string, error) {
 	}
 	insp, err := d.cli.ImageInspect(ctx, ref)
 	if cerrdefs.IsNotFound(err) {
-		creds, lerr := registry.Lookup(ctx, ref, d.lookupEnv)
-		if lerr == nil {
-			d.log.Info("pulling image", "image", ref, "credentials", cmp.Or(creds.Source, "none"))
-			lerr = registry.Pull(ctx, d.cli, ref, creds)
-		}
-		if lerr != nil {
-			return "", fmt.Errorf("%w: image %q is not in the local Docker engine, and pulling it failed: %v", ErrImageNotFound, ref, lerr)
+		if perr := d.PullImage(ctx, ref); perr != nil {
+			return "", fmt.Errorf("%w: image %q is not in the local Docker engine, and pulling it failed: %v", ErrImageNotFound, ref, perr)
 		}
 		insp, err = d.cli.ImageInspect(ctx, ref)
 	}
@@ -194,6 +189,16 @@ func (d *Docker) ResolveImage(ctx context.Context, ref string) (string, error) {
 		return "", fmt.Errorf("inspect image %q: %w", ref, err)
 	}
 	return insp.ID, nil
+}
+
+// PullImage pulls ref with the credentials `docker pull` would use.
+func (d *Docker) PullImage(ctx context.Context, ref string) error {
+	creds, err := registry.Lookup(ctx, ref, d.lookupEnv)
+	if err != nil {
+		return err
+	}
+	d.log.Info("pulling image", "image", ref, "credentials", cmp.Or(creds.Source, "none"))
+	return registry.Pull(ctx, d.cli, ref, creds)
 }
 
 func validateDockerSpec(spec Spec) error {
