@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -51,10 +52,14 @@ const (
 	// dockerScriptDir holds the job script inside the container.
 	dockerScriptDir  = "/.tug"
 	dockerScriptPath = dockerScriptDir + "/script"
+	// dockerEnvPath holds the job's secrets as shell exports, readable by
+	// the job's user only: copied in, not part of the container's
+	// configuration, so `docker inspect` shows none of them.
+	dockerEnvPath = dockerScriptDir + "/secrets"
 	// dockerLauncher runs the script with bash when the image has it (as
 	// the host executor does), else with the POSIX sh every image with a
 	// shell has (busybox, alpine).
-	dockerLauncher = `if command -v bash >/dev/null 2>&1; then exec bash -eo pipefail ` + dockerScriptPath +
+	dockerLauncher = `. ` + dockerEnvPath + ` && if command -v bash >/dev/null 2>&1; then exec bash -eo pipefail ` + dockerScriptPath +
 		`; fi; exec sh -e ` + dockerScriptPath
 	// dockerCleanupTimeout bounds teardown (stop, remove) after the job's
 	// context ended, on top of the kill grace.
@@ -260,7 +265,7 @@ func (d *Docker) Exec(ctx context.Context, spec *ExecSpec, out io.Writer) (int, 
 	created, err := d.cli.ContainerCreate(ctx, &container.Config{
 		Image:      spec.Image,
 		Entrypoint: []string{"/bin/sh", "-c", dockerLauncher},
-		Env:        d.containerEnv(spec.Env),
+		Env:        d.containerEnv(withoutKeys(spec.Env, spec.SecretKeys)),
 		WorkingDir: spec.Dir,
 		User:       d.user,
 		Labels:     jobLabels,
@@ -274,7 +279,7 @@ func (d *Docker) Exec(ctx context.Context, spec *ExecSpec, out io.Writer) (int, 
 		log.Warn("docker", "warning", w)
 	}
 
-	script, err := dockerScriptArchive(spec.Script)
+	script, err := d.scriptArchive(spec.Script, secretExports(spec.Env, spec.SecretKeys))
 	if err != nil {
 		return stopped(err)
 	}
@@ -449,25 +454,64 @@ func (d *Docker) containerEnv(env []string) []string {
 	return out
 }
 
-// dockerScriptArchive is a tar holding the script at dockerScriptPath, relative
-// to "/", readable by any user.
-func dockerScriptArchive(script string) (io.Reader, error) {
+// scriptArchive is a tar holding the script at dockerScriptPath (readable
+// by any user) and the secret exports at dockerEnvPath (the job user's
+// only), relative to "/".
+func (d *Docker) scriptArchive(script, secrets string) (io.Reader, error) {
+	uid, gid := d.userIDs()
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
 	dir := strings.TrimPrefix(dockerScriptDir, "/")
-	if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: dir + "/", Mode: 0o755}); err != nil {
-		return nil, fmt.Errorf("script archive: %w", err)
+	files := []*tar.Header{
+		{Typeflag: tar.TypeDir, Name: dir + "/", Mode: 0o755},
+		{Typeflag: tar.TypeReg, Name: strings.TrimPrefix(dockerScriptPath, "/"), Mode: 0o644, Size: int64(len(script))},
+		{Typeflag: tar.TypeReg, Name: strings.TrimPrefix(dockerEnvPath, "/"), Mode: 0o400, Uid: uid, Gid: gid, Size: int64(len(secrets))},
 	}
-	if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: strings.TrimPrefix(dockerScriptPath, "/"), Mode: 0o644, Size: int64(len(script))}); err != nil {
-		return nil, fmt.Errorf("script archive: %w", err)
-	}
-	if _, err := io.WriteString(tw, script); err != nil {
-		return nil, fmt.Errorf("script archive: %w", err)
+	for i, body := range []string{"", script, secrets} {
+		if err := tw.WriteHeader(files[i]); err != nil {
+			return nil, fmt.Errorf("script archive: %w", err)
+		}
+		if _, err := io.WriteString(tw, body); err != nil {
+			return nil, fmt.Errorf("script archive: %w", err)
+		}
 	}
 	if err := tw.Close(); err != nil {
 		return nil, fmt.Errorf("script archive: %w", err)
 	}
 	return &buf, nil
+}
+
+// userIDs are the uid and gid jobs run as (d.user is "uid:gid").
+func (d *Docker) userIDs() (int, int) {
+	u, g, _ := strings.Cut(d.user, ":")
+	uid, _ := strconv.Atoi(u)
+	gid, _ := strconv.Atoi(g)
+	return uid, gid
+}
+
+// secretExports is a POSIX shell script exporting env's entries named in
+// keys, each value single-quoted.
+func secretExports(env, keys []string) string {
+	var b strings.Builder
+	for _, kv := range env {
+		k, v, _ := strings.Cut(kv, "=")
+		if slices.Contains(keys, k) {
+			b.WriteString("export " + k + "='" + strings.ReplaceAll(v, "'", `'\''`) + "'\n")
+		}
+	}
+	return b.String()
+}
+
+// withoutKeys is env without the entries named in keys.
+func withoutKeys(env, keys []string) []string {
+	out := make([]string, 0, len(env))
+	for _, kv := range env {
+		k, _, _ := strings.Cut(kv, "=")
+		if !slices.Contains(keys, k) {
+			out = append(out, kv)
+		}
+	}
+	return out
 }
 
 // dockerName maps a job or service name onto Docker's name alphabet

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"maps"
 	"os"
@@ -234,6 +235,59 @@ func TestDockerRunsInWorkspaceAsMappedUser(t *testing.T) {
 	}
 	if left := leftovers(t, d, job); len(left) > 0 {
 		t.Errorf("left behind: %v", left)
+	}
+}
+
+// A job's secrets reach its script, quotes and all, but not the
+// container's configuration, which `docker inspect` shows to anyone with
+// access to the engine.
+func TestDockerSecretsStayOutOfTheContainerConfig(t *testing.T) {
+	d := newTestDocker(t)
+	img := busyboxImage(t, d)
+	job := uniqueJob("secret")
+	const token = `it's a "tok" $HOME \n x`
+	out := newSyncBuffer("")
+	spec := &ExecSpec{
+		Job:        job,
+		Script:     "printf 'token=%s|plain=%s\\n' \"$TOKEN\" \"$PLAIN\"\nsleep 2\n",
+		Dir:        workspace(t),
+		Env:        []string{"PLAIN=visible", "TOKEN=" + token},
+		SecretKeys: []string{"TOKEN"},
+		Image:      img,
+		KillGrace:  2 * time.Second,
+	}
+	done := make(chan error, 1)
+	go func() {
+		code, err := d.Exec(context.Background(), spec, out)
+		if err == nil && code != 0 {
+			err = fmt.Errorf("exit code %d", code)
+		}
+		done <- err
+	}()
+	inspected := false
+	for deadline := time.Now().Add(20 * time.Second); !inspected && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		cs, err := d.cli.ContainerList(context.Background(), container.ListOptions{Filters: filters.NewArgs(filters.Arg("label", LabelJob+"="+job), filters.Arg("label", LabelRole+"=job"))})
+		if err != nil || len(cs) == 0 {
+			continue
+		}
+		insp, err := d.cli.ContainerInspect(context.Background(), cs[0].ID)
+		if err != nil {
+			continue
+		}
+		env := strings.Join(insp.Config.Env, "\n")
+		if strings.Contains(env, "tok") || !strings.Contains(env, "PLAIN=visible") {
+			t.Errorf("container env:\n%s", env)
+		}
+		inspected = true
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if !inspected {
+		t.Fatal("never saw the running container")
+	}
+	if want := "token=" + token + "|plain=visible"; !strings.Contains(out.String(), want) {
+		t.Errorf("output %q lacks %q", out, want)
 	}
 }
 

@@ -35,6 +35,10 @@ type ExecSpec struct {
 	Dir string
 	// Env is the full environment as KEY=VALUE, secrets included.
 	Env []string
+	// SecretKeys names the entries of Env that are secrets, so an executor
+	// can keep them out of what others can read (a container's
+	// configuration).
+	SecretKeys []string
 	// Image, Pull and Services are set for container jobs.
 	Image    string
 	Pull     bool

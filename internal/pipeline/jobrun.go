@@ -215,13 +215,14 @@ func (r *run) attempt(ctx context.Context, j *Job, env []string, attempt int, ke
 		}
 	}
 	spec := &ExecSpec{
-		Job:       j.Name,
-		Script:    j.Script,
-		Dir:       r.ro.Dir,
-		Env:       env,
-		Image:     j.Image,
-		Pull:      j.Config.Pull,
-		KillGrace: r.e.opts.KillGrace,
+		Job:        j.Name,
+		Script:     j.Script,
+		Dir:        r.ro.Dir,
+		Env:        env,
+		SecretKeys: j.Config.Secrets,
+		Image:      j.Image,
+		Pull:       j.Config.Pull,
+		KillGrace:  r.e.opts.KillGrace,
 	}
 	for _, s := range j.Config.Services {
 		spec.Services = append(spec.Services, ServiceSpec{Name: s.Name, Image: s.Image, Env: envList(s.Env)})
