@@ -289,8 +289,13 @@ func (d *Docker) create(ctx context.Context, spec Spec, imageID string) (string,
 	for _, k := range slices.Sorted(maps.Keys(spec.Env)) {
 		env = append(env, k+"="+spec.Env[k])
 	}
-	byFile := d.secretsByFile(spec)
-	if !byFile {
+	var viaFile *secretsEntry
+	if d.secretsByFile(spec) {
+		var err error
+		if viaFile, err = d.secretsFile(ctx, spec, imageID); err != nil {
+			return "", 0, err
+		}
+	} else {
 		for _, k := range slices.Sorted(maps.Keys(spec.Secrets)) {
 			env = append(env, k+"="+spec.Secrets[k].Reveal())
 		}
@@ -317,10 +322,8 @@ func (d *Docker) create(ctx context.Context, spec Spec, imageID string) (string,
 			RestartPolicy: container.RestartPolicy{Name: container.RestartPolicyDisabled},
 			Init:          &yes,
 		}
-		if byFile {
-			if err := d.withSecretsFile(ctx, spec, imageID, cfg, hc); err != nil {
-				return "", 0, err
-			}
+		if viaFile != nil {
+			viaFile.apply(cfg, hc)
 		}
 		created, err := d.cli.ContainerCreate(ctx, cfg, hc, nil, nil, "tug-"+spec.ID+"-"+randomHex(3))
 		if err != nil {

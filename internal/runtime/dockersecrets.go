@@ -35,21 +35,33 @@ func (d *Docker) secretsByFile(spec Spec) bool {
 	return len(spec.Secrets) > 0 && d.secretsInit != "" && d.stateDir != ""
 }
 
-// withSecretsFile writes spec's secrets to their file (KEY=base64 lines,
+// secretsEntry is how a container whose secrets come through a file
+// starts: its entrypoint, command and mounts.
+type secretsEntry struct {
+	entrypoint, cmd []string
+	mounts          []mount.Mount
+}
+
+func (e *secretsEntry) apply(cfg *container.Config, hc *container.HostConfig) {
+	cfg.Entrypoint, cfg.Cmd = e.entrypoint, e.cmd
+	hc.Mounts = append(hc.Mounts, e.mounts...)
+}
+
+// secretsFile writes spec's secrets to their file (KEY=base64 lines,
 // readable by the container's user, in a directory only tug's user can
-// enter) and makes cfg run the image's entrypoint through `tug
+// enter) and returns how to run the image's entrypoint through `tug
 // secret-env`, so the container's configuration holds no secret value.
-func (d *Docker) withSecretsFile(ctx context.Context, spec Spec, imageID string, cfg *container.Config, hc *container.HostConfig) error {
+func (d *Docker) secretsFile(ctx context.Context, spec Spec, imageID string) (*secretsEntry, error) {
 	img, err := d.cli.ImageInspect(ctx, imageID)
 	if err != nil {
-		return fmt.Errorf("inspect image %s: %w", spec.Image, err)
+		return nil, fmt.Errorf("inspect image %s: %w", spec.Image, err)
 	}
 	var argv []string
 	if img.Config != nil {
 		argv = append(slices.Clone(img.Config.Entrypoint), img.Config.Cmd...)
 	}
 	if len(argv) == 0 {
-		return fmt.Errorf("image %s has no entrypoint or command to run", spec.Image)
+		return nil, fmt.Errorf("image %s has no entrypoint or command to run", spec.Image)
 	}
 	var b strings.Builder
 	for _, k := range slices.Sorted(maps.Keys(spec.Secrets)) {
@@ -57,20 +69,22 @@ func (d *Docker) withSecretsFile(ctx context.Context, spec Spec, imageID string,
 	}
 	p := d.secretsPath(spec.ID)
 	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
-		return fmt.Errorf("secrets of %s: %w", spec.ID, err)
+		return nil, fmt.Errorf("secrets of %s: %w", spec.ID, err)
 	}
 	if err := writeFileAtomic(p, []byte(b.String())); err != nil {
-		return fmt.Errorf("secrets of %s: %w", spec.ID, err)
+		return nil, fmt.Errorf("secrets of %s: %w", spec.ID, err)
 	}
 	if err := os.Chmod(p, 0o444); err != nil {
-		return fmt.Errorf("secrets of %s: %w", spec.ID, err)
+		return nil, fmt.Errorf("secrets of %s: %w", spec.ID, err)
 	}
-	cfg.Entrypoint = []string{secretsInitPath, SecretEnvCommand, secretsFilePath, "--"}
-	cfg.Cmd = argv
-	hc.Mounts = append(hc.Mounts,
-		mount.Mount{Type: mount.TypeBind, Source: d.secretsInit, Target: secretsInitPath, ReadOnly: true},
-		mount.Mount{Type: mount.TypeBind, Source: p, Target: secretsFilePath, ReadOnly: true})
-	return nil
+	return &secretsEntry{
+		entrypoint: []string{secretsInitPath, SecretEnvCommand, secretsFilePath, "--"},
+		cmd:        argv,
+		mounts: []mount.Mount{
+			{Type: mount.TypeBind, Source: d.secretsInit, Target: secretsInitPath, ReadOnly: true},
+			{Type: mount.TypeBind, Source: p, Target: secretsFilePath, ReadOnly: true},
+		},
+	}, nil
 }
 
 // dropSecrets removes the secrets file of an instance that is gone.
