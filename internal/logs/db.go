@@ -186,8 +186,6 @@ func prune(ctx context.Context, db *sql.DB, cutoff time.Time) (int64, error) {
 	return res.RowsAffected()
 }
 
-// lastLines returns the last n texts of an instance's stdout, oldest
-// first, to resume deduplicating an engine's log tail after a restart.
 // lastTime is the time of the newest stored output line (not access-log
 // line) of service's instance; zero if none. It walks the service's index
 // from its newest line.
@@ -202,24 +200,4 @@ func lastTime(ctx context.Context, db *sql.DB, service, instance string) (time.T
 		return time.Time{}, err
 	}
 	return time.Unix(0, ts), nil
-}
-
-func lastLines(ctx context.Context, db *sql.DB, instance string, n int) ([]string, error) {
-	rows, err := db.QueryContext(ctx, `SELECT text FROM lines WHERE instance = ? AND stream = ? ORDER BY id DESC LIMIT ?`, instance, StreamStdout, n)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var s string
-		if err := rows.Scan(&s); err != nil {
-			return nil, err
-		}
-		out = append(out, s)
-	}
-	for i, j := 0, len(out)-1; i < j; i, j = i+1, j-1 {
-		out[i], out[j] = out[j], out[i]
-	}
-	return out, rows.Err()
 }

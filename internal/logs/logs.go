@@ -28,19 +28,16 @@ type Options struct {
 	Logger   *slog.Logger
 	Now      func() time.Time
 	// Instances lists the instances whose logs to collect. Instances with
-	// a ContainerID are read through Tail; the others from their log file.
+	// a ContainerID are read through Since; the others from their log file.
 	Instances func(ctx context.Context) ([]runtime.Instance, error)
 	// Since returns an engine-logged (docker) instance's lines recorded at
-	// or after since, with the engine's times (runtime.TimedLogs). When
-	// set, it is used instead of Tail: nothing is lost between reads.
+	// or after since, with the engine's times (runtime.TimedLogs); nil
+	// skips such instances.
 	Since func(ctx context.Context, id string, since time.Time) ([]runtime.LogLine, error)
-	// Tail returns the last n lines of an engine-logged instance, as
-	// runtime.Runtime.Logs does; nil (and no Since) skips such instances.
-	Tail func(ctx context.Context, id string, n int) ([]string, error)
 	// Retention is how long lines are kept (0: DefaultRetention).
 	Retention time.Duration
 	// Poll is how often files are read (0: 500ms); Instances is called and
-	// engine tails are read every fourth poll.
+	// engine logs are read every fourth poll.
 	Poll time.Duration
 	// PruneEvery is how often retention is enforced (0: 1m).
 	PruneEvery time.Duration
@@ -63,7 +60,6 @@ type Logs struct {
 	ins     []runtime.Instance // listed every fourth poll
 	listed  bool
 	sources map[string]*source
-	engine  map[string][]string // instance -> last lines seen from Tail
 	// engineAt is, per instance read through Since, the time of the last
 	// line stored.
 	engineAt map[string]time.Time
@@ -104,7 +100,6 @@ func New(ctx context.Context, o Options) (*Logs, error) {
 		tugq:     make(chan Line, 4096),
 		changed:  make(chan struct{}),
 		sources:  srcs,
-		engine:   map[string][]string{},
 		engineAt: map[string]time.Time{},
 	}, nil
 }

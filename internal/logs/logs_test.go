@@ -355,29 +355,6 @@ func TestRetentionDeletesOldLines(t *testing.T) {
 	wantTexts(t, f.search(t, Query{Service: "web"}), "fresh")
 }
 
-func TestEngineTailDeduplicates(t *testing.T) {
-	f := newFixture(t)
-	ctx := context.Background()
-	f.ins = []runtime.Instance{{ID: "api-1", Service: "api", Environment: "prod", Release: "r1", ContainerID: "c1"}}
-	var tail []string
-	f.l.o.Tail = func(_ context.Context, id string, n int) ([]string, error) {
-		return tail[max(len(tail)-n, 0):], nil
-	}
-	tail = []string{"x", "y"}
-	f.l.step(ctx, true)
-	tail = append(tail, "x", "y", "z")
-	f.l.step(ctx, true)
-	f.l.Close()
-	f.open(t) // the lines seen come back from the database
-	f.l.o.Tail = func(context.Context, string, int) ([]string, error) { return append(tail, "w"), nil }
-	f.l.step(ctx, true)
-	got := f.search(t, Query{Service: "api"})
-	wantTexts(t, got, "x", "y", "x", "y", "z", "w")
-	if got[0].Instance != "api-1" || got[0].Release != "r1" {
-		t.Errorf("attribution: %+v", got[0])
-	}
-}
-
 // With Since, engine lines resume by the engine's times: repeats are
 // kept, nothing is read twice, also after a restart, and lines carry the
 // engine's time.

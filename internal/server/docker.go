@@ -1,7 +1,6 @@
 package server
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -72,8 +71,8 @@ func dockerRuntime(ctx context.Context, o Options, cfg *config.Config, log *slog
 	return d
 }
 
-// secretsInit copies the static tug binary src into dir (once per
-// content, temp file then rename, so running containers keep the one
+// secretsInit copies the static tug binary src into dir (again whenever
+// src changed, temp file then rename, so running containers keep the one
 // they mounted) for containers to run as their secrets entrypoint, and
 // returns the copy; "" when src is "". A copy survives the original being
 // moved or deleted, which a container restart would otherwise trip on.
@@ -114,23 +113,17 @@ func secretsInit(dir, src string) (string, error) {
 	return dst, nil
 }
 
-// sameFile reports whether b exists with a's size and content.
+// sameFile reports whether b is a current copy of a: a's size, written
+// after a last changed. Stat only: reading both binaries on every server
+// start would cost tens of megabytes of I/O.
 func sameFile(a, b string) (bool, error) {
 	fa, err := os.Stat(a)
 	if err != nil {
 		return false, err
 	}
 	fb, err := os.Stat(b)
-	if err != nil || fa.Size() != fb.Size() {
-		return false, nil
-	}
-	da, err := os.ReadFile(a)
-	if err != nil {
-		return false, err
-	}
-	db, err := os.ReadFile(b)
 	if err != nil {
 		return false, nil
 	}
-	return bytes.Equal(da, db), nil
+	return fa.Size() == fb.Size() && fb.ModTime().After(fa.ModTime()), nil
 }

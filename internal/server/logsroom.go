@@ -52,13 +52,5 @@ func openLogs(ctx context.Context, o Options, cfg *config.Config, rts *atomic.Po
 			}
 			return nil, runtime.ErrNotFound
 		},
-		Tail: func(ctx context.Context, id string, n int) ([]string, error) {
-			for _, rt := range current() {
-				if l, err := rt.Logs(ctx, id, n); !errors.Is(err, runtime.ErrNotFound) {
-					return l, err
-				}
-			}
-			return nil, runtime.ErrNotFound
-		},
 	})
 }
