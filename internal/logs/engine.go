@@ -6,9 +6,9 @@ import (
 )
 
 // engineLines reads each engine-logged (docker) instance's lines after
-// the last one stored, by the engine's timestamps: nothing is lost
-// between reads or stored twice (after a restart: the newest in the database, but no
-// older than the retention), with the engine's times.
+// the last one stored (after a restart, the newest in the database, but
+// no older than the retention), by the engine's timestamps: nothing is
+// lost between reads or stored twice, and lines keep the engine's times.
 func (l *Logs) engineLines(ctx context.Context, now time.Time) []Line {
 	if l.o.Since == nil {
 		return nil
