@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/tugdev/tug/internal/testkit"
 )
 
 // monitoringYAML: one service, scraped and evaluated every second, an
@@ -101,7 +103,7 @@ func TestAlertThroughTheServer(t *testing.T) {
 		{[]string{"logs", "web", "--since", "5m", "--json"}, `\"status\":500`},
 		{[]string{"logs", "tug", "--grep", "release live"}, "release live"},
 	} {
-		if !eventually(20*time.Second, func() bool {
+		if !testkit.Poll(20*time.Second, func() bool {
 			out, _, err := p.tug(c.args...)
 			return err == nil && strings.Contains(out, c.want)
 		}) {
@@ -158,16 +160,4 @@ func (h *hookReceiver) wait(t *testing.T, status, alertname string, timeout time
 	defer h.mu.Unlock()
 	t.Fatalf("no %s notification within %s; got %s", status, timeout, fmt.Sprint(h.payloads))
 	return nil
-}
-
-// eventually polls cond until it holds or timeout passes.
-func eventually(timeout time.Duration, cond func() bool) bool {
-	deadline := time.Now().Add(timeout)
-	for time.Now().Before(deadline) {
-		if cond() {
-			return true
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	return false
 }

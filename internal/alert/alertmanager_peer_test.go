@@ -107,7 +107,7 @@ func TestAlertmanagerPeer(t *testing.T) {
 	// The fake clock runs a little behind the wall clock, so the
 	// resolution's endsAt is in the past for Alertmanager.
 	h := newHarness(t, c, nil)
-	h.clock.t = time.Now().UTC().Add(-3 * time.Minute).Truncate(time.Second)
+	h.clock.Set(time.Now().UTC().Add(-3 * time.Minute).Truncate(time.Second))
 	depth := 500.0
 	h.set(func() float64 { return depth }, "__name__", "queue_depth", "service", "web")
 	h.step(2)

@@ -17,29 +17,17 @@ import (
 	"github.com/prometheus/prometheus/tsdb"
 
 	"github.com/tugdev/tug/internal/config"
+	"github.com/tugdev/tug/internal/testkit"
 )
 
 // base is the fake clock's start; evaluations are stepped from it.
 var testBase = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 
-// clock is an injected clock tests move by hand.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
 // harness is an engine over a private TSDB with a hand-moved clock.
 type harness struct {
 	t      testing.TB
 	db     *tsdb.DB
-	clock  *clock
+	clock  *testkit.Clock
 	engine *Engine
 	reg    *prometheus.Registry
 	sleeps []time.Duration
@@ -76,7 +64,7 @@ func errorRatioRecording() []rulefmt.RuleGroup {
 
 func newHarness(t testing.TB, c *config.Config, tweak func(*Options)) *harness {
 	t.Helper()
-	h := &harness{t: t, db: newTSDB(t), clock: &clock{t: testBase}, reg: prometheus.NewRegistry(),
+	h := &harness{t: t, db: newTSDB(t), clock: testkit.NewClock(testBase), reg: prometheus.NewRegistry(),
 		state: NewMemoryState(), series: map[string]func() float64{}, lsets: map[string]labels.Labels{}}
 	o := Options{
 		Config:          c,
@@ -119,7 +107,7 @@ func (h *harness) set(f func() float64, kv ...string) {
 func (h *harness) step(n int) {
 	h.t.Helper()
 	for range n {
-		h.clock.Add(h.engine.Interval())
+		h.clock.Advance(h.engine.Interval())
 		h.appendNow()
 		h.engine.Evaluate(context.Background())
 		h.engine.Flush(context.Background())

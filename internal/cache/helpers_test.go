@@ -6,46 +6,26 @@ import (
 	"encoding/hex"
 	"os"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/tugdev/tug/internal/config"
 	"github.com/tugdev/tug/internal/pipeline"
+	"github.com/tugdev/tug/internal/testkit"
 )
-
-// clock is a settable test clock.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *clock { return &clock{t: time.Date(2030, 1, 1, 12, 0, 0, 0, time.UTC)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
 
 // fixture is a workspace, a state directory and a cache over them.
 type fixture struct {
 	t     *testing.T
 	ws    string
 	state string
-	clk   *clock
+	clk   *testkit.Clock
 	c     *Cache
 }
 
 func newFixture(t *testing.T, opts Options) *fixture {
 	t.Helper()
-	f := &fixture{t: t, ws: t.TempDir(), clk: newClock()}
+	f := &fixture{t: t, ws: t.TempDir(), clk: testkit.NewClock(time.Date(2030, 1, 1, 12, 0, 0, 0, time.UTC))}
 	f.state = filepath.Join(f.ws, ".tug")
 	if opts.Now == nil {
 		opts.Now = f.clk.Now

@@ -12,13 +12,14 @@ import (
 	"time"
 
 	"github.com/tugdev/tug/internal/config"
+	"github.com/tugdev/tug/internal/testkit"
 )
 
 // statFixture is a fixture whose file clock is the test clock (2030), so
 // files written now are old enough for the stat cache to trust.
 func statFixture(t *testing.T) *fixture {
 	t.Helper()
-	clk := newClock()
+	clk := testkit.NewClock(time.Date(2030, 1, 1, 12, 0, 0, 0, time.UTC))
 	f := newFixture(t, Options{Now: clk.Now, FileClock: clk.Now})
 	f.clk = clk
 	return f

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tugdev/tug/internal/testkit"
 )
 
 // TestRunCancelled cancels a run the way SIGINT does (Main's context) and
@@ -27,7 +29,7 @@ pipelines:
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var out, errOut lockedBuffer
+	var out, errOut testkit.SyncBuffer
 	env := Env{Stdout: &out, Stderr: &errOut, LookupEnv: os.LookupEnv, Getwd: os.Getwd}
 	code := make(chan int, 1)
 	start := time.Now()
@@ -58,7 +60,7 @@ pipelines:
 		t.Errorf("stdout:\n%s", out.String())
 	}
 
-	var runs lockedBuffer
+	var runs testkit.SyncBuffer
 	env.Stdout = &runs
 	if c := Run(context.Background(), []string{"runs", "--state-dir", filepath.Join(dir, "state")}, env); c != 0 {
 		t.Fatalf("tug runs: exit %d: %s", c, errOut.String())

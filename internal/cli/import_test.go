@@ -23,6 +23,7 @@ var allowedImports = map[string][]string{
 	"report":   nil,
 	"store":    nil,
 	"registry": nil,
+	"testkit":  nil,
 	"pipeline": {"config", "secret", "report", "registry"},
 	"cache":    {"config", "pipeline"},
 	"runtime":  {"secret", "registry"},

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/tugdev/tug/internal/pipeline"
+	"github.com/tugdev/tug/internal/testkit"
 )
 
 func intp(n int) *int { return &n }
@@ -74,7 +75,7 @@ func TestPlainRenderer(t *testing.T) {
 }
 
 func TestTTYRenderer(t *testing.T) {
-	var b lockedBuffer
+	var b testkit.SyncBuffer
 	t0 := time.Now()
 	r := newTTYRenderer(&b, func(s string) string { return s }, noAllow,
 		func() (int, int) { return 100, 40 }, func() time.Time { return t0.Add(1500 * time.Millisecond) }, false)
@@ -118,7 +119,7 @@ func TestTTYRenderer(t *testing.T) {
 }
 
 func TestTTYRendererManyJobsFitTheScreen(t *testing.T) {
-	var b lockedBuffer
+	var b testkit.SyncBuffer
 	r := newTTYRenderer(&b, func(s string) string { return s }, noAllow,
 		func() (int, int) { return 60, 10 }, time.Now, false)
 	var names []string

@@ -162,18 +162,6 @@ func pools(t *proxy.Table) map[string][2]int {
 	return out
 }
 
-// eventually polls cond for up to 10s.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 type (
 	smokeCfg    = config.Smoke
 	stepCfg     = config.CanaryStep

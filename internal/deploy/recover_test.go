@@ -9,6 +9,7 @@ import (
 
 	"github.com/tugdev/tug/internal/proxy"
 	"github.com/tugdev/tug/internal/runtime"
+	"github.com/tugdev/tug/internal/testkit"
 )
 
 // crashWhen makes the harness's server "die" right after the proxy takes
@@ -126,7 +127,7 @@ func TestRecoverRestartsMissingAndResumesWarmTimer(t *testing.T) {
 		}
 	}
 	// The warm r1 set is stopped when the persisted window ends.
-	eventually(t, "the warm set to stop after restart", func() bool {
+	testkit.Eventually(t, 0, "the warm set to stop after restart", func() bool {
 		for _, id := range h.rt.ids() {
 			if strings.Contains(id, "-"+r1.ID+"-") {
 				return false

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/tugdev/tug/internal/proxy"
+	"github.com/tugdev/tug/internal/testkit"
 )
 
 func TestRollbackWithinWindowIsATableSwitch(t *testing.T) {
@@ -42,7 +43,7 @@ func TestRollbackWithinWindowIsATableSwitch(t *testing.T) {
 	if r := h.release(r2.ID); r.Status != StatusRolledBack || !strings.Contains(r.Reason, "ann") {
 		t.Errorf("r2 = %+v", r)
 	}
-	eventually(t, "r2's instances to stop", func() bool { return len(h.rt.ids()) == 2 })
+	testkit.Eventually(t, 0, "r2's instances to stop", func() bool { return len(h.rt.ids()) == 2 })
 	h.router.checkViolations(t)
 }
 
@@ -52,7 +53,7 @@ func TestRollbackAfterWindowRedeploys(t *testing.T) {
 	h := newHarness(t, configWith(svc))
 	r1 := h.mustDeploy("")
 	r2 := h.mustDeploy("")
-	eventually(t, "the window to end", func() bool { return len(h.rt.ids()) == 2 })
+	testkit.Eventually(t, 0, "the window to end", func() bool { return len(h.rt.ids()) == 2 })
 	starts := h.rt.startCount()
 	got, err := h.m.Rollback(context.Background(), "web", "", "bob", h.progress)
 	if err != nil {
@@ -93,7 +94,7 @@ func TestApprovalBlocksUntilApprove(t *testing.T) {
 		done <- result{rel, err}
 	}()
 	var id string
-	eventually(t, "the approval event", func() bool {
+	testkit.Eventually(t, 0, "the approval event", func() bool {
 		h.mu.Lock()
 		defer h.mu.Unlock()
 		for _, e := range h.events {
@@ -183,7 +184,7 @@ func TestApprovalSurvivesServerRestart(t *testing.T) {
 			done <- err
 		}()
 		var id string
-		eventually(t, "the approval event", func() bool {
+		testkit.Eventually(t, 0, "the approval event", func() bool {
 			h.mu.Lock()
 			defer h.mu.Unlock()
 			for _, e := range h.events {
@@ -212,7 +213,7 @@ func TestApprovalSurvivesServerRestart(t *testing.T) {
 		if _, err := h.m.Approve(context.Background(), id, "fay"); err != nil {
 			t.Fatalf("crash=%v: approve after restart: %v", crash, err)
 		}
-		eventually(t, "the resumed release to go live", func() bool { return h.release(id).Status == StatusLive })
+		testkit.Eventually(t, 0, "the resumed release to go live", func() bool { return h.release(id).Status == StatusLive })
 		if r := h.release(id); r.ApprovedBy != "fay" || h.rt.startCount() == 0 {
 			t.Errorf("crash=%v: live release %+v, %d starts", crash, r, h.rt.startCount())
 		}

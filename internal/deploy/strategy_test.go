@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tugdev/tug/internal/testkit"
 )
 
 func TestRollingMovesTrafficOneInstanceAtATime(t *testing.T) {
@@ -101,7 +103,7 @@ func TestBlueGreenSwitchesInOnePushAndKeepsOldWarm(t *testing.T) {
 	if got := h.rt.ids(); len(got) != 4 {
 		t.Errorf("instances right after the switch %v, want old and new", got)
 	}
-	eventually(t, "the warm set to stop", func() bool { return len(h.rt.ids()) == 2 })
+	testkit.Eventually(t, 0, "the warm set to stop", func() bool { return len(h.rt.ids()) == 2 })
 	for _, id := range h.rt.ids() {
 		if !strings.Contains(id, "-"+r2.ID+"-") {
 			t.Errorf("instance %s left running", id)

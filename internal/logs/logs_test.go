@@ -14,32 +14,23 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/tugdev/tug/internal/runtime"
+	"github.com/tugdev/tug/internal/testkit"
 )
-
-// clock is a settable test clock.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) now() time.Time  { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) set(t time.Time) { c.mu.Lock(); c.t = t; c.mu.Unlock() }
 
 type fixture struct {
 	dir   string
-	clock *clock
+	clock *testkit.Clock
 	ins   []runtime.Instance
 	l     *Logs
 }
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	f := &fixture{dir: t.TempDir(), clock: &clock{t: time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)}}
+	f := &fixture{dir: t.TempDir(), clock: testkit.NewClock(time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC))}
 	f.ins = []runtime.Instance{{ID: "web-1", Service: "web", Environment: "prod", Release: "r7"}}
 	if err := os.MkdirAll(filepath.Join(f.dir, "instances", "web-1"), 0o700); err != nil {
 		t.Fatal(err)
@@ -54,7 +45,7 @@ func newFixture(t *testing.T) *fixture {
 func (f *fixture) open(t *testing.T) {
 	t.Helper()
 	l, err := New(context.Background(), Options{
-		StateDir: f.dir, Now: f.clock.now, Poll: 10 * time.Millisecond,
+		StateDir: f.dir, Now: f.clock.Now, Poll: 10 * time.Millisecond,
 		Instances: func(context.Context) ([]runtime.Instance, error) { return f.ins, nil },
 	})
 	if err != nil {
@@ -156,16 +147,16 @@ func TestGrepAndSinceFilter(t *testing.T) {
 	ctx := context.Background()
 	appendFile(t, f.outPath(), "old error: disk")
 	f.l.step(ctx, false)
-	f.clock.set(f.clock.now().Add(20 * time.Minute))
+	f.clock.Set(f.clock.Now().Add(20 * time.Minute))
 	appendFile(t, f.outPath(), "new error: timeout", "new ok")
 	f.l.step(ctx, false)
 
-	q, err := ParseQuery(url.Values{"service": {"web"}, "since": {"10m"}}, f.clock.now())
+	q, err := ParseQuery(url.Values{"service": {"web"}, "since": {"10m"}}, f.clock.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
 	wantTexts(t, f.search(t, q), "new error: timeout", "new ok")
-	q, err = ParseQuery(url.Values{"service": {"web"}, "grep": {`error: \w+`}}, f.clock.now())
+	q, err = ParseQuery(url.Values{"service": {"web"}, "grep": {`error: \w+`}}, f.clock.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -173,7 +164,7 @@ func TestGrepAndSinceFilter(t *testing.T) {
 	wantTexts(t, f.search(t, Query{Service: "web", Grep: regexp.MustCompile("error"), Limit: 1}), "new error: timeout")
 
 	for in, want := range map[string]time.Duration{"90s": 90 * time.Second, "7d": 7 * 24 * time.Hour, "1w1d12h": 8*24*time.Hour + 12*time.Hour} {
-		if got, err := ParseSince(in, f.clock.now()); err != nil || f.clock.now().Sub(got) != want {
+		if got, err := ParseSince(in, f.clock.Now()); err != nil || f.clock.Now().Sub(got) != want {
 			t.Errorf("ParseSince(%q) = %v, %v", in, got, err)
 		}
 	}
@@ -183,7 +174,7 @@ func TestGrepAndSinceFilter(t *testing.T) {
 		"limit":   {"service": {"web"}, "limit": {"-1"}},
 		"service": {},
 	} {
-		if _, err := ParseQuery(v, f.clock.now()); err == nil || !strings.Contains(err.Error(), param+":") {
+		if _, err := ParseQuery(v, f.clock.Now()); err == nil || !strings.Contains(err.Error(), param+":") {
 			t.Errorf("%s: error %v does not name it", param, err)
 		}
 	}
@@ -348,7 +339,7 @@ func TestRetentionDeletesOldLines(t *testing.T) {
 	ctx := context.Background()
 	appendFile(t, f.outPath(), "ancient")
 	f.l.step(ctx, false)
-	f.clock.set(f.clock.now().Add(DefaultRetention + time.Hour))
+	f.clock.Set(f.clock.Now().Add(DefaultRetention + time.Hour))
 	appendFile(t, f.outPath(), "fresh")
 	f.l.step(ctx, false)
 	f.l.prune(ctx)
@@ -362,7 +353,7 @@ func TestEngineSinceResumesByTime(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
 	f.ins = []runtime.Instance{{ID: "api-1", Service: "api", Environment: "prod", Release: "r1", ContainerID: "c1"}}
-	t0 := f.clock.now().Add(-time.Minute)
+	t0 := f.clock.Now().Add(-time.Minute)
 	var engine []runtime.LogLine
 	say := func(texts ...string) {
 		for _, x := range texts {
@@ -384,7 +375,7 @@ func TestEngineSinceResumesByTime(t *testing.T) {
 	say("x", "x")
 	// The proxy logged a request to the instance before its output was
 	// first read: that line's later time is not where the output resumes.
-	if err := commit(ctx, f.l.db, []Line{{Time: f.clock.now(), Service: "api", Instance: "api-1", Stream: StreamAccess, Text: `{"path":"/"}`}}, nil); err != nil {
+	if err := commit(ctx, f.l.db, []Line{{Time: f.clock.Now(), Service: "api", Instance: "api-1", Stream: StreamAccess, Text: `{"path":"/"}`}}, nil); err != nil {
 		t.Fatal(err)
 	}
 	f.l.step(ctx, true)
@@ -421,7 +412,7 @@ func TestSearchScanSpeed(t *testing.T) {
 	ctx := context.Background()
 	lines := make([]Line, 100000)
 	for i := range lines {
-		lines[i] = Line{Time: f.clock.now(), Service: "web", Stream: StreamStdout, Text: fmt.Sprintf("GET /item/%d 200 %dms", i, i%97)}
+		lines[i] = Line{Time: f.clock.Now(), Service: "web", Stream: StreamStdout, Text: fmt.Sprintf("GET /item/%d 200 %dms", i, i%97)}
 	}
 	start := time.Now()
 	if err := commit(ctx, f.l.db, lines, nil); err != nil {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/tugdev/tug/internal/config"
 	"github.com/tugdev/tug/internal/runtime"
+	"github.com/tugdev/tug/internal/testkit"
 )
 
 // fakeProxy serves fixed Prometheus text, as the proxy's control socket.
@@ -99,7 +100,7 @@ func TestScrapeLiveDeadAndInProcessSources(t *testing.T) {
 		`app_hits_total{job="explicit",team="shop",instance="` + live + `"}`: 42,
 	}
 	for q, w := range want {
-		eventually(t, 20*time.Second, q+" = "+fmt.Sprint(w), func() bool {
+		testkit.Eventually(t, 20*time.Second, q+" = "+fmt.Sprint(w), func() bool {
 			v, ok := value(q)
 			return ok && v == w
 		})
@@ -137,7 +138,7 @@ func TestScrapeLiveDeadAndInProcessSources(t *testing.T) {
 	insts = nil
 	mu.Unlock()
 	var err1, err2 error
-	eventually(t, 20*time.Second, "instance series gone after it stopped", func() bool {
+	testkit.Eventually(t, 20*time.Second, "instance series gone after it stopped", func() bool {
 		_, err1 = m.Query(ctx, `tug_instance_restarts_total`)
 		_, err2 = m.Query(ctx, `up{job="web"}`)
 		return errors.Is(err1, ErrNoData) && errors.Is(err2, ErrNoData)

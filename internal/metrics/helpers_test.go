@@ -61,15 +61,3 @@ func apiClient(t testing.TB, m *Monitor) (v1.API, string) {
 	}
 	return v1.NewAPI(c), srv.URL
 }
-
-// eventually polls f every 100ms until it returns true or limit passes.
-func eventually(t testing.TB, limit time.Duration, what string, f func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(limit)
-	for !f() {
-		if time.Now().After(deadline) {
-			t.Fatalf("after %s: %s", limit, what)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}

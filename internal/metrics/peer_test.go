@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/tugdev/tug/internal/runtime"
+	"github.com/tugdev/tug/internal/testkit"
 )
 
 // TestRealPrometheusScrapesTug: Debian's prometheus (apt-get install
@@ -84,7 +85,7 @@ func TestRealPrometheusScrapesTug(t *testing.T) {
 		`tug_proxy_requests_total{job="tug",service="web",code="200"}`:                                 17,
 	}
 	for q, w := range want {
-		eventually(t, 60*time.Second, fmt.Sprintf("prometheus query %s = %v", q, w), func() bool {
+		testkit.Eventually(t, 60*time.Second, fmt.Sprintf("prometheus query %s = %v", q, w), func() bool {
 			qctx, qcancel := context.WithTimeout(ctx, 5*time.Second)
 			defer qcancel()
 			v, _, _, err := prom.Query(qctx, q, time.Now())

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tugdev/tug/internal/testkit"
 )
 
 func TestAccessLogJSONLines(t *testing.T) {
@@ -21,7 +23,7 @@ func TestAccessLogJSONLines(t *testing.T) {
 	path := filepath.Join(dir, DataDirName, AccessLogName)
 	var lines []map[string]any
 	// Flushed at least every second without the proxy stopping.
-	waitFor(t, "two access log lines", func() bool {
+	testkit.Eventually(t, 0, "two access log lines", func() bool {
 		f, err := os.Open(path)
 		if err != nil {
 			return false

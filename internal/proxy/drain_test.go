@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
+
+	"github.com/tugdev/tug/internal/testkit"
 )
 
 func TestDrainFinishesInFlight(t *testing.T) {
@@ -67,7 +69,7 @@ func TestDrainFinishesInFlight(t *testing.T) {
 	if r.code != 200 || r.body != "slow done" {
 		t.Fatalf("in-flight request on the drained backend: %d %q", r.code, r.body)
 	}
-	waitFor(t, "drained backend gone from /backends", func() bool {
+	testkit.Eventually(t, 0, "drained backend gone from /backends", func() bool {
 		for _, b := range mustBackends(t, p) {
 			if b.Addr == hostOf(slow) {
 				return false

@@ -7,6 +7,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/tugdev/tug/internal/testkit"
 )
 
 // checkedBackend answers / with its name and /healthz with 200 while
@@ -49,7 +51,7 @@ func TestUnhealthyGetsNoTrafficAndNewBackendWaitsForCheck(t *testing.T) {
 	tab.Routes[0].Health = health
 	p.apply(t, tab)
 	// Pushed backends start unhealthy: wait for a's first check.
-	waitFor(t, "a healthy", func() bool {
+	testkit.Eventually(t, 0, "a healthy", func() bool {
 		code, _, _ := p.do(t, http.DefaultClient, "GET", "app.test", "/", nil, nil)
 		return code == 200
 	})
@@ -70,13 +72,13 @@ func TestUnhealthyGetsNoTrafficAndNewBackendWaitsForCheck(t *testing.T) {
 		}
 	}
 	close(gate)
-	waitFor(t, "c in rotation", func() bool {
+	testkit.Eventually(t, 0, "c in rotation", func() bool {
 		_, body, _ := p.do(t, http.DefaultClient, "GET", "app.test", "/", nil, nil)
 		return body == "c"
 	})
 	// a goes down: after its next check it gets nothing.
 	up.Store(false)
-	waitFor(t, "a out of rotation", func() bool {
+	testkit.Eventually(t, 0, "a out of rotation", func() bool {
 		for _, s := range mustBackends(t, p) {
 			if s.Addr == hostOf(a) {
 				return !s.Healthy

@@ -157,18 +157,6 @@ func (p *testProxy) do(t *testing.T, c *http.Client, method, host, path string, 
 	return resp.StatusCode, string(b), resp.Header
 }
 
-// waitFor polls cond every 10ms up to 10s (generous for a loaded machine).
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 type httptestServer = httptest.Server
 
 func newHTTPTestServer(t *testing.T, h http.Handler) *httptest.Server {

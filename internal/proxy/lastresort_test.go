@@ -5,6 +5,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/tugdev/tug/internal/testkit"
 )
 
 // TestLastResortWhenNothingIsHealthy: when every backend of a route fails
@@ -20,12 +22,12 @@ func TestLastResortWhenNothingIsHealthy(t *testing.T) {
 	tab := oneRoute(1, "app.test", mkPool("r1", 1, hostOf(a)))
 	tab.Routes[0].Health = health
 	p.apply(t, tab)
-	waitFor(t, "a healthy", func() bool {
+	testkit.Eventually(t, 0, "a healthy", func() bool {
 		code, _, _ := p.do(t, http.DefaultClient, "GET", "app.test", "/", nil, nil)
 		return code == 200
 	})
 	ok.Store(false) // a's check now fails, though a still answers
-	waitFor(t, "a marked unhealthy", func() bool {
+	testkit.Eventually(t, 0, "a marked unhealthy", func() bool {
 		bs, err := p.client.Backends(t.Context())
 		if err != nil {
 			t.Fatal(err)

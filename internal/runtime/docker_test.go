@@ -24,6 +24,7 @@ import (
 	"github.com/docker/docker/client"
 
 	"github.com/tugdev/tug/internal/secret"
+	"github.com/tugdev/tug/internal/testkit"
 )
 
 // The test image: testdata/httpapp, static, on scratch. Built once, by
@@ -172,7 +173,7 @@ func TestDockerServesWithLabelsEnvAndLogs(t *testing.T) {
 		t.Fatalf("instance = %+v", in)
 	}
 	var body string
-	waitFor(t, "the container to serve on "+in.Addr, func() bool { body, err = get(in.Addr, "/env?k=GREETING"); return err == nil })
+	testkit.Eventually(t, 0, "the container to serve on "+in.Addr, func() bool { body, err = get(in.Addr, "/env?k=GREETING"); return err == nil })
 	if body != "hi from env" {
 		t.Fatalf("GREETING = %q", body)
 	}
@@ -198,7 +199,7 @@ func TestDockerServesWithLabelsEnvAndLogs(t *testing.T) {
 		t.Errorf("engine restart policy = %q, want none (tug restarts)", p)
 	}
 	var lines []string
-	waitFor(t, "stdout and stderr in the logs", func() bool {
+	testkit.Eventually(t, 0, "stdout and stderr in the logs", func() bool {
 		lines, err = d.Logs(ctx, "web-1", 10)
 		all := strings.Join(lines, "\n")
 		return err == nil && strings.Contains(all, "httpapp listening") && strings.Contains(all, "hello on stderr")
@@ -233,7 +234,7 @@ func TestDockerServesWithLabelsEnvAndLogs(t *testing.T) {
 	if _, err := get(in.Addr, "/say?msg=later&n=2"); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the later lines", func() bool {
+	testkit.Eventually(t, 0, "the later lines", func() bool {
 		more, err := d.LogsSince(ctx, "web-1", after)
 		return err == nil && len(more) == 2 && more[0].Text == "later 0" && more[1].Text == "later 1"
 	})
@@ -241,7 +242,7 @@ func TestDockerServesWithLabelsEnvAndLogs(t *testing.T) {
 
 func TestDockerCrashRestartAndCrashLoop(t *testing.T) {
 	cli := dockerClient(t)
-	logger, logs := testLogger(t)
+	logger, logs := testkit.Logger()
 	owner := testOwner(t, cli)
 	// Three crashes make a loop here: a container start costs the engine
 	// ~0.4s, five would make the test slow on a shared machine.
@@ -257,10 +258,10 @@ func TestDockerCrashRestartAndCrashLoop(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the container to serve", func() bool { _, err = get(in.Addr, "/pid"); return err == nil })
+	testkit.Eventually(t, 0, "the container to serve", func() bool { _, err = get(in.Addr, "/pid"); return err == nil })
 	get(in.Addr, "/exit")
 	var now Instance
-	waitFor(t, "a restart", func() bool {
+	testkit.Eventually(t, 0, "a restart", func() bool {
 		now = findInstance(t, d, "crash-1")
 		_, err := get(in.Addr, "/pid")
 		return now.Restarts == 1 && now.State == Running && err == nil
@@ -274,12 +275,12 @@ func TestDockerCrashRestartAndCrashLoop(t *testing.T) {
 	if _, err := d.Start(ctx, spec); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the crash loop flag", func() bool { now = findInstance(t, d, "loop-1"); return now.CrashLoop })
+	testkit.Eventually(t, 0, "the crash loop flag", func() bool { now = findInstance(t, d, "loop-1"); return now.CrashLoop })
 	if now.Restarts < 2 || now.LastExit != "exit status 3" {
 		t.Fatalf("crash-looping instance: %+v", now)
 	}
 	// The flag is published just before the log line is written.
-	waitFor(t, "the crash-loop log line", func() bool {
+	testkit.Eventually(t, 0, "the crash-loop log line", func() bool {
 		return strings.Contains(logs.String(), `msg="instance is crash-looping" instance=loop-1`)
 	})
 }
@@ -300,11 +301,11 @@ func TestDockerAdoptionAndStop(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A restart before the handover is remembered by the next runtime.
-	waitFor(t, "the container to serve", func() bool { _, err = get(in.Addr, "/pid"); return err == nil })
+	testkit.Eventually(t, 0, "the container to serve", func() bool { _, err = get(in.Addr, "/pid"); return err == nil })
 	if err := cli.ContainerKill(ctx, in.ContainerID, "KILL"); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the first restart", func() bool {
+	testkit.Eventually(t, 0, "the first restart", func() bool {
 		now := findInstance(t, first, "adopt-1")
 		return now.Restarts == 1 && now.State == Running
 	})
@@ -328,11 +329,11 @@ func TestDockerAdoptionAndStop(t *testing.T) {
 	if adopted.Restarts != 1 || adopted.LastExit != "exit status 137" {
 		t.Fatalf("adopted restarts %d, last exit %q; want the first runtime's 1 and exit status 137", adopted.Restarts, adopted.LastExit)
 	}
-	waitFor(t, "the container to serve", func() bool { _, err = get(in.Addr, "/pid"); return err == nil })
+	testkit.Eventually(t, 0, "the container to serve", func() bool { _, err = get(in.Addr, "/pid"); return err == nil })
 	if err := cli.ContainerKill(ctx, in.ContainerID, "KILL"); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the adopted container restarted", func() bool {
+	testkit.Eventually(t, 0, "the adopted container restarted", func() bool {
 		now := findInstance(t, second, "adopt-1")
 		_, err := get(in.Addr, "/pid")
 		return now.Restarts == 2 && now.State == Running && err == nil
@@ -401,7 +402,7 @@ func TestDockerStopReachesAppWithoutTermHandler(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the sleep to run", func() bool {
+	testkit.Eventually(t, 0, "the sleep to run", func() bool {
 		top, err := cli.ContainerTop(ctx, in.ContainerID, nil)
 		if err != nil {
 			return false

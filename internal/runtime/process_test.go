@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/tugdev/tug/internal/secret"
+	"github.com/tugdev/tug/internal/testkit"
 )
 
 // fastPolicy restarts within milliseconds, so crash tests take little time.
@@ -90,7 +91,7 @@ func TestProcessServesOnPortInOwnProcessGroup(t *testing.T) {
 		t.Fatalf("addr = %q, want 127.0.0.1 and a chosen port", in.Addr)
 	}
 	var body string
-	waitFor(t, "the app to serve on "+in.Addr, func() bool { body, err = get(in.Addr, "/env?k=PORT"); return err == nil })
+	testkit.Eventually(t, 0, "the app to serve on "+in.Addr, func() bool { body, err = get(in.Addr, "/env?k=PORT"); return err == nil })
 	if body != port {
 		t.Fatalf("$PORT = %q, want %s", body, port)
 	}
@@ -119,7 +120,7 @@ func TestProcessServesOnPortInOwnProcessGroup(t *testing.T) {
 	if want := "127.0.0.1:" + strconv.Itoa(fixed); in2.Addr != want {
 		t.Fatalf("addr = %s, want %s", in2.Addr, want)
 	}
-	waitFor(t, "the app on the fixed port", func() bool { body, err = get(in2.Addr, "/env?k=PORT"); return err == nil })
+	testkit.Eventually(t, 0, "the app on the fixed port", func() bool { body, err = get(in2.Addr, "/env?k=PORT"); return err == nil })
 	if body != strconv.Itoa(fixed) {
 		t.Fatalf("$PORT = %q, want %d", body, fixed)
 	}
@@ -137,7 +138,7 @@ func TestProcessEnvAndSecretsNeverOnDisk(t *testing.T) {
 		t.Fatal(err)
 	}
 	var body string
-	waitFor(t, "the app to serve", func() bool { body, err = get(in.Addr, "/env?k=GREETING"); return err == nil })
+	testkit.Eventually(t, 0, "the app to serve", func() bool { body, err = get(in.Addr, "/env?k=GREETING"); return err == nil })
 	if body != "hello there" {
 		t.Fatalf("GREETING = %q", body)
 	}
@@ -147,7 +148,7 @@ func TestProcessEnvAndSecretsNeverOnDisk(t *testing.T) {
 	// Force a state write after start too (a restart), then search
 	// every file under the state dir.
 	get(in.Addr, "/exit")
-	waitFor(t, "the restart", func() bool { return findInstance(t, p, "api-1").Restarts == 1 })
+	testkit.Eventually(t, 0, "the restart", func() bool { return findInstance(t, p, "api-1").Restarts == 1 })
 	sawName := false
 	filepath.WalkDir(state, func(path string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
@@ -175,7 +176,7 @@ func TestProcessLogsCapturedAndRotated(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the app to serve", func() bool { _, err = get(in.Addr, "/pid"); return err == nil })
+	testkit.Eventually(t, 0, "the app to serve", func() bool { _, err = get(in.Addr, "/pid"); return err == nil })
 	lines, err := p.Logs(ctx, in.ID, 10)
 	if err != nil {
 		t.Fatal(err)
@@ -194,7 +195,7 @@ func TestProcessLogsCapturedAndRotated(t *testing.T) {
 		if _, err := get(in.Addr, "/say?n=100&msg="+msg(batch)); err != nil {
 			t.Fatal(err)
 		}
-		waitFor(t, "rotation of batch "+strconv.Itoa(batch), func() bool {
+		testkit.Eventually(t, 0, "rotation of batch "+strconv.Itoa(batch), func() bool {
 			b, err := os.ReadFile(logPath + ".1")
 			return err == nil && strings.Contains(string(b), msg(batch)+" 99")
 		})
@@ -207,7 +208,7 @@ func TestProcessLogsCapturedAndRotated(t *testing.T) {
 	}
 	// The app goes on writing into the truncated file.
 	get(in.Addr, "/say?n=3&msg=after")
-	waitFor(t, "output after rotation", func() bool {
+	testkit.Eventually(t, 0, "output after rotation", func() bool {
 		b, _ := os.ReadFile(logPath)
 		return strings.Contains(string(b), "after 2")
 	})
@@ -227,10 +228,10 @@ func TestProcessRestartsAfterCrash(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the app to serve", func() bool { _, err = get(in.Addr, "/pid"); return err == nil })
+	testkit.Eventually(t, 0, "the app to serve", func() bool { _, err = get(in.Addr, "/pid"); return err == nil })
 	get(in.Addr, "/exit")
 	var now Instance
-	waitFor(t, "a restarted app", func() bool {
+	testkit.Eventually(t, 0, "a restarted app", func() bool {
 		now = findInstance(t, p, in.ID)
 		if now.Restarts != 1 || now.State != Running {
 			return false
@@ -252,7 +253,7 @@ func TestProcessBackoffDelaysRestart(t *testing.T) {
 	if _, err := p.Start(context.Background(), spec); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the exit to be seen", func() bool { return findInstance(t, p, "slow-1").State == Restarting })
+	testkit.Eventually(t, 0, "the exit to be seen", func() bool { return findInstance(t, p, "slow-1").State == Restarting })
 	time.Sleep(300 * time.Millisecond)
 	in := findInstance(t, p, "slow-1")
 	if in.Restarts != 0 || in.State != Restarting || in.LastExit != "exit status 4" {
@@ -265,7 +266,7 @@ func TestProcessBackoffDelaysRestart(t *testing.T) {
 }
 
 func TestProcessCrashLoopFlagged(t *testing.T) {
-	logger, logs := testLogger(t)
+	logger, logs := testkit.Logger()
 	p := newTestProcess(t, t.TempDir(), func(o *ProcessOptions) { o.Logger = logger })
 	spec := appSpec(t, "loop-1")
 	spec.Command = "echo crash-run; exit 3"
@@ -273,7 +274,7 @@ func TestProcessCrashLoopFlagged(t *testing.T) {
 		t.Fatal(err)
 	}
 	var in Instance
-	waitFor(t, "the crash loop flag", func() bool { in = findInstance(t, p, "loop-1"); return in.CrashLoop })
+	testkit.Eventually(t, 0, "the crash loop flag", func() bool { in = findInstance(t, p, "loop-1"); return in.CrashLoop })
 	if in.Restarts < 4 || in.LastExit != "exit status 3" {
 		t.Fatalf("crash loop instance: %+v", in)
 	}
@@ -282,7 +283,7 @@ func TestProcessCrashLoopFlagged(t *testing.T) {
 		t.Fatalf("%d runs logged, want at least 5", n)
 	}
 	// The flag is published just before the log line is written.
-	waitFor(t, "the crash-loop log line", func() bool {
+	testkit.Eventually(t, 0, "the crash-loop log line", func() bool {
 		return strings.Contains(logs.String(), `msg="instance is crash-looping" instance=loop-1`)
 	})
 }
@@ -298,7 +299,7 @@ func TestProcessStopKillsWholeGroup(t *testing.T) {
 		t.Fatal(err)
 	}
 	var gc int
-	waitFor(t, "the grandchild's pid", func() bool {
+	testkit.Eventually(t, 0, "the grandchild's pid", func() bool {
 		b, err := os.ReadFile(filepath.Join(spec.Dir, "grandchild.pid"))
 		gc, _ = strconv.Atoi(strings.TrimSpace(string(b)))
 		return err == nil && gc > 0
@@ -307,7 +308,7 @@ func TestProcessStopKillsWholeGroup(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the app to serve", func() bool { _, err = get(in.Addr, "/pid"); return err == nil })
+	testkit.Eventually(t, 0, "the app to serve", func() bool { _, err = get(in.Addr, "/pid"); return err == nil })
 	start, _ := readProcStat(in.PID)
 
 	if err := p.Stop(context.Background(), in.ID, 200*time.Millisecond); err != nil {
@@ -343,7 +344,7 @@ func TestProcessAdoptedAcrossRuntimes(t *testing.T) {
 		first.Close()
 		t.Fatal(err)
 	}
-	waitFor(t, "the app to serve", func() bool { _, err = get(in.Addr, "/pid"); return err == nil })
+	testkit.Eventually(t, 0, "the app to serve", func() bool { _, err = get(in.Addr, "/pid"); return err == nil })
 	if err := first.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -365,7 +366,7 @@ func TestProcessAdoptedAcrossRuntimes(t *testing.T) {
 		t.Fatal(err)
 	}
 	var now Instance
-	waitFor(t, "the adopted instance restarted", func() bool {
+	testkit.Eventually(t, 0, "the adopted instance restarted", func() bool {
 		now = findInstance(t, second, "adopt-1")
 		if now.State != Running || now.PID == in.PID {
 			return false
@@ -383,7 +384,7 @@ func TestProcessAdoptedAcrossRuntimes(t *testing.T) {
 
 func TestProcessBadInputAndUnknownIDs(t *testing.T) {
 	state := t.TempDir()
-	logger, logs := testLogger(t)
+	logger, logs := testkit.Logger()
 	p := newTestProcess(t, state, func(o *ProcessOptions) { o.Logger = logger })
 	ctx := context.Background()
 

@@ -15,6 +15,7 @@ import (
 	"github.com/tugdev/tug/internal/api"
 	"github.com/tugdev/tug/internal/logs"
 	"github.com/tugdev/tug/internal/runtime"
+	"github.com/tugdev/tug/internal/testkit"
 )
 
 const dockerYAML = `version: 1
@@ -80,7 +81,7 @@ func TestEndToEndDockerService(t *testing.T) {
 	image := dockerImage(t, app, dockerOwner(state))
 	stopProxyAfter(t, state)
 	cfgPath := writeConfig(t, dir, fmt.Sprintf(dockerYAML, image, "v1"))
-	proxyAddr := freePort(t)
+	proxyAddr := testkit.FreeAddr(t)
 	srv := startServer(t, Options{
 		ConfigPath: cfgPath, StateDir: state, HTTPAddr: proxyAddr,
 		ProxyCommand: []string{tug, "proxy"}, StopServices: true, SecretsInit: tug,

@@ -14,6 +14,7 @@ import (
 
 	"github.com/tugdev/tug/internal/api"
 	"github.com/tugdev/tug/internal/deploy"
+	"github.com/tugdev/tug/internal/testkit"
 )
 
 // e2eYAML declares one service per strategy, all running the test app.
@@ -45,16 +46,6 @@ services:
 environments:
   staging: {}
 `
-
-func freePort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
 
 // get asks the proxy for host's root page.
 func get(ctx context.Context, proxyAddr, host string) (string, error) {
@@ -90,7 +81,7 @@ func TestEndToEndDeploysEveryStrategy(t *testing.T) {
 	state := filepath.Join(dir, ".tug")
 	stopProxyAfter(t, state)
 	cfgPath := writeConfig(t, dir, fmt.Sprintf(e2eYAML, app, "v1"))
-	proxyAddr := freePort(t)
+	proxyAddr := testkit.FreeAddr(t)
 	srv := startServer(t, Options{
 		ConfigPath: cfgPath, StateDir: state, HTTPAddr: proxyAddr,
 		ProxyCommand: []string{tug, "proxy"}, StopServices: true,
@@ -163,7 +154,7 @@ func TestEndToEndRestartAdoptsServices(t *testing.T) {
 	state := filepath.Join(dir, ".tug")
 	stopProxyAfter(t, state)
 	cfgPath := writeConfig(t, dir, fmt.Sprintf(e2eYAML, app, "v1"))
-	proxyAddr := freePort(t)
+	proxyAddr := testkit.FreeAddr(t)
 	opts := Options{ConfigPath: cfgPath, StateDir: state, HTTPAddr: proxyAddr, ProxyCommand: []string{tug, "proxy"}}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
@@ -181,7 +172,7 @@ func TestEndToEndRestartAdoptsServices(t *testing.T) {
 
 	opts.StopServices = true
 	oldAddr := proxyAddr
-	proxyAddr = freePort(t)
+	proxyAddr = testkit.FreeAddr(t)
 	opts.HTTPAddr = proxyAddr
 	second := startServer(t, opts)
 	t.Cleanup(func() { second.stop(t) })

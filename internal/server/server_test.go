@@ -1,7 +1,6 @@
 package server
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -9,12 +8,12 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/tugdev/tug/internal/api"
 	"github.com/tugdev/tug/internal/config"
+	"github.com/tugdev/tug/internal/testkit"
 )
 
 const minimalYAML = "version: 1\nproject: demo\nservices:\n  web: {run: ./web, routes: [web.localhost]}\nenvironments:\n  staging: {}\n"
@@ -28,30 +27,12 @@ func writeConfig(t *testing.T, dir, src string) string {
 	return p
 }
 
-// syncBuffer is a goroutine-safe log sink.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // running is a server started in this process.
 type running struct {
 	info   Info
 	cancel context.CancelFunc
 	done   chan error
-	logs   *syncBuffer
+	logs   *testkit.SyncBuffer
 }
 
 func (r *running) stop(t *testing.T) {
@@ -70,7 +51,7 @@ func (r *running) stop(t *testing.T) {
 // startServer runs Run in a goroutine and waits until it is ready.
 func startServer(t *testing.T, opts Options) *running {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &testkit.SyncBuffer{}
 	opts.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	ready := make(chan Info, 1)
 	opts.Ready = func(i Info) { ready <- i }
