@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tugdev/tug/internal/config"
+	"github.com/tugdev/tug/internal/kit"
 	"github.com/tugdev/tug/internal/pipeline"
 )
 
@@ -127,10 +128,10 @@ func TestLeftoverTempFilesAreIgnoredAndCleaned(t *testing.T) {
 	first := f.run(f.req("r1", buildJob()), "log", f.produce("v1"))
 	key := first.Info.Key
 	temps := []string{
-		filepath.Join(f.c.root, "entries", tmpPrefix+"123"),
-		filepath.Join(f.c.root, "jobs", tmpPrefix+"456"),
-		filepath.Join(f.c.blobs.dir, key[:2], tmpPrefix+"789"),
-		filepath.Join(f.state, "artifacts", "r1", tmpPrefix+"000"),
+		filepath.Join(f.c.root, "entries", kit.TempPrefix+"123"),
+		filepath.Join(f.c.root, "jobs", kit.TempPrefix+"456"),
+		filepath.Join(f.c.blobs.dir, key[:2], kit.TempPrefix+"789"),
+		filepath.Join(f.state, "artifacts", "r1", kit.TempPrefix+"000"),
 	}
 	for _, p := range temps {
 		os.MkdirAll(filepath.Dir(p), 0o755)

@@ -7,6 +7,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"github.com/tugdev/tug/internal/kit"
 )
 
 // restoreFiles copies artifacts from their blobs into dir. A file already
@@ -48,32 +50,14 @@ func (c *Cache) restoreFile(a Artifact, dst string) error {
 		return err
 	}
 	defer src.Close()
-	dir := filepath.Dir(dst)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	// Not fsynced: a restore that a power cut loses is done again.
+	return writeFile(dst, a.Mode.Perm(), kit.SyncNone, func(w io.Writer) error {
+		n, err := io.Copy(w, src)
+		if err == nil && n != a.Size {
+			err = fmt.Errorf("blob %s has %d bytes, want %d: %w", shortKey(a.Blob), n, a.Size, ErrCorrupt)
+		}
 		return err
-	}
-	f, err := os.CreateTemp(dir, ".tug-restore-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	n, err := io.Copy(f, src)
-	if err == nil && n != a.Size {
-		err = fmt.Errorf("blob %s has %d bytes, want %d: %w", shortKey(a.Blob), n, a.Size, ErrCorrupt)
-	}
-	if err == nil {
-		err = f.Chmod(a.Mode.Perm())
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, dst)
-	}
-	if err != nil {
-		os.Remove(tmp)
-	}
-	return err
+	})
 }
 
 // fileMode is the permission bits an artifact is stored with.

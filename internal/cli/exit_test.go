@@ -66,21 +66,3 @@ func TestDisplayName(t *testing.T) {
 		}
 	}
 }
-
-func TestDidYouMean(t *testing.T) {
-	tests := []struct {
-		name  string
-		cands []string
-		want  string
-	}{
-		{"unti", []string{"build", "unit"}, `; did you mean "unit"?`},
-		{"biuld", []string{"build", "unit"}, `; did you mean "build"?`},
-		{"deploy", []string{"build", "unit"}, ""},
-		{"cii", []string{"ci", "nightly"}, `; did you mean "ci"?`},
-	}
-	for _, tt := range tests {
-		if got := didYouMean(tt.name, tt.cands); got != tt.want {
-			t.Errorf("didYouMean(%q) = %q, want %q", tt.name, got, tt.want)
-		}
-	}
-}

@@ -124,9 +124,9 @@ var (
 func NewDocker(opts DockerOptions) (*Docker, error) {
 	cli := opts.Client
 	if cli == nil {
-		c, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
+		c, err := registry.NewClient()
 		if err != nil {
-			return nil, fmt.Errorf("docker client: %w", err)
+			return nil, err
 		}
 		cli = c
 	}

@@ -148,9 +148,9 @@ func NewDocker(opts DockerOptions) (*Docker, error) {
 		starting:    map[string]bool{},
 	}
 	if d.cli == nil {
-		c, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
+		c, err := registry.NewClient()
 		if err != nil {
-			return nil, fmt.Errorf("docker runtime: client: %w", err)
+			return nil, fmt.Errorf("docker runtime: %w", err)
 		}
 		d.cli, d.ownClient = c, true
 	}

@@ -23,6 +23,7 @@ import (
 	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/client"
 
+	"github.com/tugdev/tug/internal/registry"
 	"github.com/tugdev/tug/internal/secret"
 	"github.com/tugdev/tug/internal/testkit"
 )
@@ -40,15 +41,9 @@ var (
 // answers.
 func dockerClient(t *testing.T) *client.Client {
 	t.Helper()
-	cli, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
+	cli, err := registry.Connect(context.Background(), 10*time.Second)
 	if err != nil {
-		t.Skipf("no Docker client: %v", err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if _, err := cli.Ping(ctx); err != nil {
-		cli.Close()
-		t.Skipf("no Docker engine: %v", err)
+		t.Skip(err)
 	}
 	t.Cleanup(func() { cli.Close() })
 	return cli
@@ -58,7 +53,7 @@ func dockerClient(t *testing.T) *client.Client {
 func testImage(t *testing.T) string {
 	t.Helper()
 	testImageOnce.Do(func() {
-		cli, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
+		cli, err := registry.NewClient()
 		if err != nil {
 			testImageErr = err
 			return

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"slices"
 	"time"
+
+	"github.com/tugdev/tug/internal/kit"
 )
 
 // ctrHistory is what a container instance's supervision has learned and
@@ -46,7 +48,7 @@ func (d *Docker) saveHistory(id string, h ctrHistory) {
 	b, err := json.Marshal(h)
 	if err == nil {
 		if err = os.MkdirAll(d.stateDir, 0o755); err == nil {
-			err = writeFileAtomic(p, b)
+			err = kit.WriteFile(p, b, 0o600)
 		}
 	}
 	if err != nil {

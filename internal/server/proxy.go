@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tugdev/tug/internal/kit"
 	"github.com/tugdev/tug/internal/proxy"
 )
 
@@ -202,7 +203,7 @@ func (p *proxySupervisor) stop(grace time.Duration) error {
 	if pid == 0 {
 		pid = p.readPID()
 	}
-	if pid == 0 || !alive(pid) {
+	if pid == 0 || !kit.Alive(pid) {
 		return nil
 	}
 	if err := sendSignal(pid, false); err != nil {
@@ -217,7 +218,7 @@ func (p *proxySupervisor) stop(grace time.Duration) error {
 			case <-time.After(50 * time.Millisecond):
 			}
 		} else {
-			if !alive(pid) {
+			if !kit.Alive(pid) {
 				return nil
 			}
 			time.Sleep(50 * time.Millisecond)
@@ -234,7 +235,7 @@ func (p *proxySupervisor) readPID() int {
 		return 0
 	}
 	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
-	if !alive(pid) {
+	if !kit.Alive(pid) {
 		return 0
 	}
 	return pid

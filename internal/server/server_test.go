@@ -13,6 +13,7 @@ import (
 
 	"github.com/tugdev/tug/internal/api"
 	"github.com/tugdev/tug/internal/config"
+	"github.com/tugdev/tug/internal/kit"
 	"github.com/tugdev/tug/internal/testkit"
 )
 
@@ -91,7 +92,7 @@ func TestServerLifecycleWithFakeProxy(t *testing.T) {
 		t.Fatalf("server.pid = %q, %v", pidBytes, err)
 	}
 	proxyPID, _ := strconv.Atoi(strings.TrimSpace(readFile(t, filepath.Join(state, "proxy", "proxy.pid"))))
-	if !alive(proxyPID) {
+	if !kit.Alive(proxyPID) {
 		t.Fatalf("proxy pid %d not running; logs:\n%s", proxyPID, first.logs)
 	}
 
@@ -150,7 +151,7 @@ func TestServerLifecycleWithFakeProxy(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(state, PIDFile)); !os.IsNotExist(err) {
 		t.Fatalf("server.pid left behind: %v", err)
 	}
-	if !alive(proxyPID) {
+	if !kit.Alive(proxyPID) {
 		t.Fatal("stopping the server stopped the proxy")
 	}
 	opts.StopServices = true
@@ -160,10 +161,10 @@ func TestServerLifecycleWithFakeProxy(t *testing.T) {
 	}
 	second.stop(t)
 	deadline = time.Now().Add(10 * time.Second)
-	for alive(proxyPID) && time.Now().Before(deadline) {
+	for kit.Alive(proxyPID) && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
 	}
-	if alive(proxyPID) {
+	if kit.Alive(proxyPID) {
 		t.Fatal("--stop-services left the proxy running")
 	}
 }

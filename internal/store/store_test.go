@@ -142,17 +142,6 @@ func TestMigrateFailureRollsBack(t *testing.T) {
 	}
 }
 
-func TestDefaultProcessAlive(t *testing.T) {
-	if !processAlive(os.Getpid()) {
-		t.Error("own pid reported dead")
-	}
-	for _, pid := range []int{0, -1, 1 << 30} {
-		if processAlive(pid) {
-			t.Errorf("pid %d reported alive", pid)
-		}
-	}
-}
-
 func lastVersion(ms []migration) int {
 	v := 0
 	for _, m := range ms {
