@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -142,7 +143,7 @@ func workspace(t *testing.T) string {
 
 // uniqueJob gives a job name no other test (or earlier run) uses, so
 // label queries see only this test's containers.
-func uniqueJob(base string) string { return base + "[t=" + dockerRandom(4) + "]" }
+func uniqueJob(base string) string { return base + "[t=" + strings.ToLower(rand.Text()[:8]) + "]" }
 
 // leftovers lists containers and networks still labelled with job.
 func leftovers(t *testing.T, d *Docker, job string) []string {

@@ -2,6 +2,8 @@ package registry
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"time"
 
@@ -35,4 +37,21 @@ func Connect(ctx context.Context, timeout time.Duration) (*client.Client, error)
 		return nil, fmt.Errorf("docker engine not answering: %w", err)
 	}
 	return c, nil
+}
+
+// ContainerName is a new container's name: tug-NAME-RANDOM, so tug's
+// containers are recognisable and a name is never taken twice.
+func ContainerName(name string) string {
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	return "tug-" + name + "-" + hex.EncodeToString(b)
+}
+
+// ShortID is a container or image ID as the docker CLI prints it: its
+// first 12 characters.
+func ShortID(id string) string {
+	if len(id) > 12 {
+		return id[:12]
+	}
+	return id
 }

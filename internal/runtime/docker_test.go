@@ -136,7 +136,7 @@ func newTestDocker(t *testing.T, cli *client.Client, owner string) *Docker {
 }
 
 func testOwner(t *testing.T, cli *client.Client) string {
-	owner := "test-" + randomHex(6)
+	owner := "test-" + registry.ContainerName(strconv.Itoa(os.Getpid()))
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()

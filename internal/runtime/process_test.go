@@ -245,16 +245,21 @@ func TestProcessRestartsAfterCrash(t *testing.T) {
 }
 
 func TestProcessBackoffDelaysRestart(t *testing.T) {
+	t.Parallel()
+	logger, logs := testkit.Logger()
 	p := newTestProcess(t, t.TempDir(), func(o *ProcessOptions) {
 		o.Restart.BackoffMin, o.Restart.BackoffMax = time.Hour, time.Hour
+		o.Logger = logger
 	})
 	spec := appSpec(t, "slow-1")
 	spec.Command = "exit 4"
 	if _, err := p.Start(context.Background(), spec); err != nil {
 		t.Fatal(err)
 	}
-	testkit.Eventually(t, 0, "the exit to be seen", func() bool { return findInstance(t, p, "slow-1").State == Restarting })
-	time.Sleep(300 * time.Millisecond)
+	// Logged as the supervision loop goes to sleep for the backoff.
+	testkit.Eventually(t, 0, "the exit and its backoff", func() bool {
+		return strings.Contains(logs.String(), `msg="instance exited" instance=slow-1 exit="exit status 4" restart_in=1h0m0s`)
+	})
 	in := findInstance(t, p, "slow-1")
 	if in.Restarts != 0 || in.State != Restarting || in.LastExit != "exit status 4" {
 		t.Fatalf("restarted before the backoff elapsed: %+v", in)
@@ -379,6 +384,43 @@ func TestProcessAdoptedAcrossRuntimes(t *testing.T) {
 	}
 	if tok, _ := get(in.Addr, "/env?k=TOKEN"); tok != "tok-123" {
 		t.Fatalf("restarted without the secret handed back by SetSecrets: TOKEN=%q", tok)
+	}
+}
+
+// TestProcessAdoptionCarriesCrashHistory: a runtime that adopts an
+// instance counts its crashes on from where the last one stopped, so a
+// server restart does not hide a crash loop.
+func TestProcessAdoptionCarriesCrashHistory(t *testing.T) {
+	t.Parallel()
+	state := t.TempDir()
+	slow := func(o *ProcessOptions) {
+		o.Restart = RestartPolicy{BackoffMin: time.Hour, BackoffMax: time.Hour, CrashWindow: time.Hour, CrashLimit: 2}
+	}
+	opts := ProcessOptions{StateDir: state, PollInterval: 20 * time.Millisecond}
+	slow(&opts)
+	first, err := NewProcess(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := appSpec(t, "history-1")
+	spec.Command = "exit 5"
+	if _, err := first.Start(context.Background(), spec); err != nil {
+		first.Close()
+		t.Fatal(err)
+	}
+	testkit.Eventually(t, 0, "the first crash", func() bool { return findInstance(t, first, "history-1").LastExit == "exit status 5" })
+	first.Close()
+
+	// The second runtime sees the second crash (the process is gone when
+	// it adopts it): with the first, that is CrashLimit crashes.
+	second := newTestProcess(t, state, slow)
+	var in Instance
+	testkit.Eventually(t, 0, "the crash loop across runtimes", func() bool {
+		in = findInstance(t, second, "history-1")
+		return in.LastExit == "exited while no server supervised it"
+	})
+	if !in.CrashLoop {
+		t.Fatalf("adopted instance after its second crash: %+v; want CrashLoop", in)
 	}
 }
 

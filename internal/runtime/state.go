@@ -24,10 +24,8 @@ type processState struct {
 	PID         int       `json:"pid"`
 	StartTime   uint64    `json:"start_time"` // clock ticks since boot, /proc/<pid>/stat field 22
 	Port        int       `json:"port"`
-	Restarts    int       `json:"restarts"`
-	CrashLoop   bool      `json:"crash_loop,omitempty"`
-	LastExit    string    `json:"last_exit,omitempty"`
 	StartedAt   time.Time `json:"started_at"`
+	record                // restarts and crash history
 }
 
 // newProcessState strips spec of its secret values, keeping their names.
