@@ -45,6 +45,7 @@ func blobBytes(t *testing.T, f *fixture) (n int64, names []string) {
 }
 
 func TestEvictionIsLRUReportedAndKeepsRunArtifacts(t *testing.T) {
+	t.Parallel()
 	// Each log is ~2.2 KB; three entries do not fit in 6000 bytes.
 	f := newFixture(t, Options{MaxSize: 6000})
 	ctx := context.Background()
@@ -93,6 +94,7 @@ func TestEvictionIsLRUReportedAndKeepsRunArtifacts(t *testing.T) {
 }
 
 func TestEvictionNeverDropsTheEntryJustSaved(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, Options{MaxSize: 100})
 	a := f.runSized("a", "r1")
 	b := f.runSized("b", "r2")
@@ -105,6 +107,7 @@ func TestEvictionNeverDropsTheEntryJustSaved(t *testing.T) {
 }
 
 func TestEvictionDropsOldRunsBeyondKeepRuns(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, Options{MaxSize: 1, KeepRuns: 2})
 	f.runSized("a", "r1")
 	f.runSized("b", "r2")
@@ -123,6 +126,7 @@ func TestEvictionDropsOldRunsBeyondKeepRuns(t *testing.T) {
 }
 
 func TestLeftoverTempFilesAreIgnoredAndCleaned(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, Options{})
 	f.buildWorkspace()
 	first := f.run(f.req("r1", buildJob()), "log", f.produce("v1"))
@@ -172,6 +176,7 @@ func TestLeftoverTempFilesAreIgnoredAndCleaned(t *testing.T) {
 }
 
 func TestDamagedEntryMissesCleanly(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, Options{})
 	f.buildWorkspace()
 	first := f.run(f.req("r1", buildJob()), "log", f.produce("v1"))
@@ -195,6 +200,7 @@ func TestDamagedEntryMissesCleanly(t *testing.T) {
 }
 
 func TestPrune(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, Options{})
 	ctx := context.Background()
 	old := f.runSized("old", "r1")
@@ -223,6 +229,7 @@ func TestPrune(t *testing.T) {
 }
 
 func TestEmptyRunRecordCountsAsNothingRecorded(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, Options{})
 	// What an OS crash can leave of a hit's unsynced record.
 	p := f.c.runManifestPath("r1", "build")

@@ -26,6 +26,7 @@ import (
 // accepts the same strings with the same meaning, and refuses the same
 // strings with the same words.
 func TestDurationMeansTheSameEverywhere(t *testing.T) {
+	t.Parallel()
 	now := time.Now().UTC().Truncate(time.Second)
 	_, alertURL := alertServer(t, t.TempDir(), now)
 

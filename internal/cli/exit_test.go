@@ -12,6 +12,7 @@ import (
 )
 
 func TestExitCode(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		err  error
@@ -44,6 +45,7 @@ func TestExitCode(t *testing.T) {
 // TestBadInputKeepsMessage checks that marking an error as bad input does
 // not change what the user reads.
 func TestBadInputKeepsMessage(t *testing.T) {
+	t.Parallel()
 	err := badInput(errors.New("unknown flag: --x"))
 	if err.Error() != "unknown flag: --x" {
 		t.Errorf("message = %q", err.Error())
@@ -54,6 +56,7 @@ func TestBadInputKeepsMessage(t *testing.T) {
 }
 
 func TestDisplayName(t *testing.T) {
+	t.Parallel()
 	tests := map[string]string{
 		"build":                  "build",
 		"unit[go=1.26]":          "unit go=1.26",

@@ -6,6 +6,7 @@ import (
 )
 
 func TestInterpolate(t *testing.T) {
+	t.Parallel()
 	env := func(k string) (string, bool) {
 		v, ok := map[string]string{"A": "a", "EMPTY": "", "N": "42"}[k]
 		return v, ok
@@ -38,6 +39,7 @@ func TestInterpolate(t *testing.T) {
 }
 
 func TestParseByteSize(t *testing.T) {
+	t.Parallel()
 	for in, want := range map[string]ByteSize{
 		"0": 0, "1024": 1024, "512MiB": 512 << 20, "5GiB": 5 << 30, "10MB": 10e6,
 		"1.5KiB": 1536, "2 GB": 2e9, "1TiB": 1 << 40, "7B": 7, "3kB": 3000,

@@ -97,6 +97,7 @@ func wantTexts(t *testing.T, got []Line, want ...string) {
 }
 
 func TestIngestAttributesEverySource(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	ctx := context.Background()
 	appendFile(t, f.outPath(), "listening on :8080", "GET / 200")
@@ -143,6 +144,7 @@ func TestIngestAttributesEverySource(t *testing.T) {
 }
 
 func TestGrepAndSinceFilter(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	ctx := context.Background()
 	appendFile(t, f.outPath(), "old error: disk")
@@ -205,6 +207,7 @@ func TestGrepAndSinceFilter(t *testing.T) {
 }
 
 func TestFollowDeliversLinesAppendedLater(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -253,6 +256,7 @@ func copyRotated(t *testing.T, path string) {
 }
 
 func TestCopyTruncateRotationLosesAndRepeatsNothing(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	ctx := context.Background()
 	p := f.outPath()
@@ -278,6 +282,7 @@ func TestCopyTruncateRotationLosesAndRepeatsNothing(t *testing.T) {
 }
 
 func TestRenameRotationLosesAndRepeatsNothing(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	ctx := context.Background()
 	p := f.accessPath()
@@ -308,6 +313,7 @@ func TestRenameRotationLosesAndRepeatsNothing(t *testing.T) {
 }
 
 func TestOffsetsSurviveRestart(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	ctx := context.Background()
 	appendFile(t, f.outPath(), "one", "two")
@@ -323,6 +329,7 @@ func TestOffsetsSurviveRestart(t *testing.T) {
 }
 
 func TestPartialLineWaitsForItsNewline(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	ctx := context.Background()
 	fh, _ := os.OpenFile(f.outPath(), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
@@ -335,6 +342,7 @@ func TestPartialLineWaitsForItsNewline(t *testing.T) {
 }
 
 func TestRetentionDeletesOldLines(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	ctx := context.Background()
 	appendFile(t, f.outPath(), "ancient")
@@ -350,6 +358,7 @@ func TestRetentionDeletesOldLines(t *testing.T) {
 // kept, nothing is read twice, also after a restart, and lines carry the
 // engine's time.
 func TestEngineSinceResumesByTime(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	ctx := context.Background()
 	f.ins = []runtime.Instance{{ID: "api-1", Service: "api", Environment: "prod", Release: "r1", ContainerID: "c1"}}
@@ -405,6 +414,7 @@ func TestEngineSinceResumesByTime(t *testing.T) {
 }
 
 func TestSearchScanSpeed(t *testing.T) {
+	t.Parallel()
 	if os.Getenv("TUG_MEASURE") == "" {
 		t.Skip("a measurement: TUG_MEASURE=1 go test ./internal/logs -run Speed -v")
 	}

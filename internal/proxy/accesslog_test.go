@@ -14,6 +14,7 @@ import (
 )
 
 func TestAccessLogJSONLines(t *testing.T) {
+	t.Parallel()
 	be := namedBackend(t, "a")
 	dir := stateDir(t)
 	p := startProxy(t, dir, nil)
@@ -50,6 +51,7 @@ func TestAccessLogJSONLines(t *testing.T) {
 }
 
 func TestAccessLogRotatesAndEscapes(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	l, err := openAccessLog(filepath.Join(dir, "access.log"), 400, 2)
 	if err != nil {
@@ -84,6 +86,7 @@ func TestAccessLogRotatesAndEscapes(t *testing.T) {
 }
 
 func TestAccessLogOff(t *testing.T) {
+	t.Parallel()
 	be := namedBackend(t, "a")
 	dir := stateDir(t)
 	p := startProxy(t, dir, func(o *Options) { o.NoAccessLog = true })

@@ -26,6 +26,7 @@ func rawExchange(t *testing.T, p *testProxy, raw string) string {
 }
 
 func TestH1KeepAlivePipelinedAndHTTP10(t *testing.T) {
+	t.Parallel()
 	be := namedBackend(t, "a")
 	p := startProxy(t, stateDir(t), nil)
 	p.apply(t, oneRoute(1, "app.test", mkPool("r1", 1, hostOf(be))))
@@ -48,6 +49,7 @@ func TestH1KeepAlivePipelinedAndHTTP10(t *testing.T) {
 }
 
 func TestH1BadRequests(t *testing.T) {
+	t.Parallel()
 	p := startProxy(t, stateDir(t), nil)
 	if out := rawExchange(t, p, "GARBAGE\r\n\r\n"); !strings.HasPrefix(out, "HTTP/1.1 400 ") {
 		t.Fatalf("garbage: %q", out)
@@ -65,6 +67,7 @@ func TestH1BadRequests(t *testing.T) {
 // Expect: 100-continue gets 100 Continue and is proxied; a chunked
 // request body arrives whole; an answer of unknown length is chunked.
 func TestH1ExpectContinueAndChunkedBodies(t *testing.T) {
+	t.Parallel()
 	be := newHTTPTestServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
 		w.(http.Flusher).Flush() // no Content-Length: chunked

@@ -154,6 +154,7 @@ func dockerSpec(t *testing.T, id string) Spec {
 }
 
 func TestDockerServesWithLabelsEnvAndLogs(t *testing.T) {
+	t.Parallel()
 	cli := dockerClient(t)
 	owner := testOwner(t, cli)
 	d := newTestDocker(t, cli, owner)
@@ -236,6 +237,7 @@ func TestDockerServesWithLabelsEnvAndLogs(t *testing.T) {
 }
 
 func TestDockerCrashRestartAndCrashLoop(t *testing.T) {
+	t.Parallel()
 	cli := dockerClient(t)
 	logger, logs := testkit.Logger()
 	owner := testOwner(t, cli)
@@ -281,6 +283,7 @@ func TestDockerCrashRestartAndCrashLoop(t *testing.T) {
 }
 
 func TestDockerAdoptionAndStop(t *testing.T) {
+	t.Parallel()
 	cli := dockerClient(t)
 	owner := testOwner(t, cli)
 	ctx := context.Background()
@@ -352,6 +355,7 @@ func TestDockerAdoptionAndStop(t *testing.T) {
 }
 
 func TestDockerMissingImageAndBadInput(t *testing.T) {
+	t.Parallel()
 	cli := dockerClient(t)
 	d := newTestDocker(t, cli, testOwner(t, cli))
 	ctx := context.Background()
@@ -388,6 +392,7 @@ func TestDockerMissingImageAndBadInput(t *testing.T) {
 }
 
 func TestDockerStopReachesAppWithoutTermHandler(t *testing.T) {
+	t.Parallel()
 	cli := dockerClient(t)
 	d := newTestDocker(t, cli, testOwner(t, cli))
 	ctx := context.Background()

@@ -76,6 +76,7 @@ func findInstance(t *testing.T, r Runtime, id string) Instance {
 }
 
 func TestProcessServesOnPortInOwnProcessGroup(t *testing.T) {
+	t.Parallel()
 	p := newTestProcess(t, t.TempDir(), nil)
 	ctx := context.Background()
 
@@ -127,6 +128,7 @@ func TestProcessServesOnPortInOwnProcessGroup(t *testing.T) {
 }
 
 func TestProcessEnvAndSecretsNeverOnDisk(t *testing.T) {
+	t.Parallel()
 	state := t.TempDir()
 	p := newTestProcess(t, state, nil)
 	spec := appSpec(t, "api-1")
@@ -169,6 +171,7 @@ func TestProcessEnvAndSecretsNeverOnDisk(t *testing.T) {
 }
 
 func TestProcessLogsCapturedAndRotated(t *testing.T) {
+	t.Parallel()
 	state := t.TempDir()
 	p := newTestProcess(t, state, func(o *ProcessOptions) { o.LogMaxBytes = 2000; o.LogKeep = 2 })
 	ctx := context.Background()
@@ -223,6 +226,7 @@ func TestProcessLogsCapturedAndRotated(t *testing.T) {
 }
 
 func TestProcessRestartsAfterCrash(t *testing.T) {
+	t.Parallel()
 	p := newTestProcess(t, t.TempDir(), nil)
 	in, err := p.Start(context.Background(), appSpec(t, "crash-1"))
 	if err != nil {
@@ -271,6 +275,7 @@ func TestProcessBackoffDelaysRestart(t *testing.T) {
 }
 
 func TestProcessCrashLoopFlagged(t *testing.T) {
+	t.Parallel()
 	logger, logs := testkit.Logger()
 	p := newTestProcess(t, t.TempDir(), func(o *ProcessOptions) { o.Logger = logger })
 	spec := appSpec(t, "loop-1")
@@ -294,6 +299,7 @@ func TestProcessCrashLoopFlagged(t *testing.T) {
 }
 
 func TestProcessStopKillsWholeGroup(t *testing.T) {
+	t.Parallel()
 	state := t.TempDir()
 	p := newTestProcess(t, state, nil)
 	spec := appSpec(t, "group-1")
@@ -337,6 +343,7 @@ func TestProcessStopKillsWholeGroup(t *testing.T) {
 }
 
 func TestProcessAdoptedAcrossRuntimes(t *testing.T) {
+	t.Parallel()
 	state := t.TempDir()
 	first, err := NewProcess(ProcessOptions{StateDir: state, Restart: fastPolicy, PollInterval: 20 * time.Millisecond})
 	if err != nil {
@@ -425,6 +432,7 @@ func TestProcessAdoptionCarriesCrashHistory(t *testing.T) {
 }
 
 func TestProcessBadInputAndUnknownIDs(t *testing.T) {
+	t.Parallel()
 	state := t.TempDir()
 	logger, logs := testkit.Logger()
 	p := newTestProcess(t, state, func(o *ProcessOptions) { o.Logger = logger })
