@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -119,6 +120,23 @@ func TestDurationMeansTheSameEverywhere(t *testing.T) {
 				check("silences API duration", d, err)
 			}
 
+			// Flags that hold a duration: refused with the same words,
+			// before anything else happens.
+			state := filepath.Join(t.TempDir(), "none")
+			for _, args := range [][]string{
+				{"--state-dir", state, "cache", "prune", "--older-than", c.In},
+				{"--server", "http://127.0.0.1:1", "query", "up", "--range", c.In},
+				{"--server", "http://127.0.0.1:1", "query", "up", "--range", "1h", "--step", c.In},
+			} {
+				code, _, errOut := runTug(t, args...)
+				switch {
+				case c.Err != "" && (code != exitBadInput || !strings.Contains(errOut, c.Err)):
+					t.Errorf("tug %s: exit %d, %q; want exit %d saying %q", strings.Join(args, " "), code, errOut, exitBadInput, c.Err)
+				case c.Err == "" && strings.Contains(errOut, "invalid duration"):
+					t.Errorf("tug %s: %q refused: %s", strings.Join(args, " "), c.In, errOut)
+				}
+			}
+
 			// The query API's step, where Prometheus's clients also send
 			// float seconds (so bare numbers are theirs), and a step must
 			// be at least a millisecond.
@@ -195,4 +213,23 @@ func queryStep(base, step string, want time.Duration) (time.Duration, error) {
 func bareNumber(s string) bool {
 	_, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
 	return err == nil && strings.TrimSpace(s) != ""
+}
+
+// TestDurationFlagPrintsWhatItReads: a duration flag's value (as help
+// shows a default) is in the syntax the flag reads back.
+func TestDurationFlagPrintsWhatItReads(t *testing.T) {
+	t.Parallel()
+	for d, want := range map[time.Duration]string{
+		0: "0", 2 * time.Hour: "2h", 90 * time.Second: "1m30s", 36 * time.Hour: "36h",
+		1500 * time.Millisecond: "1.5s", time.Hour + time.Second: "1h0m1s",
+	} {
+		v := durationValue{&d}
+		if got := v.String(); got != want {
+			t.Errorf("%v prints as %q, want %q", d, got, want)
+		}
+		var back time.Duration
+		if err := (durationValue{&back}).Set(v.String()); err != nil || back != d {
+			t.Errorf("%q reads back as %v, %v", v.String(), back, err)
+		}
+	}
 }
