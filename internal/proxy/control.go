@@ -54,7 +54,7 @@ func (s *Server) controlHandler() http.Handler {
 	handle("GET /backends", func(w http.ResponseWriter, r *http.Request) error {
 		return writeJSON(w, s.backendStatuses())
 	})
-	mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{ErrorLog: slogErrorLog(s.log)}))
+	mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{ErrorLog: s.errLog}))
 	return mux
 }
 

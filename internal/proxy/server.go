@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"log"
 	"log/slog"
 	"net"
 	"net/http"
@@ -55,6 +56,9 @@ type Options struct {
 	ShutdownTimeout time.Duration
 	// NoHandoff: neither take the sockets of a running proxy nor offer ours.
 	NoHandoff bool
+
+	// Limits bound client connections and requests (zero fields: defaults).
+	Limits Limits
 }
 
 // Paths inside the state directory.
@@ -95,6 +99,9 @@ type Server struct {
 	healthClient *http.Client
 	statePool    sync.Pool
 	rwPool       sync.Pool
+	warn         *rateLog    // serve, accept and guard warnings, rate limited
+	errLog       *log.Logger // net/http's error log, through warn
+	guard        *connGuard
 	active       atomic.Int64 // requests being served, for shutdown
 
 	baseCtx   context.Context // lives as long as Run; probes hang off it
@@ -136,6 +143,7 @@ func New(opts Options) (*Server, error) {
 	if opts.ShutdownTimeout <= 0 {
 		opts.ShutdownTimeout = 30 * time.Second
 	}
+	opts.Limits.defaults()
 	s := &Server{
 		opts:      opts,
 		log:       opts.Logger,
@@ -148,6 +156,9 @@ func New(opts Options) (*Server, error) {
 		handedOff: make(chan struct{}),
 		baseCtx:   context.Background(),
 	}
+	s.warn = newRateLog(opts.Logger, 10*time.Second)
+	s.errLog = log.New(s.warn, "", 0)
+	s.guard = newConnGuard(opts.Limits, s.warn)
 	s.statePool.New = func() any { return new(reqState) }
 	s.rwPool.New = func() any { return new(responseWriter) }
 	s.buffers = newBufferPool()
@@ -406,27 +417,31 @@ type stoppable interface {
 }
 
 func (s *Server) startServers(certs []tls.Certificate) []stoppable {
-	errLog := slogErrorLog(s.log)
 	var servers []stoppable
+	serve := func(name string, run func() error) {
+		go func() {
+			if err := run(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				s.log.Error("proxy: listener stopped serving", "listener", name, "err", err)
+			}
+		}()
+	}
 	if s.httpLn != nil {
-		srv := newH1Server(http.HandlerFunc(s.serveCounted))
+		srv := s.newHTTPServer(s.guard)
 		servers = append(servers, srv)
-		go srv.Serve(s.httpLn)
+		ln := &guardListener{Listener: s.httpLn, g: s.guard}
+		serve("http", func() error { return srv.Serve(ln) })
 	}
 	if s.httpsLn != nil {
-		srv := &http.Server{
-			Handler:           http.HandlerFunc(s.serveCounted),
-			ReadHeaderTimeout: 30 * time.Second,
-			IdleTimeout:       2 * time.Minute,
-			ErrorLog:          errLog,
-			TLSConfig:         &tls.Config{MinVersion: tls.VersionTLS12, Certificates: certs},
-		}
+		srv := s.newHTTPServer(s.guard)
+		srv.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, Certificates: certs}
 		servers = append(servers, srv)
-		go srv.ServeTLS(s.httpsLn, "", "")
+		ln := &guardListener{Listener: s.httpsLn, g: s.guard, tls: true}
+		serve("https", func() error { return srv.ServeTLS(ln, "", "") })
 	}
-	s.controlSrv = &http.Server{Handler: s.controlHandler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: errLog}
+	go s.guard.reap(s.baseCtx.Done(), 250*time.Millisecond)
+	s.controlSrv = &http.Server{Handler: s.controlHandler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: s.errLog}
 	servers = append(servers, s.controlSrv)
-	go s.controlSrv.Serve(s.controlLn)
+	serve("control", func() error { return s.controlSrv.Serve(s.controlLn) })
 	return servers
 }
 
