@@ -68,13 +68,14 @@ func (l *Limits) defaults() {
 }
 
 // connsForFDLimit is the default connection cap: half of the descriptors
-// left after reserve, at least 64.
+// left after the reserve (at most a quarter of the limit).
 func connsForFDLimit(reserve int) int {
 	var rl syscall.Rlimit
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil || rl.Cur == 0 || rl.Cur > 1<<30 {
 		return 1 << 14
 	}
-	return max(int(rl.Cur)-reserve, 128) / 2
+	n := int(rl.Cur)
+	return max((n-min(reserve, n/4))/2, 1)
 }
 
 // newHTTPServer is the one http.Server configuration of client listeners.

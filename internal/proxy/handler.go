@@ -275,17 +275,28 @@ func validHeaderNames(h http.Header) bool {
 // request and frees the backend connection the body was streaming to.
 type timedBody struct {
 	io.ReadCloser
-	rc *http.ResponseController
-	d  time.Duration
+	rc  *http.ResponseController
+	d   time.Duration
+	err error
 }
 
 func (b *timedBody) Read(p []byte) (int, error) {
+	if b.err != nil {
+		return 0, b.err
+	}
 	b.rc.SetReadDeadline(time.Now().Add(b.d))
 	n, err := b.ReadCloser.Read(p)
-	if err != nil {
-		// Done with the body: net/http's hang-up detection reads the
+	switch {
+	case err == io.EOF:
+		// The body is whole: net/http's hang-up detection reads the
 		// connection from now on, and must not time out.
 		b.rc.SetReadDeadline(time.Time{})
+	case err != nil:
+		// A broken or stalled body: the connection closes after the
+		// answer; nothing may wait on it any more (net/http drains a
+		// closed body's rest).
+		b.err = err
+		b.rc.SetReadDeadline(time.Unix(1, 0))
 	}
 	return n, err
 }
