@@ -243,10 +243,15 @@ func (s *Server) Run(ctx context.Context) error {
 		return err
 	}
 
-	t, err := loadTable(s.dataDir)
-	if err != nil {
-		s.log.Warn("proxy: persisted table unusable, starting empty", "err", err)
-	} else if t != nil {
+	t, fellBack, err := loadTable(s.dataDir)
+	switch {
+	case fellBack:
+		s.log.Error("proxy: persisted table damaged; serving the previous one until the server pushes a current one",
+			"err", err, "version", t.Version)
+	case err != nil:
+		s.log.Error("proxy: persisted table damaged and no previous one; serving no routes until the server pushes a table", "err", err)
+	}
+	if t != nil {
 		if err := s.apply(t, true); err != nil {
 			s.log.Warn("proxy: persisted table refused", "err", err)
 		}
