@@ -59,7 +59,9 @@ func (p *proxySupervisor) Table(ctx context.Context) (*proxy.Table, error) {
 }
 
 // Stats and Backends are the proxy's (deploy.Router).
-func (p *proxySupervisor) Stats(ctx context.Context) ([]proxy.Stats, error) { return p.client.Stats(ctx) }
+func (p *proxySupervisor) Stats(ctx context.Context) ([]proxy.Stats, error) {
+	return p.client.Stats(ctx)
+}
 func (p *proxySupervisor) Backends(ctx context.Context) ([]proxy.BackendStatus, error) {
 	return p.client.Backends(ctx)
 }
