@@ -25,7 +25,7 @@ type Options struct {
 	// Now is the clock for ejection cooldowns and request timing.
 	Now func() time.Time
 	// StateDir holds proxy.sock, proxy-handoff.sock and proxy/ (table.json,
-	// access.log, proxy.pid).
+	// access/, proxy.pid).
 	StateDir string
 
 	// HTTPAddr is where plain HTTP is served ("" = none) unless
@@ -42,8 +42,10 @@ type Options struct {
 
 	// NoAccessLog turns the JSON access log off.
 	NoAccessLog bool
-	// AccessLogMaxBytes rotates access.log past this size (default 100 MiB),
-	// keeping AccessLogKeep old files (default 3).
+	// AccessLogMaxBytes starts a new access-log segment past this size
+	// (default 100 MiB; a new one also starts every hour). AccessLogKeep,
+	// when positive, keeps only that many segments; by default all are
+	// kept and the server deletes them past the logs' retention.
 	AccessLogMaxBytes int64
 	AccessLogKeep     int
 
@@ -67,7 +69,6 @@ const (
 	HandoffSocketName = "proxy-handoff.sock"
 	DataDirName       = "proxy"
 	PIDFileName       = "proxy.pid"
-	AccessLogName     = "access.log"
 )
 
 // ControlSocketPath is where the proxy of stateDir serves its control API.
@@ -130,9 +131,6 @@ func New(opts Options) (*Server, error) {
 	}
 	if opts.AccessLogMaxBytes == 0 {
 		opts.AccessLogMaxBytes = 100 << 20
-	}
-	if opts.AccessLogKeep == 0 {
-		opts.AccessLogKeep = 3
 	}
 	if opts.EjectAfter <= 0 {
 		opts.EjectAfter = 3
@@ -257,7 +255,7 @@ func (s *Server) Run(ctx context.Context) error {
 		}
 	}
 	if !s.opts.NoAccessLog {
-		al, err := openAccessLog(filepath.Join(s.dataDir, AccessLogName), s.opts.AccessLogMaxBytes, s.opts.AccessLogKeep)
+		al, err := openAccessLog(filepath.Join(s.dataDir, AccessDirName), s.opts.AccessLogMaxBytes, s.opts.AccessLogKeep, s.now)
 		if err != nil {
 			closeAll()
 			return err
