@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -402,47 +403,46 @@ func newRateLog(l *slog.Logger, interval time.Duration) *rateLog {
 }
 
 func (r *rateLog) warn(msg string, args ...any) {
-	now := r.now()
-	r.mu.Lock()
-	if now.Sub(r.last[msg]) < r.interval {
-		r.held[msg]++
-		r.mu.Unlock()
+	held, ok := r.allow(msg)
+	if !ok {
 		return
 	}
-	held := r.held[msg]
-	r.last[msg], r.held[msg] = now, 0
-	r.mu.Unlock()
 	if held > 0 {
 		args = append(args, "suppressed_since_last", held)
 	}
 	r.log.Warn(msg, args...)
 }
 
+// allow reports whether key may be logged now and how many were held
+// back since it last was.
+func (r *rateLog) allow(key string) (held int, ok bool) {
+	now := r.now()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if now.Sub(r.last[key]) < r.interval {
+		r.held[key]++
+		return 0, false
+	}
+	held = r.held[key]
+	r.last[key], r.held[key] = now, 0
+	return held, true
+}
+
 // Write makes rateLog the sink of net/http's error log: each line is one
-// message, rate limited by its text up to the first colon-separated part.
+// message, rate limited by its first 40 bytes (the text before the
+// varying address).
 func (r *rateLog) Write(p []byte) (int, error) {
-	msg := string(p)
+	msg := strings.TrimRight(string(p), "\n")
 	key := msg
 	if len(key) > 40 {
 		key = key[:40]
 	}
-	now := r.now()
-	r.mu.Lock()
-	if now.Sub(r.last[key]) < r.interval {
-		r.held[key]++
-		r.mu.Unlock()
-		return len(p), nil
-	}
-	held := r.held[key]
-	r.last[key], r.held[key] = now, 0
-	r.mu.Unlock()
-	for len(msg) > 0 && msg[len(msg)-1] == '\n' {
-		msg = msg[:len(msg)-1]
-	}
-	if held > 0 {
-		r.log.Warn(msg, "suppressed_since_last", held)
-	} else {
-		r.log.Warn(msg)
+	if held, ok := r.allow(key); ok {
+		if held > 0 {
+			r.log.Warn(msg, "suppressed_since_last", held)
+		} else {
+			r.log.Warn(msg)
+		}
 	}
 	return len(p), nil
 }

@@ -318,3 +318,25 @@ func readFile(dir, name string) string {
 	}
 	return strings.Join(last, "\n")
 }
+
+// TestServeErrorsLoggedOnceRateLimited: a flood of the same serve error
+// (here: failed TLS handshakes, which net/http reports through the error
+// log) is logged once per interval with a count of the ones held back.
+func TestServeErrorsLoggedOnceRateLimited(t *testing.T) {
+	t.Parallel()
+	log, buf := testkit.Logger()
+	clock := testkit.NewClock(time.Unix(1000, 0))
+	r := newRateLog(log, 10*time.Second)
+	r.now = clock.Now
+	for i := 0; i < 50; i++ {
+		fmt.Fprintf(r, "http: TLS handshake error from 127.0.0.1:%d: EOF\n", 40000+i)
+	}
+	if n := strings.Count(buf.String(), "TLS handshake error"); n != 1 {
+		t.Fatalf("%d lines for 50 errors in one interval:\n%s", n, buf)
+	}
+	clock.Advance(11 * time.Second)
+	fmt.Fprintf(r, "http: TLS handshake error from 127.0.0.1:1: EOF\n")
+	if !strings.Contains(buf.String(), "suppressed_since_last=49") {
+		t.Fatalf("the next interval's line does not count the held-back ones:\n%s", buf)
+	}
+}
