@@ -128,8 +128,8 @@ func newConnGuard(lim Limits, log *rateLog) *connGuard {
 // Connection phases.
 const (
 	phaseWaiting int32 = iota // new or idle: reading (or waiting for) a head
-	phaseActive               // a request is being served
-	phaseGone                 // closed or hijacked
+	phaseActive               // a request is being served, or upgraded
+	phaseGone                 // closed
 )
 
 // guardConn counts what a connection reads while its head is unfinished.
@@ -274,7 +274,9 @@ func (g *connGuard) connState(nc net.Conn, st http.ConnState) {
 		}
 	}
 	switch st {
-	case http.StateActive:
+	case http.StateActive, http.StateHijacked:
+		// A request is served, or the connection was upgraded (a
+		// WebSocket still counts until it closes).
 		c.phase.Store(phaseActive)
 		c.release()
 		g.mu.Lock()
@@ -290,12 +292,12 @@ func (g *connGuard) connState(nc net.Conn, st http.ConnState) {
 			g.appendLocked(c)
 		}
 		g.mu.Unlock()
-	case http.StateHijacked, http.StateClosed:
+	case http.StateClosed:
 		g.gone(c)
 	}
 }
 
-// gone forgets c (closed or hijacked); safe to call more than once.
+// gone forgets c (closed); safe to call more than once.
 func (g *connGuard) gone(c *guardConn) {
 	if c.phase.Swap(phaseGone) == phaseGone {
 		return

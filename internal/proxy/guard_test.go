@@ -18,6 +18,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coder/websocket"
+
 	"github.com/tugdev/tug/internal/testkit"
 )
 
@@ -339,4 +341,29 @@ func TestServeErrorsLoggedOnceRateLimited(t *testing.T) {
 	if !strings.Contains(buf.String(), "suppressed_since_last=49") {
 		t.Fatalf("the next interval's line does not count the held-back ones:\n%s", buf)
 	}
+}
+
+// TestUpgradedConnectionsCount: a WebSocket holds a client connection
+// (and a backend one) until it closes, so it counts toward the cap.
+func TestUpgradedConnectionsCount(t *testing.T) {
+	t.Parallel()
+	be := newHTTPTestServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := websocket.Accept(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer c.CloseNow()
+		c.Read(r.Context())
+	}))
+	p := startProxy(t, stateDir(t), nil)
+	p.apply(t, oneRoute(1, "127.0.0.1", mkPool("r1", 1, hostOf(be))))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(p.url, "http")+"/ws", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	testkit.Eventually(t, 5*time.Second, "the upgraded connection counted", func() bool { return p.srv.guard.open.Load() == 1 })
+	c.CloseNow()
+	testkit.Eventually(t, 5*time.Second, "the closed upgrade uncounted", func() bool { return p.srv.guard.open.Load() == 0 })
 }
