@@ -108,6 +108,6 @@ func TestExpectContinueAndChunkedBodies(t *testing.T) {
 	}
 	b, _ = io.ReadAll(resp.Body)
 	if string(b) != "got:abcde" || !resp.Close {
-		t.Fatalf("chunked request: %q, close %v (a chunked request closes its connection)", b, resp.Close)
+		t.Fatalf("chunked request: %d %q, close %v (a chunked request closes its connection)", resp.StatusCode, b, resp.Close)
 	}
 }

@@ -292,11 +292,10 @@ func (b *timedBody) Read(p []byte) (int, error) {
 		// connection from now on, and must not time out.
 		b.rc.SetReadDeadline(time.Time{})
 	case err != nil:
-		// A broken or stalled body: the connection closes after the
-		// answer; nothing may wait on it any more (net/http drains a
-		// closed body's rest).
+		// A broken or stalled body (the connection closes after the
+		// answer), or a read after Close. The deadline stays as it is:
+		// past for a stalled body, so nothing waits on it any more.
 		b.err = err
-		b.rc.SetReadDeadline(time.Unix(1, 0))
 	}
 	return n, err
 }
