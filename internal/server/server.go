@@ -213,7 +213,7 @@ func Run(ctx context.Context, opts Options) error {
 	mgr, err := deploy.New(deploy.Options{
 		Store:    st,
 		Runtimes: runtimes,
-		Router:   px.client,
+		Router:   px,
 		RepoDir:  repoDir(filepath.Dir(o.ConfigPath)),
 		StateDir: o.StateDir,
 		Now:      o.Now,
