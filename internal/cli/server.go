@@ -14,6 +14,7 @@ import (
 
 	"github.com/tugdev/tug/internal/api"
 	"github.com/tugdev/tug/internal/config"
+	"github.com/tugdev/tug/internal/runtime"
 	"github.com/tugdev/tug/internal/server"
 )
 
@@ -93,6 +94,7 @@ func (a *app) serverOptions(f serverFlags) (server.Options, error) {
 		ListenAddr:   f.listen,
 		StopServices: f.stopServices,
 		ProxyCommand: argv,
+		MaskLog:      []string{argv[0], runtime.MaskLogCommand},
 		SecretsInit:  staticExecutable(),
 		Version:      readBuildInfo().Version,
 		LookupEnv:    a.lookupEnv,

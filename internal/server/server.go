@@ -56,6 +56,10 @@ type Options struct {
 	StopServices bool
 	// ProxyCommand is the argv that starts `tug proxy` (flags are added).
 	ProxyCommand []string
+	// MaskLog is the argv that starts `tug mask-log`, through which
+	// process instances with secrets write their output masked (see
+	// runtime.ProcessOptions).
+	MaskLog []string
 	// SecretsInit is a static tug binary; given, Docker services get their
 	// secrets through a file its `secret-env` command reads, not through
 	// their container's configuration (see runtime.DockerOptions).
