@@ -54,6 +54,9 @@ type Options struct {
 	// StopServices stops every instance and the proxy when Run returns;
 	// otherwise they keep running for the next server to adopt.
 	StopServices bool
+	// Force starts on a state directory whose history does not record
+	// the releases and instances it holds (see checkHistory).
+	Force bool
 	// ProxyCommand is the argv that starts `tug proxy` (flags are added).
 	ProxyCommand []string
 	// MaskLog is the argv that starts `tug mask-log`, through which
@@ -115,6 +118,9 @@ func Run(ctx context.Context, opts Options) error {
 		return err
 	}
 	defer lock.release()
+	if err := checkState(ctx, o); err != nil {
+		return err
+	}
 
 	reg := o.Registry
 	reloads := prometheus.NewCounterVec(prometheus.CounterOpts{
