@@ -276,3 +276,22 @@ func TestLinkRecordLeavingTheDirectoryIsCorrupt(t *testing.T) {
 		t.Errorf("link inside: %v", err)
 	}
 }
+
+// Inputs are only hashed, never stored: a pattern through a linked
+// directory outside the workspace (a shared vendor tree) keys the job as
+// before rather than failing it.
+func TestInputsThroughALinkOutAreHashedNotRefused(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, Options{})
+	hostDir, _, _ := hostFile(t)
+	f.link(hostDir, "vendor")
+	f.write("main.go", "package main", 0o644)
+	j := job("build", &config.Job{Inputs: []string{"main.go", "vendor/**", "vendor/hostname"}})
+	res := f.run(f.req("r1", j), "log", nil)
+	if res.Info.Key == "" {
+		t.Fatalf("no key: %+v", res.Info)
+	}
+	if res := f.lookup(f.req("r2", j)); !res.Info.Hit {
+		t.Fatalf("miss: %s", res.Info.Miss)
+	}
+}

@@ -95,7 +95,13 @@ func (c *Cache) collect(ctx context.Context, req *pipeline.CacheRequest) (arts [
 	if len(patterns) == 0 {
 		return nil, 0, nil
 	}
-	files, err := expand(newWorkspaceFS(req.Dir, c.stateDir), req.Dir, patterns)
+	w := newWorkspaceFS(req.Dir, c.stateDir)
+	for _, p := range patterns {
+		if err := w.checkPrefix(p); err != nil {
+			return nil, 0, err
+		}
+	}
+	files, err := expand(w, req.Dir, patterns)
 	if err != nil {
 		return nil, 0, err
 	}

@@ -125,9 +125,8 @@ func checkPattern(p string) error {
 // expand returns the sorted, de-duplicated workspace files the patterns
 // select. A matched directory stands for every file under it. Symlinks
 // are never followed: a matched one is reported as kindSymlink. A fixed
-// leading directory of a pattern that is a symlink is followed only when
-// it resolves inside the workspace; one leading out is an error wrapping
-// pipeline.ErrOutsideWorkspace.
+// leading directory of a pattern that is a symlink is followed (see
+// checkPrefix for where that must not lead).
 func expand(w workspaceFS, dir string, patterns []string) ([]match, error) {
 	seen := map[string]fileKind{}
 	add := func(p string, d fs.FileMode) error {
@@ -144,9 +143,6 @@ func expand(w workspaceFS, dir string, patterns []string) ([]match, error) {
 			return nil, err
 		}
 		pat = strings.TrimPrefix(path.Clean(pat), "./")
-		if err := w.checkPrefix(pat); err != nil {
-			return nil, err
-		}
 		if done, err := walkTree(w, dir, pat, add); done || err != nil {
 			if err != nil {
 				return nil, fmt.Errorf("glob %q: %w", pat, err)
@@ -209,10 +205,13 @@ func expand(w workspaceFS, dir string, patterns []string) ([]match, error) {
 
 // checkPrefix refuses a pattern whose fixed leading directories (those
 // before its first wildcard and its last element) pass through a symlink
-// that resolves outside the workspace: the glob walk would follow it
-// (walks below a wildcard never do). Such links are rare, so the cheap
-// Lstat of each leading directory is all most patterns cost.
+// that resolves outside the workspace, wrapping
+// pipeline.ErrOutsideWorkspace: expand would follow it (walks below a
+// wildcard never do). Artifacts must not be collected from there; inputs
+// may be (a linked vendor tree is only hashed). Such links are rare, so
+// the cheap Lstat of each leading directory is all most patterns cost.
 func (w workspaceFS) checkPrefix(pat string) error {
+	pat = strings.TrimPrefix(path.Clean(pat), "./")
 	segs := strings.Split(pat, "/")
 	cur := ""
 	for _, s := range segs[:len(segs)-1] {
