@@ -49,7 +49,7 @@ func (d *decoded) end(i int) int {
 func decode(s string, plus bool) (d decoded, ok bool) {
 	special := `%\&`
 	if plus {
-		special += "+"
+		special = `%\&+`
 	}
 	next := func(i int) int { // the next escape at or after i, or -1
 		for i < len(s) {
