@@ -226,7 +226,9 @@ func (c *Cache) sweep(ctx context.Context, plan sweepPlan) (PruneResult, error) 
 	}
 	for _, r := range runs {
 		for _, a := range r.refs {
-			ref(a.Blob, a.Size)
+			if a.Link == "" {
+				ref(a.Blob, a.Size)
+			}
 		}
 	}
 
@@ -257,7 +259,9 @@ func (c *Cache) sweep(ctx context.Context, plan sweepPlan) (PruneResult, error) 
 					return res, err
 				}
 				for _, a := range r.refs {
-					unref(a.Blob, a.Size)
+					if a.Link == "" {
+						unref(a.Blob, a.Size)
+					}
 				}
 				res.Runs = append(res.Runs, r.id)
 			}
