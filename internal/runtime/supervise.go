@@ -16,8 +16,8 @@ var errGone = errors.New("instance gone")
 
 // supervisor is what both runtimes share to supervise their instances:
 // the lock guarding their state, the clock, the restart policy, and the
-// life of supervision (ctx ends at Close). One loop, loop, restarts every
-// instance of either runtime the same way.
+// life of supervision (ctx ends at Close). Its loop restarts the
+// instances of either runtime the same way.
 type supervisor struct {
 	mu       sync.Mutex
 	now      func() time.Time
