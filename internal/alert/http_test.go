@@ -28,6 +28,7 @@ func call(t *testing.T, h http.Handler, method, path, body string) (int, map[str
 }
 
 func TestHandler(t *testing.T) {
+	t.Parallel()
 	rcv := newReceiver(t)
 	c := webService(webhookTo(rcv.srv.URL, fastRoute("ops", nil, "alertname")),
 		rule("QueueFull", `queue_depth > 100`, "P1", 0),

@@ -156,6 +156,7 @@ func apiErr(t *testing.T, err error) *Error {
 }
 
 func TestErrorMapping(t *testing.T) {
+	t.Parallel()
 	cfgErr := config.Errors{{File: "tug.yaml", Pos: config.Pos{Line: 3, Col: 5}, Path: "services.web", Msg: "bad"}}
 	for _, tc := range []struct {
 		err    error
@@ -186,6 +187,7 @@ func TestErrorMapping(t *testing.T) {
 }
 
 func TestBadBodyNamesTheField(t *testing.T) {
+	t.Parallel()
 	d := &fakeDeployer{}
 	_, h, _ := newTestServer(t, d)
 	for _, tc := range []struct {
@@ -217,6 +219,7 @@ func TestBadBodyNamesTheField(t *testing.T) {
 }
 
 func TestUnknownNamesSuggest(t *testing.T) {
+	t.Parallel()
 	d := &fakeDeployer{}
 	c, _, _ := newTestServer(t, d)
 	ctx := context.Background()
@@ -240,6 +243,7 @@ func TestUnknownNamesSuggest(t *testing.T) {
 }
 
 func TestDeployStreamsProgressThenRelease(t *testing.T) {
+	t.Parallel()
 	d := &fakeDeployer{
 		events: []deploy.Event{{Release: "r1", Phase: "build", Message: "building"}, {Release: "r1", Phase: "done", Message: "live"}},
 		rel:    &deploy.Release{ID: "r1", Status: deploy.StatusLive},
@@ -262,6 +266,7 @@ func TestDeployStreamsProgressThenRelease(t *testing.T) {
 }
 
 func TestDeployFailureEndsTheStreamWithTheReason(t *testing.T) {
+	t.Parallel()
 	d := &fakeDeployer{
 		events: []deploy.Event{{Release: "r2", Phase: "health", Message: "waiting"}},
 		rel:    &deploy.Release{ID: "r2", Status: deploy.StatusFailed, Reason: "health check /healthz: 500"},
@@ -280,6 +285,7 @@ func TestDeployFailureEndsTheStreamWithTheReason(t *testing.T) {
 }
 
 func TestErrorBeforeProgressKeepsItsStatus(t *testing.T) {
+	t.Parallel()
 	d := &fakeDeployer{err: fmt.Errorf("shop/staging: %w", deploy.ErrBusy)}
 	c, _, _ := newTestServer(t, d)
 	_, err := c.Rollback(context.Background(), RollbackRequest{Service: "shop", Environment: "production"}, nil)
@@ -289,6 +295,7 @@ func TestErrorBeforeProgressKeepsItsStatus(t *testing.T) {
 }
 
 func TestApprove(t *testing.T) {
+	t.Parallel()
 	d := &fakeDeployer{}
 	c, _, _ := newTestServer(t, d)
 	rel, err := c.Approve(context.Background(), "r7", "ann")
@@ -303,6 +310,7 @@ func TestApprove(t *testing.T) {
 }
 
 func TestReject(t *testing.T) {
+	t.Parallel()
 	d := &fakeDeployer{}
 	c, _, _ := newTestServer(t, d)
 	rel, err := c.Reject(context.Background(), "r8", "ann")
@@ -319,6 +327,7 @@ func TestReject(t *testing.T) {
 // A client that stops following a deploy (Ctrl-C, a dropped connection)
 // leaves it running; only the server's life ends it.
 func TestDeployOutlivesItsClient(t *testing.T) {
+	t.Parallel()
 	d := &fakeDeployer{
 		events: []deploy.Event{{Release: "r3", Phase: "approval", Message: "needs approval"}},
 		rel:    &deploy.Release{ID: "r3", Status: deploy.StatusLive},
@@ -363,6 +372,7 @@ func TestDeployOutlivesItsClient(t *testing.T) {
 }
 
 func TestApplyRefusesBadConfig(t *testing.T) {
+	t.Parallel()
 	c, _, fc := newTestServer(t, &fakeDeployer{})
 	fc.next = func() (*config.Config, error) {
 		return config.Parse("tug.yaml", []byte("version: 1\nservices:\n  web: {replicas: many}\n"), config.LoadOptions{})
@@ -383,6 +393,7 @@ func TestApplyRefusesBadConfig(t *testing.T) {
 }
 
 func TestStatusShape(t *testing.T) {
+	t.Parallel()
 	d := &fakeDeployer{status: []deploy.ServiceStatus{{Service: "shop", Environment: "staging", Live: []deploy.LivePool{{Release: "r1", Weight: 100}}}}}
 	c, _, _ := newTestServer(t, d)
 	var raw map[string]any
@@ -410,6 +421,7 @@ func TestStatusShape(t *testing.T) {
 }
 
 func TestUnknownRouteIsJSON404(t *testing.T) {
+	t.Parallel()
 	c, _, _ := newTestServer(t, &fakeDeployer{})
 	err := c.Do(context.Background(), http.MethodGet, "/api/nope", nil, nil)
 	if e := apiErr(t, err); e.Status != 404 || e.Code != "no_route" {
@@ -422,6 +434,7 @@ func TestUnknownRouteIsJSON404(t *testing.T) {
 }
 
 func TestMountAndMetrics(t *testing.T) {
+	t.Parallel()
 	mounted := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "v1:"+r.URL.Path) })
 	metrics := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "tug_up 1\n") })
 	c, _, _ := newTestServer(t, &fakeDeployer{}, func(o *Options) {
@@ -442,6 +455,7 @@ func TestMountAndMetrics(t *testing.T) {
 // router and finds it in the served document, and resolves every
 // documented operation back to a registered pattern.
 func TestOpenAPIListsEveryRoute(t *testing.T) {
+	t.Parallel()
 	c, h, _ := newTestServer(t, &fakeDeployer{}, func(o *Options) {
 		o.Mount = map[string]http.Handler{"/api/v1/": http.NotFoundHandler(), "/api/alerts": http.NotFoundHandler()}
 	})

@@ -20,6 +20,7 @@ func (docHandler) APIOperations() map[string]string {
 // operations gets one entry per operation, with path parameters, instead
 // of a bare prefix.
 func TestOpenAPIDocumentsMountedOperations(t *testing.T) {
+	t.Parallel()
 	c, _, _ := newTestServer(t, &fakeDeployer{}, func(o *Options) {
 		o.Mount = map[string]http.Handler{"/api/alerts": docHandler{http.NotFoundHandler()}}
 	})

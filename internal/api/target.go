@@ -8,6 +8,7 @@ import (
 
 	"github.com/tugdev/tug/internal/config"
 	"github.com/tugdev/tug/internal/deploy"
+	"github.com/tugdev/tug/internal/kit"
 )
 
 // checkService says whether name is a declared service; an unknown one
@@ -21,7 +22,7 @@ func checkService(cfg *config.Config, name, where string) error {
 	}
 	names := serviceNames(cfg)
 	return withStatus(http.StatusNotFound, "unknown_service",
-		fmt.Errorf("%w %q%s; declared: %s", deploy.ErrUnknownService, name, config.DidYouMean(name, names), listOrNone(names)))
+		fmt.Errorf("%w %q%s; declared: %s", deploy.ErrUnknownService, name, kit.DidYouMean(name, names), listOrNone(names)))
 }
 
 // resolveEnvironment returns env, or the default environment when env
@@ -35,7 +36,7 @@ func resolveEnvironment(cfg *config.Config, env string) (string, error) {
 		return env, nil
 	}
 	return "", withStatus(http.StatusNotFound, "unknown_environment",
-		fmt.Errorf("%w %q%s; declared: %s", deploy.ErrUnknownEnvironment, env, config.DidYouMean(env, names), strings.Join(names, ", ")))
+		fmt.Errorf("%w %q%s; declared: %s", deploy.ErrUnknownEnvironment, env, kit.DidYouMean(env, names), strings.Join(names, ", ")))
 }
 
 // serviceNames lists services in declaration order.

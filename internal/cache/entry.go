@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/tugdev/tug/internal/kit"
 )
 
 // Artifact is one file a job produced, kept as a blob, or a symlink it
@@ -137,7 +139,7 @@ func (c *Cache) allEntries() (good []*entry, bad []string, err error) {
 	for _, d := range ents {
 		name := d.Name()
 		key, ok := strings.CutSuffix(name, ".json")
-		if isTemp(name) || !ok || !isDigest(key) {
+		if kit.IsTemp(name) || !ok || !isDigest(key) {
 			continue
 		}
 		e, err := c.readEntry(key)

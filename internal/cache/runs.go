@@ -12,6 +12,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/tugdev/tug/internal/kit"
 )
 
 // runManifest lists the artifacts one job of one run produced (or got
@@ -150,7 +152,7 @@ func (c *Cache) runManifests(runID string) ([]*runManifest, error) {
 	}
 	var out []*runManifest
 	for _, d := range ents {
-		if isTemp(d.Name()) || !strings.HasSuffix(d.Name(), ".json") {
+		if kit.IsTemp(d.Name()) || !strings.HasSuffix(d.Name(), ".json") {
 			continue
 		}
 		if fi, err := d.Info(); err == nil && fi.Size() == 0 {

@@ -9,6 +9,7 @@ import (
 
 // The "dir/**" fast path selects exactly what the glob walk selects.
 func TestWalkTreeMatchesGlobWalk(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, Options{})
 	f.write("src/a.txt", "a", 0o644)
 	f.write("src/deep/er/b.txt", "b", 0o644)

@@ -70,6 +70,7 @@ func runTug(t *testing.T, args ...string) (int, string, string) {
 }
 
 func TestAlertsAndSilenceCommands(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	now := time.Now().UTC().Truncate(time.Second)
 	_, url := alertServer(t, dir, now)
@@ -139,6 +140,7 @@ func TestAlertsAndSilenceCommands(t *testing.T) {
 }
 
 func TestAlertStateHistoryRoundTrip(t *testing.T) {
+	t.Parallel()
 	st, err := store.Open(context.Background(), t.TempDir(), store.Options{})
 	if err != nil {
 		t.Fatal(err)

@@ -30,7 +30,7 @@ func newLogsCmd(a *app) *cobra.Command {
 			}
 			if since != "" {
 				if _, err := logs.ParseSince(since, time.Now()); err != nil {
-					return badInputf("--since: %q is neither a duration (10m, 2h, 7d) nor an RFC 3339 time", since)
+					return badInputf("--since: %v", err)
 				}
 				v.Set("since", since)
 			}

@@ -14,10 +14,12 @@ import (
 
 	"github.com/tugdev/tug/internal/logs"
 	"github.com/tugdev/tug/internal/runtime"
+	"github.com/tugdev/tug/internal/testkit"
 )
 
 // TestLogsCommandPrintsServerLines runs `tug logs` against the logs API.
 func TestLogsCommandPrintsServerLines(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	inst := filepath.Join(dir, "instances", "web-1")
 	if err := os.MkdirAll(inst, 0o700); err != nil {
@@ -38,16 +40,10 @@ func TestLogsCommandPrintsServerLines(t *testing.T) {
 	t.Cleanup(func() { cancel(); <-done; l.Close() })
 	srv := httptest.NewServer(l.Handler())
 	t.Cleanup(srv.Close)
-	for i := 0; ; i++ { // wait for the first poll
+	testkit.Eventually(t, 0, "the first poll to ingest the lines", func() bool {
 		got, _ := l.Search(ctx, logs.Query{Service: "web"})
-		if len(got) == 2 {
-			break
-		}
-		if i > 2000 {
-			t.Fatal("lines never ingested")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		return len(got) == 2
+	})
 	var out, errOut bytes.Buffer
 	code := Run(ctx, []string{"logs", "web", "--server", srv.URL, "--grep", "error", "--json"}, Env{Stdout: &out, Stderr: &errOut})
 	if code != 0 {

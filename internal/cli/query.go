@@ -33,9 +33,6 @@ func newQueryCmd(a *app) *cobra.Command {
 			if expr == "" {
 				return badInputf("query: empty expression")
 			}
-			if rangeDur < 0 || step < 0 {
-				return badInputf("query: --range and --step must be positive")
-			}
 			c, err := a.apiClient()
 			if err != nil {
 				return err
@@ -74,8 +71,8 @@ func newQueryCmd(a *app) *cobra.Command {
 			return printQueryResult(a, resp.Data)
 		},
 	}
-	cmd.Flags().DurationVar(&rangeDur, "range", 0, "evaluate over this long a window ending now (e.g. 1h)")
-	cmd.Flags().DurationVar(&step, "step", 0, "resolution of a --range query (default 15s)")
+	durationVar(cmd.Flags(), &rangeDur, "range", 0, "evaluate over this long a window ending now (e.g. 1h)")
+	durationVar(cmd.Flags(), &step, "step", 0, "resolution of a --range query (default 15s)")
 	return cmd
 }
 

@@ -18,6 +18,7 @@ import (
 // TestQueryCommand runs `tug query` against a server mounting the
 // metrics room's API at /api/v1/.
 func TestQueryCommand(t *testing.T) {
+	t.Parallel()
 	m, err := metrics.New(metrics.Options{Dir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)

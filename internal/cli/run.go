@@ -13,6 +13,7 @@ import (
 
 	"github.com/tugdev/tug/internal/cache"
 	"github.com/tugdev/tug/internal/config"
+	"github.com/tugdev/tug/internal/kit"
 	"github.com/tugdev/tug/internal/pipeline"
 	"github.com/tugdev/tug/internal/secret"
 	"github.com/tugdev/tug/internal/store"
@@ -265,8 +266,8 @@ func selectJobs(plan *pipeline.Plan, only []string) ([]*pipeline.Job, error) {
 			}
 		}
 		if !found {
-			return nil, fmt.Errorf("%w %q in pipeline %s (jobs: %s)%s", pipeline.ErrUnknownJob, n, plan.Pipeline,
-				strings.Join(bases, ", "), didYouMean(n, bases))
+			return nil, fmt.Errorf("%w %q in pipeline %s%s; jobs: %s", pipeline.ErrUnknownJob, n, plan.Pipeline,
+				kit.DidYouMean(n, bases), strings.Join(bases, ", "))
 		}
 	}
 	var out []*pipeline.Job

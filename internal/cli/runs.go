@@ -15,6 +15,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/tugdev/tug/internal/kit"
 	"github.com/tugdev/tug/internal/store"
 )
 
@@ -185,7 +186,7 @@ func (a *app) runLogs(ctx context.Context, ref, job string) error {
 			found = found || j.Name == job
 		}
 		if !found {
-			return badInputf("run %d has no job %q (jobs: %s)%s", id, job, strings.Join(names, ", "), didYouMean(job, names))
+			return badInputf("run %d has no job %q%s; jobs: %s", id, job, kit.DidYouMean(job, names), strings.Join(names, ", "))
 		}
 	}
 	lines, err := st.Logs(ctx, id, job)

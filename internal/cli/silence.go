@@ -6,11 +6,11 @@ import (
 	"net/url"
 	"strings"
 	"text/tabwriter"
-	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/tugdev/tug/internal/alert"
+	"github.com/tugdev/tug/internal/kit"
 )
 
 func (a *app) newSilenceCmd() *cobra.Command {
@@ -37,7 +37,9 @@ func (a *app) newSilenceAddCmd() *cobra.Command {
 			if _, err := alert.ParseMatchers(args[0]); err != nil {
 				return badInput(err)
 			}
-			if d, err := time.ParseDuration(forDur); err == nil && d <= 0 {
+			if d, err := kit.ParseDuration(forDur); err != nil {
+				return badInputf("--for: %v", err)
+			} else if d <= 0 {
 				return badInputf("--for must be positive, got %s", forDur)
 			}
 			req := alert.SilenceRequest{Matchers: args[0], Duration: forDur, Comment: comment, By: a.who()}

@@ -10,6 +10,7 @@ import (
 )
 
 func TestRouteURL(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct{ route, addr, want string }{
 		{"shop.localhost", "127.0.0.1:8080", "http://shop.localhost:8080/"},
 		{"shop.localhost/api", "127.0.0.1:8080", "http://shop.localhost:8080/api"},
@@ -22,6 +23,7 @@ func TestRouteURL(t *testing.T) {
 }
 
 func TestServerErrExitCodes(t *testing.T) {
+	t.Parallel()
 	a := newApp(Env{})
 	a.stateFlag = t.TempDir()
 	for _, tc := range []struct {

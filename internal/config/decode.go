@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/tugdev/tug/internal/kit"
 )
 
 // maxNodes bounds the work of one load, so aliases that fan out cannot make
@@ -430,7 +432,7 @@ func (d *decoder) decodeStruct(n *yaml.Node, path string, v reflect.Value) {
 			continue // a place for anchors, as in docker compose
 		}
 		if !ok {
-			d.errorf(p.key, path, "unknown key %q%s", p.name, didYouMean(p.name, names))
+			d.errorf(p.key, path, "unknown key %q%s", p.name, kit.DidYouMean(p.name, names))
 			continue
 		}
 		cp := joinKey(path, p.name)

@@ -18,6 +18,7 @@ import (
 const schemaFile = "../../docs/tug.schema.json"
 
 func TestSchemaUpToDate(t *testing.T) {
+	t.Parallel()
 	got, err := Schema()
 	if err != nil {
 		t.Fatal(err)
@@ -121,6 +122,7 @@ func jsonPointer(path string) string {
 }
 
 func TestSchemaAgreesWithLoader(t *testing.T) {
+	t.Parallel()
 	sch := compileSchema(t)
 	valid, _ := filepath.Glob("testdata/valid/*.yaml")
 	for _, f := range valid {

@@ -49,7 +49,8 @@ type CacheConfig struct {
 // ByteSize is a size in bytes written with a unit ("512MiB", "5GiB", "10MB").
 type ByteSize int64
 
-// Duration is a Go duration string ("30s", "1m30s").
+// Duration is a duration in the one syntax users type everywhere
+// (kit.ParseDuration): "30s", "1h30m", "7d".
 type Duration time.Duration
 
 // D returns the value as a time.Duration.

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/tugdev/tug/internal/kit"
 )
 
 // validator runs the semantic rules over a decoded config. Each rule adds
@@ -80,7 +82,7 @@ func (v *validator) enum(path, got string, allowed ...string) {
 	if got == "" || slices.Contains(allowed, got) {
 		return
 	}
-	v.errorf(path, "unknown value %q%s; allowed: %s", got, didYouMean(got, allowed), strings.Join(allowed, ", "))
+	v.errorf(path, "unknown value %q%s; allowed: %s", got, kit.DidYouMean(got, allowed), strings.Join(allowed, ", "))
 }
 
 // unknownName reports a reference to something not declared.
@@ -89,7 +91,7 @@ func (v *validator) unknownName(path, posPath, what, got string, declared []stri
 		v.errorAt(path, posPath, "unknown %s %q (no %ss are declared)", what, got, what)
 		return
 	}
-	v.errorAt(path, posPath, "unknown %s %q%s", what, got, didYouMean(got, declared))
+	v.errorAt(path, posPath, "unknown %s %q%s", what, got, kit.DidYouMean(got, declared))
 }
 
 func (v *validator) version() {
@@ -105,7 +107,7 @@ func (v *validator) version() {
 // envKeys checks that every key of an env mapping is a variable name.
 func (v *validator) envKeys(path string) {
 	for _, k := range v.d.order[path] {
-		if !validEnvName(k) {
+		if !kit.ValidEnvName(k) {
 			v.errorKey(path+"."+k, path+"."+k, "invalid variable name %q: use letters, digits and _, not starting with a digit", k)
 		}
 	}
@@ -114,7 +116,7 @@ func (v *validator) envKeys(path string) {
 // secretNames checks that secrets can be injected as environment variables.
 func (v *validator) secretNames(path string, names []string) {
 	for i, s := range names {
-		if !validEnvName(s) {
+		if !kit.ValidEnvName(s) {
 			v.errorf(joinIndex(path, i), "invalid secret name %q: use letters, digits and _, not starting with a digit", s)
 		}
 	}

@@ -9,6 +9,8 @@ import (
 	"github.com/bmatcuk/doublestar/v4"
 	"github.com/expr-lang/expr"
 	"github.com/expr-lang/expr/file"
+
+	"github.com/tugdev/tug/internal/kit"
 )
 
 // Values of a job's `when`.
@@ -48,7 +50,7 @@ func (v *validator) job(pp string, p *Pipeline, name string, j *Job) {
 	jp := pp + ".jobs." + name
 	v.jobKind(jp, j)
 	if j.Stage != "" && len(p.Stages) > 0 && !slices.Contains(p.Stages, j.Stage) {
-		v.errorf(jp+".stage", "unknown stage %q%s", j.Stage, didYouMean(j.Stage, p.Stages))
+		v.errorf(jp+".stage", "unknown stage %q%s", j.Stage, kit.DidYouMean(j.Stage, p.Stages))
 	}
 	v.needs(jp, p, name, j)
 	v.enum(jp+".when", j.When, whenValues()...)
@@ -152,7 +154,7 @@ func (v *validator) needs(jp string, p *Pipeline, name string, j *Job) {
 		case seen[n]:
 			v.errorAt(jp+".needs", ip, "duplicate need %q", n)
 		case p.Jobs[n] == nil:
-			v.errorAt(jp+".needs", ip, "unknown job %q%s", n, didYouMean(n, others()))
+			v.errorAt(jp+".needs", ip, "unknown job %q%s", n, kit.DidYouMean(n, others()))
 		}
 		seen[n] = true
 	}
@@ -209,7 +211,7 @@ func (v *validator) matrix(mp string, m *Matrix) {
 		ep := joinIndex(mp+".exclude", i)
 		for _, k := range v.d.order[ep] {
 			if _, ok := m.Axes[k]; !ok {
-				v.errorKey(ep+"."+k, ep+"."+k, "unknown axis %q%s", k, didYouMean(k, m.AxisOrder))
+				v.errorKey(ep+"."+k, ep+"."+k, "unknown axis %q%s", k, kit.DidYouMean(k, m.AxisOrder))
 			}
 		}
 		if len(ex) == 0 {

@@ -2,6 +2,8 @@ package config
 
 import (
 	"strings"
+
+	"github.com/tugdev/tug/internal/kit"
 )
 
 // Values of a service's deploy.strategy.
@@ -52,7 +54,7 @@ func (v *validator) service(sp string, s *Service) {
 			if len(v.c.EnvironmentOrder) == 0 {
 				v.errorKey(ep, ep, "unknown environment %q (no environments are declared)", env)
 			} else {
-				v.errorKey(ep, ep, "unknown environment %q%s", env, didYouMean(env, v.c.EnvironmentOrder))
+				v.errorKey(ep, ep, "unknown environment %q%s", env, kit.DidYouMean(env, v.c.EnvironmentOrder))
 			}
 		}
 		o := s.Environments[env]

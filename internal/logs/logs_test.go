@@ -102,6 +102,7 @@ func wantTexts(t *testing.T, got []Line, want ...string) {
 }
 
 func TestIngestAttributesEverySource(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	ctx := context.Background()
 	appendFile(t, f.outPath(), "listening on :8080", "GET / 200")
@@ -148,6 +149,7 @@ func TestIngestAttributesEverySource(t *testing.T) {
 }
 
 func TestGrepAndSinceFilter(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	ctx := context.Background()
 	appendFile(t, f.outPath(), "old error: disk")
@@ -210,6 +212,7 @@ func TestGrepAndSinceFilter(t *testing.T) {
 }
 
 func TestFollowDeliversLinesAppendedLater(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -258,6 +261,7 @@ func copyRotated(t *testing.T, path string) {
 }
 
 func TestCopyTruncateRotationLosesAndRepeatsNothing(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	ctx := context.Background()
 	p := f.outPath()
@@ -283,6 +287,7 @@ func TestCopyTruncateRotationLosesAndRepeatsNothing(t *testing.T) {
 }
 
 func TestOffsetsSurviveRestart(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	ctx := context.Background()
 	appendFile(t, f.outPath(), "one", "two")
@@ -298,6 +303,7 @@ func TestOffsetsSurviveRestart(t *testing.T) {
 }
 
 func TestPartialLineWaitsForItsNewline(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	ctx := context.Background()
 	fh, _ := os.OpenFile(f.outPath(), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
@@ -310,6 +316,7 @@ func TestPartialLineWaitsForItsNewline(t *testing.T) {
 }
 
 func TestRetentionDeletesOldLines(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	ctx := context.Background()
 	appendFile(t, f.outPath(), "ancient")
@@ -325,6 +332,7 @@ func TestRetentionDeletesOldLines(t *testing.T) {
 // kept, nothing is read twice, also after a restart, and lines carry the
 // engine's time.
 func TestEngineSinceResumesByTime(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	ctx := context.Background()
 	f.ins = []runtime.Instance{{ID: "api-1", Service: "api", Environment: "prod", Release: "r1", ContainerID: "c1"}}
@@ -380,6 +388,7 @@ func TestEngineSinceResumesByTime(t *testing.T) {
 }
 
 func TestSearchScanSpeed(t *testing.T) {
+	t.Parallel()
 	if os.Getenv("TUG_MEASURE") == "" {
 		t.Skip("a measurement: TUG_MEASURE=1 go test ./internal/logs -run Speed -v")
 	}
@@ -403,6 +412,7 @@ func TestSearchScanSpeed(t *testing.T) {
 // searches, follows and retention read the proxy's segments with the same
 // filters as stored lines.
 func TestAccessLogReadAtQueryTime(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/tugdev/tug/internal/config"
+	"github.com/tugdev/tug/internal/kit"
 )
 
 // ErrBadQuery marks a query parameter that cannot be understood; the
@@ -50,7 +50,7 @@ func ParseQuery(v url.Values, now time.Time) (Query, error) {
 	if s := v.Get("since"); s != "" {
 		t, err := ParseSince(s, now)
 		if err != nil {
-			return Query{}, err
+			return Query{}, fmt.Errorf("%w: since: %w", ErrBadQuery, err)
 		}
 		q.Since = t
 	}
@@ -71,22 +71,19 @@ func ParseQuery(v url.Values, now time.Time) (Query, error) {
 	return q, nil
 }
 
-// ParseSince turns "10m", "36h", "7d" (back from now) or an RFC 3339
-// time into the earliest time to show.
+// ParseSince turns a duration back from now ("10m", "36h", "7d", the one
+// syntax of kit.ParseDuration) or an RFC 3339 time into the earliest time
+// to show.
 func ParseSince(s string, now time.Time) (time.Time, error) {
 	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
 		return t, nil
 	}
-	d, err := ParseDuration(s)
+	d, err := kit.ParseDuration(s)
 	if err != nil {
-		return time.Time{}, fmt.Errorf("%w: since: %q is neither a duration (10m, 2h, 7d) nor an RFC 3339 time", ErrBadQuery, s)
+		return time.Time{}, fmt.Errorf("%w, or an RFC 3339 time", err)
 	}
 	return now.Add(-d), nil
 }
-
-// ParseDuration is config.ParseDuration: durations as tug.yaml writes
-// them, days and weeks included.
-func ParseDuration(s string) (time.Duration, error) { return config.ParseDuration(s) }
 
 // match reports whether l passes the parts of q SQL did not check.
 func (q *Query) match(l *Line) bool {

@@ -11,10 +11,11 @@ import (
 	"strings"
 	"time"
 
-	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/promql"
 	"github.com/prometheus/prometheus/util/annotations"
+
+	"github.com/tugdev/tug/internal/kit"
 )
 
 // Error types of Prometheus's HTTP API, with their HTTP statuses.
@@ -219,7 +220,9 @@ func timeParam(r *http.Request, name string, def time.Time) (time.Time, error) {
 	return t, nil
 }
 
-// parseDuration reads float seconds or a Prometheus duration ("1m30s").
+// parseDuration reads a duration parameter: float seconds, as Prometheus
+// clients send a step or timeout, or the one duration syntax users type
+// (kit.ParseDuration, a superset of Prometheus's own: 1m30s, 1.5h, 7d).
 func parseDuration(s string) (time.Duration, error) {
 	if d, err := strconv.ParseFloat(s, 64); err == nil {
 		ts := d * float64(time.Second)
@@ -228,10 +231,7 @@ func parseDuration(s string) (time.Duration, error) {
 		}
 		return time.Duration(ts), nil
 	}
-	if d, err := model.ParseDuration(s); err == nil {
-		return time.Duration(d), nil
-	}
-	return 0, fmt.Errorf("cannot parse %q to a valid duration", s)
+	return kit.ParseDuration(s)
 }
 
 func limitParam(r *http.Request) (int, error) {

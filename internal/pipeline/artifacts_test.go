@@ -21,6 +21,7 @@ import (
 // container jobs, whose /etc/hostname is not the host's but whose link,
 // followed on the host, would be.
 func TestArtifactLinksOutOfTheWorkspaceFailTheJob(t *testing.T) {
+	t.Parallel()
 	hostname, err := os.ReadFile("/etc/hostname")
 	if err != nil || len(strings.TrimSpace(string(hostname))) == 0 {
 		t.Skip("no /etc/hostname to protect")

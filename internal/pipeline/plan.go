@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/tugdev/tug/internal/config"
+	"github.com/tugdev/tug/internal/kit"
 )
 
 // ErrUnknownPipeline means the named pipeline is not in tug.yaml.
@@ -99,11 +100,7 @@ func unknownPipeline(cfg *config.Config, name string) error {
 	if len(names) == 0 {
 		return fmt.Errorf("%w %q: tug.yaml defines no pipelines", ErrUnknownPipeline, name)
 	}
-	msg := fmt.Sprintf("%q (available: %s)", name, strings.Join(names, ", "))
-	if s := config.Suggest(name, names); s != "" {
-		msg += fmt.Sprintf("; did you mean %q?", s)
-	}
-	return fmt.Errorf("%w %s", ErrUnknownPipeline, msg)
+	return fmt.Errorf("%w %q%s; available: %s", ErrUnknownPipeline, name, kit.DidYouMean(name, names), strings.Join(names, ", "))
 }
 
 // resolveNeeds turns base's needs into instance names: a need on a matrix
@@ -130,11 +127,7 @@ func resolveNeeds(p *config.Pipeline, base string, cj *config.Job, order []strin
 			case byName[n] != nil:
 				add(n)
 			default:
-				msg := fmt.Sprintf("needs unknown job %q", n)
-				if s := config.Suggest(n, order); s != "" {
-					msg += fmt.Sprintf(" (did you mean %q?)", s)
-				}
-				return nil, errors.New(msg)
+				return nil, fmt.Errorf("needs unknown job %q%s", n, kit.DidYouMean(n, order))
 			}
 		}
 		return needs, nil

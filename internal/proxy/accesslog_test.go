@@ -14,6 +14,7 @@ import (
 )
 
 func TestAccessLogJSONLines(t *testing.T) {
+	t.Parallel()
 	be := namedBackend(t, "a")
 	dir := stateDir(t)
 	p := startProxy(t, dir, nil)
@@ -55,6 +56,7 @@ func TestAccessLogJSONLines(t *testing.T) {
 // TestAccessLogSegments: a new segment starts past the size limit and at
 // every hour; names sort in time order; keep drops the oldest.
 func TestAccessLogSegments(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	clock := testkit.NewClock(time.Date(2026, 1, 2, 10, 59, 0, 0, time.UTC))
 	l, err := openAccessLog(dir, 400, 4, clock.Now)
@@ -101,6 +103,7 @@ func TestAccessLogSegments(t *testing.T) {
 }
 
 func TestAccessLogOff(t *testing.T) {
+	t.Parallel()
 	be := namedBackend(t, "a")
 	dir := stateDir(t)
 	p := startProxy(t, dir, func(o *Options) { o.NoAccessLog = true })

@@ -31,6 +31,7 @@ func rawOn(c net.Conn, raw string) string {
 }
 
 func TestKeepAlivePipelinedAndHTTP10(t *testing.T) {
+	t.Parallel()
 	be := namedBackend(t, "a")
 	p := startProxy(t, stateDir(t), nil)
 	p.apply(t, oneRoute(1, "app.test", mkPool("r1", 1, hostOf(be))))
@@ -53,6 +54,7 @@ func TestKeepAlivePipelinedAndHTTP10(t *testing.T) {
 }
 
 func TestBadRequests(t *testing.T) {
+	t.Parallel()
 	p := startProxy(t, stateDir(t), nil)
 	if out := rawExchange(t, p, "GARBAGE\r\n\r\n"); !strings.HasPrefix(out, "HTTP/1.1 400 ") {
 		t.Fatalf("garbage: %q", out)
@@ -70,6 +72,7 @@ func TestBadRequests(t *testing.T) {
 // Expect: 100-continue gets 100 Continue and is proxied; a chunked
 // request body arrives whole; an answer of unknown length is chunked.
 func TestExpectContinueAndChunkedBodies(t *testing.T) {
+	t.Parallel()
 	be := newHTTPTestServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
 		w.(http.Flusher).Flush() // no Content-Length: chunked

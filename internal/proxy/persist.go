@@ -7,6 +7,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"github.com/tugdev/tug/internal/kit"
 )
 
 // tableFile is where the proxy keeps its table, so a restarted proxy serves
@@ -39,7 +41,7 @@ func saveTable(dir string, t *Table) error {
 			return err
 		}
 	}
-	return writeFileAtomic(cur, append(b, '\n'))
+	return kit.WriteFile(cur, append(b, '\n'), 0o600)
 }
 
 // loadTable reads the persisted table, falling back to the previous one
@@ -75,34 +77,4 @@ func readTable(p string) (*Table, error) {
 		return nil, fmt.Errorf("%s: %w", p, err)
 	}
 	return &t, nil
-}
-
-func writeFileAtomic(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp) // no-op after a successful rename
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }

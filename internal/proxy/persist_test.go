@@ -15,6 +15,7 @@ import (
 // at once, even though the health check of its backend has not answered
 // yet (restored backends are assumed healthy).
 func TestTablePersistsAcrossRestart(t *testing.T) {
+	t.Parallel()
 	hold := make(chan struct{})
 	t.Cleanup(func() { close(hold) })
 	be := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -56,6 +57,7 @@ func TestTablePersistsAcrossRestart(t *testing.T) {
 }
 
 func TestStaleAndInvalidTables(t *testing.T) {
+	t.Parallel()
 	p := startProxy(t, stateDir(t), nil)
 	be := namedBackend(t, "a")
 	p.apply(t, oneRoute(5, "app.test", mkPool("r1", 1, hostOf(be))))
@@ -81,6 +83,7 @@ func TestStaleAndInvalidTables(t *testing.T) {
 // answer) instead of nothing; with no previous table it serves nothing
 // and says version 0.
 func TestDamagedTableFallsBackToPrevious(t *testing.T) {
+	t.Parallel()
 	be := namedBackend(t, "a")
 	dir := stateDir(t)
 	p := startProxy(t, dir, nil)

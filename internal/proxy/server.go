@@ -16,6 +16,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/tugdev/tug/internal/kit"
 )
 
 // Options configure a Server. Only StateDir is required; listeners may be
@@ -289,7 +291,7 @@ func (s *Server) Run(ctx context.Context) error {
 		}
 	}
 	pidPath := filepath.Join(s.dataDir, PIDFileName)
-	if err := writeFileAtomic(pidPath, []byte(strconv.Itoa(os.Getpid())+"\n")); err != nil {
+	if err := kit.WriteFile(pidPath, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
 		s.log.Warn("proxy: pid file", "err", err)
 	}
 	s.log.Info("proxy serving", "http", s.HTTPAddr(), "https", s.HTTPSAddr(), "table_version", s.routing.Load().table.Version)

@@ -117,6 +117,7 @@ func smuggleCases() []smuggleCase {
 // writer, bodies and upgrades through ReverseProxy) and checks that the
 // backend never sees a request the client did not send.
 func TestSmugglingEveryPath(t *testing.T) {
+	t.Parallel()
 	rb := &recordingBackend{}
 	be := newHTTPTestServer(t, rb)
 	certFile, keyFile, roots := writeTestCert(t, t.TempDir())

@@ -12,6 +12,8 @@ import (
 
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/mount"
+
+	"github.com/tugdev/tug/internal/kit"
 )
 
 // Where a container finds the secrets entrypoint and its file.
@@ -71,7 +73,7 @@ func (d *Docker) secretsFile(ctx context.Context, spec Spec, imageID string) (*s
 	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
 		return nil, fmt.Errorf("secrets of %s: %w", spec.ID, err)
 	}
-	if err := writeFileAtomic(p, []byte(b.String())); err != nil {
+	if err := kit.WriteFile(p, []byte(b.String()), 0o600); err != nil {
 		return nil, fmt.Errorf("secrets of %s: %w", spec.ID, err)
 	}
 	if err := os.Chmod(p, 0o444); err != nil {

@@ -217,6 +217,7 @@ func TestMaskLogReadsSecretsThenMasks(t *testing.T) {
 // reports keep) masks the container's secrets, also in a runtime that
 // adopted the container and was never told the values.
 func TestDockerLogsMaskSecrets(t *testing.T) {
+	t.Parallel()
 	cli := dockerClient(t)
 	owner := testOwner(t, cli)
 	d := newTestDocker(t, cli, owner)

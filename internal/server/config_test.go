@@ -29,6 +29,7 @@ func newSource(t *testing.T, path string) (*configSource, chan string, *[]*confi
 }
 
 func TestApplyKeepsTheRunningConfigOnErrors(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	path := writeConfig(t, dir, minimalYAML)
 	src, _, applied := newSource(t, path)
@@ -60,6 +61,7 @@ func TestApplyKeepsTheRunningConfigOnErrors(t *testing.T) {
 }
 
 func TestWatcherAppliesGoodFilesAndRefusesBadOnes(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	path := writeConfig(t, dir, minimalYAML)
 	src, results, _ := newSource(t, path)
@@ -105,6 +107,7 @@ func TestWatcherAppliesGoodFilesAndRefusesBadOnes(t *testing.T) {
 }
 
 func TestProxyArgvFollowsTheConfig(t *testing.T) {
+	t.Parallel()
 	off := false
 	cfg := &config.Config{Proxy: &config.Proxy{HTTPS: ":8443", TLS: &config.TLS{Cert: "certs/a.pem", Key: "/abs/k.pem"}, AccessLog: &off}}
 	got := strings.Join(proxyArgv(Options{ProxyCommand: []string{"/bin/tug", "proxy"}, StateDir: "/s", ConfigPath: "/repo/tug.yaml"}, cfg, "127.0.0.1:8080"), " ")

@@ -75,6 +75,7 @@ func dockerImage(t *testing.T, app, owner string) string {
 // through `tug secret-env` (the e2e tug is static), so the container's
 // configuration never holds it.
 func TestEndToEndDockerService(t *testing.T) {
+	t.Parallel()
 	tug, app := binaries(t)
 	dir := t.TempDir()
 	state := filepath.Join(dir, ".tug")

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/tugdev/tug/internal/deploy"
+	"github.com/tugdev/tug/internal/kit"
 	"github.com/tugdev/tug/internal/proxy"
 )
 
@@ -257,7 +258,7 @@ func (p *proxySupervisor) stop(grace time.Duration) error {
 	if pid == 0 {
 		pid = p.readPID()
 	}
-	if pid == 0 || !alive(pid) {
+	if pid == 0 || !kit.Alive(pid) {
 		return nil
 	}
 	if err := sendSignal(pid, false); err != nil {
@@ -272,7 +273,7 @@ func (p *proxySupervisor) stop(grace time.Duration) error {
 			case <-time.After(50 * time.Millisecond):
 			}
 		} else {
-			if !alive(pid) {
+			if !kit.Alive(pid) {
 				return nil
 			}
 			time.Sleep(50 * time.Millisecond)
@@ -289,7 +290,7 @@ func (p *proxySupervisor) readPID() int {
 		return 0
 	}
 	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
-	if !alive(pid) {
+	if !kit.Alive(pid) {
 		return 0
 	}
 	return pid

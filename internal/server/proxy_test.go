@@ -37,6 +37,7 @@ func runProxy(t *testing.T, state string) (stop func()) {
 // file comes back with an older table (or none); the supervisor notices
 // from its health answer and pushes the current table again at once.
 func TestSupervisorRepushesALostTable(t *testing.T) {
+	t.Parallel()
 	state, err := os.MkdirTemp("", "tugs")
 	if err != nil {
 		t.Fatal(err)

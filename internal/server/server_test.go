@@ -13,6 +13,7 @@ import (
 
 	"github.com/tugdev/tug/internal/api"
 	"github.com/tugdev/tug/internal/config"
+	"github.com/tugdev/tug/internal/kit"
 	"github.com/tugdev/tug/internal/testkit"
 )
 
@@ -79,6 +80,7 @@ func stopProxyAfter(t *testing.T, dir string) {
 }
 
 func TestServerLifecycleWithFakeProxy(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	state := filepath.Join(dir, ".tug")
 	cfgPath := writeConfig(t, dir, minimalYAML)
@@ -91,7 +93,7 @@ func TestServerLifecycleWithFakeProxy(t *testing.T) {
 		t.Fatalf("server.pid = %q, %v", pidBytes, err)
 	}
 	proxyPID, _ := strconv.Atoi(strings.TrimSpace(readFile(t, filepath.Join(state, "proxy", "proxy.pid"))))
-	if !alive(proxyPID) {
+	if !kit.Alive(proxyPID) {
 		t.Fatalf("proxy pid %d not running; logs:\n%s", proxyPID, first.logs)
 	}
 
@@ -123,16 +125,9 @@ func TestServerLifecycleWithFakeProxy(t *testing.T) {
 	// An edited tug.yaml is picked up by the watcher; a broken one is
 	// refused by apply with positions and changes nothing.
 	writeConfig(t, dir, strings.Replace(minimalYAML, "demo", "demo2", 1))
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		st, err := c.Status(ctx)
-		if err == nil && st.Project == "demo2" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the watcher did not apply the edited file: %+v %v\nlogs:\n%s", st, err, first.logs)
-		}
-		time.Sleep(20 * time.Millisecond)
+	var st *api.StatusResponse
+	if !testkit.Poll(20*time.Second, func() bool { st, err = c.Status(ctx); return err == nil && st.Project == "demo2" }) {
+		t.Fatalf("the watcher did not apply the edited file: %+v %v\nlogs:\n%s", st, err, first.logs)
 	}
 	writeConfig(t, dir, "version: 1\nservices:\n  web: {replicas: many}\n")
 	_, err = c.Apply(ctx)
@@ -150,7 +145,7 @@ func TestServerLifecycleWithFakeProxy(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(state, PIDFile)); !os.IsNotExist(err) {
 		t.Fatalf("server.pid left behind: %v", err)
 	}
-	if !alive(proxyPID) {
+	if !kit.Alive(proxyPID) {
 		t.Fatal("stopping the server stopped the proxy")
 	}
 	opts.StopServices = true
@@ -159,16 +154,11 @@ func TestServerLifecycleWithFakeProxy(t *testing.T) {
 		t.Fatalf("second server did not adopt the proxy; logs:\n%s", second.logs)
 	}
 	second.stop(t)
-	deadline = time.Now().Add(10 * time.Second)
-	for alive(proxyPID) && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
-	if alive(proxyPID) {
-		t.Fatal("--stop-services left the proxy running")
-	}
+	testkit.Eventually(t, 10*time.Second, "--stop-services to stop the proxy", func() bool { return !kit.Alive(proxyPID) })
 }
 
 func TestServerRestartsADeadProxy(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	state := filepath.Join(dir, ".tug")
 	stopProxyAfter(t, state)
@@ -187,17 +177,14 @@ func TestServerRestartsADeadProxy(t *testing.T) {
 	if err := sendSignal(first, true); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
-		if pid := px.readPID(); pid != 0 && pid != first && px.healthy(ctx) {
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatal("the supervisor did not restart the killed proxy")
+	testkit.Eventually(t, 20*time.Second, "the supervisor to restart the killed proxy", func() bool {
+		pid := px.readPID()
+		return pid != 0 && pid != first && px.healthy(ctx)
+	})
 }
 
 func TestBadConfigAtStartIsRefused(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	cfgPath := writeConfig(t, dir, "version: 1\nservices:\n  web: {replicas: many}\n")
 	err := Run(context.Background(), Options{ConfigPath: cfgPath, StateDir: filepath.Join(dir, ".tug")})

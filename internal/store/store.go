@@ -13,10 +13,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
 	"modernc.org/sqlite"
+
+	"github.com/tugdev/tug/internal/kit"
 )
 
 // FileName is the database file created inside the directory given to Open.
@@ -86,7 +87,7 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 		s.pid = os.Getpid()
 	}
 	if s.alive == nil {
-		s.alive = processAlive
+		s.alive = kit.Alive
 	}
 	// Created private: SQLite would make it 0644, and gives its journal
 	// files the database's mode.
@@ -180,13 +181,4 @@ func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) error {
 		return err
 	}
 	return tx.Commit()
-}
-
-// processAlive is the default Options.ProcessAlive.
-func processAlive(pid int) bool {
-	if pid <= 0 {
-		return false
-	}
-	err := syscall.Kill(pid, 0)
-	return err == nil || errors.Is(err, syscall.EPERM)
 }

@@ -1,6 +1,6 @@
 //go:build unix
 
-package cache
+package kit
 
 import (
 	"errors"
@@ -28,4 +28,4 @@ func tryFlock(f *os.File, exclusive bool) (bool, error) {
 	}
 }
 
-func unflock(f *os.File) { syscall.Flock(int(f.Fd()), syscall.LOCK_UN) }
+func unflock(f *os.File) { _ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN) }
