@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -109,4 +110,31 @@ func TestTCPAPIRefusesTheReportedAttackAndHidesSecrets(t *testing.T) {
 			}
 		}
 	}
+}
+
+// A step that fails undoes the steps before it, last first: a --listen
+// address in use leaves no lock, pid file or socket behind, and the next
+// start succeeds.
+func TestFailedStartUndoesItsSteps(t *testing.T) {
+	dir := t.TempDir()
+	state := filepath.Join(dir, ".tug")
+	stopProxyAfter(t, state)
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	opts := Options{ConfigPath: writeConfig(t, dir, minimalYAML), StateDir: state, ProxyCommand: fakeProxyArgv(t),
+		ListenAddr: taken.Addr().String(), InsecureNoAuth: true, Debounce: 20 * time.Millisecond}
+	err = Run(context.Background(), opts)
+	if err == nil || !strings.Contains(err.Error(), "--listen "+taken.Addr().String()) {
+		t.Fatalf("start on a taken address: %v", err)
+	}
+	for _, f := range []string{PIDFile, api.SocketName} {
+		if _, err := os.Stat(filepath.Join(state, f)); !os.IsNotExist(err) {
+			t.Errorf("%s left behind: %v", f, err)
+		}
+	}
+	opts.ListenAddr = "127.0.0.1:0"
+	startServer(t, opts).stop(t)
 }
