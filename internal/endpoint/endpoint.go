@@ -211,15 +211,12 @@ func (d Decl[P, B, R]) op(media string, stream bool) Op {
 	return o
 }
 
-// decode fills the parameters and the body of r into p and b.
-func decode[P, B any](r *http.Request, o *Op, p *P, b *B) error {
-	if err := decodeParams(r, o, reflect.ValueOf(p).Elem()); err != nil {
-		return err
+// decode reads the parameters and the body of r.
+func decode[P, B any](r *http.Request, o *Op) (p P, b B, err error) {
+	if err = decodeParams(r, o, reflect.ValueOf(&p).Elem()); err != nil || o.Body == nil {
+		return p, b, err
 	}
-	if o.Body == nil {
-		return nil
-	}
-	return decodeBody(r, b, o.optionalBody)
+	return p, b, decodeBody(r, &b, o.optionalBody)
 }
 
 // JSON binds fn to the declaration: the Router decodes P and B, calls fn
@@ -227,9 +224,8 @@ func decode[P, B any](r *http.Request, o *Op, p *P, b *B) error {
 func (d Decl[P, B, R]) JSON(fn func(ctx context.Context, p P, b B) (R, error)) Op {
 	o := d.op(MediaJSON, false)
 	o.serve = func(w http.ResponseWriter, r *http.Request, o *Op) error {
-		var p P
-		var b B
-		if err := decode(r, o, &p, &b); err != nil {
+		p, b, err := decode[P, B](r, o)
+		if err != nil {
 			return err
 		}
 		out, err := fn(r.Context(), p, b)
@@ -250,9 +246,8 @@ func (d Decl[P, B, R]) JSON(fn func(ctx context.Context, p P, b B) (R, error)) O
 func (d Decl[P, B, R]) Stream(fn func(ctx context.Context, p P, b B, send func(R) error) error) Op {
 	o := d.op(MediaNDJSON, true)
 	o.serve = func(w http.ResponseWriter, r *http.Request, o *Op) error {
-		var p P
-		var b B
-		if err := decode(r, o, &p, &b); err != nil {
+		p, b, err := decode[P, B](r, o)
+		if err != nil {
 			return err
 		}
 		s := newLineWriter(w)
@@ -271,9 +266,8 @@ func (d Decl[P, B, R]) Stream(fn func(ctx context.Context, p P, b B, send func(R
 func (d Decl[P, B, R]) Write(media string, fn func(w http.ResponseWriter, r *http.Request, p P) error) Op {
 	o := d.op(media, false)
 	o.serve = func(w http.ResponseWriter, r *http.Request, o *Op) error {
-		var p P
-		var b B
-		if err := decode(r, o, &p, &b); err != nil {
+		p, _, err := decode[P, B](r, o)
+		if err != nil {
 			return err
 		}
 		return fn(w, r, p)
