@@ -362,7 +362,7 @@ func (d *daemon) listen(context.Context) error {
 		Deployer:  d.mgr,
 		Life:      d.reqCtx,
 		Config:    d.src,
-		Metrics:   &metricsHandler{proxy: d.px.client, reg: d.o.Registry, log: d.log},
+		Metrics:   d.mon.mon.MetricsHandler(),
 		Alerts:    d.mon.engineInForce,
 		Logs:      d.logs,
 		Monitor:   d.mon.mon,
