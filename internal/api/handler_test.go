@@ -157,7 +157,7 @@ func apiErr(t *testing.T, err error) *endpoint.Error {
 	t.Helper()
 	var e *endpoint.Error
 	if !errors.As(err, &e) {
-		t.Fatalf("want *api.Error, got %T %v", err, err)
+		t.Fatalf("want *endpoint.Error, got %T %v", err, err)
 	}
 	return e
 }

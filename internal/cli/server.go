@@ -15,6 +15,7 @@ import (
 	"github.com/tugdev/tug/internal/api"
 	"github.com/tugdev/tug/internal/config"
 	"github.com/tugdev/tug/internal/endpoint"
+	"github.com/tugdev/tug/internal/runtime"
 	"github.com/tugdev/tug/internal/server"
 )
 
@@ -26,6 +27,7 @@ type serverFlags struct {
 	insecureNoAuth bool
 	allowHosts     []string
 	stopServices   bool
+	force          bool
 }
 
 func (a *app) newServerCmd() *cobra.Command {
@@ -69,6 +71,7 @@ func (a *app) addServerFlags(cmd *cobra.Command, f *serverFlags) {
 	cmd.Flags().StringVar(&f.listen, "listen", "", "also serve the API on this TCP address (e.g. 127.0.0.1:7070); needs --insecure-no-auth until API tokens exist")
 	cmd.Flags().BoolVar(&f.insecureNoAuth, "insecure-no-auth", false, "serve --listen without authentication: anyone who can reach the address can deploy")
 	cmd.Flags().StringSliceVar(&f.allowHosts, "allow-host", nil, "a host name clients reach --listen by, besides its address and localhost (repeatable)")
+	cmd.Flags().BoolVar(&f.force, "force", false, "start even if tug.db does not record the releases and instances the state directory holds (a new history begins; see the error without it)")
 }
 
 // serverOptions turns flags into server.Options.
@@ -102,7 +105,9 @@ func (a *app) serverOptions(f serverFlags) (server.Options, error) {
 		InsecureNoAuth: f.insecureNoAuth,
 		AllowHosts:     f.allowHosts,
 		StopServices:   f.stopServices,
+		Force:          f.force,
 		ProxyCommand:   argv,
+		MaskLog:        []string{argv[0], runtime.MaskLogCommand},
 		SecretsInit:    staticExecutable(),
 		Version:        readBuildInfo().Version,
 		LookupEnv:      a.lookupEnv,

@@ -48,6 +48,9 @@ func (l *Logs) Stream(ctx context.Context, p Params, send func(Line) error) erro
 		if q.until, err = l.top(ctx); err != nil {
 			return err
 		}
+		if q.untilAccess, err = accessEnd(accessDir(l.o.StateDir)); err != nil {
+			return err
+		}
 		q.After = 0
 	}
 	lines, err := l.Search(ctx, q)
@@ -62,7 +65,7 @@ func (l *Logs) Stream(ctx context.Context, p Params, send func(Line) error) erro
 	if !p.Follow {
 		return nil
 	}
-	q.After, q.Limit = q.until, 0
+	q.After, q.Limit, q.afterAccess = q.until, 0, q.untilAccess
 	if q.After == 0 {
 		q.After = -1 // the store was empty: everything from now on
 	}

@@ -60,8 +60,15 @@ type Options struct {
 	// StopServices stops every instance and the proxy when Run returns;
 	// otherwise they keep running for the next server to adopt.
 	StopServices bool
+	// Force starts on a state directory whose history does not record
+	// the releases and instances it holds (see checkHistory).
+	Force bool
 	// ProxyCommand is the argv that starts `tug proxy` (flags are added).
 	ProxyCommand []string
+	// MaskLog is the argv that starts `tug mask-log`, through which
+	// process instances with secrets write their output masked (see
+	// runtime.ProcessOptions).
+	MaskLog []string
 	// SecretsInit is a static tug binary; given, Docker services get their
 	// secrets through a file its `secret-env` command reads, not through
 	// their container's configuration (see runtime.DockerOptions).
@@ -114,6 +121,7 @@ func Run(ctx context.Context, opts Options) error {
 	defer d.close()
 	for _, step := range []func(context.Context) error{
 		d.lockStateDir,
+		d.checkState,
 		d.registerMetrics,
 		d.loadConfig,
 		d.openStore,
@@ -180,6 +188,10 @@ func (d *daemon) lockStateDir(context.Context) error {
 	d.later(lock.release)
 	return nil
 }
+
+// checkState refuses a state directory whose history was lost (see
+// statecheck.go).
+func (d *daemon) checkState(ctx context.Context) error { return checkState(ctx, d.o) }
 
 // registerMetrics adds the server's own collectors to the registry.
 func (d *daemon) registerMetrics(context.Context) error {
@@ -316,7 +328,7 @@ func (d *daemon) startDeploys(ctx context.Context) error {
 	mgr, err := deploy.New(deploy.Options{
 		Store:    d.store,
 		Runtimes: d.runtimes,
-		Router:   d.px.client,
+		Router:   d.px,
 		RepoDir:  repoDir(filepath.Dir(d.o.ConfigPath)),
 		StateDir: d.o.StateDir,
 		Now:      d.o.Now,
