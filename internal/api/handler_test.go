@@ -13,8 +13,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tugdev/tug/internal/alert"
 	"github.com/tugdev/tug/internal/config"
 	"github.com/tugdev/tug/internal/deploy"
+	"github.com/tugdev/tug/internal/endpoint"
+	"github.com/tugdev/tug/internal/logs"
+	"github.com/tugdev/tug/internal/metrics"
 	"github.com/tugdev/tug/internal/proxy"
 	"github.com/tugdev/tug/internal/store"
 )
@@ -129,28 +133,31 @@ func (f *fakeConfig) Apply(context.Context) (ConfigSnapshot, bool, error) {
 	if err != nil {
 		return f.snap, false, err
 	}
-	f.snap = ConfigSnapshot{Config: c, LoadedAt: time.Now(), Hash: "new"}
+	f.snap = ConfigSnapshot{Config: c, Source: []byte(testYAML), LoadedAt: time.Now(), Hash: "new"}
 	return f.snap, true, nil
 }
 
 func newTestServer(t *testing.T, d *fakeDeployer, opts ...func(*Options)) (*Client, *Handler, *fakeConfig) {
 	t.Helper()
-	fc := &fakeConfig{snap: ConfigSnapshot{Config: mustConfig(t, testYAML), LoadedAt: time.Unix(1, 0), Hash: "old"}}
+	fc := &fakeConfig{snap: ConfigSnapshot{Config: mustConfig(t, testYAML), Source: []byte(testYAML), LoadedAt: time.Unix(1, 0), Hash: "old"}}
 	o := Options{Deployer: d, Config: fc, ProxyHTTP: "127.0.0.1:8080"}
 	for _, f := range opts {
 		f(&o)
 	}
-	h := NewHandler(o)
+	h, err := NewHandler(o)
+	if err != nil {
+		t.Fatal(err)
+	}
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	return NewClient(srv.URL), h, fc
 }
 
-func apiErr(t *testing.T, err error) *Error {
+func apiErr(t *testing.T, err error) *endpoint.Error {
 	t.Helper()
-	var e *Error
+	var e *endpoint.Error
 	if !errors.As(err, &e) {
-		t.Fatalf("want *api.Error, got %T %v", err, err)
+		t.Fatalf("want *endpoint.Error, got %T %v", err, err)
 	}
 	return e
 }
@@ -161,7 +168,7 @@ func TestErrorMapping(t *testing.T) {
 	for _, tc := range []struct {
 		err    error
 		status int
-		code   string
+		code   endpoint.Code
 	}{
 		{fmt.Errorf("x: %w", deploy.ErrUnknownService), 404, "unknown_service"},
 		{fmt.Errorf("x: %w", deploy.ErrUnknownEnvironment), 404, "unknown_environment"},
@@ -171,16 +178,20 @@ func TestErrorMapping(t *testing.T) {
 		{fmt.Errorf("x: %w", deploy.ErrFailed), 422, "deploy_failed"},
 		{fmt.Errorf("release r9: %w", store.ErrNotFound), 404, "not_found"},
 		{fmt.Errorf("push: %w", proxy.ErrUnreachable), 503, "proxy_unreachable"},
+		{fmt.Errorf("silence: %w: bad matcher", alert.ErrInvalid), 400, "bad_request"},
+		{fmt.Errorf("silence x: %w", alert.ErrNotFound), 404, "not_found"},
+		{fmt.Errorf("%w: since: bogus", logs.ErrBadQuery), 400, "bad_request"},
+		{alert.ErrNoEngine, 503, "unavailable"},
 		{cfgErr, 400, "invalid_config"},
 		{badRequest("body: nope"), 400, "bad_request"},
 		{errors.New("boom"), 500, "internal"},
 	} {
-		status, e := toAPIError(tc.err)
-		if status != tc.status || e.Code != tc.code || e.Message != tc.err.Error() {
-			t.Errorf("%v: got %d %q %q, want %d %q", tc.err, status, e.Code, e.Message, tc.status, tc.code)
+		e := describe(tc.err)
+		if e.Status != tc.status || e.Code != tc.code || e.Message != tc.err.Error() {
+			t.Errorf("%v: got %d %q %q, want %d %q", tc.err, e.Status, e.Code, e.Message, tc.status, tc.code)
 		}
 	}
-	_, e := toAPIError(cfgErr)
+	e := describe(cfgErr)
 	if len(e.Details) != 1 || e.Details[0].Line != 3 || e.Details[0].Col != 5 || e.Details[0].Path != "services.web" {
 		t.Errorf("details = %+v", e.Details)
 	}
@@ -205,7 +216,7 @@ func TestBadBodyNamesTheField(t *testing.T) {
 	} {
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/api/deploys", strings.NewReader(tc.body)))
-		var env struct{ Error Error }
+		var env endpoint.ErrorResponse
 		if err := json.Unmarshal(rec.Body.Bytes(), &env); err != nil {
 			t.Fatalf("%s: answer is not JSON: %q", tc.body, rec.Body)
 		}
@@ -395,9 +406,9 @@ func TestApplyRefusesBadConfig(t *testing.T) {
 func TestStatusShape(t *testing.T) {
 	t.Parallel()
 	d := &fakeDeployer{status: []deploy.ServiceStatus{{Service: "shop", Environment: "staging", Live: []deploy.LivePool{{Release: "r1", Weight: 100}}}}}
-	c, _, _ := newTestServer(t, d)
+	c, h, _ := newTestServer(t, d)
 	var raw map[string]any
-	if err := c.Do(context.Background(), http.MethodGet, "/api/status", nil, &raw); err != nil {
+	if err := json.Unmarshal(getBody(t, h, "/api/status"), &raw); err != nil {
 		t.Fatal(err)
 	}
 	for _, k := range []string{"project", "config_file", "environments", "services", "live", "proxy_http"} {
@@ -421,84 +432,60 @@ func TestStatusShape(t *testing.T) {
 }
 
 func TestUnknownRouteIsJSON404(t *testing.T) {
-	t.Parallel()
-	c, _, _ := newTestServer(t, &fakeDeployer{})
-	err := c.Do(context.Background(), http.MethodGet, "/api/nope", nil, nil)
-	if e := apiErr(t, err); e.Status != 404 || e.Code != "no_route" {
-		t.Fatalf("got %+v", e)
-	}
-	err = c.Do(context.Background(), http.MethodGet, "/api/deploys", nil, nil)
-	if e := apiErr(t, err); e.Status != 405 || !strings.Contains(e.Message, "use POST") {
-		t.Fatalf("wrong method: %+v", e)
+	_, h, _ := newTestServer(t, &fakeDeployer{})
+	for _, tc := range []struct {
+		method, path string
+		status       int
+		code         endpoint.Code
+		msg          string
+	}{
+		{http.MethodGet, "/api/nope", 404, endpoint.CodeNoRoute, "no route"},
+		{http.MethodGet, "/api/deploys", 405, endpoint.CodeMethodNotAllowed, "use POST"},
+	} {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(tc.method, tc.path, nil))
+		var env endpoint.ErrorResponse
+		if err := json.Unmarshal(rec.Body.Bytes(), &env); err != nil || rec.Code != tc.status || env.Error.Code != tc.code || !strings.Contains(env.Error.Message, tc.msg) {
+			t.Errorf("%s %s: %d %s", tc.method, tc.path, rec.Code, rec.Body)
+		}
 	}
 }
 
-func TestMountAndMetrics(t *testing.T) {
-	t.Parallel()
-	mounted := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "v1:"+r.URL.Path) })
-	metrics := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "tug_up 1\n") })
-	c, _, _ := newTestServer(t, &fakeDeployer{}, func(o *Options) {
-		o.Mount = map[string]http.Handler{"/api/v1/": mounted}
-		o.Metrics = metrics
-	})
-	var b strings.Builder
-	if err := c.Do(context.Background(), http.MethodGet, "/api/v1/query", nil, &b); err != nil || b.String() != "v1:/api/v1/query" {
-		t.Fatalf("mount: %v %q", err, b.String())
+// A server built without a room answers its operations 503, in that
+// room's error style.
+func TestMissingRoomsAnswerUnavailable(t *testing.T) {
+	c, h, _ := newTestServer(t, &fakeDeployer{})
+	ctx := context.Background()
+	if _, err := c.Alerts(ctx); apiErr(t, err).Status != 503 {
+		t.Errorf("alerts: %v", err)
 	}
-	b.Reset()
-	if err := c.Do(context.Background(), http.MethodGet, "/metrics", nil, &b); err != nil || b.String() != "tug_up 1\n" {
-		t.Fatalf("metrics: %v %q", err, b.String())
+	if err := c.Logs(ctx, logs.Params{Service: "web"}, func(logs.Line) error { return nil }); apiErr(t, err).Code != endpoint.CodeUnavailable {
+		t.Errorf("logs: %v", err)
+	}
+	if _, err := c.Query(ctx, metrics.QueryParams{Query: "1"}); apiErr(t, err).Code != "unavailable" {
+		t.Errorf("query: %v", err)
+	}
+	if _, err := c.Metrics(ctx); apiErr(t, err).Status != 503 {
+		t.Errorf("metrics: %v", err)
+	}
+	var prom metrics.ErrorResponse
+	if err := json.Unmarshal(getBody(t, h, "/api/v1/nope"), &prom); err != nil || prom.ErrorType != "not_found" {
+		t.Errorf("unknown Prometheus endpoint: %+v %v", prom, err)
 	}
 }
 
-// TestOpenAPIListsEveryRoute walks every pattern registered on the
-// router and finds it in the served document, and resolves every
-// documented operation back to a registered pattern.
-func TestOpenAPIListsEveryRoute(t *testing.T) {
-	t.Parallel()
-	c, h, _ := newTestServer(t, &fakeDeployer{}, func(o *Options) {
-		o.Mount = map[string]http.Handler{"/api/v1/": http.NotFoundHandler(), "/api/alerts": http.NotFoundHandler()}
-	})
-	var doc struct {
-		OpenAPI string                    `json:"openapi"`
-		Paths   map[string]map[string]any `json:"paths"`
+func TestMetricsText(t *testing.T) {
+	metricsH := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "tug_up 1\n") })
+	c, _, _ := newTestServer(t, &fakeDeployer{}, func(o *Options) { o.Metrics = metricsH })
+	if got, err := c.Metrics(context.Background()); err != nil || got != "tug_up 1\n" {
+		t.Fatalf("metrics: %v %q", err, got)
 	}
-	if err := c.Do(context.Background(), http.MethodGet, "/api/openapi.json", nil, &doc); err != nil {
-		t.Fatal(err)
-	}
-	if !strings.HasPrefix(doc.OpenAPI, "3.") {
-		t.Fatalf("openapi = %q", doc.OpenAPI)
-	}
-	if len(h.patterns) < 10 {
-		t.Fatalf("only %d patterns registered", len(h.patterns))
-	}
-	for _, p := range h.patterns {
-		if p == "/" {
-			continue // the JSON 404
-		}
-		method, path, ok := strings.Cut(p, " ")
-		if !ok {
-			path, method = p, http.MethodGet
-			if strings.HasSuffix(path, "/") {
-				path += "{path}"
-			}
-		}
-		item, found := doc.Paths[path]
-		if !found {
-			t.Errorf("route %q is not in openapi.json", p)
-			continue
-		}
-		if _, ok := item[strings.ToLower(method)]; !ok {
-			t.Errorf("route %q: openapi.json documents %v only", p, methodsOf(item))
-		}
-	}
-	for path, item := range doc.Paths {
-		for _, m := range methodsOf(item) {
-			concrete := strings.ReplaceAll(strings.ReplaceAll(path, "{id}", "r1"), "{path}", "x")
-			req := httptest.NewRequest(m, concrete, nil)
-			if _, pattern := h.mux.Handler(req); pattern == "/" || pattern == "" {
-				t.Errorf("documented %s %s is not routed (pattern %q)", m, path, pattern)
-			}
-		}
-	}
+}
+
+// getBody is the answer to GET path, whatever its status.
+func getBody(t *testing.T, h http.Handler, path string) []byte {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+	return rec.Body.Bytes()
 }

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/tugdev/tug/internal/deploy"
+	"github.com/tugdev/tug/internal/endpoint"
 )
 
 // DeployRequest is the body of POST /api/deploys. Environment "" means
@@ -24,6 +25,17 @@ type RollbackRequest struct {
 	Who         string `json:"who,omitempty"`
 }
 
+// ReleasesParams select the releases of GET /api/releases.
+type ReleasesParams struct {
+	Service string `query:"service,required" doc:"the service"`
+	Env     string `query:"env" doc:"only this environment"`
+}
+
+// ReleaseParams name one release.
+type ReleaseParams struct {
+	ID string `path:"id" doc:"the release ID"`
+}
+
 // ApproveRequest is the optional body of POST /api/releases/{id}/approve
 // and /reject.
 type ApproveRequest struct {
@@ -37,7 +49,7 @@ type StreamLine struct {
 	Event   *deploy.Event   `json:"event,omitempty"`
 	Done    bool            `json:"done,omitempty"`
 	Release *deploy.Release `json:"release,omitempty"`
-	Error   *Error          `json:"error,omitempty"`
+	Error   *endpoint.Error `json:"error,omitempty"`
 	// Status is the HTTP status the error would have had on its own.
 	Status int `json:"status,omitempty"`
 }
@@ -72,11 +84,13 @@ type StatusResponse struct {
 
 // ConfigResponse is GET /api/config and the answer of POST /api/apply.
 type ConfigResponse struct {
-	File     string          `json:"file"`
-	LoadedAt time.Time       `json:"loaded_at"`
-	Hash     string          `json:"hash"`
-	Changed  bool            `json:"changed"`
-	Config   json.RawMessage `json:"config"`
+	File     string    `json:"file"`
+	LoadedAt time.Time `json:"loaded_at"`
+	Hash     string    `json:"hash"`
+	Changed  bool      `json:"changed"`
+	// Config is the document as written (see config.AsWritten): ${VAR}
+	// references unexpanded, secret-bearing values as "<secret>".
+	Config json.RawMessage `json:"config"`
 }
 
 // HealthResponse is GET /api/health: the server is up.

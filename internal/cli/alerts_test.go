@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/prometheus/tsdb"
 
 	"github.com/tugdev/tug/internal/alert"
+	"github.com/tugdev/tug/internal/api"
 	"github.com/tugdev/tug/internal/config"
 	"github.com/tugdev/tug/internal/server"
 	"github.com/tugdev/tug/internal/store"
@@ -51,7 +52,11 @@ func alertServer(t *testing.T, dir string, now time.Time) (*alert.Engine, string
 		t.Fatal(err)
 	}
 	e.Evaluate(context.Background())
-	srv := httptest.NewServer(e.Handler())
+	h, err := api.NewHandler(api.Options{Alerts: func() *alert.Engine { return e }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	return e, srv.URL
 }

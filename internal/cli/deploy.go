@@ -14,6 +14,7 @@ import (
 
 	"github.com/tugdev/tug/internal/api"
 	"github.com/tugdev/tug/internal/deploy"
+	"github.com/tugdev/tug/internal/endpoint"
 )
 
 func (a *app) newDeployCmd() *cobra.Command {
@@ -137,8 +138,8 @@ func (a *app) finishRelease(p *progressPrinter, verb, service string, rel *deplo
 		p.mu.Unlock()
 	}
 	if err != nil {
-		var e *api.Error
-		if errors.As(err, &e) && e.Code == "deploy_failed" {
+		var e *endpoint.Error
+		if errors.As(err, &e) && e.Code == endpoint.CodeDeployFailed {
 			reason := e.Message
 			if rel != nil && rel.Reason != "" {
 				reason = rel.Reason

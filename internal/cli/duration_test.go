@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/tugdev/tug/internal/alert"
+	"github.com/tugdev/tug/internal/api"
 	"github.com/tugdev/tug/internal/config"
 	"github.com/tugdev/tug/internal/logs"
 	"github.com/tugdev/tug/internal/metrics"
@@ -35,7 +36,7 @@ func TestDurationMeansTheSameEverywhere(t *testing.T) {
 	var mu sync.Mutex
 	var gotSince time.Time
 	logsSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		q, err := logs.ParseQuery(r.URL.Query(), now)
+		q, err := logs.Params{Service: "web", Since: r.URL.Query().Get("since")}.Query(now)
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
@@ -51,7 +52,11 @@ func TestDurationMeansTheSameEverywhere(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = m.Close() })
-	promSrv := httptest.NewServer(m.Handler())
+	promH, err := api.NewHandler(api.Options{Monitor: m})
+	if err != nil {
+		t.Fatal(err)
+	}
+	promSrv := httptest.NewServer(promH)
 	t.Cleanup(promSrv.Close)
 
 	for _, c := range testkit.DurationCases {
@@ -90,7 +95,7 @@ func TestDurationMeansTheSameEverywhere(t *testing.T) {
 				mu.Unlock()
 			}
 			check("tug logs --since", d, err)
-			_, err = logs.ParseQuery(url.Values{"service": {"web"}, "since": {c.In}}, now)
+			_, err = logs.Params{Service: "web", Since: c.In}.Query(now)
 			if c.Err != "" {
 				check("logs API since", 0, err)
 			}

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tugdev/tug/internal/api"
 	"github.com/tugdev/tug/internal/logs"
 	"github.com/tugdev/tug/internal/runtime"
 	"github.com/tugdev/tug/internal/testkit"
@@ -38,7 +39,11 @@ func TestLogsCommandPrintsServerLines(t *testing.T) {
 	done := make(chan struct{})
 	go func() { defer close(done); l.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done; l.Close() })
-	srv := httptest.NewServer(l.Handler())
+	h, err := api.NewHandler(api.Options{Logs: l})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	testkit.Eventually(t, 0, "the first poll to ingest the lines", func() bool {
 		got, _ := l.Search(ctx, logs.Query{Service: "web"})
@@ -61,11 +66,11 @@ func TestLogsCommandPrintsServerLines(t *testing.T) {
 		t.Fatalf("plain output %q", out.String())
 	}
 	// A bad parameter reaching the server is bad input too.
-	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	badH := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		r.URL.RawQuery = "service=web&since=x"
-		l.Handler().ServeHTTP(w, r)
+		h.ServeHTTP(w, r)
 	})
-	bad := httptest.NewServer(h)
+	bad := httptest.NewServer(badH)
 	t.Cleanup(bad.Close)
 	if code := Run(ctx, []string{"logs", "web", "--server", bad.URL}, Env{Stdout: &out, Stderr: &errOut}); code != exitBadInput {
 		t.Fatalf("server 400: exit %d, want %d", code, exitBadInput)

@@ -72,6 +72,9 @@ type schemaGen struct {
 	defs     map[string]any
 	rules    map[string]map[string]any
 	required map[string][]string
+	// wire, when set, describes types as encoding/json writes them (see
+	// WireSchemas) instead of as tug.yaml spells them.
+	wire *wireStyle
 }
 
 func refTo(name string) map[string]any { return map[string]any{"$ref": "#/$defs/" + name} }
@@ -84,7 +87,7 @@ func orInterpolated(s map[string]any) map[string]any {
 // ref returns a reference to the definition of struct type t, defining it
 // on first use.
 func (g *schemaGen) ref(t reflect.Type) map[string]any {
-	name := t.Name()
+	name := g.defName(t)
 	if _, done := g.defs[name]; !done {
 		g.defs[name] = nil // placeholder against recursion
 		g.defs[name] = g.object(t)
@@ -93,6 +96,9 @@ func (g *schemaGen) ref(t reflect.Type) map[string]any {
 }
 
 func (g *schemaGen) object(t reflect.Type) map[string]any {
+	if g.wire != nil {
+		return g.wireObject(t)
+	}
 	props := map[string]any{}
 	for _, f := range fieldsOf(t) {
 		sf := t.Field(f.index)
@@ -134,6 +140,9 @@ func constrain(s, extra map[string]any) map[string]any {
 
 // schema describes type t found under key.
 func (g *schemaGen) schema(t reflect.Type, key string) map[string]any {
+	if s, ok := g.wireSchema(t); ok {
+		return s
+	}
 	switch t {
 	case durationType:
 		if _, ok := g.defs["Duration"]; !ok {

@@ -290,9 +290,10 @@ type Channel struct {
 	Alertmanager *URLChannel   `yaml:"alertmanager" json:"alertmanager,omitempty"`
 }
 
-// URLChannel is a channel reached by one HTTP URL.
+// URLChannel is a channel reached by one HTTP URL. The URL is a secret:
+// a webhook's URL is its credential.
 type URLChannel struct {
-	URL string `yaml:"url" json:"url"`
+	URL string `yaml:"url" json:"url" secret:"true"`
 }
 
 // EmailChannel sends mail over SMTP.
@@ -306,7 +307,7 @@ type SMTP struct {
 	Host     string `yaml:"host" json:"host"`
 	Port     int    `yaml:"port" json:"port,omitempty"`
 	From     string `yaml:"from" json:"from"`
-	Username string `yaml:"username" json:"username,omitempty"`
+	Username string `yaml:"username" json:"username,omitempty" secret:"true"`
 	// Password names a secret, never the value itself.
 	Password string `yaml:"password_secret" json:"password_secret,omitempty"`
 }

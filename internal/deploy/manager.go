@@ -172,11 +172,14 @@ type Manager struct {
 
 	// mu guards everything below; persisting a state happens under it so
 	// saves of one key are never reordered.
-	mu        sync.Mutex
-	cfg       *config.Config
-	states    map[key]*envState
-	busy      map[key]*Release
-	chores    map[key]bool // busy with housekeeping (a rollback window ending)
+	mu     sync.Mutex
+	cfg    *config.Config
+	states map[key]*envState
+	busy   map[key]*Release
+	chores map[key]bool // busy with housekeeping (a rollback window ending)
+	// freed is closed, and replaced, whenever a key stops being busy, so
+	// whoever waits for one (acquire, Shutdown) is woken, not polling.
+	freed     chan struct{}
 	approvals map[string]chan approval
 	timers    map[key]*time.Timer
 	// tableFloor is the lowest version the next table push may carry
@@ -210,6 +213,7 @@ func New(opts Options) (*Manager, error) {
 		states:    map[key]*envState{},
 		busy:      map[key]*Release{},
 		chores:    map[key]bool{},
+		freed:     make(chan struct{}),
 		approvals: map[string]chan approval{},
 		timers:    map[key]*time.Timer{},
 	}
@@ -252,7 +256,7 @@ func (m *Manager) acquire(ctx context.Context, k key, rel *Release) error {
 	for {
 		m.mu.Lock()
 		_, held := m.busy[k]
-		chore := m.chores[k]
+		chore, freed := m.chores[k], m.freed
 		if !held {
 			m.busy[k] = rel
 			m.mu.Unlock()
@@ -262,8 +266,10 @@ func (m *Manager) acquire(ctx context.Context, k key, rel *Release) error {
 		if !chore {
 			return fmt.Errorf("%w: %s", ErrBusy, k)
 		}
-		if err := sleepCtx(ctx, 20*time.Millisecond); err != nil {
-			return err
+		select {
+		case <-freed:
+		case <-ctx.Done():
+			return ctx.Err()
 		}
 	}
 }
@@ -284,6 +290,8 @@ func (m *Manager) release(k key) {
 	m.mu.Lock()
 	delete(m.busy, k)
 	delete(m.chores, k)
+	close(m.freed)
+	m.freed = make(chan struct{})
 	m.mu.Unlock()
 }
 
@@ -310,12 +318,20 @@ func (m *Manager) Shutdown(ctx context.Context, stopServices bool) error {
 	m.wg.Wait()
 	// Deploys run on after their clients left; cancelled, they wind down
 	// (back to the previous release) before instances may be stopped.
+	// Each one's end wakes this wait; ctx bounds it.
+wait:
 	for {
 		m.mu.Lock()
-		n := len(m.busy)
+		n, freed := len(m.busy), m.freed
 		m.mu.Unlock()
-		if n == 0 || sleepCtx(ctx, 20*time.Millisecond) != nil {
+		if n == 0 {
 			break
+		}
+		select {
+		case <-freed:
+		case <-ctx.Done():
+			m.log.Warn("deploy manager: stopped waiting for deploys to wind down", "busy", n, "err", ctx.Err())
+			break wait
 		}
 	}
 	if !stopServices {

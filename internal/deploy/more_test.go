@@ -305,3 +305,46 @@ func TestStatusStickyAndShutdown(t *testing.T) {
 		t.Errorf("%d routes after shutdown", n)
 	}
 }
+
+// Shutdown waits for the deploys still running and returns as soon as the
+// last one lets go of its service (woken, not polling); its ctx bounds
+// the wait.
+func TestShutdownJoinsRunningDeploys(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, configWith(webService("rolling", "./web"), "staging"))
+	k := key{"web", "staging"}
+	if err := h.m.acquire(context.Background(), k, nil); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- h.m.Shutdown(context.Background(), false) }()
+	select {
+	case err := <-done:
+		t.Fatalf("Shutdown returned while a deploy ran: %v", err)
+	case <-time.After(50 * time.Millisecond):
+	}
+	h.m.release(k)
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Shutdown did not return once the deploy ended")
+	}
+
+	// A deploy that never ends is waited for until ctx ends, no longer.
+	h2 := newHarness(t, configWith(webService("rolling", "./web"), "staging"))
+	if err := h2.m.acquire(context.Background(), k, nil); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if err := h2.m.Shutdown(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+	if ctx.Err() == nil {
+		t.Fatal("Shutdown returned before its ctx ended, with a deploy running")
+	}
+	h2.m.release(k)
+}

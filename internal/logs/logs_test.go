@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -17,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tugdev/tug/internal/endpoint"
 	"github.com/tugdev/tug/internal/runtime"
 	"github.com/tugdev/tug/internal/testkit"
 )
@@ -158,12 +158,12 @@ func TestGrepAndSinceFilter(t *testing.T) {
 	appendFile(t, f.outPath(), "new error: timeout", "new ok")
 	f.l.step(ctx, false)
 
-	q, err := ParseQuery(url.Values{"service": {"web"}, "since": {"10m"}}, f.clock.Now())
+	q, err := Params{Service: "web", Since: "10m"}.Query(f.clock.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
 	wantTexts(t, f.search(t, q), "new error: timeout", "new ok")
-	q, err = ParseQuery(url.Values{"service": {"web"}, "grep": {`error: \w+`}}, f.clock.Now())
+	q, err = Params{Service: "web", Grep: `error: \w+`}.Query(f.clock.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -175,17 +175,17 @@ func TestGrepAndSinceFilter(t *testing.T) {
 			t.Errorf("ParseSince(%q) = %v, %v", in, got, err)
 		}
 	}
-	for param, v := range map[string]url.Values{
-		"since":   {"service": {"web"}, "since": {"yesterday"}},
-		"grep":    {"service": {"web"}, "grep": {"(unclosed"}},
-		"limit":   {"service": {"web"}, "limit": {"-1"}},
+	for param, v := range map[string]Params{
+		"since":   {Service: "web", Since: "yesterday"},
+		"grep":    {Service: "web", Grep: "(unclosed"},
+		"limit":   {Service: "web", Limit: -1},
 		"service": {},
 	} {
-		if _, err := ParseQuery(v, f.clock.Now()); err == nil || !strings.Contains(err.Error(), param+":") {
+		if _, err := v.Query(f.clock.Now()); err == nil || !strings.Contains(err.Error(), param+":") {
 			t.Errorf("%s: error %v does not name it", param, err)
 		}
 	}
-	srv := httptest.NewServer(f.l.Handler())
+	srv := httptest.NewServer(logsRouter(t, f.l))
 	t.Cleanup(srv.Close)
 	resp, err := http.Get(srv.URL + "/api/logs?service=web&since=bogus")
 	if err != nil {
@@ -221,7 +221,7 @@ func TestFollowDeliversLinesAppendedLater(t *testing.T) {
 	f.l.step(ctx, false)
 	go func() { defer close(done); f.l.Run(ctx) }()
 
-	srv := httptest.NewServer(f.l.Handler())
+	srv := httptest.NewServer(logsRouter(t, f.l))
 	t.Cleanup(srv.Close)
 	req, _ := http.NewRequestWithContext(ctx, "GET", srv.URL+"/api/logs?service=web&follow=1&grep=^(before|after)", nil)
 	resp, err := http.DefaultClient.Do(req)
@@ -469,7 +469,7 @@ func TestAccessLogReadAtQueryTime(t *testing.T) {
 
 	// Follow: lines appended to the segment and in a new one arrive.
 	go func() { defer close(done); f.l.Run(ctx) }()
-	srv := httptest.NewServer(f.l.Handler())
+	srv := httptest.NewServer(logsRouter(t, f.l))
 	t.Cleanup(srv.Close)
 	req, _ := http.NewRequestWithContext(ctx, "GET", srv.URL+"/api/logs?service=web&follow=1&env=prod", nil)
 	resp, err := http.DefaultClient.Do(req)
@@ -500,4 +500,14 @@ func TestAccessLogReadAtQueryTime(t *testing.T) {
 	if len(segs) != 2 || segs[0].name != "access-20261101T110000.000000000Z.log" {
 		t.Fatalf("after retention: %+v", segs)
 	}
+}
+
+// logsRouter serves l's operations as the server does.
+func logsRouter(t *testing.T, l *Logs) http.Handler {
+	t.Helper()
+	rt, err := endpoint.NewRouter(Ops(l), endpoint.Options{Codes: []endpoint.ErrorCode{{Err: ErrBadQuery, Code: endpoint.CodeBadRequest}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rt
 }

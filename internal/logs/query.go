@@ -3,9 +3,7 @@ package logs
 import (
 	"errors"
 	"fmt"
-	"net/url"
 	"regexp"
-	"strconv"
 	"strings"
 	"time"
 
@@ -39,35 +37,32 @@ type Query struct {
 	untilAccess, afterAccess accessPos
 }
 
-// ParseQuery reads service, env, since, grep and limit from URL values.
-// since is a duration back from now ("10m", "2h", "7d") or an RFC 3339
-// time.
-func ParseQuery(v url.Values, now time.Time) (Query, error) {
-	q := Query{Service: strings.TrimSpace(v.Get("service")), Env: strings.TrimSpace(v.Get("env"))}
+// Query checks p and turns it into a Query; since is a duration back
+// from now ("10m", "2h", "7d") or an RFC 3339 time. Errors match
+// ErrBadQuery and name the parameter.
+func (p Params) Query(now time.Time) (Query, error) {
+	q := Query{Service: strings.TrimSpace(p.Service), Env: strings.TrimSpace(p.Env)}
 	if q.Service == "" {
 		return Query{}, fmt.Errorf("%w: service: required (a service name, %q or %q)", ErrBadQuery, ServiceTug, ServiceProxy)
 	}
-	if s := v.Get("since"); s != "" {
-		t, err := ParseSince(s, now)
+	if p.Since != "" {
+		t, err := ParseSince(p.Since, now)
 		if err != nil {
 			return Query{}, fmt.Errorf("%w: since: %w", ErrBadQuery, err)
 		}
 		q.Since = t
 	}
-	if g := v.Get("grep"); g != "" {
-		re, err := regexp.Compile(g)
+	if p.Grep != "" {
+		re, err := regexp.Compile(p.Grep)
 		if err != nil {
 			return Query{}, fmt.Errorf("%w: grep: %v", ErrBadQuery, err)
 		}
 		q.Grep = re
 	}
-	if l := v.Get("limit"); l != "" {
-		n, err := strconv.Atoi(l)
-		if err != nil || n < 0 {
-			return Query{}, fmt.Errorf("%w: limit: %q is not a non-negative integer", ErrBadQuery, l)
-		}
-		q.Limit = n
+	if p.Limit < 0 {
+		return Query{}, fmt.Errorf("%w: limit: %d is not a non-negative integer", ErrBadQuery, p.Limit)
 	}
+	q.Limit = p.Limit
 	return q, nil
 }
 

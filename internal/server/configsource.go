@@ -48,7 +48,7 @@ func (s *configSource) load() (api.ConfigSnapshot, error) {
 	if err != nil {
 		return api.ConfigSnapshot{}, err
 	}
-	return api.ConfigSnapshot{Config: cfg, LoadedAt: s.now(), Hash: hex.EncodeToString(sum[:])}, nil
+	return api.ConfigSnapshot{Config: cfg, Source: data, LoadedAt: s.now(), Hash: hex.EncodeToString(sum[:])}, nil
 }
 
 // init loads the first config; an invalid file stops the server's start.

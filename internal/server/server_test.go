@@ -13,6 +13,7 @@ import (
 
 	"github.com/tugdev/tug/internal/api"
 	"github.com/tugdev/tug/internal/config"
+	"github.com/tugdev/tug/internal/endpoint"
 	"github.com/tugdev/tug/internal/kit"
 	"github.com/tugdev/tug/internal/testkit"
 )
@@ -85,7 +86,7 @@ func TestServerLifecycleWithFakeProxy(t *testing.T) {
 	state := filepath.Join(dir, ".tug")
 	cfgPath := writeConfig(t, dir, minimalYAML)
 	stopProxyAfter(t, state)
-	opts := Options{ConfigPath: cfgPath, StateDir: state, ProxyCommand: fakeProxyArgv(t), ListenAddr: "127.0.0.1:0", Debounce: 20 * time.Millisecond}
+	opts := Options{ConfigPath: cfgPath, StateDir: state, ProxyCommand: fakeProxyArgv(t), ListenAddr: "127.0.0.1:0", InsecureNoAuth: true, Debounce: 20 * time.Millisecond}
 
 	first := startServer(t, opts)
 	pidBytes, err := os.ReadFile(filepath.Join(state, PIDFile))
@@ -113,13 +114,13 @@ func TestServerLifecycleWithFakeProxy(t *testing.T) {
 	if h, err := api.NewClient("http://" + first.info.Listen).Health(ctx); err != nil || h.PID != os.Getpid() {
 		t.Fatalf("health over --listen %q: %+v %v", first.info.Listen, h, err)
 	}
-	var m strings.Builder
-	if err := c.Do(ctx, "GET", "/metrics", nil, &m); err != nil {
+	m, err := c.Metrics(ctx)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(m.String(), `tug_proxy_requests_total{service="web"} 7`) || !strings.Contains(m.String(), "tug_server_up 1") ||
-		strings.Contains(m.String(), "tug_server_up 42") || strings.Count(m.String(), "# TYPE tug_server_up") != 1 {
-		t.Fatalf("metrics:\n%s", m.String())
+	if !strings.Contains(m, `tug_proxy_requests_total{service="web"} 7`) || !strings.Contains(m, "tug_server_up 1") ||
+		strings.Contains(m, "tug_server_up 42") || strings.Count(m, "# TYPE tug_server_up") != 1 {
+		t.Fatalf("metrics:\n%s", m)
 	}
 
 	// An edited tug.yaml is picked up by the watcher; a broken one is
@@ -131,7 +132,7 @@ func TestServerLifecycleWithFakeProxy(t *testing.T) {
 	}
 	writeConfig(t, dir, "version: 1\nservices:\n  web: {replicas: many}\n")
 	_, err = c.Apply(ctx)
-	var apiErr *api.Error
+	var apiErr *endpoint.Error
 	if !errors.As(err, &apiErr) || apiErr.Status != 400 || len(apiErr.Details) == 0 || apiErr.Details[0].Line != 3 {
 		t.Fatalf("apply of a broken file: %v", err)
 	}
