@@ -48,6 +48,7 @@ type errorMapping struct {
 func errorMappings() []errorMapping {
 	return []errorMapping{
 		{config.ErrInvalid, http.StatusBadRequest, "invalid_config"},
+		{ErrNotApplied, http.StatusUnprocessableEntity, "config_not_applied"},
 		{deploy.ErrUnknownService, http.StatusNotFound, "unknown_service"},
 		{deploy.ErrUnknownEnvironment, http.StatusNotFound, "unknown_environment"},
 		{store.ErrNotFound, http.StatusNotFound, "not_found"},

@@ -97,5 +97,6 @@ func configResponse(snap ConfigSnapshot, changed bool) (ConfigResponse, error) {
 	if err != nil {
 		return ConfigResponse{}, err
 	}
-	return ConfigResponse{File: snap.Config.File, LoadedAt: snap.LoadedAt, Hash: snap.Hash, Changed: changed, Config: b}, nil
+	return ConfigResponse{File: snap.Config.File, LoadedAt: snap.LoadedAt, Hash: snap.Hash, Changed: changed, Config: b,
+		Warnings: configDetails(snap.Warnings), Restart: snap.Restart}, nil
 }

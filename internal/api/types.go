@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"time"
 
+	"github.com/tugdev/tug/internal/config"
 	"github.com/tugdev/tug/internal/deploy"
 )
 
@@ -77,6 +78,10 @@ type ConfigResponse struct {
 	Hash     string          `json:"hash"`
 	Changed  bool            `json:"changed"`
 	Config   json.RawMessage `json:"config"`
+	// Warnings do not stop the config but make parts of it useless.
+	Warnings []ErrorDetail `json:"warnings,omitempty"`
+	// Restart lists changed keys that take effect only after a restart.
+	Restart []config.Restart `json:"restart,omitempty"`
 }
 
 // HealthResponse is GET /api/health: the server is up.

@@ -28,6 +28,7 @@ func validate(c *Config, d *decoder) {
 	v.routes()
 	v.alerts()
 	v.notify()
+	v.monitoring()
 }
 
 // has says whether path was written in the file.

@@ -28,11 +28,21 @@ func (v *validator) alerts() {
 	}
 }
 
-// analysisQueries checks a canary's PromQL checks. $RELEASE, $SERVICE and
-// $ENVIRONMENT are replaced when the query runs; they are parsed here as
-// names of the same length, so positions stay true.
+// analysisPlaceholders stands in for $RELEASE, $SERVICE and $ENVIRONMENT,
+// replaced when an analysis query runs, with names of the same length, so
+// the query parses as it will and positions stay true.
+func analysisPlaceholders() *strings.Replacer {
+	return strings.NewReplacer("$RELEASE", "_RELEASE", "$SERVICE", "_SERVICE", "$ENVIRONMENT", "_ENVIRONMENT")
+}
+
+// Expr parses the query as it will run, its placeholders filled in.
+func (q AnalysisQuery) Expr() (parser.Expr, error) {
+	return parser.NewParser(parser.Options{}).ParseExpr(analysisPlaceholders().Replace(q.Query))
+}
+
+// analysisQueries checks a canary's PromQL checks.
 func (v *validator) analysisQueries(ap string, a *Analysis) {
-	placeholders := strings.NewReplacer("$RELEASE", "_RELEASE", "$SERVICE", "_SERVICE", "$ENVIRONMENT", "_ENVIRONMENT")
+	placeholders := analysisPlaceholders()
 	for i, q := range a.Queries {
 		qp := joinIndex(ap+".queries", i)
 		if strings.TrimSpace(q.Query) == "" {

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"reflect"
 	"sync"
 	"time"
 
@@ -330,4 +331,24 @@ func emit(progress Progress, now func() time.Time, rel, phase, format string, ar
 	if progress != nil {
 		progress(Event{Time: now(), Release: rel, Phase: phase, Message: msg})
 	}
+}
+
+// ApplyConfig puts c in force for the next deploys and, when the routes,
+// health checks or stickiness it gives the running releases differ from
+// those of the config before, pushes the routing table at once. An error
+// means the proxy did not take the new table; c is in force for deploys
+// all the same, and the next push carries it.
+func (m *Manager) ApplyConfig(ctx context.Context, c *config.Config) error {
+	m.mu.Lock()
+	before := m.buildTable()
+	m.cfg = c
+	after := m.buildTable()
+	m.mu.Unlock()
+	if reflect.DeepEqual(before, after) {
+		return nil
+	}
+	if err := m.push(ctx); err != nil {
+		return fmt.Errorf("routes, health checks or stickiness not applied: %w", err)
+	}
+	return nil
 }

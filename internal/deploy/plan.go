@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/tugdev/tug/internal/config"
+	"github.com/tugdev/tug/internal/runtime"
 )
 
 // Defaults of a service's deploy policy and health check.
@@ -19,7 +20,7 @@ const (
 	defaultDrainTimeout   = 30 * time.Second
 	defaultRollbackWindow = 5 * time.Minute
 	defaultHealthInterval = 2 * time.Second
-	defaultHealthTimeout  = time.Second
+	defaultHealthTimeout  = runtime.DefaultProbeTimeout
 	stopGrace             = 10 * time.Second
 )
 

@@ -27,7 +27,7 @@ const (
 	DefaultEvaluationInterval = 15 * time.Second
 	DefaultRetention          = 15 * 24 * time.Hour
 	// MinScrapeInterval is the shortest monitoring.scrape_interval accepted.
-	MinScrapeInterval = time.Second
+	MinScrapeInterval = config.MinInterval
 )
 
 // ErrConfig wraps every rejected monitoring setting; the message names the key.

@@ -139,6 +139,7 @@ func Run(ctx context.Context, opts Options) error {
 	src := &configSource{
 		path: o.ConfigPath, lookupEnv: o.LookupEnv, now: o.Now, log: log,
 		counted: func(r string) { reloads.WithLabelValues(r).Inc() },
+		check:   func(c *config.Config) (config.Errors, error) { return Check(ctx, c) },
 	}
 	if err := src.init(); err != nil {
 		return err
@@ -225,17 +226,21 @@ func Run(ctx context.Context, opts Options) error {
 		return err
 	}
 	first := true
-	src.onChange = func(c *config.Config) {
-		mgr.SetConfig(c)
-		if !first {
-			mon.setConfig(ctx, c)
+	src.onChange = func(c *config.Config) error {
+		if first {
+			mgr.SetConfig(c)
+		} else if err := applyConfig(ctx, c, mon, lg, mgr); err != nil {
+			return err
 		}
 		first = false
 		if o.OnConfig != nil {
 			o.OnConfig(c)
 		}
+		return nil
 	}
-	src.onChange(cfg)
+	if err := src.onChange(cfg); err != nil {
+		return err
+	}
 	if err := mgr.Recover(ctx, logProgress(log)); err != nil {
 		log.Error("recovering deploys and instances of the previous server", "err", err)
 	}
