@@ -26,6 +26,9 @@ func (r *run) emit(phase, format string, args ...any) {
 	emit(r.progress, r.m.now, r.rel.ID, phase, format, args...)
 }
 
+// note is progress while a health gate waits.
+func (r *run) note(format string, args ...any) { r.emit("health", format, args...) }
+
 // Deploy builds, starts and switches to a new release, blocking until it
 // is live or failed. With approval required it waits for Approve.
 func (m *Manager) Deploy(ctx context.Context, req Request, progress Progress) (*Release, error) {

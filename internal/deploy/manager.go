@@ -89,6 +89,9 @@ type Options struct {
 	// PollInterval is how often drains and canary analyses re-check the
 	// proxy. Default 100ms.
 	PollInterval time.Duration
+	// ProgressEvery is how often a health gate that still waits says so
+	// (default 5s).
+	ProgressEvery time.Duration
 }
 
 // Request asks for a release of Service to Environment at Version (a git
@@ -219,6 +222,9 @@ func New(opts Options) (*Manager, error) {
 	}
 	if m.now == nil {
 		m.now = time.Now
+	}
+	if m.opts.ProgressEvery <= 0 {
+		m.opts.ProgressEvery = 5 * time.Second
 	}
 	if m.opts.PollInterval <= 0 {
 		m.opts.PollInterval = 100 * time.Millisecond

@@ -234,7 +234,7 @@ func (m *Manager) restartMissing(ctx context.Context, k key, live liveSet, progr
 		for _, gone := range missing {
 			ref, err := m.startInstance(ctx, k, p, pool.Release, secrets)
 			if err == nil {
-				err = m.gate(ctx, p, ref, time.Now().Add(p.DeployTimeout))
+				err = m.gate(ctx, p, ref, time.Now().Add(p.DeployTimeout), nil)
 				if err != nil {
 					m.stopRefs(ctx, []instRef{ref})
 				}
