@@ -16,7 +16,7 @@ func (h *Handler) postDeploy(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	dreq := deploy.Request{Service: req.Service, Environment: env, Version: req.Version, Who: who(req.Who)}
+	dreq := deploy.Request{Service: req.Service, Environment: env, Version: req.Version, Who: who(req.Who), Force: req.Force}
 	return h.streamRelease(w, r, func(ctx context.Context, p deploy.Progress) (*deploy.Release, error) {
 		return h.opts.Deployer.Deploy(ctx, dreq, p)
 	})

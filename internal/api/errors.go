@@ -56,6 +56,7 @@ func errorMappings() []errorMapping {
 		{deploy.ErrBusy, http.StatusConflict, "busy"},
 		{deploy.ErrNoPrevious, http.StatusConflict, "no_previous_release"},
 		{deploy.ErrNotAwaiting, http.StatusConflict, "not_awaiting_approval"},
+		{deploy.ErrFailedElsewhere, http.StatusConflict, "failed_elsewhere"},
 		{deploy.ErrFailed, http.StatusUnprocessableEntity, "deploy_failed"},
 		{proxy.ErrUnreachable, http.StatusServiceUnavailable, "proxy_unreachable"},
 		{context.Canceled, http.StatusServiceUnavailable, "cancelled"},

@@ -16,6 +16,8 @@ type DeployRequest struct {
 	// Version is a git revision for process services (default HEAD).
 	Version string `json:"version,omitempty"`
 	Who     string `json:"who,omitempty"`
+	// Force deploys a revision that failed in another environment.
+	Force bool `json:"force,omitempty"`
 }
 
 // RollbackRequest is the body of POST /api/rollbacks.

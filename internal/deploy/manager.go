@@ -34,6 +34,10 @@ var (
 	ErrNoPrevious = errors.New("no previous good release")
 	// ErrNotAwaiting: approve of a release that does not wait for approval.
 	ErrNotAwaiting = errors.New("release is not awaiting approval")
+	// ErrFailedElsewhere: the revision failed (or was rolled back) in
+	// another environment and has not gone live there since; nothing was
+	// recorded. Request.Force deploys it anyway.
+	ErrFailedElsewhere = errors.New("revision failed in another environment")
 	// ErrServerStopping is the cause the server cancels deploys with when
 	// it stops: a release waiting for approval then keeps waiting, for
 	// the next server to resume (ResumeApprovals), instead of failing.
@@ -101,6 +105,8 @@ type Request struct {
 	Environment string `json:"environment"`
 	Version     string `json:"version,omitempty"`
 	Who         string `json:"who,omitempty"`
+	// Force deploys a revision that failed in another environment.
+	Force bool `json:"force,omitempty"`
 }
 
 // Release statuses.
