@@ -72,11 +72,12 @@ func newApp(env Env) *app {
 	if a.getwd == nil {
 		a.getwd = os.Getwd
 	}
-	level := slog.LevelWarn
+	// tug's own diagnostics: warnings as plain lines, or with TUG_LOG=debug
+	// every record in slog's text format.
+	a.logger = slog.New(newWarnHandler(a.errOut, a.mask))
 	if v, _ := a.lookupEnv("TUG_LOG"); v == "debug" {
-		level = slog.LevelDebug
+		a.logger = slog.New(slog.NewTextHandler(a.errOut, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
-	a.logger = slog.New(slog.NewTextHandler(a.errOut, &slog.HandlerOptions{Level: level}))
 	return a
 }
 

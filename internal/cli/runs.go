@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -177,20 +178,35 @@ func (a *app) runLogs(ctx context.Context, ref, job string) error {
 	if err != nil {
 		return err
 	}
+	// A job is named by its ID, its base name (every instance of a
+	// matrix job) or as the output shows it.
+	var want map[string]bool
 	if job != "" {
 		names := make([]string, len(jobs))
-		found := false
+		want = map[string]bool{}
 		for i, j := range jobs {
 			names[i] = j.Name
-			found = found || j.Name == job
+			if jobMatches(j.Name, job) {
+				want[j.Name] = true
+			}
 		}
-		if !found {
+		if len(want) == 0 {
 			return badInputf("run %d has no job %q (jobs: %s)%s", id, job, strings.Join(names, ", "), didYouMean(job, names))
+		}
+		job = ""
+		if len(want) == 1 {
+			for name := range want {
+				job = name // one instance: its lines without prefix
+			}
+			want = nil
 		}
 	}
 	lines, err := st.Logs(ctx, id, job)
 	if err != nil {
 		return err
+	}
+	if want != nil {
+		lines = slices.DeleteFunc(lines, func(l store.LogLine) bool { return !want[l.Job] })
 	}
 	if a.jsonOut {
 		enc := json.NewEncoder(a.out)
