@@ -191,6 +191,13 @@ func (a *app) stateDir() string {
 	return filepath.Join(wd, stateDirName)
 }
 
+// explicitStateDir says whether the state directory was named (flag or
+// environment) rather than derived from tug.yaml.
+func (a *app) explicitStateDir() bool {
+	v, _ := a.lookupEnv("TUG_STATE_DIR")
+	return a.stateFlag != "" || v != ""
+}
+
 func absOr(p string) string {
 	if abs, err := filepath.Abs(p); err == nil {
 		return abs
