@@ -99,6 +99,15 @@ func (c *Client) decide(ctx context.Context, id, verb, who string) (*deploy.Rele
 	return &rel, nil
 }
 
+// Down stops the services of env ("" for every environment).
+func (c *Client) Down(ctx context.Context, env string) (*DownResponse, error) {
+	var out DownResponse
+	if err := c.Do(ctx, http.MethodPost, "/api/down", DownRequest{Environment: env}, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
 // Apply makes the server reload tug.yaml.
 func (c *Client) Apply(ctx context.Context) (*ConfigResponse, error) {
 	var out ConfigResponse

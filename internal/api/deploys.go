@@ -36,6 +36,27 @@ func (h *Handler) postRollback(w http.ResponseWriter, r *http.Request) error {
 	})
 }
 
+func (h *Handler) postDown(w http.ResponseWriter, r *http.Request) error {
+	var req DownRequest
+	if err := decodeBody(r, &req, true); err != nil {
+		return err
+	}
+	if req.Environment != "" {
+		if _, err := resolveEnvironment(h.config(), req.Environment); err != nil {
+			return err
+		}
+	}
+	stopped, err := h.opts.Deployer.Down(r.Context(), req.Environment)
+	if err != nil {
+		return err
+	}
+	if stopped == nil {
+		stopped = []string{}
+	}
+	writeJSON(w, http.StatusOK, DownResponse{Stopped: stopped})
+	return nil
+}
+
 func (h *Handler) getReleases(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
 	service, env := q.Get("service"), q.Get("env")

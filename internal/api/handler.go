@@ -28,6 +28,9 @@ type Deployer interface {
 	Reject(ctx context.Context, id, who string) (*deploy.Release, error)
 	Releases(ctx context.Context, service, env string) ([]deploy.Release, error)
 	Status(ctx context.Context) ([]deploy.ServiceStatus, error)
+	// Down stops the services of env ("" for all) and forgets their
+	// deploy state; it returns the instances stopped.
+	Down(ctx context.Context, env string) ([]string, error)
 }
 
 var _ Deployer = (*deploy.Manager)(nil)

@@ -25,6 +25,8 @@ func (h *Handler) routeTable() []route {
 			body: ApproveRequest{}, resp: deploy.Release{}, h: h.postApprove},
 		{method: http.MethodPost, path: "/api/releases/{id}/reject", summary: "Fail a release that waits for approval; nothing of it starts.",
 			body: ApproveRequest{}, resp: deploy.Release{}, h: h.postReject},
+		{method: http.MethodPost, path: "/api/down", summary: "Stop the services of an environment (all, without one): out of the routing table, drained, stopped, their deploy state forgotten; release history stays.",
+			body: DownRequest{}, resp: DownResponse{}, h: h.postDown},
 		{method: http.MethodPost, path: "/api/apply", summary: "Reload tug.yaml; a file with errors is refused (400 with positioned details) and the running config stays.",
 			resp: ConfigResponse{}, h: h.postApply},
 		{method: http.MethodGet, path: "/api/config", summary: "The config in force.",

@@ -20,6 +20,18 @@ type DeployRequest struct {
 	Force bool `json:"force,omitempty"`
 }
 
+// DownRequest is the body of POST /api/down. Environment "" means every
+// environment.
+type DownRequest struct {
+	Environment string `json:"environment,omitempty"`
+}
+
+// DownResponse is the answer of POST /api/down.
+type DownResponse struct {
+	// Stopped are the instances stopped.
+	Stopped []string `json:"stopped"`
+}
+
 // RollbackRequest is the body of POST /api/rollbacks.
 type RollbackRequest struct {
 	Service     string `json:"service"`

@@ -117,6 +117,7 @@ func (a *app) rootCmd() *cobra.Command {
 		newProxyCmd(a),
 		a.newServerCmd(),
 		a.newUpCmd(),
+		a.newDownCmd(),
 		a.newDeployCmd(),
 		a.newRollbackCmd(),
 		a.newReleasesCmd(),
