@@ -224,7 +224,9 @@ func (c *Cache) sweep(ctx context.Context, plan sweepPlan) (PruneResult, error) 
 	}
 	for _, r := range runs {
 		for _, a := range r.refs {
-			ref(a.Blob, a.Size)
+			if a.Link == "" {
+				ref(a.Blob, a.Size)
+			}
 		}
 	}
 
@@ -255,7 +257,9 @@ func (c *Cache) sweep(ctx context.Context, plan sweepPlan) (PruneResult, error) 
 					return res, err
 				}
 				for _, a := range r.refs {
-					unref(a.Blob, a.Size)
+					if a.Link == "" {
+						unref(a.Blob, a.Size)
+					}
 				}
 				res.Runs = append(res.Runs, r.id)
 			}

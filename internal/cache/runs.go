@@ -134,8 +134,8 @@ func (c *Cache) readRun(runID, job string) (*runManifest, error) {
 
 func (m *runManifest) check() error {
 	for _, a := range m.Artifacts {
-		if !isDigest(a.Blob) || !fs.ValidPath(a.Path) || a.Path == "." {
-			return fmt.Errorf("artifacts of %s in run %s: bad record %q: %w", m.Job, m.Run, a.Path, ErrCorrupt)
+		if err := a.check(); err != nil {
+			return fmt.Errorf("artifacts of %s in run %s: bad record: %w", m.Job, m.Run, err)
 		}
 	}
 	return nil
@@ -250,7 +250,7 @@ func (c *Cache) ExportArtifacts(ctx context.Context, runID, job, outDir string) 
 	arts := make([]Artifact, 0, len(list))
 	for _, a := range list {
 		if prev, ok := byPath[a.Path]; ok {
-			if prev.Blob != a.Blob {
+			if prev.Blob != a.Blob || prev.Link != a.Link {
 				return nil, fmt.Errorf("jobs %s and %s both produced %s with different content; export one job at a time", prev.Job, a.Job, a.Path)
 			}
 			continue

@@ -128,6 +128,7 @@ func (a *app) rootCmd() *cobra.Command {
 		a.newSilenceCmd(),
 		newLogsCmd(a),
 		newSecretEnvCmd(a),
+		newMaskLogCmd(a),
 	} {
 		if c != nil {
 			root.AddCommand(c)

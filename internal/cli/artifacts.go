@@ -90,6 +90,10 @@ func newArtifactsCmd(a *app) *cobra.Command {
 			tw := tabwriter.NewWriter(a.out, 0, 0, 2, ' ', 0)
 			fmt.Fprintln(tw, "JOB\tPATH\tMODE\tSIZE")
 			for _, art := range list {
+				if art.Link != "" {
+					fmt.Fprintf(tw, "%s\t%s -> %s\t%s\t-\n", art.Job, art.Path, art.Link, art.Mode.String())
+					continue
+				}
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", art.Job, art.Path, art.Mode.String(), cacheBytes(art.Size))
 			}
 			return tw.Flush()

@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -133,6 +134,14 @@ func (a *app) run(ctx context.Context, name string, f runFlags) error {
 	gitc := make(chan gitInfo, 1)
 	go func() { gitc <- readGitInfo(ctx, ws) }()
 	stateDir := a.stateDir()
+	changed, err := store.PrepareStateDir(stateDir, filepath.Join(ws, secret.LocalFile))
+	for _, c := range changed {
+		a.logger.Warn("state directory was open to other users; made private", "change", c)
+	}
+	if err != nil {
+		<-gitc
+		return err
+	}
 	st, err := store.Open(ctx, stateDir, store.Options{Logger: a.logger})
 	git := <-gitc
 	if err != nil {

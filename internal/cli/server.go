@@ -14,6 +14,7 @@ import (
 
 	"github.com/tugdev/tug/internal/api"
 	"github.com/tugdev/tug/internal/config"
+	"github.com/tugdev/tug/internal/runtime"
 	"github.com/tugdev/tug/internal/server"
 )
 
@@ -23,6 +24,7 @@ type serverFlags struct {
 	http         string
 	listen       string
 	stopServices bool
+	force        bool
 }
 
 func (a *app) newServerCmd() *cobra.Command {
@@ -64,6 +66,7 @@ func (a *app) addServerFlags(cmd *cobra.Command, f *serverFlags) {
 	cmd.Flags().StringVar(&f.config, "config", "", "tug.yaml to serve (default: -f, or the nearest tug.yaml)")
 	cmd.Flags().StringVar(&f.http, "http", "", "the proxy's HTTP listener (default: tug.yaml's proxy.http, else "+server.DefaultHTTPAddr+")")
 	cmd.Flags().StringVar(&f.listen, "listen", "", "also serve the API on this TCP address (e.g. 127.0.0.1:7070)")
+	cmd.Flags().BoolVar(&f.force, "force", false, "start even if tug.db does not record the releases and instances the state directory holds (a new history begins; see the error without it)")
 }
 
 // serverOptions turns flags into server.Options.
@@ -92,7 +95,9 @@ func (a *app) serverOptions(f serverFlags) (server.Options, error) {
 		HTTPAddr:     f.http,
 		ListenAddr:   f.listen,
 		StopServices: f.stopServices,
+		Force:        f.force,
 		ProxyCommand: argv,
+		MaskLog:      []string{argv[0], runtime.MaskLogCommand},
 		SecretsInit:  staticExecutable(),
 		Version:      readBuildInfo().Version,
 		LookupEnv:    a.lookupEnv,

@@ -1,7 +1,6 @@
 package config
 
 import (
-	"encoding/json"
 	"reflect"
 	"slices"
 	"strings"
@@ -12,14 +11,7 @@ import (
 // describes, in the KeyPaths notation ("services.*.port", "alerts[].expr").
 func schemaKeys(t *testing.T) []string {
 	t.Helper()
-	data, err := Schema()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var root map[string]any
-	if err := json.Unmarshal(data, &root); err != nil {
-		t.Fatal(err)
-	}
+	root := schemaDoc(t)
 	defs := root["$defs"].(map[string]any)
 	var out []string
 	var walk func(s map[string]any, prefix string, depth int)

@@ -173,14 +173,7 @@ func TestSchemaAgreesWithLoader(t *testing.T) {
 // editor's hover and completion teach tug.yaml.
 func TestSchemaDescribesEveryKey(t *testing.T) {
 	t.Parallel()
-	data, err := Schema()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var root map[string]any
-	if err := json.Unmarshal(data, &root); err != nil {
-		t.Fatal(err)
-	}
+	root := schemaDoc(t)
 	n := 0
 	var walk func(where string, v any)
 	walk = func(where string, v any) {
@@ -213,4 +206,18 @@ func TestSchemaDescribesEveryKey(t *testing.T) {
 	if n < 140 {
 		t.Errorf("only %d properties found: the walk missed some", n)
 	}
+}
+
+// schemaDoc is the generated schema as JSON values.
+func schemaDoc(t *testing.T) map[string]any {
+	t.Helper()
+	data, err := Schema()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var root map[string]any
+	if err := json.Unmarshal(data, &root); err != nil {
+		t.Fatal(err)
+	}
+	return root
 }

@@ -45,6 +45,9 @@ func (l *Logs) serve(w http.ResponseWriter, r *http.Request) error {
 		if q.until, err = l.top(ctx); err != nil {
 			return err
 		}
+		if q.untilAccess, err = accessEnd(accessDir(l.o.StateDir)); err != nil {
+			return err
+		}
 		q.After = 0
 	}
 	lines, err := l.Search(ctx, q)
@@ -65,7 +68,7 @@ func (l *Logs) serve(w http.ResponseWriter, r *http.Request) error {
 	if fl != nil {
 		fl.Flush()
 	}
-	q.After, q.Limit = q.until, 0
+	q.After, q.Limit, q.afterAccess = q.until, 0, q.untilAccess
 	if q.After == 0 {
 		q.After = -1 // the store was empty: everything from now on
 	}

@@ -34,6 +34,9 @@ type Query struct {
 	After int64
 	// until bounds a follow step: lines with ID <= until (0: no bound).
 	until int64
+	// untilAccess bounds a search in the access log (zero: its end);
+	// afterAccess is where a follow resumes in it.
+	untilAccess, afterAccess accessPos
 }
 
 // ParseQuery reads service, env, since, grep and limit from URL values.

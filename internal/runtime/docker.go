@@ -99,6 +99,7 @@ type Docker struct {
 	stateDir    string
 	lookupEnv   func(string) (string, bool)
 	secretsInit string
+	masks       maskers // per instance, for its logs
 
 	ctx    context.Context // ends at Close
 	cancel context.CancelFunc
@@ -253,6 +254,7 @@ func (d *Docker) Start(ctx context.Context, spec Spec) (Instance, error) {
 	if err != nil {
 		return Instance{}, fmt.Errorf("%w: instance %s: %w", ErrStart, spec.ID, err)
 	}
+	d.masks.set(spec.ID, spec.Secrets)
 	in := d.newInst(spec.ID, cid, d.labels(spec, hostPort), hostPort)
 	in.state, in.startedAt = Running, d.now()
 
@@ -278,6 +280,7 @@ func (d *Docker) labels(spec Spec, hostPort int) map[string]string {
 		LabelRelease:     spec.Release,
 		LabelInstance:    spec.ID,
 		LabelHostPort:    strconv.Itoa(hostPort),
+		LabelSecrets:     secretNames(spec),
 	}
 }
 
@@ -655,6 +658,9 @@ func (d *Docker) Logs(ctx context.Context, id string, n int) ([]string, error) {
 	lines := splitLines(buf.Bytes())
 	if len(lines) > n {
 		lines = lines[len(lines)-n:]
+	}
+	if err := d.maskLines(ctx, in, len(lines), func(i int) *string { return &lines[i] }); err != nil {
+		return nil, err
 	}
 	return lines, nil
 }

@@ -46,6 +46,11 @@ type ProcessOptions struct {
 	// Spec.Secrets and $PORT; nil means os.Environ (so PATH, HOME and
 	// friends reach the app).
 	Environ func() []string
+	// MaskLog is the argv that starts tug's masking writer (`tug
+	// mask-log`, the instance ID is added): an instance with secrets
+	// writes its output through it, so its log holds none of their
+	// values (see masklog.go). Nil writes output unmasked.
+	MaskLog []string
 }
 
 // Process runs instances as process groups on this host. Each instance
@@ -248,7 +253,7 @@ func freePort() (int, error) {
 // spawn starts one process of an instance, its output appended to the
 // instance's log file.
 func (p *Process) spawn(spec Spec, secrets map[string]secret.Value, port int) (*procRun, error) {
-	logf, err := openLog(filepath.Join(p.instDir(spec.ID), logName))
+	logf, err := p.output(spec.ID, secrets)
 	if err != nil {
 		return nil, err
 	}

@@ -54,8 +54,15 @@ type Options struct {
 	// StopServices stops every instance and the proxy when Run returns;
 	// otherwise they keep running for the next server to adopt.
 	StopServices bool
+	// Force starts on a state directory whose history does not record
+	// the releases and instances it holds (see checkHistory).
+	Force bool
 	// ProxyCommand is the argv that starts `tug proxy` (flags are added).
 	ProxyCommand []string
+	// MaskLog is the argv that starts `tug mask-log`, through which
+	// process instances with secrets write their output masked (see
+	// runtime.ProcessOptions).
+	MaskLog []string
 	// SecretsInit is a static tug binary; given, Docker services get their
 	// secrets through a file its `secret-env` command reads, not through
 	// their container's configuration (see runtime.DockerOptions).
@@ -111,6 +118,9 @@ func Run(ctx context.Context, opts Options) error {
 		return err
 	}
 	defer lock.release()
+	if err := checkState(ctx, o); err != nil {
+		return err
+	}
 
 	reg := o.Registry
 	reloads := prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -214,7 +224,7 @@ func Run(ctx context.Context, opts Options) error {
 	mgr, err := deploy.New(deploy.Options{
 		Store:    st,
 		Runtimes: runtimes,
-		Router:   px.client,
+		Router:   px,
 		RepoDir:  repoDir(filepath.Dir(o.ConfigPath)),
 		StateDir: o.StateDir,
 		Now:      o.Now,

@@ -88,6 +88,11 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 	if s.alive == nil {
 		s.alive = processAlive
 	}
+	// Created private: SQLite would make it 0644, and gives its journal
+	// files the database's mode.
+	if f, err := os.OpenFile(s.path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600); err == nil {
+		f.Close()
+	}
 	conn, err := sqlite.NewConnector(dsn(s.path))
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", s.path, err)

@@ -18,6 +18,11 @@ func rawExchange(t *testing.T, p *testProxy, raw string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return rawOn(c, raw)
+}
+
+// rawOn is rawExchange on a connection already open (TLS), closing it.
+func rawOn(c net.Conn, raw string) string {
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(2 * time.Second))
 	io.WriteString(c, raw)
@@ -25,7 +30,7 @@ func rawExchange(t *testing.T, p *testProxy, raw string) string {
 	return string(b)
 }
 
-func TestH1KeepAlivePipelinedAndHTTP10(t *testing.T) {
+func TestKeepAlivePipelinedAndHTTP10(t *testing.T) {
 	be := namedBackend(t, "a")
 	p := startProxy(t, stateDir(t), nil)
 	p.apply(t, oneRoute(1, "app.test", mkPool("r1", 1, hostOf(be))))
@@ -37,7 +42,7 @@ func TestH1KeepAlivePipelinedAndHTTP10(t *testing.T) {
 	}
 	// HTTP/1.0 without keep-alive: one answer, connection closed.
 	out = rawExchange(t, p, "GET / HTTP/1.0\r\nHost: app.test\r\n\r\n")
-	if !strings.HasPrefix(out, "HTTP/1.1 200 OK\r\n") || !strings.HasSuffix(out, "\r\n\r\na") {
+	if !strings.HasPrefix(out, "HTTP/1.0 200 OK\r\n") || !strings.HasSuffix(out, "\r\n\r\na") {
 		t.Fatalf("HTTP/1.0: %q", out)
 	}
 	// HEAD: headers only.
@@ -47,7 +52,7 @@ func TestH1KeepAlivePipelinedAndHTTP10(t *testing.T) {
 	}
 }
 
-func TestH1BadRequests(t *testing.T) {
+func TestBadRequests(t *testing.T) {
 	p := startProxy(t, stateDir(t), nil)
 	if out := rawExchange(t, p, "GARBAGE\r\n\r\n"); !strings.HasPrefix(out, "HTTP/1.1 400 ") {
 		t.Fatalf("garbage: %q", out)
@@ -61,10 +66,10 @@ func TestH1BadRequests(t *testing.T) {
 	}
 }
 
-// TestH1ExpectContinueAndChunkedBodies: a POST announcing its body with
+// TestExpectContinueAndChunkedBodies: a POST announcing its body with
 // Expect: 100-continue gets 100 Continue and is proxied; a chunked
 // request body arrives whole; an answer of unknown length is chunked.
-func TestH1ExpectContinueAndChunkedBodies(t *testing.T) {
+func TestExpectContinueAndChunkedBodies(t *testing.T) {
 	be := newHTTPTestServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
 		w.(http.Flusher).Flush() // no Content-Length: chunked
@@ -102,7 +107,7 @@ func TestH1ExpectContinueAndChunkedBodies(t *testing.T) {
 		t.Fatal(err)
 	}
 	b, _ = io.ReadAll(resp.Body)
-	if string(b) != "got:abcde" {
-		t.Fatalf("chunked request: %q", b)
+	if string(b) != "got:abcde" || !resp.Close {
+		t.Fatalf("chunked request: %d %q, close %v (a chunked request closes its connection)", resp.StatusCode, b, resp.Close)
 	}
 }
