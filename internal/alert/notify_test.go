@@ -72,7 +72,9 @@ func TestInhibitionByInstanceDown(t *testing.T) {
 	c := webService(webhookTo(rcv.srv.URL, fastRoute("ops", nil, "alertname", "service")),
 		rule("SlowQueries", `slow_queries > 0`, "P2", 2*time.Minute))
 	h := newHarness(t, c, nil)
-	h.set(constant(0), "__name__", "up", "job", "web", "service", "web", "instance", "web-1")
+	// A service without metrics: has no `up`; tug's own health checks
+	// give every instance tug_instance_up.
+	h.set(constant(0), "__name__", "tug_instance_up", "job", "tug", "service", "web", "environment", "staging", "release", "r1", "instance", "web-1")
 	h.set(constant(3), "__name__", "slow_queries", "service", "web")
 	h.set(constant(3), "__name__", "slow_queries", "service", "api")
 	h.step(30)

@@ -72,7 +72,7 @@ func TestDefaultPacks(t *testing.T) {
 	if p[0].Expr != `service:error_ratio:rate5m{service="web"} > 0.05` || time.Duration(p[0].For) != 5*time.Minute || p[0].Labels["severity"] != "P0" {
 		t.Errorf("HighErrorRate = %+v", p[0])
 	}
-	if p[2].Expr != `up{job="web"} == 0` || p[2].Labels["severity"] != "P1" {
+	if p[2].Expr != `tug_instance_up{service="web"} == 0` || p[2].Labels["severity"] != "P1" {
 		t.Errorf("InstanceDown = %+v", p[2])
 	}
 }
@@ -165,7 +165,7 @@ func TestRuleFileLoading(t *testing.T) {
 	for _, tc := range []struct{ file, want string }{
 		{"bad_expr.yml", "testdata/rules/bad_expr.yml:7:15: group \"broken\", rule 2, \"Broken\": could not parse expression"},
 		{"bad_yaml.yml", "testdata/rules/bad_yaml.yml:5: field exprr not found"},
-		{"missing*.yml", `alert_files "missing*.yml" matches no file`},
+		{"missing*.yml", `alert_files[0]: "missing*.yml" matches no file`},
 	} {
 		_, err := LoadRuleFiles("testdata/rules", []string{tc.file})
 		if err == nil || !errors.Is(err, ErrRuleFile) || !strings.Contains(err.Error(), tc.want) {

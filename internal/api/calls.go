@@ -77,6 +77,15 @@ func (c *Client) Reject(ctx context.Context, id, who string) (*deploy.Release, e
 	return &rel, err
 }
 
+// Down stops the services of env ("" for every environment).
+func (c *Client) Down(ctx context.Context, env string) (*DownResponse, error) {
+	r, err := call(ctx, c, OpDown, none{}, DownRequest{Environment: env})
+	if err != nil {
+		return nil, err
+	}
+	return &r, nil
+}
+
 // Apply makes the server reload tug.yaml.
 func (c *Client) Apply(ctx context.Context) (*ConfigResponse, error) {
 	r, err := call(ctx, c, OpApply, none{}, none{})

@@ -12,7 +12,7 @@ func (h *Handler) postDeploy(ctx context.Context, _ endpoint.None, req DeployReq
 	if err != nil {
 		return err
 	}
-	dreq := deploy.Request{Service: req.Service, Environment: env, Version: req.Version, Who: who(req.Who)}
+	dreq := deploy.Request{Service: req.Service, Environment: env, Version: req.Version, Who: who(req.Who), Force: req.Force}
 	return h.streamRelease(ctx, send, func(ctx context.Context, p deploy.Progress) (*deploy.Release, error) {
 		return h.opts.Deployer.Deploy(ctx, dreq, p)
 	})
@@ -26,6 +26,22 @@ func (h *Handler) postRollback(ctx context.Context, _ endpoint.None, req Rollbac
 	return h.streamRelease(ctx, send, func(ctx context.Context, p deploy.Progress) (*deploy.Release, error) {
 		return h.opts.Deployer.Rollback(ctx, req.Service, env, who(req.Who), p)
 	})
+}
+
+func (h *Handler) postDown(ctx context.Context, _ endpoint.None, req DownRequest) (DownResponse, error) {
+	if req.Environment != "" {
+		if _, err := resolveEnvironment(h.config(), req.Environment); err != nil {
+			return DownResponse{}, err
+		}
+	}
+	stopped, err := h.opts.Deployer.Down(ctx, req.Environment)
+	if err != nil {
+		return DownResponse{}, err
+	}
+	if stopped == nil {
+		stopped = []string{}
+	}
+	return DownResponse{Stopped: stopped}, nil
 }
 
 func (h *Handler) getReleases(ctx context.Context, p ReleasesParams, _ endpoint.None) ([]deploy.Release, error) {

@@ -21,6 +21,7 @@ import (
 func errorCodes() []endpoint.ErrorCode {
 	return []endpoint.ErrorCode{
 		{Err: config.ErrInvalid, Code: endpoint.CodeInvalidConfig},
+		{Err: ErrNotApplied, Code: endpoint.CodeConfigNotApplied},
 		{Err: deploy.ErrUnknownService, Code: endpoint.CodeUnknownService},
 		{Err: deploy.ErrUnknownEnvironment, Code: endpoint.CodeUnknownEnvironment},
 		{Err: store.ErrNotFound, Code: endpoint.CodeNotFound},
@@ -31,6 +32,7 @@ func errorCodes() []endpoint.ErrorCode {
 		{Err: deploy.ErrBusy, Code: endpoint.CodeBusy},
 		{Err: deploy.ErrNoPrevious, Code: endpoint.CodeNoPreviousRelease},
 		{Err: deploy.ErrNotAwaiting, Code: endpoint.CodeNotAwaiting},
+		{Err: deploy.ErrFailedElsewhere, Code: endpoint.CodeFailedElsewhere},
 		{Err: deploy.ErrFailed, Code: endpoint.CodeDeployFailed},
 		{Err: alert.ErrNoEngine, Code: endpoint.CodeUnavailable},
 		{Err: logs.ErrNoLogs, Code: endpoint.CodeUnavailable},

@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -29,6 +30,9 @@ type Deployer interface {
 	Reject(ctx context.Context, id, who string) (*deploy.Release, error)
 	Releases(ctx context.Context, service, env string) ([]deploy.Release, error)
 	Status(ctx context.Context) ([]deploy.ServiceStatus, error)
+	// Down stops the services of env ("" for all) and forgets their
+	// deploy state; it returns the instances stopped.
+	Down(ctx context.Context, env string) ([]string, error)
 }
 
 var _ Deployer = (*deploy.Manager)(nil)
@@ -41,7 +45,18 @@ type ConfigSnapshot struct {
 	LoadedAt time.Time
 	// Hash is the SHA-256 of the file's bytes, hex.
 	Hash string
+	// Warnings are problems that do not stop the config (a rule over a
+	// metric no source produces), positioned.
+	Warnings config.Errors
+	// Restart lists the changed keys the running server does not apply
+	// (Apply only), with why.
+	Restart []config.Restart
 }
+
+// ErrNotApplied is what ConfigSource.Apply wraps when a valid config did
+// not take effect in full (the proxy refused the new routes, the alert
+// rules did not build): the config in force stays, applying again retries.
+var ErrNotApplied = errors.New("config not applied")
 
 // ConfigSource is the server's tug.yaml. Current never returns a nil
 // Config once the server serves. Apply re-reads the file and validates it

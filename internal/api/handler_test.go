@@ -84,6 +84,8 @@ func (f *fakeDeployer) Deploy(ctx context.Context, req deploy.Request, p deploy.
 	return f.rel, f.err
 }
 
+func (f *fakeDeployer) Down(context.Context, string) ([]string, error) { return nil, f.err }
+
 func (f *fakeDeployer) Rollback(ctx context.Context, service, env, who string, p deploy.Progress) (*deploy.Release, error) {
 	return f.Deploy(ctx, deploy.Request{Service: service, Environment: env, Who: who}, p)
 }

@@ -169,6 +169,8 @@ func TestOpenAPIIsTheRouteTable(t *testing.T) {
 		{"GET", "/api/releases", ""},
 		{"POST", "/api/releases/r1/approve", ""},
 		{"POST", "/api/releases/r1/reject", `{"who":"ann"}`},
+		{"POST", "/api/down", `{"environment":"staging"}`},
+		{"POST", "/api/down", `{"environment":"nope"}`},
 		{"POST", "/api/apply", ""},
 		{"GET", "/api/config", ""},
 		{"GET", "/api/openapi.json", ""},
@@ -227,6 +229,7 @@ func TestRolesOfTheRouteTable(t *testing.T) {
 		"POST /api/releases/{id}/approve": endpoint.Deployer,
 		"POST /api/releases/{id}/reject":  endpoint.Deployer,
 		"POST /api/alerts/{id}/ack":       endpoint.Deployer,
+		"POST /api/down":                  endpoint.Deployer,
 		"POST /api/apply":                 endpoint.Admin,
 		"POST /api/silences":              endpoint.Admin,
 		"DELETE /api/silences/{id}":       endpoint.Admin,
@@ -252,7 +255,7 @@ func TestRolesOfTheRouteTable(t *testing.T) {
 		}
 	}
 	slices.Sort(mutating)
-	if len(mutating) != 8 {
+	if len(mutating) != 9 {
 		t.Errorf("changes: %v", mutating)
 	}
 }

@@ -29,6 +29,8 @@ var (
 		"Let a release that waits for approval proceed.").OptionalBody()
 	OpReject = endpoint.Declare[ReleaseParams, ApproveRequest, deploy.Release](http.MethodPost, "/api/releases/{id}/reject", endpoint.Deployer,
 		"Fail a release that waits for approval; nothing of it starts.").OptionalBody()
+	OpDown = endpoint.Declare[endpoint.None, DownRequest, DownResponse](http.MethodPost, "/api/down", endpoint.Deployer,
+		"Stop the services of an environment (all, without one): out of the routing table, drained, stopped, their deploy state forgotten; release history stays.").OptionalBody()
 	OpApply = endpoint.Declare[endpoint.None, endpoint.None, ConfigResponse](http.MethodPost, "/api/apply", endpoint.Admin,
 		"Reload tug.yaml; a file with errors is refused (400 with positioned details) and the running config stays.")
 	OpConfig = endpoint.Declare[endpoint.None, endpoint.None, ConfigResponse](http.MethodGet, "/api/config", endpoint.Viewer,
@@ -51,6 +53,7 @@ func (h *Handler) routeTable() []endpoint.Op {
 		OpReleases.JSON(h.getReleases),
 		OpApprove.JSON(h.decide(Deployer.Approve)),
 		OpReject.JSON(h.decide(Deployer.Reject)),
+		OpDown.JSON(h.postDown),
 		OpApply.JSON(h.postApply),
 		OpConfig.JSON(h.getConfig),
 		OpOpenAPI.JSON(h.getOpenAPI),

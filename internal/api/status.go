@@ -99,5 +99,6 @@ func configResponse(snap ConfigSnapshot, changed bool) (ConfigResponse, error) {
 	if err := enc.Encode(doc); err != nil {
 		return ConfigResponse{}, err
 	}
-	return ConfigResponse{File: snap.Config.File, LoadedAt: snap.LoadedAt, Hash: snap.Hash, Changed: changed, Config: bytes.TrimSpace(b.Bytes())}, nil
+	return ConfigResponse{File: snap.Config.File, LoadedAt: snap.LoadedAt, Hash: snap.Hash, Changed: changed, Config: bytes.TrimSpace(b.Bytes()),
+		Warnings: configDetails(snap.Warnings), Restart: snap.Restart}, nil
 }

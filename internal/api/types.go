@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"time"
 
+	"github.com/tugdev/tug/internal/config"
 	"github.com/tugdev/tug/internal/deploy"
 	"github.com/tugdev/tug/internal/endpoint"
 )
@@ -16,6 +17,20 @@ type DeployRequest struct {
 	// Version is a git revision for process services (default HEAD).
 	Version string `json:"version,omitempty"`
 	Who     string `json:"who,omitempty"`
+	// Force deploys a revision that failed in another environment.
+	Force bool `json:"force,omitempty"`
+}
+
+// DownRequest is the body of POST /api/down. Environment "" means every
+// environment.
+type DownRequest struct {
+	Environment string `json:"environment,omitempty"`
+}
+
+// DownResponse is the answer of POST /api/down.
+type DownResponse struct {
+	// Stopped are the instances stopped.
+	Stopped []string `json:"stopped"`
 }
 
 // RollbackRequest is the body of POST /api/rollbacks.
@@ -91,6 +106,10 @@ type ConfigResponse struct {
 	// Config is the document as written (see config.AsWritten): ${VAR}
 	// references unexpanded, secret-bearing values as "<secret>".
 	Config json.RawMessage `json:"config"`
+	// Warnings do not stop the config but make parts of it useless.
+	Warnings []endpoint.Detail `json:"warnings,omitempty"`
+	// Restart lists changed keys that take effect only after a restart.
+	Restart []config.Restart `json:"restart,omitempty"`
 }
 
 // HealthResponse is GET /api/health: the server is up.

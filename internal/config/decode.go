@@ -33,6 +33,12 @@ type decoder struct {
 
 	budget int
 	active map[*yaml.Node]bool // alias targets and merge sources being expanded
+
+	// strings maps the path of each string value to its node, and lines
+	// holds the file's lines, so a check can point inside a value (a
+	// ${{ matrix.x }} in the middle of a script).
+	strings map[string]*yaml.Node
+	lines   [][]byte
 }
 
 func newDecoder(file string, lookup func(string) (string, bool)) *decoder {
@@ -46,6 +52,7 @@ func newDecoder(file string, lookup func(string) (string, bool)) *decoder {
 		budget:  maxNodes,
 		seenErr: map[errKey]bool{},
 		active:  map[*yaml.Node]bool{},
+		strings: map[string]*yaml.Node{},
 	}
 }
 
@@ -166,6 +173,7 @@ func (d *decoder) decode(n *yaml.Node, path string, v reflect.Value, raw bool) {
 	case reflect.String:
 		if s, ok := d.scalar(n, path, "a string", raw); ok {
 			v.SetString(s)
+			d.strings[path] = n
 		}
 	case reflect.Int, reflect.Int64:
 		d.decodeInt(n, path, v, raw)

@@ -2,10 +2,52 @@ package config
 
 import (
 	"bytes"
+	_ "embed" // the field comments of types.go are the schema's descriptions
 	"encoding/json"
+	"fmt"
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"reflect"
 	"strings"
 )
+
+// typesSource is types.go itself: the comment of each field is the
+// description of its key, so the two cannot drift.
+//
+//go:embed types.go
+var typesSource string
+
+// fieldDocs reads the comment of every field of types.go, keyed
+// "Type.key" (the yaml key), as one line of text.
+func fieldDocs() (map[string]string, error) {
+	f, err := parser.ParseFile(token.NewFileSet(), "types.go", typesSource, parser.ParseComments)
+	if err != nil {
+		return nil, fmt.Errorf("config: parse types.go for descriptions: %w", err)
+	}
+	docs := map[string]string{}
+	ast.Inspect(f, func(n ast.Node) bool {
+		ts, ok := n.(*ast.TypeSpec)
+		if !ok {
+			return true
+		}
+		st, ok := ts.Type.(*ast.StructType)
+		if !ok {
+			return false
+		}
+		for _, fd := range st.Fields.List {
+			if fd.Tag == nil || fd.Doc == nil {
+				continue
+			}
+			key, _, _ := strings.Cut(reflect.StructTag(strings.Trim(fd.Tag.Value, "`")).Get("yaml"), ",")
+			if key != "" && key != "-" {
+				docs[ts.Name.Name+"."+key] = strings.Join(strings.Fields(fd.Doc.Text()), " ")
+			}
+		}
+		return false
+	})
+	return docs, nil
+}
 
 // schemaRules are the constraints the Go types cannot carry, keyed by
 // "Type.key". They repeat the loader's semantic rules that a schema can
@@ -22,6 +64,7 @@ func schemaRules() map[string]map[string]any {
 		"Service.replicas":            {"minimum": 0},
 		"ServiceEnvironment.replicas": {"minimum": 0},
 		"CanaryStep.weight":           {"minimum": 1, "maximum": 100},
+		"Trigger.event":               {"enum": EventNames()},
 	}
 }
 
@@ -48,7 +91,11 @@ const (
 // Schema returns the JSON Schema (draft 2020-12) of tug.yaml, generated
 // from the Go types so the two cannot drift apart.
 func Schema() ([]byte, error) {
-	g := &schemaGen{defs: map[string]any{}, rules: schemaRules(), required: schemaRequired()}
+	docs, err := fieldDocs()
+	if err != nil {
+		return nil, err
+	}
+	g := &schemaGen{defs: map[string]any{}, rules: schemaRules(), required: schemaRequired(), docs: docs}
 	g.defs["Interpolated"] = map[string]any{"type": "string", "pattern": interpolationPattern}
 	g.defs["Scalar"] = map[string]any{"type": []string{"string", "number", "boolean"}}
 	root := map[string]any{
@@ -75,6 +122,8 @@ type schemaGen struct {
 	// wire, when set, describes types as encoding/json writes them (see
 	// WireSchemas) instead of as tug.yaml spells them.
 	wire *wireStyle
+	// docs are the keys' descriptions, by "Type.key".
+	docs map[string]string
 }
 
 func refTo(name string) map[string]any { return map[string]any{"$ref": "#/$defs/" + name} }
@@ -105,6 +154,9 @@ func (g *schemaGen) object(t reflect.Type) map[string]any {
 		s := g.schema(sf.Type, f.name)
 		if extra, ok := g.rules[t.Name()+"."+f.name]; ok {
 			s = constrain(s, extra)
+		}
+		if doc := g.docs[t.Name()+"."+f.name]; doc != "" {
+			s["description"] = doc
 		}
 		props[f.name] = s
 	}
@@ -170,7 +222,7 @@ func (g *schemaGen) schema(t reflect.Type, key string) map[string]any {
 			obj["minProperties"] = 1
 			g.defs["Trigger"] = map[string]any{
 				"description": "An event name (push, manual) or a mapping such as {schedule: \"0 3 * * *\"} or {tag: \"v*\"}.",
-				"anyOf":       []any{map[string]any{"type": "string", "minLength": 1}, obj},
+				"anyOf":       []any{map[string]any{"type": "string", "enum": EventNames()}, obj},
 			}
 		}
 		return refTo("Trigger")
@@ -181,13 +233,18 @@ func (g *schemaGen) schema(t reflect.Type, key string) map[string]any {
 		}}
 	case matrixType:
 		if _, ok := g.defs["Matrix"]; !ok {
-			entries := map[string]any{"type": "array", "items": map[string]any{
-				"type": "object", "additionalProperties": refTo("Scalar"),
-			}}
+			entries := func(doc string) map[string]any {
+				return map[string]any{"description": doc, "type": "array", "items": map[string]any{
+					"type": "object", "additionalProperties": refTo("Scalar"),
+				}}
+			}
 			g.defs["Matrix"] = map[string]any{
 				"description": "Every key other than include and exclude is an axis: one value or a list of values.",
 				"type":        "object",
-				"properties":  map[string]any{"include": entries, "exclude": entries},
+				"properties": map[string]any{
+					"include": entries("Extra cells, or extra keys for the cells they agree with on the axes (GitHub Actions' rules). Default: none. Example: `include: [{go: \"1.26\", race: \"true\"}]`."),
+					"exclude": entries("Cells left out: each entry names axis values a cell must not all have. Default: none. Example: `exclude: [{go: \"1.25\", os: windows}]`."),
+				},
 				"additionalProperties": map[string]any{"anyOf": []any{
 					refTo("Scalar"),
 					map[string]any{"type": "array", "items": refTo("Scalar")},

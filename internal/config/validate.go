@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/tugdev/tug/internal/kit"
+	"gopkg.in/yaml.v3"
 )
 
 // validator runs the semantic rules over a decoded config. Each rule adds
@@ -28,6 +29,7 @@ func validate(c *Config, d *decoder) {
 	v.routes()
 	v.alerts()
 	v.notify()
+	v.monitoring()
 }
 
 // has says whether path was written in the file.
@@ -120,4 +122,54 @@ func (v *validator) secretNames(path string, names []string) {
 			v.errorf(joinIndex(path, i), "invalid secret name %q: use letters, digits and _, not starting with a digit", s)
 		}
 	}
+}
+
+// posWithin is where the text sub, found at byte offset off of the string
+// value at path, stands in the file. It handles values on one line (plain
+// or quoted) and literal blocks (|), checking the file's text there; for
+// anything else (folded blocks, escapes before sub) it is where the value
+// starts.
+func (v *validator) posWithin(path string, off int, sub string) Pos {
+	start, ok := v.d.valPos[path]
+	if !ok {
+		start = lookupPos(v.d.keyPos, path)
+	}
+	n := v.d.strings[path]
+	if n == nil || off < 0 || off > len(n.Value) {
+		return start
+	}
+	at := func(line, col int) bool {
+		if line < 1 || line > len(v.d.lines) || col < 1 {
+			return false
+		}
+		l := v.d.lines[line-1]
+		return col-1+len(sub) <= len(l) && string(l[col-1:col-1+len(sub)]) == sub
+	}
+	before := n.Value[:off]
+	switch n.Style {
+	case 0, yaml.DoubleQuotedStyle, yaml.SingleQuotedStyle:
+		if strings.Contains(before, "\n") {
+			return start
+		}
+		col := n.Column + len(before)
+		if n.Style != 0 {
+			col++ // the opening quote
+		}
+		if at(n.Line, col) {
+			return Pos{Line: n.Line, Col: col}
+		}
+	case yaml.LiteralStyle:
+		idx := strings.Count(before, "\n")
+		lineStart := strings.LastIndex(before, "\n") + 1
+		valueLine, _, _ := strings.Cut(n.Value[lineStart:], "\n")
+		line := n.Line + 1 + idx
+		if line <= len(v.d.lines) {
+			raw := strings.TrimRight(string(v.d.lines[line-1]), "\r\n")
+			col := len(raw) - len(valueLine) + (off - lineStart) + 1
+			if at(line, col) {
+				return Pos{Line: line, Col: col}
+			}
+		}
+	}
+	return start
 }

@@ -80,6 +80,7 @@ func (m *Manager) prepare(ctx context.Context, rel *Release, p *plan, cfgFile st
 	if p.Runtime == "docker" {
 		return m.pinImage(ctx, rel, p)
 	}
+	p.Revision = rel.Revision
 	dir := filepath.Join(m.opts.StateDir, "releases", rel.ID)
 	p.ReleaseDir = dir
 	if _, err := os.Stat(filepath.Join(dir, releaseMarker)); err == nil {

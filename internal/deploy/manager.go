@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"reflect"
 	"sync"
 	"time"
 
@@ -33,6 +34,10 @@ var (
 	ErrNoPrevious = errors.New("no previous good release")
 	// ErrNotAwaiting: approve of a release that does not wait for approval.
 	ErrNotAwaiting = errors.New("release is not awaiting approval")
+	// ErrFailedElsewhere: the revision failed (or was rolled back) in
+	// another environment and has not gone live there since; nothing was
+	// recorded. Request.Force deploys it anyway.
+	ErrFailedElsewhere = errors.New("revision failed in another environment")
 	// ErrServerStopping is the cause the server cancels deploys with when
 	// it stops: a release waiting for approval then keeps waiting, for
 	// the next server to resume (ResumeApprovals), instead of failing.
@@ -88,6 +93,9 @@ type Options struct {
 	// PollInterval is how often drains and canary analyses re-check the
 	// proxy. Default 100ms.
 	PollInterval time.Duration
+	// ProgressEvery is how often a health gate that still waits says so
+	// (default 5s).
+	ProgressEvery time.Duration
 }
 
 // Request asks for a release of Service to Environment at Version (a git
@@ -97,6 +105,8 @@ type Request struct {
 	Environment string `json:"environment"`
 	Version     string `json:"version,omitempty"`
 	Who         string `json:"who,omitempty"`
+	// Force deploys a revision that failed in another environment.
+	Force bool `json:"force,omitempty"`
 }
 
 // Release statuses.
@@ -223,6 +233,9 @@ func New(opts Options) (*Manager, error) {
 	if m.now == nil {
 		m.now = time.Now
 	}
+	if m.opts.ProgressEvery <= 0 {
+		m.opts.ProgressEvery = 5 * time.Second
+	}
 	if m.opts.PollInterval <= 0 {
 		m.opts.PollInterval = 100 * time.Millisecond
 	}
@@ -346,4 +359,24 @@ func emit(progress Progress, now func() time.Time, rel, phase, format string, ar
 	if progress != nil {
 		progress(Event{Time: now(), Release: rel, Phase: phase, Message: msg})
 	}
+}
+
+// ApplyConfig puts c in force for the next deploys and, when the routes,
+// health checks or stickiness it gives the running releases differ from
+// those of the config before, pushes the routing table at once. An error
+// means the proxy did not take the new table; c is in force for deploys
+// all the same, and the next push carries it.
+func (m *Manager) ApplyConfig(ctx context.Context, c *config.Config) error {
+	m.mu.Lock()
+	before := m.buildTable()
+	m.cfg = c
+	after := m.buildTable()
+	m.mu.Unlock()
+	if reflect.DeepEqual(before, after) {
+		return nil
+	}
+	if err := m.push(ctx); err != nil {
+		return fmt.Errorf("routes, health checks or stickiness not applied: %w", err)
+	}
+	return nil
 }

@@ -322,3 +322,24 @@ func TestRollbackWaitsForWindowHousekeeping(t *testing.T) {
 		t.Errorf("rolled back to %s, want %s", got.ID, r1.ID)
 	}
 }
+
+// TestRollbackSaysWhyItRedeploys: after a rolling or canary deploy there
+// is no warm copy to switch back to; the rollback says that, rather than
+// that a rollback window ended.
+func TestRollbackSaysWhyItRedeploys(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, configWith(webService("rolling", "ok")))
+	h.mustDeploy("")
+	h.mustDeploy("")
+	if _, err := h.m.Rollback(context.Background(), "web", "", "bob", h.progress); err != nil {
+		t.Fatal(err)
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, e := range h.events {
+		if e.Phase == "start" && strings.Contains(e.Message, "a rolling deploy keeps no warm copy") {
+			return
+		}
+	}
+	t.Errorf("no reason for the redeploy in %+v", h.events)
+}

@@ -31,6 +31,8 @@ const (
 	CodeProxyUnreachable   Code = "proxy_unreachable"
 	CodeCancelled          Code = "cancelled"
 	CodeTimeout            Code = "timeout"
+	CodeConfigNotApplied   Code = "config_not_applied"
+	CodeFailedElsewhere    Code = "failed_elsewhere"
 )
 
 // Codes lists every code, for the OpenAPI document.
@@ -38,7 +40,7 @@ func Codes() []Code {
 	return []Code{CodeBadRequest, CodeInvalidConfig, CodeUnsupportedMedia, CodeForbidden, CodeNotFound,
 		CodeNoRoute, CodeUnknownService, CodeUnknownEnvironment, CodeMethodNotAllowed, CodeBusy,
 		CodeNoPreviousRelease, CodeNotAwaiting, CodeDeployFailed, CodeInternal, CodeNotImplemented,
-		CodeUnavailable, CodeProxyUnreachable, CodeCancelled, CodeTimeout}
+		CodeUnavailable, CodeProxyUnreachable, CodeCancelled, CodeTimeout, CodeConfigNotApplied, CodeFailedElsewhere}
 }
 
 // Status is the HTTP status of an answer with code c.
@@ -52,11 +54,11 @@ func (c Code) Status() int {
 		return http.StatusNotFound
 	case CodeMethodNotAllowed:
 		return http.StatusMethodNotAllowed
-	case CodeBusy, CodeNoPreviousRelease, CodeNotAwaiting:
+	case CodeBusy, CodeNoPreviousRelease, CodeNotAwaiting, CodeFailedElsewhere:
 		return http.StatusConflict
 	case CodeUnsupportedMedia:
 		return http.StatusUnsupportedMediaType
-	case CodeDeployFailed:
+	case CodeDeployFailed, CodeConfigNotApplied:
 		return http.StatusUnprocessableEntity
 	case CodeNotImplemented:
 		return http.StatusNotImplemented

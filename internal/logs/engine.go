@@ -27,7 +27,7 @@ func (l *Logs) engineLines(ctx context.Context, now time.Time) []Line {
 				continue
 			}
 			at = t
-			if floor := now.Add(-l.o.Retention); at.Before(floor) {
+			if floor := now.Add(-l.Retention()); at.Before(floor) {
 				at = floor
 			}
 		}

@@ -51,6 +51,9 @@ type Logs struct {
 
 	tugq    chan Line    // tug's own records, drained by Run
 	dropped atomic.Int64 // tug records dropped because the queue was full
+	// retention is how long lines are kept, in nanoseconds; SetRetention
+	// changes it while Run runs.
+	retention atomic.Int64
 
 	mu      sync.Mutex
 	changed chan struct{} // closed and replaced on every commit with lines
@@ -94,14 +97,28 @@ func New(ctx context.Context, o Options) (*Logs, error) {
 		db.Close()
 		return nil, fmt.Errorf("logs: load offsets: %w", err)
 	}
-	return &Logs{
+	l := &Logs{
 		o: o, db: db, log: o.Logger,
 		tugq:     make(chan Line, 4096),
 		changed:  make(chan struct{}),
 		sources:  srcs,
 		engineAt: map[string]time.Time{},
-	}, nil
+	}
+	l.retention.Store(int64(o.Retention))
+	return l, nil
 }
+
+// SetRetention changes how long lines are kept (0: DefaultRetention), from
+// the next pruning on. Safe to call while Run runs.
+func (l *Logs) SetRetention(d time.Duration) {
+	if d <= 0 {
+		d = DefaultRetention
+	}
+	l.retention.Store(int64(d))
+}
+
+// Retention is how long lines are kept.
+func (l *Logs) Retention() time.Duration { return time.Duration(l.retention.Load()) }
 
 // Close closes the database; call it after Run has returned.
 func (l *Logs) Close() error { return l.db.Close() }
@@ -256,7 +273,7 @@ func (s *source) line(text string, now time.Time) Line {
 
 // prune enforces retention.
 func (l *Logs) prune(ctx context.Context) {
-	n, err := prune(ctx, l.db, l.o.Now().Add(-l.o.Retention))
+	n, err := prune(ctx, l.db, l.o.Now().Add(-l.Retention()))
 	if err != nil {
 		if ctx.Err() == nil {
 			l.log.Warn("logs: retention failed", "err", err)
@@ -264,7 +281,7 @@ func (l *Logs) prune(ctx context.Context) {
 		return
 	}
 	if n > 0 {
-		l.log.Debug("logs: retention deleted lines", "lines", n, "retention", l.o.Retention)
+		l.log.Debug("logs: retention deleted lines", "lines", n, "retention", l.Retention())
 	}
 	if n, err := pruneAccess(accessDir(l.o.StateDir), l.o.Now().Add(-l.o.Retention)); err != nil {
 		l.log.Warn("logs: access-log retention failed", "err", err)

@@ -328,6 +328,23 @@ func TestRetentionDeletesOldLines(t *testing.T) {
 	wantTexts(t, f.search(t, Query{Service: "web"}), "fresh")
 }
 
+// TestSetRetentionAppliesLive: logs.retention changed by a reload prunes
+// by the new value without a restart.
+func TestSetRetentionAppliesLive(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	appendFile(t, f.outPath(), "two hours old")
+	f.l.step(ctx, false)
+	f.clock.Set(f.clock.Now().Add(2 * time.Hour))
+	appendFile(t, f.outPath(), "fresh")
+	f.l.step(ctx, false)
+	f.l.prune(ctx)
+	wantTexts(t, f.search(t, Query{Service: "web"}), "two hours old", "fresh")
+	f.l.SetRetention(time.Hour)
+	f.l.prune(ctx)
+	wantTexts(t, f.search(t, Query{Service: "web"}), "fresh")
+}
+
 // With Since, engine lines resume by the engine's times: repeats are
 // kept, nothing is read twice, also after a restart, and lines carry the
 // engine's time.

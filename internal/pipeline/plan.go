@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"regexp"
 	"slices"
 	"strings"
 
@@ -200,10 +199,9 @@ func topoSort(jobs []*Job, byName map[string]*Job) ([]*Job, error) {
 	return out, nil
 }
 
-var matrixRef = regexp.MustCompile(`\$\{\{\s*matrix\.([A-Za-z0-9_.-]+)\s*\}\}`)
-
 // substitute replaces ${{ matrix.key }} in s by the cell's value.
 func substitute(s string, cell map[string]string) (string, error) {
+	matrixRef := config.MatrixRef()
 	var bad []string
 	out := matrixRef.ReplaceAllStringFunc(s, func(ref string) string {
 		key := matrixRef.FindStringSubmatch(ref)[1]

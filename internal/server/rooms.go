@@ -129,16 +129,16 @@ func (m *monitoring) startEngineLocked() {
 	m.stopRun, m.runDone = cancel, done
 }
 
-// setConfig retargets scraping and swaps in an alert engine for c. A
-// config whose rules do not load keeps the running engine.
-func (m *monitoring) setConfig(ctx context.Context, c *config.Config) {
-	if err := m.mon.SetConfig(c); err != nil {
-		m.log.Error("monitoring config not applied", "err", err)
-	}
+// setConfig swaps in an alert engine for c and retargets scraping. The
+// engine is built first: a config whose rules do not build changes
+// nothing, and the error says why.
+func (m *monitoring) setConfig(ctx context.Context, c *config.Config) error {
 	e, err := m.newEngine(ctx, c)
 	if err != nil {
-		m.log.Error("alert rules not applied; the previous rules keep running", "err", err)
-		return
+		return fmt.Errorf("alert rules not applied; the previous rules keep running: %w", err)
+	}
+	if err := m.mon.SetConfig(c); err != nil {
+		return fmt.Errorf("monitoring config not applied: %w", err)
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -150,6 +150,7 @@ func (m *monitoring) setConfig(ctx context.Context, c *config.Config) {
 	e.Adopt(m.engine)
 	m.engine = e
 	m.startEngineLocked()
+	return nil
 }
 
 // RuleGroups feeds /api/v1/rules and /api/v1/alerts from the live engine.

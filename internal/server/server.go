@@ -222,10 +222,11 @@ func (d *daemon) registerMetrics(context.Context) error {
 }
 
 // loadConfig reads tug.yaml; an invalid file stops the start.
-func (d *daemon) loadConfig(context.Context) error {
+func (d *daemon) loadConfig(ctx context.Context) error {
 	d.src = &configSource{
 		path: d.o.ConfigPath, lookupEnv: d.o.LookupEnv, now: d.o.Now, log: d.log,
 		counted: func(r string) { d.reloads.WithLabelValues(r).Inc() },
+		check:   func(c *config.Config) (config.Errors, error) { return Check(ctx, c) },
 	}
 	if err := d.src.init(); err != nil {
 		return err
@@ -341,17 +342,21 @@ func (d *daemon) startDeploys(ctx context.Context) error {
 	}
 	d.mgr = mgr
 	first := true
-	d.src.onChange = func(c *config.Config) {
-		mgr.SetConfig(c)
-		if !first {
-			d.mon.setConfig(ctx, c)
+	d.src.onChange = func(c *config.Config) error {
+		if first {
+			mgr.SetConfig(c)
+		} else if err := applyConfig(ctx, c, d.mon, d.logs, mgr); err != nil {
+			return err
 		}
 		first = false
 		if d.o.OnConfig != nil {
 			d.o.OnConfig(c)
 		}
+		return nil
 	}
-	d.src.onChange(d.cfg)
+	if err := d.src.onChange(d.cfg); err != nil {
+		return err
+	}
 	if err := mgr.Recover(ctx, logProgress(d.log)); err != nil {
 		d.log.Error("recovering deploys and instances of the previous server", "err", err)
 	}
