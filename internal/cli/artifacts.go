@@ -41,7 +41,7 @@ func newArtifactsCmd(a *app) *cobra.Command {
 				}
 				switch len(matched) {
 				case 0:
-					return badInputf("run %s has no job %q (jobs: %s)%s", run, args[1], strings.Join(names, ", "), kit.DidYouMean(args[1], names))
+					return badInputf("run %s has no job %q%s; jobs: %s", run, args[1], kit.DidYouMean(args[1], names), strings.Join(names, ", "))
 				case 1:
 					job = matched[0]
 				default:

@@ -53,7 +53,7 @@ func (a *app) down(ctx context.Context, env string) error {
 	}
 	if env != "" {
 		if cfg, err := a.loadConfig(); err == nil && cfg.Environments[env] == nil && len(cfg.EnvironmentOrder) > 0 {
-			return badInputf("unknown environment %q (environments: %s)%s", env, strings.Join(cfg.EnvironmentOrder, ", "), kit.DidYouMean(env, cfg.EnvironmentOrder))
+			return badInputf("unknown environment %q%s; environments: %s", env, kit.DidYouMean(env, cfg.EnvironmentOrder), strings.Join(cfg.EnvironmentOrder, ", "))
 		}
 	}
 	res := downResult{Environment: env}
