@@ -2,30 +2,48 @@ package config
 
 import (
 	"bytes"
-	_ "embed" // the field comments of types.go are the schema's descriptions
+	"embed"
 	"encoding/json"
 	"fmt"
 	"go/ast"
 	"go/parser"
 	"go/token"
+	"io/fs"
 	"reflect"
 	"strings"
 )
 
-// typesSource is types.go itself: the comment of each field is the
-// description of its key, so the two cannot drift.
+// typesSource is types.go and the types_*.go files (one per area of
+// tug.yaml) themselves: the comment of each field is the description of
+// its key, so the two cannot drift.
 //
-//go:embed types.go
-var typesSource string
+//go:embed types.go types_*.go
+var typesSource embed.FS
 
-// fieldDocs reads the comment of every field of types.go, keyed
+// fieldDocs reads the comment of every field of the types files, keyed
 // "Type.key" (the yaml key), as one line of text.
 func fieldDocs() (map[string]string, error) {
-	f, err := parser.ParseFile(token.NewFileSet(), "types.go", typesSource, parser.ParseComments)
+	names, err := fs.Glob(typesSource, "types*.go")
 	if err != nil {
-		return nil, fmt.Errorf("config: parse types.go for descriptions: %w", err)
+		return nil, err
 	}
 	docs := map[string]string{}
+	for _, name := range names {
+		src, err := typesSource.ReadFile(name)
+		if err != nil {
+			return nil, err
+		}
+		f, err := parser.ParseFile(token.NewFileSet(), name, src, parser.ParseComments)
+		if err != nil {
+			return nil, fmt.Errorf("config: parse %s for descriptions: %w", name, err)
+		}
+		fileDocs(f, docs)
+	}
+	return docs, nil
+}
+
+// fileDocs adds the field comments of f's struct types to docs.
+func fileDocs(f *ast.File, docs map[string]string) {
 	ast.Inspect(f, func(n ast.Node) bool {
 		ts, ok := n.(*ast.TypeSpec)
 		if !ok {
@@ -46,7 +64,6 @@ func fieldDocs() (map[string]string, error) {
 		}
 		return false
 	})
-	return docs, nil
 }
 
 // schemaRules are the constraints the Go types cannot carry, keyed by
