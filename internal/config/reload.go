@@ -34,6 +34,9 @@ const (
 // command line, and it keeps running (and serving) across server restarts.
 const proxyRestart = "the proxy reads its listeners, certificate and access log when it starts, and keeps running across server restarts: `tug down`, then `tug server` (or `tug up`) starts it with the new settings"
 
+// serverRestart is why the server's own keys need a restart.
+const serverRestart = "the server reads it when it starts: restart `tug server` (or `tug up`)"
+
 // reloadTable is how every key of tug.yaml (KeyPaths) takes effect on a
 // running server. A test keeps it complete.
 func reloadTable() map[string]Reload {
@@ -68,6 +71,12 @@ func reloadTable() map[string]Reload {
 		"proxy.access_log":                 {Restart: proxyRestart},
 		"logs":                             live(byLogs),
 		"logs.retention":                   live(byLogs),
+		"server":                           {Restart: serverRestart},
+		"server.max_parallel_runs":         {Restart: serverRestart},
+		"server.registry":                  {Restart: serverRestart},
+		"server.registry.listen":           {Restart: serverRestart},
+		"server.webhooks":                  {Restart: serverRestart},
+		"server.webhooks.*.secret":         {Restart: serverRestart},
 	}
 	for _, k := range KeyPaths() {
 		switch {

@@ -54,6 +54,10 @@ type Config struct {
 	// How long service, proxy and tug logs are kept. Default: retention 7d.
 	// Example: `logs: {retention: 14d}`.
 	Logs *Logs `yaml:"logs" json:"logs,omitempty"`
+	// How `tug server` runs pipelines on its own (pushes, webhooks,
+	// schedules) and serves its image registry. Default: 2 runs at once, no
+	// registry, no webhooks. Example: `server: {max_parallel_runs: 4}`.
+	Server *Server `yaml:"server" json:"server,omitempty"`
 
 	// File is the path the config was read from, for error messages.
 	File string `yaml:"-" json:"-"`

@@ -41,6 +41,11 @@ type Notify struct {
 	// Default: every alert to every channel, grouped by alertname and service.
 	// Example: `routes: [{match: {severity: P0}, channel: pager}]`.
 	Routes []*NotifyRoute `yaml:"routes" json:"routes,omitempty"`
+	// Where pipeline runs report pending, success and failure for their
+	// commit, as every forge's CI does. Default: nowhere. Example:
+	// `commit_status: {forge: gitea, url: https://git.example.com,
+	// token_secret: GITEA_TOKEN}`.
+	CommitStatus *CommitStatus `yaml:"commit_status" json:"commit_status,omitempty"`
 }
 
 // Channel is one notification target; exactly one kind is set.

@@ -30,6 +30,7 @@ func validate(c *Config, d *decoder) {
 	v.alerts()
 	v.notify()
 	v.monitoring()
+	v.server()
 }
 
 // has says whether path was written in the file.
@@ -118,9 +119,14 @@ func (v *validator) envKeys(path string) {
 // secretNames checks that secrets can be injected as environment variables.
 func (v *validator) secretNames(path string, names []string) {
 	for i, s := range names {
-		if !kit.ValidEnvName(s) {
-			v.errorf(joinIndex(path, i), "invalid secret name %q: use letters, digits and _, not starting with a digit", s)
-		}
+		v.secretName(joinIndex(path, i), s)
+	}
+}
+
+// secretName checks one key that names a secret.
+func (v *validator) secretName(path, name string) {
+	if !kit.ValidEnvName(name) {
+		v.errorf(path, "invalid secret name %q: use letters, digits and _, not starting with a digit", name)
 	}
 }
 
