@@ -72,6 +72,7 @@ type spec struct {
 	method, path, summary string
 	role                  Role
 	safe, optionalBody    bool
+	signed, audited       bool
 }
 
 // Declare returns the declaration of an operation.
@@ -90,6 +91,23 @@ func (d Decl[P, B, R]) Safe() Decl[P, B, R] {
 // OptionalBody lets the JSON body be empty (its zero value is used).
 func (d Decl[P, B, R]) OptionalBody() Decl[P, B, R] {
 	d.optionalBody = true
+	return d
+}
+
+// Signed marks an operation that authenticates its caller itself, by a
+// signature over the request (a forge's webhook): no API token is asked
+// for, and the handler must refuse a bad or missing signature with
+// CodeUnauthorized before it acts. Its body is whatever the sender
+// posts, not necessarily JSON.
+func (d Decl[P, B, R]) Signed() Decl[P, B, R] {
+	d.signed = true
+	return d
+}
+
+// Audited marks a read that the audit log records like a change (a
+// secret revealed). Every operation that Mutates is recorded anyway.
+func (d Decl[P, B, R]) Audited() Decl[P, B, R] {
+	d.audited = true
 	return d
 }
 
@@ -129,6 +147,12 @@ type Op struct {
 	Role                  Role
 	// Safe says a POST only reads (see Decl.Safe).
 	Safe bool
+	// Signed says the operation authenticates its caller by a signature
+	// over the request, not by an API token (see Decl.Signed).
+	Signed bool
+	// Audited says the audit log records calls of this read (see
+	// Decl.Audited); calls of operations that Mutate are always recorded.
+	Audited bool
 	// Params, Body and Answer are the declared types; Params and Body are
 	// nil when the operation takes none.
 	Params, Body, Answer reflect.Type
@@ -204,6 +228,7 @@ func typeOrNil[T any]() reflect.Type {
 func (d Decl[P, B, R]) op(media string, stream bool) Op {
 	o := Op{
 		Method: d.method, Path: d.path, Summary: d.summary, Role: d.role, Safe: d.safe,
+		Signed: d.signed, Audited: d.audited,
 		Params: typeOrNil[P](), Body: typeOrNil[B](), Answer: reflect.TypeFor[R](),
 		Media: media, Stream: stream, optionalBody: d.optionalBody,
 	}

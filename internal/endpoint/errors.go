@@ -15,6 +15,7 @@ const (
 	CodeBadRequest         Code = "bad_request"
 	CodeInvalidConfig      Code = "invalid_config"
 	CodeUnsupportedMedia   Code = "unsupported_media_type"
+	CodeUnauthorized       Code = "unauthorized"
 	CodeForbidden          Code = "forbidden"
 	CodeNotFound           Code = "not_found"
 	CodeNoRoute            Code = "no_route"
@@ -37,7 +38,7 @@ const (
 
 // Codes lists every code, for the OpenAPI document.
 func Codes() []Code {
-	return []Code{CodeBadRequest, CodeInvalidConfig, CodeUnsupportedMedia, CodeForbidden, CodeNotFound,
+	return []Code{CodeBadRequest, CodeInvalidConfig, CodeUnsupportedMedia, CodeUnauthorized, CodeForbidden, CodeNotFound,
 		CodeNoRoute, CodeUnknownService, CodeUnknownEnvironment, CodeMethodNotAllowed, CodeBusy,
 		CodeNoPreviousRelease, CodeNotAwaiting, CodeDeployFailed, CodeInternal, CodeNotImplemented,
 		CodeUnavailable, CodeProxyUnreachable, CodeCancelled, CodeTimeout, CodeConfigNotApplied, CodeFailedElsewhere}
@@ -48,6 +49,8 @@ func (c Code) Status() int {
 	switch c {
 	case CodeBadRequest, CodeInvalidConfig:
 		return http.StatusBadRequest
+	case CodeUnauthorized:
+		return http.StatusUnauthorized
 	case CodeForbidden:
 		return http.StatusForbidden
 	case CodeNotFound, CodeNoRoute, CodeUnknownService, CodeUnknownEnvironment:
