@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/tugdev/tug/internal/access"
 	"github.com/tugdev/tug/internal/alert"
+	"github.com/tugdev/tug/internal/audit"
 	"github.com/tugdev/tug/internal/config"
 	"github.com/tugdev/tug/internal/deploy"
 	"github.com/tugdev/tug/internal/endpoint"
@@ -39,6 +41,12 @@ func errorCodes() []endpoint.ErrorCode {
 		{Err: metrics.ErrNoMonitor, Code: endpoint.CodeUnavailable},
 		{Err: errNoMetrics, Code: endpoint.CodeUnavailable},
 		{Err: proxy.ErrUnreachable, Code: endpoint.CodeProxyUnreachable},
+		{Err: access.ErrUnauthorized, Code: endpoint.CodeUnauthorized},
+		{Err: access.ErrInvalid, Code: endpoint.CodeBadRequest},
+		{Err: access.ErrNotFound, Code: endpoint.CodeNotFound},
+		{Err: access.ErrNoTokens, Code: endpoint.CodeUnavailable},
+		{Err: audit.ErrBadQuery, Code: endpoint.CodeBadRequest},
+		{Err: audit.ErrNoLog, Code: endpoint.CodeUnavailable},
 		{Err: context.Canceled, Code: endpoint.CodeCancelled},
 		{Err: context.DeadlineExceeded, Code: endpoint.CodeTimeout},
 		{Err: errors.ErrUnsupported, Code: endpoint.CodeNotImplemented},

@@ -7,19 +7,39 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
+	"github.com/tugdev/tug/internal/access"
 	"github.com/tugdev/tug/internal/alert"
+	"github.com/tugdev/tug/internal/audit"
 	"github.com/tugdev/tug/internal/config"
 	"github.com/tugdev/tug/internal/deploy"
 	"github.com/tugdev/tug/internal/endpoint"
 	"github.com/tugdev/tug/internal/logs"
 	"github.com/tugdev/tug/internal/metrics"
 )
+
+// withAccess serves a real token store and audit log, empty; dir is the
+// audit log's.
+func withAccess(t *testing.T) (opt func(*Options), dir string) {
+	t.Helper()
+	tokens, err := access.OpenTokens(filepath.Join(t.TempDir(), access.TokensFile), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir = t.TempDir()
+	log, err := audit.Open(dir, audit.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { log.Close() })
+	return func(o *Options) { o.Tokens, o.Audit = tokens, log }, dir
+}
 
 // withRooms serves real alert, logs and metrics rooms, empty.
 func withRooms(t *testing.T) func(*Options) {
@@ -40,7 +60,9 @@ func withRooms(t *testing.T) func(*Options) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { lg.Close() })
+	withTokens, _ := withAccess(t)
 	return func(o *Options) {
+		withTokens(o)
 		o.Alerts = func() *alert.Engine { return eng }
 		o.Logs = lg
 		o.Monitor = mon
@@ -208,6 +230,14 @@ func TestOpenAPIIsTheRouteTable(t *testing.T) {
 		{"GET", "/api/v1/status/config", ""},
 		{"GET", "/api/v1/status/flags", ""},
 		{"GET", "/api/v1/status/tsdb", ""},
+		{"POST", "/api/tokens", `{"name":"ci","role":"viewer","expires":"30d"}`},
+		{"POST", "/api/tokens", `{"name":"ci","role":"root"}`},
+		{"GET", "/api/tokens", ""},
+		{"DELETE", "/api/tokens/ci", ""},
+		{"DELETE", "/api/tokens/nope", ""},
+		{"GET", "/api/audit?limit=5&actor=local", ""},
+		{"GET", "/api/audit?since=bogus", ""},
+		{"GET", "/api/audit/verify", ""},
 	} {
 		check(r.method, r.target, r.body)
 	}
@@ -236,6 +266,11 @@ func TestRolesOfTheRouteTable(t *testing.T) {
 		"GET /api/config":                 endpoint.Viewer,
 		"GET /api/logs":                   endpoint.Viewer,
 		"POST /api/v1/query":              endpoint.Viewer, // a long query as a form: a read
+		"POST /api/tokens":                endpoint.Admin,
+		"GET /api/tokens":                 endpoint.Admin, // who holds which credential
+		"DELETE /api/tokens/{name}":       endpoint.Admin,
+		"GET /api/audit":                  endpoint.Admin, // who did what, from where
+		"GET /api/audit/verify":           endpoint.Admin,
 	}
 	for _, op := range h.Ops() {
 		role, listed := want[op.Pattern()]
@@ -255,7 +290,7 @@ func TestRolesOfTheRouteTable(t *testing.T) {
 		}
 	}
 	slices.Sort(mutating)
-	if len(mutating) != 9 {
+	if len(mutating) != 11 {
 		t.Errorf("changes: %v", mutating)
 	}
 }

@@ -5,7 +5,9 @@ import (
 	"net/http"
 	"slices"
 
+	"github.com/tugdev/tug/internal/access"
 	"github.com/tugdev/tug/internal/alert"
+	"github.com/tugdev/tug/internal/audit"
 	"github.com/tugdev/tug/internal/deploy"
 	"github.com/tugdev/tug/internal/endpoint"
 	"github.com/tugdev/tug/internal/logs"
@@ -62,6 +64,8 @@ func (h *Handler) routeTable() []endpoint.Op {
 		alert.Ops(h.opts.Alerts),
 		logs.Ops(h.opts.Logs),
 		metrics.Ops(h.opts.Monitor),
+		access.Ops(h.opts.Tokens),
+		audit.Ops(h.opts.Audit, h.opts.Now),
 	)
 }
 
