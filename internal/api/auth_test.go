@@ -352,3 +352,26 @@ func TestAuditRecordsCalls(t *testing.T) {
 		}
 	}
 }
+
+// The typed client sends its token; without one a TCP listener answers
+// 401 with the unauthorized code, which the CLI turns into a hint.
+func TestClientSendsItsToken(t *testing.T) {
+	t.Parallel()
+	withTokens, _ := withAccess(t)
+	_, h, _ := newTestServer(t, &fakeDeployer{}, withTokens)
+	_, v, _ := h.opts.Tokens.Create("ci", endpoint.Viewer, 0, "test")
+	srv := httptest.NewServer(h.Remote(RemoteOptions{Addr: listenerAddr}))
+	defer srv.Close()
+	c := NewClient(srv.URL)
+	_, err := c.Status(context.Background())
+	if e := apiErr(t, err); e.Status != 401 || e.Code != endpoint.CodeUnauthorized {
+		t.Fatalf("without a token: %v", err)
+	}
+	if _, err := c.WithToken(v.Reveal()).Status(context.Background()); err != nil {
+		t.Fatalf("with the token: %v", err)
+	}
+	_, err = c.WithToken(v.Reveal()).Tokens(context.Background())
+	if e := apiErr(t, err); e.Status != 403 || !strings.Contains(e.Message, "needs the admin role") {
+		t.Fatalf("a viewer listing tokens: %v", err)
+	}
+}
