@@ -22,7 +22,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/tugdev/tug/internal/access"
 	"github.com/tugdev/tug/internal/api"
+	"github.com/tugdev/tug/internal/audit"
 	"github.com/tugdev/tug/internal/config"
 	"github.com/tugdev/tug/internal/deploy"
 	"github.com/tugdev/tug/internal/logs"
@@ -49,9 +51,10 @@ type Options struct {
 	// else DefaultHTTPAddr. It matters only when the proxy is started,
 	// not when a running one is adopted.
 	HTTPAddr string
-	// ListenAddr, when set, also serves the API on TCP ("127.0.0.1:7070").
-	// The TCP API has no authentication yet, so Run refuses it unless
-	// InsecureNoAuth says to serve it anyway (ErrNoAuth).
+	// ListenAddr, when set, also serves the API on TCP ("127.0.0.1:7070"),
+	// where every request needs an API token (see access.Tokens) unless
+	// InsecureNoAuth serves requests without one as the admin's (logged
+	// loudly at every start).
 	ListenAddr     string
 	InsecureNoAuth bool
 	// AllowHosts are host names clients may reach the TCP API by, besides
@@ -94,9 +97,6 @@ type Options struct {
 	Now       func() time.Time
 }
 
-// ErrNoAuth: the TCP API was asked for without authentication.
-var ErrNoAuth = errors.New("the API on TCP has no authentication")
-
 // Info says where a running server can be reached.
 type Info struct {
 	// Socket is the API's unix socket.
@@ -110,8 +110,7 @@ type Info struct {
 
 // Run serves until ctx ends, then shuts down as Options say. It returns
 // ErrRunning when another server holds the state directory, config
-// errors (matching config.ErrInvalid) when tug.yaml is invalid at start,
-// and ErrNoAuth for a TCP listener without InsecureNoAuth.
+// errors (matching config.ErrInvalid) when tug.yaml is invalid at start.
 func Run(ctx context.Context, opts Options) error {
 	o, err := defaults(opts)
 	if err != nil {
@@ -130,6 +129,7 @@ func Run(ctx context.Context, opts Options) error {
 		d.openRuntimes,
 		d.openMonitoring,
 		d.startDeploys,
+		d.openAccess,
 		d.listen,
 	} {
 		if err := step(ctx); err != nil {
@@ -161,6 +161,8 @@ type daemon struct {
 	reqCtx    context.Context
 	stopReqs  context.CancelCauseFunc
 	api       *api.Handler
+	tokens    *access.Tokens
+	audit     *audit.Log
 	servers   []*http.Server
 	listeners []net.Listener
 	info      Info
@@ -372,8 +374,9 @@ func (d *daemon) startDeploys(ctx context.Context) error {
 }
 
 // listen builds the API and binds its unix socket (0600, the local
-// admin's) and, with ListenAddr, its TCP listener, guarded against
-// browsers and DNS rebinding.
+// admin's, each request named by its peer's uid) and, with ListenAddr,
+// its TCP listener, which needs a token and is guarded against browsers
+// and DNS rebinding.
 func (d *daemon) listen(context.Context) error {
 	h, err := api.NewHandler(api.Options{
 		Deployer:  d.mgr,
@@ -383,6 +386,9 @@ func (d *daemon) listen(context.Context) error {
 		Alerts:    d.mon.engineInForce,
 		Logs:      d.logs,
 		Monitor:   d.mon.mon,
+		Tokens:    d.tokens,
+		Audit:     d.audit,
+		Now:       d.o.Now,
 		Health:    api.HealthResponse{PID: os.Getpid(), StateDir: d.o.StateDir, Version: d.o.Version},
 		ProxyHTTP: d.httpAddr,
 		Logger:    d.log,
@@ -403,6 +409,7 @@ func (d *daemon) listen(context.Context) error {
 	_ = os.Chmod(sock, 0o600)
 	d.later(func() { os.Remove(sock) })
 	d.serveOn(uln, h)
+	d.servers[len(d.servers)-1].ConnContext = peerContext
 	d.info = Info{Socket: sock, HTTPAddr: d.httpAddr, PID: os.Getpid()}
 	if d.o.ListenAddr == "" {
 		return nil
@@ -412,9 +419,8 @@ func (d *daemon) listen(context.Context) error {
 		return fmt.Errorf("--listen %s: %w", d.o.ListenAddr, err)
 	}
 	d.info.Listen = tln.Addr().String()
-	d.log.Warn("the API on TCP has NO AUTHENTICATION (--insecure-no-auth): anyone who can reach it can deploy, roll back and change the config",
-		"addr", d.info.Listen, "allowed_hosts", d.o.AllowHosts)
-	d.serveOn(tln, h.Remote(api.RemoteOptions{Addr: tln.Addr(), Hosts: d.o.AllowHosts}))
+	d.warnListener(tln.Addr())
+	d.serveOn(tln, h.Remote(api.RemoteOptions{Addr: tln.Addr(), Hosts: d.o.AllowHosts, NoAuth: d.o.InsecureNoAuth}))
 	return nil
 }
 
@@ -496,10 +502,6 @@ func (d *daemon) serve(ctx context.Context) error {
 func defaults(o Options) (Options, error) {
 	if o.ConfigPath == "" || o.StateDir == "" {
 		return o, errors.New("server: ConfigPath and StateDir are required")
-	}
-	if o.ListenAddr != "" && !o.InsecureNoAuth {
-		return o, fmt.Errorf("--listen %s: %w, so anyone who can reach it could deploy, roll back and change the config; "+
-			"use the unix socket, or pass --insecure-no-auth to serve it anyway (on loopback or behind a firewall)", o.ListenAddr, ErrNoAuth)
 	}
 	var err error
 	if o.ConfigPath, err = filepath.Abs(o.ConfigPath); err != nil {

@@ -1,0 +1,99 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"os"
+	"os/user"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tugdev/tug/internal/access"
+	"github.com/tugdev/tug/internal/api"
+	"github.com/tugdev/tug/internal/audit"
+	"github.com/tugdev/tug/internal/endpoint"
+	"github.com/tugdev/tug/internal/testkit"
+)
+
+// TestTCPAPINeedsATokenAndEveryChangeIsAudited runs a server with a TCP
+// listener and no --insecure-no-auth: it starts, refuses requests without
+// a token (401) and a viewer's change (403), serves a token made through
+// the unix socket, and the audit log names each actor: the socket's peer
+// by its uid, the token, an unknown caller, and tug itself for a config
+// changed on disk. The chain verifies, and the tokens file holds no token.
+func TestTCPAPINeedsATokenAndEveryChangeIsAudited(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	state := filepath.Join(dir, ".tug")
+	stopProxyAfter(t, state)
+	cfgPath := writeConfig(t, dir, minimalYAML)
+	srv := startServer(t, Options{ConfigPath: cfgPath, StateDir: state, ProxyCommand: fakeProxyArgv(t),
+		ListenAddr: "127.0.0.1:0", Debounce: 20 * time.Millisecond})
+	if strings.Contains(srv.logs.String(), "NO AUTHENTICATION") {
+		t.Fatalf("a listener with tokens is logged as unauthenticated:\n%s", srv.logs)
+	}
+	ctx := context.Background()
+	sock, tcp := api.NewClient(srv.info.Socket), api.NewClient("http://"+srv.info.Listen)
+
+	var e *endpoint.Error
+	if _, err := tcp.Status(ctx); !errors.As(err, &e) || e.Status != 401 {
+		t.Fatalf("no token: %v", err)
+	}
+	created, err := sock.CreateToken(ctx, access.CreateRequest{Name: "ci", Role: endpoint.Viewer, Expires: "30d"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	viewer := tcp.WithToken(created.Value)
+	if _, err := viewer.Status(ctx); err != nil {
+		t.Fatalf("the viewer's token: %v", err)
+	}
+	if _, err := viewer.Apply(ctx); !errors.As(err, &e) || e.Status != 403 {
+		t.Fatalf("a viewer applying the config: %v", err)
+	}
+	data, _ := os.ReadFile(filepath.Join(state, access.TokensFile))
+	if len(data) == 0 || strings.Contains(string(data), created.Value[13:]) {
+		t.Fatalf("tokens file: %s", data)
+	}
+	// A config changed on disk is applied by the server itself.
+	writeConfig(t, dir, minimalYAML+"# edited\n")
+	var recs []audit.Record
+	testkit.Eventually(t, 10*time.Second, "the config apply recorded", func() bool {
+		recs, err = sock.Audit(ctx, audit.Params{})
+		return err == nil && slices.ContainsFunc(recs, func(r audit.Record) bool { return r.Action == "config.apply" })
+	})
+
+	me := "uid " + strconv.Itoa(os.Getuid())
+	if u, err := user.Current(); err == nil {
+		me = u.Username + " (" + me + ")"
+	}
+	for _, want := range []audit.Record{
+		{Actor: "unknown", Action: "GET /api/status", Outcome: audit.Denied},
+		{Actor: me, Action: "POST /api/tokens", Target: "ci", Source: "unix", Outcome: audit.OK},
+		{Actor: "token:ci", Action: "POST /api/apply", Outcome: audit.Denied},
+		{Actor: "tug", Action: "config.apply", Target: cfgPath + "@", Outcome: audit.OK},
+	} {
+		if !slices.ContainsFunc(recs, func(r audit.Record) bool {
+			return r.Actor == want.Actor && r.Action == want.Action && strings.HasPrefix(r.Target, want.Target) &&
+				r.Outcome == want.Outcome && (want.Source == "" || r.Source == want.Source)
+		}) {
+			t.Errorf("no record like %+v in %+v", want, recs)
+		}
+	}
+	rep, err := sock.VerifyAudit(ctx)
+	if err != nil || !rep.OK() || rep.Records != len(recs) {
+		srv.stop(t)
+		t.Fatalf("verify: %+v %v", rep, err)
+	}
+	// The log outlives the server: a restart goes on with the chain.
+	srv.stop(t)
+	srv = startServer(t, Options{ConfigPath: cfgPath, StateDir: state, ProxyCommand: fakeProxyArgv(t)})
+	api.NewClient(srv.info.Socket).Apply(ctx)
+	srv.stop(t)
+	if rep, err := audit.Verify(filepath.Join(state, AuditDir)); err != nil || !rep.OK() || rep.Records != len(recs)+1 {
+		t.Fatalf("after a restart: %+v %v", rep, err)
+	}
+}
