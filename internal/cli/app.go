@@ -126,6 +126,8 @@ func (a *app) rootCmd() *cobra.Command {
 		a.newStatusCmd(),
 		a.newAlertsCmd(),
 		a.newSilenceCmd(),
+		a.newTokenCmd(),
+		a.newAuditCmd(),
 		newLogsCmd(a),
 		newSecretEnvCmd(a),
 		newMaskLogCmd(a),
