@@ -35,6 +35,7 @@ func errorCodes() []endpoint.ErrorCode {
 		{Err: deploy.ErrNoPrevious, Code: endpoint.CodeNoPreviousRelease},
 		{Err: deploy.ErrNotAwaiting, Code: endpoint.CodeNotAwaiting},
 		{Err: deploy.ErrFailedElsewhere, Code: endpoint.CodeFailedElsewhere},
+		{Err: deploy.ErrOwnApproval, Code: endpoint.CodeForbidden},
 		{Err: deploy.ErrFailed, Code: endpoint.CodeDeployFailed},
 		{Err: alert.ErrNoEngine, Code: endpoint.CodeUnavailable},
 		{Err: logs.ErrNoLogs, Code: endpoint.CodeUnavailable},
