@@ -7,6 +7,7 @@ import (
 	"github.com/tugdev/tug/internal/alert"
 	"github.com/tugdev/tug/internal/audit"
 	"github.com/tugdev/tug/internal/deploy"
+	"github.com/tugdev/tug/internal/doctor"
 	"github.com/tugdev/tug/internal/endpoint"
 	"github.com/tugdev/tug/internal/logs"
 	"github.com/tugdev/tug/internal/metrics"
@@ -194,4 +195,9 @@ func (c *Client) Audit(ctx context.Context, p audit.Params) ([]audit.Record, err
 // VerifyAudit checks the audit log's hash chain.
 func (c *Client) VerifyAudit(ctx context.Context) (audit.Report, error) {
 	return call(ctx, c, audit.OpVerify, none{}, none{})
+}
+
+// Security runs the security checks in the server.
+func (c *Client) Security(ctx context.Context) (doctor.Report, error) {
+	return call(ctx, c, doctor.OpSecurity, none{}, none{})
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/tugdev/tug/internal/audit"
 	"github.com/tugdev/tug/internal/config"
 	"github.com/tugdev/tug/internal/deploy"
+	"github.com/tugdev/tug/internal/doctor"
 	"github.com/tugdev/tug/internal/endpoint"
 	"github.com/tugdev/tug/internal/logs"
 	"github.com/tugdev/tug/internal/metrics"
@@ -48,6 +49,7 @@ func errorCodes() []endpoint.ErrorCode {
 		{Err: access.ErrNoTokens, Code: endpoint.CodeUnavailable},
 		{Err: audit.ErrBadQuery, Code: endpoint.CodeBadRequest},
 		{Err: audit.ErrNoLog, Code: endpoint.CodeUnavailable},
+		{Err: doctor.ErrUnavailable, Code: endpoint.CodeUnavailable},
 		{Err: context.Canceled, Code: endpoint.CodeCancelled},
 		{Err: context.DeadlineExceeded, Code: endpoint.CodeTimeout},
 		{Err: errors.ErrUnsupported, Code: endpoint.CodeNotImplemented},

@@ -13,6 +13,7 @@ import (
 	"github.com/tugdev/tug/internal/audit"
 	"github.com/tugdev/tug/internal/config"
 	"github.com/tugdev/tug/internal/deploy"
+	"github.com/tugdev/tug/internal/doctor"
 	"github.com/tugdev/tug/internal/endpoint"
 	"github.com/tugdev/tug/internal/logs"
 	"github.com/tugdev/tug/internal/metrics"
@@ -97,6 +98,9 @@ type Options struct {
 	Audit *audit.Log
 	// Now is the clock of the audit API's since (default time.Now).
 	Now func() time.Time
+	// Security gathers what GET /api/doctor/security checks; nil answers
+	// 503.
+	Security func(context.Context) (doctor.Inputs, error)
 	// Health is the static part of GET /api/health.
 	Health HealthResponse
 	// ProxyHTTP is the proxy's HTTP listener, for URLs in status.

@@ -19,6 +19,7 @@ import (
 	"github.com/tugdev/tug/internal/audit"
 	"github.com/tugdev/tug/internal/config"
 	"github.com/tugdev/tug/internal/deploy"
+	"github.com/tugdev/tug/internal/doctor"
 	"github.com/tugdev/tug/internal/endpoint"
 	"github.com/tugdev/tug/internal/logs"
 	"github.com/tugdev/tug/internal/metrics"
@@ -38,7 +39,12 @@ func withAccess(t *testing.T) (opt func(*Options), dir string) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { log.Close() })
-	return func(o *Options) { o.Tokens, o.Audit = tokens, log }, dir
+	return func(o *Options) {
+		o.Tokens, o.Audit = tokens, log
+		o.Security = func(context.Context) (doctor.Inputs, error) {
+			return doctor.Inputs{Server: true, Tokens: tokens.List(), Listeners: []doctor.Listener{{Addr: "0.0.0.0:7070"}}}, nil
+		}
+	}, dir
 }
 
 // withRooms serves real alert, logs and metrics rooms, empty.
@@ -238,6 +244,7 @@ func TestOpenAPIIsTheRouteTable(t *testing.T) {
 		{"GET", "/api/audit?limit=5&actor=local", ""},
 		{"GET", "/api/audit?since=bogus", ""},
 		{"GET", "/api/audit/verify", ""},
+		{"GET", "/api/doctor/security", ""},
 	} {
 		check(r.method, r.target, r.body)
 	}
@@ -271,6 +278,7 @@ func TestRolesOfTheRouteTable(t *testing.T) {
 		"DELETE /api/tokens/{name}":       endpoint.Admin,
 		"GET /api/audit":                  endpoint.Admin, // who did what, from where
 		"GET /api/audit/verify":           endpoint.Admin,
+		"GET /api/doctor/security":        endpoint.Admin, // where the installation is exposed
 	}
 	for _, op := range h.Ops() {
 		role, listed := want[op.Pattern()]

@@ -9,6 +9,7 @@ import (
 	"github.com/tugdev/tug/internal/alert"
 	"github.com/tugdev/tug/internal/audit"
 	"github.com/tugdev/tug/internal/deploy"
+	"github.com/tugdev/tug/internal/doctor"
 	"github.com/tugdev/tug/internal/endpoint"
 	"github.com/tugdev/tug/internal/logs"
 	"github.com/tugdev/tug/internal/metrics"
@@ -66,6 +67,7 @@ func (h *Handler) routeTable() []endpoint.Op {
 		metrics.Ops(h.opts.Monitor),
 		access.Ops(h.opts.Tokens),
 		audit.Ops(h.opts.Audit, h.opts.Now),
+		doctor.Ops(h.opts.Security),
 	)
 }
 

@@ -128,6 +128,7 @@ func (a *app) rootCmd() *cobra.Command {
 		a.newSilenceCmd(),
 		a.newTokenCmd(),
 		a.newAuditCmd(),
+		a.newDoctorCmd(),
 		newLogsCmd(a),
 		newSecretEnvCmd(a),
 		newMaskLogCmd(a),

@@ -2,12 +2,17 @@ package server
 
 import (
 	"context"
+	"fmt"
+	"maps"
 	"net"
 	"net/netip"
 	"path/filepath"
+	"slices"
 
 	"github.com/tugdev/tug/internal/access"
 	"github.com/tugdev/tug/internal/audit"
+	"github.com/tugdev/tug/internal/doctor"
+	"github.com/tugdev/tug/internal/runtime"
 )
 
 // AuditDir is the audit log's directory in the state directory.
@@ -63,4 +68,46 @@ func loopback(addr net.Addr) bool {
 	}
 	ip, ok := netip.AddrFromSlice(ta.IP)
 	return ok && ip.Unmap().IsLoopback()
+}
+
+// securityInputs gathers what `tug doctor security` checks, as this
+// server sees it: the config in force, the state directory, the tokens,
+// the API's TCP listener, and where each instance accepts connections
+// according to the system (runtime.Listening).
+func (d *daemon) securityInputs(ctx context.Context) (doctor.Inputs, error) {
+	cfg := d.src.Current().Config
+	dir := filepath.Dir(d.o.ConfigPath)
+	in := doctor.Inputs{
+		Config: cfg, ConfigDir: dir, StateDir: d.o.StateDir, Tokens: d.tokens.List(), Server: true, Now: d.o.Now(),
+		Certificates: doctor.ConfiguredCertificates(cfg, dir),
+		Listeners:    []doctor.Listener{},
+	}
+	if d.info.Listen != "" {
+		// The API listener serves plain HTTP: TLS for it is not built yet.
+		in.Listeners = append(in.Listeners, doctor.Listener{Addr: d.info.Listen, NoAuth: d.o.InsecureNoAuth})
+	}
+	rts := *d.rts.Load()
+	for _, name := range slices.Sorted(maps.Keys(rts)) {
+		rt := rts[name]
+		insts, err := rt.List(ctx)
+		if err != nil {
+			return in, fmt.Errorf("%s instances: %w", name, err)
+		}
+		l, ok := rt.(runtime.Listening)
+		for _, inst := range insts {
+			e := doctor.Exposure{Instance: inst.ID, Service: inst.Service}
+			switch {
+			case !ok:
+				e.Err = "the " + name + " runtime cannot say"
+			case inst.State != runtime.Running:
+				continue
+			default:
+				if e.Listening, err = l.Listening(ctx, inst); err != nil {
+					e.Err = err.Error()
+				}
+			}
+			in.Instances = append(in.Instances, e)
+		}
+	}
+	return in, nil
 }

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"net/netip"
 	"os"
 	"os/user"
 	"path/filepath"
@@ -15,7 +16,9 @@ import (
 	"github.com/tugdev/tug/internal/access"
 	"github.com/tugdev/tug/internal/api"
 	"github.com/tugdev/tug/internal/audit"
+	"github.com/tugdev/tug/internal/doctor"
 	"github.com/tugdev/tug/internal/endpoint"
+	"github.com/tugdev/tug/internal/runtime"
 	"github.com/tugdev/tug/internal/testkit"
 )
 
@@ -95,5 +98,72 @@ func TestTCPAPINeedsATokenAndEveryChangeIsAudited(t *testing.T) {
 	srv.stop(t)
 	if rep, err := audit.Verify(filepath.Join(state, AuditDir)); err != nil || !rep.OK() || rep.Records != len(recs)+1 {
 		t.Fatalf("after a restart: %+v %v", rep, err)
+	}
+}
+
+// listeningRuntime is a runtime whose instances listen where at says.
+type listeningRuntime struct {
+	runtime.Runtime
+	insts []runtime.Instance
+	at    map[string][]netip.AddrPort
+}
+
+func (f *listeningRuntime) List(context.Context) ([]runtime.Instance, error) { return f.insts, nil }
+
+func (f *listeningRuntime) Listening(_ context.Context, in runtime.Instance) ([]netip.AddrPort, error) {
+	return f.at[in.ID], nil
+}
+
+// The server's security checks see every running instance's sockets as
+// its runtime reads them, its TCP listener, its tokens and its files.
+func TestSecurityInputsOfTheServer(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	state := filepath.Join(dir, ".tug")
+	os.Mkdir(state, 0o700)
+	cfgPath := writeConfig(t, dir, minimalYAML)
+	tokens, _ := access.OpenTokens(filepath.Join(state, access.TokensFile), nil)
+	tokens.Create("root", endpoint.Admin, 0, "test")
+	src := &configSource{path: cfgPath, now: time.Now}
+	if err := src.init(); err != nil {
+		t.Fatal(err)
+	}
+	d := &daemon{o: Options{ConfigPath: cfgPath, StateDir: state, Now: time.Now, InsecureNoAuth: true}, src: src, tokens: tokens,
+		info: Info{Listen: "127.0.0.1:7070"}}
+	running := func(id string) runtime.Instance {
+		return runtime.Instance{ID: id, Service: "web", State: runtime.Running, Addr: "127.0.0.1:4100"}
+	}
+	rts := map[string]runtime.Runtime{
+		"process": &listeningRuntime{
+			insts: []runtime.Instance{running("web-staging-r1-1"), running("web-staging-r1-2"), {ID: "web-staging-r0-1", State: runtime.Exited}},
+			at: map[string][]netip.AddrPort{
+				"web-staging-r1-1": {netip.MustParseAddrPort("0.0.0.0:4100")},
+				"web-staging-r1-2": {netip.MustParseAddrPort("127.0.0.1:4101")},
+			},
+		},
+		"docker": &struct{ runtime.Runtime }{&listeningRuntime{insts: []runtime.Instance{running("api-staging-r1-1")}}},
+	}
+	d.rts.Store(&rts)
+	in, err := d.securityInputs(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep := doctor.Security(in)
+	want := map[string]doctor.Severity{
+		"web-staging-r1-1": doctor.High,   // all addresses
+		"api-staging-r1-1": doctor.Info,   // its runtime cannot say
+		"127.0.0.1:7070":   doctor.Medium, // --insecure-no-auth on loopback
+		"token root":       doctor.Medium, // an admin token that never expires
+		"service web":      doctor.Low,    // no health path
+	}
+	for subject, sev := range want {
+		if !slices.ContainsFunc(rep.Findings, func(f doctor.Finding) bool { return f.Subject == subject && f.Severity == sev }) {
+			t.Errorf("no %s finding about %s in %+v", sev, subject, rep.Findings)
+		}
+	}
+	for _, f := range rep.Findings {
+		if f.Subject == "web-staging-r1-2" || f.Subject == "web-staging-r0-1" {
+			t.Errorf("a finding about a loopback or stopped instance: %+v", f)
+		}
 	}
 }

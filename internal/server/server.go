@@ -389,6 +389,7 @@ func (d *daemon) listen(context.Context) error {
 		Tokens:    d.tokens,
 		Audit:     d.audit,
 		Now:       d.o.Now,
+		Security:  d.securityInputs,
 		Health:    api.HealthResponse{PID: os.Getpid(), StateDir: d.o.StateDir, Version: d.o.Version},
 		ProxyHTTP: d.httpAddr,
 		Logger:    d.log,
