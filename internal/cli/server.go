@@ -188,7 +188,7 @@ func (a *app) serverErr(err error) error {
 		return badInput(e)
 	case e.Status == 401:
 		if tok, _ := a.lookupEnv(tokenEnv); tok == "" {
-			return badInputf("%s: %v; set %s to an API token of this server (an admin makes one with `tug token create NAME --role viewer|deployer|admin`)", a.serverURL, e, tokenEnv)
+			return badInputf("%s: %v (%s is not set)", a.serverURL, e, tokenEnv)
 		}
 		return badInputf("%s: %v: %s is not a token this server accepts (revoked, expired or mistyped?)", a.serverURL, e, tokenEnv)
 	}
