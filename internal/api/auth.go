@@ -89,14 +89,17 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, op *endpoint.Op,
 	case sw.status >= 400:
 		outcome, detail = audit.Failed, sw.message()
 	}
-	if err := call.Finish(context.WithoutCancel(ctx), outcome, detail); err != nil {
-		h.log.Error("audit: recording a call", "action", rec.Action, "err", err)
-	}
+	_ = call.Finish(context.WithoutCancel(ctx), outcome, detail) // writeAudit logs a failure
 }
 
-// writeAudit writes a call's record, durably.
+// writeAudit writes a call's record, durably, and logs a failure to: the
+// call has happened either way, and the log says it went unrecorded.
 func (h *Handler) writeAudit(ctx context.Context, r audit.Record) error {
-	return h.opts.Audit.Record(ctx, r)
+	err := h.opts.Audit.Record(ctx, r)
+	if err != nil {
+		h.log.Error("audit: a call went unrecorded", "actor", r.Actor, "action", r.Action, "target", r.Target, "outcome", r.Outcome, "err", err)
+	}
+	return err
 }
 
 // releaseOutcome is what the audit record of a deploy or rollback says

@@ -3,12 +3,14 @@ package api
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -275,7 +277,7 @@ func TestWrongTokens(t *testing.T) {
 // the log.
 func TestAuditRecordsCalls(t *testing.T) {
 	t.Parallel()
-	const secretValue = "s3cr3t-value-in-an-answer"
+	const secretValue = "s3cr3t/value+in=an answer&more"
 	d := &fakeDeployer{rel: &deploy.Release{ID: "r1", Service: "shop", Status: deploy.StatusLive}}
 	withTokens, dir := withAccess(t)
 	_, h, _ := newTestServer(t, d, withRooms(t), withTokens)
@@ -346,7 +348,8 @@ func TestAuditRecordsCalls(t *testing.T) {
 		t.Errorf("the release records %q as its deployer: a token's caller cannot claim another name", d.requests[0].Who)
 	}
 	data, _ := os.ReadFile(filepath.Join(dir, audit.LogFile))
-	for _, leak := range []string{secretValue, tok.Value, tok.Value[13:], strings.TrimPrefix(who["admin"], "Bearer "), "mallory"} {
+	for _, leak := range []string{secretValue, base64.StdEncoding.EncodeToString([]byte(secretValue)), url.QueryEscape(secretValue),
+		url.PathEscape(secretValue), strings.ReplaceAll(secretValue, "&", `\u0026`), tok.Value, tok.Value[13:], strings.TrimPrefix(who["admin"], "Bearer "), "mallory"} {
 		if leak == "" || bytes.Contains(data, []byte(leak)) {
 			t.Errorf("the audit log holds %q", leak)
 		}

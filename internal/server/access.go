@@ -3,16 +3,20 @@ package server
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"maps"
 	"net"
 	"net/netip"
 	"path/filepath"
 	"slices"
+	"sync"
 
 	"github.com/tugdev/tug/internal/access"
 	"github.com/tugdev/tug/internal/audit"
+	"github.com/tugdev/tug/internal/config"
 	"github.com/tugdev/tug/internal/doctor"
 	"github.com/tugdev/tug/internal/runtime"
+	"github.com/tugdev/tug/internal/secret"
 )
 
 // AuditDir is the audit log's directory in the state directory.
@@ -26,7 +30,8 @@ func (d *daemon) openAccess(context.Context) error {
 	if err != nil {
 		return err
 	}
-	log, err := audit.Open(filepath.Join(d.o.StateDir, AuditDir), audit.Options{Now: d.o.Now, Logger: d.log})
+	masks := &secretMask{src: d.src, resolve: d.o.Secrets, log: d.log}
+	log, err := audit.Open(filepath.Join(d.o.StateDir, AuditDir), audit.Options{Now: d.o.Now, Logger: d.log, Mask: masks.mask})
 	if err != nil {
 		return err
 	}
@@ -38,6 +43,65 @@ func (d *daemon) openAccess(context.Context) error {
 	d.tokens, d.audit = tokens, log
 	d.src.record = log.Record
 	return nil
+}
+
+// secretMask hides, in audit records, the values of the secrets the
+// config in force names (resolved as the server resolves them for its
+// services and jobs), and their encodings: records are built never to
+// hold one, and this catches what an error message might echo. The
+// masker is rebuilt on the first record after the config changes.
+type secretMask struct {
+	src     *configSource
+	resolve func(ctx context.Context, names []string) (map[string]secret.Value, error)
+	log     *slog.Logger
+
+	mu   sync.Mutex
+	hash string
+	m    *secret.Masker
+}
+
+func (s *secretMask) mask(text string) string {
+	if text == "" {
+		return text
+	}
+	snap := s.src.Current()
+	s.mu.Lock()
+	if snap.Hash != s.hash {
+		s.m, s.hash = s.build(snap.Config), snap.Hash
+	}
+	m := s.m
+	s.mu.Unlock()
+	return m.Mask(text)
+}
+
+// build resolves each secret name c mentions on its own, so one that is
+// missing does not leave the others unmasked.
+func (s *secretMask) build(c *config.Config) *secret.Masker {
+	var names []string
+	for _, svc := range c.Services {
+		names = append(names, svc.Secrets...)
+	}
+	for _, p := range c.Pipelines {
+		for _, j := range p.Jobs {
+			names = append(names, j.Secrets...)
+		}
+	}
+	slices.Sort(names)
+	var vals []secret.Value
+	for _, n := range slices.Compact(names) {
+		got, err := s.resolve(context.Background(), []string{n})
+		if err != nil {
+			continue
+		}
+		if v, ok := got[n]; ok {
+			vals = append(vals, v)
+		}
+	}
+	m, warnings := secret.NewMasker(vals...)
+	for _, w := range warnings {
+		s.log.Warn("audit log: " + w)
+	}
+	return m
 }
 
 // peerContext names the peer of a unix socket connection, the local

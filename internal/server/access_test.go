@@ -2,8 +2,10 @@ package server
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"net/netip"
+	"net/url"
 	"os"
 	"os/user"
 	"path/filepath"
@@ -14,8 +16,10 @@ import (
 	"time"
 
 	"github.com/tugdev/tug/internal/access"
+	"github.com/tugdev/tug/internal/alert"
 	"github.com/tugdev/tug/internal/api"
 	"github.com/tugdev/tug/internal/audit"
+	"github.com/tugdev/tug/internal/deploy"
 	"github.com/tugdev/tug/internal/doctor"
 	"github.com/tugdev/tug/internal/endpoint"
 	"github.com/tugdev/tug/internal/runtime"
@@ -164,6 +168,51 @@ func TestSecurityInputsOfTheServer(t *testing.T) {
 	for _, f := range rep.Findings {
 		if f.Subject == "web-staging-r1-2" || f.Subject == "web-staging-r0-1" {
 			t.Errorf("a finding about a loopback or stopped instance: %+v", f)
+		}
+	}
+}
+
+// No audit record holds a secret value, plain or encoded: not when a
+// request's error echoes it, not when it is named as a target, not when
+// it is sent as a token. The server masks the values of the secrets its
+// config names in every record.
+func TestAuditRecordsHoldNoSecret(t *testing.T) {
+	t.Parallel()
+	const value = "hunter2/db+pass&word-more"
+	dir := t.TempDir()
+	state := filepath.Join(dir, ".tug")
+	stopProxyAfter(t, state)
+	lookup := func(k string) (string, bool) {
+		if k == "DB_PASSWORD" {
+			return value, true
+		}
+		return "", false
+	}
+	cfg := "version: 1\nproject: demo\nservices:\n  web: {run: ./web, routes: [web.localhost], secrets: [DB_PASSWORD]}\nenvironments:\n  staging: {}\n"
+	srv := startServer(t, Options{ConfigPath: writeConfig(t, dir, cfg), StateDir: state, ProxyCommand: fakeProxyArgv(t),
+		ListenAddr: "127.0.0.1:0", LookupEnv: lookup})
+	ctx := context.Background()
+	sock := api.NewClient(srv.info.Socket)
+	sock.AddSilence(ctx, alert.SilenceRequest{Matchers: value, Duration: "1h"})                                 // the error echoes it
+	sock.Deploy(ctx, api.DeployRequest{Service: value}, func(deploy.Event) {})                                  // the target names it
+	api.NewClient("http://" + srv.info.Listen).WithToken(value).Status(ctx)                                     // sent as a token
+	api.NewClient("http://" + srv.info.Listen).WithToken("tug_aaaaaaaa_" + strings.Repeat("x", 43)).Status(ctx) // a token's shape
+	recs, err := sock.Audit(ctx, audit.Params{})
+	srv.stop(t)
+	if err != nil || len(recs) < 4 {
+		t.Fatalf("records: %d %v", len(recs), err)
+	}
+	if !slices.ContainsFunc(recs, func(r audit.Record) bool { return strings.Contains(r.Detail, "***") }) {
+		t.Errorf("the echoed value was not masked: %+v", recs)
+	}
+	data, err := os.ReadFile(filepath.Join(state, AuditDir, audit.LogFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, leak := range []string{value, "hunter2", base64.StdEncoding.EncodeToString([]byte(value)), url.QueryEscape(value),
+		url.PathEscape(value), strings.ReplaceAll(value, "&", `\u0026`), strings.Repeat("x", 43)} {
+		if strings.Contains(string(data), leak) {
+			t.Errorf("the audit log holds %q:\n%s", leak, data)
 		}
 	}
 }
