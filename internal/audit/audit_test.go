@@ -277,3 +277,48 @@ func TestCallTargetAndDefer(t *testing.T) {
 		t.Fatal(string(b))
 	}
 }
+
+// Records removed, or the last one changed, while no server ran: the next
+// Open says so in the log itself and goes on after the head, so the gap
+// stays and Verify names it, however many records follow.
+func TestTamperingWhileStoppedStaysVisible(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		name   string
+		tamper func(ls [][]byte) [][]byte
+		want   string
+	}{
+		{"cut", func(ls [][]byte) [][]byte { return ls[:3] }, "records 4 to 5 are missing"},
+		{"emptied", func(ls [][]byte) [][]byte { return nil }, "records 1 to 5 are missing"},
+		{"last changed", func(ls [][]byte) [][]byte {
+			r, _, _ := decode(bytes.TrimSuffix(ls[4], []byte{'\n'}))
+			r.Actor = "someone-else"
+			ls[4], _, _ = encode(r)
+			return ls
+		}, "record 5 (line 5) was changed"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			dir := writeLog(t, 5)
+			rewrite(t, dir, c.tamper(lines(t, dir)))
+			logger, logs := testkit.Logger()
+			l, err := Open(dir, Options{Logger: logger})
+			if err != nil {
+				t.Fatal(err)
+			}
+			l.Record(context.Background(), Record{Actor: "tug", Action: "later"})
+			rep, _ := l.Verify()
+			recs, _ := l.Query(context.Background(), Filter{Actor: "tug"})
+			l.Close()
+			if !strings.Contains(logs.String(), "tampered") || len(recs) != 2 || recs[0].Action != "audit.damaged" {
+				t.Fatalf("not said: %s %+v", logs, recs)
+			}
+			if rep.OK() || !strings.Contains(rep.Problems[0].Message, c.want) {
+				t.Fatalf("verify: %+v", rep.Problems)
+			}
+			if again := verify(t, dir); again.OK() || !strings.Contains(again.Problems[0].Message, c.want) {
+				t.Fatalf("verify from the files: %+v", again.Problems)
+			}
+		})
+	}
+}

@@ -68,7 +68,10 @@ type Log struct {
 // Open opens (or creates) the audit log in dir (made 0700) and finds the
 // end of its chain. A last line cut short by a crash is ended with a
 // newline and kept for Verify to report; the chain goes on from the last
-// whole record.
+// whole record. A log that no longer reaches its head (records removed
+// or changed while no server ran) is logged as an error and recorded in
+// the log itself, and the chain goes on from the head, so the gap stays
+// for Verify to name.
 func Open(dir string, o Options) (*Log, error) {
 	if o.Now == nil {
 		o.Now = time.Now
@@ -90,7 +93,39 @@ func Open(dir string, o Options) (*Log, error) {
 		return nil, fmt.Errorf("audit log %s: %w", path, err)
 	}
 	l.synced = l.head.Seq
+	if err := l.checkHead(); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("audit log %s: %w", path, err)
+	}
 	return l, nil
+}
+
+// checkHead compares the end of the log with the head file written when
+// the log was last forced to disk.
+func (l *Log) checkHead() error {
+	data, err := os.ReadFile(filepath.Join(l.dir, HeadFile))
+	var h Head
+	if err != nil || json.Unmarshal(data, &h) != nil || h.Seq == 0 {
+		return nil // none yet, or unreadable: Verify says so
+	}
+	var problem string
+	switch {
+	case h.Seq > l.head.Seq:
+		problem = fmt.Sprintf("the log ends at record %d but its head names record %d: records were removed while no server ran", l.head.Seq, h.Seq)
+	case h.Seq == l.head.Seq && h.Hash != l.head.Hash:
+		problem = fmt.Sprintf("record %d is not the record its head names: it was changed while no server ran", h.Seq)
+	default:
+		return nil
+	}
+	l.o.Logger.Error("the audit log was tampered with: "+problem, "dir", l.dir)
+	// Go on from the head: after what was removed, linked to what was
+	// changed as it was, so Verify keeps naming it.
+	l.head = h
+	seq, err := l.append(Record{Actor: "tug", Action: "audit.damaged", Outcome: Failed, Detail: problem})
+	if err != nil {
+		return err
+	}
+	return l.sync(seq)
 }
 
 // findEnd reads where the chain ends and ends a torn last line.
