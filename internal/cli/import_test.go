@@ -32,9 +32,10 @@ var allowedImports = map[string][]string{
 	"metrics":  {"config", "secret", "proxy", "runtime"},
 	"alert":    {"config", "secret", "store"},
 	"logs":     {"config", "secret", "runtime", "store"},
+	"scan":     {"config"},
 	"api":      {"config", "secret", "store", "proxy", "runtime", "deploy"},
-	"server":   {"config", "secret", "store", "proxy", "runtime", "deploy", "metrics", "alert", "logs", "api"},
-	"cli":      {"config", "secret", "report", "store", "pipeline", "cache", "runtime", "proxy", "deploy", "metrics", "alert", "logs", "api", "server"},
+	"server":   {"config", "secret", "store", "proxy", "runtime", "deploy", "metrics", "alert", "logs", "scan", "api"},
+	"cli":      {"config", "secret", "report", "store", "pipeline", "cache", "runtime", "proxy", "deploy", "metrics", "alert", "logs", "scan", "api", "server"},
 }
 
 // TestImportDirection keeps imports pointing down the architecture's
