@@ -22,6 +22,30 @@ func schemaRules() map[string]map[string]any {
 		"Service.replicas":            {"minimum": 0},
 		"ServiceEnvironment.replicas": {"minimum": 0},
 		"CanaryStep.weight":           {"minimum": 1, "maximum": 100},
+
+		"Config.scan":            {"description": "Security scanning: advisories, the vulnerability database, the failing severity, the baseline, suppressions and rescans of live releases."},
+		"Config.licenses":        {"description": "The licence policy of dependencies, in SPDX identifiers; unknown licences are findings."},
+		"Job.scan":               {"description": "Scan the workspace in-process (secrets, deps, licenses, iac; image names a local image) instead of running a script."},
+		"Scan.advisories":        {"description": "Directories of OSV records (any ecosystem) checked besides the vulnerability database, relative to tug.yaml."},
+		"Scan.database":          {"description": "Directory of the offline vulnerability database (default: tug's directory in the user cache); `tug scan --update-db` builds it."},
+		"Scan.stale_after":       {"description": "Database age that earns a warning (default 7d)."},
+		"Scan.fail_on":           {"enum": ScanSeverities(), "description": "Lowest severity that fails `tug scan` and scan jobs."},
+		"Scan.baseline":          {"description": "Baseline file relative to tug.yaml; findings it lists do not fail (`tug scan --baseline` writes it)."},
+		"Scan.ignore":            {"description": "Suppressions: each matches by fingerprint, rule and/or path glob and says why."},
+		"Scan.rescan":            {"description": "How often the server rescans live releases (default 6h); a database update rescans at once."},
+		"ScanIgnore.fingerprint": {"description": "The finding's fingerprint, as `tug scan` prints it."},
+		"ScanIgnore.rule":        {"description": "A rule id (TUG-DF-001, a secret rule, an advisory id)."},
+		"ScanIgnore.path":        {"description": "A glob of paths relative to the scanned root."},
+		"ScanIgnore.reason":      {"description": "Why the finding is acceptable; required."},
+		"ScanIgnore.expires":     {"description": "Date (YYYY-MM-DD) after which the finding is reported again."},
+		"Licenses.allow":         {"description": "SPDX identifiers allowed; with a list, any other licence is a finding."},
+		"Licenses.deny":          {"description": "SPDX identifiers denied: a dependency under one is a high finding."},
+		"JobScan.secrets":        {"description": "Scan for leaked secrets (gitleaks' rules)."},
+		"JobScan.deps":           {"description": "Scan dependencies for known vulnerabilities (Go with reachability, lockfiles)."},
+		"JobScan.licenses":       {"description": "Check dependency licences against licenses."},
+		"JobScan.iac":            {"description": "Check Terraform, Dockerfiles, Compose, Kubernetes manifests and tug.yaml."},
+		"JobScan.image":          {"description": "A local image to scan (OS packages, Go binaries); the engine pulls nothing."},
+		"JobScan.fail_on":        {"enum": ScanSeverities(), "description": "Lowest severity that fails the job (default scan.fail_on, else high)."},
 	}
 }
 
@@ -34,6 +58,7 @@ func schemaRequired() map[string][]string {
 		"JobService": {"name", "image"},
 		"CanaryStep": {"weight"},
 		"AlertRule":  {"alert", "expr"},
+		"ScanIgnore": {"reason"},
 	}
 }
 

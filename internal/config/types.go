@@ -20,6 +20,8 @@ type Config struct {
 	Notify     *Notify     `yaml:"notify" json:"notify,omitempty"`
 	Proxy      *Proxy      `yaml:"proxy" json:"proxy,omitempty"`
 	Logs       *Logs       `yaml:"logs" json:"logs,omitempty"`
+	Scan       *Scan       `yaml:"scan" json:"scan,omitempty"`
+	Licenses   *Licenses   `yaml:"licenses" json:"licenses,omitempty"`
 
 	// File is the path the config was read from, for error messages.
 	File string `yaml:"-" json:"-"`
@@ -106,6 +108,7 @@ type Job struct {
 	Secrets      []string          `yaml:"secrets" json:"secrets,omitempty"`
 	Deploy       *JobDeploy        `yaml:"deploy" json:"deploy,omitempty"`
 	Reports      *Reports          `yaml:"reports" json:"reports,omitempty"`
+	Scan         *JobScan          `yaml:"scan" json:"scan,omitempty"`
 }
 
 // Step is one named script of a job; steps run in order in one job.
@@ -341,4 +344,55 @@ type TLS struct {
 // Logs sets how long service, proxy and tug logs are kept.
 type Logs struct {
 	Retention Duration `yaml:"retention" json:"retention,omitempty"`
+}
+
+// Scan configures `tug scan`, scan jobs and the server's rescans of live
+// releases.
+type Scan struct {
+	// Advisories are directories of OSV records (any ecosystem) checked
+	// besides the vulnerability database, relative to tug.yaml.
+	Advisories []string `yaml:"advisories" json:"advisories,omitempty"`
+	// Database is the offline vulnerability database's directory
+	// (default: tug's directory in the user cache).
+	Database string `yaml:"database" json:"database,omitempty"`
+	// StaleAfter is the database age that earns a warning (default 7d).
+	StaleAfter Duration `yaml:"stale_after" json:"stale_after,omitempty"`
+	// FailOn is the lowest severity that fails `tug scan` and scan jobs.
+	FailOn string `yaml:"fail_on" json:"fail_on,omitempty"`
+	// Baseline is the baseline file, relative to tug.yaml: findings in it
+	// do not fail.
+	Baseline string `yaml:"baseline" json:"baseline,omitempty"`
+	// Ignore suppresses findings, each with a reason.
+	Ignore []*ScanIgnore `yaml:"ignore" json:"ignore,omitempty"`
+	// Rescan is how often the server rescans live releases (default 6h).
+	Rescan Duration `yaml:"rescan" json:"rescan,omitempty"`
+}
+
+// ScanIgnore suppresses the findings it matches: by fingerprint, rule,
+// path glob, or a combination (all given must match).
+type ScanIgnore struct {
+	Fingerprint string `yaml:"fingerprint" json:"fingerprint,omitempty"`
+	Rule        string `yaml:"rule" json:"rule,omitempty"`
+	Path        string `yaml:"path" json:"path,omitempty"`
+	Reason      string `yaml:"reason" json:"reason"`
+	// Expires is a date (YYYY-MM-DD) after which the finding is back.
+	Expires string `yaml:"expires" json:"expires,omitempty"`
+}
+
+// Licenses is the licence policy of dependencies, in SPDX identifiers.
+type Licenses struct {
+	Allow []string `yaml:"allow" json:"allow,omitempty"`
+	Deny  []string `yaml:"deny" json:"deny,omitempty"`
+}
+
+// JobScan makes a job scan the workspace in-process instead of running a
+// script. With none of secrets, deps, licenses, iac set, all four run.
+type JobScan struct {
+	Secrets  *bool  `yaml:"secrets" json:"secrets,omitempty"`
+	Deps     *bool  `yaml:"deps" json:"deps,omitempty"`
+	Licenses *bool  `yaml:"licenses" json:"licenses,omitempty"`
+	IaC      *bool  `yaml:"iac" json:"iac,omitempty"`
+	Image    string `yaml:"image" json:"image,omitempty"`
+	// FailOn overrides scan.fail_on for this job.
+	FailOn string `yaml:"fail_on" json:"fail_on,omitempty"`
 }

@@ -26,6 +26,7 @@ func validate(c *Config, d *decoder) {
 	v.routes()
 	v.alerts()
 	v.notify()
+	v.scan()
 }
 
 // has says whether path was written in the file.
