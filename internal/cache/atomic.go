@@ -111,3 +111,9 @@ func syncDirectory(dir string) error {
 	defer d.Close()
 	return d.Sync()
 }
+
+// WriteAtomic writes a file whole or not at all (temp file, fsync,
+// rename, directory fsync), for other rooms' files too.
+func WriteAtomic(path string, perm os.FileMode, write func(io.Writer) error) error {
+	return writeAtomic(path, perm, true, write)
+}

@@ -126,6 +126,7 @@ func (a *app) rootCmd() *cobra.Command {
 		a.newSilenceCmd(),
 		newLogsCmd(a),
 		newSecretEnvCmd(a),
+		a.newScanCmd(),
 	} {
 		if c != nil {
 			root.AddCommand(c)

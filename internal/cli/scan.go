@@ -1,0 +1,329 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/tugdev/tug/internal/cache"
+	"github.com/tugdev/tug/internal/config"
+	"github.com/tugdev/tug/internal/scan"
+	"github.com/tugdev/tug/internal/store"
+)
+
+// defaultBaseline is the baseline file beside tug.yaml unless
+// scan.baseline names another.
+const defaultBaseline = ".tug-scan-baseline"
+
+// scanKinds are the scanners --only chooses from.
+var scanKinds = []string{"secrets", "deps", "licenses", "iac"}
+
+type scanFlags struct {
+	only       []string
+	history    bool
+	images     []string
+	sarif      string
+	sbom       string
+	failOn     string
+	outdated   bool
+	updateDB   bool
+	dbVersion  string
+	db         string
+	advisories []string
+	baseline   bool
+	release    string
+}
+
+func (a *app) newScanCmd() *cobra.Command {
+	var f scanFlags
+	cmd := &cobra.Command{
+		Use:   "scan [PATH]",
+		Short: "Scan for leaked secrets, vulnerable dependencies, licences, images and infrastructure problems",
+		Long: "Scans PATH (default: the directory of tug.yaml, or the current directory)\n" +
+			"in-process: leaked secrets (gitleaks' rules; --history for git history),\n" +
+			"vulnerable dependencies against an offline database (Go modules with\n" +
+			"reachability, npm/PyPI/crates.io/RubyGems lockfiles), licences against\n" +
+			"tug.yaml's licenses:, infrastructure files, and with --image local images.\n" +
+			"Exit 1 when a finding not in the baseline is at or above --fail-on.",
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.runScan(cmd.Context(), args, f)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringSliceVar(&f.only, "only", nil, "run only these scanners: "+strings.Join(scanKinds, ", "))
+	fl.BoolVar(&f.history, "history", false, "also scan every commit of the git history for secrets")
+	fl.StringArrayVar(&f.images, "image", nil, "scan a local image (OS packages, Go binaries); repeatable; nothing is pulled")
+	fl.StringVar(&f.sarif, "sarif", "", "write the findings as SARIF 2.1.0 to `FILE`")
+	fl.StringVar(&f.sbom, "sbom", "", "write a CycloneDX JSON SBOM to `FILE` (one more per image: FILE with the image's name)")
+	fl.StringVar(&f.failOn, "fail-on", "", "exit 1 on a new finding at or above this severity: "+strings.Join(scan.SeverityNames(), ", "))
+	fl.BoolVar(&f.outdated, "outdated", false, "also report direct Go dependencies that have newer versions (asks the module proxy)")
+	fl.BoolVar(&f.updateDB, "update-db", false, "rebuild the vulnerability database from the newest golang.org/x/vulndb, then exit")
+	fl.StringVar(&f.dbVersion, "db-version", "latest", "with --update-db: the golang.org/x/vulndb version to build from")
+	fl.StringVar(&f.db, "db", "", "the vulnerability database's directory (default: scan.database, $TUG_VULNDB or the user cache)")
+	fl.StringArrayVar(&f.advisories, "advisories", nil, "a directory of OSV records to check besides the database; repeatable")
+	fl.BoolVar(&f.baseline, "baseline", false, "record the current findings in the baseline file, so only new ones fail")
+	fl.StringVar(&f.release, "release", "", "scan what is deployed: the live releases of `SERVICE`")
+	return cmd
+}
+
+// scanConfig loads tug.yaml when there is one; a scan needs none.
+func (a *app) scanConfig() (*config.Config, string, error) {
+	p, err := a.configPath()
+	if err != nil {
+		if a.file != "" {
+			return nil, "", err
+		}
+		return nil, "", nil
+	}
+	cfg, err := a.loadConfig()
+	if err != nil {
+		return nil, "", err
+	}
+	return cfg, filepath.Dir(p), nil
+}
+
+func (a *app) runScan(ctx context.Context, args []string, f scanFlags) error {
+	cfg, cfgDir, err := a.scanConfig()
+	if err != nil {
+		return err
+	}
+	sc := &config.Scan{}
+	if cfg != nil && cfg.Scan != nil {
+		sc = cfg.Scan
+	}
+	fromCfg := func(p string) string {
+		if p == "" || filepath.IsAbs(p) || cfgDir == "" {
+			return p
+		}
+		return filepath.Join(cfgDir, p)
+	}
+	dbDir := f.db
+	if dbDir == "" {
+		dbDir = fromCfg(sc.Database)
+	}
+	if dbDir == "" {
+		dbDir = scan.DefaultDBDir(a.lookupEnv)
+	}
+	if f.updateDB {
+		var extra []string
+		fmt.Fprintf(a.errOut, "fetching %s@%s through the Go module proxy...\n", scan.VulnDBModule, f.dbVersion)
+		db, err := scan.UpdateDB(ctx, dbDir, f.dbVersion, extra, os.Environ(), time.Now())
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(a.out, "vulnerability database %s: %d records from %s (newest %s)\n", db.Dir, db.Meta.Records, db.Meta.Source, db.Meta.Modified.Format(time.DateOnly))
+		return nil
+	}
+	failOn := f.failOn
+	if failOn == "" {
+		failOn = sc.FailOn
+	}
+	var minSev scan.Severity
+	if failOn != "" {
+		if minSev, err = scan.ParseSeverity(failOn); err != nil {
+			return badInputf("--fail-on: %v", err)
+		}
+	}
+	for _, k := range f.only {
+		if !slices.Contains(scanKinds, k) {
+			return badInputf("--only: unknown scanner %q%s; choose from %s", k, config.DidYouMean(k, scanKinds), strings.Join(scanKinds, ", "))
+		}
+	}
+	root := ""
+	switch {
+	case len(args) == 1:
+		root = args[0]
+		if st, err := os.Stat(root); err != nil || !st.IsDir() {
+			return badInputf("%s is not a directory", root)
+		}
+	case cfgDir != "":
+		root = cfgDir
+	default:
+		if root, err = a.getwd(); err != nil {
+			return err
+		}
+	}
+	on := func(k string) bool { return len(f.only) == 0 || slices.Contains(f.only, k) }
+	opts := scan.Options{
+		Root:    root,
+		Secrets: on("secrets"), Deps: on("deps"), IaC: on("iac"),
+		Licenses:   slices.Contains(f.only, "licenses") || (len(f.only) == 0 && cfg != nil && cfg.Licenses != nil),
+		History:    f.history,
+		Images:     f.images,
+		Outdated:   f.outdated,
+		Ignores:    sc.Ignore,
+		StaleAfter: sc.StaleAfter.D(),
+	}
+	if cfg != nil {
+		opts.LicensePolicy = cfg.Licenses
+	}
+	for _, d := range sc.Advisories {
+		opts.Advisories = append(opts.Advisories, fromCfg(d))
+	}
+	opts.Advisories = append(opts.Advisories, f.advisories...)
+	if f.release != "" {
+		targets, err := a.releaseTargets(ctx, f.release)
+		if err != nil {
+			return err
+		}
+		opts.Root, opts.Secrets, opts.IaC, opts.History = "", false, false, false
+		opts.Images = nil
+		for _, t := range targets {
+			if t.image != "" {
+				opts.Images = append(opts.Images, t.image)
+			} else {
+				opts.Root = t.dir
+			}
+		}
+	}
+	if opts.Deps || len(opts.Images) > 0 {
+		db, err := scan.OpenDB(dbDir)
+		switch {
+		case errors.Is(err, scan.ErrNoDB):
+		case err != nil:
+			return err
+		default:
+			opts.DB = db
+		}
+	}
+	if len(opts.Images) > 0 {
+		src, err := scan.NewDockerImages()
+		if err != nil {
+			return err
+		}
+		defer src.Close()
+		opts.ImageSource = src
+	}
+	if a.tty && !a.jsonOut {
+		opts.Progress = func(p scan.Progress) {
+			if p.Files > 0 {
+				fmt.Fprintf(a.errOut, "\rscanning: %d files", p.Files)
+			} else {
+				fmt.Fprintf(a.errOut, "\rscanning: %-40s", p.Phase)
+			}
+		}
+	}
+	rep, err := scan.Run(ctx, opts)
+	if opts.Progress != nil {
+		fmt.Fprint(a.errOut, "\r\033[K")
+	}
+	if err != nil {
+		return err
+	}
+	version := readBuildInfo().Version
+	if f.sarif != "" {
+		if err := cache.WriteAtomic(f.sarif, 0o644, func(w io.Writer) error { return scan.WriteSARIF(w, rep, version) }); err != nil {
+			return fmt.Errorf("--sarif: %w", err)
+		}
+	}
+	if f.sbom != "" {
+		for i, t := range rep.Targets {
+			p := f.sbom
+			if i > 0 || (t.Image && opts.Root != "") {
+				p = sbomPath(f.sbom, t.Name)
+			}
+			if err := cache.WriteAtomic(p, 0o644, func(w io.Writer) error { return scan.WriteCycloneDX(w, t, rep.Findings, version, time.Now()) }); err != nil {
+				return fmt.Errorf("--sbom: %w", err)
+			}
+		}
+	}
+	blPath := fromCfg(sc.Baseline)
+	if blPath == "" {
+		blPath = filepath.Join(root, defaultBaseline)
+		if cfgDir != "" {
+			blPath = filepath.Join(cfgDir, defaultBaseline)
+		}
+	}
+	if f.baseline {
+		if err := cache.WriteAtomic(blPath, 0o644, func(w io.Writer) error { return scan.WriteBaseline(w, rep.Findings) }); err != nil {
+			return fmt.Errorf("baseline: %w", err)
+		}
+		fmt.Fprintf(a.errOut, "baseline: %d findings recorded in %s\n", len(rep.Findings), a.displayPath(blPath))
+	}
+	fresh := rep.Findings
+	if b, err := os.ReadFile(blPath); err == nil {
+		bl, err := scan.ReadBaseline(bytes.NewReader(b))
+		if err != nil {
+			return badInputf("%s: %v", a.displayPath(blPath), err)
+		}
+		fresh = scan.New(rep.Findings, bl)
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	if a.jsonOut {
+		b, err := scan.JSON(rep)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(a.out, string(b))
+	} else {
+		scan.WriteTable(a.out, rep)
+		if n := len(rep.Findings) - len(fresh); n > 0 {
+			fmt.Fprintf(a.out, "%d of them are in the baseline %s\n", n, a.displayPath(blPath))
+		}
+	}
+	if failOn != "" {
+		if bad := scan.Failing(fresh, minSev); len(bad) > 0 {
+			return silentError{fmt.Errorf("%w: %d new findings at or above %s", errFailed, len(bad), minSev)}
+		}
+	}
+	return nil
+}
+
+// sbomPath names the SBOM of one image beside the main one:
+// sbom.json and image "shop:1" give sbom.shop_1.json.
+func sbomPath(base, name string) string {
+	ext := filepath.Ext(base)
+	clean := strings.Map(func(r rune) rune {
+		if r == '/' || r == ':' || r == '@' {
+			return '_'
+		}
+		return r
+	}, name)
+	return strings.TrimSuffix(base, ext) + "." + clean + ext
+}
+
+type releaseTarget struct{ dir, image string }
+
+// releaseTargets finds what is deployed of service: the copy of each live
+// release (or its image), from the state directory's history.
+func (a *app) releaseTargets(ctx context.Context, service string) ([]releaseTarget, error) {
+	st, err := store.Open(ctx, a.stateDir(), store.Options{})
+	if err != nil {
+		return nil, err
+	}
+	defer st.Close()
+	rels, err := st.ListReleases(ctx, service, "", 200)
+	if err != nil {
+		return nil, err
+	}
+	var out []releaseTarget
+	for _, r := range rels {
+		if r.Status != "live" {
+			continue
+		}
+		switch {
+		case r.Digest != "":
+			out = append(out, releaseTarget{image: r.Digest})
+		case r.Dir != "":
+			out = append(out, releaseTarget{dir: r.Dir})
+		default:
+			out = append(out, releaseTarget{dir: filepath.Join(a.stateDir(), "releases", r.ID)})
+		}
+	}
+	if len(out) == 0 {
+		return nil, badInputf("%s has no live release: deploy it with `tug deploy %s`", service, service)
+	}
+	return out, nil
+}
