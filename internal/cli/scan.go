@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/tugdev/tug/internal/cache"
 	"github.com/tugdev/tug/internal/config"
+	"github.com/tugdev/tug/internal/pipeline"
 	"github.com/tugdev/tug/internal/scan"
 	"github.com/tugdev/tug/internal/store"
 )
@@ -93,32 +95,101 @@ func (a *app) scanConfig() (*config.Config, string, error) {
 	return cfg, filepath.Dir(p), nil
 }
 
+// scanEnv is what tug.yaml says about scanning, shared by `tug scan` and
+// scan jobs.
+type scanEnv struct {
+	cfg *config.Config
+	sc  *config.Scan
+	// dir is tug.yaml's directory ("" without one).
+	dir string
+}
+
+func newScanEnv(cfg *config.Config, dir string) scanEnv {
+	e := scanEnv{cfg: cfg, sc: &config.Scan{}, dir: dir}
+	if cfg != nil && cfg.Scan != nil {
+		e.sc = cfg.Scan
+	}
+	return e
+}
+
+// path resolves a path of tug.yaml against its directory.
+func (e scanEnv) path(p string) string {
+	if p == "" || filepath.IsAbs(p) || e.dir == "" {
+		return p
+	}
+	return filepath.Join(e.dir, p)
+}
+
+// options are the scan options tug.yaml sets.
+func (e scanEnv) options(root string) scan.Options {
+	o := scan.Options{Root: root, Ignores: e.sc.Ignore, StaleAfter: e.sc.StaleAfter.D()}
+	if e.cfg != nil {
+		o.LicensePolicy = e.cfg.Licenses
+	}
+	for _, d := range e.sc.Advisories {
+		o.Advisories = append(o.Advisories, e.path(d))
+	}
+	return o
+}
+
+// db opens the vulnerability database (nil when none is built yet).
+func (e scanEnv) db(flag string, lookupEnv func(string) (string, bool)) (*scan.DB, string, error) {
+	dir := flag
+	if dir == "" {
+		dir = e.path(e.sc.Database)
+	}
+	if dir == "" {
+		dir = scan.DefaultDBDir(lookupEnv)
+	}
+	db, err := scan.OpenDB(dir)
+	if errors.Is(err, scan.ErrNoDB) {
+		return nil, dir, nil
+	}
+	return db, dir, err
+}
+
+// baselinePath is scan.baseline, or .tug-scan-baseline beside tug.yaml
+// (beside root without one).
+func (e scanEnv) baselinePath(root string) string {
+	if p := e.path(e.sc.Baseline); p != "" {
+		return p
+	}
+	if e.dir != "" {
+		return filepath.Join(e.dir, defaultBaseline)
+	}
+	return filepath.Join(root, defaultBaseline)
+}
+
+// newFindings drops the findings the baseline lists, if there is one.
+func newFindings(path string, found []scan.Finding) ([]scan.Finding, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return found, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	bl, err := scan.ReadBaseline(bytes.NewReader(b))
+	if err != nil {
+		return nil, badInputf("%s: %v", path, err)
+	}
+	return scan.New(found, bl), nil
+}
+
 func (a *app) runScan(ctx context.Context, args []string, f scanFlags) error {
 	cfg, cfgDir, err := a.scanConfig()
 	if err != nil {
 		return err
 	}
-	sc := &config.Scan{}
-	if cfg != nil && cfg.Scan != nil {
-		sc = cfg.Scan
-	}
-	fromCfg := func(p string) string {
-		if p == "" || filepath.IsAbs(p) || cfgDir == "" {
-			return p
-		}
-		return filepath.Join(cfgDir, p)
-	}
-	dbDir := f.db
-	if dbDir == "" {
-		dbDir = fromCfg(sc.Database)
-	}
-	if dbDir == "" {
-		dbDir = scan.DefaultDBDir(a.lookupEnv)
-	}
+	env := newScanEnv(cfg, cfgDir)
+	sc := env.sc
 	if f.updateDB {
-		var extra []string
+		_, dir, err := env.db(f.db, a.lookupEnv)
+		if err != nil && !errors.Is(err, scan.ErrNoDB) {
+			dir = f.db
+		}
 		fmt.Fprintf(a.errOut, "fetching %s@%s through the Go module proxy...\n", scan.VulnDBModule, f.dbVersion)
-		db, err := scan.UpdateDB(ctx, dbDir, f.dbVersion, extra, os.Environ(), time.Now())
+		db, err := scan.UpdateDB(ctx, dir, f.dbVersion, nil, os.Environ(), time.Now())
 		if err != nil {
 			return err
 		}
@@ -155,22 +226,10 @@ func (a *app) runScan(ctx context.Context, args []string, f scanFlags) error {
 		}
 	}
 	on := func(k string) bool { return len(f.only) == 0 || slices.Contains(f.only, k) }
-	opts := scan.Options{
-		Root:    root,
-		Secrets: on("secrets"), Deps: on("deps"), IaC: on("iac"),
-		Licenses:   slices.Contains(f.only, "licenses") || (len(f.only) == 0 && cfg != nil && cfg.Licenses != nil),
-		History:    f.history,
-		Images:     f.images,
-		Outdated:   f.outdated,
-		Ignores:    sc.Ignore,
-		StaleAfter: sc.StaleAfter.D(),
-	}
-	if cfg != nil {
-		opts.LicensePolicy = cfg.Licenses
-	}
-	for _, d := range sc.Advisories {
-		opts.Advisories = append(opts.Advisories, fromCfg(d))
-	}
+	opts := env.options(root)
+	opts.Secrets, opts.Deps, opts.IaC = on("secrets"), on("deps"), on("iac")
+	opts.Licenses = slices.Contains(f.only, "licenses") || (len(f.only) == 0 && cfg != nil && cfg.Licenses != nil)
+	opts.History, opts.Images, opts.Outdated = f.history, f.images, f.outdated
 	opts.Advisories = append(opts.Advisories, f.advisories...)
 	if f.release != "" {
 		targets, err := a.releaseTargets(ctx, f.release)
@@ -188,13 +247,8 @@ func (a *app) runScan(ctx context.Context, args []string, f scanFlags) error {
 		}
 	}
 	if opts.Deps || len(opts.Images) > 0 {
-		db, err := scan.OpenDB(dbDir)
-		switch {
-		case errors.Is(err, scan.ErrNoDB):
-		case err != nil:
+		if opts.DB, _, err = env.db(f.db, a.lookupEnv); err != nil {
 			return err
-		default:
-			opts.DB = db
 		}
 	}
 	if len(opts.Images) > 0 {
@@ -238,27 +292,15 @@ func (a *app) runScan(ctx context.Context, args []string, f scanFlags) error {
 			}
 		}
 	}
-	blPath := fromCfg(sc.Baseline)
-	if blPath == "" {
-		blPath = filepath.Join(root, defaultBaseline)
-		if cfgDir != "" {
-			blPath = filepath.Join(cfgDir, defaultBaseline)
-		}
-	}
+	blPath := env.baselinePath(root)
 	if f.baseline {
 		if err := cache.WriteAtomic(blPath, 0o644, func(w io.Writer) error { return scan.WriteBaseline(w, rep.Findings) }); err != nil {
 			return fmt.Errorf("baseline: %w", err)
 		}
 		fmt.Fprintf(a.errOut, "baseline: %d findings recorded in %s\n", len(rep.Findings), a.displayPath(blPath))
 	}
-	fresh := rep.Findings
-	if b, err := os.ReadFile(blPath); err == nil {
-		bl, err := scan.ReadBaseline(bytes.NewReader(b))
-		if err != nil {
-			return badInputf("%s: %v", a.displayPath(blPath), err)
-		}
-		fresh = scan.New(rep.Findings, bl)
-	} else if !errors.Is(err, fs.ErrNotExist) {
+	fresh, err := newFindings(blPath, rep.Findings)
+	if err != nil {
 		return err
 	}
 	if a.jsonOut {
@@ -275,7 +317,7 @@ func (a *app) runScan(ctx context.Context, args []string, f scanFlags) error {
 	}
 	if failOn != "" {
 		if bad := scan.Failing(fresh, minSev); len(bad) > 0 {
-			return silentError{fmt.Errorf("%w: %d new findings at or above %s", errFailed, len(bad), minSev)}
+			return fmt.Errorf("%w: %d new findings at or above %s", errFailed, len(bad), minSev)
 		}
 	}
 	return nil
@@ -326,4 +368,58 @@ func (a *app) releaseTargets(ctx context.Context, service string) ([]releaseTarg
 		return nil, badInputf("%s has no live release: deploy it with `tug deploy %s`", service, service)
 	}
 	return out, nil
+}
+
+// scanJobs runs pipeline scan jobs in-process with tug.yaml's settings.
+type scanJobs struct {
+	a   *app
+	env scanEnv
+}
+
+var _ pipeline.Scanner = scanJobs{}
+
+// scanJobs is the pipeline.Scanner of `tug run`.
+func (a *app) scanJobs(cfg *config.Config, cfgDir string) pipeline.Scanner {
+	return scanJobs{a: a, env: newScanEnv(cfg, cfgDir)}
+}
+
+// Scan implements pipeline.Scanner.
+func (s scanJobs) Scan(ctx context.Context, dir string, spec *config.JobScan, out io.Writer) (*pipeline.ScanSummary, error) {
+	o := s.env.options(dir)
+	isSet := func(b *bool) bool { return b != nil && *b }
+	none := spec.Secrets == nil && spec.Deps == nil && spec.Licenses == nil && spec.IaC == nil
+	o.Secrets = isSet(spec.Secrets) || none && spec.Image == ""
+	o.Deps = isSet(spec.Deps) || none && spec.Image == ""
+	o.IaC = isSet(spec.IaC) || none && spec.Image == ""
+	o.Licenses = isSet(spec.Licenses) || none && spec.Image == "" && s.env.cfg != nil && s.env.cfg.Licenses != nil
+	if !o.Secrets && !o.Deps && !o.IaC && !o.Licenses {
+		o.Root = ""
+	}
+	var err error
+	if o.DB, _, err = s.env.db("", s.a.lookupEnv); err != nil {
+		return nil, err
+	}
+	if spec.Image != "" {
+		src, err := scan.NewDockerImages()
+		if err != nil {
+			return nil, err
+		}
+		defer src.Close()
+		o.Images, o.ImageSource = []string{spec.Image}, src
+	}
+	rep, err := scan.Run(ctx, o)
+	if err != nil {
+		return nil, err
+	}
+	scan.WriteTable(out, rep)
+	failOn := cmp.Or(spec.FailOn, s.env.sc.FailOn, "high")
+	min, err := scan.ParseSeverity(failOn)
+	if err != nil {
+		return nil, err
+	}
+	fresh, err := newFindings(s.env.baselinePath(dir), rep.Findings)
+	if err != nil {
+		return nil, err
+	}
+	return &pipeline.ScanSummary{BySeverity: scan.Counts(rep.Findings), Failing: len(scan.Failing(fresh, min)), FailOn: failOn}, nil
 }

@@ -163,8 +163,8 @@ func WriteCycloneDX(w io.Writer, t Target, findings []Finding, version string, n
 		}
 		v := cdx.Vulnerability{
 			BOMRef: f.Fingerprint, ID: f.Rule, Description: f.Message,
-			Ratings:  &[]cdx.VulnerabilityRating{{Severity: cdxSeverity(f.Severity), Method: cdx.ScoringMethodOther}},
-			Affects:  &[]cdx.Affects{{Ref: ref}},
+			Ratings: &[]cdx.VulnerabilityRating{{Severity: cdxSeverity(f.Severity), Method: cdx.ScoringMethodOther}},
+			Affects: &[]cdx.Affects{{Ref: ref}},
 		}
 		if f.Fix != "" {
 			v.Recommendation = f.Fix

@@ -264,6 +264,9 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		}
 		rep.Targets = append([]Target{t}, rep.Targets...)
 	}
+	if tree == nil && o.Root != "" {
+		rep.Targets = append([]Target{{Name: filepath.Base(o.Root)}}, rep.Targets...)
+	}
 	for i := range rep.Findings {
 		rep.Findings[i].fingerprint()
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"path/filepath"
+	"regexp"
 	"strings"
 
 	"github.com/rs/zerolog"
@@ -35,6 +36,11 @@ func newDetector(ctx context.Context) (*detect.Detector, error) {
 	if err != nil {
 		return nil, fmt.Errorf("gitleaks rules: %w", err)
 	}
+	// tug's own state (run logs, the database) is not the repository's.
+	cfg.Allowlists = append(cfg.Allowlists, &glconfig.Allowlist{
+		Description: "tug's state directory",
+		Paths:       []*regexp.Regexp{regexp.MustCompile(`(^|/)\.tug/`)},
+	})
 	return detect.NewDetectorContext(ctx, cfg), nil
 }
 
