@@ -1,0 +1,148 @@
+package server
+
+import (
+	"context"
+	"log/slog"
+	"path/filepath"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/tugdev/tug/internal/config"
+	"github.com/tugdev/tug/internal/scan"
+	"github.com/tugdev/tug/internal/store"
+)
+
+// defaultRescan is how often live releases are rescanned unless
+// scan.rescan says otherwise.
+const defaultRescan = 6 * time.Hour
+
+// dbPoll is how often the rescanner looks for a rebuilt database.
+const dbPoll = time.Minute
+
+// rescanner rescans what runs: each live release's dependencies (its
+// release copy, or its image) against the vulnerability database, on a
+// schedule and whenever the database is rebuilt, and publishes the counts
+// as tug_scan_findings{service,environment,severity}, which the default
+// alert pack turns into VulnerableRelease alerts (P1 critical, P2 high).
+type rescanner struct {
+	st       *store.Store
+	config   func() *config.Config
+	stateDir string
+	log      *slog.Logger
+	gauge    *prometheus.GaugeVec
+	images   scan.ImageSource
+	env      func(string) (string, bool)
+	// poll is how often the database is checked (tests shorten it).
+	poll time.Duration
+}
+
+func newRescanner(st *store.Store, cfg func() *config.Config, stateDir string, reg prometheus.Registerer, lookupEnv func(string) (string, bool), log *slog.Logger) *rescanner {
+	g := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "tug_scan_findings",
+		Help: "Vulnerabilities found in live releases by the server's last rescan, by service, environment and severity.",
+	}, []string{"service", "environment", "severity"})
+	if err := reg.Register(g); err != nil {
+		log.Warn("scan metrics", "err", err)
+	}
+	r := &rescanner{st: st, config: cfg, stateDir: stateDir, log: log, gauge: g, env: lookupEnv, poll: dbPoll}
+	if src, err := scan.NewDockerImages(); err == nil {
+		r.images = src
+	}
+	return r
+}
+
+// dbDir is the database the rescans read.
+func (r *rescanner) dbDir(c *config.Config) string {
+	if c != nil && c.Scan != nil && c.Scan.Database != "" {
+		if filepath.IsAbs(c.Scan.Database) {
+			return c.Scan.Database
+		}
+		return filepath.Join(filepath.Dir(c.File), c.Scan.Database)
+	}
+	return scan.DefaultDBDir(r.env)
+}
+
+// run rescans at start, every interval and on every database rebuild,
+// until ctx ends.
+func (r *rescanner) run(ctx context.Context) {
+	var last time.Time
+	var lastScan time.Time
+	t := time.NewTicker(r.poll)
+	defer t.Stop()
+	for {
+		c := r.config()
+		interval := defaultRescan
+		if c != nil && c.Scan != nil && c.Scan.Rescan > 0 {
+			interval = c.Scan.Rescan.D()
+		}
+		built := time.Time{}
+		if db, err := scan.OpenDB(r.dbDir(c)); err == nil {
+			built = db.Meta.Built
+		}
+		if !built.Equal(last) || time.Since(lastScan) >= interval {
+			last, lastScan = built, time.Now()
+			r.rescan(ctx, c)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// rescan scans every live release once.
+func (r *rescanner) rescan(ctx context.Context, c *config.Config) {
+	if c == nil {
+		return
+	}
+	db, err := scan.OpenDB(r.dbDir(c))
+	if err != nil {
+		r.log.Debug("rescan skipped", "err", err)
+		return
+	}
+	var advisories []string
+	if c.Scan != nil {
+		for _, d := range c.Scan.Advisories {
+			if !filepath.IsAbs(d) {
+				d = filepath.Join(filepath.Dir(c.File), d)
+			}
+			advisories = append(advisories, d)
+		}
+	}
+	for _, svc := range c.ServiceOrder {
+		rels, err := r.st.ListReleases(ctx, svc, "", 50)
+		if err != nil {
+			r.log.Warn("rescan: releases", "service", svc, "err", err)
+			continue
+		}
+		for _, rel := range rels {
+			if rel.Status != "live" {
+				continue
+			}
+			o := scan.Options{Deps: true, DB: db, Advisories: advisories}
+			if c.Scan != nil {
+				o.Ignores = c.Scan.Ignore
+			}
+			switch {
+			case rel.Digest != "":
+				o.Images, o.ImageSource = []string{rel.Digest}, r.images
+			case rel.Dir != "":
+				o.Root = rel.Dir
+			default:
+				o.Root = filepath.Join(r.stateDir, "releases", rel.ID)
+			}
+			rep, err := scan.Run(ctx, o)
+			if err != nil {
+				r.log.Warn("rescan", "service", svc, "release", rel.ID, "err", err)
+				continue
+			}
+			counts := scan.Counts(rep.Findings)
+			for _, sev := range config.ScanSeverities() {
+				r.gauge.WithLabelValues(svc, rel.Environment, sev).Set(float64(counts[sev]))
+			}
+			r.log.Info("rescanned live release", "service", svc, "release", rel.ID, "critical", counts["critical"], "high", counts["high"])
+		}
+	}
+}
