@@ -313,7 +313,9 @@ func Run(ctx context.Context, opts Options) error {
 	})
 	wg.Go(func() { px.supervise(bg) })
 	wg.Go(func() { mon.run(bg) })
-	wg.Go(func() { newRescanner(st, func() *config.Config { return src.Current().Config }, o.StateDir, reg, o.LookupEnv, log).run(bg) })
+	wg.Go(func() {
+		newRescanner(st, func() *config.Config { return src.Current().Config }, o.StateDir, reg, o.LookupEnv, log).run(bg)
+	})
 	<-watchReady
 	log.Info("tug server ready", "socket", sock, "listen", info.Listen, "proxy", httpAddr, "pid", info.PID)
 	if o.Ready != nil {
