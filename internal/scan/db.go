@@ -133,8 +133,12 @@ func BuildDB(dir string, srcs []string, source string, now time.Time) (*DB, erro
 				return nil
 			}
 			meta.Records++
-			if o.Modified.After(meta.Modified) {
-				meta.Modified = o.Modified
+			changed := o.Modified
+			if o.Published.After(changed) {
+				changed = o.Published // the Go database leaves modified unset
+			}
+			if changed.After(meta.Modified) {
+				meta.Modified = changed
 			}
 			if err := os.WriteFile(filepath.Join(tmp, "osv", o.ID+".json"), b, 0o644); err != nil {
 				return err

@@ -6,9 +6,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -386,5 +388,101 @@ func TestCVSS3(t *testing.T) {
 func TestSeveritiesMatchConfig(t *testing.T) {
 	if !slices.Equal(SeverityNames(), config.ScanSeverities()) {
 		t.Errorf("scan severities %v differ from config's %v", SeverityNames(), config.ScanSeverities())
+	}
+}
+
+func TestGoModuleLicences(t *testing.T) {
+	t.Parallel()
+	rep := run(t, Options{Root: "testdata/golicenses", Licenses: true, ModCache: "testdata/modcache",
+		LicensePolicy: &config.Licenses{Allow: []string{"MIT"}}})
+	got := briefs(rep.Findings)
+	if !slices.Equal(got, []string{"low license-unknown go.mod example.com/oddlib@v1.0.0"}) {
+		t.Errorf("findings = %q", got)
+	}
+	if len(rep.Targets) != 1 || rep.Targets[0].Components[0].License != "MIT" {
+		t.Errorf("mitlib's licence was not identified: %+v", rep.Targets)
+	}
+	if len(rep.Warnings) != 1 || !strings.Contains(rep.Warnings[0], "1 Go") {
+		t.Errorf("warnings = %q, want one about the module not in the cache", rep.Warnings)
+	}
+	// Denied by policy.
+	rep = run(t, Options{Root: "testdata/golicenses", Licenses: true, ModCache: "testdata/modcache",
+		LicensePolicy: &config.Licenses{Deny: []string{"MIT"}}})
+	if !slices.Contains(briefs(rep.Findings), "high license-denied go.mod example.com/mitlib@v1.0.0") {
+		t.Errorf("findings = %q", briefs(rep.Findings))
+	}
+}
+
+func TestSecretsInHistoryAndPathAllowlist(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	git := func(args ...string) {
+		t.Helper()
+		cmd := exec.Command("git", append([]string{"-C", dir, "-c", "user.name=t", "-c", "user.email=t@example.com"}, args...)...)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("git %v: %v\n%s", args, err, out)
+		}
+	}
+	git("init", "-q")
+	key, _ := os.ReadFile("testdata/leaky/config.env")
+	os.WriteFile(filepath.Join(dir, "config.env"), key, 0o644)
+	git("add", ".")
+	git("commit", "-qm", "add config")
+	os.WriteFile(filepath.Join(dir, "config.env"), []byte("REGION=eu-west-1\n"), 0o644)
+	git("commit", "-qam", "remove the key")
+
+	rep := run(t, Options{Root: dir, Secrets: true})
+	if len(rep.Findings) != 0 {
+		t.Errorf("working tree: %q, want none", briefs(rep.Findings))
+	}
+	rep = run(t, Options{Root: dir, Secrets: true, History: true})
+	if len(rep.Findings) != 1 || rep.Findings[0].Commit == "" || rep.Findings[0].Rule != "aws-access-token" {
+		t.Fatalf("history: %+v", rep.Findings)
+	}
+	rep = run(t, Options{Root: dir, Secrets: true, History: true, Ignores: []*config.ScanIgnore{{Path: "config.*", Reason: "rotated"}}})
+	if len(rep.Findings) != 0 {
+		t.Errorf("allowlisted by path, still: %q", briefs(rep.Findings))
+	}
+}
+
+func TestProgressOnLargeTrees(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	for i := range 1200 {
+		sub := filepath.Join(dir, fmt.Sprintf("d%02d", i%20))
+		os.MkdirAll(sub, 0o755)
+		os.WriteFile(filepath.Join(sub, fmt.Sprintf("f%d.txt", i)), []byte("x\n"), 0o644)
+	}
+	var max atomic.Int64
+	run(t, Options{Root: dir, IaC: true, Progress: func(p Progress) {
+		if p.Files > max.Load() {
+			max.Store(p.Files)
+		}
+	}})
+	if max.Load() != 1200 {
+		t.Errorf("progress reached %d files, want 1200", max.Load())
+	}
+}
+
+func TestUnparseableGoMod(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "go.mod"), []byte("module example.com/x\n\nrequire (\n\texample.com/y\n)\n"), 0o644)
+	rep := run(t, Options{Root: dir, Deps: true, DB: testDB(t)})
+	if got := briefs(rep.Findings); len(got) != 1 || !strings.HasPrefix(got[0], "medium TUG-PARSE-001 go.mod:4") {
+		t.Errorf("findings = %q", got)
+	}
+}
+
+func TestOutdatedAsksTheModuleProxy(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	mod, _ := os.ReadFile("testdata/outdated/go.mod")
+	os.WriteFile(filepath.Join(dir, "go.mod"), mod, 0o644)
+	proxy, _ := filepath.Abs("testdata/goproxy")
+	env := append(os.Environ(), "GOPROXY=file://"+proxy, "GOSUMDB=off", "GOFLAGS=-modcacherw", "GOMODCACHE="+t.TempDir(), "GOTOOLCHAIN=local")
+	rep := run(t, Options{Root: dir, Deps: true, Outdated: true, DB: testDB(t), Env: env})
+	if got := briefs(rep.Findings); !slices.Equal(got, []string{"info outdated-dependency go.mod:5 v1.2.0"}) {
+		t.Errorf("findings = %q (warnings %q)", got, rep.Warnings)
 	}
 }
