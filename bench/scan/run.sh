@@ -19,8 +19,17 @@ command -v /usr/bin/time >/dev/null || { echo "needs /usr/bin/time (apt-get inst
 
 echo "building tug, gitleaks and govulncheck..." >&2
 scripts/build.sh "$work/tug" >&2
-GOBIN="$work/bin" go install "$GITLEAKS" "$GOVULNCHECK" >&2
+GOBIN="$work/bin" go install "$GITLEAKS" >&2
+GOBIN="$work/bin" go install "$GOVULNCHECK" >&2
 "$work/tug" scan --update-db --db-version "$VULNDB" --db "$work/db" >&2
+
+# Scan a snapshot of the repository's HEAD (not a working tree that may
+# change while the tools run); its module cache is the user's.
+if git -C "$repo" rev-parse --git-dir >/dev/null 2>&1; then
+	mkdir "$work/repo"
+	git -C "$repo" archive HEAD | tar -x -C "$work/repo"
+	repo=$work/repo
+fi
 
 # measure NAME CMD...: runs CMD once, recording wall seconds and peak RSS.
 measure() {

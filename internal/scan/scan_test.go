@@ -486,3 +486,14 @@ func TestOutdatedAsksTheModuleProxy(t *testing.T) {
 		t.Errorf("findings = %q (warnings %q)", got, rep.Warnings)
 	}
 }
+
+func TestSameSecretTwiceIsTwoFindings(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	key, _ := os.ReadFile("testdata/leaky/config.env")
+	os.WriteFile(filepath.Join(dir, "a.env"), append(append(key, "# again\n"...), key...), 0o644)
+	rep := run(t, Options{Root: dir, Secrets: true})
+	if got := briefs(rep.Findings); !slices.Equal(got, []string{"critical aws-access-token a.env:3", "critical aws-access-token a.env:7"}) {
+		t.Errorf("findings = %q", got)
+	}
+}

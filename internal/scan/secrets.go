@@ -1,12 +1,14 @@
 package scan
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/rs/zerolog"
@@ -81,7 +83,25 @@ func scanSecrets(ctx context.Context, root string, history bool) ([]Finding, err
 			out = append(out, secretFinding(root, f))
 		}
 	}
+	numberOccurrences(out)
 	return out, nil
+}
+
+// numberOccurrences tells apart the same secret found more than once in
+// one file (and commit): the n-th occurrence gets n in its fingerprint,
+// which edits elsewhere in the file leave alone.
+func numberOccurrences(fs []Finding) {
+	slices.SortStableFunc(fs, func(a, b Finding) int {
+		return cmp.Or(cmp.Compare(a.Path, b.Path), cmp.Compare(a.Commit, b.Commit), cmp.Compare(a.Line, b.Line), cmp.Compare(a.Column, b.Column))
+	})
+	seen := map[string]int{}
+	for i := range fs {
+		k := fs[i].Path + "\x00" + fs[i].Commit + "\x00" + fs[i].Rule + "\x00" + fs[i].key
+		if n := seen[k]; n > 0 {
+			fs[i].key += fmt.Sprintf("#%d", n)
+		}
+		seen[k]++
+	}
 }
 
 func secretFinding(root string, f report.Finding) Finding {
