@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/tugdev/tug/internal/config"
 )
 
 // Kind is what a finding is about.
@@ -33,13 +35,13 @@ const (
 	Critical
 )
 
-var severityNames = [...]string{"info", "low", "medium", "high", "critical"}
-
+// String is the severity's name, as config.ScanSeverities spells it.
 func (s Severity) String() string {
 	if s < Info || s > Critical {
 		return fmt.Sprintf("severity(%d)", int(s))
 	}
-	return severityNames[s]
+	names := config.ScanSeverities() // highest first
+	return names[len(names)-1-int(s)]
 }
 
 // ParseSeverity reads a severity name (case-insensitive); CVSS's "moderate"
@@ -49,19 +51,16 @@ func ParseSeverity(s string) (Severity, error) {
 	case "moderate":
 		return Medium, nil
 	default:
-		if i := slices.Index(severityNames[:], v); i >= 0 {
-			return Severity(i), nil
+		names := config.ScanSeverities()
+		if i := slices.Index(names, v); i >= 0 {
+			return Severity(len(names) - 1 - i), nil
 		}
 	}
 	return 0, fmt.Errorf("unknown severity %q (critical, high, medium, low or info)", s)
 }
 
 // SeverityNames lists the severities, highest first.
-func SeverityNames() []string {
-	out := slices.Clone(severityNames[:])
-	slices.Reverse(out)
-	return out
-}
+func SeverityNames() []string { return config.ScanSeverities() }
 
 // MarshalText writes the severity's name.
 func (s Severity) MarshalText() ([]byte, error) { return []byte(s.String()), nil }

@@ -157,7 +157,7 @@ func govulncheck(ctx context.Context, db *DB, env []string, mode, target, relPat
 			}
 			f.Message += fmt.Sprintf(" (your code calls %s.%s)", top.Package, sym)
 			if a.call != nil && mode != "binary" {
-				f.Path = relTo(filepath.Dir(target), relPath, a.call.Position.Filename, target)
+				f.Path = relTo(relPath, a.call.Position.Filename, target)
 				f.Line = a.call.Position.Line
 				f.Column = a.call.Position.Column
 			}
@@ -175,8 +175,8 @@ func govulncheck(ctx context.Context, db *DB, env []string, mode, target, relPat
 }
 
 // relTo makes a position's file name relative to the scan root: govulncheck
-// prints names relative to the module directory.
-func relTo(_ string, goModRel, filename, moduleDir string) string {
+// prints names relative to the module directory (or absolute).
+func relTo(goModRel, filename, moduleDir string) string {
 	if filepath.IsAbs(filename) {
 		if r, err := filepath.Rel(moduleDir, filename); err == nil {
 			filename = r
