@@ -17,8 +17,9 @@ import (
 // scan.rescan says otherwise.
 const defaultRescan = 6 * time.Hour
 
-// dbPoll is how often the rescanner looks for a rebuilt database.
-const dbPoll = time.Minute
+// dbPoll is how often the rescanner looks for a rebuilt database (a
+// small file read).
+const dbPoll = 5 * time.Second
 
 // rescanner rescans what runs: each live release's dependencies (its
 // release copy, or its image) against the vulnerability database, on a

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -12,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/tugdev/tug/internal/alert"
+	"github.com/tugdev/tug/internal/api"
 	"github.com/tugdev/tug/internal/config"
 	"github.com/tugdev/tug/internal/scan"
 	"github.com/tugdev/tug/internal/store"
@@ -94,5 +96,78 @@ func TestRescanOfLiveReleaseAfterDatabaseUpdate(t *testing.T) {
 	}
 	if rule != `tug_scan_findings{service="web",severity="high"} > 0` {
 		t.Errorf("VulnerableRelease P2 rule = %q", rule)
+	}
+}
+
+// TestEndToEndNewAdvisoryAlertsOnLiveService deploys a service whose
+// release has a dependency no advisory names yet; once the database gains
+// one, the server's rescan fires VulnerableRelease (P2 for high) on that
+// service through the alerting room.
+func TestEndToEndNewAdvisoryAlertsOnLiveService(t *testing.T) {
+	tug, app := binaries(t)
+	dir := t.TempDir()
+	state := filepath.Join(dir, ".tug")
+	stopProxyAfter(t, state)
+	lock := `{"lockfileVersion": 3, "packages": {"node_modules/lodash": {"version": "4.17.15"}}}`
+	if err := os.WriteFile(filepath.Join(dir, "package-lock.json"), []byte(lock), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	adv := t.TempDir()
+	writeAdvisory(t, adv, "GHSA-other", "left-pad", "1.3.0")
+	dbDir := filepath.Join(t.TempDir(), "db")
+	if _, err := scan.BuildDB(dbDir, []string{adv}, "test", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	cfgPath := writeConfig(t, dir, fmt.Sprintf(`version: 1
+project: scan
+monitoring: {scrape_interval: 1s, evaluation_interval: 1s}
+scan: {database: %s}
+services:
+  web:
+    run: %s
+    env: {VERSION: v1}
+    health: {path: /healthz, interval: 200ms, timeout: 1s}
+    routes: ["web.localhost"]
+    deploy: {strategy: rolling, drain_timeout: 1s}
+`, dbDir, app))
+	srv := startServer(t, Options{
+		ConfigPath: cfgPath, StateDir: state, HTTPAddr: testkit.FreeAddr(t),
+		ProxyCommand: []string{tug, "proxy"}, StopServices: true,
+	})
+	t.Cleanup(func() { srv.stop(t) })
+	c := api.NewClient(srv.info.Socket)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if _, err := c.Deploy(ctx, api.DeployRequest{Service: "web", Who: "e2e"}, nil); err != nil {
+		t.Fatalf("deploy: %v\nlogs:\n%s", err, srv.logs)
+	}
+	firing := func() *alert.Alert {
+		var resp struct {
+			Alerts []*alert.Alert `json:"alerts"`
+		}
+		if err := c.Do(ctx, "GET", "/api/alerts", nil, &resp); err != nil {
+			t.Fatal(err)
+		}
+		for _, a := range resp.Alerts {
+			if a.Name == "VulnerableRelease" && a.Labels["service"] == "web" && a.State == "firing" {
+				return a
+			}
+		}
+		return nil
+	}
+	if a := firing(); a != nil {
+		t.Fatalf("an alert before any advisory names the release: %+v", a)
+	}
+	writeAdvisory(t, adv, "GHSA-lodash", "lodash", "4.17.21")
+	if _, err := scan.BuildDB(dbDir, []string{adv}, "test", time.Now().Add(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	var got *alert.Alert
+	testkit.Eventually(t, time.Minute, "VulnerableRelease firing on web", func() bool {
+		got = firing()
+		return got != nil
+	})
+	if got.Severity != "P2" || got.Labels["environment"] == "" {
+		t.Errorf("alert = %+v", got)
 	}
 }
