@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -231,18 +232,20 @@ func (a *app) runScan(ctx context.Context, args []string, f scanFlags) error {
 	opts.Licenses = slices.Contains(f.only, "licenses") || (len(f.only) == 0 && cfg != nil && cfg.Licenses != nil)
 	opts.History, opts.Images, opts.Outdated = f.history, f.images, f.outdated
 	opts.Advisories = append(opts.Advisories, f.advisories...)
+	roots := []string{root}
 	if f.release != "" {
 		targets, err := a.releaseTargets(ctx, f.release)
 		if err != nil {
 			return err
 		}
+		// What is deployed: its dependencies, not the working tree's files.
 		opts.Root, opts.Secrets, opts.IaC, opts.History = "", false, false, false
-		opts.Images = nil
+		opts.Images, roots = nil, nil
 		for _, t := range targets {
 			if t.image != "" {
 				opts.Images = append(opts.Images, t.image)
 			} else {
-				opts.Root = t.dir
+				roots = append(roots, t.dir)
 			}
 		}
 	}
@@ -260,15 +263,21 @@ func (a *app) runScan(ctx context.Context, args []string, f scanFlags) error {
 		opts.ImageSource = src
 	}
 	if a.tty && !a.jsonOut {
+		var mu sync.Mutex
 		opts.Progress = func(p scan.Progress) {
-			if p.Files > 0 {
-				fmt.Fprintf(a.errOut, "\rscanning: %d files", p.Files)
-			} else {
-				fmt.Fprintf(a.errOut, "\rscanning: %-40s", p.Phase)
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case p.Files > 0:
+				fmt.Fprintf(a.errOut, "\r\033[Kscanning: %d files", p.Files)
+			case p.Bytes > 0:
+				fmt.Fprintf(a.errOut, "\r\033[Kscanning for secrets: %d MB read", p.Bytes>>20)
+			default:
+				fmt.Fprintf(a.errOut, "\r\033[Kscanning: %s", p.Phase)
 			}
 		}
 	}
-	rep, err := scan.Run(ctx, opts)
+	rep, err := scanRoots(ctx, opts, roots)
 	if opts.Progress != nil {
 		fmt.Fprint(a.errOut, "\r\033[K")
 	}
@@ -321,6 +330,32 @@ func (a *app) runScan(ctx context.Context, args []string, f scanFlags) error {
 		}
 	}
 	return nil
+}
+
+// scanRoots scans each root (the live releases of every environment) and
+// the images once, as one report.
+func scanRoots(ctx context.Context, o scan.Options, roots []string) (*scan.Report, error) {
+	if len(roots) == 0 {
+		return scan.Run(ctx, o)
+	}
+	all := &scan.Report{}
+	for i, r := range roots {
+		o.Root = r
+		if i > 0 {
+			o.Images = nil
+		}
+		rep, err := scan.Run(ctx, o)
+		if err != nil {
+			return nil, err
+		}
+		all.Findings = append(all.Findings, rep.Findings...)
+		all.Warnings = append(all.Warnings, rep.Warnings...)
+		all.Targets = append(all.Targets, rep.Targets...)
+		all.DB = rep.DB
+	}
+	slices.Sort(all.Warnings)
+	all.Warnings = slices.Compact(all.Warnings)
+	return all, nil
 }
 
 // sbomPath names the SBOM of one image beside the main one:

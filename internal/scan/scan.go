@@ -89,8 +89,9 @@ type Options struct {
 	// or ~/go/pkg/mod), where licence files of Go modules are read.
 	ModCache string
 	Now      func() time.Time
-	// Progress, when set, is called as phases start and every few hundred
-	// files; it must not block.
+	// Progress, when set, is called as phases start, every few hundred
+	// files and twice a second while secrets are searched, possibly from
+	// several goroutines at once; it must not block.
 	Progress func(Progress)
 }
 
@@ -181,7 +182,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if o.Root != "" && o.Secrets {
 		wg.Go(func() {
 			o.Progress(Progress{Phase: "secrets"})
-			fs, err := scanSecrets(ctx, o.Root, o.History)
+			fs, err := scanSecrets(ctx, o.Root, o.History, o.Progress)
 			if err != nil {
 				if ctx.Err() != nil {
 					fail(ctx.Err())
@@ -200,6 +201,9 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		}
 		tree = tr
 		add(tr.findings...)
+		for _, w := range tr.warnings {
+			warn("%s", w)
+		}
 		if o.Deps {
 			for _, m := range tr.goMods {
 				if o.DB == nil {
@@ -282,9 +286,13 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	return rep, nil
 }
 
+// maxFileRead bounds a lockfile or infrastructure file read whole.
+const maxFileRead = 64 << 20
+
 // treeResult is what one walk of the tree found.
 type treeResult struct {
 	findings   []Finding
+	warnings   []string
 	components []Component
 	goMods     []goModule
 }
@@ -308,7 +316,7 @@ func walkTree(ctx context.Context, o Options, adv *advisories) (*treeResult, err
 		rel, _ := filepath.Rel(o.Root, p)
 		rel = filepath.ToSlash(rel)
 		if d.IsDir() {
-			if p != o.Root && (slices.Contains(skipDirs, d.Name()) || d.Name() == "testdata" && o.Deps && !o.IaC) {
+			if p != o.Root && slices.Contains(skipDirs, d.Name()) {
 				return filepath.SkipDir
 			}
 			return nil
@@ -321,15 +329,25 @@ func walkTree(ctx context.Context, o Options, adv *advisories) (*treeResult, err
 		}
 		name := d.Name()
 		read := func() []byte {
+			// One file at a time, and none too big to hold.
+			if info, err := d.Info(); err != nil || info.Size() > maxFileRead {
+				if err == nil {
+					res.warnings = append(res.warnings, fmt.Sprintf("%s: not read, larger than %d MiB", rel, maxFileRead>>20))
+				}
+				return nil
+			}
 			b, err := os.ReadFile(p)
 			if err != nil {
 				return nil
 			}
 			return b
 		}
+		// Like the go command, tug takes what is under testdata for test
+		// input, not for the project's dependencies.
+		inTestdata := strings.Contains("/"+rel, "/testdata/")
 		switch {
-		case o.Deps || o.Licenses:
-			if name == "go.mod" && !strings.Contains("/"+rel, "/testdata/") {
+		case (o.Deps || o.Licenses) && !inTestdata:
+			if name == "go.mod" {
 				mf, err := readGoMod(p)
 				if err != nil {
 					var pe *parseError
@@ -394,9 +412,6 @@ func walkTree(ctx context.Context, o Options, adv *advisories) (*treeResult, err
 				res.findings = append(res.findings, scanTugYAML(rel, b)...)
 			}
 		case strings.HasSuffix(name, ".yaml") || strings.HasSuffix(name, ".yml"):
-			if info, err := d.Info(); err != nil || info.Size() > 4<<20 {
-				break
-			}
 			b := read()
 			if b == nil || !strings.Contains(string(b), "apiVersion") || !strings.Contains(string(b), "kind") {
 				break

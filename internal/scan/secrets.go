@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/rs/zerolog"
 	"github.com/spf13/viper"
@@ -47,13 +48,28 @@ func newDetector(ctx context.Context) (*detect.Detector, error) {
 }
 
 // scanSecrets finds leaked secrets in the working tree under root and,
-// with history, in every commit of its git repository. count is called
-// with each file's size as it is read, for progress.
-func scanSecrets(ctx context.Context, root string, history bool) ([]Finding, error) {
+// with history, in every commit of its git repository, reporting the
+// bytes read through progress.
+func scanSecrets(ctx context.Context, root string, history bool, progress func(Progress)) ([]Finding, error) {
 	d, err := newDetector(ctx)
 	if err != nil {
 		return nil, err
 	}
+	// Report the bytes read twice a second while the detector works.
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		t := time.NewTicker(500 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+				progress(Progress{Phase: "secrets", Bytes: int64(d.TotalBytes.Load())})
+			}
+		}
+	}()
 	d.MaxDecodeDepth = 5 // gitleaks' command-line default
 	var out []Finding
 	src := &sources.Files{Config: &d.Config, Path: root, Sema: d.Sema}
