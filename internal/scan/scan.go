@@ -265,6 +265,15 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 			for _, w := range ws {
 				warn("%s", w)
 			}
+			others := map[string]bool{}
+			for _, c := range tree.components {
+				if c.Ecosystem != "Go" {
+					others[c.Ecosystem] = true
+				}
+			}
+			if len(others) > 0 {
+				warn("--outdated checks Go modules only; the %s dependencies were not compared with their registries", strings.Join(slices.Sorted(maps.Keys(others)), ", "))
+			}
 		}
 		rep.Targets = append([]Target{t}, rep.Targets...)
 	}

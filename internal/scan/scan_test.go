@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"os"
 	"os/exec"
@@ -16,9 +17,13 @@ import (
 	"time"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
+	"golang.org/x/mod/module"
+	modzip "golang.org/x/mod/zip"
 
 	"github.com/tugdev/tug/internal/config"
 )
+
+var update = flag.Bool("update", false, "rewrite docs/scan-rules.md")
 
 // testNow is the clock of every test scan.
 var testNow = time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
@@ -327,6 +332,9 @@ func TestSARIFIsValid(t *testing.T) {
 		t.Fatal(err)
 	}
 	validateJSON(t, compileSchema(t, "sarif-schema-2.1.0.json"), buf.Bytes())
+	if bytes.Contains(buf.Bytes(), []byte("AKIAQYLPMN5HHHFPZAM2")) {
+		t.Error("the SARIF log holds the leaked secret's value")
+	}
 	var doc struct {
 		Runs []struct {
 			Results []json.RawMessage `json:"results"`
@@ -528,5 +536,95 @@ func TestSameSecretTwiceIsTwoFindings(t *testing.T) {
 	rep := run(t, Options{Root: dir, Secrets: true})
 	if got := briefs(rep.Findings); !slices.Equal(got, []string{"critical aws-access-token a.env:3", "critical aws-access-token a.env:7"}) {
 		t.Errorf("findings = %q", got)
+	}
+}
+
+// TestUpdateDBThroughTheModuleProxy serves a small golang.org/x/vulndb
+// from a local module proxy and rebuilds the database from it, as
+// `tug scan --update-db` does from the real one.
+func TestUpdateDBThroughTheModuleProxy(t *testing.T) {
+	t.Parallel()
+	src := t.TempDir()
+	os.MkdirAll(filepath.Join(src, "data", "osv"), 0o755)
+	os.WriteFile(filepath.Join(src, "go.mod"), []byte("module golang.org/x/vulndb\n\ngo 1.22\n"), 0o644)
+	rec, _ := os.ReadFile("testdata/advisories/GO-2021-0113.json")
+	os.WriteFile(filepath.Join(src, "data", "osv", "GO-2021-0113.json"), rec, 0o644)
+	proxy := t.TempDir()
+	at := filepath.Join(proxy, "golang.org", "x", "vulndb", "@v")
+	os.MkdirAll(at, 0o755)
+	const v = "v0.0.0-20261101000000-aaaaaaaaaaaa"
+	os.WriteFile(filepath.Join(at, "list"), []byte(v+"\n"), 0o644)
+	os.WriteFile(filepath.Join(at, v+".info"), []byte(`{"Version":"`+v+`","Time":"2026-11-01T00:00:00Z"}`), 0o644)
+	os.WriteFile(filepath.Join(at, v+".mod"), []byte("module golang.org/x/vulndb\n\ngo 1.22\n"), 0o644)
+	zf, err := os.Create(filepath.Join(at, v+".zip"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := modzip.CreateFromDir(zf, module.Version{Path: "golang.org/x/vulndb", Version: v}, src); err != nil {
+		t.Fatal(err)
+	}
+	zf.Close()
+	env := append(os.Environ(), "GOPROXY=file://"+proxy, "GOSUMDB=off", "GOFLAGS=-modcacherw", "GOMODCACHE="+t.TempDir(), "GOTOOLCHAIN=local")
+	dir := filepath.Join(t.TempDir(), "db")
+	db, err := UpdateDB(context.Background(), dir, "latest", nil, env, testNow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if db.Meta.Records != 1 || db.Meta.Source != "golang.org/x/vulndb@"+v {
+		t.Errorf("meta = %+v", db.Meta)
+	}
+	rep := run(t, Options{Root: "testdata/go-reachable", Deps: true, DB: db, Now: func() time.Time { return testNow }})
+	if got := briefs(rep.Findings); len(got) != 1 || !strings.HasPrefix(got[0], "high GO-2021-0113") {
+		t.Errorf("findings with the updated database = %q", got)
+	}
+	// A version the proxy does not have changes nothing.
+	if _, err := UpdateDB(context.Background(), dir, "v9.9.9", nil, env, testNow); err == nil {
+		t.Error("updating to a missing version succeeded")
+	}
+	if again, err := OpenDB(dir); err != nil || again.Meta.Source != db.Meta.Source {
+		t.Errorf("after a failed update: %+v, %v", again, err)
+	}
+}
+
+func TestApkAndDpkgDatabases(t *testing.T) {
+	t.Parallel()
+	apk := "C:Q1abc=\nP:musl\nV:1.2.4-r2\no:musl\n\nP:busybox-binsh\nV:1.36.1-r5\no:busybox\n\n"
+	got := parseApkInstalled([]byte(apk))
+	if len(got) != 2 || got[1].Name != "busybox-binsh" || got[1].Version != "1.36.1-r5" || got[1].Source != "busybox" || got[1].Ecosystem != "Alpine" {
+		t.Errorf("apk = %+v", got)
+	}
+	dpkg := dpkgStatus + "\nPackage: gone\nStatus: deinstall ok config-files\nVersion: 1.0\n\nPackage: libssl3\nStatus: install ok installed\nSource: openssl (3.0.11-1~deb12u2)\nVersion: 3.0.11-1~deb12u2\n"
+	deb := parseDpkgStatus([]byte(dpkg), "Debian")
+	if len(deb) != 3 || deb[2].Source != "openssl" {
+		t.Errorf("dpkg = %+v", deb)
+	}
+}
+
+// docs/scan-rules.md is generated from Rules; -update rewrites it.
+func TestRulesDoc(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("# tug scan: infrastructure rules\n\n" +
+		"Generated from `internal/scan/rules.go` (run `go test ./internal/scan -run TestRulesDoc -update`).\n" +
+		"Suppress one with `# tug:ignore RULE until YYYY-MM-DD: reason` on the finding's line or the line above,\n" +
+		"or with `scan.ignore` in tug.yaml.\n")
+	for _, r := range Rules() {
+		fmt.Fprintf(&b, "\n## %s: %s\n\nSeverity: %s.\n\n%s\n\nFix: %s.\n", r.ID, r.Title, r.Severity, r.Doc, r.Fix)
+	}
+	p := filepath.Join("..", "..", "docs", "scan-rules.md")
+	if *update {
+		if err := os.WriteFile(p, []byte(b.String()), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := os.ReadFile(p)
+	if err != nil || string(got) != b.String() {
+		t.Errorf("%s is out of date (run with -update): %v", p, err)
+	}
+	seen := map[string]bool{}
+	for _, r := range Rules() {
+		if seen[r.ID] || r.Title == "" || r.Doc == "" || r.Fix == "" {
+			t.Errorf("rule %s: duplicate or undocumented", r.ID)
+		}
+		seen[r.ID] = true
 	}
 }
