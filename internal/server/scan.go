@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"path/filepath"
 	"time"
@@ -32,7 +33,7 @@ type rescanner struct {
 	stateDir string
 	log      *slog.Logger
 	gauge    *prometheus.GaugeVec
-	images   scan.ImageSource
+	images   *scan.DockerImages
 	env      func(string) (string, bool)
 	// poll is how often the database is checked (tests shorten it).
 	poll time.Duration
@@ -44,13 +45,24 @@ func newRescanner(st *store.Store, cfg func() *config.Config, stateDir string, r
 		Help: "Vulnerabilities found in live releases by the server's last rescan, by service, environment and severity.",
 	}, []string{"service", "environment", "severity"})
 	if err := reg.Register(g); err != nil {
-		log.Warn("scan metrics", "err", err)
+		// A registry that outlives one server keeps the first one's gauge.
+		var are prometheus.AlreadyRegisteredError
+		if errors.As(err, &are) && isGaugeVec(are.ExistingCollector) {
+			g = are.ExistingCollector.(*prometheus.GaugeVec)
+		} else {
+			log.Warn("scan metrics", "err", err)
+		}
 	}
 	r := &rescanner{st: st, config: cfg, stateDir: stateDir, log: log, gauge: g, env: lookupEnv, poll: dbPoll}
 	if src, err := scan.NewDockerImages(); err == nil {
 		r.images = src
 	}
 	return r
+}
+
+func isGaugeVec(c prometheus.Collector) bool {
+	_, ok := c.(*prometheus.GaugeVec)
+	return ok
 }
 
 // dbDir is the database the rescans read.
@@ -67,6 +79,9 @@ func (r *rescanner) dbDir(c *config.Config) string {
 // run rescans at start, every interval and on every database rebuild,
 // until ctx ends.
 func (r *rescanner) run(ctx context.Context) {
+	if r.images != nil {
+		defer r.images.Close()
+	}
 	var last time.Time
 	var lastScan time.Time
 	t := time.NewTicker(r.poll)
@@ -128,7 +143,10 @@ func (r *rescanner) rescan(ctx context.Context, c *config.Config) {
 			}
 			switch {
 			case rel.Digest != "":
-				o.Images, o.ImageSource = []string{rel.Digest}, r.images
+				o.Images = []string{rel.Digest}
+				if r.images != nil {
+					o.ImageSource = r.images
+				}
 			case rel.Dir != "":
 				o.Root = rel.Dir
 			default:
