@@ -36,9 +36,9 @@ type DBMeta struct {
 	Records  int       `json:"records"`
 }
 
-// DB is an offline vulnerability database: every OSV record under osv/,
-// and the Go records again under go/ in the layout golang.org/x/vuln
-// reads (index/db.json, index/modules.json, ID/<id>.json).
+// DB is an offline vulnerability database: the OSV records of other
+// ecosystems under osv/, and the Go records under go/ in the layout
+// golang.org/x/vuln reads (index/db.json, index/modules.json, ID/<id>.json).
 type DB struct {
 	Dir  string
 	Meta DBMeta
@@ -81,7 +81,7 @@ func (db *DB) Age(now time.Time) time.Duration { return now.Sub(db.Meta.Built) }
 // GoDir is the directory golang.org/x/vuln reads (as a file:// URL).
 func (db *DB) GoDir() string { return filepath.Join(db.Dir, "go") }
 
-// load reads every record of the database.
+// load reads the database's records of ecosystems other than Go.
 func (db *DB) load(into *advisories, bad func(string, error)) error {
 	return loadOSVDir(filepath.Join(db.Dir, "osv"), into, bad)
 }
@@ -140,12 +140,10 @@ func BuildDB(dir string, srcs []string, source string, now time.Time) (*DB, erro
 			if changed.After(meta.Modified) {
 				meta.Modified = changed
 			}
-			if err := os.WriteFile(filepath.Join(tmp, "osv", o.ID+".json"), b, 0o644); err != nil {
-				return err
-			}
-			goRecord := false
+			goRecord, otherRecord := false, false
 			for _, af := range o.Affected {
 				if af.Package.Ecosystem != "Go" {
+					otherRecord = true
 					continue
 				}
 				goRecord = true
@@ -157,6 +155,14 @@ func BuildDB(dir string, srcs []string, source string, now time.Time) (*DB, erro
 				}
 				if len(m.Vulns) == 0 || m.Vulns[len(m.Vulns)-1].ID != o.ID {
 					m.Vulns = append(m.Vulns, modVuln{ID: o.ID, Modified: o.Modified})
+				}
+			}
+			// Go records are read by golang.org/x/vuln (source and
+			// binaries); the others by tug's own matching, which so never
+			// parses the thousands of Go records.
+			if otherRecord {
+				if err := os.WriteFile(filepath.Join(tmp, "osv", o.ID+".json"), b, 0o644); err != nil {
+					return err
 				}
 			}
 			if goRecord {

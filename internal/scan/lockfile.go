@@ -88,10 +88,12 @@ func parsePackageLock(data []byte) ([]dependency, error) {
 	var doc struct {
 		LockfileVersion int `json:"lockfileVersion"`
 		Packages        map[string]struct {
-			Name    string `json:"name"`
-			Version string `json:"version"`
-			License any    `json:"license"`
-			Link    bool   `json:"link"`
+			Name            string            `json:"name"`
+			Version         string            `json:"version"`
+			License         any               `json:"license"`
+			Link            bool              `json:"link"`
+			Dependencies    map[string]string `json:"dependencies"`
+			DevDependencies map[string]string `json:"devDependencies"`
 		} `json:"packages"`
 		Dependencies map[string]json.RawMessage `json:"dependencies"`
 	}
@@ -100,10 +102,8 @@ func parsePackageLock(data []byte) ([]dependency, error) {
 	}
 	var out []dependency
 	if len(doc.Packages) > 0 {
-		direct := map[string]bool{}
-		if root, ok := doc.Packages[""]; ok {
-			_ = root
-		}
+		// Direct dependencies are the ones the root package names.
+		root := doc.Packages[""]
 		for key, p := range doc.Packages {
 			if key == "" || p.Link || p.Version == "" {
 				continue
@@ -116,9 +116,10 @@ func parsePackageLock(data []byte) ([]dependency, error) {
 			if p.Name != "" {
 				name = p.Name
 			}
-			lic, _ := p.License.(string)
+			_, dep := root.Dependencies[name]
+			_, dev := root.DevDependencies[name]
 			out = append(out, dependency{Ecosystem: "npm", Name: name, Version: p.Version,
-				Direct: !strings.Contains(key[:i], "node_modules/") && direct != nil, License: lic})
+				Direct: i == 0 && (dep || dev), License: npmLicense(p.License)})
 		}
 	} else {
 		var walk func(deps map[string]json.RawMessage, top bool) error
@@ -150,6 +151,19 @@ func parsePackageLock(data []byte) ([]dependency, error) {
 		}
 	}
 	return out, nil
+}
+
+// npmLicense reads package.json's license: an SPDX expression, or the
+// older {"type": "MIT"} form.
+func npmLicense(v any) string {
+	switch l := v.(type) {
+	case string:
+		return l
+	case map[string]any:
+		s, _ := l["type"].(string)
+		return s
+	}
+	return ""
 }
 
 // requirementRe is a pinned requirement: name[extras]==version.
