@@ -113,46 +113,26 @@ func newScanEnv(cfg *config.Config, dir string) scanEnv {
 	return e
 }
 
-// path resolves a path of tug.yaml against its directory.
-func (e scanEnv) path(p string) string {
-	if p == "" || filepath.IsAbs(p) || e.dir == "" {
-		return p
-	}
-	return filepath.Join(e.dir, p)
-}
-
 // options are the scan options tug.yaml sets.
 func (e scanEnv) options(root string) scan.Options {
-	o := scan.Options{Root: root, Ignores: e.sc.Ignore, StaleAfter: e.sc.StaleAfter.D()}
-	if e.cfg != nil {
-		o.LicensePolicy = e.cfg.Licenses
-	}
-	for _, d := range e.sc.Advisories {
-		o.Advisories = append(o.Advisories, e.path(d))
-	}
+	o := scan.ConfiguredOptions(e.cfg)
+	o.Root = root
 	return o
 }
 
 // db opens the vulnerability database (nil when none is built yet).
-func (e scanEnv) db(flag string, lookupEnv func(string) (string, bool)) (*scan.DB, string, error) {
-	dir := flag
-	if dir == "" {
-		dir = e.path(e.sc.Database)
-	}
-	if dir == "" {
-		dir = scan.DefaultDBDir(lookupEnv)
-	}
-	db, err := scan.OpenDB(dir)
+func (e scanEnv) db(flag string, lookupEnv func(string) (string, bool)) (*scan.DB, error) {
+	db, err := scan.OpenDB(scan.ConfiguredDBDir(e.cfg, flag, lookupEnv))
 	if errors.Is(err, scan.ErrNoDB) {
-		return nil, dir, nil
+		return nil, nil
 	}
-	return db, dir, err
+	return db, err
 }
 
 // baselinePath is scan.baseline, or .tug-scan-baseline beside tug.yaml
 // (beside root without one).
 func (e scanEnv) baselinePath(root string) string {
-	if p := e.path(e.sc.Baseline); p != "" {
+	if p := scan.ConfigPath(e.cfg, e.sc.Baseline); p != "" {
 		return p
 	}
 	if e.dir != "" {
@@ -185,10 +165,7 @@ func (a *app) runScan(ctx context.Context, args []string, f scanFlags) error {
 	env := newScanEnv(cfg, cfgDir)
 	sc := env.sc
 	if f.updateDB {
-		_, dir, err := env.db(f.db, a.lookupEnv)
-		if err != nil && !errors.Is(err, scan.ErrNoDB) {
-			dir = f.db
-		}
+		dir := scan.ConfiguredDBDir(cfg, f.db, a.lookupEnv)
 		fmt.Fprintf(a.errOut, "fetching %s@%s through the Go module proxy...\n", scan.VulnDBModule, f.dbVersion)
 		db, err := scan.UpdateDB(ctx, dir, f.dbVersion, nil, os.Environ(), time.Now())
 		if err != nil {
@@ -250,7 +227,7 @@ func (a *app) runScan(ctx context.Context, args []string, f scanFlags) error {
 		}
 	}
 	if opts.Deps || len(opts.Images) > 0 {
-		if opts.DB, _, err = env.db(f.db, a.lookupEnv); err != nil {
+		if opts.DB, err = env.db(f.db, a.lookupEnv); err != nil {
 			return err
 		}
 	}
@@ -431,7 +408,7 @@ func (s scanJobs) Scan(ctx context.Context, dir string, spec *config.JobScan, ou
 		o.Root = ""
 	}
 	var err error
-	if o.DB, _, err = s.env.db("", s.a.lookupEnv); err != nil {
+	if o.DB, err = s.env.db("", s.a.lookupEnv); err != nil {
 		return nil, err
 	}
 	if spec.Image != "" {

@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/tugdev/tug/internal/config"
 )
 
 // VulnDBModule is the Go module whose data/osv directory holds the Go
@@ -232,4 +234,41 @@ func UpdateDB(ctx context.Context, dir, version string, extra []string, env []st
 	}
 	srcs := append([]string{filepath.Join(mod.Dir, "data", "osv")}, extra...)
 	return BuildDB(dir, srcs, VulnDBModule+"@"+mod.Version, now)
+}
+
+// ConfigPath resolves a path written in tug.yaml against its directory.
+func ConfigPath(c *config.Config, p string) string {
+	if p == "" || filepath.IsAbs(p) || c == nil || c.File == "" {
+		return p
+	}
+	return filepath.Join(filepath.Dir(c.File), p)
+}
+
+// ConfiguredDBDir is the database a scan uses: flag when given, else
+// tug.yaml's scan.database, else DefaultDBDir.
+func ConfiguredDBDir(c *config.Config, flag string, lookupEnv func(string) (string, bool)) string {
+	if flag != "" {
+		return flag
+	}
+	if c != nil && c.Scan != nil && c.Scan.Database != "" {
+		return ConfigPath(c, c.Scan.Database)
+	}
+	return DefaultDBDir(lookupEnv)
+}
+
+// ConfiguredOptions are the options tug.yaml sets for every scan: its
+// advisories, suppressions, staleness and licence policy.
+func ConfiguredOptions(c *config.Config) Options {
+	var o Options
+	if c == nil {
+		return o
+	}
+	o.LicensePolicy = c.Licenses
+	if s := c.Scan; s != nil {
+		o.Ignores, o.StaleAfter = s.Ignore, s.StaleAfter.D()
+		for _, d := range s.Advisories {
+			o.Advisories = append(o.Advisories, ConfigPath(c, d))
+		}
+	}
+	return o
 }

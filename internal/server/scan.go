@@ -65,17 +65,6 @@ func isGaugeVec(c prometheus.Collector) bool {
 	return ok
 }
 
-// dbDir is the database the rescans read.
-func (r *rescanner) dbDir(c *config.Config) string {
-	if c != nil && c.Scan != nil && c.Scan.Database != "" {
-		if filepath.IsAbs(c.Scan.Database) {
-			return c.Scan.Database
-		}
-		return filepath.Join(filepath.Dir(c.File), c.Scan.Database)
-	}
-	return scan.DefaultDBDir(r.env)
-}
-
 // run rescans at start, every interval and on every database rebuild,
 // until ctx ends.
 func (r *rescanner) run(ctx context.Context) {
@@ -93,7 +82,7 @@ func (r *rescanner) run(ctx context.Context) {
 			interval = c.Scan.Rescan.D()
 		}
 		built := time.Time{}
-		if db, err := scan.OpenDB(r.dbDir(c)); err == nil {
+		if db, err := scan.OpenDB(scan.ConfiguredDBDir(c, "", r.env)); err == nil {
 			built = db.Meta.Built
 		}
 		if !built.Equal(last) || time.Since(lastScan) >= interval {
@@ -113,19 +102,10 @@ func (r *rescanner) rescan(ctx context.Context, c *config.Config) {
 	if c == nil {
 		return
 	}
-	db, err := scan.OpenDB(r.dbDir(c))
+	db, err := scan.OpenDB(scan.ConfiguredDBDir(c, "", r.env))
 	if err != nil {
 		r.log.Debug("rescan skipped", "err", err)
 		return
-	}
-	var advisories []string
-	if c.Scan != nil {
-		for _, d := range c.Scan.Advisories {
-			if !filepath.IsAbs(d) {
-				d = filepath.Join(filepath.Dir(c.File), d)
-			}
-			advisories = append(advisories, d)
-		}
 	}
 	for _, svc := range c.ServiceOrder {
 		rels, err := r.st.ListReleases(ctx, svc, "", 50)
@@ -137,10 +117,8 @@ func (r *rescanner) rescan(ctx context.Context, c *config.Config) {
 			if rel.Status != "live" {
 				continue
 			}
-			o := scan.Options{Deps: true, DB: db, Advisories: advisories}
-			if c.Scan != nil {
-				o.Ignores = c.Scan.Ignore
-			}
+			o := scan.ConfiguredOptions(c)
+			o.Deps, o.DB, o.LicensePolicy = true, db, nil
 			switch {
 			case rel.Digest != "":
 				o.Images = []string{rel.Digest}
