@@ -91,6 +91,12 @@ func (db *DB) load(into *advisories, bad func(string, error)) error {
 // BuildDB builds a database in dir from the OSV records under srcs,
 // replacing what was there only once the new one is complete.
 func BuildDB(dir string, srcs []string, source string, now time.Time) (*DB, error) {
+	return buildDB(dir, srcs, source, now, time.Time{})
+}
+
+// buildDB is BuildDB with the time the source was published (a module
+// version's time), which counts as a modification when records carry none.
+func buildDB(dir string, srcs []string, source string, now, sourceTime time.Time) (*DB, error) {
 	parent := filepath.Dir(dir)
 	if err := os.MkdirAll(parent, 0o755); err != nil {
 		return nil, err
@@ -115,7 +121,7 @@ func BuildDB(dir string, srcs []string, source string, now time.Time) (*DB, erro
 	}
 	modules := map[string]*modMeta{}
 	var order []string
-	meta := DBMeta{Source: source, Built: now.UTC()}
+	meta := DBMeta{Source: source, Built: now.UTC(), Modified: sourceTime.UTC()}
 	var bad []string
 	for _, src := range srcs {
 		err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
@@ -225,15 +231,21 @@ func UpdateDB(ctx context.Context, dir, version string, extra []string, env []st
 	if err := cmd.Run(); err != nil {
 		return nil, fmt.Errorf("go mod download %s@%s: %w: %s", VulnDBModule, version, err, strings.TrimSpace(stderr.String()+stdout.String()))
 	}
-	var mod struct{ Version, Dir, Error string }
+	var mod struct{ Version, Dir, Info, Error string }
 	if err := json.Unmarshal(stdout.Bytes(), &mod); err != nil {
 		return nil, fmt.Errorf("go mod download: %w", err)
 	}
 	if mod.Error != "" {
 		return nil, fmt.Errorf("go mod download: %s", mod.Error)
 	}
+	// The Go database's newer records carry no dates: the version's time
+	// says how fresh the data is.
+	var info struct{ Time time.Time }
+	if b, err := os.ReadFile(mod.Info); err == nil {
+		_ = json.Unmarshal(b, &info)
+	}
 	srcs := append([]string{filepath.Join(mod.Dir, "data", "osv")}, extra...)
-	return BuildDB(dir, srcs, VulnDBModule+"@"+mod.Version, now)
+	return buildDB(dir, srcs, VulnDBModule+"@"+mod.Version, now, info.Time)
 }
 
 // ConfigPath resolves a path written in tug.yaml against its directory.

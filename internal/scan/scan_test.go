@@ -570,7 +570,7 @@ func TestUpdateDBThroughTheModuleProxy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if db.Meta.Records != 1 || db.Meta.Source != "golang.org/x/vulndb@"+v {
+	if db.Meta.Records != 1 || db.Meta.Source != "golang.org/x/vulndb@"+v || !db.Meta.Modified.Equal(time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)) {
 		t.Errorf("meta = %+v", db.Meta)
 	}
 	rep := run(t, Options{Root: "testdata/go-reachable", Deps: true, DB: db, Now: func() time.Time { return testNow }})
