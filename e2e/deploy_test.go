@@ -58,6 +58,7 @@ const loadRate = 250
 // two versions, under a steady load: no request fails and the version
 // served changes as each deploy completes.
 func TestZeroDowntime(t *testing.T) {
+	// Not parallel: the load must reach its rate, so it gets the machine.
 	p := newProject(t, strategiesYAML, goodVersions())
 	p.startServer()
 	for _, s := range strategies {
@@ -93,6 +94,7 @@ func TestZeroDowntime(t *testing.T) {
 // and the deploy fails with its last log lines; a canary answering 500 to
 // 30% of requests is aborted at its first analysis and marked failed.
 func TestBadReleases(t *testing.T) {
+	t.Parallel()
 	versions := append(goodVersions(),
 		version{tag: "unhealthy", files: map[string]string{"VERSION": "v3\n", "HEALTH_FAIL": "1\n"}},
 		version{tag: "erroring", files: map[string]string{"VERSION": "v4\n", "FAIL_RATE": "0.3\n"}},

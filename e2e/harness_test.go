@@ -8,7 +8,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/tugdev/tug/internal/testkit"
 )
 
 // bin holds the binaries TestMain builds: tug and the test app.
@@ -51,7 +52,7 @@ type project struct {
 	state     string
 	httpAddr  string
 	server    *exec.Cmd
-	serverLog *bytes.Buffer
+	serverLog *testkit.SyncBuffer
 }
 
 // newProject writes tug.yaml (with APP replaced by the app binary) into a
@@ -60,7 +61,7 @@ type project struct {
 func newProject(t *testing.T, tugYAML string, versions []version) *project {
 	t.Helper()
 	root := t.TempDir()
-	p := &project{t: t, repo: filepath.Join(root, "repo"), state: filepath.Join(root, "state"), httpAddr: freeAddr(t)}
+	p := &project{t: t, repo: filepath.Join(root, "repo"), state: filepath.Join(root, "state"), httpAddr: testkit.FreeAddr(t)}
 	must(t, os.MkdirAll(p.repo, 0o755))
 	git := func(args ...string) {
 		t.Helper()
@@ -109,7 +110,7 @@ func (p *project) startServer() {
 		"--state-dir", p.state, "--http", p.httpAddr)
 	cmd.Dir = p.repo
 	if p.serverLog == nil {
-		p.serverLog = &bytes.Buffer{}
+		p.serverLog = &testkit.SyncBuffer{}
 	}
 	fmt.Fprintf(p.serverLog, "--- server start %s\n", time.Now().Format("15:04:05.000"))
 	cmd.Stdout = p.serverLog
@@ -117,15 +118,8 @@ func (p *project) startServer() {
 	cmd.Env = append(os.Environ(), "TUG_LOG=debug")
 	must(p.t, cmd.Start())
 	p.server = cmd
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		if _, _, err := p.tug("status", "--json"); err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			p.t.Fatalf("server did not come up:\n%s", p.serverLog)
-		}
-		time.Sleep(100 * time.Millisecond)
+	if !testkit.Poll(30*time.Second, func() bool { _, _, err := p.tug("status", "--json"); return err == nil }) {
+		p.t.Fatalf("server did not come up:\n%s", p.serverLog)
 	}
 }
 
@@ -270,14 +264,6 @@ func killAll(exe, under string) {
 	for _, pid := range findProcs(exe, under) {
 		_ = syscall.Kill(pid, syscall.SIGKILL)
 	}
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	must(t, err)
-	defer l.Close()
-	return l.Addr().String()
 }
 
 func must(t *testing.T, err error) {

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tugdev/tug/internal/testkit"
 )
 
 // TestKillServerMidDeploy: for each strategy, SIGKILL the server in the
@@ -15,6 +17,7 @@ import (
 // deploy is finished or rolled back, no release is left deploying, and no
 // instance is orphaned.
 func TestKillServerMidDeploy(t *testing.T) {
+	// Not parallel: the load must reach its rate, so it gets the machine.
 	// Each case kills the server when the deploy's progress prints a line
 	// containing trigger.
 	cases := []struct{ name, service, host, trigger string }{
@@ -65,8 +68,9 @@ func TestKillServerMidDeploy(t *testing.T) {
 			case <-time.After(30 * time.Second):
 				t.Fatal("tug deploy did not end after the server was killed")
 			}
-			// Traffic without a control plane.
-			time.Sleep(time.Second)
+			// Traffic without a control plane: a second's worth of requests.
+			before := l.answered()
+			testkit.Eventually(t, 0, "requests answered with the server down", func() bool { return l.answered() >= before+loadRate })
 			p.startServer()
 			settled := waitSettled(t, p, s.service, 2, 30*time.Second)
 			// The service keeps working: a fresh deploy goes through.
@@ -90,9 +94,8 @@ func TestKillServerMidDeploy(t *testing.T) {
 // returns the live release's revision.
 func waitSettled(t *testing.T, p *project, service string, replicas int, timeout time.Duration) string {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	var why string
-	for time.Now().Before(deadline) {
+	var why, live string
+	settled := testkit.Poll(timeout, func() bool {
 		why = ""
 		for _, st := range p.status() {
 			if st["service"] != service {
@@ -107,7 +110,7 @@ func waitSettled(t *testing.T, p *project, service string, replicas int, timeout
 		if err != nil || json.Unmarshal([]byte(out), &rs) != nil {
 			why = "tug releases failed"
 		}
-		live := ""
+		live = ""
 		for _, r := range rs {
 			switch r["status"] {
 			case "deploying", "pending":
@@ -122,10 +125,10 @@ func waitSettled(t *testing.T, p *project, service string, replicas int, timeout
 		if n := len(p.appProcesses()); n != replicas && why == "" {
 			why = "app processes: " + itoa(n)
 		}
-		if why == "" {
-			return live
-		}
-		time.Sleep(200 * time.Millisecond)
+		return why == ""
+	})
+	if settled {
+		return live
 	}
 	t.Fatalf("%s did not settle: %s\nserver log tail:\n%s", service, why, tail(p.serverLog.String(), 40))
 	return ""

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/tugdev/tug/internal/testkit"
 )
 
 // load keeps a steady request rate on one host through the proxy and
@@ -123,6 +125,13 @@ func (l *load) recent(n int) []string {
 	return append([]string(nil), l.last[len(l.last)-n:]...)
 }
 
+// answered is how many requests were made so far.
+func (l *load) answered() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.total
+}
+
 // result summarises the load: total requests, failures, achieved rate.
 func (l *load) result() (total, failed int, rate float64, samples []string) {
 	l.mu.Lock()
@@ -136,17 +145,12 @@ func (l *load) result() (total, failed int, rate float64, samples []string) {
 
 // waitVersion waits until the last n answers are all want.
 func (l *load) waitVersion(want string, n int, timeout time.Duration) bool {
-	deadline := time.Now().Add(timeout)
-	for time.Now().Before(deadline) {
+	return testkit.Poll(timeout, func() bool {
 		r := l.recent(n)
 		ok := len(r) == n
 		for _, v := range r {
 			ok = ok && v == want
 		}
-		if ok {
-			return true
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return false
+		return ok
+	})
 }

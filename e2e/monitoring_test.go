@@ -47,6 +47,7 @@ notify:
 // the webhook gets an Alertmanager v4 payload; a healthy deploy resolves
 // it; PromQL and the alert list answer through the CLI.
 func TestAlertThroughTheServer(t *testing.T) {
+	t.Parallel()
 	hook := newHookReceiver()
 	srv := httptest.NewServer(hook)
 	defer srv.Close()
@@ -143,18 +144,20 @@ func (h *hookReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // wait returns the first payload with the given status for alertname.
 func (h *hookReceiver) wait(t *testing.T, status, alertname string, timeout time.Duration) map[string]any {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for time.Now().Before(deadline) {
+	var found map[string]any
+	if testkit.Poll(timeout, func() bool {
 		h.mu.Lock()
+		defer h.mu.Unlock()
 		for _, p := range h.payloads {
 			gl, _ := p["groupLabels"].(map[string]any)
 			if p["status"] == status && gl["alertname"] == alertname {
-				h.mu.Unlock()
-				return p
+				found = p
+				return true
 			}
 		}
-		h.mu.Unlock()
-		time.Sleep(100 * time.Millisecond)
+		return false
+	}) {
+		return found
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()

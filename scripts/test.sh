@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs tug's whole test suite: vet, then every package's tests with the
-# race detector. Installs the system tools the tests use when they are
-# missing and this runs as root (CI); otherwise it only checks for them.
+# race detector, and prints the ten slowest packages at the end. Installs
+# the system tools the tests use when they are missing and this runs as
+# root (CI); otherwise it only checks for them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -34,4 +35,16 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 
 go vet ./...
-go test -race -count=1 -timeout 25m ./...
+
+# The ten slowest packages, from go test's "ok  PKG  12.3s" lines, so a
+# package that slows the suite down is seen when it happens.
+out=$(mktemp)
+trap 'rm -f "$out"' EXIT
+start=$SECONDS
+status=0
+go test -race -count=1 -timeout 25m ./... 2>&1 | tee "$out" || status=$?
+echo
+echo "slowest packages:"
+awk '($1 == "ok" || $1 == "FAIL") && $3 ~ /^[0-9.]+s$/ { sub(/s$/, "", $3); printf "%8.1fs  %s\n", $3, $2 }' "$out" | sort -rn | head -10
+echo "whole suite: $((SECONDS - start))s"
+exit "$status"

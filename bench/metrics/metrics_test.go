@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/storage"
 
+	"github.com/tugdev/tug/internal/api"
 	"github.com/tugdev/tug/internal/metrics"
 )
 
@@ -91,7 +92,11 @@ func BenchmarkRangeQuery1h10kSeries(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	srv := httptest.NewServer(m.Handler())
+	h, err := api.NewHandler(api.Options{Monitor: m})
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
 	b.Cleanup(srv.Close)
 	q := url.Values{
 		"query": {`sum by (job) (rate(http_requests_total[5m]))`},

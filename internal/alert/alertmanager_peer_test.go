@@ -8,11 +8,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/tugdev/tug/internal/config"
+	"github.com/tugdev/tug/internal/testkit"
 )
 
 const alertmanagerBin = "/usr/bin/prometheus-alertmanager"
@@ -42,7 +42,7 @@ func startAlertmanager(t *testing.T) string {
 		"--web.listen-address="+addr,
 		"--cluster.listen-address=",
 	)
-	var logs strings.Builder
+	var logs testkit.SyncBuffer
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	if err := cmd.Start(); err != nil {
 		cancel()
@@ -53,20 +53,18 @@ func startAlertmanager(t *testing.T) string {
 		_ = cmd.Wait()
 	})
 	base := "http://" + addr
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		resp, err := http.Get(base + "/-/ready")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return base
-			}
+	var readyErr error
+	if !testkit.Poll(30*time.Second, func() bool {
+		var resp *http.Response
+		if resp, readyErr = http.Get(base + "/-/ready"); readyErr != nil {
+			return false
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("alertmanager not ready at %s after 30s: %v\n%s", base, err, logs.String())
-		}
-		time.Sleep(100 * time.Millisecond)
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	}) {
+		t.Fatalf("alertmanager not ready at %s after 30s: %v\n%s", base, readyErr, logs.String())
 	}
+	return base
 }
 
 type amAlert struct {
@@ -97,6 +95,7 @@ func listAlertmanager(t *testing.T, base string) []amAlert {
 // TestAlertmanagerPeer posts alerts through the alertmanager channel to a
 // real Alertmanager and lists them back through its v2 API.
 func TestAlertmanagerPeer(t *testing.T) {
+	t.Parallel()
 	base := startAlertmanager(t)
 	n := &config.Notify{
 		Channels: []*config.Channel{{Name: "am", Alertmanager: &config.URLChannel{URL: base}}},
@@ -147,12 +146,8 @@ func TestAlertmanagerPeer(t *testing.T) {
 	// Alertmanager's active list.
 	depth = 0
 	h.step(3)
-	deadline := time.Now().Add(10 * time.Second)
-	for len(listAlertmanager(t, base)) != 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("resolved alert still listed: %+v", listAlertmanager(t, base))
-		}
-		time.Sleep(100 * time.Millisecond)
+	if !testkit.Poll(10*time.Second, func() bool { return len(listAlertmanager(t, base)) == 0 }) {
+		t.Fatalf("resolved alert still listed: %+v", listAlertmanager(t, base))
 	}
 	hist, _ = h.engine.History(t.Context(), 0)
 	if hist[0].Status != StateResolved || hist[0].Outcome != OutcomeSent {

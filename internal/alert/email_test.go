@@ -94,6 +94,7 @@ func (f *fakeSMTP) serve(c net.Conn) {
 }
 
 func TestEmailChannel(t *testing.T) {
+	t.Parallel()
 	f := newFakeSMTP(t)
 	ch := &EmailChannel{
 		Config: config.EmailChannel{To: []string{"oncall@example.com"}, SMTP: config.SMTP{

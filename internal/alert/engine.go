@@ -26,7 +26,7 @@ import (
 const DefaultEvaluationInterval = 15 * time.Second
 
 // MinEvaluationInterval is the shortest evaluation interval allowed.
-const MinEvaluationInterval = time.Second
+const MinEvaluationInterval = config.MinInterval
 
 // Options are New's dependencies. Config, Queryable, Appendable and
 // QueryEngine are required; the rest have usable zero values.

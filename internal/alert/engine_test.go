@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/prometheus/model/labels"
 
 	"github.com/tugdev/tug/internal/config"
+	"github.com/tugdev/tug/internal/testkit"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files in testdata")
@@ -50,6 +51,7 @@ func golden(t *testing.T, name string, got []byte) {
 // Alertmanager's v4 payload after group_wait, and recovery sends a
 // resolved notification.
 func TestAlertPathEndToEnd(t *testing.T) {
+	t.Parallel()
 	rcv := newReceiver(t)
 	c := webService(webhookTo(rcv.srv.URL, &config.NotifyRoute{
 		Match: map[string]string{"severity": "P0|P1"}, Channel: "ops",
@@ -102,6 +104,7 @@ func TestAlertPathEndToEnd(t *testing.T) {
 // TestRunLoop drives the engine with real tickers at the 1s minimum
 // interval until the alert fires and is delivered, then stops with ctx.
 func TestRunLoop(t *testing.T) {
+	t.Parallel()
 	rcv := newReceiver(t)
 	r := fastRoute("ops", nil, "alertname")
 	r.GroupWait = dur(time.Millisecond)
@@ -121,10 +124,7 @@ func TestRunLoop(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() { done <- h.engine.Run(ctx, 50*time.Millisecond) }()
-	deadline := time.Now().Add(20 * time.Second)
-	for rcv.count() == 0 && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
+	testkit.Poll(testkit.DefaultWait, func() bool { return rcv.count() > 0 })
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)

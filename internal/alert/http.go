@@ -1,81 +1,130 @@
 package alert
 
 import (
-	"encoding/json"
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
 	"slices"
 	"sort"
-	"strconv"
+
+	"github.com/tugdev/tug/internal/endpoint"
 )
 
-// Handler serves the alerting API for the server to mount:
-//
-//	GET    /api/alerts                 firing and pending alerts
-//	POST   /api/alerts/{id}/ack        acknowledge a firing alert
-//	GET    /api/alerts/history?limit=N notifications sent, newest first
-//	GET    /api/silences               every silence
-//	POST   /api/silences               add one (SilenceRequest)
-//	DELETE /api/silences/{id}          expire one
-//	GET    /api/slo                    error budgets
-//
-// Errors are {"error": {"code", "message"}} as everywhere in tug's API.
-func (e *Engine) Handler() http.Handler {
-	mux := http.NewServeMux()
-	handle := func(pattern string, h func(*http.Request) (any, error)) {
-		mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
-			v, err := h(r)
-			if err != nil {
-				writeError(w, err)
-				return
-			}
-			writeJSON(w, http.StatusOK, v)
-		})
+// Answers and parameters of the alerting API.
+type (
+	// AlertsResponse is GET /api/alerts.
+	AlertsResponse struct {
+		Alerts []*Alert `json:"alerts"`
 	}
-	handle("GET /api/alerts", func(*http.Request) (any, error) {
-		return map[string]any{"alerts": nonNil(e.Alerts())}, nil
-	})
-	handle("POST /api/alerts/{id}/ack", func(r *http.Request) (any, error) {
-		var req AckRequest
-		if err := decodeBody(r, &req); err != nil {
-			return nil, err
+	// AckResponse is POST /api/alerts/{id}/ack.
+	AckResponse struct {
+		Ack Ack `json:"ack"`
+	}
+	// HistoryResponse is GET /api/alerts/history.
+	HistoryResponse struct {
+		Notifications []Notification `json:"notifications"`
+	}
+	// SilencesResponse is GET /api/silences.
+	SilencesResponse struct {
+		Silences []Silence `json:"silences"`
+	}
+	// SilenceResponse is POST /api/silences and DELETE /api/silences/{id}.
+	SilenceResponse struct {
+		Silence Silence `json:"silence"`
+	}
+	// BudgetsResponse is GET /api/slo.
+	BudgetsResponse struct {
+		Budgets []Budget `json:"budgets"`
+	}
+	// IDParams names one alert or silence: its ID or a unique prefix.
+	IDParams struct {
+		ID string `path:"id" doc:"the ID or a unique prefix of it"`
+	}
+	// HistoryParams bound GET /api/alerts/history.
+	HistoryParams struct {
+		Limit int `query:"limit" doc:"at most this many, newest first (0: all)"`
+	}
+)
+
+// The alerting API's operations.
+var (
+	OpAlerts = endpoint.Declare[endpoint.None, endpoint.None, AlertsResponse](
+		http.MethodGet, "/api/alerts", endpoint.Viewer, "Firing and pending alerts, most severe first.")
+	OpAck = endpoint.Declare[IDParams, AckRequest, AckResponse](
+		http.MethodPost, "/api/alerts/{id}/ack", endpoint.Deployer, "Acknowledge a firing alert: no repeats until it resolves or fires again.").OptionalBody()
+	OpHistory = endpoint.Declare[HistoryParams, endpoint.None, HistoryResponse](
+		http.MethodGet, "/api/alerts/history", endpoint.Viewer, "Notifications sent, newest first, with their outcome.")
+	OpSilences = endpoint.Declare[endpoint.None, endpoint.None, SilencesResponse](
+		http.MethodGet, "/api/silences", endpoint.Viewer, "Every silence: pending, active and expired.")
+	OpAddSilence = endpoint.Declare[endpoint.None, SilenceRequest, SilenceResponse](
+		http.MethodPost, "/api/silences", endpoint.Admin, "Silence the alerts some label matchers select, for a while.")
+	OpExpireSilence = endpoint.Declare[IDParams, endpoint.None, SilenceResponse](
+		http.MethodDelete, "/api/silences/{id}", endpoint.Admin, "End a silence now.")
+	OpBudgets = endpoint.Declare[endpoint.None, endpoint.None, BudgetsResponse](
+		http.MethodGet, "/api/slo", endpoint.Viewer, "Error budgets of the services' SLOs.")
+)
+
+// ErrNoEngine answers the alerting API of a server that runs no alert
+// engine.
+var ErrNoEngine = errors.New("this server evaluates no alerts")
+
+// Ops binds the alerting API to the engine live returns at each request
+// (the server swaps engines on a config change); nil, or a nil engine,
+// answers ErrNoEngine.
+func Ops(live func() *Engine) []endpoint.Op {
+	engine := func() (*Engine, error) {
+		if live == nil {
+			return nil, ErrNoEngine
 		}
-		ack, err := e.Acknowledge(r.Context(), r.PathValue("id"), req)
-		return map[string]any{"ack": ack}, err
-	})
-	handle("GET /api/alerts/history", func(r *http.Request) (any, error) {
-		limit := 0
-		if s := r.URL.Query().Get("limit"); s != "" {
-			n, err := strconv.Atoi(s)
-			if err != nil || n < 0 {
-				return nil, fmt.Errorf("%w: limit %q: want a whole number >= 0", ErrInvalid, s)
+		if e := live(); e != nil {
+			return e, nil
+		}
+		return nil, ErrNoEngine
+	}
+	return []endpoint.Op{
+		OpAlerts.JSON(onEngine(engine, func(_ context.Context, e *Engine, _, _ endpoint.None) (AlertsResponse, error) {
+			return AlertsResponse{nonNil(e.Alerts())}, nil
+		})),
+		OpAck.JSON(onEngine(engine, func(ctx context.Context, e *Engine, p IDParams, req AckRequest) (AckResponse, error) {
+			ack, err := e.Acknowledge(ctx, p.ID, req)
+			return AckResponse{ack}, err
+		})),
+		OpHistory.JSON(onEngine(engine, func(ctx context.Context, e *Engine, p HistoryParams, _ endpoint.None) (HistoryResponse, error) {
+			if p.Limit < 0 {
+				return HistoryResponse{}, fmt.Errorf("%w: limit %d: want a whole number >= 0", ErrInvalid, p.Limit)
 			}
-			limit = n
+			ns, err := e.History(ctx, p.Limit)
+			return HistoryResponse{nonNil(ns)}, err
+		})),
+		OpSilences.JSON(onEngine(engine, func(_ context.Context, e *Engine, _, _ endpoint.None) (SilencesResponse, error) {
+			return SilencesResponse{nonNil(e.Silences())}, nil
+		})),
+		OpAddSilence.JSON(onEngine(engine, func(ctx context.Context, e *Engine, _ endpoint.None, req SilenceRequest) (SilenceResponse, error) {
+			s, err := e.AddSilence(ctx, req)
+			return SilenceResponse{s}, err
+		})),
+		OpExpireSilence.JSON(onEngine(engine, func(ctx context.Context, e *Engine, p IDParams, _ endpoint.None) (SilenceResponse, error) {
+			s, err := e.ExpireSilence(ctx, p.ID)
+			return SilenceResponse{s}, err
+		})),
+		OpBudgets.JSON(onEngine(engine, func(ctx context.Context, e *Engine, _, _ endpoint.None) (BudgetsResponse, error) {
+			bs, err := e.Budgets(ctx)
+			return BudgetsResponse{nonNil(bs)}, err
+		})),
+	}
+}
+
+// onEngine runs fn on the live engine.
+func onEngine[P, B, R any](engine func() (*Engine, error), fn func(context.Context, *Engine, P, B) (R, error)) func(context.Context, P, B) (R, error) {
+	return func(ctx context.Context, p P, b B) (R, error) {
+		e, err := engine()
+		if err != nil {
+			var zero R
+			return zero, err
 		}
-		ns, err := e.History(r.Context(), limit)
-		return map[string]any{"notifications": nonNil(ns)}, err
-	})
-	handle("GET /api/silences", func(*http.Request) (any, error) {
-		return map[string]any{"silences": nonNil(e.Silences())}, nil
-	})
-	handle("POST /api/silences", func(r *http.Request) (any, error) {
-		var req SilenceRequest
-		if err := decodeBody(r, &req); err != nil {
-			return nil, err
-		}
-		s, err := e.AddSilence(r.Context(), req)
-		return map[string]any{"silence": s}, err
-	})
-	handle("DELETE /api/silences/{id}", func(r *http.Request) (any, error) {
-		s, err := e.ExpireSilence(r.Context(), r.PathValue("id"))
-		return map[string]any{"silence": s}, err
-	})
-	handle("GET /api/slo", func(r *http.Request) (any, error) {
-		bs, err := e.Budgets(r.Context())
-		return map[string]any{"budgets": nonNil(bs)}, err
-	})
-	return mux
+		return fn(ctx, e, p, b)
+	}
 }
 
 func nonNil[T any](s []T) []T {
@@ -83,36 +132,6 @@ func nonNil[T any](s []T) []T {
 		return []T{}
 	}
 	return s
-}
-
-func decodeBody(r *http.Request, v any) error {
-	if r.Body == nil || r.ContentLength == 0 {
-		return nil
-	}
-	dec := json.NewDecoder(http.MaxBytesReader(nil, r.Body, 1<<20))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return fmt.Errorf("%w: request body: %v", ErrInvalid, err)
-	}
-	return nil
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
-}
-
-// writeError is the one place errors become HTTP answers.
-func writeError(w http.ResponseWriter, err error) {
-	status, code := http.StatusInternalServerError, "internal"
-	switch {
-	case errors.Is(err, ErrNotFound):
-		status, code = http.StatusNotFound, "not_found"
-	case errors.Is(err, ErrInvalid):
-		status, code = http.StatusBadRequest, "invalid"
-	}
-	writeJSON(w, status, map[string]any{"error": map[string]string{"code": code, "message": err.Error()}})
 }
 
 func sortedKeys[V any](m map[string]V) []string {

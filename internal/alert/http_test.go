@@ -7,6 +7,8 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/tugdev/tug/internal/endpoint"
 )
 
 func call(t *testing.T, h http.Handler, method, path, body string) (int, map[string]json.RawMessage) {
@@ -28,6 +30,7 @@ func call(t *testing.T, h http.Handler, method, path, body string) (int, map[str
 }
 
 func TestHandler(t *testing.T) {
+	t.Parallel()
 	rcv := newReceiver(t)
 	c := webService(webhookTo(rcv.srv.URL, fastRoute("ops", nil, "alertname")),
 		rule("QueueFull", `queue_depth > 100`, "P1", 0),
@@ -36,7 +39,12 @@ func TestHandler(t *testing.T) {
 	h := newHarness(t, c, nil)
 	h.set(func() float64 { return 500 }, "__name__", "queue_depth", "service", "web")
 	h.step(2)
-	srv := h.engine.Handler()
+	srv, err := endpoint.NewRouter(Ops(func() *Engine { return h.engine }), endpoint.Options{Codes: []endpoint.ErrorCode{
+		{Err: ErrInvalid, Code: endpoint.CodeBadRequest}, {Err: ErrNotFound, Code: endpoint.CodeNotFound},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	code, out := call(t, srv, "GET", "/api/alerts", "")
 	var alerts []Alert
@@ -52,7 +60,7 @@ func TestHandler(t *testing.T) {
 		t.Fatalf("POST /api/silences = %d %+v", code, out)
 	}
 	code, out = call(t, srv, "POST", "/api/silences", `{"matchers":"alertname=~(","duration":"2h"}`)
-	if code != 400 || !strings.Contains(string(out["error"]), `"code":"invalid"`) {
+	if code != 400 || !strings.Contains(string(out["error"]), `"code": "bad_request"`) {
 		t.Fatalf("bad silence = %d %s", code, out["error"])
 	}
 	code, _ = call(t, srv, "POST", "/api/silences", `{"matchers":"a=b","duration":"-1h"}`)
@@ -68,7 +76,7 @@ func TestHandler(t *testing.T) {
 	}
 
 	code, out = call(t, srv, "POST", "/api/alerts/"+alerts[0].ID+"/ack", `{"by":"ann"}`)
-	if code != 200 || !strings.Contains(string(out["ack"]), `"by":"ann"`) {
+	if code != 200 || !strings.Contains(string(out["ack"]), `"by": "ann"`) {
 		t.Fatalf("ack = %d %s", code, out)
 	}
 	code, out = call(t, srv, "POST", "/api/alerts/0000/ack", `{}`)
@@ -77,7 +85,7 @@ func TestHandler(t *testing.T) {
 	}
 
 	code, out = call(t, srv, "DELETE", "/api/silences/"+s.ID, "")
-	if code != 200 || !strings.Contains(string(out["silence"]), `"status":"expired"`) {
+	if code != 200 || !strings.Contains(string(out["silence"]), `"status": "expired"`) {
 		t.Fatalf("expire = %d %s", code, out)
 	}
 	code, _ = call(t, srv, "DELETE", "/api/silences/nope", "")

@@ -11,6 +11,7 @@ import (
 // firing; the evaluation interval comes from monitoring.evaluation_interval
 // and is never below 1s.
 func TestKeepFiringForAndInterval(t *testing.T) {
+	t.Parallel()
 	r := rule("QueueFull", `queue_depth > 100`, "P1", 0)
 	r.KeepFiringFor = dur(2 * time.Minute)
 	c := webService(nil, r)
@@ -44,6 +45,7 @@ func TestKeepFiringForAndInterval(t *testing.T) {
 // TestAdoptOnReload: a reloaded engine keeps pending time and what was
 // notified: no second firing notification, and `for` does not restart.
 func TestAdoptOnReload(t *testing.T) {
+	t.Parallel()
 	rcv := newReceiver(t)
 	c := webService(webhookTo(rcv.srv.URL, fastRoute("ops", nil, "alertname")),
 		rule("QueueFull", `queue_depth > 100`, "P1", 0),

@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"github.com/prometheus/prometheus/model/labels"
+
+	"github.com/tugdev/tug/internal/kit"
 )
 
 // Matchers select alerts by label; all must match.
@@ -126,15 +128,6 @@ func parseMatcher(p string) (*labels.Matcher, error) {
 	return m, nil
 }
 
-func validLabelName(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i, r := range s {
-		ok := r == '_' || (r >= 'a' && r <= 'z') || (r >= 'A' && r <= 'Z') || (i > 0 && r >= '0' && r <= '9')
-		if !ok {
-			return false
-		}
-	}
-	return true
-}
+// validLabelName: Prometheus's classic label names follow the rule of
+// environment variable names.
+func validLabelName(s string) bool { return kit.ValidEnvName(s) }

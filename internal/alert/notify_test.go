@@ -36,6 +36,7 @@ func alertNames(m Message) []string {
 }
 
 func TestSilenceSuppresses(t *testing.T) {
+	t.Parallel()
 	rcv := newReceiver(t)
 	c := webService(webhookTo(rcv.srv.URL, fastRoute("ops", nil, "alertname")),
 		rule("QueueFull", `queue_depth > 100`, "P1", 0))
@@ -66,11 +67,14 @@ func TestSilenceSuppresses(t *testing.T) {
 }
 
 func TestInhibitionByInstanceDown(t *testing.T) {
+	t.Parallel()
 	rcv := newReceiver(t)
 	c := webService(webhookTo(rcv.srv.URL, fastRoute("ops", nil, "alertname", "service")),
 		rule("SlowQueries", `slow_queries > 0`, "P2", 2*time.Minute))
 	h := newHarness(t, c, nil)
-	h.set(constant(0), "__name__", "up", "job", "web", "service", "web", "instance", "web-1")
+	// A service without metrics: has no `up`; tug's own health checks
+	// give every instance tug_instance_up.
+	h.set(constant(0), "__name__", "tug_instance_up", "job", "tug", "service", "web", "environment", "staging", "release", "r1", "instance", "web-1")
 	h.set(constant(3), "__name__", "slow_queries", "service", "web")
 	h.set(constant(3), "__name__", "slow_queries", "service", "api")
 	h.step(30)
@@ -91,6 +95,7 @@ func TestInhibitionByInstanceDown(t *testing.T) {
 }
 
 func TestAckStopsRepeats(t *testing.T) {
+	t.Parallel()
 	rcv := newReceiver(t)
 	r := fastRoute("ops", nil, "alertname")
 	r.RepeatInterval = dur(2 * time.Minute)
@@ -134,6 +139,7 @@ func TestAckStopsRepeats(t *testing.T) {
 }
 
 func TestRouteMatchBySeverityRegex(t *testing.T) {
+	t.Parallel()
 	pager, chat := newReceiver(t), newReceiver(t)
 	pagerRoute := fastRoute("pager", map[string]string{"severity": "P0|P1"}, "alertname")
 	pagerRoute.Continue = true
@@ -184,6 +190,7 @@ func TestRouteMatchBySeverityRegex(t *testing.T) {
 }
 
 func TestGroupingByLabels(t *testing.T) {
+	t.Parallel()
 	rcv := newReceiver(t)
 	c := webService(webhookTo(rcv.srv.URL, fastRoute("ops", nil, "alertname")),
 		rule("DiskFull", `disk_used > 90`, "P2", 0),
@@ -218,6 +225,7 @@ func TestGroupingByLabels(t *testing.T) {
 }
 
 func TestRetriesWithBackoff(t *testing.T) {
+	t.Parallel()
 	rcv := newReceiver(t)
 	rcv.fail = 2
 	c := webService(webhookTo(rcv.srv.URL, fastRoute("ops", nil, "alertname")),
@@ -262,6 +270,7 @@ func TestRetriesWithBackoff(t *testing.T) {
 }
 
 func TestPermanentFailureIsNotRetried(t *testing.T) {
+	t.Parallel()
 	var calls int
 	c := webService(&config.Notify{Routes: []*config.NotifyRoute{fastRoute("x", nil)}},
 		rule("QueueFull", `queue_depth > 100`, "P1", 0))

@@ -16,6 +16,10 @@ import (
 // tug.yaml are known (in /api/v1/rules and group keys).
 const ConfigFile = "tug.yaml"
 
+// ConfigAlertsGroup is the rule group holding tug.yaml's own alerts, in
+// their order (rule i is alerts[i]).
+const ConfigAlertsGroup = "alerts"
+
 // Labels tug puts on generated alerts.
 const (
 	LabelSeverity  = "severity"
@@ -31,7 +35,7 @@ const (
 func ConfigGroups(c *config.Config, have map[string]bool) []rulefmt.RuleGroup {
 	var groups []rulefmt.RuleGroup
 	if len(c.Alerts) > 0 {
-		g := rulefmt.RuleGroup{Name: "alerts"}
+		g := rulefmt.RuleGroup{Name: ConfigAlertsGroup}
 		for _, a := range c.Alerts {
 			g.Rules = append(g.Rules, configRule(a))
 		}
@@ -115,12 +119,15 @@ func ServicePack(service string) []rulefmt.Rule {
 			},
 		},
 		{
+			// tug_instance_up comes from tug's own health checks, so it
+			// covers every instance, scraped (metrics:) or not.
 			Alert:  "InstanceDown",
-			Expr:   fmt.Sprintf("up{job=%s} == 0", q),
+			Expr:   fmt.Sprintf("tug_instance_up{service=%s} == 0", q),
 			For:    model.Duration(time.Minute),
 			Labels: lbl("P1"),
 			Annotations: map[string]string{
-				"summary": "{{ $labels.service }}: instance {{ $labels.instance }} is down",
+				"summary":     "{{ $labels.service }}: instance {{ $labels.instance }} is down",
+				"description": "Instance {{ $labels.instance }} of {{ $labels.service }} ({{ $labels.environment }}, release {{ $labels.release }}) has failed its health check for a minute.",
 			},
 		},
 		{

@@ -13,6 +13,7 @@ import (
 )
 
 func TestSeverityMapping(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		in, want string
 		ok       bool
@@ -43,6 +44,7 @@ func TestSeverityMapping(t *testing.T) {
 }
 
 func TestDefaultPacks(t *testing.T) {
+	t.Parallel()
 	off := false
 	c := webService(nil)
 	c.Services["api"] = &config.Service{Run: "./api", DefaultAlerts: &off}
@@ -70,12 +72,13 @@ func TestDefaultPacks(t *testing.T) {
 	if p[0].Expr != `service:error_ratio:rate5m{service="web"} > 0.05` || time.Duration(p[0].For) != 5*time.Minute || p[0].Labels["severity"] != "P0" {
 		t.Errorf("HighErrorRate = %+v", p[0])
 	}
-	if p[2].Expr != `up{job="web"} == 0` || p[2].Labels["severity"] != "P1" {
+	if p[2].Expr != `tug_instance_up{service="web"} == 0` || p[2].Labels["severity"] != "P1" {
 		t.Errorf("InstanceDown = %+v", p[2])
 	}
 }
 
 func TestSLORuleGeneration(t *testing.T) {
+	t.Parallel()
 	got := SLORules("web", config.SLO{Availability: 99.9, Window: config.Duration(30 * 24 * time.Hour)},
 		map[string]bool{"service:error_ratio:rate5m": true})
 	var lines []string
@@ -119,6 +122,7 @@ func TestSLORuleGeneration(t *testing.T) {
 // TestSLOBurnAndBudget: 2% errors against a 99.9% SLO burn the budget 20x:
 // the fast-burn page fires, and the remaining budget is negative.
 func TestSLOBurnAndBudget(t *testing.T) {
+	t.Parallel()
 	c := webService(nil)
 	c.Services["web"].SLO = &config.SLO{Availability: 99.9, Window: config.Duration(time.Hour)}
 	c.Services["web"].DefaultAlerts = new(bool)
@@ -149,6 +153,7 @@ func TestSLOBurnAndBudget(t *testing.T) {
 }
 
 func TestRuleFileLoading(t *testing.T) {
+	t.Parallel()
 	rfs, err := LoadRuleFiles("testdata/rules", []string{"good.yml"})
 	if err != nil {
 		t.Fatal(err)
@@ -160,7 +165,7 @@ func TestRuleFileLoading(t *testing.T) {
 	for _, tc := range []struct{ file, want string }{
 		{"bad_expr.yml", "testdata/rules/bad_expr.yml:7:15: group \"broken\", rule 2, \"Broken\": could not parse expression"},
 		{"bad_yaml.yml", "testdata/rules/bad_yaml.yml:5: field exprr not found"},
-		{"missing*.yml", `alert_files "missing*.yml" matches no file`},
+		{"missing*.yml", `alert_files[0]: "missing*.yml" matches no file`},
 	} {
 		_, err := LoadRuleFiles("testdata/rules", []string{tc.file})
 		if err == nil || !errors.Is(err, ErrRuleFile) || !strings.Contains(err.Error(), tc.want) {
@@ -186,6 +191,7 @@ func TestRuleFileLoading(t *testing.T) {
 }
 
 func TestBadConfigExpr(t *testing.T) {
+	t.Parallel()
 	db := newTSDB(t)
 	c := webService(nil, rule("Oops", "rate(x[5m]", "P1", 0))
 	c.File = "/repo/tug.yaml"
@@ -196,6 +202,7 @@ func TestBadConfigExpr(t *testing.T) {
 }
 
 func TestParseMatchers(t *testing.T) {
+	t.Parallel()
 	ms, err := ParseMatchers(`alertname=HighErrorRate, service=~"web.*",env!="dev",x!~"a,b"`)
 	if err != nil {
 		t.Fatal(err)

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/prometheus/common/model"
+	"github.com/tugdev/tug/internal/kit"
 )
 
 // Silence statuses.
@@ -173,23 +173,15 @@ func (e *Engine) silencedBy(lbls map[string]string, now time.Time) []string {
 	return ids
 }
 
-// parseDuration reads Prometheus durations ("2h", "1d", "1h30m").
+// parseDuration reads a silence's length in the one duration syntax
+// (kit.ParseDuration), as tug.yaml and `tug silence add --for` read it.
 func parseDuration(s string) (time.Duration, error) {
 	if s == "" {
 		return 0, fmt.Errorf("%w: missing duration (e.g. 2h)", ErrInvalid)
 	}
-	if d, err := time.ParseDuration(s); err == nil {
-		return d, nil
-	}
-	d, err := modelParseDuration(s)
+	d, err := kit.ParseDuration(s)
 	if err != nil {
-		return 0, fmt.Errorf("%w: duration %q: %v", ErrInvalid, s, err)
+		return 0, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
 	return d, nil
-}
-
-// modelParseDuration reads durations with d, w and y units.
-func modelParseDuration(s string) (time.Duration, error) {
-	d, err := model.ParseDuration(s)
-	return time.Duration(d), err
 }

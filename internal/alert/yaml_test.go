@@ -10,6 +10,7 @@ import (
 
 // TestEngineFromTugYAML loads alerting config the way users write it.
 func TestEngineFromTugYAML(t *testing.T) {
+	t.Parallel()
 	src := `version: 1
 services:
   web:

@@ -2,51 +2,43 @@ package api
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
-	"net/http"
-	"net/url"
 
+	"github.com/tugdev/tug/internal/alert"
 	"github.com/tugdev/tug/internal/deploy"
+	"github.com/tugdev/tug/internal/endpoint"
+	"github.com/tugdev/tug/internal/logs"
+	"github.com/tugdev/tug/internal/metrics"
 )
+
+type none = endpoint.None
 
 // Health checks the server answers.
 func (c *Client) Health(ctx context.Context) (*HealthResponse, error) {
-	var h HealthResponse
-	if err := c.Do(ctx, http.MethodGet, "/api/health", nil, &h); err != nil {
-		return nil, err
-	}
-	return &h, nil
+	h, err := call(ctx, c, OpHealth, none{}, none{})
+	return &h, err
 }
 
-// Status returns GET /api/status.
+// Status returns what is declared and what runs.
 func (c *Client) Status(ctx context.Context) (*StatusResponse, error) {
-	var s StatusResponse
-	if err := c.Do(ctx, http.MethodGet, "/api/status", nil, &s); err != nil {
-		return nil, err
-	}
-	return &s, nil
+	s, err := call(ctx, c, OpStatus, none{}, none{})
+	return &s, err
 }
 
 // Deploy starts a deploy and waits for it, calling each with every
 // progress event. A failed deploy returns the release (with its reason)
-// and an *Error whose Code is "deploy_failed".
+// and an *endpoint.Error whose Code is deploy_failed.
 func (c *Client) Deploy(ctx context.Context, req DeployRequest, each func(deploy.Event)) (*deploy.Release, error) {
-	return c.streamRelease(ctx, "/api/deploys", req, each)
+	return followRelease(ctx, c, OpDeploy, req, each)
 }
 
 // Rollback rolls a service back and waits, like Deploy.
 func (c *Client) Rollback(ctx context.Context, req RollbackRequest, each func(deploy.Event)) (*deploy.Release, error) {
-	return c.streamRelease(ctx, "/api/rollbacks", req, each)
+	return followRelease(ctx, c, OpRollback, req, each)
 }
 
-func (c *Client) streamRelease(ctx context.Context, path string, in any, each func(deploy.Event)) (*deploy.Release, error) {
+func followRelease[B any](ctx context.Context, c *Client, d endpoint.Decl[none, B, StreamLine], req B, each func(deploy.Event)) (*deploy.Release, error) {
 	var final *StreamLine
-	err := c.Stream(ctx, http.MethodPost, path, in, func(raw json.RawMessage) error {
-		var line StreamLine
-		if err := json.Unmarshal(raw, &line); err != nil {
-			return fmt.Errorf("%w: bad stream line %q: %v", ErrUnreachable, raw, err)
-		}
+	err := stream(ctx, c, d, none{}, req, func(line StreamLine) error {
 		if line.Event != nil && each != nil {
 			each(*line.Event)
 		}
@@ -59,7 +51,7 @@ func (c *Client) streamRelease(ctx context.Context, path string, in any, each fu
 		return nil, err
 	}
 	if final == nil {
-		return nil, fmt.Errorf("%w: the server ended the answer before the deploy finished", ErrUnreachable)
+		return nil, errEndedEarly
 	}
 	if final.Error != nil {
 		final.Error.Status = final.Status
@@ -70,40 +62,106 @@ func (c *Client) streamRelease(ctx context.Context, path string, in any, each fu
 
 // Releases lists releases of service (env "" for all), newest first.
 func (c *Client) Releases(ctx context.Context, service, env string) ([]deploy.Release, error) {
-	q := url.Values{"service": {service}}
-	if env != "" {
-		q.Set("env", env)
-	}
-	var out []deploy.Release
-	if err := c.Do(ctx, http.MethodGet, "/api/releases?"+q.Encode(), nil, &out); err != nil {
-		return nil, err
-	}
-	return out, nil
+	return call(ctx, c, OpReleases, ReleasesParams{Service: service, Env: env}, none{})
 }
 
 // Approve lets a release waiting for approval proceed.
 func (c *Client) Approve(ctx context.Context, id, who string) (*deploy.Release, error) {
-	return c.decide(ctx, id, "approve", who)
+	rel, err := call(ctx, c, OpApprove, ReleaseParams{ID: id}, ApproveRequest{Who: who})
+	return &rel, err
 }
 
 // Reject fails a release waiting for approval.
 func (c *Client) Reject(ctx context.Context, id, who string) (*deploy.Release, error) {
-	return c.decide(ctx, id, "reject", who)
+	rel, err := call(ctx, c, OpReject, ReleaseParams{ID: id}, ApproveRequest{Who: who})
+	return &rel, err
 }
 
-func (c *Client) decide(ctx context.Context, id, verb, who string) (*deploy.Release, error) {
-	var rel deploy.Release
-	if err := c.Do(ctx, http.MethodPost, "/api/releases/"+url.PathEscape(id)+"/"+verb, ApproveRequest{Who: who}, &rel); err != nil {
+// Down stops the services of env ("" for every environment).
+func (c *Client) Down(ctx context.Context, env string) (*DownResponse, error) {
+	r, err := call(ctx, c, OpDown, none{}, DownRequest{Environment: env})
+	if err != nil {
 		return nil, err
 	}
-	return &rel, nil
+	return &r, nil
 }
 
 // Apply makes the server reload tug.yaml.
 func (c *Client) Apply(ctx context.Context) (*ConfigResponse, error) {
-	var out ConfigResponse
-	if err := c.Do(ctx, http.MethodPost, "/api/apply", nil, &out); err != nil {
-		return nil, err
-	}
-	return &out, nil
+	r, err := call(ctx, c, OpApply, none{}, none{})
+	return &r, err
+}
+
+// Config is the config in force, as written.
+func (c *Client) Config(ctx context.Context) (*ConfigResponse, error) {
+	r, err := call(ctx, c, OpConfig, none{}, none{})
+	return &r, err
+}
+
+// OpenAPI is the API's OpenAPI document.
+func (c *Client) OpenAPI(ctx context.Context) (map[string]any, error) {
+	return call(ctx, c, OpOpenAPI, none{}, none{})
+}
+
+// Metrics is the server's Prometheus text exposition.
+func (c *Client) Metrics(ctx context.Context) (string, error) {
+	return call(ctx, c, OpMetrics, none{}, none{})
+}
+
+// Alerts lists firing and pending alerts, most severe first.
+func (c *Client) Alerts(ctx context.Context) ([]*alert.Alert, error) {
+	r, err := call(ctx, c, alert.OpAlerts, none{}, none{})
+	return r.Alerts, err
+}
+
+// Ack acknowledges the firing alert id (or a unique prefix).
+func (c *Client) Ack(ctx context.Context, id string, req alert.AckRequest) (alert.Ack, error) {
+	r, err := call(ctx, c, alert.OpAck, alert.IDParams{ID: id}, req)
+	return r.Ack, err
+}
+
+// AlertHistory lists the notifications sent, newest first (limit 0: all).
+func (c *Client) AlertHistory(ctx context.Context, limit int) ([]alert.Notification, error) {
+	r, err := call(ctx, c, alert.OpHistory, alert.HistoryParams{Limit: limit}, none{})
+	return r.Notifications, err
+}
+
+// Silences lists every silence.
+func (c *Client) Silences(ctx context.Context) ([]alert.Silence, error) {
+	r, err := call(ctx, c, alert.OpSilences, none{}, none{})
+	return r.Silences, err
+}
+
+// AddSilence adds a silence.
+func (c *Client) AddSilence(ctx context.Context, req alert.SilenceRequest) (alert.Silence, error) {
+	r, err := call(ctx, c, alert.OpAddSilence, none{}, req)
+	return r.Silence, err
+}
+
+// ExpireSilence ends the silence id (or a unique prefix) now.
+func (c *Client) ExpireSilence(ctx context.Context, id string) (alert.Silence, error) {
+	r, err := call(ctx, c, alert.OpExpireSilence, alert.IDParams{ID: id}, none{})
+	return r.Silence, err
+}
+
+// Budgets lists the error budgets of the services' SLOs.
+func (c *Client) Budgets(ctx context.Context) ([]alert.Budget, error) {
+	r, err := call(ctx, c, alert.OpBudgets, none{}, none{})
+	return r.Budgets, err
+}
+
+// Logs calls each with the lines p selects, and with p.Follow the lines
+// stored later, until ctx ends.
+func (c *Client) Logs(ctx context.Context, p logs.Params, each func(logs.Line) error) error {
+	return stream(ctx, c, logs.OpLogs, p, none{}, each)
+}
+
+// Query evaluates PromQL at one time.
+func (c *Client) Query(ctx context.Context, p metrics.QueryParams) (metrics.Response[metrics.QueryResult], error) {
+	return call(ctx, c, metrics.OpQuery, p, none{})
+}
+
+// QueryRange evaluates PromQL over a time range.
+func (c *Client) QueryRange(ctx context.Context, p metrics.RangeParams) (metrics.Response[metrics.QueryResult], error) {
+	return call(ctx, c, metrics.OpQueryRange, p, none{})
 }

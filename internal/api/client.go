@@ -12,6 +12,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/tugdev/tug/internal/endpoint"
 )
 
 // SocketName is the API's unix socket inside the state directory.
@@ -21,29 +23,10 @@ const SocketName = "api.sock"
 // to exit code 3.
 var ErrUnreachable = errors.New("cannot reach the tug server")
 
-// Error is an error answer of the API: {"error": {"code": ..., "message": ...}}.
-type Error struct {
-	Status  int    `json:"-"`
-	Code    string `json:"code"`
-	Message string `json:"message"`
-	// Details position each problem of an invalid config (code
-	// "invalid_config") so editors can jump to it.
-	Details []ErrorDetail `json:"details,omitempty"`
-}
-
-// ErrorDetail is one positioned problem in a config file.
-type ErrorDetail struct {
-	File    string `json:"file"`
-	Line    int    `json:"line,omitempty"`
-	Col     int    `json:"col,omitempty"`
-	Path    string `json:"path,omitempty"`
-	Message string `json:"message"`
-}
-
-func (e *Error) Error() string { return e.Message }
-
-// Client calls the server's JSON API over its unix socket or TCP.
-// Safe for concurrent use.
+// Client calls the server's API over its unix socket or TCP, one typed
+// method per operation of the route table (see calls.go). API errors come
+// back as *endpoint.Error; transport failures wrap ErrUnreachable. Safe
+// for concurrent use.
 type Client struct {
 	base string
 	hc   *http.Client
@@ -65,30 +48,33 @@ func NewClient(target string) *Client {
 	return &Client{base: "http://tug", hc: &http.Client{Transport: tr}}
 }
 
-// Do sends in as JSON (if not nil) and decodes the answer into out (if not
-// nil). API errors come back as *Error; transport failures wrap
-// ErrUnreachable.
-func (c *Client) Do(ctx context.Context, method, path string, in, out any) error {
-	resp, err := c.send(ctx, method, path, in)
+// call sends operation d with p and b and decodes its answer (a string
+// answer is the body's text).
+func call[P, B, R any](ctx context.Context, c *Client, d endpoint.Decl[P, B, R], p P, b B) (R, error) {
+	var out R
+	resp, err := open(ctx, c, d, p, b)
 	if err != nil {
-		return err
+		return out, err
 	}
 	defer resp.Body.Close()
-	if out == nil {
-		_, _ = io.Copy(io.Discard, resp.Body)
-		return nil
+	if s, ok := any(&out).(*string); ok {
+		data, err := io.ReadAll(resp.Body)
+		if err != nil {
+			return out, fmt.Errorf("%w: reading the answer: %v", ErrUnreachable, err)
+		}
+		*s = string(data)
+		return out, nil
 	}
-	if w, ok := out.(io.Writer); ok {
-		_, err = io.Copy(w, resp.Body)
-		return err
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		return out, fmt.Errorf("%w: bad answer to %s %s: %v", ErrUnreachable, d.Method(), d.Path(), err)
 	}
-	return json.NewDecoder(resp.Body).Decode(out)
+	return out, nil
 }
 
-// Stream sends a request whose answer is newline-delimited JSON and calls
-// each with every line until the body ends or ctx is done.
-func (c *Client) Stream(ctx context.Context, method, path string, in any, each func(json.RawMessage) error) error {
-	resp, err := c.send(ctx, method, path, in)
+// stream sends operation d and calls each with every line of its NDJSON
+// answer until the answer ends, each fails, or ctx is done.
+func stream[P, B, R any](ctx context.Context, c *Client, d endpoint.Decl[P, B, R], p P, b B, each func(R) error) error {
+	resp, err := open(ctx, c, d, p, b)
 	if err != nil {
 		return err
 	}
@@ -100,7 +86,11 @@ func (c *Client) Stream(ctx context.Context, method, path string, in any, each f
 		if len(line) == 0 {
 			continue
 		}
-		if err := each(json.RawMessage(line)); err != nil {
+		var v R
+		if err := json.Unmarshal(line, &v); err != nil {
+			return fmt.Errorf("%w: bad line from %s %s %q: %v", ErrUnreachable, d.Method(), d.Path(), line, err)
+		}
+		if err := each(v); err != nil {
 			return err
 		}
 	}
@@ -110,21 +100,23 @@ func (c *Client) Stream(ctx context.Context, method, path string, in any, each f
 	return ctx.Err()
 }
 
-func (c *Client) send(ctx context.Context, method, path string, in any) (*http.Response, error) {
-	var body io.Reader
-	if in != nil {
-		b, err := json.Marshal(in)
-		if err != nil {
-			return nil, err
-		}
-		body = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
+func open[P, B, R any](ctx context.Context, c *Client, d endpoint.Decl[P, B, R], p P, b B) (*http.Response, error) {
+	method, target, body, err := d.Request(p, b)
 	if err != nil {
 		return nil, err
 	}
-	if in != nil {
-		req.Header.Set("Content-Type", "application/json")
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base+target, rd)
+	if err != nil {
+		return nil, err
+	}
+	if body != nil || (method != http.MethodGet && method != http.MethodHead) {
+		// Changes go as JSON even without a body: the TCP listener
+		// refuses them otherwise.
+		req.Header.Set("Content-Type", endpoint.MediaJSON)
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
@@ -135,15 +127,25 @@ func (c *Client) send(ctx context.Context, method, path string, in any) (*http.R
 	}
 	if resp.StatusCode/100 != 2 {
 		defer resp.Body.Close()
-		var env struct {
-			Error *Error `json:"error"`
-		}
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-		if json.Unmarshal(b, &env) == nil && env.Error != nil {
-			env.Error.Status = resp.StatusCode
-			return nil, env.Error
-		}
-		return nil, &Error{Status: resp.StatusCode, Code: "http", Message: fmt.Sprintf("%s: %s", resp.Status, bytes.TrimSpace(b))}
+		return nil, answerError(resp, b)
 	}
 	return resp, nil
+}
+
+// answerError reads an error answer: tug's envelope, or Prometheus's on
+// the /api/v1/ operations.
+func answerError(resp *http.Response, body []byte) error {
+	var tug struct {
+		Error *endpoint.Error `json:"error"`
+	}
+	if json.Unmarshal(body, &tug) == nil && tug.Error != nil {
+		tug.Error.Status = resp.StatusCode
+		return tug.Error
+	}
+	var prom struct{ ErrorType, Error string }
+	if json.Unmarshal(body, &prom) == nil && prom.ErrorType != "" {
+		return &endpoint.Error{Status: resp.StatusCode, Code: endpoint.Code(prom.ErrorType), Message: prom.Error}
+	}
+	return &endpoint.Error{Status: resp.StatusCode, Code: "http", Message: fmt.Sprintf("%s: %s", resp.Status, bytes.TrimSpace(body))}
 }

@@ -2,87 +2,77 @@ package api
 
 import (
 	"context"
-	"net/http"
 
 	"github.com/tugdev/tug/internal/deploy"
+	"github.com/tugdev/tug/internal/endpoint"
 )
 
-func (h *Handler) postDeploy(w http.ResponseWriter, r *http.Request) error {
-	var req DeployRequest
-	if err := decodeBody(r, &req, false); err != nil {
-		return err
-	}
+func (h *Handler) postDeploy(ctx context.Context, _ endpoint.None, req DeployRequest, send func(StreamLine) error) error {
 	env, err := h.target(req.Service, req.Environment)
 	if err != nil {
 		return err
 	}
-	dreq := deploy.Request{Service: req.Service, Environment: env, Version: req.Version, Who: who(req.Who)}
-	return h.streamRelease(w, r, func(ctx context.Context, p deploy.Progress) (*deploy.Release, error) {
+	dreq := deploy.Request{Service: req.Service, Environment: env, Version: req.Version, Who: who(req.Who), Force: req.Force}
+	return h.streamRelease(ctx, send, func(ctx context.Context, p deploy.Progress) (*deploy.Release, error) {
 		return h.opts.Deployer.Deploy(ctx, dreq, p)
 	})
 }
 
-func (h *Handler) postRollback(w http.ResponseWriter, r *http.Request) error {
-	var req RollbackRequest
-	if err := decodeBody(r, &req, false); err != nil {
-		return err
-	}
+func (h *Handler) postRollback(ctx context.Context, _ endpoint.None, req RollbackRequest, send func(StreamLine) error) error {
 	env, err := h.target(req.Service, req.Environment)
 	if err != nil {
 		return err
 	}
-	return h.streamRelease(w, r, func(ctx context.Context, p deploy.Progress) (*deploy.Release, error) {
+	return h.streamRelease(ctx, send, func(ctx context.Context, p deploy.Progress) (*deploy.Release, error) {
 		return h.opts.Deployer.Rollback(ctx, req.Service, env, who(req.Who), p)
 	})
 }
 
-func (h *Handler) getReleases(w http.ResponseWriter, r *http.Request) error {
-	q := r.URL.Query()
-	service, env := q.Get("service"), q.Get("env")
-	cfg := h.config()
-	if err := checkService(cfg, service, "query"); err != nil {
-		return err
-	}
-	if env != "" {
-		if _, err := resolveEnvironment(cfg, env); err != nil {
-			return err
+func (h *Handler) postDown(ctx context.Context, _ endpoint.None, req DownRequest) (DownResponse, error) {
+	if req.Environment != "" {
+		if _, err := resolveEnvironment(h.config(), req.Environment); err != nil {
+			return DownResponse{}, err
 		}
 	}
-	rels, err := h.opts.Deployer.Releases(r.Context(), service, env)
+	stopped, err := h.opts.Deployer.Down(ctx, req.Environment)
 	if err != nil {
-		return err
+		return DownResponse{}, err
+	}
+	if stopped == nil {
+		stopped = []string{}
+	}
+	return DownResponse{Stopped: stopped}, nil
+}
+
+func (h *Handler) getReleases(ctx context.Context, p ReleasesParams, _ endpoint.None) ([]deploy.Release, error) {
+	cfg := h.config()
+	if err := checkService(cfg, p.Service, "query"); err != nil {
+		return nil, err
+	}
+	if p.Env != "" {
+		if _, err := resolveEnvironment(cfg, p.Env); err != nil {
+			return nil, err
+		}
+	}
+	rels, err := h.opts.Deployer.Releases(ctx, p.Service, p.Env)
+	if err != nil {
+		return nil, err
 	}
 	if rels == nil {
 		rels = []deploy.Release{}
 	}
-	writeJSON(w, http.StatusOK, rels)
-	return nil
-}
-
-func (h *Handler) postApprove(w http.ResponseWriter, r *http.Request) error {
-	return h.decide(w, r, h.opts.Deployer.Approve)
-}
-
-func (h *Handler) postReject(w http.ResponseWriter, r *http.Request) error {
-	return h.decide(w, r, h.opts.Deployer.Reject)
+	return rels, nil
 }
 
 // decide answers an approval or a rejection of the waiting release {id}.
-func (h *Handler) decide(w http.ResponseWriter, r *http.Request, fn func(ctx context.Context, id, who string) (*deploy.Release, error)) error {
-	var req ApproveRequest
-	if err := decodeBody(r, &req, true); err != nil {
-		return err
+func (h *Handler) decide(fn func(d Deployer, ctx context.Context, id, who string) (*deploy.Release, error)) func(context.Context, ReleaseParams, ApproveRequest) (deploy.Release, error) {
+	return func(ctx context.Context, p ReleaseParams, req ApproveRequest) (deploy.Release, error) {
+		rel, err := fn(h.opts.Deployer, ctx, p.ID, who(req.Who))
+		if err != nil {
+			return deploy.Release{}, err
+		}
+		return *rel, nil
 	}
-	id := r.PathValue("id")
-	if id == "" {
-		return badRequest("path: release id is required")
-	}
-	rel, err := fn(r.Context(), id, who(req.Who))
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, rel)
-	return nil
 }
 
 // target checks a request's service and resolves its environment (the

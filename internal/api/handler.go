@@ -2,15 +2,18 @@ package api
 
 import (
 	"context"
-	"fmt"
+	"errors"
 	"log/slog"
 	"net/http"
-	"slices"
 	"strings"
 	"time"
 
+	"github.com/tugdev/tug/internal/alert"
 	"github.com/tugdev/tug/internal/config"
 	"github.com/tugdev/tug/internal/deploy"
+	"github.com/tugdev/tug/internal/endpoint"
+	"github.com/tugdev/tug/internal/logs"
+	"github.com/tugdev/tug/internal/metrics"
 )
 
 // Deployer is the deploy manager as the API sees it; *deploy.Manager
@@ -27,17 +30,33 @@ type Deployer interface {
 	Reject(ctx context.Context, id, who string) (*deploy.Release, error)
 	Releases(ctx context.Context, service, env string) ([]deploy.Release, error)
 	Status(ctx context.Context) ([]deploy.ServiceStatus, error)
+	// Down stops the services of env ("" for all) and forgets their
+	// deploy state; it returns the instances stopped.
+	Down(ctx context.Context, env string) ([]string, error)
 }
 
 var _ Deployer = (*deploy.Manager)(nil)
 
 // ConfigSnapshot is the config in force and when it took effect.
 type ConfigSnapshot struct {
-	Config   *config.Config
+	Config *config.Config
+	// Source is the file's bytes as read, for showing it as written.
+	Source   []byte
 	LoadedAt time.Time
 	// Hash is the SHA-256 of the file's bytes, hex.
 	Hash string
+	// Warnings are problems that do not stop the config (a rule over a
+	// metric no source produces), positioned.
+	Warnings config.Errors
+	// Restart lists the changed keys the running server does not apply
+	// (Apply only), with why.
+	Restart []config.Restart
 }
+
+// ErrNotApplied is what ConfigSource.Apply wraps when a valid config did
+// not take effect in full (the proxy refused the new routes, the alert
+// rules did not build): the config in force stays, applying again retries.
+var ErrNotApplied = errors.New("config not applied")
 
 // ConfigSource is the server's tug.yaml. Current never returns a nil
 // Config once the server serves. Apply re-reads the file and validates it
@@ -50,18 +69,23 @@ type ConfigSource interface {
 	Apply(ctx context.Context) (snap ConfigSnapshot, changed bool, err error)
 }
 
-// Options wires a Handler. Deployer and Config are required.
+// Options wire a Handler. Deployer and Config are required; a room left
+// nil answers its operations with 503 "unavailable".
 type Options struct {
 	Deployer Deployer
 	// Life bounds deploys and rollbacks: the server cancels it when it
 	// stops. nil means they run to their end.
 	Life   context.Context
 	Config ConfigSource
-	// Metrics serves GET /metrics; nil answers 404.
+	// Metrics serves GET /metrics.
 	Metrics http.Handler
-	// Mount adds handlers of other rooms under path prefixes such as
-	// "/api/v1/" (a trailing slash mounts the subtree).
-	Mount map[string]http.Handler
+	// Alerts returns the alert engine in force (the server swaps it when
+	// the config changes).
+	Alerts func() *alert.Engine
+	// Logs serves GET /api/logs.
+	Logs *logs.Logs
+	// Monitor serves the Prometheus-compatible API under /api/v1/.
+	Monitor *metrics.Monitor
 	// Health is the static part of GET /api/health.
 	Health HealthResponse
 	// ProxyHTTP is the proxy's HTTP listener, for URLs in status.
@@ -69,135 +93,43 @@ type Options struct {
 	Logger    *slog.Logger
 }
 
-// handlerFunc is an API handler: it returns an error instead of writing
-// one, so errors become JSON in one place (writeError).
-type handlerFunc func(w http.ResponseWriter, r *http.Request) error
-
-// route is one API operation: how it is served and how OpenAPI
-// describes it.
-type route struct {
-	method  string
-	path    string // ServeMux syntax: /api/releases/{id}/approve
-	summary string
-	query   []queryParam
-	body    any // a zero value of the request body type, or nil
-	resp    any // a zero value of the answer type, or nil
-	// stream says the answer is NDJSON StreamLines.
-	stream bool
-	// text is the answer's media type when not JSON.
-	text string
-	h    handlerFunc
-}
-
-// queryParam is one documented query parameter.
-type queryParam struct {
-	name, doc string
-	required  bool
-}
-
-// Handler serves the JSON API. It is an http.Handler, safe for
-// concurrent use.
+// Handler serves the JSON API: every operation of the route table, on
+// the unix socket as it is and on TCP through Remote. It is an
+// http.Handler, safe for concurrent use.
 type Handler struct {
-	opts     Options
-	log      *slog.Logger
-	mux      *http.ServeMux
-	routes   []route
-	mounts   []string
-	patterns []string // every pattern given to mux, for tests
+	opts   Options
+	log    *slog.Logger
+	router *endpoint.Router
 }
 
 var _ http.Handler = (*Handler)(nil)
 
-// NewHandler builds the API's routes.
-func NewHandler(opts Options) *Handler {
-	h := &Handler{opts: opts, log: opts.Logger, mux: http.NewServeMux()}
+// NewHandler builds the API's routes; an error is a bad route table.
+func NewHandler(opts Options) (*Handler, error) {
+	h := &Handler{opts: opts, log: opts.Logger}
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
 	}
-	h.routes = h.routeTable()
-	for _, rt := range h.routes {
-		h.handle(rt.method+" "+rt.path, h.adapt(rt.h))
-	}
-	prefixes := make([]string, 0, len(opts.Mount))
-	for p := range opts.Mount {
-		prefixes = append(prefixes, p)
-	}
-	slices.Sort(prefixes)
-	for _, p := range prefixes {
-		h.handle(p, opts.Mount[p])
-		h.mounts = append(h.mounts, p)
-	}
-	h.handle("/", h.adapt(h.noRoute))
-	return h
-}
-
-// noRoute answers what no route matched: 405 with Allow when the path
-// exists for other methods, else 404.
-func (h *Handler) noRoute(w http.ResponseWriter, r *http.Request) error {
-	var allow []string
-	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodDelete} {
-		probe := r.Clone(r.Context())
-		probe.Method = m
-		if _, pattern := h.mux.Handler(probe); pattern != "/" && pattern != "" {
-			allow = append(allow, m)
-		}
-	}
-	if len(allow) > 0 {
-		w.Header().Set("Allow", strings.Join(allow, ", "))
-		return withStatus(http.StatusMethodNotAllowed, "method_not_allowed",
-			fmt.Errorf("%s %s: method not allowed; use %s", r.Method, r.URL.Path, strings.Join(allow, " or ")))
-	}
-	return withStatus(http.StatusNotFound, "no_route", fmt.Errorf("no route %s %s (see GET /api/openapi.json)", r.Method, r.URL.Path))
-}
-
-func (h *Handler) handle(pattern string, hd http.Handler) {
-	h.mux.Handle(pattern, hd)
-	h.patterns = append(h.patterns, pattern)
-}
-
-// ServeHTTP dispatches to the route.
-func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	h.mux.ServeHTTP(w, r)
-}
-
-// adapt turns a handlerFunc into an http.Handler that maps its error.
-func (h *Handler) adapt(fn handlerFunc) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		tw := &trackingWriter{ResponseWriter: w}
-		err := fn(tw, r)
-		if err == nil {
-			return
-		}
-		if tw.wrote {
-			h.log.Warn("api: error after the answer started", "method", r.Method, "path", r.URL.Path, "err", err)
-			return
-		}
-		status, _ := toAPIError(err)
-		if status >= 500 {
-			h.log.Error("api: request failed", "method", r.Method, "path", r.URL.Path, "err", err)
-		}
-		writeError(tw, err)
+	rt, err := endpoint.NewRouter(h.routeTable(), endpoint.Options{
+		Codes:   errorCodes(),
+		Details: configDetails,
+		Check:   h.check,
+		Logger:  h.log,
 	})
+	if err != nil {
+		return nil, err
+	}
+	h.router = rt
+	return h, nil
 }
 
-// trackingWriter remembers whether the answer has started.
-type trackingWriter struct {
-	http.ResponseWriter
-	wrote bool
-}
+// Ops is the route table.
+func (h *Handler) Ops() []endpoint.Op { return h.router.Ops() }
 
-func (t *trackingWriter) WriteHeader(code int) {
-	t.wrote = true
-	t.ResponseWriter.WriteHeader(code)
+// ServeHTTP dispatches to the operation.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h.router.ServeHTTP(w, r)
 }
-
-func (t *trackingWriter) Write(b []byte) (int, error) {
-	t.wrote = true
-	return t.ResponseWriter.Write(b)
-}
-
-// Unwrap lets http.ResponseController reach Flush.
-func (t *trackingWriter) Unwrap() http.ResponseWriter { return t.ResponseWriter }
 
 // config is the config in force.
 func (h *Handler) config() *config.Config {

@@ -13,8 +13,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tugdev/tug/internal/alert"
 	"github.com/tugdev/tug/internal/config"
 	"github.com/tugdev/tug/internal/deploy"
+	"github.com/tugdev/tug/internal/endpoint"
+	"github.com/tugdev/tug/internal/logs"
+	"github.com/tugdev/tug/internal/metrics"
 	"github.com/tugdev/tug/internal/proxy"
 	"github.com/tugdev/tug/internal/store"
 )
@@ -80,6 +84,8 @@ func (f *fakeDeployer) Deploy(ctx context.Context, req deploy.Request, p deploy.
 	return f.rel, f.err
 }
 
+func (f *fakeDeployer) Down(context.Context, string) ([]string, error) { return nil, f.err }
+
 func (f *fakeDeployer) Rollback(ctx context.Context, service, env, who string, p deploy.Progress) (*deploy.Release, error) {
 	return f.Deploy(ctx, deploy.Request{Service: service, Environment: env, Who: who}, p)
 }
@@ -129,38 +135,42 @@ func (f *fakeConfig) Apply(context.Context) (ConfigSnapshot, bool, error) {
 	if err != nil {
 		return f.snap, false, err
 	}
-	f.snap = ConfigSnapshot{Config: c, LoadedAt: time.Now(), Hash: "new"}
+	f.snap = ConfigSnapshot{Config: c, Source: []byte(testYAML), LoadedAt: time.Now(), Hash: "new"}
 	return f.snap, true, nil
 }
 
 func newTestServer(t *testing.T, d *fakeDeployer, opts ...func(*Options)) (*Client, *Handler, *fakeConfig) {
 	t.Helper()
-	fc := &fakeConfig{snap: ConfigSnapshot{Config: mustConfig(t, testYAML), LoadedAt: time.Unix(1, 0), Hash: "old"}}
+	fc := &fakeConfig{snap: ConfigSnapshot{Config: mustConfig(t, testYAML), Source: []byte(testYAML), LoadedAt: time.Unix(1, 0), Hash: "old"}}
 	o := Options{Deployer: d, Config: fc, ProxyHTTP: "127.0.0.1:8080"}
 	for _, f := range opts {
 		f(&o)
 	}
-	h := NewHandler(o)
+	h, err := NewHandler(o)
+	if err != nil {
+		t.Fatal(err)
+	}
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	return NewClient(srv.URL), h, fc
 }
 
-func apiErr(t *testing.T, err error) *Error {
+func apiErr(t *testing.T, err error) *endpoint.Error {
 	t.Helper()
-	var e *Error
+	var e *endpoint.Error
 	if !errors.As(err, &e) {
-		t.Fatalf("want *api.Error, got %T %v", err, err)
+		t.Fatalf("want *endpoint.Error, got %T %v", err, err)
 	}
 	return e
 }
 
 func TestErrorMapping(t *testing.T) {
+	t.Parallel()
 	cfgErr := config.Errors{{File: "tug.yaml", Pos: config.Pos{Line: 3, Col: 5}, Path: "services.web", Msg: "bad"}}
 	for _, tc := range []struct {
 		err    error
 		status int
-		code   string
+		code   endpoint.Code
 	}{
 		{fmt.Errorf("x: %w", deploy.ErrUnknownService), 404, "unknown_service"},
 		{fmt.Errorf("x: %w", deploy.ErrUnknownEnvironment), 404, "unknown_environment"},
@@ -170,22 +180,27 @@ func TestErrorMapping(t *testing.T) {
 		{fmt.Errorf("x: %w", deploy.ErrFailed), 422, "deploy_failed"},
 		{fmt.Errorf("release r9: %w", store.ErrNotFound), 404, "not_found"},
 		{fmt.Errorf("push: %w", proxy.ErrUnreachable), 503, "proxy_unreachable"},
+		{fmt.Errorf("silence: %w: bad matcher", alert.ErrInvalid), 400, "bad_request"},
+		{fmt.Errorf("silence x: %w", alert.ErrNotFound), 404, "not_found"},
+		{fmt.Errorf("%w: since: bogus", logs.ErrBadQuery), 400, "bad_request"},
+		{alert.ErrNoEngine, 503, "unavailable"},
 		{cfgErr, 400, "invalid_config"},
 		{badRequest("body: nope"), 400, "bad_request"},
 		{errors.New("boom"), 500, "internal"},
 	} {
-		status, e := toAPIError(tc.err)
-		if status != tc.status || e.Code != tc.code || e.Message != tc.err.Error() {
-			t.Errorf("%v: got %d %q %q, want %d %q", tc.err, status, e.Code, e.Message, tc.status, tc.code)
+		e := describe(tc.err)
+		if e.Status != tc.status || e.Code != tc.code || e.Message != tc.err.Error() {
+			t.Errorf("%v: got %d %q %q, want %d %q", tc.err, e.Status, e.Code, e.Message, tc.status, tc.code)
 		}
 	}
-	_, e := toAPIError(cfgErr)
+	e := describe(cfgErr)
 	if len(e.Details) != 1 || e.Details[0].Line != 3 || e.Details[0].Col != 5 || e.Details[0].Path != "services.web" {
 		t.Errorf("details = %+v", e.Details)
 	}
 }
 
 func TestBadBodyNamesTheField(t *testing.T) {
+	t.Parallel()
 	d := &fakeDeployer{}
 	_, h, _ := newTestServer(t, d)
 	for _, tc := range []struct {
@@ -203,7 +218,7 @@ func TestBadBodyNamesTheField(t *testing.T) {
 	} {
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/api/deploys", strings.NewReader(tc.body)))
-		var env struct{ Error Error }
+		var env endpoint.ErrorResponse
 		if err := json.Unmarshal(rec.Body.Bytes(), &env); err != nil {
 			t.Fatalf("%s: answer is not JSON: %q", tc.body, rec.Body)
 		}
@@ -217,6 +232,7 @@ func TestBadBodyNamesTheField(t *testing.T) {
 }
 
 func TestUnknownNamesSuggest(t *testing.T) {
+	t.Parallel()
 	d := &fakeDeployer{}
 	c, _, _ := newTestServer(t, d)
 	ctx := context.Background()
@@ -240,6 +256,7 @@ func TestUnknownNamesSuggest(t *testing.T) {
 }
 
 func TestDeployStreamsProgressThenRelease(t *testing.T) {
+	t.Parallel()
 	d := &fakeDeployer{
 		events: []deploy.Event{{Release: "r1", Phase: "build", Message: "building"}, {Release: "r1", Phase: "done", Message: "live"}},
 		rel:    &deploy.Release{ID: "r1", Status: deploy.StatusLive},
@@ -262,6 +279,7 @@ func TestDeployStreamsProgressThenRelease(t *testing.T) {
 }
 
 func TestDeployFailureEndsTheStreamWithTheReason(t *testing.T) {
+	t.Parallel()
 	d := &fakeDeployer{
 		events: []deploy.Event{{Release: "r2", Phase: "health", Message: "waiting"}},
 		rel:    &deploy.Release{ID: "r2", Status: deploy.StatusFailed, Reason: "health check /healthz: 500"},
@@ -280,6 +298,7 @@ func TestDeployFailureEndsTheStreamWithTheReason(t *testing.T) {
 }
 
 func TestErrorBeforeProgressKeepsItsStatus(t *testing.T) {
+	t.Parallel()
 	d := &fakeDeployer{err: fmt.Errorf("shop/staging: %w", deploy.ErrBusy)}
 	c, _, _ := newTestServer(t, d)
 	_, err := c.Rollback(context.Background(), RollbackRequest{Service: "shop", Environment: "production"}, nil)
@@ -289,6 +308,7 @@ func TestErrorBeforeProgressKeepsItsStatus(t *testing.T) {
 }
 
 func TestApprove(t *testing.T) {
+	t.Parallel()
 	d := &fakeDeployer{}
 	c, _, _ := newTestServer(t, d)
 	rel, err := c.Approve(context.Background(), "r7", "ann")
@@ -303,6 +323,7 @@ func TestApprove(t *testing.T) {
 }
 
 func TestReject(t *testing.T) {
+	t.Parallel()
 	d := &fakeDeployer{}
 	c, _, _ := newTestServer(t, d)
 	rel, err := c.Reject(context.Background(), "r8", "ann")
@@ -319,6 +340,7 @@ func TestReject(t *testing.T) {
 // A client that stops following a deploy (Ctrl-C, a dropped connection)
 // leaves it running; only the server's life ends it.
 func TestDeployOutlivesItsClient(t *testing.T) {
+	t.Parallel()
 	d := &fakeDeployer{
 		events: []deploy.Event{{Release: "r3", Phase: "approval", Message: "needs approval"}},
 		rel:    &deploy.Release{ID: "r3", Status: deploy.StatusLive},
@@ -363,6 +385,7 @@ func TestDeployOutlivesItsClient(t *testing.T) {
 }
 
 func TestApplyRefusesBadConfig(t *testing.T) {
+	t.Parallel()
 	c, _, fc := newTestServer(t, &fakeDeployer{})
 	fc.next = func() (*config.Config, error) {
 		return config.Parse("tug.yaml", []byte("version: 1\nservices:\n  web: {replicas: many}\n"), config.LoadOptions{})
@@ -383,10 +406,11 @@ func TestApplyRefusesBadConfig(t *testing.T) {
 }
 
 func TestStatusShape(t *testing.T) {
+	t.Parallel()
 	d := &fakeDeployer{status: []deploy.ServiceStatus{{Service: "shop", Environment: "staging", Live: []deploy.LivePool{{Release: "r1", Weight: 100}}}}}
-	c, _, _ := newTestServer(t, d)
+	c, h, _ := newTestServer(t, d)
 	var raw map[string]any
-	if err := c.Do(context.Background(), http.MethodGet, "/api/status", nil, &raw); err != nil {
+	if err := json.Unmarshal(getBody(t, h, "/api/status"), &raw); err != nil {
 		t.Fatal(err)
 	}
 	for _, k := range []string{"project", "config_file", "environments", "services", "live", "proxy_http"} {
@@ -410,81 +434,60 @@ func TestStatusShape(t *testing.T) {
 }
 
 func TestUnknownRouteIsJSON404(t *testing.T) {
-	c, _, _ := newTestServer(t, &fakeDeployer{})
-	err := c.Do(context.Background(), http.MethodGet, "/api/nope", nil, nil)
-	if e := apiErr(t, err); e.Status != 404 || e.Code != "no_route" {
-		t.Fatalf("got %+v", e)
-	}
-	err = c.Do(context.Background(), http.MethodGet, "/api/deploys", nil, nil)
-	if e := apiErr(t, err); e.Status != 405 || !strings.Contains(e.Message, "use POST") {
-		t.Fatalf("wrong method: %+v", e)
+	_, h, _ := newTestServer(t, &fakeDeployer{})
+	for _, tc := range []struct {
+		method, path string
+		status       int
+		code         endpoint.Code
+		msg          string
+	}{
+		{http.MethodGet, "/api/nope", 404, endpoint.CodeNoRoute, "no route"},
+		{http.MethodGet, "/api/deploys", 405, endpoint.CodeMethodNotAllowed, "use POST"},
+	} {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(tc.method, tc.path, nil))
+		var env endpoint.ErrorResponse
+		if err := json.Unmarshal(rec.Body.Bytes(), &env); err != nil || rec.Code != tc.status || env.Error.Code != tc.code || !strings.Contains(env.Error.Message, tc.msg) {
+			t.Errorf("%s %s: %d %s", tc.method, tc.path, rec.Code, rec.Body)
+		}
 	}
 }
 
-func TestMountAndMetrics(t *testing.T) {
-	mounted := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "v1:"+r.URL.Path) })
-	metrics := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "tug_up 1\n") })
-	c, _, _ := newTestServer(t, &fakeDeployer{}, func(o *Options) {
-		o.Mount = map[string]http.Handler{"/api/v1/": mounted}
-		o.Metrics = metrics
-	})
-	var b strings.Builder
-	if err := c.Do(context.Background(), http.MethodGet, "/api/v1/query", nil, &b); err != nil || b.String() != "v1:/api/v1/query" {
-		t.Fatalf("mount: %v %q", err, b.String())
+// A server built without a room answers its operations 503, in that
+// room's error style.
+func TestMissingRoomsAnswerUnavailable(t *testing.T) {
+	c, h, _ := newTestServer(t, &fakeDeployer{})
+	ctx := context.Background()
+	if _, err := c.Alerts(ctx); apiErr(t, err).Status != 503 {
+		t.Errorf("alerts: %v", err)
 	}
-	b.Reset()
-	if err := c.Do(context.Background(), http.MethodGet, "/metrics", nil, &b); err != nil || b.String() != "tug_up 1\n" {
-		t.Fatalf("metrics: %v %q", err, b.String())
+	if err := c.Logs(ctx, logs.Params{Service: "web"}, func(logs.Line) error { return nil }); apiErr(t, err).Code != endpoint.CodeUnavailable {
+		t.Errorf("logs: %v", err)
+	}
+	if _, err := c.Query(ctx, metrics.QueryParams{Query: "1"}); apiErr(t, err).Code != "unavailable" {
+		t.Errorf("query: %v", err)
+	}
+	if _, err := c.Metrics(ctx); apiErr(t, err).Status != 503 {
+		t.Errorf("metrics: %v", err)
+	}
+	var prom metrics.ErrorResponse
+	if err := json.Unmarshal(getBody(t, h, "/api/v1/nope"), &prom); err != nil || prom.ErrorType != "not_found" {
+		t.Errorf("unknown Prometheus endpoint: %+v %v", prom, err)
 	}
 }
 
-// TestOpenAPIListsEveryRoute walks every pattern registered on the
-// router and finds it in the served document, and resolves every
-// documented operation back to a registered pattern.
-func TestOpenAPIListsEveryRoute(t *testing.T) {
-	c, h, _ := newTestServer(t, &fakeDeployer{}, func(o *Options) {
-		o.Mount = map[string]http.Handler{"/api/v1/": http.NotFoundHandler(), "/api/alerts": http.NotFoundHandler()}
-	})
-	var doc struct {
-		OpenAPI string                    `json:"openapi"`
-		Paths   map[string]map[string]any `json:"paths"`
+func TestMetricsText(t *testing.T) {
+	metricsH := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "tug_up 1\n") })
+	c, _, _ := newTestServer(t, &fakeDeployer{}, func(o *Options) { o.Metrics = metricsH })
+	if got, err := c.Metrics(context.Background()); err != nil || got != "tug_up 1\n" {
+		t.Fatalf("metrics: %v %q", err, got)
 	}
-	if err := c.Do(context.Background(), http.MethodGet, "/api/openapi.json", nil, &doc); err != nil {
-		t.Fatal(err)
-	}
-	if !strings.HasPrefix(doc.OpenAPI, "3.") {
-		t.Fatalf("openapi = %q", doc.OpenAPI)
-	}
-	if len(h.patterns) < 10 {
-		t.Fatalf("only %d patterns registered", len(h.patterns))
-	}
-	for _, p := range h.patterns {
-		if p == "/" {
-			continue // the JSON 404
-		}
-		method, path, ok := strings.Cut(p, " ")
-		if !ok {
-			path, method = p, http.MethodGet
-			if strings.HasSuffix(path, "/") {
-				path += "{path}"
-			}
-		}
-		item, found := doc.Paths[path]
-		if !found {
-			t.Errorf("route %q is not in openapi.json", p)
-			continue
-		}
-		if _, ok := item[strings.ToLower(method)]; !ok {
-			t.Errorf("route %q: openapi.json documents %v only", p, methodsOf(item))
-		}
-	}
-	for path, item := range doc.Paths {
-		for _, m := range methodsOf(item) {
-			concrete := strings.ReplaceAll(strings.ReplaceAll(path, "{id}", "r1"), "{path}", "x")
-			req := httptest.NewRequest(m, concrete, nil)
-			if _, pattern := h.mux.Handler(req); pattern == "/" || pattern == "" {
-				t.Errorf("documented %s %s is not routed (pattern %q)", m, path, pattern)
-			}
-		}
-	}
+}
+
+// getBody is the answer to GET path, whatever its status.
+func getBody(t *testing.T, h http.Handler, path string) []byte {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+	return rec.Body.Bytes()
 }

@@ -1,139 +1,118 @@
 package api
 
 import (
-	"encoding/json"
 	"net/http"
 	"reflect"
-	"regexp"
 	"strings"
-	"time"
+
+	"github.com/prometheus/prometheus/model/labels"
+
+	"github.com/tugdev/tug/internal/config"
+	"github.com/tugdev/tug/internal/endpoint"
+	"github.com/tugdev/tug/internal/secret"
 )
 
-// openAPI describes every route of the table (and every mounted prefix)
-// as an OpenAPI 3.1 document; schemas are generated from the Go types the
-// handlers encode, so they cannot drift from the wire format.
+// schemaPrefix is where the document keeps its named schemas.
+const schemaPrefix = "#/components/schemas/"
+
+// schemaOverrides describe types that encode themselves in a shape their
+// Go fields do not show.
+func schemaOverrides() map[reflect.Type]map[string]any {
+	codes := make([]string, 0, len(endpoint.Codes()))
+	for _, c := range endpoint.Codes() {
+		codes = append(codes, string(c))
+	}
+	return map[reflect.Type]map[string]any{
+		reflect.TypeFor[labels.Labels](): {"type": "object", "additionalProperties": map[string]any{"type": "string"}},
+		reflect.TypeFor[secret.Value]():  {"type": "string", "const": "<secret>"},
+		reflect.TypeFor[endpoint.Code](): {"type": "string", "enum": codes},
+	}
+}
+
+// openAPI describes every operation of the route table as an OpenAPI 3.1
+// document, with JSON Schemas generated from the Go types the handlers
+// decode and encode, so they cannot drift from the wire format. Each
+// operation lists the role it needs under x-tug-role.
 func (h *Handler) openAPI() map[string]any {
-	g := &schemaGen{defs: map[string]any{}, names: map[string]reflect.Type{}}
-	errRef := g.schema(reflect.TypeOf(ErrorResponse{}))
+	g := config.NewWireSchemas(schemaPrefix, schemaOverrides())
+	tugError := g.Of(reflect.TypeFor[endpoint.ErrorResponse]())
 	paths := map[string]any{}
-	item := func(p string) map[string]any {
-		if m, ok := paths[p].(map[string]any); ok {
-			return m
+	for _, op := range h.router.Ops() {
+		item, _ := paths[op.Path].(map[string]any)
+		if item == nil {
+			item = map[string]any{}
+			paths[op.Path] = item
 		}
-		m := map[string]any{}
-		paths[p] = m
-		return m
+		item[strings.ToLower(op.Method)] = operation(g, &op, tugError)
 	}
-	for _, rt := range h.routes {
-		op := map[string]any{
-			"summary":     rt.summary,
-			"operationId": operationID(rt.method, rt.path),
-		}
-		var params []any
-		for _, name := range pathParams(rt.path) {
-			params = append(params, map[string]any{"name": name, "in": "path", "required": true, "schema": map[string]any{"type": "string"}})
-		}
-		for _, q := range rt.query {
-			params = append(params, map[string]any{"name": q.name, "in": "query", "required": q.required, "description": q.doc, "schema": map[string]any{"type": "string"}})
-		}
-		if params != nil {
-			op["parameters"] = params
-		}
-		if rt.body != nil {
-			op["requestBody"] = map[string]any{
-				"required": true,
-				"content":  map[string]any{"application/json": map[string]any{"schema": g.schema(reflect.TypeOf(rt.body))}},
-			}
-		}
-		var content map[string]any
-		switch {
-		case rt.stream:
-			content = map[string]any{"application/x-ndjson": map[string]any{"schema": g.schema(reflect.TypeOf(rt.resp))}}
-		case rt.text != "":
-			content = map[string]any{rt.text: map[string]any{"schema": map[string]any{"type": "string"}}}
-		case rt.resp != nil:
-			content = map[string]any{"application/json": map[string]any{"schema": g.schema(reflect.TypeOf(rt.resp))}}
-		default:
-			content = map[string]any{"application/json": map[string]any{"schema": map[string]any{"type": "object"}}}
-		}
-		op["responses"] = map[string]any{
-			"200":     map[string]any{"description": "OK", "content": content},
-			"default": map[string]any{"description": "An error: {\"error\": {\"code\", \"message\", \"details\"}}", "content": map[string]any{"application/json": map[string]any{"schema": errRef}}},
-		}
-		item(rt.path)[strings.ToLower(rt.method)] = op
-	}
-	for _, p := range h.mounts {
-		if d, ok := h.opts.Mount[p].(Documented); ok {
-			for key, summary := range d.APIOperations() {
-				method, path, ok := strings.Cut(key, " ")
-				if !ok || !strings.HasPrefix(path, strings.TrimSuffix(p, "/")) {
-					continue // not under this mount: documented where it is mounted
-				}
-				op := map[string]any{
-					"summary":     summary,
-					"operationId": operationID(method, path),
-					"responses": map[string]any{
-						"200":     map[string]any{"description": "OK", "content": map[string]any{"application/json": map[string]any{"schema": map[string]any{"type": "object"}}}},
-						"default": map[string]any{"description": "An error", "content": map[string]any{"application/json": map[string]any{"schema": errRef}}},
-					},
-				}
-				if params := pathParams(path); len(params) > 0 {
-					var ps []any
-					for _, name := range params {
-						ps = append(ps, map[string]any{"name": name, "in": "path", "required": true, "schema": map[string]any{"type": "string"}})
-					}
-					op["parameters"] = ps
-				}
-				it := item(path)
-				it["x-tug-mount"] = p
-				it[strings.ToLower(method)] = op
-			}
-			continue
-		}
-		path := p
-		var params []any
-		if strings.HasSuffix(p, "/") {
-			path = p + "{path}"
-			params = []any{map[string]any{"name": "path", "in": "path", "required": true, "schema": map[string]any{"type": "string"}}}
-		}
-		it := item(path)
-		it["x-tug-mount"] = p
-		it["get"] = map[string]any{
-			"summary":     "Served by another part of tug mounted at " + p,
-			"operationId": operationID("mount", p),
-			"parameters":  params,
-			"responses":   map[string]any{"default": map[string]any{"description": "see the mounted API"}},
-		}
+	roles := make([]string, 0, 3)
+	for _, r := range endpoint.Roles() {
+		roles = append(roles, string(r))
 	}
 	return map[string]any{
 		"openapi": "3.1.0",
 		"info": map[string]any{
-			"title":       "tug server API",
-			"version":     "1",
-			"description": "The control plane of tug: deploys, rollbacks, releases, approvals, config and status. Served on the state directory's api.sock and optionally on TCP.",
+			"title":   "tug server API",
+			"version": "1",
+			"description": "The control plane of tug: deploys, rollbacks, releases, approvals, config, status, alerts, " +
+				"silences, logs, and a Prometheus-compatible query API under /api/v1/. Served on the state directory's " +
+				"api.sock and optionally on TCP. Each operation names the role it needs (x-tug-role: " + strings.Join(roles, ", ") +
+				"); errors are {\"error\": {\"code\", \"message\", \"details\"?}} except under /api/v1/, which answers " +
+				"Prometheus's own envelope.",
 		},
 		"paths":      paths,
-		"components": map[string]any{"schemas": g.defs},
+		"components": map[string]any{"schemas": g.Defs()},
 	}
 }
 
-// Documented is a mounted handler that lists its operations for the
-// OpenAPI document, as "METHOD /path" → summary. Rooms implement it
-// without importing this package.
-type Documented interface {
-	http.Handler
-	APIOperations() map[string]string
-}
-
-// ErrorResponse is the body of every error answer.
-type ErrorResponse struct {
-	Error Error `json:"error"`
-}
-
-func pathParams(p string) []string {
-	var out []string
-	for _, m := range regexp.MustCompile(`\{([a-zA-Z_]+)\.*\}`).FindAllStringSubmatch(p, -1) {
-		out = append(out, m[1])
+// operation is the OpenAPI operation object of op.
+func operation(g *config.WireSchemas, op *endpoint.Op, tugError map[string]any) map[string]any {
+	out := map[string]any{
+		"summary":     op.Summary,
+		"description": "Role: " + string(op.Role) + ".",
+		"operationId": operationID(op.Method, op.Path),
+		"x-tug-role":  string(op.Role),
+	}
+	var params []any
+	for _, p := range op.Parameters() {
+		ps := map[string]any{"name": p.Name, "in": p.In, "required": p.Required, "schema": g.Of(p.Type)}
+		if p.Doc != "" {
+			ps["description"] = p.Doc
+		}
+		if p.Type.Kind() == reflect.Slice {
+			ps["style"], ps["explode"] = "form", true
+		}
+		params = append(params, ps)
+	}
+	if params != nil {
+		out["parameters"] = params
+	}
+	if op.Safe && op.Method == http.MethodPost {
+		out["description"] = "Role: " + string(op.Role) + ". The parameters may also come as an application/x-www-form-urlencoded body."
+	}
+	if op.Body != nil {
+		out["requestBody"] = map[string]any{
+			"required": op.BodyRequired(),
+			"content":  map[string]any{endpoint.MediaJSON: map[string]any{"schema": g.Of(op.Body)}},
+		}
+	}
+	ok := map[string]any{"description": "OK"}
+	switch {
+	case op.Stream:
+		ok["description"] = "One JSON value per line."
+		ok["content"] = map[string]any{op.Media: map[string]any{"schema": g.Of(op.Answer)}}
+	case op.Media != endpoint.MediaJSON:
+		ok["content"] = map[string]any{op.Media: map[string]any{"schema": map[string]any{"type": "string"}}}
+	default:
+		ok["content"] = map[string]any{op.Media: map[string]any{"schema": g.Of(op.Answer)}}
+	}
+	errSchema, errDoc := tugError, `An error: {"error": {"code", "message", "details"?}}.`
+	if op.ErrorBody != nil {
+		errSchema, errDoc = g.Of(op.ErrorBody), "An error in Prometheus's envelope: {\"status\": \"error\", \"errorType\", \"error\"}."
+	}
+	out["responses"] = map[string]any{
+		"200":     ok,
+		"default": map[string]any{"description": errDoc, "content": map[string]any{endpoint.MediaJSON: map[string]any{"schema": errSchema}}},
 	}
 	return out
 }
@@ -142,105 +121,10 @@ func pathParams(p string) []string {
 func operationID(method, path string) string {
 	var b strings.Builder
 	b.WriteString(strings.ToLower(method))
-	for _, part := range strings.FieldsFunc(path, func(r rune) bool { return r == '/' || r == '{' || r == '}' || r == '.' || r == '-' }) {
+	for _, part := range strings.FieldsFunc(path, func(r rune) bool {
+		return r == '/' || r == '{' || r == '}' || r == '.' || r == '-' || r == '_'
+	}) {
 		b.WriteString(strings.ToUpper(part[:1]) + part[1:])
 	}
 	return b.String()
-}
-
-// schemaGen turns Go types into JSON Schema, struct types once each
-// under components/schemas.
-type schemaGen struct {
-	defs  map[string]any
-	names map[string]reflect.Type
-}
-
-func (g *schemaGen) schema(t reflect.Type) map[string]any {
-	for t.Kind() == reflect.Pointer {
-		t = t.Elem()
-	}
-	switch t {
-	case reflect.TypeOf(time.Time{}):
-		return map[string]any{"type": "string", "format": "date-time"}
-	case reflect.TypeOf(time.Duration(0)):
-		return map[string]any{"type": "integer", "description": "nanoseconds"}
-	case reflect.TypeOf(json.RawMessage{}):
-		return map[string]any{"description": "any JSON value"}
-	}
-	switch t.Kind() {
-	case reflect.Struct:
-		name := g.name(t)
-		if _, ok := g.defs[name]; !ok {
-			g.defs[name] = map[string]any{} // placeholder stops recursion
-			g.defs[name] = g.object(t)
-		}
-		return map[string]any{"$ref": "#/components/schemas/" + name}
-	case reflect.Slice, reflect.Array:
-		return map[string]any{"type": "array", "items": g.schema(t.Elem())}
-	case reflect.Map:
-		return map[string]any{"type": "object", "additionalProperties": g.schema(t.Elem())}
-	case reflect.String:
-		return map[string]any{"type": "string"}
-	case reflect.Bool:
-		return map[string]any{"type": "boolean"}
-	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
-		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
-		return map[string]any{"type": "integer"}
-	case reflect.Float32, reflect.Float64:
-		return map[string]any{"type": "number"}
-	}
-	return map[string]any{}
-}
-
-// name is the type's schema name, package-qualified only on a clash.
-func (g *schemaGen) name(t reflect.Type) string {
-	n := t.Name()
-	if n == "" {
-		n = "Anonymous"
-	}
-	if prev, ok := g.names[n]; ok && prev != t {
-		pkg := t.PkgPath()
-		n = pkg[strings.LastIndex(pkg, "/")+1:] + "." + n
-	}
-	g.names[n] = t
-	return n
-}
-
-func (g *schemaGen) object(t reflect.Type) map[string]any {
-	props := map[string]any{}
-	var required []string
-	for i := range t.NumField() {
-		f := t.Field(i)
-		if !f.IsExported() {
-			continue
-		}
-		tag := f.Tag.Get("json")
-		if tag == "-" {
-			continue
-		}
-		name, opts, _ := strings.Cut(tag, ",")
-		if name == "" {
-			name = f.Name
-		}
-		props[name] = g.schema(f.Type)
-		if !strings.Contains(opts, "omitempty") && !strings.Contains(opts, "omitzero") {
-			required = append(required, name)
-		}
-	}
-	s := map[string]any{"type": "object", "properties": props}
-	if required != nil {
-		s["required"] = required
-	}
-	return s
-}
-
-// methodsOf lists the methods a path item documents, for tests.
-func methodsOf(item map[string]any) []string {
-	var out []string
-	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodDelete, http.MethodPatch} {
-		if _, ok := item[strings.ToLower(m)]; ok {
-			out = append(out, m)
-		}
-	}
-	return out
 }

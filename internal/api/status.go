@@ -1,24 +1,27 @@
 package api
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
-	"net/http"
+	"fmt"
 
 	"github.com/tugdev/tug/internal/config"
 	"github.com/tugdev/tug/internal/deploy"
+	"github.com/tugdev/tug/internal/endpoint"
+	"github.com/tugdev/tug/internal/secret"
 )
 
-func (h *Handler) getStatus(w http.ResponseWriter, r *http.Request) error {
+func (h *Handler) getStatus(ctx context.Context, _, _ endpoint.None) (StatusResponse, error) {
 	snap := h.opts.Config.Current()
-	live, err := h.opts.Deployer.Status(r.Context())
+	live, err := h.opts.Deployer.Status(ctx)
 	if err != nil {
-		return err
+		return StatusResponse{}, err
 	}
 	if live == nil {
 		live = []deploy.ServiceStatus{}
 	}
-	writeJSON(w, http.StatusOK, buildStatus(snap, live, h.opts.ProxyHTTP))
-	return nil
+	return buildStatus(snap, live, h.opts.ProxyHTTP), nil
 }
 
 // buildStatus joins what the config declares with what runs.
@@ -70,32 +73,32 @@ func EffectiveRoutes(s *config.Service, env string) []string {
 	return s.Routes
 }
 
-func (h *Handler) getConfig(w http.ResponseWriter, _ *http.Request) error {
-	resp, err := configResponse(h.opts.Config.Current(), false)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, resp)
-	return nil
+func (h *Handler) getConfig(context.Context, endpoint.None, endpoint.None) (ConfigResponse, error) {
+	return configResponse(h.opts.Config.Current(), false)
 }
 
-func (h *Handler) postApply(w http.ResponseWriter, r *http.Request) error {
-	snap, changed, err := h.opts.Config.Apply(r.Context())
-	if err != nil {
-		return err
-	}
-	resp, err := configResponse(snap, changed)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, resp)
-	return nil
-}
-
-func configResponse(snap ConfigSnapshot, changed bool) (ConfigResponse, error) {
-	b, err := json.Marshal(snap.Config)
+func (h *Handler) postApply(ctx context.Context, _, _ endpoint.None) (ConfigResponse, error) {
+	snap, changed, err := h.opts.Config.Apply(ctx)
 	if err != nil {
 		return ConfigResponse{}, err
 	}
-	return ConfigResponse{File: snap.Config.File, LoadedAt: snap.LoadedAt, Hash: snap.Hash, Changed: changed, Config: b}, nil
+	return configResponse(snap, changed)
+}
+
+// configResponse shows the config as its file is written, never with the
+// values ${VAR} references expand to (an environment's database URL or
+// webhook), and with every secret-bearing value masked.
+func configResponse(snap ConfigSnapshot, changed bool) (ConfigResponse, error) {
+	doc, err := config.AsWritten(snap.Source, secret.Value{}.String())
+	if err != nil {
+		return ConfigResponse{}, fmt.Errorf("showing the config: %w", err)
+	}
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(doc); err != nil {
+		return ConfigResponse{}, err
+	}
+	return ConfigResponse{File: snap.Config.File, LoadedAt: snap.LoadedAt, Hash: snap.Hash, Changed: changed, Config: bytes.TrimSpace(b.Bytes()),
+		Warnings: configDetails(snap.Warnings), Restart: snap.Restart}, nil
 }

@@ -2,12 +2,12 @@ package api
 
 import (
 	"fmt"
-	"net/http"
 	"slices"
 	"strings"
 
 	"github.com/tugdev/tug/internal/config"
 	"github.com/tugdev/tug/internal/deploy"
+	"github.com/tugdev/tug/internal/kit"
 )
 
 // checkService says whether name is a declared service; an unknown one
@@ -20,8 +20,7 @@ func checkService(cfg *config.Config, name, where string) error {
 		return nil
 	}
 	names := serviceNames(cfg)
-	return withStatus(http.StatusNotFound, "unknown_service",
-		fmt.Errorf("%w %q%s; declared: %s", deploy.ErrUnknownService, name, config.DidYouMean(name, names), listOrNone(names)))
+	return fmt.Errorf("%w %q%s; declared: %s", deploy.ErrUnknownService, name, kit.DidYouMean(name, names), listOrNone(names))
 }
 
 // resolveEnvironment returns env, or the default environment when env
@@ -34,8 +33,7 @@ func resolveEnvironment(cfg *config.Config, env string) (string, error) {
 	if slices.Contains(names, env) {
 		return env, nil
 	}
-	return "", withStatus(http.StatusNotFound, "unknown_environment",
-		fmt.Errorf("%w %q%s; declared: %s", deploy.ErrUnknownEnvironment, env, config.DidYouMean(env, names), strings.Join(names, ", ")))
+	return "", fmt.Errorf("%w %q%s; declared: %s", deploy.ErrUnknownEnvironment, env, kit.DidYouMean(env, names), strings.Join(names, ", "))
 }
 
 // serviceNames lists services in declaration order.

@@ -4,7 +4,9 @@ import (
 	"encoding/json"
 	"time"
 
+	"github.com/tugdev/tug/internal/config"
 	"github.com/tugdev/tug/internal/deploy"
+	"github.com/tugdev/tug/internal/endpoint"
 )
 
 // DeployRequest is the body of POST /api/deploys. Environment "" means
@@ -15,6 +17,20 @@ type DeployRequest struct {
 	// Version is a git revision for process services (default HEAD).
 	Version string `json:"version,omitempty"`
 	Who     string `json:"who,omitempty"`
+	// Force deploys a revision that failed in another environment.
+	Force bool `json:"force,omitempty"`
+}
+
+// DownRequest is the body of POST /api/down. Environment "" means every
+// environment.
+type DownRequest struct {
+	Environment string `json:"environment,omitempty"`
+}
+
+// DownResponse is the answer of POST /api/down.
+type DownResponse struct {
+	// Stopped are the instances stopped.
+	Stopped []string `json:"stopped"`
 }
 
 // RollbackRequest is the body of POST /api/rollbacks.
@@ -22,6 +38,17 @@ type RollbackRequest struct {
 	Service     string `json:"service"`
 	Environment string `json:"environment,omitempty"`
 	Who         string `json:"who,omitempty"`
+}
+
+// ReleasesParams select the releases of GET /api/releases.
+type ReleasesParams struct {
+	Service string `query:"service,required" doc:"the service"`
+	Env     string `query:"env" doc:"only this environment"`
+}
+
+// ReleaseParams name one release.
+type ReleaseParams struct {
+	ID string `path:"id" doc:"the release ID"`
 }
 
 // ApproveRequest is the optional body of POST /api/releases/{id}/approve
@@ -37,7 +64,7 @@ type StreamLine struct {
 	Event   *deploy.Event   `json:"event,omitempty"`
 	Done    bool            `json:"done,omitempty"`
 	Release *deploy.Release `json:"release,omitempty"`
-	Error   *Error          `json:"error,omitempty"`
+	Error   *endpoint.Error `json:"error,omitempty"`
 	// Status is the HTTP status the error would have had on its own.
 	Status int `json:"status,omitempty"`
 }
@@ -72,11 +99,17 @@ type StatusResponse struct {
 
 // ConfigResponse is GET /api/config and the answer of POST /api/apply.
 type ConfigResponse struct {
-	File     string          `json:"file"`
-	LoadedAt time.Time       `json:"loaded_at"`
-	Hash     string          `json:"hash"`
-	Changed  bool            `json:"changed"`
-	Config   json.RawMessage `json:"config"`
+	File     string    `json:"file"`
+	LoadedAt time.Time `json:"loaded_at"`
+	Hash     string    `json:"hash"`
+	Changed  bool      `json:"changed"`
+	// Config is the document as written (see config.AsWritten): ${VAR}
+	// references unexpanded, secret-bearing values as "<secret>".
+	Config json.RawMessage `json:"config"`
+	// Warnings do not stop the config but make parts of it useless.
+	Warnings []endpoint.Detail `json:"warnings,omitempty"`
+	// Restart lists changed keys that take effect only after a restart.
+	Restart []config.Restart `json:"restart,omitempty"`
 }
 
 // HealthResponse is GET /api/health: the server is up.

@@ -36,23 +36,21 @@ func (b blobStore) has(digest string, size int64) bool {
 	return err == nil && fi.Mode().IsRegular() && fi.Size() == size
 }
 
-// putFile stores a file's content and returns its digest and size. added
-// says whether the blob is new (not a dedup).
-func (b blobStore) putFile(src string) (digest string, size int64, added bool, err error) {
-	digest, size, err = b.hash.file(src)
+// putOpen stores the content of an open file (read from its start) and
+// returns its digest and size; added says whether the blob is new.
+func (b blobStore) putOpen(f *os.File) (digest string, size int64, added bool, err error) {
+	digest, size, err = b.hash.reader(f)
 	if err != nil {
 		return "", 0, false, err
 	}
 	if b.has(digest, size) {
 		return digest, size, false, nil
 	}
-	f, err := os.Open(src)
-	if err != nil {
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		return "", 0, false, err
 	}
-	defer f.Close()
 	if err := b.write(digest, f); err != nil {
-		return "", 0, false, fmt.Errorf("store %s: %w", src, err)
+		return "", 0, false, err
 	}
 	return digest, size, true, nil
 }

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tugdev/tug/internal/kit"
 	"github.com/tugdev/tug/internal/pipeline"
 )
 
@@ -137,23 +138,23 @@ func (c *Cache) Close() error {
 // shared takes the cache for reading or adding (not deleting) data.
 func (c *Cache) shared(ctx context.Context) (func(), error) {
 	c.rw.RLock()
-	l, err := lockFile(ctx, filepath.Join(c.root, "lock"), false)
+	l, err := kit.LockFile(ctx, filepath.Join(c.root, "lock"), false)
 	if err != nil {
 		c.rw.RUnlock()
 		return nil, err
 	}
-	return func() { l.unlock(); c.rw.RUnlock() }, nil
+	return func() { l.Unlock(); c.rw.RUnlock() }, nil
 }
 
 // exclusive takes the cache for deleting data.
 func (c *Cache) exclusive(ctx context.Context) (func(), error) {
 	c.rw.Lock()
-	l, err := lockFile(ctx, filepath.Join(c.root, "lock"), true)
+	l, err := kit.LockFile(ctx, filepath.Join(c.root, "lock"), true)
 	if err != nil {
 		c.rw.Unlock()
 		return nil, err
 	}
-	return func() { l.unlock(); c.rw.Unlock() }, nil
+	return func() { l.Unlock(); c.rw.Unlock() }, nil
 }
 
 // checkRequest rejects requests the cache cannot place.

@@ -43,6 +43,7 @@ func (f *fixture) produce(version string) func() {
 }
 
 func TestUnchangedRerunHitsAndRestoresArtifacts(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, Options{})
 	f.buildWorkspace()
 	first := f.run(f.req("r1", buildJob()), "compiled ok\n", f.produce("v1"))
@@ -94,6 +95,7 @@ func TestUnchangedRerunHitsAndRestoresArtifacts(t *testing.T) {
 }
 
 func TestRestoreOfJobWithoutArtifactsDoesNothing(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, Options{})
 	if err := f.c.Restore(context.Background(), "r1", "lint", t.TempDir()); err != nil {
 		t.Fatal(err)
@@ -107,6 +109,7 @@ func TestRestoreOfJobWithoutArtifactsDoesNothing(t *testing.T) {
 }
 
 func TestMissExplainsExactlyWhatChanged(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name   string
 		change func(f *fixture, j *pipeline.Job, req *pipeline.CacheRequest)
@@ -186,6 +189,7 @@ func TestMissExplainsExactlyWhatChanged(t *testing.T) {
 }
 
 func TestNonInputFileDoesNotChangeKey(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, Options{})
 	f.buildWorkspace()
 	f.run(f.req("r1", buildJob()), "log", f.produce("v1"))
@@ -197,6 +201,7 @@ func TestNonInputFileDoesNotChangeKey(t *testing.T) {
 }
 
 func TestKeyFollowsContentNotMtime(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, Options{})
 	f.buildWorkspace()
 	f.run(f.req("r1", buildJob()), "log", f.produce("v1"))
@@ -218,6 +223,7 @@ func TestKeyFollowsContentNotMtime(t *testing.T) {
 }
 
 func TestInputsSkipVCSAndStateDirs(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, Options{})
 	j := func() *pipeline.Job {
 		return job("all", &config.Job{Inputs: []string{"**"}})
@@ -241,6 +247,7 @@ func TestInputsSkipVCSAndStateDirs(t *testing.T) {
 }
 
 func TestInputDirectoryAndSymlinks(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, Options{})
 	f.write("conf/a.yaml", "a", 0o644)
 	f.write("target1", "one", 0o644)
@@ -271,6 +278,7 @@ func TestInputDirectoryAndSymlinks(t *testing.T) {
 }
 
 func TestBadPatternsAreRejected(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, Options{})
 	for _, p := range []string{"../outside", "/etc/passwd", "src/[", "a/../../b"} {
 		_, _, err := f.c.Key(context.Background(), f.req("r", job("x", &config.Job{Inputs: []string{p}})))
@@ -281,6 +289,7 @@ func TestBadPatternsAreRejected(t *testing.T) {
 }
 
 func TestSecretValuesNeverStored(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, Options{})
 	f.buildWorkspace()
 	const value = "hunter2-Pa55w0rd-VALUE"
@@ -318,6 +327,7 @@ func TestSecretValuesNeverStored(t *testing.T) {
 }
 
 func TestNoCacheAndNotCacheable(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, Options{})
 	f.buildWorkspace()
 	f.run(f.req("r1", buildJob()), "old log", f.produce("v1"))
@@ -341,6 +351,7 @@ func TestNoCacheAndNotCacheable(t *testing.T) {
 }
 
 func TestNotCacheableJobKeyFollowsItsArtifacts(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, Options{})
 	gen := func() *pipeline.Job { return job("gen", &config.Job{Artifacts: []string{"gen/*"}}) }
 	f.write("gen/out.txt", "one", 0o644)
@@ -365,6 +376,7 @@ func TestNotCacheableJobKeyFollowsItsArtifacts(t *testing.T) {
 }
 
 func TestMatrixInstancesAreSeparate(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, Options{})
 	f.write("src/a.go", "a", 0o644)
 	inst := func(v string) *pipeline.Job {
@@ -393,6 +405,7 @@ func TestMatrixInstancesAreSeparate(t *testing.T) {
 }
 
 func TestExplainDoesNotRestore(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, Options{})
 	f.buildWorkspace()
 	f.run(f.req("r1", buildJob()), "log", f.produce("v1"))
@@ -410,6 +423,7 @@ func TestExplainDoesNotRestore(t *testing.T) {
 }
 
 func TestExportArtifacts(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, Options{})
 	f.buildWorkspace()
 	f.run(f.req("r1", buildJob()), "log", f.produce("v1"))
@@ -437,6 +451,7 @@ func TestExportArtifacts(t *testing.T) {
 }
 
 func TestConcurrentJobs(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, Options{MaxSize: 1 << 20})
 	const n = 24
 	mk := func(i int, run string) *pipeline.CacheRequest {
@@ -481,6 +496,7 @@ func TestConcurrentJobs(t *testing.T) {
 }
 
 func TestOwnOutputsAreNotInputs(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, Options{})
 	f.write("src/a.go", "a", 0o644)
 	j := func() *pipeline.Job {
@@ -504,6 +520,7 @@ func TestOwnOutputsAreNotInputs(t *testing.T) {
 // A dry run does not know the key of a need the cache never skips; it
 // takes the one the job's last cached run saw.
 func TestExplainAssumesUnknownUpstreamUnchanged(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, Options{})
 	f.write("src.txt", "v1", 0o644)
 	j := job("test", &config.Job{Inputs: []string{"src.txt"}, Needs: []string{"gen"}})
@@ -531,6 +548,7 @@ func TestExplainAssumesUnknownUpstreamUnchanged(t *testing.T) {
 // blobs alive once the entry and the run that made them are gone, and a
 // line an OS crash cut short loses only itself.
 func TestHitRecordsKeepBlobsAndSurviveTornLines(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	f := newFixture(t, Options{})
 	f.buildWorkspace()

@@ -3,20 +3,27 @@ package cache
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/tugdev/tug/internal/kit"
 )
 
-// Artifact is one file a job produced, kept as a blob.
+// Artifact is one file a job produced, kept as a blob, or a symlink it
+// produced, kept as a link.
 type Artifact struct {
 	// Path is slash-separated, relative to the workspace.
 	Path string      `json:"path"`
 	Mode fs.FileMode `json:"mode"`
-	Blob string      `json:"blob"`
+	Blob string      `json:"blob,omitempty"`
 	Size int64       `json:"size"`
+	// Link is a symlink's target, relative to its directory and never
+	// leading out of the workspace; Blob is empty then.
+	Link string `json:"link,omitempty"`
 }
 
 // entry is a cache entry: what a job instance produced for one key.
@@ -46,7 +53,9 @@ type EntryInfo struct {
 // blobs lists the digests an entry references, with their sizes.
 func (e *entry) blobs(yield func(digest string, size int64)) {
 	for _, a := range e.Artifacts {
-		yield(a.Blob, a.Size)
+		if a.Link == "" {
+			yield(a.Blob, a.Size)
+		}
 	}
 	if e.LogBlob != "" {
 		yield(e.LogBlob, e.LogSize)
@@ -94,8 +103,8 @@ func (c *Cache) readEntryOf(key string, withManifest bool) (*entry, error) {
 		return nil, errors.Join(ErrCorrupt, errors.New(p+": entry does not match its key"))
 	}
 	for _, a := range e.Artifacts {
-		if !isDigest(a.Blob) || !fs.ValidPath(a.Path) {
-			return nil, errors.Join(ErrCorrupt, errors.New(p+": bad artifact record"))
+		if err := a.check(); err != nil {
+			return nil, fmt.Errorf("%s: bad artifact record: %w", p, err)
 		}
 	}
 	if e.LogBlob != "" && !isDigest(e.LogBlob) {
@@ -130,7 +139,7 @@ func (c *Cache) allEntries() (good []*entry, bad []string, err error) {
 	for _, d := range ents {
 		name := d.Name()
 		key, ok := strings.CutSuffix(name, ".json")
-		if isTemp(name) || !ok || !isDigest(key) {
+		if kit.IsTemp(name) || !ok || !isDigest(key) {
 			continue
 		}
 		e, err := c.readEntry(key)

@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/tugdev/tug/internal/kit"
 )
 
 // PruneOptions says what Prune removes besides unreferenced blobs and
@@ -140,7 +142,7 @@ func (c *Cache) measure(ctx context.Context) (int64, error) {
 	defer unlock()
 	var total int64
 	err = filepath.WalkDir(c.blobs.dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() || isTemp(d.Name()) {
+		if err != nil || d.IsDir() || kit.IsTemp(d.Name()) {
 			return err
 		}
 		if fi, err := d.Info(); err == nil {
@@ -224,7 +226,9 @@ func (c *Cache) sweep(ctx context.Context, plan sweepPlan) (PruneResult, error) 
 	}
 	for _, r := range runs {
 		for _, a := range r.refs {
-			ref(a.Blob, a.Size)
+			if a.Link == "" {
+				ref(a.Blob, a.Size)
+			}
 		}
 	}
 
@@ -255,7 +259,9 @@ func (c *Cache) sweep(ctx context.Context, plan sweepPlan) (PruneResult, error) 
 					return res, err
 				}
 				for _, a := range r.refs {
-					unref(a.Blob, a.Size)
+					if a.Link == "" {
+						unref(a.Blob, a.Size)
+					}
 				}
 				res.Runs = append(res.Runs, r.id)
 			}
@@ -300,14 +306,14 @@ func (c *Cache) deleteUnreferenced(refs map[string]int, res *PruneResult) (int64
 			return nil
 		}
 		name := d.Name()
-		if refs[name] > 0 && !isTemp(name) {
+		if refs[name] > 0 && !kit.IsTemp(name) {
 			kept += fi.Size()
 			return nil
 		}
 		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return err
 		}
-		if !isTemp(name) {
+		if !kit.IsTemp(name) {
 			res.Blobs++
 			res.Freed += fi.Size()
 		}
@@ -340,7 +346,7 @@ func (c *Cache) allRuns() ([]*runSet, error) {
 		}
 		r := &runSet{id: d.Name()}
 		for _, f := range files {
-			if isTemp(f.Name()) || !strings.HasSuffix(f.Name(), ".json") {
+			if kit.IsTemp(f.Name()) || !strings.HasSuffix(f.Name(), ".json") {
 				continue
 			}
 			var m runManifest
@@ -387,7 +393,7 @@ func (c *Cache) removeRun(id string) error {
 func removeTemps(dir string) {
 	ents, _ := os.ReadDir(dir)
 	for _, e := range ents {
-		if isTemp(e.Name()) {
+		if kit.IsTemp(e.Name()) {
 			os.Remove(filepath.Join(dir, e.Name()))
 		}
 	}
@@ -397,7 +403,7 @@ func removeTemps(dir string) {
 func removeOldTemps(dir string, t time.Time) {
 	ents, _ := os.ReadDir(dir)
 	for _, e := range ents {
-		if !isTemp(e.Name()) {
+		if !kit.IsTemp(e.Name()) {
 			continue
 		}
 		if fi, err := e.Info(); err == nil && fi.ModTime().Before(t) {

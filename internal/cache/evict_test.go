@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tugdev/tug/internal/config"
+	"github.com/tugdev/tug/internal/kit"
 	"github.com/tugdev/tug/internal/pipeline"
 )
 
@@ -44,6 +45,7 @@ func blobBytes(t *testing.T, f *fixture) (n int64, names []string) {
 }
 
 func TestEvictionIsLRUReportedAndKeepsRunArtifacts(t *testing.T) {
+	t.Parallel()
 	// Each log is ~2.2 KB; three entries do not fit in 6000 bytes.
 	f := newFixture(t, Options{MaxSize: 6000})
 	ctx := context.Background()
@@ -92,6 +94,7 @@ func TestEvictionIsLRUReportedAndKeepsRunArtifacts(t *testing.T) {
 }
 
 func TestEvictionNeverDropsTheEntryJustSaved(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, Options{MaxSize: 100})
 	a := f.runSized("a", "r1")
 	b := f.runSized("b", "r2")
@@ -104,6 +107,7 @@ func TestEvictionNeverDropsTheEntryJustSaved(t *testing.T) {
 }
 
 func TestEvictionDropsOldRunsBeyondKeepRuns(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, Options{MaxSize: 1, KeepRuns: 2})
 	f.runSized("a", "r1")
 	f.runSized("b", "r2")
@@ -122,15 +126,16 @@ func TestEvictionDropsOldRunsBeyondKeepRuns(t *testing.T) {
 }
 
 func TestLeftoverTempFilesAreIgnoredAndCleaned(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, Options{})
 	f.buildWorkspace()
 	first := f.run(f.req("r1", buildJob()), "log", f.produce("v1"))
 	key := first.Info.Key
 	temps := []string{
-		filepath.Join(f.c.root, "entries", tmpPrefix+"123"),
-		filepath.Join(f.c.root, "jobs", tmpPrefix+"456"),
-		filepath.Join(f.c.blobs.dir, key[:2], tmpPrefix+"789"),
-		filepath.Join(f.state, "artifacts", "r1", tmpPrefix+"000"),
+		filepath.Join(f.c.root, "entries", kit.TempPrefix+"123"),
+		filepath.Join(f.c.root, "jobs", kit.TempPrefix+"456"),
+		filepath.Join(f.c.blobs.dir, key[:2], kit.TempPrefix+"789"),
+		filepath.Join(f.state, "artifacts", "r1", kit.TempPrefix+"000"),
 	}
 	for _, p := range temps {
 		os.MkdirAll(filepath.Dir(p), 0o755)
@@ -171,6 +176,7 @@ func TestLeftoverTempFilesAreIgnoredAndCleaned(t *testing.T) {
 }
 
 func TestDamagedEntryMissesCleanly(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, Options{})
 	f.buildWorkspace()
 	first := f.run(f.req("r1", buildJob()), "log", f.produce("v1"))
@@ -194,6 +200,7 @@ func TestDamagedEntryMissesCleanly(t *testing.T) {
 }
 
 func TestPrune(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, Options{})
 	ctx := context.Background()
 	old := f.runSized("old", "r1")
@@ -222,6 +229,7 @@ func TestPrune(t *testing.T) {
 }
 
 func TestEmptyRunRecordCountsAsNothingRecorded(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, Options{})
 	// What an OS crash can leave of a hit's unsynced record.
 	p := f.c.runManifestPath("r1", "build")

@@ -84,7 +84,7 @@ func (c *Cache) Key(ctx context.Context, req *pipeline.CacheRequest) (string, *K
 	if j.Config != nil {
 		inputs = j.Config.Inputs
 	}
-	files, err := expand(newWorkspaceFS(req.Dir, c.stateDir), req.Dir, inputs, false)
+	files, err := expand(newWorkspaceFS(req.Dir, c.stateDir), req.Dir, inputs)
 	if err != nil {
 		return "", nil, fmt.Errorf("job %s: inputs: %w", j.Name, err)
 	}
@@ -210,6 +210,18 @@ func (hs *hasher) file(p string) (string, int64, error) {
 	defer hs.bufs.Put(bp)
 	h := sha256.New()
 	n, err := readInto(p, *bp, h)
+	if err != nil {
+		return "", 0, err
+	}
+	return hex.EncodeToString(h.Sum(nil)), n, nil
+}
+
+// reader returns the SHA-256 and size of what r holds.
+func (hs *hasher) reader(r io.Reader) (string, int64, error) {
+	bp := hs.bufs.Get().(*[]byte)
+	defer hs.bufs.Put(bp)
+	h := sha256.New()
+	n, err := io.CopyBuffer(h, r, *bp)
 	if err != nil {
 		return "", 0, err
 	}

@@ -28,3 +28,7 @@ func readInto(p string, buf []byte, h hash.Hash) (int64, error) {
 		}
 	}
 }
+
+// noFollow is 0 where opens cannot refuse symlinks; os.Root still keeps
+// them inside the root.
+const noFollow = 0

@@ -40,3 +40,6 @@ func readInto(p string, buf []byte, h hash.Hash) (int64, error) {
 		n += int64(k)
 	}
 }
+
+// noFollow makes an open fail on a symlink rather than follow it.
+const noFollow = syscall.O_NOFOLLOW

@@ -3,84 +3,61 @@ package cache
 import (
 	"context"
 	"fmt"
-	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
 )
 
-// restoreFiles copies artifacts from their blobs into dir. A file already
-// there with the same content and mode is left alone (its mtime too, so
-// tools that look at mtimes do not rebuild); anything else is replaced by
-// rename, so a reader never sees half a file.
+// restoreFiles puts artifacts from their blobs (and links) under dir,
+// creating it if needed. A file already there with the same content and
+// mode is left alone (its mtime too, so tools that look at mtimes do not
+// rebuild); anything else is replaced by rename, so a reader never sees
+// half a file. Nothing is written through a symlink leading out of dir.
 func (c *Cache) restoreFiles(ctx context.Context, arts []Artifact, dir string) error {
+	if len(arts) == 0 {
+		return nil
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return err
+	}
+	defer root.Close()
 	for _, a := range arts {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if !fs.ValidPath(a.Path) || a.Path == "." {
-			return fmt.Errorf("artifact path %q: %w", a.Path, ErrCorrupt)
+		if err := a.check(); err != nil {
+			return err
 		}
-		dst := filepath.Join(dir, filepath.FromSlash(a.Path))
-		if c.same(dst, a) {
-			continue
+		if a.Link != "" {
+			err = restoreLink(root, a)
+		} else if !c.same(root, dir, a) {
+			err = c.restoreFile(root, a)
 		}
-		if err := c.restoreFile(a, dst); err != nil {
+		if err != nil {
 			return fmt.Errorf("restore %s: %w", a.Path, err)
 		}
 	}
 	return nil
 }
 
-// same reports whether dst already holds exactly the artifact.
-func (c *Cache) same(dst string, a Artifact) bool {
-	fi, err := os.Lstat(dst)
+// same reports whether dir already holds exactly the artifact.
+func (c *Cache) same(root *os.Root, dir string, a Artifact) bool {
+	fi, err := root.Lstat(filepath.FromSlash(a.Path))
 	if err != nil || !fi.Mode().IsRegular() || fi.Size() != a.Size || fi.Mode().Perm() != a.Mode.Perm() {
 		return false
 	}
-	h, err := c.hashStatted(dst)
+	h, err := c.hashStatted(filepath.Join(dir, filepath.FromSlash(a.Path)))
 	return err == nil && h == a.Blob
 }
 
-func (c *Cache) restoreFile(a Artifact, dst string) error {
+func (c *Cache) restoreFile(root *os.Root, a Artifact) error {
 	src, err := c.blobs.open(a.Blob)
 	if err != nil {
 		return err
 	}
 	defer src.Close()
-	dir := filepath.Dir(dst)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	f, err := os.CreateTemp(dir, ".tug-restore-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	n, err := io.Copy(f, src)
-	if err == nil && n != a.Size {
-		err = fmt.Errorf("blob %s has %d bytes, want %d: %w", shortKey(a.Blob), n, a.Size, ErrCorrupt)
-	}
-	if err == nil {
-		err = f.Chmod(a.Mode.Perm())
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, dst)
-	}
-	if err != nil {
-		os.Remove(tmp)
-	}
-	return err
-}
-
-// fileMode is the permission bits an artifact is stored with.
-func fileMode(p string) (fs.FileMode, error) {
-	fi, err := os.Stat(p)
-	if err != nil {
-		return 0, err
-	}
-	return fi.Mode().Perm(), nil
+	return restoreBlob(root, a, src)
 }

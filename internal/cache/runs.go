@@ -12,6 +12,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/tugdev/tug/internal/kit"
 )
 
 // runManifest lists the artifacts one job of one run produced (or got
@@ -134,8 +136,8 @@ func (c *Cache) readRun(runID, job string) (*runManifest, error) {
 
 func (m *runManifest) check() error {
 	for _, a := range m.Artifacts {
-		if !isDigest(a.Blob) || !fs.ValidPath(a.Path) || a.Path == "." {
-			return fmt.Errorf("artifacts of %s in run %s: bad record %q: %w", m.Job, m.Run, a.Path, ErrCorrupt)
+		if err := a.check(); err != nil {
+			return fmt.Errorf("artifacts of %s in run %s: bad record: %w", m.Job, m.Run, err)
 		}
 	}
 	return nil
@@ -150,7 +152,7 @@ func (c *Cache) runManifests(runID string) ([]*runManifest, error) {
 	}
 	var out []*runManifest
 	for _, d := range ents {
-		if isTemp(d.Name()) || !strings.HasSuffix(d.Name(), ".json") {
+		if kit.IsTemp(d.Name()) || !strings.HasSuffix(d.Name(), ".json") {
 			continue
 		}
 		if fi, err := d.Info(); err == nil && fi.Size() == 0 {
@@ -250,7 +252,7 @@ func (c *Cache) ExportArtifacts(ctx context.Context, runID, job, outDir string) 
 	arts := make([]Artifact, 0, len(list))
 	for _, a := range list {
 		if prev, ok := byPath[a.Path]; ok {
-			if prev.Blob != a.Blob {
+			if prev.Blob != a.Blob || prev.Link != a.Link {
 				return nil, fmt.Errorf("jobs %s and %s both produced %s with different content; export one job at a time", prev.Job, a.Job, a.Path)
 			}
 			continue

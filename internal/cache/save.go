@@ -6,7 +6,9 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"path/filepath"
+	"os"
+	"slices"
+	"strings"
 
 	"github.com/tugdev/tug/internal/pipeline"
 )
@@ -81,7 +83,9 @@ func (c *Cache) Save(ctx context.Context, req *pipeline.CacheRequest, log []byte
 }
 
 // collect stores the files the job's artifacts and reports patterns match
-// as blobs. added counts the bytes of blobs that were new.
+// as blobs, and the symlinks they match as links. added counts the bytes
+// of blobs that were new. A link (or a path through one) leading out of
+// the workspace fails the whole collection.
 func (c *Cache) collect(ctx context.Context, req *pipeline.CacheRequest) (arts []Artifact, added int64, err error) {
 	cfg := req.Job.Config
 	if cfg == nil {
@@ -91,31 +95,60 @@ func (c *Cache) collect(ctx context.Context, req *pipeline.CacheRequest) (arts [
 	if len(patterns) == 0 {
 		return nil, 0, nil
 	}
-	files, err := expand(newWorkspaceFS(req.Dir, c.stateDir), req.Dir, patterns, true)
+	w := newWorkspaceFS(req.Dir, c.stateDir)
+	for _, p := range patterns {
+		if err := w.checkPrefix(p); err != nil {
+			return nil, 0, err
+		}
+	}
+	files, err := expand(w, req.Dir, patterns)
 	if err != nil {
 		return nil, 0, err
 	}
 	if len(files) == 0 && len(cfg.Artifacts) > 0 {
 		c.log.Warn("artifacts matched no files", "job", req.Job.Name, "patterns", cfg.Artifacts)
 	}
+	if len(files) == 0 {
+		return nil, 0, nil
+	}
+	root, err := os.OpenRoot(req.Dir)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer root.Close()
+	// Links first: a refused one fails the save before any blob is written.
 	for _, f := range files {
+		if f.Kind != kindSymlink {
+			continue
+		}
+		target, err := linkArtifact(root, req.Dir, f.Path)
+		if err != nil {
+			return nil, 0, err
+		}
+		arts = append(arts, Artifact{Path: f.Path, Mode: linkMode, Link: target})
+	}
+	for _, f := range files {
+		if f.Kind == kindSymlink {
+			continue
+		}
 		if err := ctx.Err(); err != nil {
 			return nil, 0, err
 		}
-		p := filepath.Join(req.Dir, filepath.FromSlash(f.Path))
-		digest, size, isNew, err := c.blobs.putFile(p)
+		file, fi, err := openInside(root, f.Path)
 		if err != nil {
 			return nil, 0, err
 		}
-		mode, err := fileMode(p)
+		digest, size, isNew, err := c.blobs.putOpen(file)
+		file.Close()
 		if err != nil {
-			return nil, 0, err
+			return nil, 0, fmt.Errorf("store %s: %w", f.Path, err)
 		}
 		if isNew {
 			added += size
 		}
-		arts = append(arts, Artifact{Path: f.Path, Mode: mode, Blob: digest, Size: size})
+		arts = append(arts, Artifact{Path: f.Path, Mode: fi.Mode().Perm(), Blob: digest, Size: size})
 	}
+	slices.SortFunc(arts, func(a, b Artifact) int { return strings.Compare(a.Path, b.Path) })
 	return arts, added, nil
 }
 

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/tugdev/tug/internal/kit"
 )
 
 // statCacheName is the stat cache's file in the cache directory.
@@ -130,7 +132,7 @@ func (sc *statCache) flush() error {
 	sc.mu.Unlock()
 	// No fsync: a torn or lost file is detected (checksum) and only costs
 	// hashing again.
-	return writeFile(sc.path, 0o644, false, false, func(w io.Writer) error {
+	return writeFile(sc.path, 0o644, kit.SyncNone, func(w io.Writer) error {
 		_, err := w.Write(data)
 		return err
 	})

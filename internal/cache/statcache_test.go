@@ -92,6 +92,7 @@ func (f *fixture) statOf(rel string) (string, fileStat) {
 var bogus = strings.Repeat("ab", 32)
 
 func TestStatCacheAnswersForUnchangedFiles(t *testing.T) {
+	t.Parallel()
 	f := statFixture(t)
 	f.write("src/a.txt", "one", 0o644)
 	if got := f.fileHash("src/a.txt"); got != sha("one") {
@@ -113,6 +114,7 @@ func TestStatCacheAnswersForUnchangedFiles(t *testing.T) {
 // An edit that keeps the size and puts the mtime back still changes the
 // ctime: the stat cache must see it.
 func TestStatCacheSeesEditWithRestoredMtime(t *testing.T) {
+	t.Parallel()
 	f := statFixture(t)
 	f.write("src/a.txt", "one", 0o644)
 	p := f.abs("src/a.txt")
@@ -132,7 +134,7 @@ func TestStatCacheSeesEditWithRestoredMtime(t *testing.T) {
 
 	// Same size, same mtime, different content. The ctime comes from a
 	// coarse clock: rewrite until it moved on (bounded).
-	for i := 0; ; i++ {
+	moved := testkit.Poll(2*time.Second, func() bool {
 		if err := os.WriteFile(p, []byte("two"), 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -144,13 +146,10 @@ func TestStatCacheSeesEditWithRestoredMtime(t *testing.T) {
 		if st.Size != st0.Size || st.MtimeNS != st0.MtimeNS || st.Ino != st0.Ino {
 			t.Fatalf("test setup: stat %+v, want size, mtime and inode of %+v", st, st0)
 		}
-		if ctimeNS(fi.Sys().(*syscall.Stat_t)) != ctime0 {
-			break
-		}
-		if i == 200 {
-			t.Skip("ctime did not move in 2 s")
-		}
-		time.Sleep(10 * time.Millisecond)
+		return ctimeNS(fi.Sys().(*syscall.Stat_t)) != ctime0
+	})
+	if !moved {
+		t.Skip("ctime did not move in 2 s")
 	}
 	f.reopen(f.clk.Now)
 	res := f.lookup(f.req("r3", j))
@@ -166,6 +165,7 @@ func TestStatCacheSeesEditWithRestoredMtime(t *testing.T) {
 // clock it was recorded with may hide a write in the same clock tick: it
 // is hashed again.
 func TestStatCacheRehashesRacyEntries(t *testing.T) {
+	t.Parallel()
 	f := statFixture(t)
 	f.write("src/a.txt", "one", 0o644)
 	fi, err := os.Lstat(f.abs("src/a.txt"))
@@ -197,6 +197,7 @@ func TestStatCacheRehashesRacyEntries(t *testing.T) {
 // With a wall clock (a file on another device than the probe), a file
 // must be racyMargin old when stat'ed.
 func TestStatCacheWallClockKeepsMargin(t *testing.T) {
+	t.Parallel()
 	f := statFixture(t)
 	f.write("src/a.txt", "one", 0o644)
 	_, st := f.statOf("src/a.txt")
@@ -215,6 +216,7 @@ func TestStatCacheWallClockKeepsMargin(t *testing.T) {
 
 // A file written after the file clock was read is not trusted next time.
 func TestStatCacheFreshFilesAreRehashed(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, Options{}) // real file clock
 	f.c.fileClock.now()           // a reading the next stats reuse
 	f.write("src/a.txt", "one", 0o644)
@@ -230,21 +232,22 @@ func TestStatCacheFreshFilesAreRehashed(t *testing.T) {
 // A file written before the file clock moved on is trusted by the next
 // process at once: no wall clock margin to wait out on the same device.
 func TestStatCacheTrustsFilesOlderThanTheFileClock(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, Options{}) // real file clock
 	f.write("src/a.txt", "one", 0o644)
 	p, st := f.statOf("src/a.txt")
 	// Wait (bounded) for the coarse file clock to pass the write.
-	deadline := time.Now().Add(2 * time.Second)
-	for {
-		if r := f.c.fileClock.probe(); r.ok && r.ns > max(st.MtimeNS, st.CtimeNS) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Skip("file clock did not move in 2 s")
-		}
-		time.Sleep(5 * time.Millisecond)
+	if !testkit.Poll(2*time.Second, func() bool {
+		r := f.c.fileClock.probe()
+		return r.ok && r.ns > max(st.MtimeNS, st.CtimeNS)
+	}) {
+		t.Skip("file clock did not move in 2 s")
 	}
-	time.Sleep(probeReuse)
+	// Forget the reading the write was stat'ed under, so the next lookup
+	// reads the clock afresh.
+	f.c.fileClock.mu.Lock()
+	f.c.fileClock.taken = time.Time{}
+	f.c.fileClock.mu.Unlock()
 	if got := f.fileHash("src/a.txt"); got != sha("one") {
 		t.Fatal(got)
 	}
@@ -261,6 +264,7 @@ func TestStatCacheTrustsFilesOlderThanTheFileClock(t *testing.T) {
 }
 
 func TestStatCacheIgnoresDamagedFile(t *testing.T) {
+	t.Parallel()
 	f := statFixture(t)
 	f.write("src/a.txt", "one", 0o644)
 	f.fileHash("src/a.txt")
@@ -294,6 +298,7 @@ func TestStatCacheIgnoresDamagedFile(t *testing.T) {
 }
 
 func TestStatCacheRoundTrip(t *testing.T) {
+	t.Parallel()
 	sc := newStatCache(filepath.Join(t.TempDir(), statCacheName))
 	sc.load()
 	st := fileStat{Size: 3, MtimeNS: 1, CtimeNS: 2, Ino: 1 << 40, Dev: 7, Mode: 0o100644}

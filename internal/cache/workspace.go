@@ -9,8 +9,11 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 
 	"github.com/bmatcuk/doublestar/v4"
+
+	"github.com/tugdev/tug/internal/pipeline"
 )
 
 // fileKind says how a matched workspace path takes part in a key.
@@ -31,13 +34,14 @@ type match struct {
 // globbing, so `**` never walks (or hashes) them.
 type workspaceFS struct {
 	fsys fs.FS
+	dir  string
 	// stateRel is the state directory relative to the workspace, "" when
 	// it lies outside.
 	stateRel string
 }
 
 func newWorkspaceFS(dir, stateDir string) workspaceFS {
-	w := workspaceFS{fsys: os.DirFS(dir)}
+	w := workspaceFS{fsys: os.DirFS(dir), dir: dir}
 	if stateDir != "" {
 		ad, err1 := filepath.Abs(dir)
 		as, err2 := filepath.Abs(stateDir)
@@ -119,25 +123,18 @@ func checkPattern(p string) error {
 }
 
 // expand returns the sorted, de-duplicated workspace files the patterns
-// select. A matched directory stands for every file under it. Symlinks are
-// never followed: followLinks=false reports them as kindSymlink;
-// followLinks=true keeps those that point at a regular file as kindFile
-// and drops the rest.
-func expand(w workspaceFS, dir string, patterns []string, followLinks bool) ([]match, error) {
+// select. A matched directory stands for every file under it. Symlinks
+// are never followed: a matched one is reported as kindSymlink. A fixed
+// leading directory of a pattern that is a symlink is followed (see
+// checkPrefix for where that must not lead).
+func expand(w workspaceFS, dir string, patterns []string) ([]match, error) {
 	seen := map[string]fileKind{}
 	add := func(p string, d fs.FileMode) error {
 		switch {
 		case d.IsRegular():
 			seen[p] = kindFile
 		case d&fs.ModeSymlink != 0:
-			if !followLinks {
-				seen[p] = kindSymlink
-				return nil
-			}
-			fi, err := os.Stat(filepath.Join(dir, filepath.FromSlash(p)))
-			if err == nil && fi.Mode().IsRegular() {
-				seen[p] = kindFile
-			}
+			seen[p] = kindSymlink
 		}
 		return nil
 	}
@@ -152,27 +149,7 @@ func expand(w workspaceFS, dir string, patterns []string, followLinks bool) ([]m
 			}
 			continue
 		}
-		literal := !strings.ContainsAny(pat, "*?[{\\")
-		err := doublestar.GlobWalk(w, pat, func(m string, d fs.DirEntry) error {
-			if w.hidden(m) {
-				return nil
-			}
-			mode := d.Type()
-			if literal {
-				// A literal pattern's entry comes from Stat, which
-				// follows symlinks: look at the path itself.
-				fi, err := os.Lstat(filepath.Join(dir, filepath.FromSlash(m)))
-				if err != nil {
-					if errors.Is(err, fs.ErrNotExist) {
-						return nil
-					}
-					return err
-				}
-				mode = fi.Mode()
-			}
-			if !mode.IsDir() {
-				return add(m, mode)
-			}
+		walkDir := func(m string) error {
 			return fs.WalkDir(w, m, func(p string, d fs.DirEntry, err error) error {
 				if err != nil {
 					return err
@@ -182,6 +159,37 @@ func expand(w workspaceFS, dir string, patterns []string, followLinks bool) ([]m
 				}
 				return add(p, d.Type())
 			})
+		}
+		if !strings.ContainsAny(pat, "*?[{\\") {
+			// A literal path: look at the path itself, so a symlink
+			// (dangling or not) is found as one, never followed.
+			if w.hidden(pat) {
+				continue
+			}
+			fi, err := os.Lstat(filepath.Join(dir, filepath.FromSlash(pat)))
+			switch {
+			case errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR):
+				continue
+			case err != nil:
+				return nil, fmt.Errorf("glob %q: %w", pat, err)
+			case fi.IsDir():
+				err = walkDir(pat)
+			default:
+				err = add(pat, fi.Mode())
+			}
+			if err != nil {
+				return nil, fmt.Errorf("glob %q: %w", pat, err)
+			}
+			continue
+		}
+		err := doublestar.GlobWalk(w, pat, func(m string, d fs.DirEntry) error {
+			if w.hidden(m) {
+				return nil
+			}
+			if d.IsDir() {
+				return walkDir(m)
+			}
+			return add(m, d.Type())
 		}, doublestar.WithNoFollow())
 		if err != nil {
 			return nil, fmt.Errorf("glob %q: %w", pat, err)
@@ -193,6 +201,57 @@ func expand(w workspaceFS, dir string, patterns []string, followLinks bool) ([]m
 	}
 	slices.SortFunc(out, func(a, b match) int { return strings.Compare(a.Path, b.Path) })
 	return out, nil
+}
+
+// checkPrefix refuses a pattern whose fixed leading directories (those
+// before its first wildcard and its last element) pass through a symlink
+// that resolves outside the workspace, wrapping
+// pipeline.ErrOutsideWorkspace: expand would follow it (walks below a
+// wildcard never do). Artifacts must not be collected from there; inputs
+// may be (a linked vendor tree is only hashed). Such links are rare, so
+// the cheap Lstat of each leading directory is all most patterns cost.
+func (w workspaceFS) checkPrefix(pat string) error {
+	pat = strings.TrimPrefix(path.Clean(pat), "./")
+	segs := strings.Split(pat, "/")
+	cur := ""
+	for _, s := range segs[:len(segs)-1] {
+		if strings.ContainsAny(s, "*?[{\\") {
+			return nil
+		}
+		cur = path.Join(cur, s)
+		p := filepath.Join(w.dir, filepath.FromSlash(cur))
+		fi, err := os.Lstat(p)
+		if err != nil {
+			return nil // missing (no match) or unreadable (the walk says so)
+		}
+		if fi.Mode()&fs.ModeSymlink == 0 {
+			continue
+		}
+		inside, err := w.resolvesInside(p)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil // a dangling link: nothing matches
+		}
+		if !inside {
+			target, _ := os.Readlink(p)
+			return fmt.Errorf("%s is a symbolic link to %s, which leads %w", cur, target, pipeline.ErrOutsideWorkspace)
+		}
+	}
+	return nil
+}
+
+// resolvesInside follows every symlink of an absolute path under the
+// workspace and reports whether it ends inside the workspace.
+func (w workspaceFS) resolvesInside(p string) (bool, error) {
+	real, err := filepath.EvalSymlinks(p)
+	if err != nil {
+		return false, err
+	}
+	base, err := filepath.EvalSymlinks(w.dir)
+	if err != nil {
+		return false, err
+	}
+	rel, err := filepath.Rel(base, real)
+	return err == nil && (rel == "." || filepath.IsLocal(rel)), nil
 }
 
 // walkTree is expand's fast path for the most common input pattern, a

@@ -1,11 +1,8 @@
 package cli
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
-	"net/url"
-	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -21,16 +18,18 @@ func (a *app) newAlertsCmd() *cobra.Command {
 		Short: "List firing and pending alerts, most severe first (P0..P3)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			var resp struct {
-				Alerts []*alert.Alert `json:"alerts"`
-			}
-			if err := a.alertAPI(cmd.Context(), "GET", "/api/alerts", nil, &resp); err != nil {
+			c, err := a.serverClient()
+			if err != nil {
 				return err
 			}
-			if a.jsonOut {
-				return json.NewEncoder(a.out).Encode(nonNilSlice(resp.Alerts))
+			alerts, err := c.Alerts(cmd.Context())
+			if err != nil {
+				return a.serverErr(err)
 			}
-			return a.printAlerts(resp.Alerts)
+			if a.jsonOut {
+				return json.NewEncoder(a.out).Encode(nonNilSlice(alerts))
+			}
+			return a.printAlerts(alerts)
 		},
 	}
 	cmd.AddCommand(a.newAlertsAckCmd(), a.newAlertsHistoryCmd())
@@ -44,18 +43,19 @@ func (a *app) newAlertsAckCmd() *cobra.Command {
 		Short: "Acknowledge a firing alert: its repeats stop until it resolves or fires again",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var resp struct {
-				Ack alert.Ack `json:"ack"`
-			}
-			req := alert.AckRequest{By: a.who(), Comment: comment}
-			if err := a.alertAPI(cmd.Context(), "POST", "/api/alerts/"+url.PathEscape(args[0])+"/ack", req, &resp); err != nil {
+			c, err := a.serverClient()
+			if err != nil {
 				return err
 			}
-			if a.jsonOut {
-				return json.NewEncoder(a.out).Encode(resp.Ack)
+			ack, err := c.Ack(cmd.Context(), args[0], alert.AckRequest{By: a.who(), Comment: comment})
+			if err != nil {
+				return a.serverErr(err)
 			}
-			_, err := fmt.Fprintf(a.out, "acknowledged %s (%s): no repeats until it resolves or fires again\n",
-				shortID(resp.Ack.Fingerprint), resp.Ack.AlertName)
+			if a.jsonOut {
+				return json.NewEncoder(a.out).Encode(ack)
+			}
+			_, err = fmt.Fprintf(a.out, "acknowledged %s (%s): no repeats until it resolves or fires again\n",
+				shortID(ack.Fingerprint), ack.AlertName)
 			return err
 		},
 	}
@@ -73,22 +73,24 @@ func (a *app) newAlertsHistoryCmd() *cobra.Command {
 			if limit < 0 {
 				return badInputf("--limit must not be negative")
 			}
-			var resp struct {
-				Notifications []alert.Notification `json:"notifications"`
-			}
-			if err := a.alertAPI(cmd.Context(), "GET", "/api/alerts/history?limit="+strconv.Itoa(limit), nil, &resp); err != nil {
+			c, err := a.serverClient()
+			if err != nil {
 				return err
 			}
-			if a.jsonOut {
-				return json.NewEncoder(a.out).Encode(nonNilSlice(resp.Notifications))
+			notes, err := c.AlertHistory(cmd.Context(), limit)
+			if err != nil {
+				return a.serverErr(err)
 			}
-			if len(resp.Notifications) == 0 {
+			if a.jsonOut {
+				return json.NewEncoder(a.out).Encode(nonNilSlice(notes))
+			}
+			if len(notes) == 0 {
 				_, err := fmt.Fprintln(a.out, "no notifications sent yet")
 				return err
 			}
 			tw := tabwriter.NewWriter(a.out, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "WHEN\tCHANNEL\tSTATUS\tOUTCOME\tTRIES\tALERTS\tERROR")
-			for _, n := range resp.Notifications {
+			for _, n := range notes {
 				var names []string
 				for _, al := range n.Alerts {
 					names = append(names, al.Severity+" "+al.Name)
@@ -101,15 +103,6 @@ func (a *app) newAlertsHistoryCmd() *cobra.Command {
 	}
 	cmd.Flags().IntVar(&limit, "limit", 50, "show at most this many (0: all)")
 	return cmd
-}
-
-// alertAPI calls the server's alerting API with the CLI's error mapping.
-func (a *app) alertAPI(ctx context.Context, method, path string, in, out any) error {
-	c, err := a.serverClient()
-	if err != nil {
-		return err
-	}
-	return a.serverErr(c.Do(ctx, method, path, in, out))
 }
 
 func (a *app) printAlerts(as []*alert.Alert) error {

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/prometheus/tsdb"
 
 	"github.com/tugdev/tug/internal/alert"
+	"github.com/tugdev/tug/internal/api"
 	"github.com/tugdev/tug/internal/config"
 	"github.com/tugdev/tug/internal/server"
 	"github.com/tugdev/tug/internal/store"
@@ -51,7 +52,11 @@ func alertServer(t *testing.T, dir string, now time.Time) (*alert.Engine, string
 		t.Fatal(err)
 	}
 	e.Evaluate(context.Background())
-	srv := httptest.NewServer(e.Handler())
+	h, err := api.NewHandler(api.Options{Alerts: func() *alert.Engine { return e }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	return e, srv.URL
 }
@@ -70,6 +75,7 @@ func runTug(t *testing.T, args ...string) (int, string, string) {
 }
 
 func TestAlertsAndSilenceCommands(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	now := time.Now().UTC().Truncate(time.Second)
 	_, url := alertServer(t, dir, now)
@@ -139,6 +145,7 @@ func TestAlertsAndSilenceCommands(t *testing.T) {
 }
 
 func TestAlertStateHistoryRoundTrip(t *testing.T) {
+	t.Parallel()
 	st, err := store.Open(context.Background(), t.TempDir(), store.Options{})
 	if err != nil {
 		t.Fatal(err)

@@ -72,11 +72,12 @@ func newApp(env Env) *app {
 	if a.getwd == nil {
 		a.getwd = os.Getwd
 	}
-	level := slog.LevelWarn
+	// tug's own diagnostics: warnings as plain lines, or with TUG_LOG=debug
+	// every record in slog's text format.
+	a.logger = slog.New(newWarnHandler(a.errOut, a.mask))
 	if v, _ := a.lookupEnv("TUG_LOG"); v == "debug" {
-		level = slog.LevelDebug
+		a.logger = slog.New(slog.NewTextHandler(a.errOut, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
-	a.logger = slog.New(slog.NewTextHandler(a.errOut, &slog.HandlerOptions{Level: level}))
 	return a
 }
 
@@ -116,6 +117,7 @@ func (a *app) rootCmd() *cobra.Command {
 		newProxyCmd(a),
 		a.newServerCmd(),
 		a.newUpCmd(),
+		a.newDownCmd(),
 		a.newDeployCmd(),
 		a.newRollbackCmd(),
 		a.newReleasesCmd(),
@@ -126,6 +128,7 @@ func (a *app) rootCmd() *cobra.Command {
 		a.newSilenceCmd(),
 		newLogsCmd(a),
 		newSecretEnvCmd(a),
+		newMaskLogCmd(a),
 		a.newScanCmd(),
 	} {
 		if c != nil {
@@ -189,6 +192,13 @@ func (a *app) stateDir() string {
 		wd = "."
 	}
 	return filepath.Join(wd, stateDirName)
+}
+
+// explicitStateDir says whether the state directory was named (flag or
+// environment) rather than derived from tug.yaml.
+func (a *app) explicitStateDir() bool {
+	v, _ := a.lookupEnv("TUG_STATE_DIR")
+	return a.stateFlag != "" || v != ""
 }
 
 func absOr(p string) string {

@@ -7,8 +7,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -74,7 +72,7 @@ func newCacheLsCmd(a *app) *cobra.Command {
 func newCachePruneCmd(a *app) *cobra.Command {
 	var (
 		all       bool
-		olderThan string
+		olderThan time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "prune",
@@ -86,12 +84,11 @@ func newCachePruneCmd(a *app) *cobra.Command {
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			opts := cache.PruneOptions{All: all}
-			if olderThan != "" {
-				d, err := parseAge(olderThan)
-				if err != nil {
-					return badInputf("--older-than: %v", err)
+			if cmd.Flags().Changed("older-than") {
+				if olderThan <= 0 {
+					return badInputf("--older-than must be longer than zero")
 				}
-				opts.OlderThan = d
+				opts.OlderThan = olderThan
 			}
 			var res cache.PruneResult
 			c, ok, err := openCache(a)
@@ -114,7 +111,7 @@ func newCachePruneCmd(a *app) *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVar(&all, "all", false, "remove every entry and every run's artifacts")
-	cmd.Flags().StringVar(&olderThan, "older-than", "", "remove what was not used within this age (e.g. 7d, 2w, 36h)")
+	durationVar(cmd.Flags(), &olderThan, "older-than", 0, "remove what was not used within this age (e.g. 7d, 2w, 36h)")
 	return cmd
 }
 
@@ -130,38 +127,6 @@ func openCache(a *app) (c *cache.Cache, ok bool, err error) {
 		return nil, false, err
 	}
 	return c, true, nil
-}
-
-// parseAge reads an age such as 7d, 2w, 1d12h or any Go duration.
-func parseAge(s string) (time.Duration, error) {
-	var total time.Duration
-	rest := strings.TrimSpace(s)
-	for _, u := range []struct {
-		suffix string
-		d      time.Duration
-	}{{"w", 7 * 24 * time.Hour}, {"d", 24 * time.Hour}} {
-		i := strings.Index(rest, u.suffix)
-		if i <= 0 {
-			continue
-		}
-		n, err := strconv.Atoi(rest[:i])
-		if err != nil || n < 0 {
-			return 0, fmt.Errorf("%q is not an age such as 7d, 2w or 36h", s)
-		}
-		total += time.Duration(n) * u.d
-		rest = rest[i+1:]
-	}
-	if rest != "" {
-		d, err := time.ParseDuration(rest)
-		if err != nil {
-			return 0, fmt.Errorf("%q is not an age such as 7d, 2w or 36h", s)
-		}
-		total += d
-	}
-	if total <= 0 {
-		return 0, fmt.Errorf("%q must be longer than zero", s)
-	}
-	return total, nil
 }
 
 // cacheBytes prints a byte count with a binary unit.

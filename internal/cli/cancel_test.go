@@ -24,7 +24,7 @@ pipelines:
       slow:
         run: touch started; sleep 30; touch finished
 `
-	if err := os.WriteFile("tug.yaml", []byte(yaml), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "tug.yaml"), []byte(yaml), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -32,17 +32,10 @@ pipelines:
 	var out, errOut testkit.SyncBuffer
 	env := Env{Stdout: &out, Stderr: &errOut, LookupEnv: os.LookupEnv, Getwd: os.Getwd}
 	code := make(chan int, 1)
-	start := time.Now()
 	go func() { code <- Run(ctx, []string{"run", "--state-dir", filepath.Join(dir, "state")}, env) }()
 
-	for {
-		if _, err := os.Stat("started"); err == nil {
-			break
-		}
-		if time.Since(start) > 20*time.Second {
-			t.Fatalf("job never started; stdout:\n%s\nstderr:\n%s", out.String(), errOut.String())
-		}
-		time.Sleep(10 * time.Millisecond)
+	if !testkit.Poll(20*time.Second, func() bool { _, err := os.Stat(filepath.Join(dir, "started")); return err == nil }) {
+		t.Fatalf("job never started; stdout:\n%s\nstderr:\n%s", out.String(), errOut.String())
 	}
 	cancel()
 	select {
@@ -53,7 +46,7 @@ pipelines:
 	case <-time.After(20 * time.Second):
 		t.Fatal("run did not stop after cancellation")
 	}
-	if _, err := os.Stat("finished"); err == nil {
+	if _, err := os.Stat(filepath.Join(dir, "finished")); err == nil {
 		t.Error("the job ran to its end")
 	}
 	if !strings.Contains(out.String(), "run 1 cancelled") {

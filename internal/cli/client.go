@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
 
 	"github.com/tugdev/tug/internal/api"
@@ -18,5 +19,13 @@ func (a *app) apiClient() (*api.Client, error) {
 	if dir == "" {
 		return nil, fmt.Errorf("%w: no state directory (no tug.yaml found; use --server URL or --state-dir)", api.ErrUnreachable)
 	}
-	return api.NewClient(filepath.Join(dir, api.SocketName)), nil
+	sock := filepath.Join(dir, api.SocketName)
+	if _, err := a.configPath(); err != nil && !a.explicitStateDir() {
+		// Outside any project, "cannot reach the server" would be untrue:
+		// there is no project whose server to reach.
+		if _, serr := os.Stat(sock); serr != nil {
+			return nil, badInputf("%v: this command talks to the server of a project (or pass --server URL or --state-dir)", err)
+		}
+	}
+	return api.NewClient(sock), nil
 }

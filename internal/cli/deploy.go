@@ -13,12 +13,14 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tugdev/tug/internal/api"
+	"github.com/tugdev/tug/internal/config"
 	"github.com/tugdev/tug/internal/deploy"
+	"github.com/tugdev/tug/internal/endpoint"
 )
 
 func (a *app) newDeployCmd() *cobra.Command {
 	var env, version string
-	var detach bool
+	var detach, force bool
 	cmd := &cobra.Command{
 		Use:   "deploy SERVICE",
 		Short: "Deploy a service to an environment and wait until it is live",
@@ -26,14 +28,16 @@ func (a *app) newDeployCmd() *cobra.Command {
 			"first declared environment) and prints the progress until the release is live\n" +
 			"or failed (exit 1, with the reason). An environment with approval: required\n" +
 			"waits for `tug approve RELEASE`. The deploy belongs to the server: --detach\n" +
-			"returns once the release exists, and Ctrl-C only stops following it.",
+			"returns once the release exists, and Ctrl-C only stops following it. A revision\n" +
+			"that failed or was rolled back in another environment is refused unless --force.",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := a.serverClient()
 			if err != nil {
 				return err
 			}
-			req := api.DeployRequest{Service: args[0], Environment: env, Version: version, Who: a.who()}
+			a.warnStaleConfig()
+			req := api.DeployRequest{Service: args[0], Environment: env, Version: version, Who: a.who(), Force: force}
 			p := a.newProgressPrinter(a.out, "")
 			f := newFollower(cmd.Context(), p, detach)
 			defer f.stop()
@@ -41,13 +45,25 @@ func (a *app) newDeployCmd() *cobra.Command {
 			if err != nil && f.left() {
 				return f.report("deploy", args[0])
 			}
-			return a.finishRelease(p, "deploy", args[0], rel, err)
+			return a.finishRelease(p, "deploy", args[0], rel, err, time.Time{})
 		},
 	}
 	cmd.Flags().StringVar(&env, "env", "", "environment (default: the first declared one)")
 	cmd.Flags().StringVar(&version, "version", "", "git revision to deploy (default: HEAD); ignored for images")
 	cmd.Flags().BoolVar(&detach, "detach", false, "return once the release exists; the server carries on with it")
+	cmd.Flags().BoolVar(&force, "force", false, "deploy a revision that failed or was rolled back in another environment")
 	return cmd
+}
+
+// warnStaleConfig says so when tug.yaml on disk does not load: the server
+// goes on with the config it loaded before, which is not what the file
+// says.
+func (a *app) warnStaleConfig() {
+	_, err := a.loadConfig()
+	if err == nil || !errors.Is(err, config.ErrInvalid) {
+		return
+	}
+	fmt.Fprintf(a.errOut, "tug: warning: tug.yaml on disk is invalid, so the server uses the config it loaded before (fix the file; the server reloads it):\n%v\n", err)
 }
 
 // follower follows a server-side release for a command: it remembers the
@@ -129,16 +145,18 @@ func (p *progressPrinter) event(e deploy.Event) {
 }
 
 // finishRelease prints the outcome of a deploy or rollback and returns
-// the command's error: a failed release is exit 1 with its reason.
-func (a *app) finishRelease(p *progressPrinter, verb, service string, rel *deploy.Release, err error) error {
+// the command's error: a failed release is exit 1 with its reason. A
+// rollback's release is the older one it went back to, so its own times
+// say nothing of the rollback: since is when the rollback was asked for.
+func (a *app) finishRelease(p *progressPrinter, verb, service string, rel *deploy.Release, err error, since time.Time) error {
 	if a.jsonOut && rel != nil {
 		p.mu.Lock()
 		_ = json.NewEncoder(p.w).Encode(map[string]any{"release": rel})
 		p.mu.Unlock()
 	}
 	if err != nil {
-		var e *api.Error
-		if errors.As(err, &e) && e.Code == "deploy_failed" {
+		var e *endpoint.Error
+		if errors.As(err, &e) && e.Code == endpoint.CodeDeployFailed {
 			reason := e.Message
 			if rel != nil && rel.Reason != "" {
 				reason = rel.Reason
@@ -155,10 +173,6 @@ func (a *app) finishRelease(p *progressPrinter, verb, service string, rel *deplo
 		return a.serverErr(err)
 	}
 	if !a.jsonOut && rel != nil {
-		took := ""
-		if rel.FinishedAt != nil && !rel.CreatedAt.IsZero() {
-			took = ", " + fmtDuration(rel.FinishedAt.Sub(rel.CreatedAt))
-		}
 		what := rel.Revision
 		if rel.Digest != "" {
 			what = rel.Digest
@@ -168,6 +182,19 @@ func (a *app) finishRelease(p *progressPrinter, verb, service string, rel *deplo
 		}
 		if what != "" {
 			what = " (" + what + ")"
+		}
+		if verb == "rollback" {
+			took := time.Since(since)
+			d := fmtDuration(took)
+			if took < time.Second {
+				d = took.Round(time.Millisecond).String() // a table switch takes milliseconds
+			}
+			fmt.Fprintf(p.w, "%s%s %s%s is %s again in %s (rolled back in %s)\n", p.prefix, service, rel.ID, what, rel.Status, rel.Environment, d)
+			return nil
+		}
+		took := ""
+		if rel.FinishedAt != nil && !rel.CreatedAt.IsZero() {
+			took = ", " + fmtDuration(rel.FinishedAt.Sub(rel.CreatedAt))
 		}
 		fmt.Fprintf(p.w, "%s%s %s%s is %s in %s (%s%s)\n", p.prefix, service, rel.ID, what, rel.Status, rel.Environment, rel.Strategy, took)
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/tugdev/tug/internal/api"
 	"github.com/tugdev/tug/internal/deploy"
+	"github.com/tugdev/tug/internal/endpoint"
 	"github.com/tugdev/tug/internal/pipeline"
 )
 
@@ -36,7 +37,7 @@ func (d serverDeployer) Deploy(ctx context.Context, service, environment string,
 		fmt.Fprintf(out, "%s %s: %s\n", e.Release, e.Phase, e.Message)
 	})
 	if err != nil {
-		var e *api.Error
+		var e *endpoint.Error
 		if errors.As(err, &e) && rel != nil && rel.Reason != "" {
 			return fmt.Errorf("deploy of %s %s to %s failed: %s", service, rel.ID, rel.Environment, rel.Reason)
 		}

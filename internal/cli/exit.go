@@ -3,6 +3,7 @@ package cli
 import (
 	"errors"
 	"fmt"
+
 	"github.com/tugdev/tug/internal/api"
 
 	"github.com/tugdev/tug/internal/config"

@@ -12,6 +12,7 @@ import (
 )
 
 func TestExitCode(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		err  error
@@ -44,6 +45,7 @@ func TestExitCode(t *testing.T) {
 // TestBadInputKeepsMessage checks that marking an error as bad input does
 // not change what the user reads.
 func TestBadInputKeepsMessage(t *testing.T) {
+	t.Parallel()
 	err := badInput(errors.New("unknown flag: --x"))
 	if err.Error() != "unknown flag: --x" {
 		t.Errorf("message = %q", err.Error())
@@ -54,6 +56,7 @@ func TestBadInputKeepsMessage(t *testing.T) {
 }
 
 func TestDisplayName(t *testing.T) {
+	t.Parallel()
 	tests := map[string]string{
 		"build":                  "build",
 		"unit[go=1.26]":          "unit go=1.26",
@@ -63,24 +66,6 @@ func TestDisplayName(t *testing.T) {
 	for in, want := range tests {
 		if got := displayName(in); got != want {
 			t.Errorf("displayName(%q) = %q, want %q", in, got, want)
-		}
-	}
-}
-
-func TestDidYouMean(t *testing.T) {
-	tests := []struct {
-		name  string
-		cands []string
-		want  string
-	}{
-		{"unti", []string{"build", "unit"}, `; did you mean "unit"?`},
-		{"biuld", []string{"build", "unit"}, `; did you mean "build"?`},
-		{"deploy", []string{"build", "unit"}, ""},
-		{"cii", []string{"ci", "nightly"}, `; did you mean "ci"?`},
-	}
-	for _, tt := range tests {
-		if got := didYouMean(tt.name, tt.cands); got != tt.want {
-			t.Errorf("didYouMean(%q) = %q, want %q", tt.name, got, tt.want)
 		}
 	}
 }

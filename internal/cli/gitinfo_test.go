@@ -7,6 +7,7 @@ import (
 )
 
 func TestParseGitLog(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		in   string
 		want gitInfo
@@ -25,6 +26,7 @@ func TestParseGitLog(t *testing.T) {
 }
 
 func TestReadGitInfo(t *testing.T) {
+	t.Parallel()
 	if _, err := exec.LookPath("git"); err != nil {
 		t.Skip("git not installed")
 	}

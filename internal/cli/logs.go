@@ -3,9 +3,7 @@ package cli
 import (
 	"encoding/json"
 	"fmt"
-	"net/url"
 	"regexp"
-	"strconv"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -24,44 +22,29 @@ func newLogsCmd(a *app) *cobra.Command {
 		Short: "Show a service's logs (stdout, stderr and proxy access log); \"tug\" for tug's own, \"proxy\" for all access lines",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			v := url.Values{"service": {args[0]}}
-			if env != "" {
-				v.Set("env", env)
-			}
+			p := logs.Params{Service: args[0], Env: env, Since: since, Grep: grep, Limit: limit, Follow: follow}
 			if since != "" {
 				if _, err := logs.ParseSince(since, time.Now()); err != nil {
-					return badInputf("--since: %q is neither a duration (10m, 2h, 7d) nor an RFC 3339 time", since)
+					return badInputf("--since: %v", err)
 				}
-				v.Set("since", since)
 			}
 			if grep != "" {
 				if _, err := regexp.Compile(grep); err != nil {
 					return badInputf("--grep: %v", err)
 				}
-				v.Set("grep", grep)
 			}
 			if limit < 0 {
 				return badInputf("--limit must not be negative")
-			}
-			if limit > 0 {
-				v.Set("limit", strconv.Itoa(limit))
-			}
-			if follow {
-				v.Set("follow", "1")
 			}
 			c, err := a.serverClient()
 			if err != nil {
 				return err
 			}
 			ctx := cmd.Context()
-			err = c.Stream(ctx, "GET", "/api/logs?"+v.Encode(), nil, func(raw json.RawMessage) error {
+			enc := json.NewEncoder(a.out)
+			err = c.Logs(ctx, p, func(l logs.Line) error {
 				if a.jsonOut {
-					_, err := fmt.Fprintf(a.out, "%s\n", raw)
-					return err
-				}
-				var l logs.Line
-				if err := json.Unmarshal(raw, &l); err != nil {
-					return fmt.Errorf("server sent a bad log line: %w", err)
+					return enc.Encode(l)
 				}
 				return a.printLogLine(l)
 			})

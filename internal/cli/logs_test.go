@@ -12,12 +12,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tugdev/tug/internal/api"
 	"github.com/tugdev/tug/internal/logs"
 	"github.com/tugdev/tug/internal/runtime"
+	"github.com/tugdev/tug/internal/testkit"
 )
 
 // TestLogsCommandPrintsServerLines runs `tug logs` against the logs API.
 func TestLogsCommandPrintsServerLines(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	inst := filepath.Join(dir, "instances", "web-1")
 	if err := os.MkdirAll(inst, 0o700); err != nil {
@@ -36,18 +39,16 @@ func TestLogsCommandPrintsServerLines(t *testing.T) {
 	done := make(chan struct{})
 	go func() { defer close(done); l.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done; l.Close() })
-	srv := httptest.NewServer(l.Handler())
-	t.Cleanup(srv.Close)
-	for i := 0; ; i++ { // wait for the first poll
-		got, _ := l.Search(ctx, logs.Query{Service: "web"})
-		if len(got) == 2 {
-			break
-		}
-		if i > 2000 {
-			t.Fatal("lines never ingested")
-		}
-		time.Sleep(5 * time.Millisecond)
+	h, err := api.NewHandler(api.Options{Logs: l})
+	if err != nil {
+		t.Fatal(err)
 	}
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	testkit.Eventually(t, 0, "the first poll to ingest the lines", func() bool {
+		got, _ := l.Search(ctx, logs.Query{Service: "web"})
+		return len(got) == 2
+	})
 	var out, errOut bytes.Buffer
 	code := Run(ctx, []string{"logs", "web", "--server", srv.URL, "--grep", "error", "--json"}, Env{Stdout: &out, Stderr: &errOut})
 	if code != 0 {
@@ -65,11 +66,11 @@ func TestLogsCommandPrintsServerLines(t *testing.T) {
 		t.Fatalf("plain output %q", out.String())
 	}
 	// A bad parameter reaching the server is bad input too.
-	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	badH := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		r.URL.RawQuery = "service=web&since=x"
-		l.Handler().ServeHTTP(w, r)
+		h.ServeHTTP(w, r)
 	})
-	bad := httptest.NewServer(h)
+	bad := httptest.NewServer(badH)
 	t.Cleanup(bad.Close)
 	if code := Run(ctx, []string{"logs", "web", "--server", bad.URL}, Env{Stdout: &out, Stderr: &errOut}); code != exitBadInput {
 		t.Fatalf("server 400: exit %d, want %d", code, exitBadInput)

@@ -70,6 +70,6 @@ func newProxyCmd(a *app) *cobra.Command {
 	f.StringVar(&httpsAddr, "https", "", "address for HTTPS, e.g. :443")
 	f.StringVar(&certFile, "tls-cert", "", "PEM certificate file for --https")
 	f.StringVar(&keyFile, "tls-key", "", "PEM private key file for --https")
-	f.BoolVar(&accessLog, "access-log", true, "write a JSON access log to <state>/proxy/access.log")
+	f.BoolVar(&accessLog, "access-log", true, "write a JSON access log to <state>/proxy/access/ (hourly segments)")
 	return cmd
 }

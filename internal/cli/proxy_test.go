@@ -8,9 +8,11 @@ import (
 	"time"
 
 	"github.com/tugdev/tug/internal/proxy"
+	"github.com/tugdev/tug/internal/testkit"
 )
 
 func TestProxyCommandServesUntilCancelled(t *testing.T) {
+	t.Parallel()
 	dir, err := os.MkdirTemp("", "tugcli") // short: unix socket path limit
 	if err != nil {
 		t.Fatal(err)
@@ -18,19 +20,15 @@ func TestProxyCommandServesUntilCancelled(t *testing.T) {
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var stderr bytes.Buffer
+	var stderr testkit.SyncBuffer
 	done := make(chan int, 1)
 	go func() {
 		done <- Run(ctx, []string{"proxy", "--state-dir", dir, "--http", "127.0.0.1:0", "--access-log=false"},
 			Env{Stderr: &stderr, Getwd: func() (string, error) { return dir, nil }})
 	}()
 	c := proxy.NewClient(proxy.ControlSocketPath(dir))
-	deadline := time.Now().Add(15 * time.Second)
-	for c.Healthz(ctx) != nil {
-		if time.Now().After(deadline) {
-			t.Fatalf("tug proxy did not answer on its control socket; stderr: %s", stderr.String())
-		}
-		time.Sleep(20 * time.Millisecond)
+	if !testkit.Poll(15*time.Second, func() bool { return c.Healthz(ctx) == nil }) {
+		t.Fatalf("tug proxy did not answer on its control socket; stderr: %s", stderr.String())
 	}
 	cancel()
 	select {
@@ -44,6 +42,7 @@ func TestProxyCommandServesUntilCancelled(t *testing.T) {
 }
 
 func TestProxyCommandNeedsAListener(t *testing.T) {
+	t.Parallel()
 	var stderr bytes.Buffer
 	code := Run(context.Background(), []string{"proxy", "--state-dir", t.TempDir()}, Env{Stderr: &stderr})
 	if code != exitBadInput || !bytes.Contains(stderr.Bytes(), []byte("--http")) {

@@ -6,15 +6,15 @@ import (
 	"fmt"
 	"maps"
 	"net/http"
-	"net/url"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/prometheus/common/model"
 	"github.com/spf13/cobra"
-
-	"github.com/tugdev/tug/internal/api"
+	"github.com/tugdev/tug/internal/endpoint"
+	"github.com/tugdev/tug/internal/metrics"
 )
 
 // newQueryCmd is `tug query EXPR`: PromQL against the server's metrics,
@@ -36,13 +36,12 @@ func newQueryCmd(a *app) *cobra.Command {
 			if rangeDur < 0 || step < 0 {
 				return badInputf("query: --range and --step must be positive")
 			}
-			c, err := a.apiClient()
+			c, err := a.serverClient()
 			if err != nil {
 				return err
 			}
 			now := time.Now()
-			form := url.Values{"query": {expr}}
-			path := "/api/v1/query"
+			var resp metrics.Response[metrics.QueryResult]
 			if rangeDur > 0 {
 				if step == 0 {
 					step = 15 * time.Second
@@ -51,16 +50,13 @@ func newQueryCmd(a *app) *cobra.Command {
 				if rangeDur/step > 11000 {
 					return badInputf("query: --range %s at --step %s is over 11,000 points; raise --step", rangeDur, step)
 				}
-				path = "/api/v1/query_range"
-				form.Set("start", promTime(now.Add(-rangeDur)))
-				form.Set("end", promTime(now))
-				form.Set("step", strconv.FormatFloat(step.Seconds(), 'f', -1, 64))
+				resp, err = c.QueryRange(cmd.Context(), metrics.RangeParams{Query: expr, Start: promTime(now.Add(-rangeDur)),
+					End: promTime(now), Step: strconv.FormatFloat(step.Seconds(), 'f', -1, 64)})
 			} else {
-				form.Set("time", promTime(now))
+				resp, err = c.Query(cmd.Context(), metrics.QueryParams{Query: expr, Time: promTime(now)})
 			}
-			var resp queryResponse
-			if err := c.Do(cmd.Context(), http.MethodGet, path+"?"+form.Encode(), nil, &resp); err != nil {
-				return queryError(err)
+			if err != nil {
+				return a.queryError(err)
 			}
 			if resp.Status != "success" {
 				return fmt.Errorf("query: %s: %s", resp.ErrorType, resp.Error)
@@ -74,38 +70,22 @@ func newQueryCmd(a *app) *cobra.Command {
 			return printQueryResult(a, resp.Data)
 		},
 	}
-	cmd.Flags().DurationVar(&rangeDur, "range", 0, "evaluate over this long a window ending now (e.g. 1h)")
-	cmd.Flags().DurationVar(&step, "step", 0, "resolution of a --range query (default 15s)")
+	durationVar(cmd.Flags(), &rangeDur, "range", 0, "evaluate over this long a window ending now (e.g. 1h)")
+	durationVar(cmd.Flags(), &step, "step", 0, "resolution of a --range query (default 15s)")
 	return cmd
-}
-
-// queryResponse is Prometheus's envelope.
-type queryResponse struct {
-	Status    string          `json:"status"`
-	Data      json.RawMessage `json:"data"`
-	ErrorType string          `json:"errorType"`
-	Error     string          `json:"error"`
-	Warnings  []string        `json:"warnings"`
 }
 
 // queryError turns a Prometheus error answer into tug's: bad_data (a bad
 // expression) is bad input, exit code 2.
-func queryError(err error) error {
-	var ae *api.Error
+func (a *app) queryError(err error) error {
+	var ae *endpoint.Error
 	if !errors.As(err, &ae) {
-		return err
-	}
-	msg := ae.Message
-	if i := strings.Index(msg, "{"); i >= 0 {
-		var env queryResponse
-		if json.Unmarshal([]byte(msg[i:]), &env) == nil && env.Error != "" {
-			msg = env.Error
-		}
+		return a.serverErr(err)
 	}
 	if ae.Status == http.StatusBadRequest {
-		return badInputf("query: %s", msg)
+		return badInputf("query: %s", ae.Message)
 	}
-	return fmt.Errorf("query: %s", msg)
+	return fmt.Errorf("query: %s", ae.Message)
 }
 
 func promTime(t time.Time) string {
@@ -114,20 +94,11 @@ func promTime(t time.Time) string {
 
 // printQueryResult prints a vector as "series value" lines, a matrix as
 // each series followed by "time value" lines, a scalar or string alone.
-func printQueryResult(a *app, raw json.RawMessage) error {
-	var data struct {
-		ResultType string          `json:"resultType"`
-		Result     json.RawMessage `json:"result"`
-	}
-	if err := json.Unmarshal(raw, &data); err != nil {
-		return fmt.Errorf("query: unexpected answer: %w", err)
-	}
+// The result reads into Prometheus's own client types.
+func printQueryResult(a *app, data metrics.QueryResult) error {
 	switch data.ResultType {
 	case "vector":
-		var vec []struct {
-			Metric map[string]string `json:"metric"`
-			Value  [2]any            `json:"value"`
-		}
+		var vec model.Vector
 		if err := json.Unmarshal(data.Result, &vec); err != nil {
 			return fmt.Errorf("query: unexpected answer: %w", err)
 		}
@@ -135,13 +106,15 @@ func printQueryResult(a *app, raw json.RawMessage) error {
 			fmt.Fprintln(a.out, "No data.")
 		}
 		for _, s := range vec {
-			fmt.Fprintf(a.out, "%s  %s\n", seriesName(s.Metric), pointValue(s.Value))
+			val := s.Value.String()
+			if s.Histogram != nil {
+				val = s.Histogram.String()
+			}
+			fmt.Fprintf(a.out, "%s  %s\n", seriesName(s.Metric), val)
 		}
+		return nil
 	case "matrix":
-		var mat []struct {
-			Metric map[string]string `json:"metric"`
-			Values [][2]any          `json:"values"`
-		}
+		var mat model.Matrix
 		if err := json.Unmarshal(data.Result, &mat); err != nil {
 			return fmt.Errorf("query: unexpected answer: %w", err)
 		}
@@ -151,35 +124,34 @@ func printQueryResult(a *app, raw json.RawMessage) error {
 		for _, s := range mat {
 			fmt.Fprintln(a.out, seriesName(s.Metric))
 			for _, p := range s.Values {
-				ts, _ := p[0].(float64)
-				fmt.Fprintf(a.out, "  %s  %s\n", time.UnixMilli(int64(ts*1000)).Local().Format("2006-01-02 15:04:05"), pointValue(p))
+				fmt.Fprintf(a.out, "  %s  %s\n", p.Timestamp.Time().Local().Format("2006-01-02 15:04:05"), p.Value)
 			}
 		}
-	default: // scalar, string: [t, "v"]
-		var p [2]any
-		if err := json.Unmarshal(data.Result, &p); err != nil {
+		return nil
+	case "scalar":
+		var sc model.Scalar
+		if err := json.Unmarshal(data.Result, &sc); err != nil {
 			return fmt.Errorf("query: unexpected answer: %w", err)
 		}
-		fmt.Fprintln(a.out, pointValue(p))
+		_, err := fmt.Fprintln(a.out, sc.Value)
+		return err
 	}
-	return nil
+	var str model.String
+	if err := json.Unmarshal(data.Result, &str); err != nil {
+		return fmt.Errorf("query: unexpected answer: %w", err)
+	}
+	_, err := fmt.Fprintln(a.out, str.Value)
+	return err
 }
 
 // seriesName renders labels as PromQL would: name{k="v", ...}.
-func seriesName(m map[string]string) string {
-	name := m["__name__"]
+func seriesName(m model.Metric) string {
+	name := string(m[model.MetricNameLabel])
 	var parts []string
 	for _, k := range slices.Sorted(maps.Keys(m)) {
-		if k != "__name__" {
+		if k != model.MetricNameLabel {
 			parts = append(parts, fmt.Sprintf("%s=%q", k, m[k]))
 		}
 	}
 	return name + "{" + strings.Join(parts, ", ") + "}"
-}
-
-func pointValue(p [2]any) string {
-	if s, ok := p[1].(string); ok {
-		return s
-	}
-	return fmt.Sprint(p[1])
 }

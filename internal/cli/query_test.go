@@ -3,7 +3,6 @@ package cli
 import (
 	"bytes"
 	"context"
-	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -12,12 +11,14 @@ import (
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/storage"
 
+	"github.com/tugdev/tug/internal/api"
 	"github.com/tugdev/tug/internal/metrics"
 )
 
-// TestQueryCommand runs `tug query` against a server mounting the
-// metrics room's API at /api/v1/.
+// TestQueryCommand runs `tug query` against the API serving the metrics
+// room's Prometheus-compatible operations.
 func TestQueryCommand(t *testing.T) {
+	t.Parallel()
 	m, err := metrics.New(metrics.Options{Dir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
@@ -34,9 +35,11 @@ func TestQueryCommand(t *testing.T) {
 	if err := app.Commit(); err != nil {
 		t.Fatal(err)
 	}
-	mux := http.NewServeMux()
-	mux.Handle("/api/v1/", m.Handler())
-	srv := httptest.NewServer(mux)
+	h, err := api.NewHandler(api.Options{Monitor: m})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 
 	run := func(args ...string) (int, string, string) {

@@ -12,6 +12,7 @@ import (
 )
 
 func TestRecorderStoresRun(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	st, err := store.Open(ctx, t.TempDir(), store.Options{})
 	if err != nil {
@@ -68,6 +69,7 @@ func TestRecorderStoresRun(t *testing.T) {
 // TestRecorderFinishesUnstartedRun covers a run the engine refused: the
 // recorder still closes it so history shows no phantom running run.
 func TestRecorderFinishesUnstartedRun(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	st, err := store.Open(ctx, t.TempDir(), store.Options{})
 	if err != nil {

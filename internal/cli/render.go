@@ -29,6 +29,14 @@ func displayName(job string) string {
 	return base + " " + strings.ReplaceAll(strings.TrimSuffix(cell, "]"), ",", " ")
 }
 
+// jobMatches says whether want names instance: its ID ("test[race=false]"),
+// its base job ("test", all its instances) or the name the output shows
+// ("test race=false"), so whatever a person copies from the output works.
+func jobMatches(instance, want string) bool {
+	base, _, _ := strings.Cut(instance, "[")
+	return instance == want || base == want || displayName(instance) == strings.Join(strings.Fields(want), " ")
+}
+
 // fmtDuration is short and stable: "0.4s", "12s", "3m05s".
 func fmtDuration(d time.Duration) string {
 	switch {

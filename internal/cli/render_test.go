@@ -49,6 +49,7 @@ func sampleResult() *pipeline.Result {
 func noAllow(string) bool { return false }
 
 func TestPlainRenderer(t *testing.T) {
+	t.Parallel()
 	var b bytes.Buffer
 	r := newPlainRenderer(&b, func(s string) string { return strings.ReplaceAll(s, "compiling", "***") }, noAllow)
 	for _, ev := range sampleEvents(time.Now()) {
@@ -75,6 +76,7 @@ func TestPlainRenderer(t *testing.T) {
 }
 
 func TestTTYRenderer(t *testing.T) {
+	t.Parallel()
 	var b testkit.SyncBuffer
 	t0 := time.Now()
 	r := newTTYRenderer(&b, func(s string) string { return s }, noAllow,
@@ -84,10 +86,7 @@ func TestTTYRenderer(t *testing.T) {
 	for _, ev := range evs[:8] {
 		r.Observe(ev)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for !strings.Contains(b.String(), "unit go=1.26") && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
+	testkit.Poll(5*time.Second, func() bool { return strings.Contains(b.String(), "unit go=1.26") })
 	live := b.String()
 	if !strings.Contains(live, "✓ build") || !strings.Contains(live, "1.5s") {
 		t.Errorf("live frame lacks the finished build or the running job's elapsed time:\n%s", live)
@@ -119,6 +118,7 @@ func TestTTYRenderer(t *testing.T) {
 }
 
 func TestTTYRendererManyJobsFitTheScreen(t *testing.T) {
+	t.Parallel()
 	var b testkit.SyncBuffer
 	r := newTTYRenderer(&b, func(s string) string { return s }, noAllow,
 		func() (int, int) { return 60, 10 }, time.Now, false)
@@ -141,6 +141,7 @@ func TestTTYRendererManyJobsFitTheScreen(t *testing.T) {
 }
 
 func TestTruncate(t *testing.T) {
+	t.Parallel()
 	if got := truncate("\x1b[32m✓\x1b[0m abcdef", 4); got != "\x1b[32m✓\x1b[0m ab\x1b[0m" {
 		t.Errorf("truncate = %q", got)
 	}

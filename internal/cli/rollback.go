@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"time"
+
 	"github.com/spf13/cobra"
 
 	"github.com/tugdev/tug/internal/api"
@@ -17,6 +19,7 @@ func (a *app) newRollbackCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			start := time.Now()
 			p := a.newProgressPrinter(a.out, "")
 			f := newFollower(cmd.Context(), p, false)
 			defer f.stop()
@@ -24,7 +27,7 @@ func (a *app) newRollbackCmd() *cobra.Command {
 			if err != nil && f.left() {
 				return f.report("rollback", args[0])
 			}
-			return a.finishRelease(p, "rollback", args[0], rel, err)
+			return a.finishRelease(p, "rollback", args[0], rel, err, start)
 		},
 	}
 	cmd.Flags().StringVar(&env, "env", "", "environment (default: the first declared one)")

@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/tugdev/tug/internal/cache"
 	"github.com/tugdev/tug/internal/config"
+	"github.com/tugdev/tug/internal/kit"
 	"github.com/tugdev/tug/internal/pipeline"
 	"github.com/tugdev/tug/internal/secret"
 	"github.com/tugdev/tug/internal/store"
@@ -28,6 +30,9 @@ type runFlags struct {
 	explain  []string
 	branch   string
 	event    string
+	force    bool
+	graph    bool
+	format   string
 }
 
 func (a *app) newRunCmd() *cobra.Command {
@@ -63,7 +68,10 @@ func (a *app) newRunCmd() *cobra.Command {
 	fl.BoolVar(&f.noCache, "no-cache", false, "run cacheable jobs even when their inputs are unchanged")
 	fl.StringArrayVar(&f.explain, "explain", nil, "run nothing; say whether this job would be taken from the cache and what changed since its last cached run (repeatable)")
 	fl.StringVar(&f.branch, "branch", "", "branch the run is for (default: the checkout's)")
-	fl.StringVar(&f.event, "event", "manual", "event the run is for (push, manual, ...), seen by `if:`")
+	fl.StringVar(&f.event, "event", config.EventManual, "event the run is for: "+strings.Join(config.RunEvents(), ", ")+"; a pipeline runs only for events its on: names, and if: expressions see it as event")
+	fl.BoolVar(&f.force, "force", false, "run the pipeline even if its on: does not name the --event")
+	fl.BoolVar(&f.graph, "graph", false, "run nothing; print the pipeline's graph: stages, needs and matrix cells")
+	fl.StringVar(&f.format, "format", "text", "with --graph: text, dot (Graphviz) or mermaid")
 	return cmd
 }
 
@@ -93,6 +101,12 @@ func (a *app) run(ctx context.Context, name string, f runFlags) error {
 	if err != nil {
 		return err
 	}
+	if f.graph {
+		return a.printGraph(cfg.Pipelines[name], plan, f.format)
+	}
+	if f.format != "text" {
+		return badInputf("--format is for --graph")
+	}
 	selected, err := selectJobs(plan, f.jobs)
 	if err != nil {
 		return err
@@ -113,10 +127,22 @@ func (a *app) run(ctx context.Context, name string, f runFlags) error {
 		return a.explainDry(ctx, plan, ws, f.explain, secrets, f.noCache)
 	}
 
+	if err := checkEvent(cfg.Pipelines[name], name, f); err != nil {
+		return err
+	}
+
 	// Ask git while the history database opens: both take a few ms.
 	gitc := make(chan gitInfo, 1)
 	go func() { gitc <- readGitInfo(ctx, ws) }()
 	stateDir := a.stateDir()
+	changed, err := store.PrepareStateDir(stateDir, filepath.Join(ws, secret.LocalFile))
+	for _, c := range changed {
+		a.logger.Warn("state directory was open to other users; made private", "change", c)
+	}
+	if err != nil {
+		<-gitc
+		return err
+	}
 	st, err := store.Open(ctx, stateDir, store.Options{Logger: a.logger})
 	git := <-gitc
 	if err != nil {
@@ -172,7 +198,7 @@ func (a *app) run(ctx context.Context, name string, f runFlags) error {
 	res, err := pipeline.New(opts).Run(ctx, plan, pipeline.RunOptions{
 		RunID: strconv.FormatInt(runID, 10),
 		Dir:   ws,
-		Only:  f.jobs,
+		Only:  onlyIDs(plan, f.jobs),
 		Context: pipeline.RunContext{
 			Branch: git.Branch, Tag: git.Tag, Commit: git.Commit, Event: f.event,
 		},
@@ -201,6 +227,28 @@ func (a *app) run(ctx context.Context, name string, f runFlags) error {
 	default:
 		return silentError{fmt.Errorf("%w: run %d failed", errFailed, runID)}
 	}
+}
+
+// checkEvent refuses a run for an event the pipeline's on: does not name,
+// unless --force, and an --event tug does not know.
+func checkEvent(p *config.Pipeline, name string, f runFlags) error {
+	if !slices.Contains(config.RunEvents(), f.event) {
+		return badInputf("--event %q: unknown event%s; events: %s", f.event, kit.DidYouMean(f.event, config.RunEvents()), strings.Join(config.RunEvents(), ", "))
+	}
+	if f.force || p.Allows(f.event) {
+		return nil
+	}
+	hint := "--event " + p.Events()[0]
+	return badInputf("pipeline %s runs on %s, not %s: run it with %s, add %s to its on:, or pass --force",
+		name, joinOr(p.Events()), f.event, hint, f.event)
+}
+
+// joinOr is "a", "a or b", "a, b or c".
+func joinOr(s []string) string {
+	if len(s) < 2 {
+		return strings.Join(s, "")
+	}
+	return strings.Join(s[:len(s)-1], ", ") + " or " + s[len(s)-1]
 }
 
 // pickPipeline is the pipeline run when none is named: the only one, or
@@ -251,14 +299,14 @@ func selectJobs(plan *pipeline.Plan, only []string) ([]*pipeline.Job, error) {
 	for _, n := range only {
 		found := false
 		for _, j := range plan.Jobs {
-			if j.Name == n || j.Base == n {
+			if jobMatches(j.Name, n) {
 				visit(j.Name)
 				found = true
 			}
 		}
 		if !found {
-			return nil, fmt.Errorf("%w %q in pipeline %s (jobs: %s)%s", pipeline.ErrUnknownJob, n, plan.Pipeline,
-				strings.Join(bases, ", "), didYouMean(n, bases))
+			return nil, fmt.Errorf("%w %q in pipeline %s%s; jobs: %s", pipeline.ErrUnknownJob, n, plan.Pipeline,
+				kit.DidYouMean(n, bases), strings.Join(bases, ", "))
 		}
 	}
 	var out []*pipeline.Job
@@ -268,6 +316,20 @@ func selectJobs(plan *pipeline.Plan, only []string) ([]*pipeline.Job, error) {
 		}
 	}
 	return out, nil
+}
+
+// onlyIDs turns --job names (IDs, base names or names as the output shows
+// them) into the instance IDs the engine selects by.
+func onlyIDs(plan *pipeline.Plan, names []string) []string {
+	var out []string
+	for _, n := range names {
+		for _, j := range plan.Jobs {
+			if jobMatches(j.Name, n) && !slices.Contains(out, j.Name) {
+				out = append(out, j.Name)
+			}
+		}
+	}
+	return out
 }
 
 // resolveSecrets finds every secret the selected jobs ask for before any

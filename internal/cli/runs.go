@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/tugdev/tug/internal/kit"
 	"github.com/tugdev/tug/internal/store"
 )
 
@@ -143,54 +145,82 @@ type logJSON struct {
 	Line    string    `json:"line"`
 }
 
-func (a *app) runLogs(ctx context.Context, ref, job string) error {
+// openRun opens the history and finds the run the user named: a run
+// number or "last". The caller closes the store.
+func (a *app) openRun(ctx context.Context, ref string) (*store.Store, *store.Run, []store.Job, error) {
 	var id int64
 	if ref != "last" {
 		n, err := strconv.ParseInt(ref, 10, 64)
 		if err != nil || n <= 0 {
-			return badInputf("run %q: want a run number or \"last\"", ref)
+			return nil, nil, nil, badInputf("run %q: want a run number or \"last\"", ref)
 		}
 		id = n
 	}
 	st, ok, err := a.openHistory(ctx)
 	if err != nil {
-		return err
+		return nil, nil, nil, err
 	}
 	if !ok {
-		return badInputf("no runs recorded in %s yet", a.displayPath(a.stateDir()))
+		return nil, nil, nil, badInputf("no runs recorded in %s yet", a.displayPath(a.stateDir()))
 	}
-	defer st.Close()
 	if id == 0 {
 		last, err := st.LatestRun(ctx)
-		if errors.Is(err, store.ErrNotFound) {
-			return badInputf("no runs recorded yet")
-		}
 		if err != nil {
-			return err
+			st.Close()
+			if errors.Is(err, store.ErrNotFound) {
+				return nil, nil, nil, badInputf("no runs recorded yet")
+			}
+			return nil, nil, nil, err
 		}
 		id = last.ID
 	}
-	_, jobs, err := st.GetRun(ctx, id)
-	if errors.Is(err, store.ErrNotFound) {
-		return badInputf("no run %d", id)
+	run, jobs, err := st.GetRun(ctx, id)
+	if err != nil {
+		st.Close()
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, nil, nil, badInputf("no run %d", id)
+		}
+		return nil, nil, nil, err
 	}
+	return st, run, jobs, nil
+}
+
+func (a *app) runLogs(ctx context.Context, ref, job string) error {
+	st, run, jobs, err := a.openRun(ctx, ref)
 	if err != nil {
 		return err
 	}
+	defer st.Close()
+	id := run.ID
+	// A job is named by its ID, its base name (every instance of a
+	// matrix job) or as the output shows it.
+	var want map[string]bool
 	if job != "" {
 		names := make([]string, len(jobs))
-		found := false
+		want = map[string]bool{}
 		for i, j := range jobs {
 			names[i] = j.Name
-			found = found || j.Name == job
+			if jobMatches(j.Name, job) {
+				want[j.Name] = true
+			}
 		}
-		if !found {
-			return badInputf("run %d has no job %q (jobs: %s)%s", id, job, strings.Join(names, ", "), didYouMean(job, names))
+		if len(want) == 0 {
+			return badInputf("run %d has no job %q%s; jobs: %s", id, job, kit.DidYouMean(job, names), strings.Join(names, ", "))
+		}
+		job = ""
+		if len(want) == 1 {
+			for name := range want {
+				job = name // one instance: its lines without prefix
+			}
+			want = nil
 		}
 	}
 	lines, err := st.Logs(ctx, id, job)
 	if err != nil {
 		return err
+	}
+	if want != nil {
+		lines = slices.DeleteFunc(lines, func(l store.LogLine) bool { return !want[l.Job] })
 	}
 	if a.jsonOut {
 		enc := json.NewEncoder(a.out)

@@ -17,8 +17,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/tugdev/tug/internal/cache"
 	"github.com/tugdev/tug/internal/config"
+	"github.com/tugdev/tug/internal/kit"
 	"github.com/tugdev/tug/internal/pipeline"
 	"github.com/tugdev/tug/internal/scan"
 	"github.com/tugdev/tug/internal/store"
@@ -186,7 +186,7 @@ func (a *app) runScan(ctx context.Context, args []string, f scanFlags) error {
 	}
 	for _, k := range f.only {
 		if !slices.Contains(scanKinds, k) {
-			return badInputf("--only: unknown scanner %q%s; choose from %s", k, config.DidYouMean(k, scanKinds), strings.Join(scanKinds, ", "))
+			return badInputf("--only: unknown scanner %q%s; choose from %s", k, kit.DidYouMean(k, scanKinds), strings.Join(scanKinds, ", "))
 		}
 	}
 	root := ""
@@ -263,7 +263,7 @@ func (a *app) runScan(ctx context.Context, args []string, f scanFlags) error {
 	}
 	version := readBuildInfo().Version
 	if f.sarif != "" {
-		if err := cache.WriteAtomic(f.sarif, 0o644, func(w io.Writer) error { return scan.WriteSARIF(w, rep, version) }); err != nil {
+		if err := kit.WriteFileFrom(f.sarif, 0o644, kit.SyncAll, func(w io.Writer) error { return scan.WriteSARIF(w, rep, version) }); err != nil {
 			return fmt.Errorf("--sarif: %w", err)
 		}
 	}
@@ -273,14 +273,14 @@ func (a *app) runScan(ctx context.Context, args []string, f scanFlags) error {
 			if i > 0 || (t.Image && opts.Root != "") {
 				p = sbomPath(f.sbom, t.Name)
 			}
-			if err := cache.WriteAtomic(p, 0o644, func(w io.Writer) error { return scan.WriteCycloneDX(w, t, rep.Findings, version, time.Now()) }); err != nil {
+			if err := kit.WriteFileFrom(p, 0o644, kit.SyncAll, func(w io.Writer) error { return scan.WriteCycloneDX(w, t, rep.Findings, version, time.Now()) }); err != nil {
 				return fmt.Errorf("--sbom: %w", err)
 			}
 		}
 	}
 	blPath := env.baselinePath(root)
 	if f.baseline {
-		if err := cache.WriteAtomic(blPath, 0o644, func(w io.Writer) error { return scan.WriteBaseline(w, rep.Findings) }); err != nil {
+		if err := kit.WriteFileFrom(blPath, 0o644, kit.SyncAll, func(w io.Writer) error { return scan.WriteBaseline(w, rep.Findings) }); err != nil {
 			return fmt.Errorf("baseline: %w", err)
 		}
 		fmt.Fprintf(a.errOut, "baseline: %d findings recorded in %s\n", len(rep.Findings), a.displayPath(blPath))

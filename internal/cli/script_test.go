@@ -17,6 +17,7 @@ func TestMain(m *testing.M) {
 
 // TestScripts runs the CLI scenarios in testdata/script.
 func TestScripts(t *testing.T) {
+	t.Parallel()
 	testscript.Run(t, testscript.Params{
 		Dir:                 "testdata/script",
 		RequireExplicitExec: true,

@@ -1,14 +1,10 @@
 package cli
 
 import (
-	"bufio"
-	"bytes"
 	"debug/elf"
-	"encoding/base64"
 	"fmt"
 	"os"
 	"os/exec"
-	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -35,15 +31,13 @@ func newSecretEnvCmd(a *app) *cobra.Command {
 			if err != nil {
 				return badInput(err)
 			}
-			sc := bufio.NewScanner(bytes.NewReader(data))
-			for n := 1; sc.Scan(); n++ {
-				k, v, ok := strings.Cut(sc.Text(), "=")
-				val, err := base64.StdEncoding.DecodeString(v)
-				if !ok || k == "" || err != nil {
-					return badInputf("%s:%d: want KEY=base64", args[0], n) // never the value
-				}
-				if err := os.Setenv(k, string(val)); err != nil {
-					return badInputf("%s:%d: %v", args[0], n, err)
+			kvs, err := runtime.ParseSecretsFile(args[0], data)
+			if err != nil {
+				return badInput(err)
+			}
+			for _, kv := range kvs {
+				if err := os.Setenv(kv[0], kv[1]); err != nil {
+					return badInputf("%s: %s: %v", args[0], kv[0], err)
 				}
 			}
 			argv := args[2:]

@@ -14,15 +14,20 @@ import (
 
 	"github.com/tugdev/tug/internal/api"
 	"github.com/tugdev/tug/internal/config"
+	"github.com/tugdev/tug/internal/endpoint"
+	"github.com/tugdev/tug/internal/runtime"
 	"github.com/tugdev/tug/internal/server"
 )
 
 // serverFlags are the flags `tug server` and `tug up` share.
 type serverFlags struct {
-	config       string
-	http         string
-	listen       string
-	stopServices bool
+	config         string
+	http           string
+	listen         string
+	insecureNoAuth bool
+	allowHosts     []string
+	stopServices   bool
+	force          bool
 }
 
 func (a *app) newServerCmd() *cobra.Command {
@@ -43,7 +48,7 @@ func (a *app) newServerCmd() *cobra.Command {
 			opts.Ready = func(i server.Info) {
 				fmt.Fprintf(a.errOut, "tug server: API on %s", a.displayPath(i.Socket))
 				if i.Listen != "" {
-					fmt.Fprintf(a.errOut, " and http://%s", i.Listen)
+					fmt.Fprintf(a.errOut, " and http://%s (NO AUTHENTICATION: anyone who reaches it can deploy)", i.Listen)
 				}
 				fmt.Fprintf(a.errOut, "; proxy on http://%s; Ctrl-C stops it", i.HTTPAddr)
 				if f.stopServices {
@@ -63,7 +68,10 @@ func (a *app) newServerCmd() *cobra.Command {
 func (a *app) addServerFlags(cmd *cobra.Command, f *serverFlags) {
 	cmd.Flags().StringVar(&f.config, "config", "", "tug.yaml to serve (default: -f, or the nearest tug.yaml)")
 	cmd.Flags().StringVar(&f.http, "http", "", "the proxy's HTTP listener (default: tug.yaml's proxy.http, else "+server.DefaultHTTPAddr+")")
-	cmd.Flags().StringVar(&f.listen, "listen", "", "also serve the API on this TCP address (e.g. 127.0.0.1:7070)")
+	cmd.Flags().StringVar(&f.listen, "listen", "", "also serve the API on this TCP address (e.g. 127.0.0.1:7070); needs --insecure-no-auth until API tokens exist")
+	cmd.Flags().BoolVar(&f.insecureNoAuth, "insecure-no-auth", false, "serve --listen without authentication: anyone who can reach the address can deploy")
+	cmd.Flags().StringSliceVar(&f.allowHosts, "allow-host", nil, "a host name clients reach --listen by, besides its address and localhost (repeatable)")
+	cmd.Flags().BoolVar(&f.force, "force", false, "start even if tug.db does not record the releases and instances the state directory holds (a new history begins; see the error without it)")
 }
 
 // serverOptions turns flags into server.Options.
@@ -78,6 +86,9 @@ func (a *app) serverOptions(f serverFlags) (server.Options, error) {
 	if _, err := os.Stat(cfgPath); err != nil {
 		return server.Options{}, badInputf("%s: %v", a.displayPath(cfgPath), err)
 	}
+	if f.listen == "" && (f.insecureNoAuth || len(f.allowHosts) > 0) {
+		return server.Options{}, badInputf("--insecure-no-auth and --allow-host are about --listen, which is not given")
+	}
 	argv, err := proxyCommand()
 	if err != nil {
 		return server.Options{}, err
@@ -87,24 +98,31 @@ func (a *app) serverOptions(f serverFlags) (server.Options, error) {
 		level = slog.LevelDebug
 	}
 	return server.Options{
-		ConfigPath:   cfgPath,
-		StateDir:     a.stateDir(),
-		HTTPAddr:     f.http,
-		ListenAddr:   f.listen,
-		StopServices: f.stopServices,
-		ProxyCommand: argv,
-		SecretsInit:  staticExecutable(),
-		Version:      readBuildInfo().Version,
-		LookupEnv:    a.lookupEnv,
-		Logger:       slog.New(slog.NewTextHandler(a.errOut, &slog.HandlerOptions{Level: level})),
+		ConfigPath:     cfgPath,
+		StateDir:       a.stateDir(),
+		HTTPAddr:       f.http,
+		ListenAddr:     f.listen,
+		InsecureNoAuth: f.insecureNoAuth,
+		AllowHosts:     f.allowHosts,
+		StopServices:   f.stopServices,
+		Force:          f.force,
+		ProxyCommand:   argv,
+		MaskLog:        []string{argv[0], runtime.MaskLogCommand},
+		SecretsInit:    staticExecutable(),
+		Version:        readBuildInfo().Version,
+		LookupEnv:      a.lookupEnv,
+		Logger:         slog.New(slog.NewTextHandler(a.errOut, &slog.HandlerOptions{Level: level})),
 	}, nil
 }
 
 // runServer runs the server and classifies its errors.
 func (a *app) runServer(ctx context.Context, opts server.Options) error {
 	err := server.Run(ctx, opts)
-	if errors.Is(err, context.Canceled) {
+	switch {
+	case errors.Is(err, context.Canceled):
 		return nil
+	case errors.Is(err, server.ErrNoAuth):
+		return badInput(err)
 	}
 	return err
 }
@@ -154,12 +172,12 @@ func (a *app) serverErr(err error) error {
 		}
 		return fmt.Errorf("%w (at %s); start it with `tug server` (or `tug up`) beside tug.yaml, or pass --server URL", api.ErrUnreachable, where)
 	}
-	var e *api.Error
+	var e *endpoint.Error
 	if !errors.As(err, &e) {
 		return err
 	}
 	switch {
-	case e.Code == "invalid_config" && len(e.Details) > 0:
+	case e.Code == endpoint.CodeInvalidConfig && len(e.Details) > 0:
 		list := make(config.Errors, len(e.Details))
 		for i, d := range e.Details {
 			list[i] = &config.Error{File: a.displayPath(d.File), Pos: config.Pos{Line: d.Line, Col: d.Col}, Path: d.Path, Msg: d.Message}

@@ -3,14 +3,13 @@ package cli
 import (
 	"encoding/json"
 	"fmt"
-	"net/url"
 	"strings"
 	"text/tabwriter"
-	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/tugdev/tug/internal/alert"
+	"github.com/tugdev/tug/internal/kit"
 )
 
 func (a *app) newSilenceCmd() *cobra.Command {
@@ -37,21 +36,23 @@ func (a *app) newSilenceAddCmd() *cobra.Command {
 			if _, err := alert.ParseMatchers(args[0]); err != nil {
 				return badInput(err)
 			}
-			if d, err := time.ParseDuration(forDur); err == nil && d <= 0 {
+			if d, err := kit.ParseDuration(forDur); err != nil {
+				return badInputf("--for: %v", err)
+			} else if d <= 0 {
 				return badInputf("--for must be positive, got %s", forDur)
 			}
-			req := alert.SilenceRequest{Matchers: args[0], Duration: forDur, Comment: comment, By: a.who()}
-			var resp struct {
-				Silence alert.Silence `json:"silence"`
-			}
-			if err := a.alertAPI(cmd.Context(), "POST", "/api/silences", req, &resp); err != nil {
+			c, err := a.serverClient()
+			if err != nil {
 				return err
 			}
-			if a.jsonOut {
-				return json.NewEncoder(a.out).Encode(resp.Silence)
+			s, err := c.AddSilence(cmd.Context(), alert.SilenceRequest{Matchers: args[0], Duration: forDur, Comment: comment, By: a.who()})
+			if err != nil {
+				return a.serverErr(err)
 			}
-			s := resp.Silence
-			_, err := fmt.Fprintf(a.out, "silence %s: %s until %s\n", s.ID, s.Matchers, s.EndsAt.Local().Format("2006-01-02 15:04:05"))
+			if a.jsonOut {
+				return json.NewEncoder(a.out).Encode(s)
+			}
+			_, err = fmt.Fprintf(a.out, "silence %s: %s until %s\n", s.ID, s.Matchers, s.EndsAt.Local().Format("2006-01-02 15:04:05"))
 			return err
 		},
 	}
@@ -68,14 +69,16 @@ func (a *app) newSilenceLsCmd() *cobra.Command {
 		Short:   "List active and pending silences (--all: expired ones too)",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			var resp struct {
-				Silences []alert.Silence `json:"silences"`
-			}
-			if err := a.alertAPI(cmd.Context(), "GET", "/api/silences", nil, &resp); err != nil {
+			c, err := a.serverClient()
+			if err != nil {
 				return err
 			}
-			list := resp.Silences[:0:0]
-			for _, s := range resp.Silences {
+			silences, err := c.Silences(cmd.Context())
+			if err != nil {
+				return a.serverErr(err)
+			}
+			list := silences[:0:0]
+			for _, s := range silences {
 				if all || s.Status != alert.SilenceExpired {
 					list = append(list, s)
 				}
@@ -106,16 +109,18 @@ func (a *app) newSilenceExpireCmd() *cobra.Command {
 		Short: "End a silence now (ID or a unique prefix)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var resp struct {
-				Silence alert.Silence `json:"silence"`
-			}
-			if err := a.alertAPI(cmd.Context(), "DELETE", "/api/silences/"+url.PathEscape(args[0]), nil, &resp); err != nil {
+			c, err := a.serverClient()
+			if err != nil {
 				return err
 			}
-			if a.jsonOut {
-				return json.NewEncoder(a.out).Encode(resp.Silence)
+			s, err := c.ExpireSilence(cmd.Context(), args[0])
+			if err != nil {
+				return a.serverErr(err)
 			}
-			_, err := fmt.Fprintf(a.out, "silence %s expired\n", resp.Silence.ID)
+			if a.jsonOut {
+				return json.NewEncoder(a.out).Encode(s)
+			}
+			_, err = fmt.Fprintf(a.out, "silence %s expired\n", s.ID)
 			return err
 		},
 	}

@@ -31,24 +31,23 @@ func (a *app) newStatusCmd() *cobra.Command {
 			}
 			// Error budgets come from the alert room; a server without
 			// SLOs (or without the room) just has none.
-			var slo struct {
-				Budgets []alert.Budget `json:"budgets"`
-			}
-			if ac, err := a.apiClient(); err == nil {
-				_ = ac.Do(cmd.Context(), "GET", "/api/slo", nil, &slo)
-			}
+			budgets, _ := c.Budgets(cmd.Context())
 			if a.jsonOut {
-				return json.NewEncoder(a.out).Encode(struct {
-					*api.StatusResponse
-					SLO []alert.Budget `json:"slo,omitempty"`
-				}{st, slo.Budgets})
+				return json.NewEncoder(a.out).Encode(statusJSON{st, budgets})
 			}
 			if err := a.printStatus(st); err != nil {
 				return err
 			}
-			return a.printBudgets(slo.Budgets)
+			return a.printBudgets(budgets)
 		},
 	}
+}
+
+// statusJSON is `tug status --json`: the server's status and the SLOs'
+// error budgets.
+type statusJSON struct {
+	*api.StatusResponse
+	SLO []alert.Budget `json:"slo,omitempty"`
 }
 
 func (a *app) printStatus(st *api.StatusResponse) error {

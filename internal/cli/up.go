@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -72,7 +73,7 @@ func (a *app) up(ctx context.Context, opts server.Options) error {
 		wg.Go(func() {
 			tp := p.with(fmt.Sprintf("%s/%s ", t.service, t.env))
 			rel, err := c.Deploy(ctx, api.DeployRequest{Service: t.service, Environment: t.env, Who: a.who()}, tp.event)
-			if err := a.finishRelease(tp, "deploy", t.service, rel, err); err != nil {
+			if err := a.finishRelease(tp, "deploy", t.service, rel, err, time.Time{}); err != nil {
 				failed[i] = true
 				if ctx.Err() == nil {
 					p.mu.Lock()

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,13 +10,15 @@ import (
 
 	"github.com/tugdev/tug/internal/config"
 	"github.com/tugdev/tug/internal/pipeline"
+	"github.com/tugdev/tug/internal/server"
 )
 
 // validation is `tug validate --json`'s answer.
 type validation struct {
-	File   string            `json:"file"`
-	Valid  bool              `json:"valid"`
-	Errors []validationError `json:"errors"`
+	File     string            `json:"file"`
+	Valid    bool              `json:"valid"`
+	Errors   []validationError `json:"errors"`
+	Warnings []validationError `json:"warnings"`
 }
 
 type validationError struct {
@@ -31,24 +34,37 @@ func (a *app) newValidateCmd() *cobra.Command {
 		Use:   "validate",
 		Short: "Check tug.yaml and report every problem at once",
 		Args:  cobra.NoArgs,
-		RunE: func(*cobra.Command, []string) error {
-			return a.validate()
+		Long: "tug validate checks tug.yaml as the server would: the file's own rules,\n" +
+			"every pipeline's plan, PromQL, alert rules and Prometheus rule files\n" +
+			"(alert_files), monitoring settings and the proxy's certificate. Every problem\n" +
+			"is reported at once as file:line:col: path: message (exit 2). Warnings (an\n" +
+			"alert over a metric no configured source produces) do not fail it.",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return a.validate(cmd.Context())
 		},
 	}
 }
 
-func (a *app) validate() error {
+func (a *app) validate(ctx context.Context) error {
 	path, err := a.configPath()
 	if err != nil {
 		return err
 	}
 	cfg, err := a.loadConfig()
+	var warnings config.Errors
 	if err == nil {
 		err = planAll(cfg)
+	}
+	if err == nil {
+		// What the server would refuse beyond the file's own rules.
+		warnings, err = server.Check(ctx, cfg)
 	}
 	if !a.jsonOut {
 		if err != nil {
 			return err
+		}
+		for _, w := range warnings {
+			fmt.Fprintln(a.errOut, warningText(w))
 		}
 		jobs := 0
 		for _, p := range cfg.Pipelines {
@@ -58,9 +74,12 @@ func (a *app) validate() error {
 			plural(len(cfg.Pipelines), "pipeline"), plural(jobs, "job"), plural(len(cfg.Services), "service"))
 		return werr
 	}
-	v := validation{File: a.displayPath(path), Valid: err == nil, Errors: []validationError{}}
+	v := validation{File: a.displayPath(path), Valid: err == nil, Errors: []validationError{}, Warnings: []validationError{}}
 	if err != nil {
 		v.Errors = toValidationErrors(err, v.File)
+	}
+	if len(warnings) > 0 {
+		v.Warnings = toValidationErrors(warnings, v.File)
 	}
 	if werr := json.NewEncoder(a.out).Encode(v); werr != nil {
 		return werr
@@ -98,6 +117,13 @@ func toValidationErrors(err error, file string) []validationError {
 		out[i] = validationError{File: e.File, Line: e.Pos.Line, Col: e.Pos.Col, Path: e.Path, Message: e.Msg}
 	}
 	return out
+}
+
+// warningText is a warning as validate prints it: positioned, marked.
+func warningText(w *config.Error) string {
+	cp := *w
+	cp.Msg = "warning: " + cp.Msg
+	return cp.Error()
 }
 
 func plural(n int, word string) string {

@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/tugdev/tug/internal/kit"
 )
 
 // maxNodes bounds the work of one load, so aliases that fan out cannot make
@@ -31,6 +33,12 @@ type decoder struct {
 
 	budget int
 	active map[*yaml.Node]bool // alias targets and merge sources being expanded
+
+	// strings maps the path of each string value to its node, and lines
+	// holds the file's lines, so a check can point inside a value (a
+	// ${{ matrix.x }} in the middle of a script).
+	strings map[string]*yaml.Node
+	lines   [][]byte
 }
 
 func newDecoder(file string, lookup func(string) (string, bool)) *decoder {
@@ -44,6 +52,7 @@ func newDecoder(file string, lookup func(string) (string, bool)) *decoder {
 		budget:  maxNodes,
 		seenErr: map[errKey]bool{},
 		active:  map[*yaml.Node]bool{},
+		strings: map[string]*yaml.Node{},
 	}
 }
 
@@ -164,6 +173,7 @@ func (d *decoder) decode(n *yaml.Node, path string, v reflect.Value, raw bool) {
 	case reflect.String:
 		if s, ok := d.scalar(n, path, "a string", raw); ok {
 			v.SetString(s)
+			d.strings[path] = n
 		}
 	case reflect.Int, reflect.Int64:
 		d.decodeInt(n, path, v, raw)
@@ -430,7 +440,7 @@ func (d *decoder) decodeStruct(n *yaml.Node, path string, v reflect.Value) {
 			continue // a place for anchors, as in docker compose
 		}
 		if !ok {
-			d.errorf(p.key, path, "unknown key %q%s", p.name, didYouMean(p.name, names))
+			d.errorf(p.key, path, "unknown key %q%s", p.name, kit.DidYouMean(p.name, names))
 			continue
 		}
 		cp := joinKey(path, p.name)

@@ -29,6 +29,7 @@ func mustParse(t *testing.T, src string) *Config {
 }
 
 func TestBriefExample(t *testing.T) {
+	t.Parallel()
 	c := mustLoad(t, "brief.yaml")
 	if c.Version != 1 || c.Project != "shop" {
 		t.Errorf("version/project = %d/%q", c.Version, c.Project)
@@ -87,6 +88,7 @@ func TestBriefExample(t *testing.T) {
 }
 
 func TestAnchorsAndMergeKeys(t *testing.T) {
+	t.Parallel()
 	c := mustLoad(t, "anchors.yaml")
 	b, tj := c.Pipelines["ci"].Jobs["build"], c.Pipelines["ci"].Jobs["test"]
 	if b.Image != "golang:1.26" || b.Timeout.D() != 10*time.Minute || b.Env["CGO_ENABLED"] != "0" {
@@ -105,6 +107,7 @@ func TestAnchorsAndMergeKeys(t *testing.T) {
 }
 
 func TestMergePrecedence(t *testing.T) {
+	t.Parallel()
 	c := mustParse(t, `version: 1
 x-a: &a {image: a, retry: 1, run: from-a}
 x-b: &b {image: b, retry: 2, timeout: 2m, run: from-b}
@@ -132,6 +135,7 @@ pipelines:
 }
 
 func TestAliasAbuse(t *testing.T) {
+	t.Parallel()
 	for name, src := range map[string]string{
 		"self merge": "version: 1\nx: &a {<<: *a}\n",
 		"self alias": "version: 1\npipelines: &p {ci: {jobs: {a: {run: x}}, env: *p}}\n",
@@ -168,6 +172,7 @@ pipelines: {ci: {jobs: {a: *h, b: *h, c: *h}}}
 }
 
 func TestInterpolationValues(t *testing.T) {
+	t.Parallel()
 	c := mustLoad(t, "interpolation.yaml")
 	env := c.Pipelines["ci"].Env
 	for k, want := range map[string]string{
@@ -197,6 +202,7 @@ func TestInterpolationValues(t *testing.T) {
 }
 
 func TestStepRunIsRaw(t *testing.T) {
+	t.Parallel()
 	c := mustParse(t, "version: 1\npipelines:\n  ci:\n    jobs:\n      a:\n        steps:\n          - name: \"${EMPTY:-n}\"\n            run: echo ${NOPE}\n")
 	s := c.Pipelines["ci"].Jobs["a"].Steps[0]
 	if s.Run != "echo ${NOPE}" || s.Name != "n" {
@@ -213,6 +219,7 @@ func TestDefaultLookupIsProcessEnv(t *testing.T) {
 }
 
 func TestShapes(t *testing.T) {
+	t.Parallel()
 	c := mustLoad(t, "shapes.yaml")
 	if c.Cache.MaxSize != 5<<30 {
 		t.Errorf("max_size = %d", c.Cache.MaxSize)
@@ -247,6 +254,7 @@ func TestShapes(t *testing.T) {
 }
 
 func TestLoadUnreadable(t *testing.T) {
+	t.Parallel()
 	_, err := Load(filepath.Join(t.TempDir(), "missing.yaml"), LoadOptions{})
 	if !errors.Is(err, fs.ErrNotExist) || errors.Is(err, ErrInvalid) {
 		t.Fatalf("err = %v: want a wrapped not-exist error, not ErrInvalid", err)
@@ -254,6 +262,7 @@ func TestLoadUnreadable(t *testing.T) {
 }
 
 func TestErrorFormatting(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		e    *Error
 		want string
@@ -282,6 +291,7 @@ func TestErrorFormatting(t *testing.T) {
 }
 
 func TestErrorfAndPosOf(t *testing.T) {
+	t.Parallel()
 	c := mustLoad(t, "brief.yaml")
 	e := c.Errorf("pipelines.ci.jobs.unit.needs[0]", "job %q failed", "build")
 	if got := e.Error(); got != `testdata/valid/brief.yaml:17:17: pipelines.ci.jobs.unit.needs[0]: job "build" failed` {
@@ -300,6 +310,7 @@ func TestErrorfAndPosOf(t *testing.T) {
 }
 
 func TestAllErrorsReported(t *testing.T) {
+	t.Parallel()
 	_, err := Parse("tug.yaml", []byte(`version: 1
 pipelines:
   ci:

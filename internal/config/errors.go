@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"reflect"
 	"sort"
 	"strings"
 )
@@ -111,4 +112,70 @@ func (c *Config) DefaultEnvironment() string {
 		return c.EnvironmentOrder[0]
 	}
 	return "default"
+}
+
+// Positioned turns err, as a room that checked c returns it, into
+// positioned Errors: every *Error found in its tree is kept (one naming a
+// Path but no File is placed in c's file by that path), and any other
+// problem becomes an Error of c's file carrying its message. It returns
+// nil for a nil err.
+func (c *Config) Positioned(err error) Errors {
+	if err == nil {
+		return nil
+	}
+	var out Errors
+	list, _ := collect(err)
+	for _, e := range list {
+		if e.File == "" {
+			cp := *e
+			cp.File = c.File
+			if cp.Path != "" && cp.Pos == (Pos{}) {
+				cp.Pos = c.PosOf(cp.Path)
+			}
+			e = &cp
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+// collect finds the *Error values in err's tree (typed is true when it
+// found any). A wrapper holding none gives one Error with its whole
+// message, so no context is lost; a wrapper tagging one with a sentinel
+// ("%w: %w") gives just the Errors; errors.Join keeps every member.
+func collect(err error) (out Errors, typed bool) {
+	switch e := err.(type) {
+	case *Error:
+		return Errors{e}, true
+	case Errors:
+		return e, true
+	case interface{ Unwrap() []error }:
+		var plain []error
+		for _, c := range e.Unwrap() {
+			if sub, ok := collect(c); ok {
+				out = append(out, sub...)
+			} else {
+				plain = append(plain, c)
+			}
+		}
+		if len(out) > 0 {
+			if isJoin(err) {
+				for _, p := range plain {
+					out = append(out, &Error{Msg: p.Error()})
+				}
+			}
+			return out, true
+		}
+	case interface{ Unwrap() error }:
+		if sub, ok := collect(e.Unwrap()); ok {
+			return sub, true
+		}
+	}
+	return Errors{{Msg: err.Error()}}, false
+}
+
+// isJoin says whether err was made by errors.Join, whose members are
+// separate problems (not a sentinel tagging one).
+func isJoin(err error) bool {
+	return reflect.TypeOf(err) == reflect.TypeOf(errors.Join(ErrInvalid))
 }

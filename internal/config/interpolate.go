@@ -3,6 +3,8 @@ package config
 import (
 	"fmt"
 	"strings"
+
+	"github.com/tugdev/tug/internal/kit"
 )
 
 // interpolate expands ${VAR} and ${VAR:-default} from lookup, turns $$
@@ -41,7 +43,7 @@ func interpolate(s string, lookup func(string) (string, bool)) (string, error) {
 			}
 			expr := s[i+2 : i+end]
 			name, def, hasDef := strings.Cut(expr, ":-")
-			if !validEnvName(name) {
+			if !kit.ValidEnvName(name) {
 				return "", fmt.Errorf("invalid variable reference ${%s}: the name must match [A-Za-z_][A-Za-z0-9_]*", expr)
 			}
 			v, ok := lookup(name)
@@ -59,20 +61,4 @@ func interpolate(s string, lookup func(string) (string, bool)) (string, error) {
 		}
 	}
 	return b.String(), nil
-}
-
-// validEnvName says whether s is a portable environment variable name.
-func validEnvName(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i, r := range s {
-		switch {
-		case r == '_', r >= 'A' && r <= 'Z', r >= 'a' && r <= 'z':
-		case r >= '0' && r <= '9' && i > 0:
-		default:
-			return false
-		}
-	}
-	return true
 }

@@ -39,6 +39,7 @@ func Parse(file string, data []byte, opts LoadOptions) (*Config, error) {
 		lookup = os.LookupEnv
 	}
 	d := newDecoder(file, lookup)
+	d.lines = bytes.SplitAfter(data, []byte("\n"))
 	root := d.parseYAML(data)
 	if root == nil {
 		return nil, d.result()

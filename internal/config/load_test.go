@@ -26,6 +26,7 @@ func testEnv(name string) (string, bool) {
 var testOpts = LoadOptions{LookupEnv: testEnv}
 
 func TestValidFiles(t *testing.T) {
+	t.Parallel()
 	files, _ := filepath.Glob("testdata/valid/*.yaml")
 	if len(files) == 0 {
 		t.Fatal("no valid testdata")
@@ -46,6 +47,7 @@ func TestValidFiles(t *testing.T) {
 // TestInvalidFiles loads every testdata/invalid/<rule>.yaml and compares
 // the full error text with <rule>.err.
 func TestInvalidFiles(t *testing.T) {
+	t.Parallel()
 	files, _ := filepath.Glob("testdata/invalid/*.yaml")
 	if len(files) == 0 {
 		t.Fatal("no invalid testdata")

@@ -2,10 +2,69 @@ package config
 
 import (
 	"bytes"
+	"embed"
 	"encoding/json"
+	"fmt"
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"io/fs"
 	"reflect"
 	"strings"
 )
+
+// typesSource is types.go and the types_*.go files (one per area of
+// tug.yaml) themselves: the comment of each field is the description of
+// its key, so the two cannot drift.
+//
+//go:embed types.go types_*.go
+var typesSource embed.FS
+
+// fieldDocs reads the comment of every field of the types files, keyed
+// "Type.key" (the yaml key), as one line of text.
+func fieldDocs() (map[string]string, error) {
+	names, err := fs.Glob(typesSource, "types*.go")
+	if err != nil {
+		return nil, err
+	}
+	docs := map[string]string{}
+	for _, name := range names {
+		src, err := typesSource.ReadFile(name)
+		if err != nil {
+			return nil, err
+		}
+		f, err := parser.ParseFile(token.NewFileSet(), name, src, parser.ParseComments)
+		if err != nil {
+			return nil, fmt.Errorf("config: parse %s for descriptions: %w", name, err)
+		}
+		fileDocs(f, docs)
+	}
+	return docs, nil
+}
+
+// fileDocs adds the field comments of f's struct types to docs.
+func fileDocs(f *ast.File, docs map[string]string) {
+	ast.Inspect(f, func(n ast.Node) bool {
+		ts, ok := n.(*ast.TypeSpec)
+		if !ok {
+			return true
+		}
+		st, ok := ts.Type.(*ast.StructType)
+		if !ok {
+			return false
+		}
+		for _, fd := range st.Fields.List {
+			if fd.Tag == nil || fd.Doc == nil {
+				continue
+			}
+			key, _, _ := strings.Cut(reflect.StructTag(strings.Trim(fd.Tag.Value, "`")).Get("yaml"), ",")
+			if key != "" && key != "-" {
+				docs[ts.Name.Name+"."+key] = strings.Join(strings.Fields(fd.Doc.Text()), " ")
+			}
+		}
+		return false
+	})
+}
 
 // schemaRules are the constraints the Go types cannot carry, keyed by
 // "Type.key". They repeat the loader's semantic rules that a schema can
@@ -22,30 +81,9 @@ func schemaRules() map[string]map[string]any {
 		"Service.replicas":            {"minimum": 0},
 		"ServiceEnvironment.replicas": {"minimum": 0},
 		"CanaryStep.weight":           {"minimum": 1, "maximum": 100},
-
-		"Config.scan":            {"description": "Security scanning: advisories, the vulnerability database, the failing severity, the baseline, suppressions and rescans of live releases."},
-		"Config.licenses":        {"description": "The licence policy of dependencies, in SPDX identifiers; unknown licences are findings."},
-		"Job.scan":               {"description": "Scan the workspace in-process (secrets, deps, licenses, iac; image names a local image) instead of running a script."},
-		"Scan.advisories":        {"description": "Directories of OSV records (any ecosystem) checked besides the vulnerability database, relative to tug.yaml."},
-		"Scan.database":          {"description": "Directory of the offline vulnerability database (default: tug's directory in the user cache); `tug scan --update-db` builds it."},
-		"Scan.stale_after":       {"description": "Database age that earns a warning (default 7d)."},
-		"Scan.fail_on":           {"enum": ScanSeverities(), "description": "Lowest severity that fails `tug scan` and scan jobs."},
-		"Scan.baseline":          {"description": "Baseline file relative to tug.yaml; findings it lists do not fail (`tug scan --baseline` writes it)."},
-		"Scan.ignore":            {"description": "Suppressions: each matches by fingerprint, rule and/or path glob and says why."},
-		"Scan.rescan":            {"description": "How often the server rescans live releases (default 6h); a database update rescans at once."},
-		"ScanIgnore.fingerprint": {"description": "The finding's fingerprint, as `tug scan` prints it."},
-		"ScanIgnore.rule":        {"description": "A rule id (TUG-DF-001, a secret rule, an advisory id)."},
-		"ScanIgnore.path":        {"description": "A glob of paths relative to the scanned root."},
-		"ScanIgnore.reason":      {"description": "Why the finding is acceptable; required."},
-		"ScanIgnore.expires":     {"description": "Date (YYYY-MM-DD) after which the finding is reported again."},
-		"Licenses.allow":         {"description": "SPDX identifiers allowed; with a list, any other licence is a finding."},
-		"Licenses.deny":          {"description": "SPDX identifiers denied: a dependency under one is a high finding."},
-		"JobScan.secrets":        {"description": "Scan for leaked secrets (gitleaks' rules)."},
-		"JobScan.deps":           {"description": "Scan dependencies for known vulnerabilities (Go with reachability, lockfiles)."},
-		"JobScan.licenses":       {"description": "Check dependency licences against licenses."},
-		"JobScan.iac":            {"description": "Check Terraform, Dockerfiles, Compose, Kubernetes manifests and tug.yaml."},
-		"JobScan.image":          {"description": "A local image to scan (OS packages, Go binaries); the engine pulls nothing."},
-		"JobScan.fail_on":        {"enum": ScanSeverities(), "description": "Lowest severity that fails the job (default scan.fail_on, else high)."},
+		"Trigger.event":               {"enum": EventNames()},
+		"Scan.fail_on":                {"enum": ScanSeverities()},
+		"JobScan.fail_on":             {"enum": ScanSeverities()},
 	}
 }
 
@@ -73,7 +111,11 @@ const (
 // Schema returns the JSON Schema (draft 2020-12) of tug.yaml, generated
 // from the Go types so the two cannot drift apart.
 func Schema() ([]byte, error) {
-	g := &schemaGen{defs: map[string]any{}, rules: schemaRules(), required: schemaRequired()}
+	docs, err := fieldDocs()
+	if err != nil {
+		return nil, err
+	}
+	g := &schemaGen{defs: map[string]any{}, rules: schemaRules(), required: schemaRequired(), docs: docs}
 	g.defs["Interpolated"] = map[string]any{"type": "string", "pattern": interpolationPattern}
 	g.defs["Scalar"] = map[string]any{"type": []string{"string", "number", "boolean"}}
 	root := map[string]any{
@@ -97,6 +139,11 @@ type schemaGen struct {
 	defs     map[string]any
 	rules    map[string]map[string]any
 	required map[string][]string
+	// wire, when set, describes types as encoding/json writes them (see
+	// WireSchemas) instead of as tug.yaml spells them.
+	wire *wireStyle
+	// docs are the keys' descriptions, by "Type.key".
+	docs map[string]string
 }
 
 func refTo(name string) map[string]any { return map[string]any{"$ref": "#/$defs/" + name} }
@@ -109,7 +156,7 @@ func orInterpolated(s map[string]any) map[string]any {
 // ref returns a reference to the definition of struct type t, defining it
 // on first use.
 func (g *schemaGen) ref(t reflect.Type) map[string]any {
-	name := t.Name()
+	name := g.defName(t)
 	if _, done := g.defs[name]; !done {
 		g.defs[name] = nil // placeholder against recursion
 		g.defs[name] = g.object(t)
@@ -118,12 +165,18 @@ func (g *schemaGen) ref(t reflect.Type) map[string]any {
 }
 
 func (g *schemaGen) object(t reflect.Type) map[string]any {
+	if g.wire != nil {
+		return g.wireObject(t)
+	}
 	props := map[string]any{}
 	for _, f := range fieldsOf(t) {
 		sf := t.Field(f.index)
 		s := g.schema(sf.Type, f.name)
 		if extra, ok := g.rules[t.Name()+"."+f.name]; ok {
 			s = constrain(s, extra)
+		}
+		if doc := g.docs[t.Name()+"."+f.name]; doc != "" {
+			s["description"] = doc
 		}
 		props[f.name] = s
 	}
@@ -159,6 +212,9 @@ func constrain(s, extra map[string]any) map[string]any {
 
 // schema describes type t found under key.
 func (g *schemaGen) schema(t reflect.Type, key string) map[string]any {
+	if s, ok := g.wireSchema(t); ok {
+		return s
+	}
 	switch t {
 	case durationType:
 		if _, ok := g.defs["Duration"]; !ok {
@@ -186,7 +242,7 @@ func (g *schemaGen) schema(t reflect.Type, key string) map[string]any {
 			obj["minProperties"] = 1
 			g.defs["Trigger"] = map[string]any{
 				"description": "An event name (push, manual) or a mapping such as {schedule: \"0 3 * * *\"} or {tag: \"v*\"}.",
-				"anyOf":       []any{map[string]any{"type": "string", "minLength": 1}, obj},
+				"anyOf":       []any{map[string]any{"type": "string", "enum": EventNames()}, obj},
 			}
 		}
 		return refTo("Trigger")
@@ -197,13 +253,18 @@ func (g *schemaGen) schema(t reflect.Type, key string) map[string]any {
 		}}
 	case matrixType:
 		if _, ok := g.defs["Matrix"]; !ok {
-			entries := map[string]any{"type": "array", "items": map[string]any{
-				"type": "object", "additionalProperties": refTo("Scalar"),
-			}}
+			entries := func(doc string) map[string]any {
+				return map[string]any{"description": doc, "type": "array", "items": map[string]any{
+					"type": "object", "additionalProperties": refTo("Scalar"),
+				}}
+			}
 			g.defs["Matrix"] = map[string]any{
 				"description": "Every key other than include and exclude is an axis: one value or a list of values.",
 				"type":        "object",
-				"properties":  map[string]any{"include": entries, "exclude": entries},
+				"properties": map[string]any{
+					"include": entries("Extra cells, or extra keys for the cells they agree with on the axes (GitHub Actions' rules). Default: none. Example: `include: [{go: \"1.26\", race: \"true\"}]`."),
+					"exclude": entries("Cells left out: each entry names axis values a cell must not all have. Default: none. Example: `exclude: [{go: \"1.25\", os: windows}]`."),
+				},
 				"additionalProperties": map[string]any{"anyOf": []any{
 					refTo("Scalar"),
 					map[string]any{"type": "array", "items": refTo("Scalar")},

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path"
 	"path/filepath"
@@ -18,6 +19,7 @@ import (
 const schemaFile = "../../docs/tug.schema.json"
 
 func TestSchemaUpToDate(t *testing.T) {
+	t.Parallel()
 	got, err := Schema()
 	if err != nil {
 		t.Fatal(err)
@@ -44,6 +46,7 @@ var structuralFailures = []string{
 	"unknown_key", "type_error", "duration", "size", "version", "version_missing",
 	"when", "service_strategy", "alert_severity", "approval", "retry", "service_port",
 	"service_replicas", "alert_required", "env_key", "trigger", "job_services",
+	"trigger_event",
 }
 
 func compileSchema(t *testing.T) *jsonschema.Schema {
@@ -121,6 +124,7 @@ func jsonPointer(path string) string {
 }
 
 func TestSchemaAgreesWithLoader(t *testing.T) {
+	t.Parallel()
 	sch := compileSchema(t)
 	valid, _ := filepath.Glob("testdata/valid/*.yaml")
 	for _, f := range valid {
@@ -163,4 +167,59 @@ func TestSchemaAgreesWithLoader(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestSchemaDescribesEveryKey: every property of the schema has a
+// description (from the comment of its field in types.go) saying what it
+// does, its default or that it is required, and an example, so an
+// editor's hover and completion teach tug.yaml.
+func TestSchemaDescribesEveryKey(t *testing.T) {
+	t.Parallel()
+	root := schemaDoc(t)
+	n := 0
+	var walk func(where string, v any)
+	walk = func(where string, v any) {
+		switch v := v.(type) {
+		case map[string]any:
+			if props, ok := v["properties"].(map[string]any); ok {
+				for name, p := range props {
+					n++
+					doc, _ := p.(map[string]any)["description"].(string)
+					switch {
+					case doc == "":
+						t.Errorf("%s.%s has no description: document its field in internal/config/types.go", where, name)
+					case !strings.Contains(doc, "Example: "):
+						t.Errorf("%s.%s: description %q has no example", where, name, doc)
+					case !strings.Contains(doc, "Default") && !strings.Contains(doc, "Required") && !strings.Contains(doc, "required") && !strings.Contains(doc, "Exactly one of"):
+						t.Errorf("%s.%s: description %q says neither its default nor that it is required", where, name, doc)
+					}
+				}
+			}
+			for k, c := range v {
+				walk(where+"/"+k, c)
+			}
+		case []any:
+			for i, c := range v {
+				walk(fmt.Sprintf("%s[%d]", where, i), c)
+			}
+		}
+	}
+	walk("", root)
+	if n < 140 {
+		t.Errorf("only %d properties found: the walk missed some", n)
+	}
+}
+
+// schemaDoc is the generated schema as JSON values.
+func schemaDoc(t *testing.T) map[string]any {
+	t.Helper()
+	data, err := Schema()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var root map[string]any
+	if err := json.Unmarshal(data, &root); err != nil {
+		t.Fatal(err)
+	}
+	return root
 }

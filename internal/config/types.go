@@ -1,38 +1,85 @@
 // Package config loads tug.yaml: strict, positioned, and complete in its
 // error reports. The Go types below are the single description of the file:
-// the loader decodes by them and the JSON Schema is generated from them.
+// the loader decodes by them and the JSON Schema is generated from them,
+// each key's description from the comment of its field (a test makes every
+// key have one: what it does, its default, an example).
 package config
 
 import "time"
 
 // Config is a whole tug.yaml after loading, interpolation and validation.
 type Config struct {
-	Version      int                     `yaml:"version" json:"version"`
-	Project      string                  `yaml:"project" json:"project"`
-	Cache        CacheConfig             `yaml:"cache" json:"cache"`
-	Pipelines    map[string]*Pipeline    `yaml:"pipelines" json:"pipelines"`
-	Services     map[string]*Service     `yaml:"services" json:"services"`
+	// The format of this file. Required; the only version is 1. Example:
+	// `version: 1`.
+	Version int `yaml:"version" json:"version"`
+	// The project's name, shown by `tug status` and the API. Default: none.
+	// Example: `project: shop`.
+	Project string `yaml:"project" json:"project"`
+	// Bounds of the job cache kept in .tug/cache. Default: max_size 5GiB.
+	// Example: `cache: {max_size: 10GiB}`.
+	Cache CacheConfig `yaml:"cache" json:"cache"`
+	// The CI/CD pipelines, by name: DAGs of jobs that `tug run [NAME]` runs.
+	// Default: none. Example: `pipelines: {ci: {jobs: {test: {run: go test
+	// ./...}}}}`.
+	Pipelines map[string]*Pipeline `yaml:"pipelines" json:"pipelines"`
+	// The long-running programs tug deploys, routes traffic to and watches, by
+	// name. Default: none. Example: `services: {web: {run: ./bin/web, routes:
+	// [web.localhost]}}`.
+	Services map[string]*Service `yaml:"services" json:"services"`
+	// The deploy targets, by name; the first one is where deploys go without
+	// --env. Default: one environment named "default". Example: `environments:
+	// {staging: {}, production: {approval: required}}`.
 	Environments map[string]*Environment `yaml:"environments" json:"environments"`
-	Alerts       []*AlertRule            `yaml:"alerts" json:"alerts"`
-	// AlertFiles are globs of Prometheus rule files, loaded beside Alerts.
-	AlertFiles []string    `yaml:"alert_files" json:"alert_files,omitempty"`
+	// Alerting rules in Prometheus syntax with a P0..P3 severity, beside the
+	// default packs tug adds per service. Default: none (the default packs
+	// only). Example: `alerts: [{alert: HighErrorRate, expr:
+	// "service:error_ratio:rate5m > 0.05", for: 5m, severity: P0}]`.
+	Alerts []*AlertRule `yaml:"alerts" json:"alerts"`
+	// Globs (relative to tug.yaml) of Prometheus rule files loaded beside
+	// alerts, as `promtool check rules` reads them; a glob matching no file is
+	// an error. Default: none. Example: `alert_files: [rules/*.yml]`.
+	AlertFiles []string `yaml:"alert_files" json:"alert_files,omitempty"`
+	// How metrics are collected and kept. Default: scrape and evaluate every
+	// 15s, keep 15d. Example: `monitoring: {scrape_interval: 15s, retention:
+	// 30d}`.
 	Monitoring *Monitoring `yaml:"monitoring" json:"monitoring,omitempty"`
-	Notify     *Notify     `yaml:"notify" json:"notify,omitempty"`
-	Proxy      *Proxy      `yaml:"proxy" json:"proxy,omitempty"`
-	Logs       *Logs       `yaml:"logs" json:"logs,omitempty"`
-	Scan       *Scan       `yaml:"scan" json:"scan,omitempty"`
-	Licenses   *Licenses   `yaml:"licenses" json:"licenses,omitempty"`
+	// Where alerts go: channels (webhook, Slack, email, Alertmanager) and
+	// routes by label. Default: nowhere but `tug alerts`. Example: `notify:
+	// {channels: [{name: ops, slack: {url: "https://hooks.slack.com/..."}}]}`.
+	Notify *Notify `yaml:"notify" json:"notify,omitempty"`
+	// The data plane's listeners; command-line flags win. Needs a restart of
+	// the proxy (tug down, then tug up). Default: http on 127.0.0.1:8080.
+	// Example: `proxy: {http: 127.0.0.1:8080}`.
+	Proxy *Proxy `yaml:"proxy" json:"proxy,omitempty"`
+	// How long service, proxy and tug logs are kept. Default: retention 7d.
+	// Example: `logs: {retention: 14d}`.
+	Logs *Logs `yaml:"logs" json:"logs,omitempty"`
+	// How `tug server` runs pipelines on its own (pushes, webhooks,
+	// schedules) and serves its image registry. Default: 2 runs at once, no
+	// registry, no webhooks. Example: `server: {max_parallel_runs: 4}`.
+	Server *Server `yaml:"server" json:"server,omitempty"`
+	// Security scanning: extra advisories, the vulnerability database, the
+	// failing severity, the baseline, suppressions and rescans of live
+	// releases. Default: fail on nothing, database in the user cache,
+	// rescans every 6h. Example: `scan: {fail_on: high, ignore: [{rule:
+	// TUG-DF-002, reason: pinned by digest in CI}]}`.
+	Scan *Scan `yaml:"scan" json:"scan,omitempty"`
+	// The licence policy of dependencies, in SPDX identifiers; a dependency
+	// whose licence cannot be identified is a finding too. Default: no
+	// policy (licences are not checked). Example: `licenses: {allow: [MIT,
+	// Apache-2.0], deny: [AGPL-3.0-only]}`.
+	Licenses *Licenses `yaml:"licenses" json:"licenses,omitempty"`
 
 	// File is the path the config was read from, for error messages.
 	File string `yaml:"-" json:"-"`
-	// Positions maps a dotted key path ("pipelines.ci.jobs.test.needs[0]")
-	// to where it stands in File, so later checks can still point at it.
+	// Positions maps a dotted key path ("pipelines.ci.jobs.test.needs[0]") to
+	// where it stands in File, so later checks can still point at it.
 	Positions map[string]Pos `yaml:"-" json:"-"`
 	// PipelineOrder and ServiceOrder keep declaration order, which maps lose.
 	PipelineOrder []string `yaml:"-" json:"-"`
 	ServiceOrder  []string `yaml:"-" json:"-"`
-	// EnvironmentOrder is the declaration order of environments; the first
-	// is the default target of deploy commands.
+	// EnvironmentOrder is the declaration order of environments; the first is
+	// the default target of deploy commands.
 	EnvironmentOrder []string `yaml:"-" json:"-"`
 }
 
@@ -44,14 +91,16 @@ type Pos struct {
 
 // CacheConfig bounds the job cache.
 type CacheConfig struct {
-	// MaxSize is a byte size such as "5GiB"; empty means the default.
+	// The most the job cache keeps; the least recently used entries go first.
+	// Default: 5GiB. Example: `max_size: 10GiB`.
 	MaxSize ByteSize `yaml:"max_size" json:"max_size"`
 }
 
 // ByteSize is a size in bytes written with a unit ("512MiB", "5GiB", "10MB").
 type ByteSize int64
 
-// Duration is a Go duration string ("30s", "1m30s").
+// Duration is a duration in the one syntax users type everywhere
+// (kit.ParseDuration): "30s", "1h30m", "7d".
 type Duration time.Duration
 
 // D returns the value as a time.Duration.
@@ -65,10 +114,22 @@ func (d Duration) D() time.Duration { return time.Duration(d) }
 // stage edges. When Stages is absent, every job is in stage "" and jobs
 // without needs are independent of each other.
 type Pipeline struct {
-	On     []Trigger         `yaml:"on" json:"on"`
-	Env    map[string]string `yaml:"env" json:"env"`
-	Stages []string          `yaml:"stages" json:"stages"`
-	Jobs   map[string]*Job   `yaml:"jobs" json:"jobs"`
+	// The events the pipeline runs for: push, tag, manual, or a mapping such
+	// as {schedule: "0 3 * * *"}, {tag: "v*"}, {branch: main}. `tug run
+	// --event E` refuses an event not named here (--force overrides). Default:
+	// every event. Example: `on: [push, manual]`.
+	On []Trigger `yaml:"on" json:"on"`
+	// Environment variables of every job of the pipeline; a job's own env
+	// wins. Default: none. Example: `env: {GOFLAGS: -mod=readonly}`.
+	Env map[string]string `yaml:"env" json:"env"`
+	// The order of stages: a job without needs waits for every job of the
+	// earlier stages. Default: none (such jobs start at once). Example:
+	// `stages: [build, test, deploy]`.
+	Stages []string `yaml:"stages" json:"stages"`
+	// The pipeline's jobs, by name. Required: a pipeline has at least one job.
+	// Example: `jobs: {build: {run: make}, test: {needs: [build], run: make
+	// test}}`.
+	Jobs map[string]*Job `yaml:"jobs" json:"jobs"`
 
 	// JobOrder keeps declaration order of Jobs.
 	JobOrder []string `yaml:"-" json:"-"`
@@ -77,44 +138,110 @@ type Pipeline struct {
 // Trigger is an event that starts a pipeline: a plain event name ("push",
 // "manual") or a mapping ({schedule: "0 3 * * *"} or {tag: "v*"}).
 type Trigger struct {
-	Event    string `yaml:"event" json:"event,omitempty"`
+	// An event name: push, tag or manual. Default: the event the other keys
+	// imply. Example: `{event: push, branch: main}`.
+	Event string `yaml:"event" json:"event,omitempty"`
+	// A cron expression (five fields, or @hourly, @daily, @weekly, @monthly)
+	// the pipeline runs on. Default: none. Example: `{schedule: "0 3 * * *"}`.
 	Schedule string `yaml:"schedule" json:"schedule,omitempty"`
-	Tag      string `yaml:"tag" json:"tag,omitempty"`
-	Branch   string `yaml:"branch" json:"branch,omitempty"`
+	// A glob of tags whose creation runs the pipeline. Default: none. Example:
+	// `{tag: "v*"}`.
+	Tag string `yaml:"tag" json:"tag,omitempty"`
+	// A glob of branches whose pushes run the pipeline. Default: any branch.
+	// Example: `{branch: "release/*"}`.
+	Branch string `yaml:"branch" json:"branch,omitempty"`
 }
 
-// Job is one unit of work in a pipeline. It has exactly one of Run, Steps
-// or Deploy. Run and Steps[].Run are kept raw (no ${VAR} expansion at load
+// Job is one unit of work in a pipeline. It has exactly one of Run, Steps,
+// Deploy or Scan. Run and Steps[].Run are kept raw (no ${VAR} expansion at load
 // time): the shell expands them when the job runs. If is an expr-lang
 // boolean over branch, tag, event, commit (strings) and env, matrix
 // (map[string]string).
 type Job struct {
-	Stage        string            `yaml:"stage" json:"stage,omitempty"`
-	Needs        []string          `yaml:"needs" json:"needs,omitempty"`
-	Run          string            `yaml:"run" json:"run,omitempty"`
-	Steps        []Step            `yaml:"steps" json:"steps,omitempty"`
-	Env          map[string]string `yaml:"env" json:"env,omitempty"`
-	Inputs       []string          `yaml:"inputs" json:"inputs,omitempty"`
-	Artifacts    []string          `yaml:"artifacts" json:"artifacts,omitempty"`
-	Matrix       *Matrix           `yaml:"matrix" json:"matrix,omitempty"`
-	Timeout      Duration          `yaml:"timeout" json:"timeout,omitempty"`
-	Retry        int               `yaml:"retry" json:"retry,omitempty"`
-	Image        string            `yaml:"image" json:"image,omitempty"`
-	Pull         bool              `yaml:"pull" json:"pull,omitempty"`
-	Services     []JobService      `yaml:"services" json:"services,omitempty"`
-	AllowFailure bool              `yaml:"allow_failure" json:"allow_failure,omitempty"`
-	If           string            `yaml:"if" json:"if,omitempty"`
-	When         string            `yaml:"when" json:"when,omitempty"` // on_success (default) | on_failure | always | manual
-	Secrets      []string          `yaml:"secrets" json:"secrets,omitempty"`
-	Deploy       *JobDeploy        `yaml:"deploy" json:"deploy,omitempty"`
-	Reports      *Reports          `yaml:"reports" json:"reports,omitempty"`
-	Scan         *JobScan          `yaml:"scan" json:"scan,omitempty"`
+	// The stage the job belongs to (one of the pipeline's stages); without
+	// needs it waits for the earlier stages. Default: none. Example: `stage:
+	// test`.
+	Stage string `yaml:"stage" json:"stage,omitempty"`
+	// Jobs that must succeed first; the job starts the moment they have (a DAG
+	// edge). `needs: []` starts at once whatever the stages say. Default: the
+	// jobs of the earlier stages. Example: `needs: [build]`.
+	Needs []string `yaml:"needs" json:"needs,omitempty"`
+	// The script, run by bash -eo pipefail in the directory of tug.yaml. ${{
+	// matrix.KEY }} is replaced; $VARS are the shell's. Exactly one of run,
+	// steps, deploy or scan. Default: none. Example: `run: go test ./...`.
+	Run string `yaml:"run" json:"run,omitempty"`
+	// Named scripts run in order in one job, instead of run. Default: none.
+	// Example: `steps: [{name: vet, run: go vet ./...}, {name: test, run: go
+	// test ./...}]`.
+	Steps []Step `yaml:"steps" json:"steps,omitempty"`
+	// Environment variables of the job (beside the pipeline's). Default: none.
+	// Example: `env: {CGO_ENABLED: "0"}`.
+	Env map[string]string `yaml:"env" json:"env,omitempty"`
+	// Globs of the files the job reads: while their content (and the job) is
+	// unchanged, the job is skipped and its artifacts restored. Without inputs
+	// the job always runs. Default: none (never cached). Example: `inputs:
+	// ["**/*.go", go.mod]`.
+	Inputs []string `yaml:"inputs" json:"inputs,omitempty"`
+	// Globs of files the job produces, inside the workspace: kept with the run
+	// and handed to the jobs that need this one. Default: none. Example:
+	// `artifacts: [bin/app]`.
+	Artifacts []string `yaml:"artifacts" json:"artifacts,omitempty"`
+	// Runs the job once per combination of values, named job[k=v,...]; the
+	// values are ${{ matrix.KEY }} and $MATRIX_KEY. Default: none (one
+	// instance). Example: `matrix: {go: ["1.25", "1.26"], os: [linux]}`.
+	Matrix *Matrix `yaml:"matrix" json:"matrix,omitempty"`
+	// How long one attempt may run before it is killed. Default: no limit.
+	// Example: `timeout: 10m`.
+	Timeout Duration `yaml:"timeout" json:"timeout,omitempty"`
+	// How many more times a failed job is tried (0 to 10). Default: 0.
+	// Example: `retry: 2`.
+	Retry int `yaml:"retry" json:"retry,omitempty"`
+	// Runs the job in a container of this local image (Docker engine) instead
+	// of on the host. Default: the host. Example: `image: golang:1.26`.
+	Image string `yaml:"image" json:"image,omitempty"`
+	// Pulls image before the job runs; without it, only a local image is used.
+	// Default: false. Example: `pull: true`.
+	Pull bool `yaml:"pull" json:"pull,omitempty"`
+	// Sidecar containers reachable by name while the job runs. Default: none.
+	// Example: `services: [{name: db, image: postgres:16, env:
+	// {POSTGRES_PASSWORD: test}}]`.
+	Services []JobService `yaml:"services" json:"services,omitempty"`
+	// A failure of the job does not fail the run. Default: false. Example:
+	// `allow_failure: true`.
+	AllowFailure bool `yaml:"allow_failure" json:"allow_failure,omitempty"`
+	// A condition over branch, tag, event, commit, env and matrix; false skips
+	// the job. Default: always true. Example: `if: branch == "main"`.
+	If string `yaml:"if" json:"if,omitempty"`
+	// When the job runs: on_success (its needs succeeded), on_failure (one
+	// failed), always, or manual (only when named with `tug run --job`).
+	// Default: on_success. Example: `when: manual`.
+	When string `yaml:"when" json:"when,omitempty"`
+	// Names of secrets given to the job as environment variables and masked in
+	// every output. Default: none. Example: `secrets: [REGISTRY_TOKEN]`.
+	Secrets []string `yaml:"secrets" json:"secrets,omitempty"`
+	// Makes the job deploy a service through the tug server instead of running
+	// a script. Default: none. Example: `deploy: {service: web, environment:
+	// staging}`.
+	Deploy *JobDeploy `yaml:"deploy" json:"deploy,omitempty"`
+	// Test report files the job writes, summarised in the run's output.
+	// Default: none. Example: `reports: {junit: [reports/*.xml], coverage:
+	// cover.out}`.
+	Reports *Reports `yaml:"reports" json:"reports,omitempty"`
+	// Makes the job scan the workspace in-process (secrets, deps, licenses,
+	// iac, or a local image) instead of running a script; its findings show
+	// in the run's summary. Default: none. Example: `scan: {secrets: true,
+	// deps: true, fail_on: high}`.
+	Scan *JobScan `yaml:"scan" json:"scan,omitempty"`
 }
 
 // Step is one named script of a job; steps run in order in one job.
 type Step struct {
+	// The step's name, shown in the log. Default: its number. Example: `name:
+	// vet`.
 	Name string `yaml:"name" json:"name,omitempty"`
-	Run  string `yaml:"run" json:"run"`
+	// The step's script (bash -eo pipefail). Required. Example: `run: go vet
+	// ./...`.
+	Run string `yaml:"run" json:"run"`
 }
 
 // Matrix expands a job into the cartesian product of its axes.
@@ -129,270 +256,297 @@ type Matrix struct {
 
 // JobService is a sidecar container reachable by name while a job runs.
 type JobService struct {
-	Name  string            `yaml:"name" json:"name"`
-	Image string            `yaml:"image" json:"image"`
-	Env   map[string]string `yaml:"env" json:"env,omitempty"`
+	// The host name the job reaches the sidecar by. Required. Example: `name:
+	// db`.
+	Name string `yaml:"name" json:"name"`
+	// The sidecar's local image. Required. Example: `image: postgres:16`.
+	Image string `yaml:"image" json:"image"`
+	// Environment variables of the sidecar. Default: none. Example: `env:
+	// {POSTGRES_PASSWORD: test}`.
+	Env map[string]string `yaml:"env" json:"env,omitempty"`
 }
 
 // JobDeploy makes a job deploy a service instead of running a script.
 type JobDeploy struct {
-	Service     string `yaml:"service" json:"service"`
+	// The service to deploy. Required. Example: `service: web`.
+	Service string `yaml:"service" json:"service"`
+	// The environment to deploy to. Default: the first declared one. Example:
+	// `environment: production`.
 	Environment string `yaml:"environment" json:"environment,omitempty"`
 }
 
 // Reports names test report files a job produces.
 type Reports struct {
-	JUnit    []string `yaml:"junit" json:"junit,omitempty"`
-	Coverage string   `yaml:"coverage" json:"coverage,omitempty"`
+	// Globs of JUnit XML files (inside the workspace); their passed, failed
+	// and skipped tests are summarised. Default: none. Example: `junit:
+	// [reports/junit.xml]`.
+	JUnit []string `yaml:"junit" json:"junit,omitempty"`
+	// A Go cover profile; its statement coverage is shown. Default: none.
+	// Example: `coverage: reports/coverage.out`.
+	Coverage string `yaml:"coverage" json:"coverage,omitempty"`
 }
 
 // Service is a long-running program tug deploys and watches.
 type Service struct {
-	Run   string `yaml:"run" json:"run,omitempty"`
+	// The command a release runs (bash, in the release's copy of the
+	// repository at its revision): a process on this host. Exactly one of run
+	// or image. Default: none. Example: `run: ./bin/web`.
+	Run string `yaml:"run" json:"run,omitempty"`
+	// A command run once per release, in its copy, before any instance starts.
+	// Default: none. Example: `build: go build -o bin/web ./cmd/web`.
 	Build string `yaml:"build" json:"build,omitempty"`
+	// The image a release runs as containers (Docker engine), pinned to its ID
+	// at deploy. Exactly one of run or image. Default: none. Example: `image:
+	// registry.example.com/web:1.4`.
 	Image string `yaml:"image" json:"image,omitempty"`
-	// Pull pulls Image before every deploy, for moving tags; without it an
-	// image is pulled only when the engine lacks it.
-	Pull     bool              `yaml:"pull" json:"pull,omitempty"`
-	Port     int               `yaml:"port" json:"port,omitempty"`
-	Health   *Health           `yaml:"health" json:"health,omitempty"`
-	Metrics  *MetricsEndpoint  `yaml:"metrics" json:"metrics,omitempty"`
-	Replicas int               `yaml:"replicas" json:"replicas,omitempty"`
-	Env      map[string]string `yaml:"env" json:"env,omitempty"`
-	Secrets  []string          `yaml:"secrets" json:"secrets,omitempty"`
-	Routes   []string          `yaml:"routes" json:"routes,omitempty"`
-	Sticky   *Sticky           `yaml:"sticky" json:"sticky,omitempty"`
-	SLO      *SLO              `yaml:"slo" json:"slo,omitempty"`
-	// DefaultAlerts turns the per-service default alert pack off when false.
-	DefaultAlerts *bool                          `yaml:"default_alerts" json:"default_alerts,omitempty"`
-	Deploy        *DeployPolicy                  `yaml:"deploy" json:"deploy,omitempty"`
-	Environments  map[string]*ServiceEnvironment `yaml:"environments" json:"environments,omitempty"`
+	// Pulls image before every deploy, for a moving tag; without it an image
+	// is pulled only when the engine lacks it. Default: false. Example: `pull:
+	// true`.
+	Pull bool `yaml:"pull" json:"pull,omitempty"`
+	// The port the app listens on, given to it as $PORT: a container's port,
+	// or for a process a fixed one. Default: a free port per process instance.
+	// Example: `port: 8080`.
+	Port int `yaml:"port" json:"port,omitempty"`
+	// The health check each instance must pass before it takes traffic, and
+	// that tug_instance_up reports. Default: a TCP connect to $PORT. Example:
+	// `health: {path: /healthz, interval: 2s, timeout: 1s}`.
+	Health *Health `yaml:"health" json:"health,omitempty"`
+	// Where instances expose Prometheus metrics for tug to scrape. Default:
+	// not scraped (tug's own metrics of the service still exist). Example:
+	// `metrics: {path: /metrics}`.
+	Metrics *MetricsEndpoint `yaml:"metrics" json:"metrics,omitempty"`
+	// How many instances run. Default: 1. Example: `replicas: 2`.
+	Replicas int `yaml:"replicas" json:"replicas,omitempty"`
+	// Environment variables of every instance (beside TUG_SERVICE,
+	// TUG_ENVIRONMENT, TUG_RELEASE, TUG_REVISION, TUG_INSTANCE and PORT).
+	// Default: none. Example: `env: {LOG_LEVEL: info}`.
+	Env map[string]string `yaml:"env" json:"env,omitempty"`
+	// Names of secrets given to instances as environment variables. Default:
+	// none. Example: `secrets: [DATABASE_URL]`.
+	Secrets []string `yaml:"secrets" json:"secrets,omitempty"`
+	// Host names, with an optional /path prefix, the proxy routes to the
+	// service; an environment without routes of its own uses these. Default:
+	// none (not reachable through the proxy). Example: `routes:
+	// ["web.localhost", "example.com/api"]`.
+	Routes []string `yaml:"routes" json:"routes,omitempty"`
+	// Pins a client to one instance by cookie, for apps that keep session
+	// state in memory. Default: off. Example: `sticky: {cookie: session, ttl:
+	// 1h}`.
+	Sticky *Sticky `yaml:"sticky" json:"sticky,omitempty"`
+	// An availability objective: burn-rate alerts and an error budget.
+	// Default: none. Example: `slo: {availability: 99.9, window: 30d}`.
+	SLO *SLO `yaml:"slo" json:"slo,omitempty"`
+	// false turns the service's default alerts (HighErrorRate, HighLatency,
+	// InstanceDown, CrashLooping) off. Default: true. Example:
+	// `default_alerts: false`.
+	DefaultAlerts *bool `yaml:"default_alerts" json:"default_alerts,omitempty"`
+	// How a new release replaces the live one. Default: rolling, one instance
+	// at a time. Example: `deploy: {strategy: canary}`.
+	Deploy *DeployPolicy `yaml:"deploy" json:"deploy,omitempty"`
+	// Settings that differ per environment, by environment name. Default: none
+	// (the service's settings everywhere). Example: `environments:
+	// {production: {replicas: 3, routes: [example.com]}}`.
+	Environments map[string]*ServiceEnvironment `yaml:"environments" json:"environments,omitempty"`
 }
 
 // Health is an HTTP health check against each instance.
 type Health struct {
-	Path     string   `yaml:"path" json:"path"`
+	// The HTTP path checked: a 2xx or 3xx answer is healthy. Default: a TCP
+	// connect instead. Example: `path: /healthz`.
+	Path string `yaml:"path" json:"path"`
+	// How often the check runs. Default: 2s. Example: `interval: 5s`.
 	Interval Duration `yaml:"interval" json:"interval,omitempty"`
-	Timeout  Duration `yaml:"timeout" json:"timeout,omitempty"`
+	// How long one check may take. Default: 1s. Example: `timeout: 2s`.
+	Timeout Duration `yaml:"timeout" json:"timeout,omitempty"`
 }
 
 // MetricsEndpoint is where an instance exposes Prometheus metrics.
 type MetricsEndpoint struct {
+	// The path of the Prometheus text exposition. Default: /metrics. Example:
+	// `path: /internal/metrics`.
 	Path string `yaml:"path" json:"path"`
 }
 
 // DeployPolicy says how a new release replaces the live one.
 type DeployPolicy struct {
-	Strategy       string       `yaml:"strategy" json:"strategy,omitempty"` // rolling | blue-green | canary
-	Steps          []CanaryStep `yaml:"steps" json:"steps,omitempty"`
-	Analysis       *Analysis    `yaml:"analysis" json:"analysis,omitempty"`
-	Smoke          *Smoke       `yaml:"smoke" json:"smoke,omitempty"`
-	DeployTimeout  Duration     `yaml:"deploy_timeout" json:"deploy_timeout,omitempty"`
-	DrainTimeout   Duration     `yaml:"drain_timeout" json:"drain_timeout,omitempty"`
-	RollbackWindow Duration     `yaml:"rollback_window" json:"rollback_window,omitempty"`
+	// rolling (one instance at a time), blue-green (a full new set, then one
+	// switch; the old set stays warm for rollback_window) or canary (traffic
+	// moves in steps, each gated by analysis). Default: rolling. Example:
+	// `strategy: canary`.
+	Strategy string `yaml:"strategy" json:"strategy,omitempty"`
+	// A canary's traffic steps, each held for its pause. Default: 10% for 30s,
+	// then 50% for 30s, then 100%. Example: `steps: [{weight: 10, pause: 1m},
+	// {weight: 50, pause: 5m}]`.
+	Steps []CanaryStep `yaml:"steps" json:"steps,omitempty"`
+	// What a canary step must show on the canary's own traffic to go on; a
+	// failed check rolls back. Default: none. Example: `analysis:
+	// {max_error_rate: 0.01, max_p95_latency: 300ms}`.
+	Analysis *Analysis `yaml:"analysis" json:"analysis,omitempty"`
+	// A check of each new instance before it takes traffic. Default: none.
+	// Example: `smoke: {path: /healthz/deep, expect_status: 200}`.
+	Smoke *Smoke `yaml:"smoke" json:"smoke,omitempty"`
+	// How long health gates and canary analysis may wait. Default: 5m.
+	// Example: `deploy_timeout: 10m`.
+	DeployTimeout Duration `yaml:"deploy_timeout" json:"deploy_timeout,omitempty"`
+	// How long an instance leaving the routing table may finish its in-flight
+	// requests before it gets SIGTERM. Default: 30s. Example: `drain_timeout:
+	// 1m`.
+	DrainTimeout Duration `yaml:"drain_timeout" json:"drain_timeout,omitempty"`
+	// How long blue-green keeps the previous release running, so a rollback is
+	// one switch. Default: 5m. Example: `rollback_window: 15m`.
+	RollbackWindow Duration `yaml:"rollback_window" json:"rollback_window,omitempty"`
 }
 
 // CanaryStep sends Weight percent of traffic to the canary for Pause.
 type CanaryStep struct {
-	Weight int      `yaml:"weight" json:"weight"`
-	Pause  Duration `yaml:"pause" json:"pause,omitempty"`
+	// The percentage of traffic the canary gets (1 to 100, rising from step to
+	// step). Required. Example: `weight: 10`.
+	Weight int `yaml:"weight" json:"weight"`
+	// How long the step holds before analysis decides. Default: 0. Example:
+	// `pause: 1m`.
+	Pause Duration `yaml:"pause" json:"pause,omitempty"`
 }
 
 // Analysis gates each canary step on the canary's own traffic.
 type Analysis struct {
-	MaxErrorRate  float64  `yaml:"max_error_rate" json:"max_error_rate,omitempty"`
+	// The highest share of 5xx answers the canary may give (0 to 1). Default:
+	// not checked. Example: `max_error_rate: 0.05`.
+	MaxErrorRate float64 `yaml:"max_error_rate" json:"max_error_rate,omitempty"`
+	// The highest 95th-percentile latency of the canary. Default: not checked.
+	// Example: `max_p95_latency: 500ms`.
 	MaxP95Latency Duration `yaml:"max_p95_latency" json:"max_p95_latency,omitempty"`
-	MinRequests   int      `yaml:"min_requests" json:"min_requests,omitempty"`
-	// Queries are PromQL checks; each must stay within its bounds.
+	// How many canary requests a step waits for before judging (bounded by
+	// deploy_timeout). Default: 0. Example: `min_requests: 100`.
+	MinRequests int `yaml:"min_requests" json:"min_requests,omitempty"`
+	// PromQL checks evaluated at each step; $RELEASE, $SERVICE and
+	// $ENVIRONMENT are filled in. Default: none. Example: `queries: [{query:
+	// 'sum(rate(orders_failed_total{release="$RELEASE"}[1m]))', max: 0.1}]`.
 	Queries []AnalysisQuery `yaml:"queries" json:"queries,omitempty"`
 }
 
 // Smoke is a check against a new release before it takes traffic.
 type Smoke struct {
-	Path         string `yaml:"path" json:"path,omitempty"`
-	ExpectStatus int    `yaml:"expect_status" json:"expect_status,omitempty"`
-	Run          string `yaml:"run" json:"run,omitempty"`
+	// An HTTP path GET from each new instance. Default: no HTTP check.
+	// Example: `path: /healthz/deep`.
+	Path string `yaml:"path" json:"path,omitempty"`
+	// The status path must answer. Default: 200. Example: `expect_status:
+	// 204`.
+	ExpectStatus int `yaml:"expect_status" json:"expect_status,omitempty"`
+	// A script run per new instance (bash), with $TUG_SMOKE_URL set to it; a
+	// non-zero exit fails the deploy. Default: no script. Example: `run: curl
+	// -fsS $TUG_SMOKE_URL/api/ping`.
+	Run string `yaml:"run" json:"run,omitempty"`
 }
 
 // ServiceEnvironment overrides a service's settings in one environment.
 type ServiceEnvironment struct {
-	Replicas int               `yaml:"replicas" json:"replicas,omitempty"`
-	Routes   []string          `yaml:"routes" json:"routes,omitempty"`
-	Env      map[string]string `yaml:"env" json:"env,omitempty"`
+	// How many instances run in this environment. Default: the service's
+	// replicas. Example: `replicas: 3`.
+	Replicas int `yaml:"replicas" json:"replicas,omitempty"`
+	// The routes of this environment. Default: the service's routes (which
+	// only one environment may use). Example: `routes: [shop.example.com]`.
+	Routes []string `yaml:"routes" json:"routes,omitempty"`
+	// Environment variables added to (and overriding) the service's. Default:
+	// none. Example: `env: {LOG_LEVEL: warn}`.
+	Env map[string]string `yaml:"env" json:"env,omitempty"`
 }
 
 // Environment is a deploy target such as staging or production.
 type Environment struct {
-	Approval string `yaml:"approval" json:"approval,omitempty"` // "" | required
+	// required makes every deploy here wait for `tug approve RELEASE`.
+	// Default: none. Example: `approval: required`.
+	Approval string `yaml:"approval" json:"approval,omitempty"`
 }
 
 // AlertRule is a Prometheus alerting rule with a P0..P3 severity.
 type AlertRule struct {
-	Alert         string            `yaml:"alert" json:"alert"`
-	Expr          string            `yaml:"expr" json:"expr"`
-	For           Duration          `yaml:"for" json:"for,omitempty"`
-	Severity      string            `yaml:"severity" json:"severity,omitempty"`
-	Runbook       string            `yaml:"runbook" json:"runbook,omitempty"`
-	Labels        map[string]string `yaml:"labels" json:"labels,omitempty"`
-	Annotations   map[string]string `yaml:"annotations" json:"annotations,omitempty"`
-	KeepFiringFor Duration          `yaml:"keep_firing_for" json:"keep_firing_for,omitempty"`
+	// The alert's name. Required. Example: `alert: HighErrorRate`.
+	Alert string `yaml:"alert" json:"alert"`
+	// A PromQL expression; each series it returns is an alert. Required.
+	// Example: `expr: service:error_ratio:rate5m > 0.05`.
+	Expr string `yaml:"expr" json:"expr"`
+	// How long expr must hold before the alert fires (pending until then).
+	// Default: 0. Example: `for: 5m`.
+	For Duration `yaml:"for" json:"for,omitempty"`
+	// P0 (page now) to P3, or critical, high, warning, info. Default: P2.
+	// Example: `severity: P0`.
+	Severity string `yaml:"severity" json:"severity,omitempty"`
+	// A link or path to what to do, sent with the alert. Default: none.
+	// Example: `runbook: runbooks/high-error-rate.md`.
+	Runbook string `yaml:"runbook" json:"runbook,omitempty"`
+	// Labels added to the alert, for routing and silences. Default: none.
+	// Example: `labels: {team: payments}`.
+	Labels map[string]string `yaml:"labels" json:"labels,omitempty"`
+	// Text sent with the alert; Go templates over $labels and $value. Default:
+	// none. Example: `annotations: {summary: "{{ $labels.service }} fails"}`.
+	Annotations map[string]string `yaml:"annotations" json:"annotations,omitempty"`
+	// How long the alert keeps firing after expr stops holding. Default: 0.
+	// Example: `keep_firing_for: 10m`.
+	KeepFiringFor Duration `yaml:"keep_firing_for" json:"keep_firing_for,omitempty"`
 }
 
 // AnalysisQuery is a PromQL canary check: the query's value must not exceed
 // Max (and, when set, not fall below Min).
 type AnalysisQuery struct {
-	Query string   `yaml:"query" json:"query"`
-	Max   *float64 `yaml:"max" json:"max,omitempty"`
-	Min   *float64 `yaml:"min" json:"min,omitempty"`
+	// A PromQL expression giving one number. Required. Example: `query:
+	// 'sum(rate(errors_total{release="$RELEASE"}[1m]))'`.
+	Query string `yaml:"query" json:"query"`
+	// The highest value allowed; set max, min or both. Default: no upper
+	// bound. Example: `max: 0.1`.
+	Max *float64 `yaml:"max" json:"max,omitempty"`
+	// The lowest value allowed. Default: no lower bound. Example: `min: 1`.
+	Min *float64 `yaml:"min" json:"min,omitempty"`
 }
 
 // Sticky pins a client to one instance by cookie, for apps that keep
 // session state in memory.
 type Sticky struct {
-	Cookie string   `yaml:"cookie" json:"cookie,omitempty"`
-	TTL    Duration `yaml:"ttl" json:"ttl,omitempty"`
+	// The cookie's name. Default: tug_sticky. Example: `cookie: session`.
+	Cookie string `yaml:"cookie" json:"cookie,omitempty"`
+	// How long the cookie lasts. Default: the browser session. Example: `ttl:
+	// 1h`.
+	TTL Duration `yaml:"ttl" json:"ttl,omitempty"`
 }
 
 // SLO is an availability objective; it generates burn-rate alerts and an
 // error-budget figure.
 type SLO struct {
-	Availability float64  `yaml:"availability" json:"availability"`
-	Window       Duration `yaml:"window" json:"window,omitempty"`
-}
-
-// Monitoring tunes collection and storage of metrics.
-type Monitoring struct {
-	ScrapeInterval     Duration        `yaml:"scrape_interval" json:"scrape_interval,omitempty"`
-	EvaluationInterval Duration        `yaml:"evaluation_interval" json:"evaluation_interval,omitempty"`
-	Retention          Duration        `yaml:"retention" json:"retention,omitempty"`
-	Scrape             []*ScrapeConfig `yaml:"scrape" json:"scrape,omitempty"`
-	// DefaultAlerts turns the built-in alert packs off for every service.
-	DefaultAlerts *bool `yaml:"default_alerts" json:"default_alerts,omitempty"`
-}
-
-// ScrapeConfig is an extra target tug scrapes but does not run.
-type ScrapeConfig struct {
-	Job         string   `yaml:"job" json:"job"`
-	Targets     []string `yaml:"targets" json:"targets"`
-	MetricsPath string   `yaml:"metrics_path" json:"metrics_path,omitempty"`
-}
-
-// Notify declares where alerts go.
-type Notify struct {
-	Channels []*Channel     `yaml:"channels" json:"channels,omitempty"`
-	Routes   []*NotifyRoute `yaml:"routes" json:"routes,omitempty"`
-}
-
-// Channel is one notification target; exactly one kind is set.
-type Channel struct {
-	Name         string        `yaml:"name" json:"name"`
-	Webhook      *URLChannel   `yaml:"webhook" json:"webhook,omitempty"`
-	Slack        *URLChannel   `yaml:"slack" json:"slack,omitempty"`
-	Email        *EmailChannel `yaml:"email" json:"email,omitempty"`
-	Alertmanager *URLChannel   `yaml:"alertmanager" json:"alertmanager,omitempty"`
-}
-
-// URLChannel is a channel reached by one HTTP URL.
-type URLChannel struct {
-	URL string `yaml:"url" json:"url"`
-}
-
-// EmailChannel sends mail over SMTP.
-type EmailChannel struct {
-	To   []string `yaml:"to" json:"to"`
-	SMTP SMTP     `yaml:"smtp" json:"smtp"`
-}
-
-// SMTP is a mail relay.
-type SMTP struct {
-	Host     string `yaml:"host" json:"host"`
-	Port     int    `yaml:"port" json:"port,omitempty"`
-	From     string `yaml:"from" json:"from"`
-	Username string `yaml:"username" json:"username,omitempty"`
-	// Password names a secret, never the value itself.
-	Password string `yaml:"password_secret" json:"password_secret,omitempty"`
-}
-
-// NotifyRoute sends alerts whose labels match to one channel.
-type NotifyRoute struct {
-	// Match maps a label to a regular expression anchored at both ends.
-	Match          map[string]string `yaml:"match" json:"match,omitempty"`
-	Channel        string            `yaml:"channel" json:"channel"`
-	GroupBy        []string          `yaml:"group_by" json:"group_by,omitempty"`
-	GroupWait      Duration          `yaml:"group_wait" json:"group_wait,omitempty"`
-	GroupInterval  Duration          `yaml:"group_interval" json:"group_interval,omitempty"`
-	RepeatInterval Duration          `yaml:"repeat_interval" json:"repeat_interval,omitempty"`
-	// Continue lets later routes match too.
-	Continue bool `yaml:"continue" json:"continue,omitempty"`
+	// The percentage of requests that must succeed (above 0, below 100).
+	// Required. Example: `availability: 99.9`.
+	Availability float64 `yaml:"availability" json:"availability"`
+	// The period the error budget covers. Default: 30d. Example: `window:
+	// 28d`.
+	Window Duration `yaml:"window" json:"window,omitempty"`
 }
 
 // Proxy configures tug's data plane listeners; command-line flags win.
 type Proxy struct {
-	HTTP  string `yaml:"http" json:"http,omitempty"`
+	// The HTTP listener, host:port; --http wins. Default: 127.0.0.1:8080.
+	// Example: `http: 0.0.0.0:80`.
+	HTTP string `yaml:"http" json:"http,omitempty"`
+	// An HTTPS listener, host:port; needs tls. Default: none. Example: `https:
+	// 0.0.0.0:443`.
 	HTTPS string `yaml:"https" json:"https,omitempty"`
-	TLS   *TLS   `yaml:"tls" json:"tls,omitempty"`
-	// AccessLog turns the JSON access log off when false.
+	// The certificate of the https listener. Required with https. Example:
+	// `tls: {cert: certs/site.pem, key: certs/site-key.pem}`.
+	TLS *TLS `yaml:"tls" json:"tls,omitempty"`
+	// false turns the JSON access log (.tug/proxy/access.log) off. Default:
+	// true. Example: `access_log: false`.
 	AccessLog *bool `yaml:"access_log" json:"access_log,omitempty"`
 }
 
 // TLS names certificate and key files in PEM.
 type TLS struct {
+	// The PEM certificate chain, relative to tug.yaml. Required. Example:
+	// `cert: certs/site.pem`.
 	Cert string `yaml:"cert" json:"cert"`
-	Key  string `yaml:"key" json:"key"`
+	// The PEM private key, relative to tug.yaml. Required. Example: `key:
+	// certs/site-key.pem`.
+	Key string `yaml:"key" json:"key"`
 }
 
 // Logs sets how long service, proxy and tug logs are kept.
 type Logs struct {
+	// How long log lines are kept. Default: 7d. Example: `retention: 14d`.
 	Retention Duration `yaml:"retention" json:"retention,omitempty"`
-}
-
-// Scan configures `tug scan`, scan jobs and the server's rescans of live
-// releases.
-type Scan struct {
-	// Advisories are directories of OSV records (any ecosystem) checked
-	// besides the vulnerability database, relative to tug.yaml.
-	Advisories []string `yaml:"advisories" json:"advisories,omitempty"`
-	// Database is the offline vulnerability database's directory
-	// (default: tug's directory in the user cache).
-	Database string `yaml:"database" json:"database,omitempty"`
-	// StaleAfter is the database age that earns a warning (default 7d).
-	StaleAfter Duration `yaml:"stale_after" json:"stale_after,omitempty"`
-	// FailOn is the lowest severity that fails `tug scan` and scan jobs.
-	FailOn string `yaml:"fail_on" json:"fail_on,omitempty"`
-	// Baseline is the baseline file, relative to tug.yaml: findings in it
-	// do not fail.
-	Baseline string `yaml:"baseline" json:"baseline,omitempty"`
-	// Ignore suppresses findings, each with a reason.
-	Ignore []*ScanIgnore `yaml:"ignore" json:"ignore,omitempty"`
-	// Rescan is how often the server rescans live releases (default 6h).
-	Rescan Duration `yaml:"rescan" json:"rescan,omitempty"`
-}
-
-// ScanIgnore suppresses the findings it matches: by fingerprint, rule,
-// path glob, or a combination (all given must match).
-type ScanIgnore struct {
-	Fingerprint string `yaml:"fingerprint" json:"fingerprint,omitempty"`
-	Rule        string `yaml:"rule" json:"rule,omitempty"`
-	Path        string `yaml:"path" json:"path,omitempty"`
-	Reason      string `yaml:"reason" json:"reason"`
-	// Expires is a date (YYYY-MM-DD) after which the finding is back.
-	Expires string `yaml:"expires" json:"expires,omitempty"`
-}
-
-// Licenses is the licence policy of dependencies, in SPDX identifiers.
-type Licenses struct {
-	Allow []string `yaml:"allow" json:"allow,omitempty"`
-	Deny  []string `yaml:"deny" json:"deny,omitempty"`
-}
-
-// JobScan makes a job scan the workspace in-process instead of running a
-// script. With none of secrets, deps, licenses, iac set, all four run.
-type JobScan struct {
-	Secrets  *bool  `yaml:"secrets" json:"secrets,omitempty"`
-	Deps     *bool  `yaml:"deps" json:"deps,omitempty"`
-	Licenses *bool  `yaml:"licenses" json:"licenses,omitempty"`
-	IaC      *bool  `yaml:"iac" json:"iac,omitempty"`
-	Image    string `yaml:"image" json:"image,omitempty"`
-	// FailOn overrides scan.fail_on for this job.
-	FailOn string `yaml:"fail_on" json:"fail_on,omitempty"`
 }

@@ -6,21 +6,18 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"time"
+
+	"github.com/tugdev/tug/internal/kit"
 )
 
 // Patterns shared by the loader's error messages and the JSON Schema.
 const (
-	durationPattern = `^(0|([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h|d|w))+)$`
+	durationPattern = kit.DurationPattern
 	byteSizePattern = `^([0-9]+|[0-9]+(\.[0-9]+)?\s*(B|kB|KB|MB|GB|TB|KiB|MiB|GiB|TiB))$`
 )
 
 var (
 	byteSizeRE = regexp.MustCompile(`^([0-9]+(?:\.[0-9]+)?)\s*(B|kB|KB|MB|GB|TB|KiB|MiB|GiB|TiB)$`)
-	durationRE = regexp.MustCompile(durationPattern)
-	// dayWeekRE finds the day and week parts Go's durations lack, as
-	// Prometheus writes them (30d, 1w).
-	dayWeekRE = regexp.MustCompile(`([0-9]+(?:\.[0-9]+)?)(d|w)`)
 )
 
 // byteUnit is the number of bytes in one unit.
@@ -70,37 +67,9 @@ func parseByteSize(s string) (ByteSize, error) {
 	return ByteSize(v), nil
 }
 
-// parseDuration reads a Go duration and refuses negative ones and bare
-// numbers, which are ambiguous.
+// parseDuration reads a duration in the one syntax users type
+// (kit.ParseDuration).
 func parseDuration(s string) (Duration, error) {
-	s = strings.TrimSpace(s)
-	if _, err := strconv.ParseFloat(s, 64); err == nil && s != "0" {
-		return 0, fmt.Errorf("invalid duration %q: missing unit (e.g. 30s, 5m, 1h)", s)
-	}
-	if strings.HasPrefix(s, "-") {
-		return 0, fmt.Errorf("invalid duration %q: must not be negative", s)
-	}
-	if !durationRE.MatchString(s) {
-		return 0, fmt.Errorf("invalid duration %q: want e.g. 30s, 5m, 1h30m, 30d", s)
-	}
-	goForm := dayWeekRE.ReplaceAllStringFunc(s, func(m string) string {
-		n, _ := strconv.ParseFloat(m[:len(m)-1], 64)
-		hours := 24.0
-		if m[len(m)-1] == 'w' {
-			hours = 7 * 24
-		}
-		return strconv.FormatFloat(n*hours, 'f', -1, 64) + "h"
-	})
-	d, err := time.ParseDuration(goForm)
-	if err != nil {
-		return 0, fmt.Errorf("invalid duration %q: want e.g. 30s, 5m, 1h30m, 30d", s)
-	}
-	return Duration(d), nil
-}
-
-// ParseDuration reads a duration as tug.yaml writes them (30s, 1h30m,
-// 7d, 1w), for flags and query parameters that take the same form.
-func ParseDuration(s string) (time.Duration, error) {
-	d, err := parseDuration(s)
-	return d.D(), err
+	d, err := kit.ParseDuration(s)
+	return Duration(d), err
 }

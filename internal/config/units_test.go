@@ -3,10 +3,10 @@ package config
 import (
 	"strings"
 	"testing"
-	"time"
 )
 
 func TestInterpolate(t *testing.T) {
+	t.Parallel()
 	env := func(k string) (string, bool) {
 		v, ok := map[string]string{"A": "a", "EMPTY": "", "N": "42"}[k]
 		return v, ok
@@ -39,6 +39,7 @@ func TestInterpolate(t *testing.T) {
 }
 
 func TestParseByteSize(t *testing.T) {
+	t.Parallel()
 	for in, want := range map[string]ByteSize{
 		"0": 0, "1024": 1024, "512MiB": 512 << 20, "5GiB": 5 << 30, "10MB": 10e6,
 		"1.5KiB": 1536, "2 GB": 2e9, "1TiB": 1 << 40, "7B": 7, "3kB": 3000,
@@ -51,47 +52,5 @@ func TestParseByteSize(t *testing.T) {
 		if _, err := parseByteSize(in); err == nil {
 			t.Errorf("parseByteSize(%q) accepted", in)
 		}
-	}
-}
-
-func TestParseDuration(t *testing.T) {
-	for in, want := range map[string]time.Duration{
-		"0": 0, "30s": 30 * time.Second, "1m30s": 90 * time.Second, "1.5h": 90 * time.Minute, "500ms": 500 * time.Millisecond,
-		"30d": 720 * time.Hour, "1w": 168 * time.Hour, "1d12h": 36 * time.Hour, "1.5d": 36 * time.Hour,
-	} {
-		if got, err := parseDuration(in); err != nil || got.D() != want {
-			t.Errorf("parseDuration(%q) = %v, %v; want %v", in, got.D(), err, want)
-		}
-	}
-	for _, in := range []string{"", "10", "-5s", "+5s", ".5s", "5 s", "ten minutes", "1dd", "d"} {
-		if _, err := parseDuration(in); err == nil {
-			t.Errorf("parseDuration(%q) accepted", in)
-		}
-	}
-}
-
-func TestSuggest(t *testing.T) {
-	keys := []string{"needs", "run", "steps", "stage", "artifacts", "timeout", "image"}
-	for got, want := range map[string]string{
-		"nedds":    "needs",
-		"neds":     "needs",
-		"artifact": "artifacts",
-		"tiemout":  "timeout",
-		"rn":       "run",
-		"stagee":   "stage",
-		"imag":     "image",
-		"xyzzy":    "",
-		"needs":    "",
-		"a":        "",
-	} {
-		if s := suggest(got, keys); s != want {
-			t.Errorf("suggest(%q) = %q, want %q", got, s, want)
-		}
-	}
-	if s := suggest("prod", []string{"staging", "production"}); s != "production" {
-		t.Errorf("prefix suggestion = %q", s)
-	}
-	if levenshtein("biuld", "build") != 2 || levenshtein("", "abc") != 3 || levenshtein("kitten", "sitting") != 3 {
-		t.Error("levenshtein is wrong")
 	}
 }

@@ -4,6 +4,9 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/tugdev/tug/internal/kit"
+	"gopkg.in/yaml.v3"
 )
 
 // validator runs the semantic rules over a decoded config. Each rule adds
@@ -26,6 +29,8 @@ func validate(c *Config, d *decoder) {
 	v.routes()
 	v.alerts()
 	v.notify()
+	v.monitoring()
+	v.server()
 	v.scan()
 }
 
@@ -81,7 +86,7 @@ func (v *validator) enum(path, got string, allowed ...string) {
 	if got == "" || slices.Contains(allowed, got) {
 		return
 	}
-	v.errorf(path, "unknown value %q%s; allowed: %s", got, didYouMean(got, allowed), strings.Join(allowed, ", "))
+	v.errorf(path, "unknown value %q%s; allowed: %s", got, kit.DidYouMean(got, allowed), strings.Join(allowed, ", "))
 }
 
 // unknownName reports a reference to something not declared.
@@ -90,7 +95,7 @@ func (v *validator) unknownName(path, posPath, what, got string, declared []stri
 		v.errorAt(path, posPath, "unknown %s %q (no %ss are declared)", what, got, what)
 		return
 	}
-	v.errorAt(path, posPath, "unknown %s %q%s", what, got, didYouMean(got, declared))
+	v.errorAt(path, posPath, "unknown %s %q%s", what, got, kit.DidYouMean(got, declared))
 }
 
 func (v *validator) version() {
@@ -106,7 +111,7 @@ func (v *validator) version() {
 // envKeys checks that every key of an env mapping is a variable name.
 func (v *validator) envKeys(path string) {
 	for _, k := range v.d.order[path] {
-		if !validEnvName(k) {
+		if !kit.ValidEnvName(k) {
 			v.errorKey(path+"."+k, path+"."+k, "invalid variable name %q: use letters, digits and _, not starting with a digit", k)
 		}
 	}
@@ -115,8 +120,63 @@ func (v *validator) envKeys(path string) {
 // secretNames checks that secrets can be injected as environment variables.
 func (v *validator) secretNames(path string, names []string) {
 	for i, s := range names {
-		if !validEnvName(s) {
-			v.errorf(joinIndex(path, i), "invalid secret name %q: use letters, digits and _, not starting with a digit", s)
+		v.secretName(joinIndex(path, i), s)
+	}
+}
+
+// secretName checks one key that names a secret.
+func (v *validator) secretName(path, name string) {
+	if !kit.ValidEnvName(name) {
+		v.errorf(path, "invalid secret name %q: use letters, digits and _, not starting with a digit", name)
+	}
+}
+
+// posWithin is where the text sub, found at byte offset off of the string
+// value at path, stands in the file. It handles values on one line (plain
+// or quoted) and literal blocks (|), checking the file's text there; for
+// anything else (folded blocks, escapes before sub) it is where the value
+// starts.
+func (v *validator) posWithin(path string, off int, sub string) Pos {
+	start, ok := v.d.valPos[path]
+	if !ok {
+		start = lookupPos(v.d.keyPos, path)
+	}
+	n := v.d.strings[path]
+	if n == nil || off < 0 || off > len(n.Value) {
+		return start
+	}
+	at := func(line, col int) bool {
+		if line < 1 || line > len(v.d.lines) || col < 1 {
+			return false
+		}
+		l := v.d.lines[line-1]
+		return col-1+len(sub) <= len(l) && string(l[col-1:col-1+len(sub)]) == sub
+	}
+	before := n.Value[:off]
+	switch n.Style {
+	case 0, yaml.DoubleQuotedStyle, yaml.SingleQuotedStyle:
+		if strings.Contains(before, "\n") {
+			return start
+		}
+		col := n.Column + len(before)
+		if n.Style != 0 {
+			col++ // the opening quote
+		}
+		if at(n.Line, col) {
+			return Pos{Line: n.Line, Col: col}
+		}
+	case yaml.LiteralStyle:
+		idx := strings.Count(before, "\n")
+		lineStart := strings.LastIndex(before, "\n") + 1
+		valueLine, _, _ := strings.Cut(n.Value[lineStart:], "\n")
+		line := n.Line + 1 + idx
+		if line <= len(v.d.lines) {
+			raw := strings.TrimRight(string(v.d.lines[line-1]), "\r\n")
+			col := len(raw) - len(valueLine) + (off - lineStart) + 1
+			if at(line, col) {
+				return Pos{Line: line, Col: col}
+			}
 		}
 	}
+	return start
 }

@@ -5,6 +5,8 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+
+	"github.com/tugdev/tug/internal/kit"
 )
 
 // notify checks where alerts go (channels and routes) and the alerting
@@ -123,7 +125,7 @@ func (v *validator) email(ep string, e *EmailChannel) {
 	if v.has(sp+".port") && (e.SMTP.Port < 1 || e.SMTP.Port > 65535) {
 		v.errorf(sp+".port", "must be between 1 and 65535, got %d", e.SMTP.Port)
 	}
-	if p := e.SMTP.Password; p != "" && !validEnvName(p) {
+	if p := e.SMTP.Password; p != "" && !kit.ValidEnvName(p) {
 		v.errorf(sp+".password_secret", "invalid secret name %q: use letters, digits and _, not starting with a digit", p)
 	}
 }
@@ -142,7 +144,7 @@ func (v *validator) slo(sp string, s *SLO) {
 
 // validLabelName says whether s is a Prometheus label name: the same
 // rule as a portable environment variable name.
-func validLabelName(s string) bool { return validEnvName(s) }
+func validLabelName(s string) bool { return kit.ValidEnvName(s) }
 
 // regexpReason is the part of a regexp error after its "error parsing
 // regexp: " prefix.

@@ -3,12 +3,16 @@ package config
 import (
 	"errors"
 	"fmt"
+	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 
 	"github.com/bmatcuk/doublestar/v4"
 	"github.com/expr-lang/expr"
 	"github.com/expr-lang/expr/file"
+
+	"github.com/tugdev/tug/internal/kit"
 )
 
 // Values of a job's `when`.
@@ -37,6 +41,7 @@ func (v *validator) pipeline(pp string, p *Pipeline) {
 		}
 		seen[s] = true
 	}
+	v.triggers(pp, p)
 	v.envKeys(pp + ".env")
 	for _, name := range p.JobOrder {
 		v.job(pp, p, name, p.Jobs[name])
@@ -48,7 +53,7 @@ func (v *validator) job(pp string, p *Pipeline, name string, j *Job) {
 	jp := pp + ".jobs." + name
 	v.jobKind(jp, j)
 	if j.Stage != "" && len(p.Stages) > 0 && !slices.Contains(p.Stages, j.Stage) {
-		v.errorf(jp+".stage", "unknown stage %q%s", j.Stage, didYouMean(j.Stage, p.Stages))
+		v.errorf(jp+".stage", "unknown stage %q%s", j.Stage, kit.DidYouMean(j.Stage, p.Stages))
 	}
 	v.needs(jp, p, name, j)
 	v.enum(jp+".when", j.When, whenValues()...)
@@ -66,12 +71,15 @@ func (v *validator) job(pp string, p *Pipeline, name string, j *Job) {
 	if j.Matrix != nil {
 		v.matrix(jp+".matrix", j.Matrix)
 	}
+	v.matrixRefs(jp, j)
 	v.secretNames(jp+".secrets", j.Secrets)
 	v.envKeys(jp + ".env")
 	v.globs(jp+".inputs", j.Inputs)
 	v.globs(jp+".artifacts", j.Artifacts)
+	v.inWorkspace(jp+".artifacts", j.Artifacts)
 	if j.Reports != nil {
 		v.globs(jp+".reports.junit", j.Reports.JUnit)
+		v.inWorkspace(jp+".reports.junit", j.Reports.JUnit)
 	}
 	for i, s := range j.Services {
 		sp := joinIndex(jp+".services", i)
@@ -156,7 +164,7 @@ func (v *validator) needs(jp string, p *Pipeline, name string, j *Job) {
 		case seen[n]:
 			v.errorAt(jp+".needs", ip, "duplicate need %q", n)
 		case p.Jobs[n] == nil:
-			v.errorAt(jp+".needs", ip, "unknown job %q%s", n, didYouMean(n, others()))
+			v.errorAt(jp+".needs", ip, "unknown job %q%s", n, kit.DidYouMean(n, others()))
 		}
 		seen[n] = true
 	}
@@ -213,12 +221,63 @@ func (v *validator) matrix(mp string, m *Matrix) {
 		ep := joinIndex(mp+".exclude", i)
 		for _, k := range v.d.order[ep] {
 			if _, ok := m.Axes[k]; !ok {
-				v.errorKey(ep+"."+k, ep+"."+k, "unknown axis %q%s", k, didYouMean(k, m.AxisOrder))
+				v.errorKey(ep+"."+k, ep+"."+k, "unknown axis %q%s", k, kit.DidYouMean(k, m.AxisOrder))
 			}
 		}
 		if len(ex) == 0 {
 			v.errorf(ep, "empty exclude entry")
 		}
+	}
+}
+
+// matrixRef matches ${{ matrix.KEY }}; the planner substitutes the same.
+var matrixRef = regexp.MustCompile(`\$\{\{\s*matrix\.([A-Za-z0-9_.-]+)\s*\}\}`)
+
+// MatrixRef is the pattern of a matrix reference, ${{ matrix.KEY }}, with
+// KEY as its first group.
+func MatrixRef() *regexp.Regexp { return matrixRef }
+
+// matrixRefs checks that every ${{ matrix.KEY }} in a job's scripts, image
+// and env names a key of its matrix, pointing at the reference itself.
+func (v *validator) matrixRefs(jp string, j *Job) {
+	var keys []string
+	if m := j.Matrix; m != nil {
+		keys = append(keys, m.AxisOrder...)
+		for _, inc := range m.Include {
+			for k := range inc {
+				if !slices.Contains(keys, k) {
+					keys = append(keys, k)
+				}
+			}
+		}
+	}
+	check := func(path, text string) {
+		if v.isBad(path) {
+			return
+		}
+		for _, loc := range matrixRef.FindAllStringSubmatchIndex(text, -1) {
+			key := text[loc[2]:loc[3]]
+			if slices.Contains(keys, key) {
+				continue
+			}
+			ref := text[loc[0]:loc[1]]
+			var msg string
+			switch {
+			case j.Matrix == nil:
+				msg = fmt.Sprintf("%s: the job has no matrix", ref)
+			default:
+				msg = fmt.Sprintf("%s: the matrix has no key %q%s (keys: %s)", ref, key, kit.DidYouMean(key, keys), strings.Join(keys, ", "))
+			}
+			v.d.add(&Error{File: v.d.file, Pos: v.posWithin(path, loc[0], ref), Path: path, Msg: msg})
+		}
+	}
+	check(jp+".run", j.Run)
+	for i, st := range j.Steps {
+		check(joinIndex(jp+".steps", i)+".run", st.Run)
+	}
+	check(jp+".image", j.Image)
+	for _, k := range v.d.order[jp+".env"] {
+		check(jp+".env."+k, j.Env[k])
 	}
 }
 
@@ -228,6 +287,26 @@ func (v *validator) globs(path string, pats []string) {
 			v.errorf(joinIndex(path, i), "empty pattern")
 		} else if !doublestar.ValidatePattern(p) {
 			v.errorf(joinIndex(path, i), "invalid glob pattern %q", p)
+		}
+	}
+}
+
+// inWorkspace checks that patterns of files a job leaves behind (artifacts,
+// JUnit reports) stay inside the workspace, the directory of tug.yaml: nothing outside it
+// is saved, so such a pattern would silently keep nothing.
+func (v *validator) inWorkspace(path string, pats []string) {
+	for i, p := range pats {
+		pp := path
+		if v.has(joinIndex(path, i)) {
+			pp = joinIndex(path, i)
+		}
+		clean := filepath.ToSlash(filepath.Clean(p))
+		switch {
+		case p == "":
+		case filepath.IsAbs(p) || strings.HasPrefix(p, "/"):
+			v.errorf(pp, "%q is an absolute path: write it relative to the workspace (the directory of tug.yaml); nothing outside it is kept", p)
+		case clean == ".." || strings.HasPrefix(clean, "../"):
+			v.errorf(pp, "%q leaves the workspace (the directory of tug.yaml): nothing outside it is kept", p)
 		}
 	}
 }

@@ -1,7 +1,10 @@
 package config
 
 import (
+	"slices"
 	"strings"
+
+	"github.com/tugdev/tug/internal/kit"
 )
 
 // Values of a service's deploy.strategy.
@@ -45,6 +48,9 @@ func (v *validator) service(sp string, s *Service) {
 				prev = st.Weight
 			}
 		}
+		if s.Deploy.Analysis != nil {
+			v.analysisQueries(dp+".analysis", s.Deploy.Analysis)
+		}
 	}
 	for _, env := range v.d.order[sp+".environments"] {
 		ep := sp + ".environments." + env
@@ -52,7 +58,7 @@ func (v *validator) service(sp string, s *Service) {
 			if len(v.c.EnvironmentOrder) == 0 {
 				v.errorKey(ep, ep, "unknown environment %q (no environments are declared)", env)
 			} else {
-				v.errorKey(ep, ep, "unknown environment %q%s", env, didYouMean(env, v.c.EnvironmentOrder))
+				v.errorKey(ep, ep, "unknown environment %q%s", env, kit.DidYouMean(env, v.c.EnvironmentOrder))
 			}
 		}
 		o := s.Environments[env]
@@ -101,6 +107,43 @@ func (v *validator) routes() {
 			for i, r := range s.Environments[env].Routes {
 				add(claim{name, env, ep, joinIndex(ep+".routes", i)}, r)
 			}
+		}
+		v.inheritedRoutes(sp, s)
+	}
+}
+
+// inheritedRoutes checks the routes a service's environments inherit: an
+// environment without routes of its own serves the service's routes, so
+// two such environments (or one, and another that names the same route)
+// would claim one host name twice, and the proxy would send all of its
+// traffic to whichever was deployed last.
+func (v *validator) inheritedRoutes(sp string, s *Service) {
+	if len(s.Routes) == 0 || len(v.c.EnvironmentOrder) < 2 {
+		return
+	}
+	var inherit []string
+	own := map[string]string{} // route -> environment naming it itself
+	for _, env := range v.c.EnvironmentOrder {
+		o := s.Environments[env]
+		if o == nil || len(o.Routes) == 0 {
+			inherit = append(inherit, env)
+			continue
+		}
+		for _, r := range o.Routes {
+			own[strings.ToLower(strings.TrimSpace(r))] = env
+		}
+	}
+	for i, r := range s.Routes {
+		rp := joinIndex(sp+".routes", i)
+		key := strings.ToLower(strings.TrimSpace(r))
+		switch {
+		case len(inherit) >= 2:
+			v.errorf(rp, "route %q would serve both %s and %s (an environment without routes of its own inherits the service's): give %s its own under %s.environments.%s.routes",
+				r, inherit[0], inherit[1], inherit[1], sp, inherit[1])
+		case len(inherit) == 1 && own[key] != "":
+			v.errorf(joinIndex(sp+".environments."+own[key]+".routes", slices.IndexFunc(s.Environments[own[key]].Routes, func(x string) bool {
+				return strings.ToLower(strings.TrimSpace(x)) == key
+			})), "route %q is already served by %s, which inherits %s.routes", r, inherit[0], sp)
 		}
 	}
 }

@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+
+	"github.com/tugdev/tug/internal/kit"
 )
 
 // revisionWorktree marks a release copied from a directory that is not a
@@ -78,6 +80,7 @@ func (m *Manager) prepare(ctx context.Context, rel *Release, p *plan, cfgFile st
 	if p.Runtime == "docker" {
 		return m.pinImage(ctx, rel, p)
 	}
+	p.Revision = rel.Revision
 	dir := filepath.Join(m.opts.StateDir, "releases", rel.ID)
 	p.ReleaseDir = dir
 	if _, err := os.Stat(filepath.Join(dir, releaseMarker)); err == nil {
@@ -269,18 +272,7 @@ func runBuild(ctx context.Context, p *plan, line func(string)) error {
 
 // writeMarker marks a release directory complete, durably.
 func writeMarker(dir, id string) error {
-	path := filepath.Join(dir, releaseMarker)
-	f, err := os.Create(path + ".tmp")
-	if err != nil {
-		return fmt.Errorf("%w: %w", ErrFailed, err)
-	}
-	if _, err := f.WriteString(id + "\n"); err == nil {
-		err = f.Sync()
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("%w: %w", ErrFailed, err)
-	}
-	if err := os.Rename(path+".tmp", path); err != nil {
+	if err := kit.WriteFile(filepath.Join(dir, releaseMarker), []byte(id+"\n"), 0o644); err != nil {
 		return fmt.Errorf("%w: %w", ErrFailed, err)
 	}
 	return nil

@@ -36,6 +36,7 @@ func writeFile(t *testing.T, path, body string) {
 // release directory (in the subdirectory holding tug.yaml), built there,
 // and run from there, so releases sit side by side.
 func TestGitExportAndBuild(t *testing.T) {
+	t.Parallel()
 	svc := webService("rolling", "ok")
 	svc.Replicas = 1
 	svc.Build = `cat msg.txt > built.txt; echo "built in $(basename "$PWD")" >> built.txt`
@@ -89,6 +90,7 @@ func TestGitExportAndBuild(t *testing.T) {
 }
 
 func TestBuildFailureCarriesItsOutput(t *testing.T) {
+	t.Parallel()
 	svc := webService("rolling", "ok")
 	svc.Build = "echo compiling; echo 'main.go:3: syntax error' >&2; exit 3"
 	h := newHarness(t, configWith(svc))

@@ -26,6 +26,9 @@ func (r *run) emit(phase, format string, args ...any) {
 	emit(r.progress, r.m.now, r.rel.ID, phase, format, args...)
 }
 
+// note is progress while a health gate waits.
+func (r *run) note(format string, args ...any) { r.emit("health", format, args...) }
+
 // Deploy builds, starts and switches to a new release, blocking until it
 // is live or failed. With approval required it waits for Approve.
 func (m *Manager) Deploy(ctx context.Context, req Request, progress Progress) (*Release, error) {
@@ -49,9 +52,13 @@ func (m *Manager) Deploy(ctx context.Context, req Request, progress Progress) (*
 		return nil, err
 	}
 	defer m.release(k)
+	var failedElsewhere error
 	if p.Runtime == "process" {
 		if rel.Revision, err = m.resolveRevision(ctx, req.Version); err != nil {
 			return nil, err
+		}
+		if failedElsewhere = m.failedElsewhere(ctx, p.Service, p.Environment, rel.Revision); failedElsewhere != nil && !req.Force {
+			return nil, failedElsewhere
 		}
 	}
 	if p.Approval {
@@ -63,6 +70,9 @@ func (m *Manager) Deploy(ctx context.Context, req Request, progress Progress) (*
 	}
 	rel.ID = rec.ID
 	m.setBusy(k, rel)
+	if failedElsewhere != nil {
+		emit(progress, m.now, rel.ID, "build", "warning: deploying anyway (--force): %v", failedElsewhere)
+	}
 	if p.Approval {
 		if err := m.awaitApproval(ctx, rel, p, progress); err != nil {
 			return rel, err
@@ -97,6 +107,41 @@ func (m *Manager) proceed(ctx context.Context, k key, rel *Release, p *plan, pro
 		return m.failed(ctx, r, err)
 	}
 	return m.wentLive(ctx, r)
+}
+
+// failedElsewhere says whether revision of service failed or was rolled
+// back in another environment than env, and has not gone live there
+// since: promoting it is most likely promoting the failure.
+func (m *Manager) failedElsewhere(ctx context.Context, service, env, revision string) error {
+	if revision == "" || revision == revisionWorktree {
+		return nil // the work tree is not one revision: it changes under us
+	}
+	recs, err := m.opts.Store.ListReleases(ctx, service, "", 0)
+	if err != nil {
+		return err
+	}
+	decided := map[string]bool{} // environments whose newest release of revision was seen
+	for _, r := range recs {     // newest first
+		if r.Environment == env || r.Revision != revision || decided[r.Environment] {
+			continue
+		}
+		switch r.Status {
+		case StatusLive, StatusSuperseded:
+			decided[r.Environment] = true
+		case StatusFailed, StatusRolledBack:
+			reason := firstLine(r.Reason)
+			if reason != "" {
+				reason = ": " + reason
+			}
+			what := "failed"
+			if r.Status == StatusRolledBack {
+				what = "was rolled back"
+			}
+			return fmt.Errorf("%w: %s of %s %s in %s (release %s%s); deploy it anyway with --force",
+				ErrFailedElsewhere, shortSHA(revision), service, what, r.Environment, r.ID, reason)
+		}
+	}
+	return nil
 }
 
 func revisionOrImage(rel *Release, p *plan) string {

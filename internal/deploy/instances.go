@@ -74,6 +74,12 @@ func (m *Manager) startInstance(ctx context.Context, k key, p *plan, rel string,
 	if p.Digest != "" {
 		image = p.Digest
 	}
+	// What the instance runs: the git commit of a process release, the
+	// pinned image of a container one.
+	env["TUG_REVISION"] = p.Revision
+	if p.Runtime == "docker" {
+		env["TUG_REVISION"] = image
+	}
 	inst, err := rt.Start(ctx, runtime.Spec{
 		ID: ref.ID, Service: p.Service, Environment: p.Environment, Release: rel,
 		Dir: p.Dir, Command: p.Command, Image: image, Port: p.Port, Env: env, Secrets: secrets,
@@ -96,17 +102,31 @@ func (m *Manager) startInstance(ctx context.Context, k key, p *plan, rel string,
 	return ref, err
 }
 
-// gateError is an instance that never became healthy.
+// gateError is an instance that never became healthy: it did not pass
+// its check before the deadline, or it exited while starting.
 type gateError struct {
 	Instance string
 	Check    string
 	Logs     []string
 	Waited   time.Duration
+	// Exit is how the instance ended when it exited during start
+	// ("exit status 3"); CrashLoop says the runtime already saw it crash
+	// again and again.
+	Exit      string
+	CrashLoop bool
+	Restarts  int
 }
 
 func (e *gateError) Error() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "instance %s not healthy after %s: %s", e.Instance, e.Waited.Round(time.Millisecond), e.Check)
+	switch {
+	case e.CrashLoop:
+		fmt.Fprintf(&b, "instance %s is crash-looping (%s; %d restarts in %s)", e.Instance, e.Exit, e.Restarts, e.Waited.Round(time.Millisecond))
+	case e.Exit != "":
+		fmt.Fprintf(&b, "instance %s exited during start after %s (%s)", e.Instance, e.Waited.Round(time.Millisecond), e.Exit)
+	default:
+		fmt.Fprintf(&b, "instance %s not healthy after %s: %s", e.Instance, e.Waited.Round(time.Millisecond), e.Check)
+	}
 	if len(e.Logs) > 0 {
 		b.WriteString("\nlast log lines:")
 		for _, l := range e.Logs {
@@ -119,9 +139,13 @@ func (e *gateError) Error() string {
 }
 
 // gate waits until ref passes its health check or deadline passes; the
-// error is a *gateError carrying the last check and log lines.
-func (m *Manager) gate(ctx context.Context, p *plan, ref instRef, deadline time.Time) error {
+// error is a *gateError carrying the last check and log lines. It fails
+// as soon as the runtime reports that the instance exited (it would only
+// be restarted into the same failure), and, with note, says every
+// Options.ProgressEvery which check it waits for and for how long.
+func (m *Manager) gate(ctx context.Context, p *plan, ref instRef, deadline time.Time, note func(format string, args ...any)) error {
 	start := time.Now()
+	nextNote := start.Add(m.opts.ProgressEvery)
 	// Poll fast at first (a fresh process is up in milliseconds), backing
 	// off to the configured interval, so a gate costs what the app needs.
 	interval := min(p.HealthInterval, 25*time.Millisecond)
@@ -130,12 +154,25 @@ func (m *Manager) gate(ctx context.Context, p *plan, ref instRef, deadline time.
 		if ok {
 			return nil
 		}
+		if in, found := m.instance(ctx, ref); found && (in.State != runtime.Running || in.Restarts > 0 || in.CrashLoop) {
+			exit := in.LastExit
+			if exit == "" {
+				exit = string(in.State)
+			}
+			return &gateError{Instance: ref.ID, Check: check, Logs: m.lastLogs(ref), Waited: time.Since(start),
+				Exit: exit, CrashLoop: in.CrashLoop, Restarts: in.Restarts}
+		}
 		left := time.Until(deadline)
 		if left <= 0 || ctx.Err() != nil {
 			if ctx.Err() != nil {
 				check += " (" + ctx.Err().Error() + ")"
 			}
 			return &gateError{Instance: ref.ID, Check: check, Logs: m.lastLogs(ref), Waited: time.Since(start)}
+		}
+		if now := time.Now(); note != nil && now.After(nextNote) {
+			note("waiting for %s: %s (%s so far, gives up in %s)", ref.ID, check,
+				now.Sub(start).Round(time.Second), left.Round(time.Second))
+			nextNote = now.Add(m.opts.ProgressEvery)
 		}
 		t := time.NewTimer(min(interval, left))
 		select {
@@ -145,6 +182,25 @@ func (m *Manager) gate(ctx context.Context, p *plan, ref instRef, deadline time.
 		t.Stop()
 		interval = min(interval*2, p.HealthInterval)
 	}
+}
+
+// instance is what ref's runtime reports about it now; false when the
+// runtime cannot say (then the health check alone decides).
+func (m *Manager) instance(ctx context.Context, ref instRef) (runtime.Instance, bool) {
+	rt := m.opts.Runtimes[ref.Runtime]
+	if rt == nil {
+		return runtime.Instance{}, false
+	}
+	list, err := rt.List(ctx)
+	if err != nil {
+		return runtime.Instance{}, false
+	}
+	for _, in := range list {
+		if in.ID == ref.ID {
+			return in, true
+		}
+	}
+	return runtime.Instance{}, false
 }
 
 // lastLogs fetches an instance's last log lines, best effort.

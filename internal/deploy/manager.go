@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"reflect"
 	"sync"
 	"time"
 
@@ -33,6 +34,10 @@ var (
 	ErrNoPrevious = errors.New("no previous good release")
 	// ErrNotAwaiting: approve of a release that does not wait for approval.
 	ErrNotAwaiting = errors.New("release is not awaiting approval")
+	// ErrFailedElsewhere: the revision failed (or was rolled back) in
+	// another environment and has not gone live there since; nothing was
+	// recorded. Request.Force deploys it anyway.
+	ErrFailedElsewhere = errors.New("revision failed in another environment")
 	// ErrServerStopping is the cause the server cancels deploys with when
 	// it stops: a release waiting for approval then keeps waiting, for
 	// the next server to resume (ResumeApprovals), instead of failing.
@@ -88,6 +93,9 @@ type Options struct {
 	// PollInterval is how often drains and canary analyses re-check the
 	// proxy. Default 100ms.
 	PollInterval time.Duration
+	// ProgressEvery is how often a health gate that still waits says so
+	// (default 5s).
+	ProgressEvery time.Duration
 }
 
 // Request asks for a release of Service to Environment at Version (a git
@@ -97,6 +105,8 @@ type Request struct {
 	Environment string `json:"environment"`
 	Version     string `json:"version,omitempty"`
 	Who         string `json:"who,omitempty"`
+	// Force deploys a revision that failed in another environment.
+	Force bool `json:"force,omitempty"`
 }
 
 // Release statuses.
@@ -172,11 +182,14 @@ type Manager struct {
 
 	// mu guards everything below; persisting a state happens under it so
 	// saves of one key are never reordered.
-	mu        sync.Mutex
-	cfg       *config.Config
-	states    map[key]*envState
-	busy      map[key]*Release
-	chores    map[key]bool // busy with housekeeping (a rollback window ending)
+	mu     sync.Mutex
+	cfg    *config.Config
+	states map[key]*envState
+	busy   map[key]*Release
+	chores map[key]bool // busy with housekeeping (a rollback window ending)
+	// freed is closed, and replaced, whenever a key stops being busy, so
+	// whoever waits for one (acquire, Shutdown) is woken, not polling.
+	freed     chan struct{}
 	approvals map[string]chan approval
 	timers    map[key]*time.Timer
 	// tableFloor is the lowest version the next table push may carry
@@ -210,6 +223,7 @@ func New(opts Options) (*Manager, error) {
 		states:    map[key]*envState{},
 		busy:      map[key]*Release{},
 		chores:    map[key]bool{},
+		freed:     make(chan struct{}),
 		approvals: map[string]chan approval{},
 		timers:    map[key]*time.Timer{},
 	}
@@ -218,6 +232,9 @@ func New(opts Options) (*Manager, error) {
 	}
 	if m.now == nil {
 		m.now = time.Now
+	}
+	if m.opts.ProgressEvery <= 0 {
+		m.opts.ProgressEvery = 5 * time.Second
 	}
 	if m.opts.PollInterval <= 0 {
 		m.opts.PollInterval = 100 * time.Millisecond
@@ -252,7 +269,7 @@ func (m *Manager) acquire(ctx context.Context, k key, rel *Release) error {
 	for {
 		m.mu.Lock()
 		_, held := m.busy[k]
-		chore := m.chores[k]
+		chore, freed := m.chores[k], m.freed
 		if !held {
 			m.busy[k] = rel
 			m.mu.Unlock()
@@ -262,8 +279,10 @@ func (m *Manager) acquire(ctx context.Context, k key, rel *Release) error {
 		if !chore {
 			return fmt.Errorf("%w: %s", ErrBusy, k)
 		}
-		if err := sleepCtx(ctx, 20*time.Millisecond); err != nil {
-			return err
+		select {
+		case <-freed:
+		case <-ctx.Done():
+			return ctx.Err()
 		}
 	}
 }
@@ -284,6 +303,8 @@ func (m *Manager) release(k key) {
 	m.mu.Lock()
 	delete(m.busy, k)
 	delete(m.chores, k)
+	close(m.freed)
+	m.freed = make(chan struct{})
 	m.mu.Unlock()
 }
 
@@ -310,12 +331,20 @@ func (m *Manager) Shutdown(ctx context.Context, stopServices bool) error {
 	m.wg.Wait()
 	// Deploys run on after their clients left; cancelled, they wind down
 	// (back to the previous release) before instances may be stopped.
+	// Each one's end wakes this wait; ctx bounds it.
+wait:
 	for {
 		m.mu.Lock()
-		n := len(m.busy)
+		n, freed := len(m.busy), m.freed
 		m.mu.Unlock()
-		if n == 0 || sleepCtx(ctx, 20*time.Millisecond) != nil {
+		if n == 0 {
 			break
+		}
+		select {
+		case <-freed:
+		case <-ctx.Done():
+			m.log.Warn("deploy manager: stopped waiting for deploys to wind down", "busy", n, "err", ctx.Err())
+			break wait
 		}
 	}
 	if !stopServices {
@@ -330,4 +359,24 @@ func emit(progress Progress, now func() time.Time, rel, phase, format string, ar
 	if progress != nil {
 		progress(Event{Time: now(), Release: rel, Phase: phase, Message: msg})
 	}
+}
+
+// ApplyConfig puts c in force for the next deploys and, when the routes,
+// health checks or stickiness it gives the running releases differ from
+// those of the config before, pushes the routing table at once. An error
+// means the proxy did not take the new table; c is in force for deploys
+// all the same, and the next push carries it.
+func (m *Manager) ApplyConfig(ctx context.Context, c *config.Config) error {
+	m.mu.Lock()
+	before := m.buildTable()
+	m.cfg = c
+	after := m.buildTable()
+	m.mu.Unlock()
+	if reflect.DeepEqual(before, after) {
+		return nil
+	}
+	if err := m.push(ctx); err != nil {
+		return fmt.Errorf("routes, health checks or stickiness not applied: %w", err)
+	}
+	return nil
 }

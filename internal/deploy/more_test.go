@@ -13,6 +13,7 @@ import (
 	"github.com/tugdev/tug/internal/config"
 	"github.com/tugdev/tug/internal/proxy"
 	"github.com/tugdev/tug/internal/runtime"
+	"github.com/tugdev/tug/internal/testkit"
 )
 
 // fakeDocker is the fake runtime with image resolution.
@@ -39,6 +40,7 @@ func (d pullingDocker) PullImage(_ context.Context, ref string) error {
 // pull: true pulls the image before every deploy; without it the
 // runtime is not asked to.
 func TestDockerServicePullsWhenAsked(t *testing.T) {
+	t.Parallel()
 	svc := webService("rolling", "")
 	svc.Image = "ok:main"
 	h := newHarness(t, configWith(svc))
@@ -70,6 +72,7 @@ func (fakeDocker) ResolveImage(ctx context.Context, ref string) (string, error) 
 }
 
 func TestDockerReleasePinsTheImageDigest(t *testing.T) {
+	t.Parallel()
 	svc := webService("rolling", "")
 	svc.Image = "ok:latest"
 	h := newHarness(t, configWith(svc))
@@ -91,6 +94,7 @@ func TestDockerReleasePinsTheImageDigest(t *testing.T) {
 }
 
 func TestCanaryQueries(t *testing.T) {
+	t.Parallel()
 	maxv := 0.1
 	svc := webService("canary", "ok")
 	svc.Deploy.Steps = []stepCfg{{Weight: 25}}
@@ -127,6 +131,7 @@ func TestCanaryQueries(t *testing.T) {
 }
 
 func TestQuantileFromBuckets(t *testing.T) {
+	t.Parallel()
 	b := func(pairs ...float64) []proxy.Bucket {
 		var out []proxy.Bucket
 		for i := 0; i < len(pairs); i += 2 {
@@ -158,6 +163,7 @@ func TestQuantileFromBuckets(t *testing.T) {
 }
 
 func TestCanaryP95Threshold(t *testing.T) {
+	t.Parallel()
 	svc := webService("canary", "ok")
 	svc.Deploy.Steps = []stepCfg{{Weight: 50}}
 	svc.Deploy.Analysis = &analysisCfg{MaxP95Latency: durationCfg(time.Nanosecond), MinRequests: 5}
@@ -170,11 +176,12 @@ func TestCanaryP95Threshold(t *testing.T) {
 }
 
 // drainRouter reports removed backends as draining with requests in
-// flight until released.
+// flight until released, and counts how often it reported one busy.
 type drainRouter struct {
 	*fakeRouter
 	mu       sync.Mutex
 	inflight map[string]*proxy.BackendStatus
+	busy     int
 }
 
 func (d *drainRouter) Backends(ctx context.Context) ([]proxy.BackendStatus, error) {
@@ -188,6 +195,9 @@ func (d *drainRouter) Backends(ctx context.Context) ([]proxy.BackendStatus, erro
 	for id, b := range d.inflight {
 		if !in[id] {
 			out = append(out, *b)
+			if b.InFlight > 0 {
+				d.busy++
+			}
 		}
 	}
 	return out, nil
@@ -208,6 +218,7 @@ func (s *stopRecorder) Stop(ctx context.Context, id string, g time.Duration) err
 }
 
 func TestDrainWaitsForInFlightRequests(t *testing.T) {
+	t.Parallel()
 	svc := webService("rolling", "ok")
 	svc.Replicas = 1
 	svc.Deploy.DrainTimeout = durationCfg(5 * time.Second)
@@ -220,7 +231,9 @@ func TestDrainWaitsForInFlightRequests(t *testing.T) {
 	dr.inflight[old] = &proxy.BackendStatus{Instance: old, Draining: true, InFlight: 2}
 	released := make(chan time.Time, 1)
 	go func() {
-		time.Sleep(300 * time.Millisecond)
+		// Release once the deploy has seen the requests in flight and
+		// kept waiting for them.
+		testkit.Poll(testkit.DefaultWait, func() bool { dr.mu.Lock(); defer dr.mu.Unlock(); return dr.busy >= 2 })
 		dr.mu.Lock()
 		dr.inflight[old].InFlight = 0
 		dr.mu.Unlock()
@@ -237,6 +250,7 @@ func TestDrainWaitsForInFlightRequests(t *testing.T) {
 }
 
 func TestSmokeRunBlocksTheSwitch(t *testing.T) {
+	t.Parallel()
 	svc := webService("blue-green", "ok")
 	svc.Deploy.Smoke = &smokeCfg{Run: `echo "checking $TUG_SMOKE_URL"; exit 4`}
 	h := newHarness(t, configWith(svc))
@@ -254,6 +268,7 @@ func TestSmokeRunBlocksTheSwitch(t *testing.T) {
 }
 
 func TestStatusStickyAndShutdown(t *testing.T) {
+	t.Parallel()
 	svc := webService("rolling", "ok")
 	svc.Sticky = &config.Sticky{Cookie: "sess", TTL: durationCfg(time.Hour)}
 	svc.Environments = map[string]*config.ServiceEnvironment{"production": {Replicas: 3, Routes: []string{"shop.example.com"}}}
@@ -289,4 +304,47 @@ func TestStatusStickyAndShutdown(t *testing.T) {
 	if n := len(h.router.current().Routes); n != 0 {
 		t.Errorf("%d routes after shutdown", n)
 	}
+}
+
+// Shutdown waits for the deploys still running and returns as soon as the
+// last one lets go of its service (woken, not polling); its ctx bounds
+// the wait.
+func TestShutdownJoinsRunningDeploys(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, configWith(webService("rolling", "./web"), "staging"))
+	k := key{"web", "staging"}
+	if err := h.m.acquire(context.Background(), k, nil); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- h.m.Shutdown(context.Background(), false) }()
+	select {
+	case err := <-done:
+		t.Fatalf("Shutdown returned while a deploy ran: %v", err)
+	case <-time.After(50 * time.Millisecond):
+	}
+	h.m.release(k)
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Shutdown did not return once the deploy ended")
+	}
+
+	// A deploy that never ends is waited for until ctx ends, no longer.
+	h2 := newHarness(t, configWith(webService("rolling", "./web"), "staging"))
+	if err := h2.m.acquire(context.Background(), k, nil); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if err := h2.m.Shutdown(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+	if ctx.Err() == nil {
+		t.Fatal("Shutdown returned before its ctx ended, with a deploy running")
+	}
+	h2.m.release(k)
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/tugdev/tug/internal/config"
+	"github.com/tugdev/tug/internal/runtime"
 )
 
 // Defaults of a service's deploy policy and health check.
@@ -19,7 +20,7 @@ const (
 	defaultDrainTimeout   = 30 * time.Second
 	defaultRollbackWindow = 5 * time.Minute
 	defaultHealthInterval = 2 * time.Second
-	defaultHealthTimeout  = time.Second
+	defaultHealthTimeout  = runtime.DefaultProbeTimeout
 	stopGrace             = 10 * time.Second
 )
 
@@ -35,17 +36,20 @@ const (
 // its spec) so the release can be started again without the config that
 // made it.
 type plan struct {
-	Service     string            `json:"service"`
-	Environment string            `json:"environment"`
-	Runtime     string            `json:"runtime"` // process | docker
-	Command     string            `json:"command,omitempty"`
-	Build       string            `json:"build,omitempty"`
-	Image       string            `json:"image,omitempty"`
-	Pull        bool              `json:"pull,omitempty"`
-	Port        int               `json:"port,omitempty"`
-	Env         map[string]string `json:"env,omitempty"`
-	Secrets     []string          `json:"secrets,omitempty"`
-	Replicas    int               `json:"replicas"`
+	Service     string `json:"service"`
+	Environment string `json:"environment"`
+	Runtime     string `json:"runtime"` // process | docker
+	// Revision is the git commit a process release was exported at
+	// ("worktree" outside git); instances get it as $TUG_REVISION.
+	Revision string            `json:"revision,omitempty"`
+	Command  string            `json:"command,omitempty"`
+	Build    string            `json:"build,omitempty"`
+	Image    string            `json:"image,omitempty"`
+	Pull     bool              `json:"pull,omitempty"`
+	Port     int               `json:"port,omitempty"`
+	Env      map[string]string `json:"env,omitempty"`
+	Secrets  []string          `json:"secrets,omitempty"`
+	Replicas int               `json:"replicas"`
 
 	HealthPath     string        `json:"health_path,omitempty"`
 	HealthInterval time.Duration `json:"health_interval"`

@@ -11,6 +11,7 @@ import (
 // once a release goes live, copies beyond the newest keepReleaseDirs good
 // releases go, except where an instance still runs.
 func TestOldReleaseCopiesArePruned(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, configWith(webService("rolling", "app"), "prod"))
 	var ids []string
 	for range keepReleaseDirs + 3 {

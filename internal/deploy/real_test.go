@@ -20,6 +20,7 @@ import (
 	"github.com/tugdev/tug/internal/proxy"
 	"github.com/tugdev/tug/internal/runtime"
 	"github.com/tugdev/tug/internal/store"
+	"github.com/tugdev/tug/internal/testkit"
 )
 
 // appEnv makes the test binary act as a tiny web service (see TestMain).
@@ -61,6 +62,7 @@ func testApp() int {
 // Real processes behind the real proxy: rolling, blue-green and canary
 // deploys under steady traffic lose no request.
 func TestRealProcessesDeployWithoutDroppingRequests(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("starts processes")
 	}
@@ -188,7 +190,8 @@ func TestRealProcessesDeployWithoutDroppingRequests(t *testing.T) {
 	}
 	t.Logf("bad canary %s aborted and rolled back in %s; clients saw %d errors", failed.ID, time.Since(start).Round(time.Millisecond), bad.Load())
 	bad.Store(0)
-	time.Sleep(100 * time.Millisecond)
+	n := ok.Load()
+	testkit.Eventually(t, 0, "requests answered after the rollback", func() bool { return ok.Load() >= n+20 })
 	close(stop)
 	wg.Wait()
 	if bad.Load() != 0 {

@@ -25,20 +25,9 @@ import (
 // It returns the problems it could not fix (joined); the Manager is usable
 // either way.
 func (m *Manager) Recover(ctx context.Context, progress Progress) error {
-	recs, err := m.opts.Store.DeployRecords(ctx, recordState)
-	if err != nil {
+	if err := m.loadStates(ctx); err != nil {
 		return err
 	}
-	m.mu.Lock()
-	for _, rec := range recs {
-		var st envState
-		if err := json.Unmarshal(rec.Data, &st); err != nil {
-			m.mu.Unlock()
-			return fmt.Errorf("deploy: recover %s/%s: bad state: %w", rec.Service, rec.Environment, err)
-		}
-		m.states[key{rec.Service, rec.Environment}] = &st
-	}
-	m.mu.Unlock()
 
 	if t, err := m.opts.Router.Table(ctx); err != nil {
 		m.log.Warn("recover: cannot read the proxy's table", "err", err)
@@ -174,6 +163,24 @@ func (m *Manager) listAll(ctx context.Context) (liveSet, error) {
 	return out, nil
 }
 
+// loadStates reads every service/environment's state from the store.
+func (m *Manager) loadStates(ctx context.Context) error {
+	recs, err := m.opts.Store.DeployRecords(ctx, recordState)
+	if err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, rec := range recs {
+		var st envState
+		if err := json.Unmarshal(rec.Data, &st); err != nil {
+			return fmt.Errorf("deploy: recover %s/%s: bad state: %w", rec.Service, rec.Environment, err)
+		}
+		m.states[key{rec.Service, rec.Environment}] = &st
+	}
+	return nil
+}
+
 func (m *Manager) keys() []key {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -234,7 +241,7 @@ func (m *Manager) restartMissing(ctx context.Context, k key, live liveSet, progr
 		for _, gone := range missing {
 			ref, err := m.startInstance(ctx, k, p, pool.Release, secrets)
 			if err == nil {
-				err = m.gate(ctx, p, ref, time.Now().Add(p.DeployTimeout))
+				err = m.gate(ctx, p, ref, time.Now().Add(p.DeployTimeout), nil)
 				if err != nil {
 					m.stopRefs(ctx, []instRef{ref})
 				}

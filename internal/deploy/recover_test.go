@@ -37,6 +37,7 @@ func (h *harness) restart() {
 }
 
 func TestRecoverFinishesFullySwitchedDeploy(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, configWith(webService("rolling", "ok")))
 	r1 := h.mustDeploy("")
 	// Crash right after the last old instance left the table, before it
@@ -67,6 +68,7 @@ func TestRecoverFinishesFullySwitchedDeploy(t *testing.T) {
 }
 
 func TestRecoverRollsBackHalfDoneDeployAndStopsOrphans(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, configWith(webService("rolling", "ok")))
 	r1 := h.mustDeploy("")
 	// Crash with one old and one new instance in the table.
@@ -105,6 +107,7 @@ func TestRecoverRollsBackHalfDoneDeployAndStopsOrphans(t *testing.T) {
 }
 
 func TestRecoverRestartsMissingAndResumesWarmTimer(t *testing.T) {
+	t.Parallel()
 	svc := webService("blue-green", "ok")
 	svc.Deploy.RollbackWindow = durationCfg(400 * time.Millisecond)
 	h := newHarness(t, configWith(svc))
@@ -144,6 +147,7 @@ func TestRecoverRestartsMissingAndResumesWarmTimer(t *testing.T) {
 // proxy routes to instead of stopping it as orphans, and numbers its next
 // table above the proxy's.
 func TestRecoverAdoptsTheProxyTable(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, configWith(webService("rolling", "ok")))
 	ctx := context.Background()
 	in, err := h.rt.Start(ctx, runtime.Spec{ID: "web-default-r5-1", Service: "web", Environment: "default", Release: "r5", Command: "ok"})

@@ -46,7 +46,7 @@ func (m *Manager) Rollback(ctx context.Context, service, env, who string, progre
 			return nil, err
 		}
 	} else {
-		emit(progress, m.now, target, "start", "redeploying %s (its rollback window is over)", target)
+		emit(progress, m.now, target, "start", "redeploying %s (%s)", target, m.whyNotWarm(ctx, current, st.Warm))
 		if _, err := os.Stat(filepath.Join(p.ReleaseDir, releaseMarker)); p.Runtime == "process" && err != nil {
 			// The release copy is gone: export and build it again.
 			if err := m.prepare(ctx, rel, p, fileOf(cfg), progress); err != nil {
@@ -78,6 +78,21 @@ func (m *Manager) Rollback(ctx context.Context, service, env, who string, progre
 	}
 	emit(progress, m.now, target, "done", "%s is live again", target)
 	return out, nil
+}
+
+// whyNotWarm says why a rollback to the release before current must start
+// it again rather than switch back to a warm copy: only blue-green keeps
+// the previous release running, for its rollback window.
+func (m *Manager) whyNotWarm(ctx context.Context, current string, warm *warmState) string {
+	if current != "" {
+		if rel, _, err := m.loadRelease(ctx, current); err == nil && rel.Strategy != strategyBlueGreen {
+			return fmt.Sprintf("a %s deploy keeps no warm copy of the release it replaced; only blue-green does, for its rollback_window", rel.Strategy)
+		}
+	}
+	if warm != nil && !warm.Until.IsZero() {
+		return fmt.Sprintf("its rollback window ended %s ago", time.Since(warm.Until).Round(time.Second))
+	}
+	return "its rollback window is over"
 }
 
 func whoOr(who string) string {

@@ -12,6 +12,7 @@ import (
 )
 
 func TestRollbackWithinWindowIsATableSwitch(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, configWith(webService("blue-green", "ok")))
 	ctx := context.Background()
 	if _, err := h.m.Rollback(ctx, "web", "", "ann", nil); !errors.Is(err, ErrNoPrevious) {
@@ -48,6 +49,7 @@ func TestRollbackWithinWindowIsATableSwitch(t *testing.T) {
 }
 
 func TestRollbackAfterWindowRedeploys(t *testing.T) {
+	t.Parallel()
 	svc := webService("blue-green", "ok")
 	svc.Deploy.RollbackWindow = durationCfg(100 * time.Millisecond)
 	h := newHarness(t, configWith(svc))
@@ -80,6 +82,7 @@ func TestRollbackAfterWindowRedeploys(t *testing.T) {
 }
 
 func TestApprovalBlocksUntilApprove(t *testing.T) {
+	t.Parallel()
 	cfg := configWith(webService("rolling", "ok"), "staging", "production")
 	cfg.Environments["production"].Approval = "required"
 	h := newHarness(t, cfg)
@@ -147,6 +150,7 @@ func TestApprovalBlocksUntilApprove(t *testing.T) {
 }
 
 func TestApprovalEndsWithContext(t *testing.T) {
+	t.Parallel()
 	cfg := configWith(webService("rolling", "ok"), "production")
 	cfg.Environments["production"].Approval = "required"
 	h := newHarness(t, cfg)
@@ -173,6 +177,7 @@ func TestApprovalEndsWithContext(t *testing.T) {
 // ErrServerStopping) or crashed, the next server waits again, and the
 // approval deploys it.
 func TestApprovalSurvivesServerRestart(t *testing.T) {
+	t.Parallel()
 	for _, crash := range []bool{false, true} {
 		cfg := configWith(webService("rolling", "ok"), "production")
 		cfg.Environments["production"].Approval = "required"
@@ -224,6 +229,7 @@ func TestApprovalSurvivesServerRestart(t *testing.T) {
 // A rejected release fails without starting anything, and says who
 // rejected it.
 func TestApprovalRejected(t *testing.T) {
+	t.Parallel()
 	cfg := configWith(webService("rolling", "ok"), "production")
 	cfg.Environments["production"].Approval = "required"
 	h := newHarness(t, cfg)
@@ -260,6 +266,7 @@ func TestApprovalRejected(t *testing.T) {
 // A blue-green switch whose push fails goes back to the old set, which is
 // still running, not to an empty route.
 func TestBlueGreenFailedSwitchReturnsToOldSet(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, configWith(webService("blue-green", "ok")))
 	r1 := h.mustDeploy("")
 	failed := false
@@ -298,6 +305,7 @@ func TestBlueGreenFailedSwitchReturnsToOldSet(t *testing.T) {
 // the end of a rollback window is being handled waits for it instead of
 // failing as if a deploy were in progress.
 func TestRollbackWaitsForWindowHousekeeping(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, configWith(webService("rolling", "ok")))
 	r1 := h.mustDeploy("")
 	h.mustDeploy("")
@@ -313,4 +321,25 @@ func TestRollbackWaitsForWindowHousekeeping(t *testing.T) {
 	if got.ID != r1.ID {
 		t.Errorf("rolled back to %s, want %s", got.ID, r1.ID)
 	}
+}
+
+// TestRollbackSaysWhyItRedeploys: after a rolling or canary deploy there
+// is no warm copy to switch back to; the rollback says that, rather than
+// that a rollback window ended.
+func TestRollbackSaysWhyItRedeploys(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, configWith(webService("rolling", "ok")))
+	h.mustDeploy("")
+	h.mustDeploy("")
+	if _, err := h.m.Rollback(context.Background(), "web", "", "bob", h.progress); err != nil {
+		t.Fatal(err)
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, e := range h.events {
+		if e.Phase == "start" && strings.Contains(e.Message, "a rolling deploy keeps no warm copy") {
+			return
+		}
+	}
+	t.Errorf("no reason for the redeploy in %+v", h.events)
 }

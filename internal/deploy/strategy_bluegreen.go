@@ -31,7 +31,7 @@ func (r *run) startAll(ctx context.Context) ([]instRef, error) {
 		refs = append(refs, ref)
 	}
 	for _, ref := range refs {
-		if err := r.m.gate(ctx, r.p, ref, r.deadline); err != nil {
+		if err := r.m.gate(ctx, r.p, ref, r.deadline, r.note); err != nil {
 			return nil, err
 		}
 		r.emit("health", "%s is healthy", ref.ID)

@@ -14,7 +14,7 @@ func (r *run) rolling(ctx context.Context) error {
 			return err
 		}
 		r.emit("start", "started %s at %s", ref.ID, ref.Addr)
-		if err := m.gate(ctx, r.p, ref, r.deadline); err != nil {
+		if err := m.gate(ctx, r.p, ref, r.deadline, r.note); err != nil {
 			return err
 		}
 		r.emit("health", "%s is healthy", ref.ID)

@@ -11,6 +11,7 @@ import (
 )
 
 func TestRollingMovesTrafficOneInstanceAtATime(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, configWith(webService("rolling", "ok")))
 	r1 := h.mustDeploy("")
 	if r1.Environment != "default" || r1.Revision != "worktree" || r1.Strategy != "rolling" {
@@ -76,6 +77,7 @@ func checkVersions(t *testing.T, h *harness) {
 }
 
 func TestBlueGreenSwitchesInOnePushAndKeepsOldWarm(t *testing.T) {
+	t.Parallel()
 	svc := webService("blue-green", "ok")
 	svc.Deploy.RollbackWindow = 500 * 1e6 // 500ms
 	svc.Deploy.Smoke = &smokeCfg{Path: "/", ExpectStatus: 200}
@@ -113,6 +115,7 @@ func TestBlueGreenSwitchesInOnePushAndKeepsOldWarm(t *testing.T) {
 }
 
 func TestCanaryWalksStepsAndPromotes(t *testing.T) {
+	t.Parallel()
 	svc := webService("canary", "ok")
 	svc.Deploy.Steps = []stepCfg{{Weight: 10}, {Weight: 50}, {Weight: 100}}
 	svc.Deploy.Analysis = &analysisCfg{MaxErrorRate: 0.05, MinRequests: 10, MaxP95Latency: durationCfg(5 * time.Second)}
@@ -154,6 +157,7 @@ func containsSeqInt(got, want []int) bool {
 }
 
 func TestCanaryWithErrorsIsAbortedAtFirstAnalysis(t *testing.T) {
+	t.Parallel()
 	svc := webService("canary", "ok")
 	svc.Deploy.Steps = []stepCfg{{Weight: 20}, {Weight: 50}}
 	svc.Deploy.Analysis = &analysisCfg{MaxErrorRate: 0.05, MinRequests: 20}
@@ -190,6 +194,7 @@ func TestCanaryWithErrorsIsAbortedAtFirstAnalysis(t *testing.T) {
 }
 
 func TestUnhealthyReleaseNeverTakesTraffic(t *testing.T) {
+	t.Parallel()
 	for _, strategy := range []string{"rolling", "blue-green", "canary"} {
 		t.Run(strategy, func(t *testing.T) {
 			svc := webService(strategy, "ok")
@@ -227,6 +232,7 @@ func TestUnhealthyReleaseNeverTakesTraffic(t *testing.T) {
 }
 
 func TestFirstDeployUnhealthyLeavesNoRoute(t *testing.T) {
+	t.Parallel()
 	svc := webService("rolling", "sick")
 	svc.Deploy.DeployTimeout = durationCfg(300 * time.Millisecond)
 	h := newHarness(t, configWith(svc))
@@ -242,6 +248,7 @@ func TestFirstDeployUnhealthyLeavesNoRoute(t *testing.T) {
 }
 
 func TestBadInputChangesNothing(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, configWith(webService("rolling", "ok"), "staging", "production"))
 	ctx := context.Background()
 	if _, err := h.m.Deploy(ctx, Request{Service: "nope"}, nil); !errors.Is(err, ErrUnknownService) {
@@ -263,6 +270,7 @@ func TestBadInputChangesNothing(t *testing.T) {
 // A rolling deploy that fails halfway (the second new instance is sick)
 // brings the old release back to full strength before the new one leaves.
 func TestRollingFailureHalfwayRefillsTheOldRelease(t *testing.T) {
+	t.Parallel()
 	svc := webService("rolling", "ok")
 	h := newHarness(t, configWith(svc))
 	r1 := h.mustDeploy("")

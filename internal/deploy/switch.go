@@ -153,7 +153,8 @@ func (m *Manager) refill(ctx context.Context, k key, prev, aborted string, progr
 		if err != nil {
 			return err
 		}
-		if err := m.gate(ctx, p, ref, deadline); err != nil {
+		note := func(format string, args ...any) { emit(progress, m.now, prev, "health", format, args...) }
+		if err := m.gate(ctx, p, ref, deadline, note); err != nil {
 			m.stopRefs(ctx, []instRef{ref})
 			return fmt.Errorf("refill %s: %w", prev, err)
 		}

@@ -9,6 +9,8 @@ import (
 // the last one stored (after a restart, the newest in the database, but
 // no older than the retention), by the engine's timestamps: nothing is
 // lost between reads or stored twice, and lines keep the engine's times.
+// They come with the instance's secrets masked (runtime.TimedLogs), so
+// what is stored holds none.
 func (l *Logs) engineLines(ctx context.Context, now time.Time) []Line {
 	if l.o.Since == nil {
 		return nil
@@ -25,7 +27,7 @@ func (l *Logs) engineLines(ctx context.Context, now time.Time) []Line {
 				continue
 			}
 			at = t
-			if floor := now.Add(-l.o.Retention); at.Before(floor) {
+			if floor := now.Add(-l.Retention()); at.Before(floor) {
 				at = floor
 			}
 		}

@@ -5,7 +5,7 @@ import "time"
 // Streams say where a line came from.
 const (
 	StreamStdout = "stdout" // an instance's stdout and stderr, interleaved
-	StreamAccess = "access" // one proxy access-log line (JSON)
+	StreamAccess = "access" // one proxy access-log line (JSON), read from proxy/access/
 	StreamTug    = "tug"    // tug's own log
 )
 
@@ -16,8 +16,9 @@ const (
 	ServiceProxy = "proxy"
 )
 
-// Line is one stored log line with its attribution. ID grows with
-// insertion order and is never reused, so followers resume after it.
+// Line is one log line with its attribution. ID grows with insertion
+// order and is never reused, so followers resume after it; access-log
+// lines, read from the proxy's files rather than stored, have ID 0.
 type Line struct {
 	ID          int64     `json:"id"`
 	Time        time.Time `json:"ts"`

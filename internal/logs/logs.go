@@ -3,7 +3,6 @@ package logs
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -22,8 +21,8 @@ const DefaultRetention = 7 * 24 * time.Hour
 
 // Options configure a Logs.
 type Options struct {
-	// StateDir holds instances/<id>/output.log, proxy/access.log and the
-	// logs database (logs/logs.db).
+	// StateDir holds instances/<id>/output.log, the proxy's access-log
+	// segments (proxy/access/) and the logs database (logs/logs.db).
 	StateDir string
 	Logger   *slog.Logger
 	Now      func() time.Time
@@ -52,6 +51,9 @@ type Logs struct {
 
 	tugq    chan Line    // tug's own records, drained by Run
 	dropped atomic.Int64 // tug records dropped because the queue was full
+	// retention is how long lines are kept, in nanoseconds; SetRetention
+	// changes it while Run runs.
+	retention atomic.Int64
 
 	mu      sync.Mutex
 	changed chan struct{} // closed and replaced on every commit with lines
@@ -95,14 +97,28 @@ func New(ctx context.Context, o Options) (*Logs, error) {
 		db.Close()
 		return nil, fmt.Errorf("logs: load offsets: %w", err)
 	}
-	return &Logs{
+	l := &Logs{
 		o: o, db: db, log: o.Logger,
 		tugq:     make(chan Line, 4096),
 		changed:  make(chan struct{}),
 		sources:  srcs,
 		engineAt: map[string]time.Time{},
-	}, nil
+	}
+	l.retention.Store(int64(o.Retention))
+	return l, nil
 }
+
+// SetRetention changes how long lines are kept (0: DefaultRetention), from
+// the next pruning on. Safe to call while Run runs.
+func (l *Logs) SetRetention(d time.Duration) {
+	if d <= 0 {
+		d = DefaultRetention
+	}
+	l.retention.Store(int64(d))
+}
+
+// Retention is how long lines are kept.
+func (l *Logs) Retention() time.Duration { return time.Duration(l.retention.Load()) }
 
 // Close closes the database; call it after Run has returned.
 func (l *Logs) Close() error { return l.db.Close() }
@@ -211,9 +227,9 @@ func (l *Logs) waitChange() <-chan struct{} {
 	return l.changed
 }
 
-// fileSources returns the access log, every listed process instance's
-// log file and every file already being tailed (an instance that is gone
-// still gets its last lines read).
+// fileSources returns every listed process instance's log file and every
+// file already being tailed (an instance that is gone still gets its last
+// lines read).
 func (l *Logs) fileSources(ctx context.Context) []*source {
 	add := func(path string, attr Line) {
 		if s, ok := l.sources[path]; ok {
@@ -224,7 +240,6 @@ func (l *Logs) fileSources(ctx context.Context) []*source {
 		}
 		l.sources[path] = &source{path: path, attr: attr}
 	}
-	add(filepath.Join(l.o.StateDir, "proxy", "access.log"), Line{Service: ServiceProxy, Stream: StreamAccess})
 	for _, in := range l.ins {
 		if in.ContainerID != "" {
 			continue
@@ -235,6 +250,9 @@ func (l *Logs) fileSources(ctx context.Context) []*source {
 	}
 	out := make([]*source, 0, len(l.sources))
 	for p, s := range l.sources {
+		if s.attr.Stream == StreamAccess {
+			continue // access logs are read at query time (access.go)
+		}
 		if s.attr.Stream == StreamStdout {
 			if _, err := os.Stat(filepath.Dir(p)); err != nil {
 				delete(l.sources, p) // instance removed; its row stays harmless
@@ -246,36 +264,16 @@ func (l *Logs) fileSources(ctx context.Context) []*source {
 	return out
 }
 
-// line attributes one text read from s. Access-log lines carry their own
-// time and attribution.
+// line attributes one text read from s.
 func (s *source) line(text string, now time.Time) Line {
 	ln := s.attr
 	ln.Time, ln.Text = now, text
-	if s.attr.Stream != StreamAccess {
-		return ln
-	}
-	var e struct {
-		TS          time.Time `json:"ts"`
-		Service     string    `json:"service"`
-		Environment string    `json:"environment"`
-		Release     string    `json:"release"`
-		Instance    string    `json:"instance"`
-	}
-	if json.Unmarshal([]byte(text), &e) == nil {
-		if !e.TS.IsZero() {
-			ln.Time = e.TS.UTC()
-		}
-		if e.Service != "" {
-			ln.Service = e.Service
-		}
-		ln.Environment, ln.Release, ln.Instance = e.Environment, e.Release, e.Instance
-	}
 	return ln
 }
 
 // prune enforces retention.
 func (l *Logs) prune(ctx context.Context) {
-	n, err := prune(ctx, l.db, l.o.Now().Add(-l.o.Retention))
+	n, err := prune(ctx, l.db, l.o.Now().Add(-l.Retention()))
 	if err != nil {
 		if ctx.Err() == nil {
 			l.log.Warn("logs: retention failed", "err", err)
@@ -283,7 +281,12 @@ func (l *Logs) prune(ctx context.Context) {
 		return
 	}
 	if n > 0 {
-		l.log.Debug("logs: retention deleted lines", "lines", n, "retention", l.o.Retention)
+		l.log.Debug("logs: retention deleted lines", "lines", n, "retention", l.Retention())
+	}
+	if n, err := pruneAccess(accessDir(l.o.StateDir), l.o.Now().Add(-l.o.Retention)); err != nil {
+		l.log.Warn("logs: access-log retention failed", "err", err)
+	} else if n > 0 {
+		l.log.Debug("logs: retention deleted access-log segments", "segments", n, "retention", l.o.Retention)
 	}
 }
 
@@ -292,7 +295,19 @@ func (l *Logs) Search(ctx context.Context, q Query) ([]Line, error) {
 	if q.Service == "" {
 		return nil, fmt.Errorf("%w: service: required", ErrBadQuery)
 	}
-	return search(ctx, l.db, q, true)
+	stored, err := search(ctx, l.db, q, true)
+	if err != nil || q.Service == ServiceTug {
+		return stored, err
+	}
+	limit := q.Limit
+	if limit <= 0 {
+		limit = DefaultLimit
+	}
+	access, err := searchAccess(accessDir(l.o.StateDir), &q, limit)
+	if err != nil {
+		return nil, fmt.Errorf("logs: access log: %w", err)
+	}
+	return mergeNewest(stored, access, limit), nil
 }
 
 // Follow calls each with the lines matching q stored after the call
@@ -309,7 +324,14 @@ func (l *Logs) Follow(ctx context.Context, q Query, each func(Line) error) error
 			return err
 		}
 		q.After = top
+		if q.afterAccess, err = accessEnd(accessDir(l.o.StateDir)); err != nil {
+			return err
+		}
 	}
+	// The access log is read by polling its files; stored lines come on
+	// a commit's notice.
+	tick := time.NewTicker(l.o.Poll)
+	defer tick.Stop()
 	for {
 		wait := l.waitChange()
 		top, err := l.top(ctx)
@@ -335,10 +357,19 @@ func (l *Logs) Follow(ctx context.Context, q Query, each func(Line) error) error
 			}
 			q.After = top
 		}
+		if q.Service != ServiceTug {
+			if q.afterAccess, err = followAccess(accessDir(l.o.StateDir), &q, q.afterAccess, each); err != nil {
+				if ctx.Err() != nil {
+					return nil
+				}
+				return err
+			}
+		}
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-wait:
+		case <-tick.C:
 		}
 	}
 }

@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -17,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tugdev/tug/internal/endpoint"
 	"github.com/tugdev/tug/internal/runtime"
 	"github.com/tugdev/tug/internal/testkit"
 )
@@ -55,8 +55,13 @@ func (f *fixture) open(t *testing.T) {
 	f.l = l
 }
 
-func (f *fixture) outPath() string    { return filepath.Join(f.dir, "instances", "web-1", "output.log") }
-func (f *fixture) accessPath() string { return filepath.Join(f.dir, "proxy", "access.log") }
+func (f *fixture) outPath() string { return filepath.Join(f.dir, "instances", "web-1", "output.log") }
+
+// accessPath is an access-log segment as the proxy names them.
+func (f *fixture) accessPath() string {
+	os.MkdirAll(accessDir(f.dir), 0o700)
+	return filepath.Join(accessDir(f.dir), "access-20261101T110000.000000000Z.log")
+}
 
 func appendFile(t *testing.T, path string, lines ...string) {
 	t.Helper()
@@ -97,6 +102,7 @@ func wantTexts(t *testing.T, got []Line, want ...string) {
 }
 
 func TestIngestAttributesEverySource(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	ctx := context.Background()
 	appendFile(t, f.outPath(), "listening on :8080", "GET / 200")
@@ -143,6 +149,7 @@ func TestIngestAttributesEverySource(t *testing.T) {
 }
 
 func TestGrepAndSinceFilter(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	ctx := context.Background()
 	appendFile(t, f.outPath(), "old error: disk")
@@ -151,12 +158,12 @@ func TestGrepAndSinceFilter(t *testing.T) {
 	appendFile(t, f.outPath(), "new error: timeout", "new ok")
 	f.l.step(ctx, false)
 
-	q, err := ParseQuery(url.Values{"service": {"web"}, "since": {"10m"}}, f.clock.Now())
+	q, err := Params{Service: "web", Since: "10m"}.Query(f.clock.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
 	wantTexts(t, f.search(t, q), "new error: timeout", "new ok")
-	q, err = ParseQuery(url.Values{"service": {"web"}, "grep": {`error: \w+`}}, f.clock.Now())
+	q, err = Params{Service: "web", Grep: `error: \w+`}.Query(f.clock.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -168,17 +175,17 @@ func TestGrepAndSinceFilter(t *testing.T) {
 			t.Errorf("ParseSince(%q) = %v, %v", in, got, err)
 		}
 	}
-	for param, v := range map[string]url.Values{
-		"since":   {"service": {"web"}, "since": {"yesterday"}},
-		"grep":    {"service": {"web"}, "grep": {"(unclosed"}},
-		"limit":   {"service": {"web"}, "limit": {"-1"}},
+	for param, v := range map[string]Params{
+		"since":   {Service: "web", Since: "yesterday"},
+		"grep":    {Service: "web", Grep: "(unclosed"},
+		"limit":   {Service: "web", Limit: -1},
 		"service": {},
 	} {
-		if _, err := ParseQuery(v, f.clock.Now()); err == nil || !strings.Contains(err.Error(), param+":") {
+		if _, err := v.Query(f.clock.Now()); err == nil || !strings.Contains(err.Error(), param+":") {
 			t.Errorf("%s: error %v does not name it", param, err)
 		}
 	}
-	srv := httptest.NewServer(f.l.Handler())
+	srv := httptest.NewServer(logsRouter(t, f.l))
 	t.Cleanup(srv.Close)
 	resp, err := http.Get(srv.URL + "/api/logs?service=web&since=bogus")
 	if err != nil {
@@ -205,6 +212,7 @@ func TestGrepAndSinceFilter(t *testing.T) {
 }
 
 func TestFollowDeliversLinesAppendedLater(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -213,7 +221,7 @@ func TestFollowDeliversLinesAppendedLater(t *testing.T) {
 	f.l.step(ctx, false)
 	go func() { defer close(done); f.l.Run(ctx) }()
 
-	srv := httptest.NewServer(f.l.Handler())
+	srv := httptest.NewServer(logsRouter(t, f.l))
 	t.Cleanup(srv.Close)
 	req, _ := http.NewRequestWithContext(ctx, "GET", srv.URL+"/api/logs?service=web&follow=1&grep=^(before|after)", nil)
 	resp, err := http.DefaultClient.Do(req)
@@ -253,6 +261,7 @@ func copyRotated(t *testing.T, path string) {
 }
 
 func TestCopyTruncateRotationLosesAndRepeatsNothing(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	ctx := context.Background()
 	p := f.outPath()
@@ -277,37 +286,8 @@ func TestCopyTruncateRotationLosesAndRepeatsNothing(t *testing.T) {
 	wantTexts(t, f.search(t, Query{Service: "web"}), "a1", "a2", "a3", "a4", "a5", "a6", "a7", "a8")
 }
 
-func TestRenameRotationLosesAndRepeatsNothing(t *testing.T) {
-	f := newFixture(t)
-	ctx := context.Background()
-	p := f.accessPath()
-	line := func(s string) string {
-		return fmt.Sprintf(`{"ts":"2026-11-01T11:00:00Z","path":"/%s","status":200}`, s)
-	}
-	appendFile(t, p, line("1"))
-	f.l.step(ctx, false)
-	appendFile(t, p, line("2"))
-	if err := os.Rename(p, p+".1"); err != nil {
-		t.Fatal(err)
-	}
-	appendFile(t, p, line("3"))
-	f.l.step(ctx, false)
-	// Rotated twice before the next poll: the file read last is now .2.
-	rotate := func() {
-		os.Rename(p+".2", p+".3")
-		os.Rename(p+".1", p+".2")
-		os.Rename(p, p+".1")
-	}
-	appendFile(t, p, line("4"))
-	rotate()
-	appendFile(t, p, line("5"))
-	rotate()
-	appendFile(t, p, line("6"))
-	f.l.step(ctx, false)
-	wantTexts(t, f.search(t, Query{Service: ServiceProxy}), line("1"), line("2"), line("3"), line("4"), line("5"), line("6"))
-}
-
 func TestOffsetsSurviveRestart(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	ctx := context.Background()
 	appendFile(t, f.outPath(), "one", "two")
@@ -323,6 +303,7 @@ func TestOffsetsSurviveRestart(t *testing.T) {
 }
 
 func TestPartialLineWaitsForItsNewline(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	ctx := context.Background()
 	fh, _ := os.OpenFile(f.outPath(), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
@@ -335,6 +316,7 @@ func TestPartialLineWaitsForItsNewline(t *testing.T) {
 }
 
 func TestRetentionDeletesOldLines(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	ctx := context.Background()
 	appendFile(t, f.outPath(), "ancient")
@@ -346,10 +328,28 @@ func TestRetentionDeletesOldLines(t *testing.T) {
 	wantTexts(t, f.search(t, Query{Service: "web"}), "fresh")
 }
 
+// TestSetRetentionAppliesLive: logs.retention changed by a reload prunes
+// by the new value without a restart.
+func TestSetRetentionAppliesLive(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	appendFile(t, f.outPath(), "two hours old")
+	f.l.step(ctx, false)
+	f.clock.Set(f.clock.Now().Add(2 * time.Hour))
+	appendFile(t, f.outPath(), "fresh")
+	f.l.step(ctx, false)
+	f.l.prune(ctx)
+	wantTexts(t, f.search(t, Query{Service: "web"}), "two hours old", "fresh")
+	f.l.SetRetention(time.Hour)
+	f.l.prune(ctx)
+	wantTexts(t, f.search(t, Query{Service: "web"}), "fresh")
+}
+
 // With Since, engine lines resume by the engine's times: repeats are
 // kept, nothing is read twice, also after a restart, and lines carry the
 // engine's time.
 func TestEngineSinceResumesByTime(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	ctx := context.Background()
 	f.ins = []runtime.Instance{{ID: "api-1", Service: "api", Environment: "prod", Release: "r1", ContainerID: "c1"}}
@@ -405,6 +405,7 @@ func TestEngineSinceResumesByTime(t *testing.T) {
 }
 
 func TestSearchScanSpeed(t *testing.T) {
+	t.Parallel()
 	if os.Getenv("TUG_MEASURE") == "" {
 		t.Skip("a measurement: TUG_MEASURE=1 go test ./internal/logs -run Speed -v")
 	}
@@ -422,4 +423,108 @@ func TestSearchScanSpeed(t *testing.T) {
 	start = time.Now()
 	got := f.search(t, Query{Service: "web", Grep: regexp.MustCompile(`/item/\d+7 200 9\dms`), Limit: 100000})
 	t.Logf("insert 100k lines: %v; regexp scan of 100k: %v (%d matches)", ins, time.Since(start), len(got))
+}
+
+// TestAccessLogReadAtQueryTime: access lines are never stored at ingest;
+// searches, follows and retention read the proxy's segments with the same
+// filters as stored lines.
+func TestAccessLogReadAtQueryTime(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	t.Cleanup(func() { cancel(); <-done })
+	dir := accessDir(f.dir)
+	os.MkdirAll(dir, 0o700)
+	acc := func(ts, svc, env, path string) string {
+		return fmt.Sprintf(`{"ts":"%s","request_id":"x","method":"GET","host":"h","path":"%s","status":200,"service":"%s","environment":"%s","release":"r1","instance":"%s-1"}`, ts, path, svc, env, svc)
+	}
+	seg1 := filepath.Join(dir, "access-20261101T090000.000000000Z.log")
+	seg2 := filepath.Join(dir, "access-20261101T110000.000000000Z.log")
+	appendFile(t, seg1, acc("2026-11-01T09:00:00.000Z", "web", "prod", "/old"), acc("2026-11-01T09:00:01.000Z", "api", "prod", "/api-old"))
+	os.Chtimes(seg1, time.Date(2026, 11, 1, 9, 59, 0, 0, time.UTC), time.Date(2026, 11, 1, 9, 59, 0, 0, time.UTC))
+	appendFile(t, seg2, acc("2026-11-01T11:59:00.000Z", "web", "prod", "/new"), acc("2026-11-01T11:59:01.000Z", "web", "staging", "/stg"))
+	appendFile(t, f.outPath(), "stdout line")
+	f.l.step(ctx, true)
+	var stored int
+	f.l.db.QueryRow(`SELECT COUNT(*) FROM lines WHERE stream = ?`, StreamAccess).Scan(&stored)
+	if stored != 0 {
+		t.Fatalf("%d access lines stored at ingest", stored)
+	}
+
+	paths := func(ls []Line) []string {
+		var out []string
+		for _, l := range ls {
+			if l.Stream == StreamAccess {
+				var e struct{ Path string }
+				json.Unmarshal([]byte(l.Text), &e)
+				out = append(out, e.Path)
+			} else {
+				out = append(out, l.Text)
+			}
+		}
+		return out
+	}
+	want := func(q Query, exp ...string) {
+		t.Helper()
+		if got := paths(f.search(t, q)); strings.Join(got, "|") != strings.Join(exp, "|") {
+			t.Fatalf("%+v: %q, want %q", q, got, exp)
+		}
+	}
+	want(Query{Service: "web"}, "/old", "/new", "/stg", "stdout line")
+	want(Query{Service: "web", Env: "prod"}, "/old", "/new", "stdout line")
+	want(Query{Service: "web", Since: time.Date(2026, 11, 1, 11, 0, 0, 0, time.UTC)}, "/new", "/stg", "stdout line")
+	want(Query{Service: "web", Grep: regexp.MustCompile(`"path":"/(old|stg)"`)}, "/old", "/stg")
+	want(Query{Service: "web", Limit: 2}, "/stg", "stdout line")
+	want(Query{Service: ServiceProxy}, "/old", "/api-old", "/new", "/stg")
+	want(Query{Service: ServiceTug})
+	got := f.search(t, Query{Service: "api"})
+	if len(got) != 1 || got[0].Instance != "api-1" || got[0].Release != "r1" || got[0].Environment != "prod" ||
+		!got[0].Time.Equal(time.Date(2026, 11, 1, 9, 0, 1, 0, time.UTC)) {
+		t.Fatalf("attribution: %+v", got)
+	}
+
+	// Follow: lines appended to the segment and in a new one arrive.
+	go func() { defer close(done); f.l.Run(ctx) }()
+	srv := httptest.NewServer(logsRouter(t, f.l))
+	t.Cleanup(srv.Close)
+	req, _ := http.NewRequestWithContext(ctx, "GET", srv.URL+"/api/logs?service=web&follow=1&env=prod", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	appendFile(t, seg2, acc("2026-11-01T12:00:00.000Z", "web", "prod", "/f1"), acc("2026-11-01T12:00:00.000Z", "api", "prod", "/no"))
+	appendFile(t, filepath.Join(dir, "access-20261101T120000.000000000Z.log"), acc("2026-11-01T12:00:01.000Z", "web", "prod", "/f2"))
+	sc := bufio.NewScanner(resp.Body)
+	var followed []Line
+	deadline := time.AfterFunc(20*time.Second, cancel)
+	defer deadline.Stop()
+	for len(followed) < 5 && sc.Scan() {
+		var l Line
+		json.Unmarshal(sc.Bytes(), &l)
+		followed = append(followed, l)
+	}
+	if g := paths(followed); strings.Join(g, "|") != "/old|/new|stdout line|/f1|/f2" {
+		t.Fatalf("search then follow: %q", g)
+	}
+
+	// Retention: a segment whose last write is past it goes; the newest
+	// segment stays whatever its age.
+	f.clock.Set(time.Date(2026, 11, 8, 10, 30, 0, 0, time.UTC))
+	f.l.prune(context.Background())
+	segs, _ := listSegments(dir)
+	if len(segs) != 2 || segs[0].name != "access-20261101T110000.000000000Z.log" {
+		t.Fatalf("after retention: %+v", segs)
+	}
+}
+
+// logsRouter serves l's operations as the server does.
+func logsRouter(t *testing.T, l *Logs) http.Handler {
+	t.Helper()
+	rt, err := endpoint.NewRouter(Ops(l), endpoint.Options{Codes: []endpoint.ErrorCode{{Err: ErrBadQuery, Code: endpoint.CodeBadRequest}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rt
 }

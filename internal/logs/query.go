@@ -3,13 +3,11 @@ package logs
 import (
 	"errors"
 	"fmt"
-	"net/url"
 	"regexp"
-	"strconv"
 	"strings"
 	"time"
 
-	"github.com/tugdev/tug/internal/config"
+	"github.com/tugdev/tug/internal/kit"
 )
 
 // ErrBadQuery marks a query parameter that cannot be understood; the
@@ -34,56 +32,53 @@ type Query struct {
 	After int64
 	// until bounds a follow step: lines with ID <= until (0: no bound).
 	until int64
+	// untilAccess bounds a search in the access log (zero: its end);
+	// afterAccess is where a follow resumes in it.
+	untilAccess, afterAccess accessPos
 }
 
-// ParseQuery reads service, env, since, grep and limit from URL values.
-// since is a duration back from now ("10m", "2h", "7d") or an RFC 3339
-// time.
-func ParseQuery(v url.Values, now time.Time) (Query, error) {
-	q := Query{Service: strings.TrimSpace(v.Get("service")), Env: strings.TrimSpace(v.Get("env"))}
+// Query checks p and turns it into a Query; since is a duration back
+// from now ("10m", "2h", "7d") or an RFC 3339 time. Errors match
+// ErrBadQuery and name the parameter.
+func (p Params) Query(now time.Time) (Query, error) {
+	q := Query{Service: strings.TrimSpace(p.Service), Env: strings.TrimSpace(p.Env)}
 	if q.Service == "" {
 		return Query{}, fmt.Errorf("%w: service: required (a service name, %q or %q)", ErrBadQuery, ServiceTug, ServiceProxy)
 	}
-	if s := v.Get("since"); s != "" {
-		t, err := ParseSince(s, now)
+	if p.Since != "" {
+		t, err := ParseSince(p.Since, now)
 		if err != nil {
-			return Query{}, err
+			return Query{}, fmt.Errorf("%w: since: %w", ErrBadQuery, err)
 		}
 		q.Since = t
 	}
-	if g := v.Get("grep"); g != "" {
-		re, err := regexp.Compile(g)
+	if p.Grep != "" {
+		re, err := regexp.Compile(p.Grep)
 		if err != nil {
 			return Query{}, fmt.Errorf("%w: grep: %v", ErrBadQuery, err)
 		}
 		q.Grep = re
 	}
-	if l := v.Get("limit"); l != "" {
-		n, err := strconv.Atoi(l)
-		if err != nil || n < 0 {
-			return Query{}, fmt.Errorf("%w: limit: %q is not a non-negative integer", ErrBadQuery, l)
-		}
-		q.Limit = n
+	if p.Limit < 0 {
+		return Query{}, fmt.Errorf("%w: limit: %d is not a non-negative integer", ErrBadQuery, p.Limit)
 	}
+	q.Limit = p.Limit
 	return q, nil
 }
 
-// ParseSince turns "10m", "36h", "7d" (back from now) or an RFC 3339
-// time into the earliest time to show.
+// ParseSince turns a duration back from now ("10m", "36h", "7d", the one
+// syntax of kit.ParseDuration) or an RFC 3339 time into the earliest time
+// to show.
 func ParseSince(s string, now time.Time) (time.Time, error) {
 	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
 		return t, nil
 	}
-	d, err := ParseDuration(s)
+	d, err := kit.ParseDuration(s)
 	if err != nil {
-		return time.Time{}, fmt.Errorf("%w: since: %q is neither a duration (10m, 2h, 7d) nor an RFC 3339 time", ErrBadQuery, s)
+		return time.Time{}, fmt.Errorf("%w, or an RFC 3339 time", err)
 	}
 	return now.Add(-d), nil
 }
-
-// ParseDuration is config.ParseDuration: durations as tug.yaml writes
-// them, days and weeks included.
-func ParseDuration(s string) (time.Duration, error) { return config.ParseDuration(s) }
 
 // match reports whether l passes the parts of q SQL did not check.
 func (q *Query) match(l *Line) bool {

@@ -7,26 +7,30 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/model/metadata"
 	"github.com/prometheus/prometheus/promql"
 	"github.com/prometheus/prometheus/util/annotations"
+
+	"github.com/tugdev/tug/internal/endpoint"
+	"github.com/tugdev/tug/internal/kit"
 )
 
 // Error types of Prometheus's HTTP API, with their HTTP statuses.
 const (
-	errBadData   = "bad_data"
-	errExec      = "execution"
-	errTimeout   = "timeout"
-	errCanceled  = "canceled"
-	errInternal  = "internal"
-	errNotFound  = "not_found"
-	errNoMethod  = "bad_data"
-	statusClosed = 499 // Prometheus answers "canceled" with nginx's 499
+	errBadData     = "bad_data"
+	errExec        = "execution"
+	errTimeout     = "timeout"
+	errCanceled    = "canceled"
+	errInternal    = "internal"
+	errNotFound    = "not_found"
+	errUnavailable = "unavailable"
+	statusClosed   = 499 // Prometheus answers "canceled" with nginx's 499
 )
 
 // apiError is an error answer: Prometheus's errorType and its status.
@@ -65,14 +69,24 @@ func engineError(err error) error {
 	return &apiError{errExec, http.StatusUnprocessableEntity, err}
 }
 
-// response is Prometheus's envelope.
-type response struct {
+// Response is Prometheus's envelope: status "success" with Data (and
+// PromQL's warnings and infos), or status "error" with ErrorType and
+// Error. D is the data of one endpoint, for the OpenAPI document and the
+// client; the server writes Response[any].
+type Response[D any] struct {
 	Status    string   `json:"status"`
-	Data      any      `json:"data,omitempty"`
+	Data      D        `json:"data,omitempty"`
 	ErrorType string   `json:"errorType,omitempty"`
 	Error     string   `json:"error,omitempty"`
 	Warnings  []string `json:"warnings,omitempty"`
 	Infos     []string `json:"infos,omitempty"`
+}
+
+// ErrorResponse is an error answer of the Prometheus-compatible API.
+type ErrorResponse struct {
+	Status    string `json:"status"`
+	ErrorType string `json:"errorType"`
+	Error     string `json:"error"`
 }
 
 // result is what an endpoint answers: data plus PromQL annotations.
@@ -82,101 +96,113 @@ type result struct {
 	query    string
 }
 
-type endpoint func(r *http.Request) (result, error)
+// Prefix is where the Prometheus-compatible API is served.
+const Prefix = "/api/v1/"
 
-// Handler answers Prometheus's HTTP API (query, query_range,
-// format_query, series, labels, label/<name>/values, metadata, rules,
-// alerts, targets, query_exemplars, status/buildinfo, status/runtimeinfo,
-// status/config, status/flags, status/tsdb) by GET or form POST. Mount it
-// at /api/v1/, with or without http.StripPrefix.
-func (m *Monitor) Handler() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		path := strings.TrimPrefix(r.URL.Path, "/api/v1")
-		if !strings.HasPrefix(path, "/") {
-			path = "/" + path // mounted with StripPrefix("/api/v1/")
-		}
-		var ep endpoint
-		post := true
-		switch {
-		case path == "/query":
-			ep = m.apiQuery
-		case path == "/query_range":
-			ep = m.apiQueryRange
-		case path == "/series":
-			ep = m.apiSeries
-		case path == "/labels":
-			ep = m.apiLabels
-		case strings.HasPrefix(path, "/label/") && strings.HasSuffix(path, "/values"):
-			name := strings.TrimSuffix(strings.TrimPrefix(path, "/label/"), "/values")
-			ep = func(r *http.Request) (result, error) { return m.apiLabelValues(r, name) }
-			post = false
-		case path == "/metadata":
-			ep, post = m.apiMetadata, false
-		case path == "/rules":
-			ep, post = m.apiRules, false
-		case path == "/alerts":
-			ep, post = m.apiAlerts, false
-		case path == "/targets":
-			ep, post = m.apiTargets, false
-		case path == "/query_exemplars":
-			ep = func(*http.Request) (result, error) { return result{data: []any{}}, nil }
-		case path == "/status/buildinfo":
-			ep, post = m.apiBuildInfo, false
-		case path == "/status/runtimeinfo":
-			ep, post = m.apiRuntimeInfo, false
-		case path == "/status/config":
-			ep, post = m.apiConfig, false
-		case path == "/status/flags":
-			ep, post = m.apiFlags, false
-		case path == "/status/tsdb":
-			ep, post = m.apiTSDB, false
-		case path == "/format_query":
-			ep = m.apiFormatQuery
-		default:
-			writeError(w, &apiError{errNotFound, http.StatusNotFound, fmt.Errorf("unknown API endpoint %s", r.URL.Path)})
-			return
-		}
-		if r.Method != http.MethodGet && !(post && r.Method == http.MethodPost) {
-			allow := "GET"
-			if post {
-				allow += ", POST"
-			}
-			w.Header().Set("Allow", allow)
-			writeErrorStatus(w, http.StatusMethodNotAllowed, errNoMethod, fmt.Errorf("method %s not allowed for %s", r.Method, r.URL.Path))
-			return
-		}
-		if err := r.ParseForm(); err != nil {
-			writeError(w, badData("error parsing form values: %v", err))
-			return
-		}
-		res, err := ep(r)
-		if err != nil {
-			writeError(w, err)
-			return
-		}
-		warn, info := res.warnings.AsStrings(res.query, 10, 10)
-		writeJSON(w, http.StatusOK, response{Status: "success", Data: res.data, Warnings: warn, Infos: info})
-	})
+// ErrNoMonitor answers the Prometheus API of a server without metrics.
+var ErrNoMonitor = errors.New("this server keeps no metrics")
+
+// OpQuery and OpQueryRange are the PromQL queries as the client calls
+// them; Ops declares every endpoint.
+var (
+	OpQuery      = promDecl[QueryParams, QueryResult](http.MethodGet, "query", "PromQL instant query")
+	OpQueryRange = promDecl[RangeParams, QueryResult](http.MethodGet, "query_range", "PromQL range query")
+)
+
+func promDecl[P, D any](method, path, summary string) endpoint.Decl[P, endpoint.None, Response[D]] {
+	if method == http.MethodPost {
+		summary += " by form POST"
+	}
+	d := endpoint.Declare[P, endpoint.None, Response[D]](method, Prefix+path, endpoint.Viewer, summary+" (Prometheus HTTP API).")
+	if method == http.MethodPost {
+		d = d.Safe()
+	}
+	return d
 }
 
-// writeError is the one place errors become Prometheus error answers.
+// Ops binds Prometheus's HTTP API (query, query_range, format_query,
+// series, labels, label/{name}/values, metadata, rules, alerts, targets,
+// query_exemplars, status/buildinfo, status/runtimeinfo, status/config,
+// status/flags, status/tsdb) to m, by GET and, where Prometheus takes
+// them, by form POST. Answers and errors keep Prometheus's envelope,
+// which Grafana and Prometheus's clients read; so do unmatched requests
+// under Prefix. A nil m answers ErrNoMonitor.
+func Ops(m *Monitor) []endpoint.Op {
+	const post, get = true, false
+	return slices.Concat(
+		promOps(m, OpQuery, post, (*Monitor).apiQuery),
+		promOps(m, OpQueryRange, post, (*Monitor).apiQueryRange),
+		promOps(m, promDecl[FormatParams, string](http.MethodGet, "format_query", "Pretty-print a PromQL expression"), post, (*Monitor).apiFormatQuery),
+		promOps(m, promDecl[SelectParams, []map[string]string](http.MethodGet, "series", "Series matching match[]"), post, (*Monitor).apiSeries),
+		promOps(m, promDecl[SelectParams, []string](http.MethodGet, "labels", "Label names"), post, (*Monitor).apiLabels),
+		promOps(m, promDecl[LabelValuesParams, []string](http.MethodGet, "label/{name}/values", "Values of one label"), get, (*Monitor).apiLabelValues),
+		promOps(m, promDecl[MetadataParams, map[string][]metadata.Metadata](http.MethodGet, "metadata", "Metric metadata"), get, (*Monitor).apiMetadata),
+		promOps(m, promDecl[RulesParams, RulesData](http.MethodGet, "rules", "Recording and alerting rules"), get, (*Monitor).apiRules),
+		promOps(m, promDecl[endpoint.None, AlertsData](http.MethodGet, "alerts", "Active alerts"), get, (*Monitor).apiAlerts),
+		promOps(m, promDecl[endpoint.None, TargetsData](http.MethodGet, "targets", "Scrape targets"), get, (*Monitor).apiTargets),
+		promOps(m, promDecl[ExemplarParams, []json.RawMessage](http.MethodGet, "query_exemplars", "Exemplars (tug keeps none)"), post, (*Monitor).apiExemplars),
+		promOps(m, promDecl[endpoint.None, map[string]string](http.MethodGet, "status/buildinfo", "Build information"), get, (*Monitor).apiBuildInfo),
+		promOps(m, promDecl[endpoint.None, RuntimeInfo](http.MethodGet, "status/runtimeinfo", "Runtime information"), get, (*Monitor).apiRuntimeInfo),
+		promOps(m, promDecl[endpoint.None, ConfigData](http.MethodGet, "status/config", "The Prometheus configuration tug derived from tug.yaml"), get, (*Monitor).apiConfig),
+		promOps(m, promDecl[endpoint.None, map[string]string](http.MethodGet, "status/flags", "The Prometheus flags tug's settings stand for"), get, (*Monitor).apiFlags),
+		promOps(m, promDecl[TSDBParams, TSDBData](http.MethodGet, "status/tsdb", "Cardinality of the head block"), get, (*Monitor).apiTSDB),
+	)
+}
+
+// promOps binds fn to the GET declaration d and, with post, to the same
+// endpoint by form POST.
+func promOps[P, D any](m *Monitor, d endpoint.Decl[P, endpoint.None, Response[D]], post bool,
+	fn func(*Monitor, context.Context, P) (result, error)) []endpoint.Op {
+	decls := []endpoint.Decl[P, endpoint.None, Response[D]]{d}
+	if post {
+		path := strings.TrimPrefix(d.Path(), Prefix)
+		decls = append(decls, promDecl[P, D](http.MethodPost, path, strings.TrimSuffix(d.Summary(), " (Prometheus HTTP API).")))
+	}
+	ops := make([]endpoint.Op, len(decls))
+	for i, dd := range decls {
+		ops[i] = dd.Write(endpoint.MediaJSON, func(w http.ResponseWriter, r *http.Request, p P) error {
+			if m == nil {
+				return ErrNoMonitor
+			}
+			res, err := fn(m, r.Context(), p)
+			if err != nil {
+				return err
+			}
+			warn, info := res.warnings.AsStrings(res.query, 10, 10)
+			writeJSON(w, http.StatusOK, Response[any]{Status: "success", Data: res.data, Warnings: warn, Infos: info})
+			return nil
+		}).WithErrors(ErrorResponse{}, Prefix, writeError)
+	}
+	return ops
+}
+
+// writeError is the one place errors become Prometheus error answers:
+// the engine's and the parameters' with their own type, the route
+// table's (no such endpoint, wrong method, a refused request) by code.
 func writeError(w http.ResponseWriter, err error) {
 	var ae *apiError
 	if !errors.As(err, &ae) {
 		ae = &apiError{errInternal, http.StatusInternalServerError, err}
+		if code, ok := endpoint.CodeOf(err); ok {
+			ae = &apiError{errBadData, code.Status(), err}
+			switch code {
+			case endpoint.CodeNoRoute, endpoint.CodeNotFound:
+				ae.typ = errNotFound
+			case endpoint.CodeUnavailable:
+				ae.typ = errUnavailable
+			}
+		} else if errors.Is(err, ErrNoMonitor) {
+			ae = &apiError{errUnavailable, http.StatusServiceUnavailable, err}
+		}
 	}
-	writeErrorStatus(w, ae.status, ae.typ, ae.err)
-}
-
-func writeErrorStatus(w http.ResponseWriter, status int, typ string, err error) {
-	writeJSON(w, status, response{Status: "error", ErrorType: typ, Error: err.Error()})
+	writeJSON(w, ae.status, ErrorResponse{Status: "error", ErrorType: ae.typ, Error: ae.err.Error()})
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	b, err := json.Marshal(v)
 	if err != nil {
 		status = http.StatusInternalServerError
-		b, _ = json.Marshal(response{Status: "error", ErrorType: errInternal, Error: err.Error()})
+		b, _ = json.Marshal(ErrorResponse{Status: "error", ErrorType: errInternal, Error: err.Error()})
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
@@ -207,8 +233,7 @@ func parseTime(s string) (time.Time, error) {
 	return time.Time{}, fmt.Errorf("cannot parse %q to a valid timestamp", s)
 }
 
-func timeParam(r *http.Request, name string, def time.Time) (time.Time, error) {
-	v := r.FormValue(name)
+func timeParam(name, v string, def time.Time) (time.Time, error) {
 	if v == "" {
 		return def, nil
 	}
@@ -219,7 +244,9 @@ func timeParam(r *http.Request, name string, def time.Time) (time.Time, error) {
 	return t, nil
 }
 
-// parseDuration reads float seconds or a Prometheus duration ("1m30s").
+// parseDuration reads a duration parameter: float seconds, as Prometheus
+// clients send a step or timeout, or the one duration syntax users type
+// (kit.ParseDuration, a superset of Prometheus's own: 1m30s, 1.5h, 7d).
 func parseDuration(s string) (time.Duration, error) {
 	if d, err := strconv.ParseFloat(s, 64); err == nil {
 		ts := d * float64(time.Second)
@@ -228,14 +255,10 @@ func parseDuration(s string) (time.Duration, error) {
 		}
 		return time.Duration(ts), nil
 	}
-	if d, err := model.ParseDuration(s); err == nil {
-		return time.Duration(d), nil
-	}
-	return 0, fmt.Errorf("cannot parse %q to a valid duration", s)
+	return kit.ParseDuration(s)
 }
 
-func limitParam(r *http.Request) (int, error) {
-	s := r.FormValue("limit")
+func limitParam(s string) (int, error) {
 	if s == "" {
 		return 0, nil
 	}
@@ -251,8 +274,8 @@ func limitParam(r *http.Request) (int, error) {
 
 // matcherSets parses match[] selectors; each set must match something
 // other than the empty string, as Prometheus requires.
-func (m *Monitor) matcherSets(r *http.Request) ([][]*labels.Matcher, error) {
-	sets, err := m.parser.ParseMetricSelectors(r.Form["match[]"])
+func (m *Monitor) matcherSets(match []string) ([][]*labels.Matcher, error) {
+	sets, err := m.parser.ParseMetricSelectors(match)
 	if err != nil {
 		return nil, badParam("match[]", err)
 	}

@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"slices"
@@ -16,6 +17,64 @@ import (
 	"github.com/prometheus/prometheus/util/annotations"
 )
 
+// Parameters of the Prometheus endpoints, by Prometheus's names. They
+// stay strings: the endpoints parse them as Prometheus does (times as
+// Unix seconds or RFC 3339, durations as seconds or "1m30s") and answer
+// Prometheus's errors.
+type (
+	// QueryParams are an instant query's.
+	QueryParams struct {
+		Query         string `query:"query" doc:"the PromQL expression"`
+		Time          string `query:"time" doc:"evaluation time (default: now)"`
+		Timeout       string `query:"timeout"`
+		LookbackDelta string `query:"lookback_delta"`
+		Limit         string `query:"limit" doc:"at most this many series"`
+	}
+	// RangeParams are a range query's.
+	RangeParams struct {
+		Query         string `query:"query" doc:"the PromQL expression"`
+		Start         string `query:"start"`
+		End           string `query:"end"`
+		Step          string `query:"step" doc:"resolution, in seconds or as a duration"`
+		Timeout       string `query:"timeout"`
+		LookbackDelta string `query:"lookback_delta"`
+		Limit         string `query:"limit" doc:"at most this many series"`
+	}
+	// FormatParams are format_query's.
+	FormatParams struct {
+		Query string `query:"query"`
+	}
+	// SelectParams select series for series and labels.
+	SelectParams struct {
+		Match []string `query:"match[]" doc:"series selectors"`
+		Start string   `query:"start"`
+		End   string   `query:"end"`
+		Limit string   `query:"limit"`
+	}
+	// LabelValuesParams are label/{name}/values'.
+	LabelValuesParams struct {
+		Name  string   `path:"name"`
+		Match []string `query:"match[]" doc:"series selectors"`
+		Start string   `query:"start"`
+		End   string   `query:"end"`
+		Limit string   `query:"limit"`
+	}
+	// ExemplarParams are query_exemplars'.
+	ExemplarParams struct {
+		Query string `query:"query"`
+		Start string `query:"start"`
+		End   string `query:"end"`
+	}
+)
+
+// QueryResult is the data of query and query_range answers as a client
+// reads it: resultType says how to read result (vector, matrix, scalar,
+// string).
+type QueryResult struct {
+	ResultType string          `json:"resultType"`
+	Result     json.RawMessage `json:"result"`
+}
+
 // queryData is the data of query and query_range answers.
 type queryData struct {
 	ResultType parser.ValueType `json:"resultType"`
@@ -24,9 +83,9 @@ type queryData struct {
 
 // queryOpts reads timeout and lookback_delta; the returned cancel must be
 // called.
-func (m *Monitor) queryOpts(r *http.Request) (context.Context, context.CancelFunc, promql.QueryOpts, error) {
-	ctx, cancel := r.Context(), context.CancelFunc(func() {})
-	if s := r.FormValue("timeout"); s != "" {
+func (m *Monitor) queryOpts(ctx context.Context, timeout, lookback string) (context.Context, context.CancelFunc, promql.QueryOpts, error) {
+	cancel := context.CancelFunc(func() {})
+	if s := timeout; s != "" {
 		d, err := parseDuration(s)
 		if err != nil {
 			return nil, nil, nil, badParam("timeout", err)
@@ -37,7 +96,7 @@ func (m *Monitor) queryOpts(r *http.Request) (context.Context, context.CancelFun
 		ctx, cancel = context.WithTimeout(ctx, d)
 	}
 	var opts promql.QueryOpts
-	if s := r.FormValue("lookback_delta"); s != "" {
+	if s := lookback; s != "" {
 		d, err := parseDuration(s)
 		if err != nil {
 			cancel()
@@ -50,29 +109,29 @@ func (m *Monitor) queryOpts(r *http.Request) (context.Context, context.CancelFun
 
 // apiFormatQuery pretty-prints a PromQL expression, as Prometheus's
 // format_query (Grafana's query editor offers it).
-func (m *Monitor) apiFormatQuery(r *http.Request) (result, error) {
-	expr, err := m.parser.ParseExpr(r.FormValue("query"))
+func (m *Monitor) apiFormatQuery(_ context.Context, p FormatParams) (result, error) {
+	expr, err := m.parser.ParseExpr(p.Query)
 	if err != nil {
 		return result{}, badParam("query", err)
 	}
 	return result{data: expr.Pretty(0)}, nil
 }
 
-func (m *Monitor) apiQuery(r *http.Request) (result, error) {
-	limit, err := limitParam(r)
+func (m *Monitor) apiQuery(ctx context.Context, p QueryParams) (result, error) {
+	limit, err := limitParam(p.Limit)
 	if err != nil {
 		return result{}, err
 	}
-	ts, err := timeParam(r, "time", m.now())
+	ts, err := timeParam("time", p.Time, m.now())
 	if err != nil {
 		return result{}, err
 	}
-	ctx, cancel, opts, err := m.queryOpts(r)
+	ctx, cancel, opts, err := m.queryOpts(ctx, p.Timeout, p.LookbackDelta)
 	if err != nil {
 		return result{}, err
 	}
 	defer cancel()
-	qs := r.FormValue("query")
+	qs := p.Query
 	q, err := m.engine.NewInstantQuery(ctx, m.db, opts, qs, ts)
 	if err != nil {
 		return result{}, badParam("query", err)
@@ -81,23 +140,23 @@ func (m *Monitor) apiQuery(r *http.Request) (result, error) {
 	return m.exec(ctx, q, qs, limit)
 }
 
-func (m *Monitor) apiQueryRange(r *http.Request) (result, error) {
-	limit, err := limitParam(r)
+func (m *Monitor) apiQueryRange(ctx context.Context, p RangeParams) (result, error) {
+	limit, err := limitParam(p.Limit)
 	if err != nil {
 		return result{}, err
 	}
-	start, err := parseTime(r.FormValue("start"))
+	start, err := parseTime(p.Start)
 	if err != nil {
 		return result{}, badParam("start", err)
 	}
-	end, err := parseTime(r.FormValue("end"))
+	end, err := parseTime(p.End)
 	if err != nil {
 		return result{}, badParam("end", err)
 	}
 	if end.Before(start) {
 		return result{}, badParam("end", errors.New("end timestamp must not be before start time"))
 	}
-	step, err := parseDuration(r.FormValue("step"))
+	step, err := parseDuration(p.Step)
 	if err != nil {
 		return result{}, badParam("step", err)
 	}
@@ -107,12 +166,12 @@ func (m *Monitor) apiQueryRange(r *http.Request) (result, error) {
 	if end.Sub(start)/step > 11000 {
 		return result{}, badData("exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)")
 	}
-	ctx, cancel, opts, err := m.queryOpts(r)
+	ctx, cancel, opts, err := m.queryOpts(ctx, p.Timeout, p.LookbackDelta)
 	if err != nil {
 		return result{}, err
 	}
 	defer cancel()
-	qs := r.FormValue("query")
+	qs := p.Query
 	q, err := m.engine.NewRangeQuery(ctx, m.db, opts, qs, start, end, step)
 	if err != nil {
 		return result{}, badParam("query", err)
@@ -153,11 +212,11 @@ func (m *Monitor) exec(ctx context.Context, q promql.Query, qs string, limit int
 	return result{data: queryData{ResultType: val.Type(), Result: val}, warnings: warnings, query: qs}, nil
 }
 
-func (m *Monitor) apiSeries(r *http.Request) (result, error) {
-	if len(r.Form["match[]"]) == 0 {
+func (m *Monitor) apiSeries(ctx context.Context, p SelectParams) (result, error) {
+	if len(p.Match) == 0 {
 		return result{}, badData("no match[] parameter provided")
 	}
-	sel, err := m.selectionOf(r)
+	sel, err := m.selectionOf(p)
 	if err != nil {
 		return result{}, err
 	}
@@ -168,11 +227,11 @@ func (m *Monitor) apiSeries(r *http.Request) (result, error) {
 	if len(sets) > 1 {
 		var ss []storage.SeriesSet
 		for _, ms := range sets {
-			ss = append(ss, q.Select(r.Context(), true, hints, ms...))
+			ss = append(ss, q.Select(ctx, true, hints, ms...))
 		}
 		set = storage.NewMergeSeriesSet(ss, 0, storage.ChainedSeriesMerge)
 	} else {
-		set = q.Select(r.Context(), false, hints, sets[0]...)
+		set = q.Select(ctx, false, hints, sets[0]...)
 	}
 	out := []labels.Labels{}
 	warnings := set.Warnings()
@@ -190,28 +249,30 @@ func (m *Monitor) apiSeries(r *http.Request) (result, error) {
 	return result{data: out, warnings: warnings}, nil
 }
 
-func (m *Monitor) apiLabels(r *http.Request) (result, error) {
-	return m.labelQuery(r, func(ctx context.Context, q storage.Querier, hints *storage.LabelHints, ms ...*labels.Matcher) ([]string, annotations.Annotations, error) {
+func (m *Monitor) apiLabels(ctx context.Context, p SelectParams) (result, error) {
+	return m.labelQuery(ctx, p, func(ctx context.Context, q storage.Querier, hints *storage.LabelHints, ms ...*labels.Matcher) ([]string, annotations.Annotations, error) {
 		return q.LabelNames(ctx, hints, ms...)
 	})
 }
 
-func (m *Monitor) apiLabelValues(r *http.Request, name string) (result, error) {
+func (m *Monitor) apiLabelValues(ctx context.Context, p LabelValuesParams) (result, error) {
+	name := p.Name
 	if len(name) > 3 && name[:3] == "U__" {
 		name = model.UnescapeName(name, model.ValueEncodingEscaping)
 	}
 	if !model.UTF8Validation.IsValidLabelName(name) {
 		return result{}, badData("invalid label name: %q", name)
 	}
-	return m.labelQuery(r, func(ctx context.Context, q storage.Querier, hints *storage.LabelHints, ms ...*labels.Matcher) ([]string, annotations.Annotations, error) {
+	sel := SelectParams{Match: p.Match, Start: p.Start, End: p.End, Limit: p.Limit}
+	return m.labelQuery(ctx, sel, func(ctx context.Context, q storage.Querier, hints *storage.LabelHints, ms ...*labels.Matcher) ([]string, annotations.Annotations, error) {
 		return q.LabelValues(ctx, name, hints, ms...)
 	})
 }
 
 // labelQuery runs a label names or values lookup over start/end and the
 // union of the match[] sets, sorted and limited as Prometheus does.
-func (m *Monitor) labelQuery(r *http.Request, get func(context.Context, storage.Querier, *storage.LabelHints, ...*labels.Matcher) ([]string, annotations.Annotations, error)) (result, error) {
-	sel, err := m.selectionOf(r)
+func (m *Monitor) labelQuery(ctx context.Context, p SelectParams, get func(context.Context, storage.Querier, *storage.LabelHints, ...*labels.Matcher) ([]string, annotations.Annotations, error)) (result, error) {
+	sel, err := m.selectionOf(p)
 	if err != nil {
 		return result{}, err
 	}
@@ -227,7 +288,7 @@ func (m *Monitor) labelQuery(r *http.Request, get func(context.Context, storage.
 	seen := map[string]struct{}{}
 	var warnings annotations.Annotations
 	for _, ms := range sets {
-		vals, ws, err := get(r.Context(), q, hints, ms...)
+		vals, ws, err := get(ctx, q, hints, ms...)
 		if err != nil {
 			return result{}, &apiError{errExec, http.StatusUnprocessableEntity, err}
 		}
@@ -257,20 +318,20 @@ type selection struct {
 	q          storage.Querier
 }
 
-// selectionOf parses the request and opens a querier; the caller closes it.
-func (m *Monitor) selectionOf(r *http.Request) (selection, error) {
+// selectionOf parses p and opens a querier; the caller closes it.
+func (m *Monitor) selectionOf(p SelectParams) (selection, error) {
 	var sel selection
 	var err error
-	if sel.limit, err = limitParam(r); err != nil {
+	if sel.limit, err = limitParam(p.Limit); err != nil {
 		return sel, err
 	}
-	if sel.start, err = timeParam(r, "start", minTime()); err != nil {
+	if sel.start, err = timeParam("start", p.Start, minTime()); err != nil {
 		return sel, err
 	}
-	if sel.end, err = timeParam(r, "end", maxTime()); err != nil {
+	if sel.end, err = timeParam("end", p.End, maxTime()); err != nil {
 		return sel, err
 	}
-	if sel.sets, err = m.matcherSets(r); err != nil {
+	if sel.sets, err = m.matcherSets(p.Match); err != nil {
 		return sel, err
 	}
 	if sel.q, err = m.db.Querier(timestamp.FromTime(sel.start), timestamp.FromTime(sel.end)); err != nil {

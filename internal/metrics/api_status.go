@@ -1,9 +1,9 @@
 package metrics
 
 import (
+	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	goruntime "runtime"
 	"strconv"
 	"strings"
@@ -14,6 +14,8 @@ import (
 	"github.com/prometheus/prometheus/model/metadata"
 	"github.com/prometheus/prometheus/rules"
 	"github.com/prometheus/prometheus/tsdb/index"
+
+	"github.com/tugdev/tug/internal/endpoint"
 )
 
 // PrometheusVersion is the Prometheus release whose engine and TSDB tug
@@ -21,7 +23,82 @@ import (
 // matching query features.
 const PrometheusVersion = "3.16.0"
 
-func (m *Monitor) apiBuildInfo(*http.Request) (result, error) {
+// Parameters and data of the status, metadata, rules, alerts and targets
+// endpoints, as Prometheus names them.
+type (
+	// MetadataParams are metadata's.
+	MetadataParams struct {
+		Limit          string `query:"limit" doc:"at most this many metrics"`
+		LimitPerMetric string `query:"limit_per_metric"`
+		Metric         string `query:"metric" doc:"only this metric"`
+	}
+	// RulesParams filter rules.
+	RulesParams struct {
+		Type          string   `query:"type" doc:"alert or record"`
+		RuleName      []string `query:"rule_name[]"`
+		RuleGroup     []string `query:"rule_group[]"`
+		File          []string `query:"file[]"`
+		Match         []string `query:"match[]"`
+		ExcludeAlerts string   `query:"exclude_alerts"`
+	}
+	// TSDBParams bound status/tsdb's lists.
+	TSDBParams struct {
+		Limit string `query:"limit" doc:"entries per list (default 10, at most 10000)"`
+	}
+	// RuntimeInfo is status/runtimeinfo's data.
+	RuntimeInfo struct {
+		StartTime           time.Time `json:"startTime"`
+		CWD                 string    `json:"CWD"`
+		ReloadConfigSuccess bool      `json:"reloadConfigSuccess"`
+		LastConfigTime      time.Time `json:"lastConfigTime"`
+		CorruptionCount     int       `json:"corruptionCount"`
+		GoroutineCount      int       `json:"goroutineCount"`
+		GOMAXPROCS          int       `json:"GOMAXPROCS"`
+		GOGC                string    `json:"GOGC"`
+		GODEBUG             string    `json:"GODEBUG"`
+		StorageRetention    string    `json:"storageRetention"`
+	}
+	// ConfigData is status/config's data.
+	ConfigData struct {
+		YAML string `json:"yaml"`
+	}
+	// TSDBData is status/tsdb's data.
+	TSDBData struct {
+		HeadStats                   HeadStats  `json:"headStats"`
+		SeriesCountByMetricName     []TSDBStat `json:"seriesCountByMetricName"`
+		LabelValueCountByLabelName  []TSDBStat `json:"labelValueCountByLabelName"`
+		MemoryInBytesByLabelName    []TSDBStat `json:"memoryInBytesByLabelName"`
+		SeriesCountByLabelValuePair []TSDBStat `json:"seriesCountByLabelValuePair"`
+	}
+	// HeadStats are the head block's totals.
+	HeadStats struct {
+		NumSeries     uint64 `json:"numSeries"`
+		NumLabelPairs int    `json:"numLabelPairs"`
+		ChunkCount    int64  `json:"chunkCount"`
+		MinTime       int64  `json:"minTime"`
+		MaxTime       int64  `json:"maxTime"`
+	}
+	// TargetsData is targets' data.
+	TargetsData struct {
+		ActiveTargets       []ScrapeTarget `json:"activeTargets"`
+		DroppedTargets      []ScrapeTarget `json:"droppedTargets"`
+		DroppedTargetCounts map[string]int `json:"droppedTargetCounts"`
+	}
+	// AlertsData is alerts' data.
+	AlertsData struct {
+		Alerts []*apiAlert `json:"alerts"`
+	}
+	// RulesData is rules' data.
+	RulesData struct {
+		Groups []*apiRuleGroup `json:"groups"`
+	}
+)
+
+func (m *Monitor) apiExemplars(context.Context, ExemplarParams) (result, error) {
+	return result{data: []any{}}, nil
+}
+
+func (m *Monitor) apiBuildInfo(context.Context, endpoint.None) (result, error) {
 	return result{data: map[string]string{
 		"version":   PrometheusVersion,
 		"revision":  cmpOr(m.opts.Version, "unknown"),
@@ -32,32 +109,28 @@ func (m *Monitor) apiBuildInfo(*http.Request) (result, error) {
 	}}, nil
 }
 
-func (m *Monitor) apiRuntimeInfo(*http.Request) (result, error) {
-	return result{data: map[string]any{
-		"startTime":           m.start,
-		"CWD":                 "",
-		"reloadConfigSuccess": true,
-		"lastConfigTime":      m.start,
-		"corruptionCount":     0,
-		"goroutineCount":      goruntime.NumGoroutine(),
-		"GOMAXPROCS":          goruntime.GOMAXPROCS(0),
-		"GOGC":                "",
-		"GODEBUG":             "",
-		"storageRetention":    m.Retention().String(),
+func (m *Monitor) apiRuntimeInfo(context.Context, endpoint.None) (result, error) {
+	return result{data: RuntimeInfo{
+		StartTime:           m.start,
+		ReloadConfigSuccess: true,
+		LastConfigTime:      m.start,
+		GoroutineCount:      goruntime.NumGoroutine(),
+		GOMAXPROCS:          goruntime.GOMAXPROCS(0),
+		StorageRetention:    m.Retention().String(),
 	}}, nil
 }
 
 // apiConfig is the Prometheus configuration tug derived from tug.yaml
 // and applied to its scrape manager last.
-func (m *Monitor) apiConfig(*http.Request) (result, error) {
+func (m *Monitor) apiConfig(context.Context, endpoint.None) (result, error) {
 	m.mu.Lock()
 	cfg := m.lastPromCfg
 	m.mu.Unlock()
-	return result{data: map[string]string{"yaml": cfg}}, nil
+	return result{data: ConfigData{YAML: cfg}}, nil
 }
 
 // apiFlags answers with the Prometheus flags tug's settings stand for.
-func (m *Monitor) apiFlags(*http.Request) (result, error) {
+func (m *Monitor) apiFlags(context.Context, endpoint.None) (result, error) {
 	return result{data: map[string]string{
 		"storage.tsdb.path":           m.opts.Dir,
 		"storage.tsdb.retention.time": model.Duration(m.Retention()).String(),
@@ -77,17 +150,17 @@ const (
 // maxTSDBLimit bounds status/tsdb's limit, as in Prometheus.
 const maxTSDBLimit = 10000
 
-// tsdbStat is one row of status/tsdb's cardinality lists.
-type tsdbStat struct {
+// TSDBStat is one row of status/tsdb's cardinality lists.
+type TSDBStat struct {
 	Name  string `json:"name"`
 	Value uint64 `json:"value"`
 }
 
 // apiTSDB reports the head block's cardinality, Prometheus's
 // status/tsdb: what to look at when series multiply.
-func (m *Monitor) apiTSDB(r *http.Request) (result, error) {
+func (m *Monitor) apiTSDB(_ context.Context, p TSDBParams) (result, error) {
 	limit := 10
-	if s := r.FormValue("limit"); s != "" {
+	if s := p.Limit; s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 {
 			return result{}, badData("limit must be a positive number")
@@ -98,26 +171,26 @@ func (m *Monitor) apiTSDB(r *http.Request) (result, error) {
 		limit = n
 	}
 	st := m.db.Head().Stats(labels.MetricName, limit)
-	rows := func(in []index.Stat) []tsdbStat {
-		out := make([]tsdbStat, len(in))
+	rows := func(in []index.Stat) []TSDBStat {
+		out := make([]TSDBStat, len(in))
 		for i, s := range in {
-			out[i] = tsdbStat{s.Name, s.Count}
+			out[i] = TSDBStat{s.Name, s.Count}
 		}
 		return out
 	}
 	ps := st.IndexPostingStats
-	return result{data: map[string]any{
-		"headStats": map[string]any{
-			"numSeries":     st.NumSeries,
-			"numLabelPairs": ps.NumLabelPairs,
-			"chunkCount":    m.headChunks(),
-			"minTime":       st.MinTime,
-			"maxTime":       st.MaxTime,
+	return result{data: TSDBData{
+		HeadStats: HeadStats{
+			NumSeries:     st.NumSeries,
+			NumLabelPairs: ps.NumLabelPairs,
+			ChunkCount:    m.headChunks(),
+			MinTime:       st.MinTime,
+			MaxTime:       st.MaxTime,
 		},
-		"seriesCountByMetricName":     rows(ps.CardinalityMetricsStats),
-		"labelValueCountByLabelName":  rows(ps.CardinalityLabelStats),
-		"memoryInBytesByLabelName":    rows(ps.LabelValueStats),
-		"seriesCountByLabelValuePair": rows(ps.LabelValuePairsStats),
+		SeriesCountByMetricName:     rows(ps.CardinalityMetricsStats),
+		LabelValueCountByLabelName:  rows(ps.CardinalityLabelStats),
+		MemoryInBytesByLabelName:    rows(ps.LabelValueStats),
+		SeriesCountByLabelValuePair: rows(ps.LabelValuePairsStats),
 	}}, nil
 }
 
@@ -137,18 +210,21 @@ func (m *Monitor) headChunks() int64 {
 
 // apiMetadata merges the scrape manager's per-target metadata with the
 // in-process sources', one entry per distinct (type, help, unit).
-func (m *Monitor) apiMetadata(r *http.Request) (result, error) {
+func (m *Monitor) apiMetadata(_ context.Context, p MetadataParams) (result, error) {
 	limit, perMetric := -1, -1
-	for name, p := range map[string]*int{"limit": &limit, "limit_per_metric": &perMetric} {
-		if s := r.FormValue(name); s != "" {
-			n, err := strconv.Atoi(s)
+	for _, v := range []struct {
+		name, s string
+		n       *int
+	}{{"limit", p.Limit, &limit}, {"limit_per_metric", p.LimitPerMetric, &perMetric}} {
+		if v.s != "" {
+			n, err := strconv.Atoi(v.s)
 			if err != nil {
-				return result{}, badData("%s must be a number", name)
+				return result{}, badData("%s must be a number", v.name)
 			}
-			*p = n
+			*v.n = n
 		}
 	}
-	metric := r.FormValue("metric")
+	metric := p.Metric
 	sets := map[string]map[metadata.Metadata]struct{}{}
 	add := func(family string, md metadata.Metadata) {
 		if metric != "" && family != metric {
@@ -186,8 +262,8 @@ func (m *Monitor) apiMetadata(r *http.Request) (result, error) {
 	return result{data: out}, nil
 }
 
-// apiTarget is one entry of /api/v1/targets.
-type apiTarget struct {
+// ScrapeTarget is one entry of /api/v1/targets.
+type ScrapeTarget struct {
 	DiscoveredLabels   labels.Labels `json:"discoveredLabels"`
 	Labels             labels.Labels `json:"labels"`
 	ScrapePool         string        `json:"scrapePool"`
@@ -201,8 +277,8 @@ type apiTarget struct {
 	ScrapeTimeout      string        `json:"scrapeTimeout"`
 }
 
-func (m *Monitor) apiTargets(*http.Request) (result, error) {
-	active := []apiTarget{}
+func (m *Monitor) apiTargets(context.Context, endpoint.None) (result, error) {
+	active := []ScrapeTarget{}
 	lb := labels.NewBuilder(labels.EmptyLabels())
 	for pool, ts := range m.scrape.TargetsActive() {
 		for _, t := range ts {
@@ -211,7 +287,7 @@ func (m *Monitor) apiTargets(*http.Request) (result, error) {
 				lastErr = err.Error()
 			}
 			u := t.URL().String()
-			active = append(active, apiTarget{
+			active = append(active, ScrapeTarget{
 				DiscoveredLabels:   t.DiscoveredLabels(lb),
 				Labels:             t.Labels(lb),
 				ScrapePool:         pool,
@@ -226,7 +302,7 @@ func (m *Monitor) apiTargets(*http.Request) (result, error) {
 			})
 		}
 	}
-	return result{data: map[string]any{"activeTargets": active, "droppedTargets": []any{}, "droppedTargetCounts": map[string]int{}}}, nil
+	return result{data: TargetsData{ActiveTargets: active, DroppedTargets: []ScrapeTarget{}, DroppedTargetCounts: map[string]int{}}}, nil
 }
 
 // Rule and alert shapes of /api/v1/rules and /api/v1/alerts, as
@@ -300,19 +376,19 @@ func (m *Monitor) ruleGroups() []*rules.Group {
 	return m.opts.Rules.RuleGroups()
 }
 
-func (m *Monitor) apiAlerts(*http.Request) (result, error) {
+func (m *Monitor) apiAlerts(context.Context, endpoint.None) (result, error) {
 	alerts := []*apiAlert{}
 	for _, g := range m.ruleGroups() {
 		for _, ar := range g.AlertingRules() {
 			alerts = append(alerts, toAPIAlerts(ar.ActiveAlerts())...)
 		}
 	}
-	return result{data: map[string]any{"alerts": alerts}}, nil
+	return result{data: AlertsData{Alerts: alerts}}, nil
 }
 
 // apiRules renders rule groups with Prometheus's filters: type,
 // rule_name[], rule_group[], file[], match[], exclude_alerts.
-func (m *Monitor) apiRules(r *http.Request) (result, error) {
+func (m *Monitor) apiRules(_ context.Context, p RulesParams) (result, error) {
 	set := func(vs []string) map[string]bool {
 		s := map[string]bool{}
 		for _, v := range vs {
@@ -320,19 +396,19 @@ func (m *Monitor) apiRules(r *http.Request) (result, error) {
 		}
 		return s
 	}
-	names, groups, files := set(r.Form["rule_name[]"]), set(r.Form["rule_group[]"]), set(r.Form["file[]"])
+	names, groups, files := set(p.RuleName), set(p.RuleGroup), set(p.File)
 	var matchers [][]*labels.Matcher
-	if len(r.Form["match[]"]) > 0 {
+	if len(p.Match) > 0 {
 		var err error
-		if matchers, err = m.matcherSets(r); err != nil {
+		if matchers, err = m.matcherSets(p.Match); err != nil {
 			return result{}, err
 		}
 	}
-	typ := strings.ToLower(r.URL.Query().Get("type"))
+	typ := strings.ToLower(p.Type)
 	if typ != "" && typ != "alert" && typ != "record" {
 		return result{}, badParam("type", fmt.Errorf("not supported value %q", typ))
 	}
-	excl := strings.ToLower(r.URL.Query().Get("exclude_alerts"))
+	excl := strings.ToLower(p.ExcludeAlerts)
 	if excl != "" && excl != "true" && excl != "false" {
 		return result{}, badParam("exclude_alerts", errors.New("must be true or false"))
 	}
@@ -387,5 +463,5 @@ func (m *Monitor) apiRules(r *http.Request) (result, error) {
 			out = append(out, ag)
 		}
 	}
-	return result{data: map[string]any{"groups": out}}, nil
+	return result{data: RulesData{Groups: out}}, nil
 }

@@ -61,6 +61,7 @@ func engineValue(t *testing.T, m *Monitor, qs string, start, end time.Time, step
 // Go API client and checks every answer against the engine or TSDB
 // queried directly.
 func TestGrafanaClientMatchesEngine(t *testing.T) {
+	t.Parallel()
 	ref := &rulesRef{}
 	m := newTestMonitor(t, Options{Version: "v9.9.9", Rules: ref})
 	end := time.Now().Truncate(time.Second)
@@ -276,6 +277,7 @@ func toStrings[T ~string](xs []T) []string {
 // TestAPIFormPostAndErrorTypes: form POST works, and errors carry
 // Prometheus's errorType and status.
 func TestAPIFormPostAndErrorTypes(t *testing.T) {
+	t.Parallel()
 	m := newTestMonitor(t, Options{})
 	end := time.Now().Truncate(time.Second)
 	seedRequests(t, m, end)
@@ -340,6 +342,7 @@ func TestAPIFormPostAndErrorTypes(t *testing.T) {
 // The status endpoints Grafana and promtool read, through Prometheus's
 // own Go client: config, flags and TSDB cardinality; and format_query.
 func TestAPIStatusAndFormatQuery(t *testing.T) {
+	t.Parallel()
 	m := newTestMonitor(t, Options{})
 	end := time.Now().Truncate(time.Second)
 	seedRequests(t, m, end)

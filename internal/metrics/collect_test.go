@@ -39,6 +39,7 @@ func deadAddr(t *testing.T) string {
 // a monitoring.scrape target), a dead one, a fake proxy socket and this
 // test process as an instance, and checks what lands in the TSDB.
 func TestScrapeLiveDeadAndInProcessSources(t *testing.T) {
+	t.Parallel()
 	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/custom-metrics" {
 			http.NotFound(w, r)
@@ -147,6 +148,7 @@ func TestScrapeLiveDeadAndInProcessSources(t *testing.T) {
 
 // TestHostMetricsNamedAsNodeExporter reads this host's /proc.
 func TestHostMetricsNamedAsNodeExporter(t *testing.T) {
+	t.Parallel()
 	m := newTestMonitor(t, Options{Hostname: "box"})
 	m.collectLocal(context.Background(), nil)
 	for _, q := range []string{
@@ -177,6 +179,7 @@ func TestHostMetricsNamedAsNodeExporter(t *testing.T) {
 // TestSettingsRejectBadValues: bad monitoring keys name their place and
 // change nothing.
 func TestSettingsRejectBadValues(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		cfg  config.Config
 		want string

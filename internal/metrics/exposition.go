@@ -19,7 +19,7 @@ func (m *Monitor) MetricsHandler() http.Handler {
 		ctx, cancel := context.WithTimeout(m.life, 5*time.Second)
 		defer cancel()
 		insts, _ := m.listInstances(ctx)
-		return instanceFamilies(m.opts.ProcRoot, insts), nil
+		return instanceFamilies(m.opts.ProcRoot, insts, m.instanceUp(ctx, insts)), nil
 	})}
 	if m.opts.Gatherer != nil {
 		gs = append(gs, m.opts.Gatherer)

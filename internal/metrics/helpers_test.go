@@ -10,6 +10,8 @@ import (
 	v1 "github.com/prometheus/client_golang/api/prometheus/v1"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/storage"
+
+	"github.com/tugdev/tug/internal/endpoint"
 )
 
 // newTestMonitor opens a Monitor in a temp dir, closed at cleanup.
@@ -49,11 +51,15 @@ func appendSeries(t testing.TB, m *Monitor, ls labels.Labels, start time.Time, s
 	}
 }
 
-// apiClient serves m's handler at /api/v1/ and returns Prometheus's own Go
+// apiClient serves m's operations at /api/v1/ and returns Prometheus's own Go
 // API client for it, the one Grafana-like tools use.
 func apiClient(t testing.TB, m *Monitor) (v1.API, string) {
 	t.Helper()
-	srv := httptest.NewServer(m.Handler())
+	rt, err := endpoint.NewRouter(Ops(m), endpoint.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(rt)
 	t.Cleanup(srv.Close)
 	c, err := api.NewClient(api.Config{Address: srv.URL})
 	if err != nil {

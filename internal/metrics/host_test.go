@@ -16,6 +16,7 @@ import (
 // per-CPU modes in seconds, meminfo fields in bytes (parentheses folded
 // to "_"), unit-less fields without _bytes, loads, network counters.
 func TestHostFixtureNames(t *testing.T) {
+	t.Parallel()
 	root := t.TempDir()
 	files := map[string]string{
 		"stat":       "cpu  100 0 50 1000 5 0 1 0 0 0\ncpu0 60 0 30 500 2 0 1 0 0 0\ncpu1 40 0 20 500 3 0 0 0 0 0\nctxt 99\nbtime 1700000000\n",
@@ -79,6 +80,7 @@ func TestHostFixtureNames(t *testing.T) {
 // TestMetricsHandlerExposesTug: tug's own /metrics carries the runtime's
 // and the proxy's families, and a proxy that is down does not break it.
 func TestMetricsHandlerExposesTug(t *testing.T) {
+	t.Parallel()
 	insts := []runtime.Instance{{ID: "web-1", Service: "web", Restarts: 4, State: runtime.Running}}
 	for _, proxy := range []ProxyMetrics{fakeProxy{"tug_proxy_requests_total{service=\"web\",code=\"200\"} 7\n"}, downProxy{}} {
 		m := newTestMonitor(t, Options{

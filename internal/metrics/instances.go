@@ -1,10 +1,12 @@
 package metrics
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 
 	dto "github.com/prometheus/client_model/go"
 
@@ -15,13 +17,14 @@ import (
 // every Linux architecture Go supports.
 const userHZ = 100
 
-// instanceFamilies reports each instance's restarts and crash-loop flag,
-// and for running instances their CPU seconds and resident memory from
+// instanceFamilies reports each instance's health (tug_instance_up: 1 when
+// up[ID], the result of its service's health check), restarts and
+// crash-loop flag, and for running instances their CPU seconds and resident memory from
 // procRoot: summed over the instance's process group when its process
 // leads one (as the process runtime starts them, so a wrapper script's
 // children count too), else of its process alone. Labels: service,
 // environment, release, instance (ID).
-func instanceFamilies(procRoot string, insts []runtime.Instance) []*dto.MetricFamily {
+func instanceFamilies(procRoot string, insts []runtime.Instance, up map[string]bool) []*dto.MetricFamily {
 	fs := newFamSet()
 	leaders := map[int]bool{}
 	for _, in := range insts {
@@ -32,6 +35,11 @@ func instanceFamilies(procRoot string, insts []runtime.Instance) []*dto.MetricFa
 	groups := procGroups(procRoot, leaders)
 	for _, in := range insts {
 		kv := []string{"service", in.Service, "environment", in.Environment, "release", in.Release, "instance", in.ID}
+		healthy := 0.0
+		if up[in.ID] {
+			healthy = 1
+		}
+		fs.gauge("tug_instance_up", "1 while the instance passes its service's health check (HTTP health.path, else a TCP connect), 0 otherwise.", healthy, kv...)
 		fs.counter("tug_instance_restarts_total", "Times the runtime restarted the instance after it exited.", float64(in.Restarts), kv...)
 		crash := 0.0
 		if in.CrashLoop {
@@ -57,6 +65,35 @@ func instanceFamilies(procRoot string, insts []runtime.Instance) []*dto.MetricFa
 		}
 	}
 	return fs.families()
+}
+
+// instanceUp runs each running instance's health check at once, bounded
+// by the service's health.timeout, and says which passed. Instances not
+// running (restarting, exited) are down without a check.
+func (m *Monitor) instanceUp(ctx context.Context, insts []runtime.Instance) map[string]bool {
+	m.mu.Lock()
+	health := m.settings.health
+	m.mu.Unlock()
+	up := map[string]bool{}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for _, in := range insts {
+		if in.State != runtime.Running {
+			continue
+		}
+		hc, ok := health[in.Service]
+		if !ok {
+			hc = healthCheck{timeout: runtime.DefaultProbeTimeout}
+		}
+		wg.Go(func() {
+			_, ok := runtime.Probe(ctx, in.Addr, hc.path, hc.timeout)
+			mu.Lock()
+			up[in.ID] = ok
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	return up
 }
 
 // groupUsage is what the processes of one process group use.

@@ -50,7 +50,7 @@ func (m *Monitor) localTargets() []*localTarget {
 			if err != nil {
 				m.log.Debug("monitoring: gathering tug's metrics", "err", err)
 			}
-			return append(fams, instanceFamilies(m.opts.ProcRoot, insts)...), nil
+			return append(fams, instanceFamilies(m.opts.ProcRoot, insts, m.instanceUp(ctx, insts))...), nil
 		},
 	}}
 	if m.opts.Proxy != nil {

@@ -27,7 +27,7 @@ const (
 	DefaultEvaluationInterval = 15 * time.Second
 	DefaultRetention          = 15 * 24 * time.Hour
 	// MinScrapeInterval is the shortest monitoring.scrape_interval accepted.
-	MinScrapeInterval = time.Second
+	MinScrapeInterval = config.MinInterval
 )
 
 // ErrConfig wraps every rejected monitoring setting; the message names the key.
@@ -57,9 +57,10 @@ type Options struct {
 	// time.Now. HTTP scrapes always use the wall clock (scrape.Manager).
 	Clock func() time.Time
 	// Instances lists the instances the runtime owns (runtime.Runtime.List).
-	// Running ones of services with `metrics:` are scraped; every one with a
-	// PID gets tug_instance_* figures. Called once per scrape interval and
-	// on each MetricsHandler request, possibly concurrently. Nil: none.
+	// Running ones of services with `metrics:` are scraped; every one gets
+	// tug_instance_up (its service's health check, run at each collection)
+	// and tug_instance_* figures. Called once per scrape interval and on
+	// each MetricsHandler request, possibly concurrently. Nil: none.
 	Instances func(ctx context.Context) ([]runtime.Instance, error)
 	// Proxy is the proxy's control socket client; nil: no proxy metrics.
 	Proxy ProxyMetrics

@@ -25,6 +25,7 @@ import (
 // prometheus) scrapes tug's /metrics on loopback, and its own
 // /api/v1/query then shows tug's series.
 func TestRealPrometheusScrapesTug(t *testing.T) {
+	t.Parallel()
 	bin, err := exec.LookPath("prometheus")
 	if err != nil {
 		t.Skip("prometheus binary not found: apt-get install prometheus (Debian package \"prometheus\", /usr/bin/prometheus)")

@@ -40,6 +40,7 @@ func seedProxy(t testing.TB, m *Monitor, end time.Time, release string, okPerSec
 // rules (as the Monitor does without a rules.Manager) and checks each
 // number against the arithmetic.
 func TestRecordingRulesOnSyntheticProxyCounters(t *testing.T) {
+	t.Parallel()
 	end := time.Now().Truncate(time.Second)
 	m := newTestMonitor(t, Options{Clock: func() time.Time { return end }})
 	seedProxy(t, m, end, "r1", 9, 1, map[string]float64{"0.1": 5, "0.5": 10, "+Inf": 10})
@@ -80,6 +81,7 @@ func TestRecordingRulesOnSyntheticProxyCounters(t *testing.T) {
 // TestRecordingRulesAreValidRuleFiles: the exported groups parse as a
 // Prometheus rule file, so the alert room's rules.Manager can load them.
 func TestRecordingRulesAreValidRuleFiles(t *testing.T) {
+	t.Parallel()
 	b, err := RecordingRulesYAML()
 	if err != nil {
 		t.Fatal(err)
@@ -95,6 +97,7 @@ func TestRecordingRulesAreValidRuleFiles(t *testing.T) {
 
 // TestQueryConvenience covers Query's result shapes.
 func TestQueryConvenience(t *testing.T) {
+	t.Parallel()
 	end := time.Now().Truncate(time.Second)
 	m := newTestMonitor(t, Options{Clock: func() time.Time { return end }})
 	seedRequests(t, m, end)
@@ -119,6 +122,7 @@ func TestQueryConvenience(t *testing.T) {
 // TestRetentionApplied: with monitoring.retention 1h, compaction drops
 // samples from 9h ago; with the default (15d) they stay.
 func TestRetentionApplied(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		retention config.Duration
 		want      time.Duration
@@ -139,6 +143,7 @@ func TestRetentionApplied(t *testing.T) {
 
 // A retention changed in tug.yaml applies to the running TSDB.
 func TestRetentionChangeAppliesWithoutRestart(t *testing.T) {
+	t.Parallel()
 	m := newTestMonitor(t, Options{})
 	if err := m.SetConfig(&config.Config{Monitoring: &config.Monitoring{Retention: config.Duration(time.Hour)}}); err != nil {
 		t.Fatal(err)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/tugdev/tug/internal/config"
+	"github.com/tugdev/tug/internal/runtime"
 )
 
 // settings are the monitoring keys of tug.yaml with defaults applied.
@@ -18,6 +19,16 @@ type settings struct {
 	metricsPath map[string]string
 	// extra are monitoring.scrape targets.
 	extra []Target
+	// health maps a service to the check tug_instance_up runs against
+	// its instances.
+	health map[string]healthCheck
+}
+
+// healthCheck is a service's health check: an HTTP path, or "" for a TCP
+// connect.
+type healthCheck struct {
+	path    string
+	timeout time.Duration
 }
 
 // settingsFrom reads cfg's monitoring keys; a bad value is an ErrConfig
@@ -28,6 +39,7 @@ func settingsFrom(cfg *config.Config) (settings, error) {
 		evaluationInterval: DefaultEvaluationInterval,
 		retention:          DefaultRetention,
 		metricsPath:        map[string]string{},
+		health:             map[string]healthCheck{},
 	}
 	if cfg == nil {
 		return st, nil
@@ -71,7 +83,18 @@ func settingsFrom(cfg *config.Config) (settings, error) {
 		}
 	}
 	for name, svc := range cfg.Services {
-		if svc == nil || svc.Metrics == nil {
+		if svc == nil {
+			continue
+		}
+		hc := healthCheck{timeout: runtime.DefaultProbeTimeout}
+		if h := svc.Health; h != nil {
+			hc.path = h.Path
+			if h.Timeout > 0 {
+				hc.timeout = h.Timeout.D()
+			}
+		}
+		st.health[name] = hc
+		if svc.Metrics == nil {
 			continue
 		}
 		path := svc.Metrics.Path

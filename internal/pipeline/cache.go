@@ -1,6 +1,9 @@
 package pipeline
 
-import "context"
+import (
+	"context"
+	"errors"
+)
 
 // Cache skips jobs whose inputs did not change and hands artifacts on.
 //
@@ -39,3 +42,9 @@ type CacheResult struct {
 	// Log is the stored (masked) log of the cached run, on a hit.
 	Log []byte
 }
+
+// ErrOutsideWorkspace means a job's files lead out of its workspace: an
+// artifact that is (or passes through) a symbolic link to a place outside
+// it. The cache refuses to follow such links, so a job cannot make tug copy
+// host files into the run; the engine fails the job with the error.
+var ErrOutsideWorkspace = errors.New("outside the workspace")

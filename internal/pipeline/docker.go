@@ -4,8 +4,6 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -124,9 +122,9 @@ var (
 func NewDocker(opts DockerOptions) (*Docker, error) {
 	cli := opts.Client
 	if cli == nil {
-		c, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
+		c, err := registry.NewClient()
 		if err != nil {
-			return nil, fmt.Errorf("docker client: %w", err)
+			return nil, err
 		}
 		cli = c
 	}
@@ -221,7 +219,7 @@ func (d *Docker) Exec(ctx context.Context, spec *ExecSpec, out io.Writer) (int, 
 		}
 	}
 
-	base := "tug-" + dockerName(spec.Job) + "-" + dockerRandom(4)
+	base := registry.ContainerName(dockerName(spec.Job))
 	labels := map[string]string{LabelOwner: "tug", LabelJob: spec.Job}
 	yes := true
 	hostCfg := &container.HostConfig{
@@ -309,14 +307,14 @@ func (d *Docker) Exec(ctx context.Context, spec *ExecSpec, out io.Writer) (int, 
 	if err := d.cli.ContainerStart(ctx, id, container.StartOptions{}); err != nil {
 		return stopped(fmt.Errorf("start container from %s: %w", spec.Image, err))
 	}
-	log.Debug("container started", "container", dockerShortID(id), "image", spec.Image)
+	log.Debug("container started", "container", registry.ShortID(id), "image", spec.Image)
 
 	select {
 	case <-ctx.Done():
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), dockerCleanupTimeout+grace)
 		secs := int((grace + time.Second - 1) / time.Second)
 		if err := d.cli.ContainerStop(cctx, id, container.StopOptions{Timeout: &secs}); err != nil {
-			log.Warn("stop container", "container", dockerShortID(id), "err", err)
+			log.Warn("stop container", "container", registry.ShortID(id), "err", err)
 		}
 		cancel()
 		// Whatever the wait says now, the job was stopped.
@@ -354,7 +352,7 @@ func (d *Docker) startService(ctx context.Context, job, netName, base string, s 
 	if err := d.cli.ContainerStart(ctx, created.ID, container.StartOptions{}); err != nil {
 		return created.ID, fmt.Errorf("start container from %s: %w", s.Image, err)
 	}
-	d.log.Debug("service started", "job", job, "service", s.Name, "container", dockerShortID(created.ID))
+	d.log.Debug("service started", "job", job, "service", s.Name, "container", registry.ShortID(created.ID))
 	return created.ID, nil
 }
 
@@ -403,7 +401,7 @@ func (d *Docker) remover(log *slog.Logger, id string) func(context.Context) {
 	return func(cctx context.Context) {
 		err := d.cli.ContainerRemove(cctx, id, container.RemoveOptions{Force: true, RemoveVolumes: true})
 		if err != nil && !cerrdefs.IsNotFound(err) {
-			log.Warn("remove container", "container", dockerShortID(id), "err", err)
+			log.Warn("remove container", "container", registry.ShortID(id), "err", err)
 		}
 	}
 }
@@ -556,17 +554,4 @@ func dockerDrain(copied <-chan struct{}) {
 	case <-copied:
 	case <-t.C:
 	}
-}
-
-func dockerRandom(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
-}
-
-func dockerShortID(id string) string {
-	if len(id) > 12 {
-		return id[:12]
-	}
-	return id
 }

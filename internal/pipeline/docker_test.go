@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,7 +14,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -24,6 +24,8 @@ import (
 	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/client"
+
+	"github.com/tugdev/tug/internal/testkit"
 )
 
 const (
@@ -142,7 +144,7 @@ func workspace(t *testing.T) string {
 
 // uniqueJob gives a job name no other test (or earlier run) uses, so
 // label queries see only this test's containers.
-func uniqueJob(base string) string { return base + "[t=" + dockerRandom(4) + "]" }
+func uniqueJob(base string) string { return base + "[t=" + strings.ToLower(rand.Text()[:8]) + "]" }
 
 // leftovers lists containers and networks still labelled with job.
 func leftovers(t *testing.T, d *Docker, job string) []string {
@@ -168,37 +170,8 @@ func leftovers(t *testing.T, d *Docker, job string) []string {
 	return out
 }
 
-// syncBuffer is an io.Writer safe for the log goroutine and the test; it
-// signals when a line appears.
-type syncBuffer struct {
-	mu    sync.Mutex
-	buf   bytes.Buffer
-	want  string
-	found chan struct{}
-	once  sync.Once
-}
-
-func newSyncBuffer(want string) *syncBuffer {
-	return &syncBuffer{want: want, found: make(chan struct{})}
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	n, err := b.buf.Write(p)
-	if b.want != "" && strings.Contains(b.buf.String(), b.want) {
-		b.once.Do(func() { close(b.found) })
-	}
-	return n, err
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 func TestDockerRunsInWorkspaceAsMappedUser(t *testing.T) {
+	t.Parallel()
 	d := newTestDocker(t)
 	img := busyboxImage(t, d)
 	dir := workspace(t)
@@ -206,7 +179,7 @@ func TestDockerRunsInWorkspaceAsMappedUser(t *testing.T) {
 		t.Fatal(err)
 	}
 	job := uniqueJob("build")
-	out := newSyncBuffer("")
+	out := &testkit.SyncBuffer{}
 	spec := &ExecSpec{
 		Job:    job,
 		Script: "cat input.txt\necho \"greeting=$GREETING\"\necho \"pwd=$(pwd)\"\necho \"id=$(id -u):$(id -g)\"\necho \"home=$HOME\"\necho oops >&2\necho made > made.txt\n",
@@ -242,11 +215,12 @@ func TestDockerRunsInWorkspaceAsMappedUser(t *testing.T) {
 // container's configuration, which `docker inspect` shows to anyone with
 // access to the engine.
 func TestDockerSecretsStayOutOfTheContainerConfig(t *testing.T) {
+	t.Parallel()
 	d := newTestDocker(t)
 	img := busyboxImage(t, d)
 	job := uniqueJob("secret")
 	const token = `it's a "tok" $HOME \n x`
-	out := newSyncBuffer("")
+	out := &testkit.SyncBuffer{}
 	spec := &ExecSpec{
 		Job:        job,
 		Script:     "printf 'token=%s|plain=%s\\n' \"$TOKEN\" \"$PLAIN\"\nsleep 2\n",
@@ -264,22 +238,21 @@ func TestDockerSecretsStayOutOfTheContainerConfig(t *testing.T) {
 		}
 		done <- err
 	}()
-	inspected := false
-	for deadline := time.Now().Add(20 * time.Second); !inspected && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+	inspected := testkit.Poll(20*time.Second, func() bool {
 		cs, err := d.cli.ContainerList(context.Background(), container.ListOptions{Filters: filters.NewArgs(filters.Arg("label", LabelJob+"="+job), filters.Arg("label", LabelRole+"=job"))})
 		if err != nil || len(cs) == 0 {
-			continue
+			return false
 		}
 		insp, err := d.cli.ContainerInspect(context.Background(), cs[0].ID)
 		if err != nil {
-			continue
+			return false
 		}
 		env := strings.Join(insp.Config.Env, "\n")
 		if strings.Contains(env, "tok") || !strings.Contains(env, "PLAIN=visible") {
 			t.Errorf("container env:\n%s", env)
 		}
-		inspected = true
-	}
+		return true
+	})
 	if err := <-done; err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
@@ -292,6 +265,7 @@ func TestDockerSecretsStayOutOfTheContainerConfig(t *testing.T) {
 }
 
 func TestDockerExitCodes(t *testing.T) {
+	t.Parallel()
 	d := newTestDocker(t)
 	img := busyboxImage(t, d)
 	tests := []struct {
@@ -306,7 +280,7 @@ func TestDockerExitCodes(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			job := uniqueJob("unit")
-			out := newSyncBuffer("")
+			out := &testkit.SyncBuffer{}
 			code, err := d.Exec(context.Background(), &ExecSpec{Job: job, Script: tt.script, Dir: workspace(t), Image: img, KillGrace: time.Second}, out)
 			if err != nil || code != tt.code {
 				t.Fatalf("code %d, err %v, want code %d; output:\n%s", code, err, tt.code, out)
@@ -322,6 +296,7 @@ func TestDockerExitCodes(t *testing.T) {
 }
 
 func TestDockerStopsOnTimeoutAndCancel(t *testing.T) {
+	t.Parallel()
 	d := newTestDocker(t)
 	img := busyboxImage(t, d)
 	tests := []struct {
@@ -348,8 +323,14 @@ func TestDockerStopsOnTimeoutAndCancel(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			job := uniqueJob("slow")
-			out := newSyncBuffer("started")
-			ctx, cancel := tt.stop(context.Background(), out.found)
+			out := &testkit.SyncBuffer{}
+			started := make(chan struct{})
+			go func() {
+				if testkit.Poll(time.Minute, func() bool { return strings.Contains(out.String(), "started") }) {
+					close(started)
+				}
+			}()
+			ctx, cancel := tt.stop(context.Background(), started)
 			defer cancel()
 			start := time.Now()
 			code, err := d.Exec(ctx, &ExecSpec{Job: job, Script: "echo started\nsleep 120\necho finished\n", Dir: workspace(t), Image: img, KillGrace: 2 * time.Second}, out)
@@ -372,6 +353,7 @@ func TestDockerStopsOnTimeoutAndCancel(t *testing.T) {
 }
 
 func TestDockerMissingImage(t *testing.T) {
+	t.Parallel()
 	d := newTestDocker(t)
 	const ref = "tug-test-missing:nope"
 	job := uniqueJob("nope")
@@ -398,6 +380,7 @@ func TestDockerMissingImage(t *testing.T) {
 }
 
 func TestDockerImageID(t *testing.T) {
+	t.Parallel()
 	d := newTestDocker(t)
 	img := busyboxImage(t, d)
 	id, err := d.ImageID(context.Background(), img)
@@ -414,11 +397,12 @@ func TestDockerImageID(t *testing.T) {
 }
 
 func TestDockerServiceReachableByName(t *testing.T) {
+	t.Parallel()
 	d := newTestDocker(t)
 	img := busyboxImage(t, d)
 	svc := httpdImage(t, d)
 	job := uniqueJob("integration")
-	out := newSyncBuffer("")
+	out := &testkit.SyncBuffer{}
 	// One try, no retry: the executor must have waited for the health
 	// check (the service listens only after 3s).
 	script := "wget -qO- http://db:8080/\n"
@@ -438,6 +422,7 @@ func TestDockerServiceReachableByName(t *testing.T) {
 }
 
 func TestDockerContainerEnv(t *testing.T) {
+	t.Parallel()
 	host := map[string]string{"PATH": "/host/bin", "HOME": "/root", "USER": "root", "LANG": "C.UTF-8"}
 	d, err := NewDocker(DockerOptions{LookupEnv: func(k string) (string, bool) { v, ok := host[k]; return v, ok }})
 	if err != nil {
@@ -462,6 +447,7 @@ func TestDockerContainerEnv(t *testing.T) {
 }
 
 func TestDockerName(t *testing.T) {
+	t.Parallel()
 	tests := map[string]string{
 		"build":              "build",
 		"unit[go=1.26]":      "unit-go-1.26",
@@ -492,6 +478,7 @@ func (c *pullClient) ImagePull(_ context.Context, ref string, o image.PullOption
 }
 
 func TestDockerPullStream(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name, stream, wantErr string
 	}{
@@ -519,6 +506,7 @@ func TestDockerPullStream(t *testing.T) {
 }
 
 func TestDockerUnhealthyService(t *testing.T) {
+	t.Parallel()
 	d := newTestDocker(t)
 	img := busyboxImage(t, d)
 	sick := sickImage(t, d)

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/tugdev/tug/internal/config"
+	"github.com/tugdev/tug/internal/kit"
 	"github.com/tugdev/tug/internal/secret"
 )
 
@@ -220,7 +221,7 @@ func selectJobs(plan *Plan, only []string) ([]*Job, map[string]bool, error) {
 			}
 		}
 		if !found {
-			return nil, nil, fmt.Errorf("%w %q in pipeline %s (jobs: %s)%s", ErrUnknownJob, n, plan.Pipeline, strings.Join(names, ", "), config.DidYouMean(n, names))
+			return nil, nil, fmt.Errorf("%w %q in pipeline %s%s; jobs: %s", ErrUnknownJob, n, plan.Pipeline, kit.DidYouMean(n, names), strings.Join(names, ", "))
 		}
 	}
 	selected := map[string]bool{}

@@ -20,6 +20,7 @@ import (
 
 	"github.com/tugdev/tug/internal/config"
 	"github.com/tugdev/tug/internal/secret"
+	"github.com/tugdev/tug/internal/testkit"
 )
 
 // recorder is an Observer keeping every event.
@@ -115,6 +116,7 @@ func finishedAt(t *testing.T, rec *recorder, job string) time.Time {
 }
 
 func TestReadyQueueStartsJobsAsSoonAsTheirNeedsEnd(t *testing.T) {
+	t.Parallel()
 	tr := newTestRun(t)
 	plan := mustPlan(t, testConfig(nil, nil,
 		jdef{"slow", &config.Job{Run: "sleep 2"}},
@@ -131,30 +133,47 @@ func TestReadyQueueStartsJobsAsSoonAsTheirNeedsEnd(t *testing.T) {
 }
 
 func TestParallelBound(t *testing.T) {
+	t.Parallel()
+	// With room for 4, four jobs run at once: each waits (bounded) until
+	// all four have started, which fails unless they overlap.
 	var jobs []jdef
 	for i := range 4 {
-		jobs = append(jobs, jdef{fmt.Sprintf("j%d", i), &config.Job{Run: "sleep 1"}})
+		jobs = append(jobs, jdef{fmt.Sprintf("j%d", i), &config.Job{Run: "touch started.$$; " +
+			"for i in $(seq 2000); do [ $(ls started.* | wc -l) -ge 4 ] && exit 0; sleep 0.01; done; exit 1"}})
 	}
-	plan := mustPlan(t, testConfig(nil, nil, jobs...))
-	for _, tt := range []struct {
-		parallel int
-		ok       func(time.Duration) bool
-		want     string
-	}{
-		{4, func(d time.Duration) bool { return d < 1800*time.Millisecond }, "< 1.8s"},
-		{1, func(d time.Duration) bool { return d >= 4*time.Second }, ">= 4s"},
-	} {
-		tr := newTestRun(t)
-		tr.opts.Parallel = tt.parallel
-		start := time.Now()
-		res := tr.run(t, context.Background(), plan)
-		if d := time.Since(start); !tt.ok(d) || res.Status != StatusSuccess {
-			t.Fatalf("parallel %d: took %v (want %s), status %s", tt.parallel, d, tt.want, res.Status)
+	tr := newTestRun(t)
+	tr.opts.Parallel = 4
+	if res := tr.run(t, context.Background(), mustPlan(t, testConfig(nil, nil, jobs...))); res.Status != StatusSuccess {
+		t.Fatalf("parallel 4: status %s: the four jobs did not run at once", res.Status)
+	}
+
+	// With room for 1, no job starts before the one running finished.
+	jobs = nil
+	for i := range 4 {
+		jobs = append(jobs, jdef{fmt.Sprintf("j%d", i), &config.Job{Run: "true"}})
+	}
+	tr = newTestRun(t)
+	tr.opts.Parallel = 1
+	if res := tr.run(t, context.Background(), mustPlan(t, testConfig(nil, nil, jobs...))); res.Status != StatusSuccess {
+		t.Fatalf("parallel 1: status %s", res.Status)
+	}
+	running, most := 0, 0
+	for _, ev := range tr.rec.all() {
+		switch ev.Type {
+		case EventJobStarted:
+			running++
+			most = max(most, running)
+		case EventJobFinished:
+			running--
 		}
+	}
+	if most != 1 {
+		t.Fatalf("parallel 1: %d jobs ran at once", most)
 	}
 }
 
 func TestStagesOrderJobsWithoutNeeds(t *testing.T) {
+	t.Parallel()
 	tr := newTestRun(t)
 	plan := mustPlan(t, testConfig([]string{"build", "test"}, nil,
 		jdef{"test", &config.Job{Stage: "test", Run: "test -f built"}},
@@ -167,6 +186,7 @@ func TestStagesOrderJobsWithoutNeeds(t *testing.T) {
 }
 
 func TestFailureSkipsDependentsUnlessAllowed(t *testing.T) {
+	t.Parallel()
 	tr := newTestRun(t)
 	plan := mustPlan(t, testConfig(nil, nil,
 		jdef{"broken", &config.Job{Run: "exit 3"}},
@@ -209,6 +229,7 @@ func TestFailureSkipsDependentsUnlessAllowed(t *testing.T) {
 }
 
 func TestMatrixJobsSeeTheirValues(t *testing.T) {
+	t.Parallel()
 	tr := newTestRun(t)
 	plan := mustPlan(t, testConfig(nil, nil,
 		jdef{"unit", &config.Job{Run: `echo "v=${{ matrix.go }} env=$MATRIX_GO x=$MATRIX_EXTRA"`, Matrix: &config.Matrix{
@@ -236,6 +257,7 @@ func TestMatrixJobsSeeTheirValues(t *testing.T) {
 }
 
 func TestIfUsesRunContext(t *testing.T) {
+	t.Parallel()
 	plan := mustPlan(t, testConfig(nil, map[string]string{"TARGET": "prod"},
 		jdef{"on-main", &config.Job{If: `branch == "main" && env.TARGET == "prod"`, Run: "true"}},
 		jdef{"on-dev", &config.Job{If: `branch == "dev"`, Run: "true"}},
@@ -261,6 +283,7 @@ func TestIfUsesRunContext(t *testing.T) {
 }
 
 func TestWhen(t *testing.T) {
+	t.Parallel()
 	cfg := testConfig(nil, nil,
 		jdef{"ok", &config.Job{Run: "true"}},
 		jdef{"bad", &config.Job{Run: "false"}},
@@ -328,36 +351,29 @@ func processGone(pid int) bool {
 
 func readPid(t *testing.T, path string) int {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		b, err := os.ReadFile(path)
-		if err == nil && strings.HasSuffix(string(b), "\n") {
-			pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-			if err != nil {
-				t.Fatal(err)
-			}
-			return pid
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no pid in %s", path)
-		}
-		time.Sleep(20 * time.Millisecond)
+	var b []byte
+	testkit.Eventually(t, 10*time.Second, "a pid in "+path, func() bool {
+		var err error
+		b, err = os.ReadFile(path)
+		return err == nil && strings.HasSuffix(string(b), "\n")
+	})
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		t.Fatal(err)
 	}
+	return pid
 }
 
 func waitGone(t *testing.T, pid int) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !processGone(pid) {
-		if time.Now().After(deadline) {
-			syscall.Kill(pid, syscall.SIGKILL)
-			t.Fatalf("process %d outlived its job", pid)
-		}
-		time.Sleep(20 * time.Millisecond)
+	if !testkit.Poll(5*time.Second, func() bool { return processGone(pid) }) {
+		syscall.Kill(pid, syscall.SIGKILL)
+		t.Fatalf("process %d outlived its job", pid)
 	}
 }
 
 func TestTimeoutKillsProcessGroup(t *testing.T) {
+	t.Parallel()
 	tr := newTestRun(t)
 	pidFile := filepath.Join(tr.ro.Dir, "child.pid")
 	plan := mustPlan(t, testConfig(nil, nil,
@@ -376,6 +392,7 @@ func TestTimeoutKillsProcessGroup(t *testing.T) {
 }
 
 func TestHostKillsBackgroundChildrenAfterExit(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	pidFile := filepath.Join(dir, "bg.pid")
 	start := time.Now()
@@ -393,6 +410,7 @@ func TestHostKillsBackgroundChildrenAfterExit(t *testing.T) {
 }
 
 func TestHostKillsAfterGraceWhenTermIsIgnored(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() {
@@ -414,6 +432,7 @@ func TestHostKillsAfterGraceWhenTermIsIgnored(t *testing.T) {
 }
 
 func TestHostExitCodeAndOutput(t *testing.T) {
+	t.Parallel()
 	var out strings.Builder
 	code, err := (&Host{}).Exec(context.Background(), &ExecSpec{
 		Job: "x", Dir: t.TempDir(), Env: []string{"PATH=" + os.Getenv("PATH"), "A=1"},
@@ -437,6 +456,7 @@ func TestHostExitCodeAndOutput(t *testing.T) {
 }
 
 func TestRetry(t *testing.T) {
+	t.Parallel()
 	tr := newTestRun(t)
 	plan := mustPlan(t, testConfig(nil, nil,
 		jdef{"flaky", &config.Job{Retry: 2, Run: `n=$(cat count 2>/dev/null || echo 0); n=$((n+1)); echo $n > count; echo "try $n"; [ $n -ge 3 ]`}},
@@ -473,6 +493,7 @@ func TestRetry(t *testing.T) {
 }
 
 func TestCancellationStopsRunningJobs(t *testing.T) {
+	t.Parallel()
 	tr := newTestRun(t)
 	tr.opts.Parallel = 1
 	dir := tr.ro.Dir
@@ -512,6 +533,7 @@ func TestCancellationStopsRunningJobs(t *testing.T) {
 }
 
 func TestSecretsNeverReachEvents(t *testing.T) {
+	t.Parallel()
 	const plain = "pa55word/with+special&chars"
 	tr := newTestRun(t)
 	tr.ro.Secrets = map[string]secret.Value{"TOKEN": secret.New(plain), "OTHER": secret.New("unused-but-masked")}
@@ -551,6 +573,7 @@ func TestSecretsNeverReachEvents(t *testing.T) {
 }
 
 func TestJobEnvironment(t *testing.T) {
+	t.Parallel()
 	tr := newTestRun(t)
 	outside := map[string]string{"PATH": os.Getenv("PATH"), "HOME": "/home/x", "AWS_SECRET_ACCESS_KEY": "leak", "TUG_RUN_ID": "spoof"}
 	tr.opts.LookupEnv = func(k string) (string, bool) { v, ok := outside[k]; return v, ok }
@@ -568,6 +591,7 @@ func TestJobEnvironment(t *testing.T) {
 }
 
 func TestMissingSecretFailsJob(t *testing.T) {
+	t.Parallel()
 	tr := newTestRun(t)
 	plan := mustPlan(t, testConfig(nil, nil, jdef{"a", &config.Job{Secrets: []string{"NOPE"}, Run: "true"}}))
 	res := tr.run(t, context.Background(), plan)
@@ -590,6 +614,7 @@ func (d *fakeDeployer) Deploy(ctx context.Context, service, env string, out io.W
 }
 
 func TestDeployAndContainerJobs(t *testing.T) {
+	t.Parallel()
 	cfg := testConfig(nil, nil,
 		jdef{"ship", &config.Job{Deploy: &config.JobDeploy{Service: "web", Environment: "staging"}}},
 		jdef{"boxed", &config.Job{Image: "alpine:local", Run: "true"}},
@@ -649,6 +674,7 @@ func (c *fakeCache) Restore(ctx context.Context, runID, job, dir string) error {
 }
 
 func TestCacheProtocol(t *testing.T) {
+	t.Parallel()
 	tr := newTestRun(t)
 	c := &fakeCache{hits: map[string]string{"build": "cached output\n"}, saves: map[string]string{}}
 	tr.opts.Cache = c
@@ -701,6 +727,7 @@ func TestCacheProtocol(t *testing.T) {
 }
 
 func TestRunRejectsBadSetup(t *testing.T) {
+	t.Parallel()
 	plan := mustPlan(t, testConfig(nil, nil, jdef{"a", &config.Job{Run: "true"}}))
 	for name, tc := range map[string]struct {
 		e  *Engine

@@ -39,10 +39,13 @@ type Event struct {
 	Pipeline string    `json:"pipeline,omitempty"`
 	Job      string    `json:"job,omitempty"`
 	// Jobs lists every job instance of the run, in plan order (run_started).
-	Jobs    []string `json:"jobs,omitempty"`
-	Attempt int      `json:"attempt,omitempty"`
-	Line    string   `json:"line,omitempty"`
-	Status  Status   `json:"status,omitempty"`
+	Jobs []string `json:"jobs,omitempty"`
+	// Needs maps each job instance of the run to the instances it waits
+	// for, [] for none: the run's DAG (run_started).
+	Needs   map[string][]string `json:"needs,omitempty"`
+	Attempt int                 `json:"attempt,omitempty"`
+	Line    string              `json:"line,omitempty"`
+	Status  Status              `json:"status,omitempty"`
 	// Reason says why a job was skipped or failed to start, or why the
 	// cache missed.
 	Reason     string  `json:"reason,omitempty"`

@@ -10,6 +10,7 @@ import (
 // Short scripts go to bash as an argument, long ones through a temp
 // file; both run the same way, with -e and pipefail.
 func TestHostRunsShortAndLongScripts(t *testing.T) {
+	t.Parallel()
 	for name, pad := range map[string]int{"argument": 0, "temp file": maxArgScript + 1} {
 		t.Run(name, func(t *testing.T) {
 			script := "# " + strings.Repeat("x", pad) + "\necho one\nfalse | true\necho never\n"

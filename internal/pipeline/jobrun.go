@@ -143,6 +143,15 @@ func (r *run) runJob(ctx context.Context, j *Job, in jobInput) (res JobResult, e
 	res.Report = r.summarize(j, log)
 	if c != nil && res.Status == StatusSuccess {
 		info, err := c.Save(ctx, req, out.Bytes())
+		if errors.Is(err, ErrOutsideWorkspace) {
+			// The job left a link to files outside its workspace among
+			// what it asked tug to keep: its author must hear of it.
+			lw := r.logWriter(j.Name, res.Attempts, nil)
+			fmt.Fprintf(lw, "tug: %v\n", err)
+			lw.Flush()
+			res, _ = fail(err.Error())
+			return res, exited
+		}
 		if err != nil {
 			log.Warn("cache save failed", "err", err)
 		}

@@ -4,11 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"regexp"
 	"slices"
 	"strings"
 
 	"github.com/tugdev/tug/internal/config"
+	"github.com/tugdev/tug/internal/kit"
 )
 
 // ErrUnknownPipeline means the named pipeline is not in tug.yaml.
@@ -99,11 +99,7 @@ func unknownPipeline(cfg *config.Config, name string) error {
 	if len(names) == 0 {
 		return fmt.Errorf("%w %q: tug.yaml defines no pipelines", ErrUnknownPipeline, name)
 	}
-	msg := fmt.Sprintf("%q (available: %s)", name, strings.Join(names, ", "))
-	if s := config.Suggest(name, names); s != "" {
-		msg += fmt.Sprintf("; did you mean %q?", s)
-	}
-	return fmt.Errorf("%w %s", ErrUnknownPipeline, msg)
+	return fmt.Errorf("%w %q%s; available: %s", ErrUnknownPipeline, name, kit.DidYouMean(name, names), strings.Join(names, ", "))
 }
 
 // resolveNeeds turns base's needs into instance names: a need on a matrix
@@ -130,11 +126,7 @@ func resolveNeeds(p *config.Pipeline, base string, cj *config.Job, order []strin
 			case byName[n] != nil:
 				add(n)
 			default:
-				msg := fmt.Sprintf("needs unknown job %q", n)
-				if s := config.Suggest(n, order); s != "" {
-					msg += fmt.Sprintf(" (did you mean %q?)", s)
-				}
-				return nil, errors.New(msg)
+				return nil, fmt.Errorf("needs unknown job %q%s", n, kit.DidYouMean(n, order))
 			}
 		}
 		return needs, nil
@@ -207,10 +199,9 @@ func topoSort(jobs []*Job, byName map[string]*Job) ([]*Job, error) {
 	return out, nil
 }
 
-var matrixRef = regexp.MustCompile(`\$\{\{\s*matrix\.([A-Za-z0-9_.-]+)\s*\}\}`)
-
 // substitute replaces ${{ matrix.key }} in s by the cell's value.
 func substitute(s string, cell map[string]string) (string, error) {
+	matrixRef := config.MatrixRef()
 	var bad []string
 	out := matrixRef.ReplaceAllStringFunc(s, func(ref string) string {
 		key := matrixRef.FindStringSubmatch(ref)[1]

@@ -52,6 +52,7 @@ func jobNames(p *Plan) []string {
 }
 
 func TestMatrixExpansion(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name   string
 		matrix *config.Matrix
@@ -96,6 +97,7 @@ func TestMatrixExpansion(t *testing.T) {
 }
 
 func TestMatrixEnvAndSubstitution(t *testing.T) {
+	t.Parallel()
 	m := &config.Matrix{
 		Axes:      map[string][]string{"go": {"1.25", "1.26"}, "os-name": {"linux"}},
 		AxisOrder: []string{"go", "os-name"},
@@ -141,6 +143,7 @@ func TestMatrixEnvAndSubstitution(t *testing.T) {
 }
 
 func TestNoMatrixReference(t *testing.T) {
+	t.Parallel()
 	_, err := NewPlan(testConfig(nil, nil, jdef{"a", &config.Job{Run: "echo ${{ matrix.x }}"}}), "ci")
 	if !errors.Is(err, ErrInvalidPlan) {
 		t.Fatalf("err = %v, want ErrInvalidPlan", err)
@@ -148,6 +151,7 @@ func TestNoMatrixReference(t *testing.T) {
 }
 
 func TestNeedsResolution(t *testing.T) {
+	t.Parallel()
 	goAxis := &config.Matrix{Axes: map[string][]string{"go": {"1", "2"}}, AxisOrder: []string{"go"}}
 	tests := []struct {
 		name   string
@@ -219,6 +223,7 @@ func TestNeedsResolution(t *testing.T) {
 }
 
 func TestPlanErrors(t *testing.T) {
+	t.Parallel()
 	cfg := testConfig(nil, nil, jdef{"a", &config.Job{Run: "x"}})
 	_, err := NewPlan(cfg, "cj")
 	if !errors.Is(err, ErrUnknownPipeline) || !strings.Contains(err.Error(), `did you mean "ci"`) {

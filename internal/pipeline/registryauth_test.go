@@ -19,6 +19,7 @@ func noDockerConfig(string) (string, bool) { return "", false }
 // the image's registry, and the log says where they came from, never
 // what they are.
 func TestPullSendsRegistryCredentials(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	basic := base64.StdEncoding.EncodeToString([]byte("ci:s3cr3t-pass"))
 	if err := os.WriteFile(filepath.Join(dir, "config.json"), []byte(`{"auths": {"registry.example:5000": {"auth": "`+basic+`"}}}`), 0o600); err != nil {

@@ -91,10 +91,12 @@ func (r *run) emit(ev Event) {
 func (r *run) execute(ctx context.Context) *Result {
 	start := r.e.opts.Now()
 	names := make([]string, len(r.states))
+	needs := make(map[string][]string, len(r.states))
 	for i, st := range r.states {
 		names[i] = st.job.Name
+		needs[st.job.Name] = append([]string{}, st.job.Needs...)
 	}
-	r.emit(Event{Type: EventRunStarted, Jobs: names})
+	r.emit(Event{Type: EventRunStarted, Jobs: names, Needs: needs})
 
 	var ready []*jobState
 	for _, st := range r.states {

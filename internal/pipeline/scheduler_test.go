@@ -46,6 +46,7 @@ func (x *sleepExecutor) Exec(ctx context.Context, spec *ExecSpec, out io.Writer)
 }
 
 func TestSchedulerTiming(t *testing.T) {
+	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		// a(1s) -> b(1s) -> d(1s); a -> c(5s); e(1s) and f(1s) free.
 		// With 3 slots a, e and f start at 0; b and c when a ends
@@ -83,6 +84,7 @@ func TestSchedulerTiming(t *testing.T) {
 }
 
 func TestSchedulerRespectsParallelOne(t *testing.T) {
+	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		plan := mustPlan(t, testConfig(nil, nil,
 			jdef{"a", &config.Job{Run: "1s"}}, jdef{"b", &config.Job{Run: "1s"}}, jdef{"c", &config.Job{Run: "1s"}}))

@@ -4,23 +4,34 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
+	"sort"
 	"strconv"
 	"sync"
 	"time"
 	"unicode/utf8"
 )
 
-// accessLog writes one JSON line per request to a file and rotates it by
-// size (access.log -> access.log.1 -> ... up to keep files). Request
-// goroutines only append to an in-memory buffer under a short lock; a full
-// buffer is handed to the writer goroutine, which also writes whatever is
-// pending at least every second. No request waits on the disk unless the
-// writer falls behind by several buffers. Lines are encoded by hand:
-// encoding/json would be the most expensive thing on the hot path.
+// accessLog writes one JSON line per request into time-partitioned
+// segment files under <state>/proxy/access/: a new segment opens every
+// hour (UTC) and when the current one passes maxBytes. Segments are named
+// access-<UTC start, fixed width>.log, so name order is time order, and a
+// segment's modification time bounds the times of its lines: readers
+// (`tug logs`, the server's retention) select segments by time without
+// opening them. Nothing reads them at ingest: the cost of searching is
+// paid at query time.
+//
+// Request goroutines only append to an in-memory buffer under a short
+// lock; a full buffer is handed to the writer goroutine, which also
+// writes whatever is pending at least every second. No request waits on
+// the disk unless the writer falls behind by several buffers. Lines are
+// encoded by hand: encoding/json would be the most expensive thing on the
+// hot path.
 type accessLog struct {
-	path     string
+	dir      string
 	maxBytes int64
-	keep     int
+	keep     int // segments kept by the proxy itself; 0: all (the server prunes by age)
+	now      func() time.Time
 
 	mu      sync.Mutex // guards buf
 	buf     []byte
@@ -28,11 +39,21 @@ type accessLog struct {
 	bufPool sync.Pool   // spare buffers (*[]byte)
 	scratch sync.Pool   // per-line encoding buffers (*[]byte)
 
-	wmu  sync.Mutex // guards f, size, err: file writes and rotation
-	f    *os.File
-	size int64
-	err  error // first write error, reported by flush and close
+	wmu    sync.Mutex // guards f, size, opened, err: file writes and rotation
+	f      *os.File
+	size   int64
+	opened time.Time // when f's segment began
+	err    error     // first write error, reported by flush and close
 }
+
+// AccessDirName is the directory of access-log segments inside
+// <state>/proxy; segmentPrefix and segmentSuffix frame each name.
+const (
+	AccessDirName = "access"
+	segmentPrefix = "access-"
+	segmentSuffix = ".log"
+	segmentTime   = "20060102T150405.000000000Z"
+)
 
 // accessBufSize is when a buffer goes to the file.
 const accessBufSize = 64 << 10
@@ -56,8 +77,11 @@ type accessEntry struct {
 	upstream  string
 }
 
-func openAccessLog(path string, maxBytes int64, keep int) (*accessLog, error) {
-	l := &accessLog{path: path, maxBytes: maxBytes, keep: keep, full: make(chan []byte, 4)}
+func openAccessLog(dir string, maxBytes int64, keep int, now func() time.Time) (*accessLog, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("access log: %w", err)
+	}
+	l := &accessLog{dir: dir, maxBytes: maxBytes, keep: keep, now: now, full: make(chan []byte, 4)}
 	l.scratch.New = func() any { b := make([]byte, 0, 512); return &b }
 	l.bufPool.New = func() any { b := make([]byte, 0, accessBufSize+4096); return &b }
 	l.buf = l.newBuf()
@@ -69,8 +93,11 @@ func openAccessLog(path string, maxBytes int64, keep int) (*accessLog, error) {
 
 func (l *accessLog) newBuf() []byte { return (*l.bufPool.Get().(*[]byte))[:0] }
 
+// open starts a new segment.
 func (l *accessLog) open() error {
-	f, err := os.OpenFile(l.path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	now := l.now().UTC()
+	name := filepath.Join(l.dir, segmentPrefix+now.Format(segmentTime)+segmentSuffix)
+	f, err := os.OpenFile(name, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return fmt.Errorf("access log: %w", err)
 	}
@@ -79,8 +106,15 @@ func (l *accessLog) open() error {
 		f.Close()
 		return fmt.Errorf("access log: %w", err)
 	}
-	l.f, l.size = f, st.Size()
+	l.f, l.size, l.opened = f, st.Size(), now
 	return nil
+}
+
+// segments lists the access-log segment files in dir, oldest first.
+func segments(dir string) ([]string, error) {
+	m, err := filepath.Glob(filepath.Join(dir, segmentPrefix+"*"+segmentSuffix))
+	sort.Strings(m)
+	return m, err
 }
 
 // write appends one entry. Safe for concurrent use.
@@ -110,7 +144,8 @@ func (l *accessLog) write(e *accessEntry) {
 func (l *accessLog) writeOut(b []byte) {
 	if len(b) > 0 {
 		l.wmu.Lock()
-		if l.f != nil && l.maxBytes > 0 && l.size > 0 && l.size+int64(len(b)) > l.maxBytes {
+		if l.f != nil && l.size > 0 && (l.maxBytes > 0 && l.size+int64(len(b)) > l.maxBytes ||
+			l.now().UTC().Truncate(time.Hour) != l.opened.Truncate(time.Hour)) {
 			l.rotateLocked()
 		}
 		if l.f != nil {
@@ -126,19 +161,20 @@ func (l *accessLog) writeOut(b []byte) {
 	l.bufPool.Put(&b)
 }
 
+// rotateLocked closes the segment, opens the next and drops the oldest
+// beyond keep.
 func (l *accessLog) rotateLocked() {
 	l.f.Close()
 	l.f = nil
-	for i := l.keep - 1; i >= 1; i-- {
-		os.Rename(l.path+"."+strconv.Itoa(i), l.path+"."+strconv.Itoa(i+1))
-	}
-	if l.keep > 0 {
-		os.Rename(l.path, l.path+".1")
-	} else {
-		os.Remove(l.path)
-	}
 	if err := l.open(); err != nil && l.err == nil {
 		l.err = err
+	}
+	if l.keep > 0 {
+		if segs, err := segments(l.dir); err == nil && len(segs) > l.keep {
+			for _, p := range segs[:len(segs)-l.keep] {
+				os.Remove(p)
+			}
+		}
 	}
 }
 

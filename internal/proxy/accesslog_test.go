@@ -14,17 +14,21 @@ import (
 )
 
 func TestAccessLogJSONLines(t *testing.T) {
+	t.Parallel()
 	be := namedBackend(t, "a")
 	dir := stateDir(t)
 	p := startProxy(t, dir, nil)
 	p.apply(t, oneRoute(1, "app.test", mkPool("r1", 1, hostOf(be))))
 	p.do(t, http.DefaultClient, "GET", "app.test", "/x?q=1", nil, http.Header{"X-Request-Id": {"rid-\"1\""}})
 	p.do(t, http.DefaultClient, "GET", "nowhere.test", "/", nil, nil)
-	path := filepath.Join(dir, DataDirName, AccessLogName)
 	var lines []map[string]any
 	// Flushed at least every second without the proxy stopping.
 	testkit.Eventually(t, 0, "two access log lines", func() bool {
-		f, err := os.Open(path)
+		segs, _ := segments(filepath.Join(dir, DataDirName, AccessDirName))
+		if len(segs) != 1 {
+			return false
+		}
+		f, err := os.Open(segs[0])
 		if err != nil {
 			return false
 		}
@@ -49,22 +53,40 @@ func TestAccessLogJSONLines(t *testing.T) {
 	}
 }
 
-func TestAccessLogRotatesAndEscapes(t *testing.T) {
+// TestAccessLogSegments: a new segment starts past the size limit and at
+// every hour; names sort in time order; keep drops the oldest.
+func TestAccessLogSegments(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
-	l, err := openAccessLog(filepath.Join(dir, "access.log"), 400, 2)
+	clock := testkit.NewClock(time.Date(2026, 1, 2, 10, 59, 0, 0, time.UTC))
+	l, err := openAccessLog(dir, 400, 4, clock.Now)
 	if err != nil {
 		t.Fatal(err)
 	}
 	// Rotation happens between buffer writes (here: one flush per line).
-	for i := 0; i < 20; i++ {
+	for i := 0; i < 6; i++ {
+		clock.Advance(time.Millisecond)
 		l.write(&accessEntry{time: time.Unix(0, 0), path: "/a\x01\n\xff", method: "GET", status: 200})
 		l.flush()
 	}
+	clock.Set(time.Date(2026, 1, 2, 11, 0, 0, 0, time.UTC)) // the next hour
+	l.write(&accessEntry{time: time.Unix(0, 0), path: "/next-hour", method: "GET", status: 200})
 	if err := l.close(); err != nil {
 		t.Fatal(err)
 	}
-	for _, n := range []string{"access.log", "access.log.1", "access.log.2"} {
-		b, err := os.ReadFile(filepath.Join(dir, n))
+	segs, _ := segments(dir)
+	if len(segs) != 4 {
+		t.Fatalf("segments %q, want the newest 4", segs)
+	}
+	last := segs[len(segs)-1]
+	if filepath.Base(last) != "access-20260102T110000.000000000Z.log" {
+		t.Fatalf("newest segment %s, want the one opened at 11:00", last)
+	}
+	if b, _ := os.ReadFile(last); !strings.Contains(string(b), "/next-hour") || strings.Count(string(b), "\n") != 1 {
+		t.Fatalf("the hour's segment holds %q", b)
+	}
+	for _, n := range segs[:3] {
+		b, err := os.ReadFile(n)
 		if err != nil {
 			t.Fatalf("%s: %v", n, err)
 		}
@@ -78,19 +100,17 @@ func TestAccessLogRotatesAndEscapes(t *testing.T) {
 			}
 		}
 	}
-	if _, err := os.Stat(filepath.Join(dir, "access.log.3")); err == nil {
-		t.Fatal("kept more old files than asked")
-	}
 }
 
 func TestAccessLogOff(t *testing.T) {
+	t.Parallel()
 	be := namedBackend(t, "a")
 	dir := stateDir(t)
 	p := startProxy(t, dir, func(o *Options) { o.NoAccessLog = true })
 	p.apply(t, oneRoute(1, "app.test", mkPool("r1", 1, hostOf(be))))
 	p.do(t, http.DefaultClient, "GET", "app.test", "/", nil, nil)
 	p.stop()
-	if _, err := os.Stat(filepath.Join(dir, DataDirName, AccessLogName)); err == nil {
+	if segs, _ := segments(filepath.Join(dir, DataDirName, AccessDirName)); len(segs) > 0 {
 		t.Fatal("access log written with NoAccessLog")
 	}
 }

@@ -41,8 +41,12 @@ func NewClient(path string) *Client {
 // the addresses it was told to serve, so a server adopting it can tell
 // whether it must be replaced.
 type Health struct {
-	OK      bool   `json:"ok"`
+	OK bool `json:"ok"`
+	// Version is the routing table's version (0: none) and Routes its
+	// number of routes: a server that pushed a newer table sees that the
+	// proxy lost it (a restart on a damaged file) and pushes it again.
 	Version int64  `json:"version"`
+	Routes  int    `json:"routes"`
 	PID     int    `json:"pid"`
 	HTTP    string `json:"http,omitempty"`
 	HTTPS   string `json:"https,omitempty"`

@@ -31,7 +31,8 @@ func (s *Server) controlHandler() http.Handler {
 		})
 	}
 	handle("GET /healthz", func(w http.ResponseWriter, r *http.Request) error {
-		return writeJSON(w, Health{OK: true, Version: s.routing.Load().table.Version, PID: os.Getpid(), HTTP: s.opts.HTTPAddr, HTTPS: s.opts.HTTPSAddr})
+		t := s.routing.Load().table
+		return writeJSON(w, Health{OK: true, Version: t.Version, Routes: len(t.Routes), PID: os.Getpid(), HTTP: s.opts.HTTPAddr, HTTPS: s.opts.HTTPSAddr})
 	})
 	handle("GET /table", func(w http.ResponseWriter, r *http.Request) error {
 		return writeJSON(w, s.routing.Load().table)
@@ -54,7 +55,7 @@ func (s *Server) controlHandler() http.Handler {
 	handle("GET /backends", func(w http.ResponseWriter, r *http.Request) error {
 		return writeJSON(w, s.backendStatuses())
 	})
-	mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{ErrorLog: slogErrorLog(s.log)}))
+	mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{ErrorLog: s.errLog}))
 	return mux
 }
 

@@ -10,6 +10,7 @@ import (
 )
 
 func TestDrainFinishesInFlight(t *testing.T) {
+	t.Parallel()
 	started := make(chan struct{})
 	release := make(chan struct{})
 	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

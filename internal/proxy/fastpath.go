@@ -157,18 +157,16 @@ func writeRequestHead(bw *bufio.Writer, r *http.Request, rid string) {
 			bw.WriteString("\r\n")
 		}
 	}
-	if ip, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+	if ip := clientIP(r); ip != "" {
 		bw.WriteString("X-Forwarded-For: ")
 		bw.WriteString(ip)
 		bw.WriteString("\r\n")
 	}
 	bw.WriteString("X-Forwarded-Host: ")
 	bw.WriteString(r.Host)
-	if r.TLS != nil {
-		bw.WriteString("\r\nX-Forwarded-Proto: https\r\nX-Request-Id: ")
-	} else {
-		bw.WriteString("\r\nX-Forwarded-Proto: http\r\nX-Request-Id: ")
-	}
+	bw.WriteString("\r\nX-Forwarded-Proto: ")
+	bw.WriteString(scheme(r))
+	bw.WriteString("\r\nX-Request-Id: ")
 	bw.WriteString(rid)
 	bw.WriteString("\r\n\r\n")
 }

@@ -3,9 +3,12 @@ package proxy
 import (
 	"context"
 	"errors"
+	"io"
+	"net"
 	"net/http"
 	"net/http/httputil"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -37,6 +40,33 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rw := s.rwPool.Get().(*responseWriter)
 	rw.reset(w)
 	defer s.rwPool.Put(rw)
+
+	if !validHeaderNames(r.Header) {
+		// RFC 9112 5.1: no whitespace between a field name and its colon.
+		// net/http keeps such a field under its odd name; a backend that
+		// trims it would read a header (Transfer-Encoding) the proxy did
+		// not frame by.
+		w.Header().Set("Connection", "close")
+		w.Header().Set("X-Request-Id", rid)
+		plainError(rw, http.StatusBadRequest, "tug proxy: bad request: whitespace in a header field name")
+		s.logAccess(r, rw, start, rid, nil, nil)
+		return
+	}
+	if r.Body != http.NoBody && r.Body != nil {
+		if len(r.TransferEncoding) > 0 {
+			// RFC 9112 6.1: close after a request that had both
+			// Content-Length and Transfer-Encoding. net/http drops the
+			// Content-Length before the handler can see both, so every
+			// chunked request closes its connection: a reconnect for the
+			// rare client that streams uploads, no reuse of a connection
+			// whose framing an attacker chose.
+			w.Header().Set("Connection", "close")
+		}
+		// net/http answers Expect: 100-continue itself when the body is
+		// first read; the backend must not send a second 100.
+		delete(r.Header, "Expect")
+		r.Body = &timedBody{ReadCloser: r.Body, rc: http.NewResponseController(w), d: s.opts.Limits.BodyReadTimeout}
+	}
 
 	routing := s.routing.Load()
 	rte := routing.match(r.Host, r.URL.Path)
@@ -139,11 +169,16 @@ func (s *Server) newReverseProxy(tr http.RoundTripper) *httputil.ReverseProxy {
 			st := pr.In.Context().Value(stateKey{}).(*reqState)
 			pr.Out.URL.Scheme = "http"
 			pr.Out.URL.Host = st.backend.addr
-			pr.SetXForwarded()
+			h := pr.Out.Header
+			if ip := clientIP(pr.In); ip != "" {
+				h.Set("X-Forwarded-For", ip)
+			}
+			h.Set("X-Forwarded-Host", pr.In.Host)
+			h.Set("X-Forwarded-Proto", scheme(pr.In))
 		},
 		Transport:  tr,
 		BufferPool: newBufferPool(),
-		ErrorLog:   slogErrorLog(s.log),
+		ErrorLog:   s.errLog,
 		ModifyResponse: func(resp *http.Response) error {
 			st := resp.Request.Context().Value(stateKey{}).(*reqState)
 			resp.Header.Set("X-Request-Id", st.requestID)
@@ -200,4 +235,67 @@ func (s *Server) rematch(r *http.Request, st *reqState, now int64) *backend {
 	}
 	st.routing, st.route = cur, again
 	return again.pick(now, st.tried[:st.attempts])
+}
+
+// Forwarded headers, the same on every path (fastpath.go writes them by
+// hand from these): X-Forwarded-For is the connection's peer (inbound
+// X-Forwarded-* and Forwarded are not trusted and never passed on),
+// X-Forwarded-Host the request's host, X-Forwarded-Proto its scheme.
+
+// clientIP is the peer address of r's connection without port.
+func clientIP(r *http.Request) string {
+	ip, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return ""
+	}
+	return ip
+}
+
+// scheme is "https" for a request that came over TLS.
+func scheme(r *http.Request) string {
+	if r.TLS != nil {
+		return "https"
+	}
+	return "http"
+}
+
+// validHeaderNames: no field name holds a space. net/http's parser lets
+// exactly that one invalid byte through ("Name : value").
+func validHeaderNames(h http.Header) bool {
+	for k := range h {
+		if strings.IndexByte(k, ' ') >= 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// timedBody bounds the wait for each read of a request body: a client
+// that stops sending mid-body (one byte every few seconds) ends its
+// request and frees the backend connection the body was streaming to.
+type timedBody struct {
+	io.ReadCloser
+	rc  *http.ResponseController
+	d   time.Duration
+	err error
+}
+
+func (b *timedBody) Read(p []byte) (int, error) {
+	if b.err != nil {
+		return 0, b.err
+	}
+	b.rc.SetReadDeadline(time.Now().Add(b.d))
+	n, err := b.ReadCloser.Read(p)
+	switch {
+	case err == io.EOF:
+		// The body is whole: net/http's hang-up detection reads the
+		// connection from now on, and must not time out.
+		b.rc.SetReadDeadline(time.Time{})
+	case err != nil:
+		// A broken or stalled body (the connection closes after the
+		// answer), or a read after Close. The deadline stays as it is:
+		// past for a stalled body, so nothing waits on it any more.
+		b.err = err
+	}
+	return n, err
 }

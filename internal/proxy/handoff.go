@@ -120,8 +120,8 @@ func (s *Server) finishTakeOver(conn *net.UnixConn) error {
 	if line != "OK\n" {
 		return fmt.Errorf("old proxy answered %q", line)
 	}
-	t, err := loadTable(s.dataDir)
-	if err != nil || t == nil {
+	t, _, err := loadTable(s.dataDir)
+	if t == nil {
 		return err
 	}
 	if t.Version > s.routing.Load().table.Version {

@@ -8,12 +8,15 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/tugdev/tug/internal/testkit"
 )
 
 // TestHandoffUnderLoad: a second Server takes the first one's sockets
 // while 8 clients hammer it; not one request fails, the old one exits on
 // its own, and the new one serves the same address and control socket.
 func TestHandoffUnderLoad(t *testing.T) {
+	t.Parallel()
 	be := namedBackend(t, "a")
 	dir := stateDir(t)
 	old := startProxy(t, dir, nil)
@@ -50,7 +53,7 @@ func TestHandoffUnderLoad(t *testing.T) {
 			}
 		}()
 	}
-	time.Sleep(500 * time.Millisecond)
+	testkit.Eventually(t, 0, "the old proxy to serve the load", func() bool { return ok.Load() >= 50 })
 	servedByOldBefore := old.srv.metrics.stats()[0].Requests
 	next := startProxy(t, dir, nil)
 	select {
@@ -87,6 +90,7 @@ func TestHandoffUnderLoad(t *testing.T) {
 }
 
 func TestSameAddr(t *testing.T) {
+	t.Parallel()
 	have := &net.TCPAddr{IP: net.ParseIP("127.0.0.1"), Port: 8080}
 	for want, ok := range map[string]bool{
 		"127.0.0.1:8080": true, ":8080": true, "127.0.0.1:0": true,

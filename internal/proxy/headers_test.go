@@ -26,6 +26,7 @@ func echoHeadersBackend(t *testing.T) *httptest.Server {
 }
 
 func TestForwardedHeadersAndRequestID(t *testing.T) {
+	t.Parallel()
 	be := echoHeadersBackend(t)
 	p := startProxy(t, stateDir(t), nil)
 	p.apply(t, oneRoute(1, "app.test", mkPool("r1", 1, hostOf(be))))

@@ -37,6 +37,7 @@ func checkedBackend(t *testing.T, name string, healthy *atomic.Bool, gate chan s
 }
 
 func TestUnhealthyGetsNoTrafficAndNewBackendWaitsForCheck(t *testing.T) {
+	t.Parallel()
 	var up, down, fresh atomic.Bool
 	up.Store(true)
 	fresh.Store(true)

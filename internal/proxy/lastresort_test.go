@@ -13,6 +13,7 @@ import (
 // its check, the ones that served before are still tried (their checks may
 // be what is wrong), while a backend never seen healthy is not.
 func TestLastResortWhenNothingIsHealthy(t *testing.T) {
+	t.Parallel()
 	var ok, never atomic.Bool
 	ok.Store(true)
 	a := checkedBackend(t, "a", &ok, nil)

@@ -8,6 +8,7 @@ import (
 )
 
 func TestMetricsNamesAndLabels(t *testing.T) {
+	t.Parallel()
 	be := httptest500(t)
 	p := startProxy(t, stateDir(t), nil)
 	p.apply(t, oneRoute(1, "app.test", mkPool("r1", 1, hostOf(be))))

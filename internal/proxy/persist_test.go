@@ -15,6 +15,7 @@ import (
 // at once, even though the health check of its backend has not answered
 // yet (restored backends are assumed healthy).
 func TestTablePersistsAcrossRestart(t *testing.T) {
+	t.Parallel()
 	hold := make(chan struct{})
 	t.Cleanup(func() { close(hold) })
 	be := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -56,6 +57,7 @@ func TestTablePersistsAcrossRestart(t *testing.T) {
 }
 
 func TestStaleAndInvalidTables(t *testing.T) {
+	t.Parallel()
 	p := startProxy(t, stateDir(t), nil)
 	be := namedBackend(t, "a")
 	p.apply(t, oneRoute(5, "app.test", mkPool("r1", 1, hostOf(be))))
@@ -74,4 +76,38 @@ func TestStaleAndInvalidTables(t *testing.T) {
 	}
 	// Same version again is accepted (idempotent push).
 	p.apply(t, oneRoute(5, "app.test", mkPool("r1", 1, hostOf(be))))
+}
+
+// TestDamagedTableFallsBackToPrevious: a truncated table.json makes the
+// restarted proxy serve the table before it (and say which in its health
+// answer) instead of nothing; with no previous table it serves nothing
+// and says version 0.
+func TestDamagedTableFallsBackToPrevious(t *testing.T) {
+	t.Parallel()
+	be := namedBackend(t, "a")
+	dir := stateDir(t)
+	p := startProxy(t, dir, nil)
+	p.apply(t, oneRoute(5, "app.test", mkPool("r1", 1, hostOf(be))))
+	p.apply(t, oneRoute(6, "app.test", mkPool("r2", 1, hostOf(be))))
+	p.apply(t, oneRoute(6, "app.test", mkPool("r2", 1, hostOf(be)))) // the same again keeps v5 as previous
+	p.stop()
+	if err := os.Truncate(filepath.Join(dir, DataDirName, tableFile), 10); err != nil {
+		t.Fatal(err)
+	}
+	p2 := startProxy(t, dir, nil)
+	h, err := p2.client.Health(t.Context())
+	if err != nil || h.Version != 5 || h.Routes != 1 {
+		t.Fatalf("health after restart on a damaged table: %+v %v; want version 5 with 1 route", h, err)
+	}
+	if code, body, _ := p2.do(t, http.DefaultClient, "GET", "app.test", "/", nil, nil); code != 200 || body != "a" {
+		t.Fatalf("previous table does not serve: %d %q", code, body)
+	}
+	p2.stop()
+
+	os.Truncate(filepath.Join(dir, DataDirName, tableFile), 10)
+	os.Truncate(filepath.Join(dir, DataDirName, prevTableFile), 3)
+	p3 := startProxy(t, dir, nil)
+	if h, err := p3.client.Health(t.Context()); err != nil || h.Version != 0 || h.Routes != 0 {
+		t.Fatalf("health with both tables damaged: %+v %v; want version 0", h, err)
+	}
 }

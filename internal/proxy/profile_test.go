@@ -13,6 +13,7 @@ import (
 //
 //	TUG_PROXY_PROFILE=1 go test -run ProfileUnderWrk -cpuprofile cpu.out ./internal/proxy/
 func TestProfileUnderWrk(t *testing.T) {
+	t.Parallel()
 	if os.Getenv("TUG_PROXY_PROFILE") == "" {
 		t.Skip("set TUG_PROXY_PROFILE=1 to profile the proxy under wrk")
 	}

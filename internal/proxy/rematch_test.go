@@ -10,6 +10,7 @@ import (
 // just before a table swap drained its backends picks again from the new
 // table instead of failing with "no healthy backend".
 func TestRequestCaughtInATableSwapIsRematched(t *testing.T) {
+	t.Parallel()
 	a, b := namedBackend(t, "a"), namedBackend(t, "b")
 	p := startProxy(t, stateDir(t), nil)
 	p.apply(t, oneRoute(1, "app.test", mkPool("r1", 100, hostOf(a)), mkPool("r2", 0, hostOf(b))))

@@ -5,9 +5,12 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tugdev/tug/internal/testkit"
 )
 
 func TestRetryIdempotentOnConnectionRefused(t *testing.T) {
+	t.Parallel()
 	good := namedBackend(t, "good")
 	p := startProxy(t, stateDir(t), func(o *Options) { o.EjectAfter = 1000 }) // no ejection here
 	p.apply(t, oneRoute(1, "app.test", mkPool("r1", 1, deadAddr(t), hostOf(good))))
@@ -41,14 +44,14 @@ func TestRetryIdempotentOnConnectionRefused(t *testing.T) {
 }
 
 func TestPassiveEjection(t *testing.T) {
+	t.Parallel()
 	good := namedBackend(t, "good")
 	now := time.Now()
-	var clock atomicTime
-	clock.set(now)
+	clock := testkit.NewClock(now)
 	p := startProxy(t, stateDir(t), func(o *Options) {
 		o.EjectAfter = 2
 		o.EjectCooldown = time.Minute
-		o.Now = clock.get
+		o.Now = clock.Now
 	})
 	p.apply(t, oneRoute(1, "app.test", mkPool("r1", 1, deadAddr(t), hostOf(good))))
 	post := func() int {
@@ -65,7 +68,7 @@ func TestPassiveEjection(t *testing.T) {
 		t.Fatalf("%d of 20 failed; want exactly 2 before the dead backend is ejected", failed)
 	}
 	// After the cooldown the backend is tried again (and fails again).
-	clock.set(now.Add(2 * time.Minute))
+	clock.Set(now.Add(2 * time.Minute))
 	failed = 0
 	for i := 0; i < 4; i++ {
 		if post() != 200 {

@@ -7,6 +7,7 @@ import (
 )
 
 func TestRouteByHostAndLongestPrefix(t *testing.T) {
+	t.Parallel()
 	root, api, v2 := namedBackend(t, "root"), namedBackend(t, "api"), namedBackend(t, "v2")
 	p := startProxy(t, stateDir(t), nil)
 	tab := &Table{Version: 1, Routes: []*Route{
@@ -31,6 +32,7 @@ func TestRouteByHostAndLongestPrefix(t *testing.T) {
 }
 
 func TestNoRoute404AndNoBackend503(t *testing.T) {
+	t.Parallel()
 	p := startProxy(t, stateDir(t), nil)
 	p.apply(t, oneRoute(1, "app.test", mkPool("r1", 1, deadAddr(t))))
 	code, body, hdr := p.do(t, http.DefaultClient, "GET", "other.test", "/", nil, nil)
@@ -46,6 +48,7 @@ func TestNoRoute404AndNoBackend503(t *testing.T) {
 }
 
 func TestNormalHost(t *testing.T) {
+	t.Parallel()
 	for in, want := range map[string]string{"a.b": "a.b", "A.B:80": "a.b", "[::1]:8080": "::1", "[::1]": "::1"} {
 		if got := normalHost(in); got != want {
 			t.Errorf("normalHost(%q) = %q, want %q", in, got, want)

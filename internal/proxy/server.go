@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"log"
 	"log/slog"
 	"net"
 	"net/http"
@@ -15,6 +16,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/tugdev/tug/internal/kit"
 )
 
 // Options configure a Server. Only StateDir is required; listeners may be
@@ -24,7 +27,7 @@ type Options struct {
 	// Now is the clock for ejection cooldowns and request timing.
 	Now func() time.Time
 	// StateDir holds proxy.sock, proxy-handoff.sock and proxy/ (table.json,
-	// access.log, proxy.pid).
+	// access/, proxy.pid).
 	StateDir string
 
 	// HTTPAddr is where plain HTTP is served ("" = none) unless
@@ -41,8 +44,10 @@ type Options struct {
 
 	// NoAccessLog turns the JSON access log off.
 	NoAccessLog bool
-	// AccessLogMaxBytes rotates access.log past this size (default 100 MiB),
-	// keeping AccessLogKeep old files (default 3).
+	// AccessLogMaxBytes starts a new access-log segment past this size
+	// (default 100 MiB; a new one also starts every hour). AccessLogKeep,
+	// when positive, keeps only that many segments; by default all are
+	// kept and the server deletes them past the logs' retention.
 	AccessLogMaxBytes int64
 	AccessLogKeep     int
 
@@ -55,6 +60,9 @@ type Options struct {
 	ShutdownTimeout time.Duration
 	// NoHandoff: neither take the sockets of a running proxy nor offer ours.
 	NoHandoff bool
+
+	// Limits bound client connections and requests (zero fields: defaults).
+	Limits Limits
 }
 
 // Paths inside the state directory.
@@ -63,7 +71,6 @@ const (
 	HandoffSocketName = "proxy-handoff.sock"
 	DataDirName       = "proxy"
 	PIDFileName       = "proxy.pid"
-	AccessLogName     = "access.log"
 )
 
 // ControlSocketPath is where the proxy of stateDir serves its control API.
@@ -95,6 +102,9 @@ type Server struct {
 	healthClient *http.Client
 	statePool    sync.Pool
 	rwPool       sync.Pool
+	warn         *rateLog    // serve, accept and guard warnings, rate limited
+	errLog       *log.Logger // net/http's error log, through warn
+	guard        *connGuard
 	active       atomic.Int64 // requests being served, for shutdown
 
 	baseCtx   context.Context // lives as long as Run; probes hang off it
@@ -124,9 +134,6 @@ func New(opts Options) (*Server, error) {
 	if opts.AccessLogMaxBytes == 0 {
 		opts.AccessLogMaxBytes = 100 << 20
 	}
-	if opts.AccessLogKeep == 0 {
-		opts.AccessLogKeep = 3
-	}
 	if opts.EjectAfter <= 0 {
 		opts.EjectAfter = 3
 	}
@@ -136,6 +143,7 @@ func New(opts Options) (*Server, error) {
 	if opts.ShutdownTimeout <= 0 {
 		opts.ShutdownTimeout = 30 * time.Second
 	}
+	opts.Limits.defaults()
 	s := &Server{
 		opts:      opts,
 		log:       opts.Logger,
@@ -148,6 +156,9 @@ func New(opts Options) (*Server, error) {
 		handedOff: make(chan struct{}),
 		baseCtx:   context.Background(),
 	}
+	s.warn = newRateLog(opts.Logger, 10*time.Second)
+	s.errLog = log.New(s.warn, "", 0)
+	s.guard = newConnGuard(opts.Limits, s.warn)
 	s.statePool.New = func() any { return new(reqState) }
 	s.rwPool.New = func() any { return new(responseWriter) }
 	s.buffers = newBufferPool()
@@ -232,16 +243,21 @@ func (s *Server) Run(ctx context.Context) error {
 		return err
 	}
 
-	t, err := loadTable(s.dataDir)
-	if err != nil {
-		s.log.Warn("proxy: persisted table unusable, starting empty", "err", err)
-	} else if t != nil {
+	t, fellBack, err := loadTable(s.dataDir)
+	switch {
+	case fellBack:
+		s.log.Error("proxy: persisted table damaged; serving the previous one until the server pushes a current one",
+			"err", err, "version", t.Version)
+	case err != nil:
+		s.log.Error("proxy: persisted table damaged and no previous one; serving no routes until the server pushes a table", "err", err)
+	}
+	if t != nil {
 		if err := s.apply(t, true); err != nil {
 			s.log.Warn("proxy: persisted table refused", "err", err)
 		}
 	}
 	if !s.opts.NoAccessLog {
-		al, err := openAccessLog(filepath.Join(s.dataDir, AccessLogName), s.opts.AccessLogMaxBytes, s.opts.AccessLogKeep)
+		al, err := openAccessLog(filepath.Join(s.dataDir, AccessDirName), s.opts.AccessLogMaxBytes, s.opts.AccessLogKeep, s.now)
 		if err != nil {
 			closeAll()
 			return err
@@ -275,7 +291,7 @@ func (s *Server) Run(ctx context.Context) error {
 		}
 	}
 	pidPath := filepath.Join(s.dataDir, PIDFileName)
-	if err := writeFileAtomic(pidPath, []byte(strconv.Itoa(os.Getpid())+"\n")); err != nil {
+	if err := kit.WriteFile(pidPath, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
 		s.log.Warn("proxy: pid file", "err", err)
 	}
 	s.log.Info("proxy serving", "http", s.HTTPAddr(), "https", s.HTTPSAddr(), "table_version", s.routing.Load().table.Version)
@@ -406,27 +422,31 @@ type stoppable interface {
 }
 
 func (s *Server) startServers(certs []tls.Certificate) []stoppable {
-	errLog := slogErrorLog(s.log)
 	var servers []stoppable
+	serve := func(name string, run func() error) {
+		go func() {
+			if err := run(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				s.log.Error("proxy: listener stopped serving", "listener", name, "err", err)
+			}
+		}()
+	}
 	if s.httpLn != nil {
-		srv := newH1Server(http.HandlerFunc(s.serveCounted))
+		srv := s.newHTTPServer(s.guard)
 		servers = append(servers, srv)
-		go srv.Serve(s.httpLn)
+		ln := &guardListener{Listener: s.httpLn, g: s.guard}
+		serve("http", func() error { return srv.Serve(ln) })
 	}
 	if s.httpsLn != nil {
-		srv := &http.Server{
-			Handler:           http.HandlerFunc(s.serveCounted),
-			ReadHeaderTimeout: 30 * time.Second,
-			IdleTimeout:       2 * time.Minute,
-			ErrorLog:          errLog,
-			TLSConfig:         &tls.Config{MinVersion: tls.VersionTLS12, Certificates: certs},
-		}
+		srv := s.newHTTPServer(s.guard)
+		srv.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, Certificates: certs}
 		servers = append(servers, srv)
-		go srv.ServeTLS(s.httpsLn, "", "")
+		ln := &guardListener{Listener: s.httpsLn, g: s.guard, tls: true}
+		serve("https", func() error { return srv.ServeTLS(ln, "", "") })
 	}
-	s.controlSrv = &http.Server{Handler: s.controlHandler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: errLog}
+	go s.guard.reap(s.baseCtx.Done(), 250*time.Millisecond)
+	s.controlSrv = &http.Server{Handler: s.controlHandler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: s.errLog}
 	servers = append(servers, s.controlSrv)
-	go s.controlSrv.Serve(s.controlLn)
+	serve("control", func() error { return s.controlSrv.Serve(s.controlLn) })
 	return servers
 }
 

@@ -8,6 +8,7 @@ import (
 )
 
 func TestStickyCookie(t *testing.T) {
+	t.Parallel()
 	a, b := namedBackend(t, "a"), namedBackend(t, "b")
 	p := startProxy(t, stateDir(t), nil)
 	tab := oneRoute(1, "app.test", mkPool("r1", 1, hostOf(a), hostOf(b)))

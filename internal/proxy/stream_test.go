@@ -14,6 +14,7 @@ import (
 )
 
 func TestWebSocketEcho(t *testing.T) {
+	t.Parallel()
 	be := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c, err := websocket.Accept(w, r, nil)
 		if err != nil {
@@ -60,6 +61,7 @@ func TestWebSocketEcho(t *testing.T) {
 // TestSSEUnbuffered: each event reaches the client while the backend is
 // still holding the stream open (it sends the next only when told to).
 func TestSSEUnbuffered(t *testing.T) {
+	t.Parallel()
 	next := make(chan struct{})
 	be := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/event-stream")

@@ -6,6 +6,7 @@ import (
 )
 
 func TestSWRRExactDistribution(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		weights []int
 		rounds  int
@@ -35,6 +36,7 @@ func TestSWRRExactDistribution(t *testing.T) {
 
 // TestSWRRSmooth: nginx's example {5,1,1} gives a a b a c a a, not a a a a a b c.
 func TestSWRRSmooth(t *testing.T) {
+	t.Parallel()
 	s := newSWRR([]int{5, 1, 1})
 	var got []byte
 	for i := 0; i < 7; i++ {
@@ -56,6 +58,7 @@ func TestSWRRSmooth(t *testing.T) {
 }
 
 func TestSWRRSkipsIneligible(t *testing.T) {
+	t.Parallel()
 	s := newSWRR([]int{1, 2, 7})
 	for i := 0; i < 20; i++ {
 		if got := s.next(func(i int) bool { return i != 2 }); got == 2 {
@@ -69,6 +72,7 @@ func TestSWRRSkipsIneligible(t *testing.T) {
 
 // TestWeightsThroughProxy: 1/2/7 pools get exactly 1, 2 and 7 of every ten requests.
 func TestWeightsThroughProxy(t *testing.T) {
+	t.Parallel()
 	a, b, c := namedBackend(t, "a"), namedBackend(t, "b"), namedBackend(t, "c")
 	p := startProxy(t, stateDir(t), nil)
 	p.apply(t, oneRoute(1, "app.test", mkPool("r1", 1, hostOf(a)), mkPool("r2", 2, hostOf(b)), mkPool("r3", 7, hostOf(c))))

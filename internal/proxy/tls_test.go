@@ -52,6 +52,7 @@ func writeTestCert(t *testing.T, dir string) (certFile, keyFile string, pool *x5
 }
 
 func TestTLSListener(t *testing.T) {
+	t.Parallel()
 	be := echoHeadersBackend(t)
 	certFile, keyFile, roots := writeTestCert(t, t.TempDir())
 	p := startProxy(t, stateDir(t), func(o *Options) {

@@ -12,6 +12,7 @@ import (
 
 // TestUpstreamKeepAlive: sequential requests reuse one backend connection.
 func TestUpstreamKeepAlive(t *testing.T) {
+	t.Parallel()
 	var conns atomic.Int32
 	be := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte("ok"))
@@ -38,11 +39,13 @@ func TestUpstreamKeepAlive(t *testing.T) {
 // TestUpstreamStaleConnection: a backend that closes kept-alive
 // connections without saying so costs no failed request.
 func TestUpstreamStaleConnection(t *testing.T) {
+	t.Parallel()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { l.Close() })
+	closed := make(chan struct{}, 10)
 	go func() {
 		for {
 			c, err := l.Accept()
@@ -50,7 +53,7 @@ func TestUpstreamStaleConnection(t *testing.T) {
 				return
 			}
 			go func() {
-				defer c.Close()
+				defer func() { c.Close(); closed <- struct{}{} }()
 				c.SetDeadline(time.Now().Add(10 * time.Second))
 				if _, err := http.ReadRequest(bufio.NewReader(c)); err != nil {
 					return
@@ -66,6 +69,6 @@ func TestUpstreamStaleConnection(t *testing.T) {
 		if code, body, _ := p.do(t, http.DefaultClient, "GET", "app.test", "/", nil, nil); code != 200 || body != "ok" {
 			t.Fatalf("request %d: %d %q", i, code, body)
 		}
-		time.Sleep(5 * time.Millisecond) // let the close arrive
+		<-closed // the upstream closed the connection the proxy keeps
 	}
 }

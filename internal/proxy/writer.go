@@ -1,8 +1,6 @@
 package proxy
 
 import (
-	"log"
-	"log/slog"
 	"net/http"
 	"sync"
 )
@@ -55,8 +53,3 @@ func newBufferPool() *bufferPool {
 
 func (bp *bufferPool) Get() []byte  { return *(bp.p.Get().(*[]byte)) }
 func (bp *bufferPool) Put(b []byte) { bp.p.Put(&b) }
-
-// slogErrorLog routes net/http's and ReverseProxy's log lines to slog.
-func slogErrorLog(l *slog.Logger) *log.Logger {
-	return slog.NewLogLogger(l.Handler(), slog.LevelWarn)
-}

@@ -1,4 +1,5 @@
-// Package registry finds the credentials a pull from an image registry
+// Package registry reaches the Docker engine (NewClient, one setup for
+// every room) and finds the credentials a pull from an image registry
 // uses, the way the docker CLI finds them, for the Docker job executor
 // and the Docker runtime alike.
 package registry

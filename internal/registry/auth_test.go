@@ -42,6 +42,7 @@ func writeDockerConfig(t *testing.T, body string) string {
 }
 
 func TestPullUsesDockerConfigAuths(t *testing.T) {
+	t.Parallel()
 	basic := base64.StdEncoding.EncodeToString([]byte("ci:s3cr3t-pass"))
 	dir := writeDockerConfig(t, `{"auths": {
 		"registry.example:5000": {"auth": "`+basic+`"},
@@ -120,6 +121,7 @@ esac
 }
 
 func TestPullRejectsBadDockerConfig(t *testing.T) {
+	t.Parallel()
 	for name, body := range map[string]string{
 		"not json":     `{"auths": `,
 		"not base64":   `{"auths": {"r.example": {"auth": "%%%"}}}`,

@@ -11,6 +11,7 @@ import (
 )
 
 func TestParseCoverProfileFixture(t *testing.T) {
+	t.Parallel()
 	f, err := os.Open(filepath.Join("testdata", "cover.out"))
 	if err != nil {
 		t.Fatal(err)
@@ -32,6 +33,7 @@ func TestParseCoverProfileFixture(t *testing.T) {
 }
 
 func TestParseCoverProfile(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name    string
 		profile string
@@ -59,6 +61,7 @@ func TestParseCoverProfile(t *testing.T) {
 }
 
 func TestParseCoverProfileRejects(t *testing.T) {
+	t.Parallel()
 	tests := map[string]string{
 		"empty":                    "",
 		"no mode line":             "a.go:1.1,2.2 1 1\n",

@@ -10,6 +10,7 @@ import (
 )
 
 func TestParseJUnitFixtures(t *testing.T) {
+	t.Parallel()
 	// The fixtures come from real tools; testdata/README.md says how.
 	tests := []struct {
 		file                    string
@@ -57,6 +58,7 @@ func TestParseJUnitFixtures(t *testing.T) {
 }
 
 func TestParseJUnitDialects(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name                    string
 		xml                     string
@@ -135,6 +137,7 @@ func TestParseJUnitDialects(t *testing.T) {
 }
 
 func TestParseJUnitRejects(t *testing.T) {
+	t.Parallel()
 	tests := map[string]string{
 		"empty":         "",
 		"not xml":       "PASS\nok  example.com/x 0.1s\n",

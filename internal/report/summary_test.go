@@ -35,6 +35,7 @@ func workspace(t *testing.T, files map[string]string) string {
 }
 
 func TestSummarize(t *testing.T) {
+	t.Parallel()
 	dir := workspace(t, map[string]string{
 		"reports/go/unit.xml":     "testdata:gotestsum.xml",
 		"reports/py/nested/x.xml": "testdata:pytest.xml",
@@ -72,6 +73,7 @@ func TestSummarize(t *testing.T) {
 }
 
 func TestSummarizeErrors(t *testing.T) {
+	t.Parallel()
 	dir := workspace(t, map[string]string{
 		"junit.xml": "testdata:pytest.xml",
 		"bad.xml":   "<html/>",

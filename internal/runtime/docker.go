@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"cmp"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -15,7 +13,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
@@ -89,45 +86,32 @@ type DockerOptions struct {
 // Restart counts and crash history survive adoption in
 // DockerOptions.StateDir.
 type Docker struct {
+	supervisor  // mu guards insts and starting too
 	cli         client.APIClient
 	ownClient   bool
 	owner       string
-	log         *slog.Logger
-	now         func() time.Time
-	pol         RestartPolicy
 	poll        time.Duration
 	stateDir    string
 	lookupEnv   func(string) (string, bool)
 	secretsInit string
+	masks       maskers // per instance, for its logs
 
-	ctx    context.Context // ends at Close
-	cancel context.CancelFunc
-
-	mu       sync.Mutex
 	insts    map[string]*ctrInst
 	starting map[string]bool
-	isClosed bool
-	wg       sync.WaitGroup
 }
 
 var _ Runtime = (*Docker)(nil)
 
 // ctrInst is one container instance; fields are guarded by Docker.mu.
 type ctrInst struct {
-	id, cid   string
-	labels    map[string]string
-	hostPort  int
-	state     State
-	startedAt time.Time
-	restarts  int
-	lastExit  string
-	tracker   crashTracker
-	stopping  bool
-	ctx       context.Context // ends at Stop or Close
-	cancel    context.CancelFunc
-	done      chan struct{} // closed when the supervisor returned
-	removed   chan struct{} // closed when Stop finished
+	supervision
+	d        *Docker
+	id, cid  string
+	labels   map[string]string
+	hostPort int
 }
+
+var _ driver = (*ctrInst)(nil)
 
 // NewDocker returns a Docker runtime. It does not contact the engine.
 func NewDocker(opts DockerOptions) (*Docker, error) {
@@ -137,9 +121,6 @@ func NewDocker(opts DockerOptions) (*Docker, error) {
 	d := &Docker{
 		cli:         opts.Client,
 		owner:       opts.Owner,
-		log:         opts.Logger,
-		now:         opts.Now,
-		pol:         opts.Restart.withDefaults(),
 		poll:        opts.PollInterval,
 		stateDir:    opts.StateDir,
 		lookupEnv:   opts.LookupEnv,
@@ -148,25 +129,19 @@ func NewDocker(opts DockerOptions) (*Docker, error) {
 		starting:    map[string]bool{},
 	}
 	if d.cli == nil {
-		c, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
+		c, err := registry.NewClient()
 		if err != nil {
-			return nil, fmt.Errorf("docker runtime: client: %w", err)
+			return nil, fmt.Errorf("docker runtime: %w", err)
 		}
 		d.cli, d.ownClient = c, true
 	}
-	if d.log == nil {
-		d.log = slog.New(slog.DiscardHandler)
-	}
-	if d.now == nil {
-		d.now = time.Now
-	}
+	d.init(opts.Logger, opts.Now, opts.Restart)
 	if d.poll <= 0 {
 		d.poll = time.Second
 	}
 	if d.lookupEnv == nil {
 		d.lookupEnv = os.LookupEnv
 	}
-	d.ctx, d.cancel = context.WithCancel(context.Background())
 	return d, nil
 }
 
@@ -243,7 +218,7 @@ func (d *Docker) Start(ctx context.Context, spec Spec) (Instance, error) {
 	if cs, err := d.containers(ctx, spec.ID); err != nil {
 		return Instance{}, fmt.Errorf("%w: instance %s: %w", ErrStart, spec.ID, err)
 	} else if len(cs) > 0 {
-		return Instance{}, fmt.Errorf("%w: %s (container %s)", ErrExists, spec.ID, shortID(cs[0].ID))
+		return Instance{}, fmt.Errorf("%w: %s (container %s)", ErrExists, spec.ID, registry.ShortID(cs[0].ID))
 	}
 	imageID, err := d.ResolveImage(ctx, spec.Image)
 	if err != nil {
@@ -253,20 +228,16 @@ func (d *Docker) Start(ctx context.Context, spec Spec) (Instance, error) {
 	if err != nil {
 		return Instance{}, fmt.Errorf("%w: instance %s: %w", ErrStart, spec.ID, err)
 	}
+	d.masks.set(spec.ID, spec.Secrets)
 	in := d.newInst(spec.ID, cid, d.labels(spec, hostPort), hostPort)
 	in.state, in.startedAt = Running, d.now()
 
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.isClosed {
-		// Closed while starting: the container runs on, a later runtime adopts it.
-		close(in.done)
-	} else {
-		d.wg.Add(1)
-		go d.supervise(in)
-	}
+	// Closed while starting: the container runs on, a later runtime adopts it.
+	d.watch(&in.supervision, in, d.instLog(in))
 	d.insts[spec.ID] = in
-	d.log.Info("instance started", "instance", spec.ID, "container", shortID(cid), "addr", d.addr(hostPort))
+	d.log.Info("instance started", "instance", spec.ID, "container", registry.ShortID(cid), "addr", d.addr(hostPort))
 	return d.snapshot(in), nil
 }
 
@@ -278,6 +249,7 @@ func (d *Docker) labels(spec Spec, hostPort int) map[string]string {
 		LabelRelease:     spec.Release,
 		LabelInstance:    spec.ID,
 		LabelHostPort:    strconv.Itoa(hostPort),
+		LabelSecrets:     secretNames(spec),
 	}
 }
 
@@ -325,7 +297,7 @@ func (d *Docker) create(ctx context.Context, spec Spec, imageID string) (string,
 		if viaFile != nil {
 			viaFile.apply(cfg, hc)
 		}
-		created, err := d.cli.ContainerCreate(ctx, cfg, hc, nil, nil, "tug-"+spec.ID+"-"+randomHex(3))
+		created, err := d.cli.ContainerCreate(ctx, cfg, hc, nil, nil, registry.ContainerName(spec.ID))
 		if err != nil {
 			return "", 0, fmt.Errorf("create container from %s: %w", spec.Image, err)
 		}
@@ -351,20 +323,17 @@ func (d *Docker) remove(ctx context.Context, cid string) error {
 	defer cancel()
 	err := d.cli.ContainerRemove(cctx, cid, container.RemoveOptions{Force: true, RemoveVolumes: true})
 	if err != nil && !cerrdefs.IsNotFound(err) {
-		return fmt.Errorf("remove container %s: %w", shortID(cid), err)
+		return fmt.Errorf("remove container %s: %w", registry.ShortID(cid), err)
 	}
 	return nil
 }
 
 func (d *Docker) newInst(id, cid string, labels map[string]string, hostPort int) *ctrInst {
-	in := &ctrInst{
-		id: id, cid: cid, labels: labels, hostPort: hostPort,
-		tracker: crashTracker{policy: d.pol},
-		done:    make(chan struct{}),
-		removed: make(chan struct{}),
-	}
-	in.ctx, in.cancel = context.WithCancel(d.ctx)
-	return in
+	return &ctrInst{supervision: d.supervision(), d: d, id: id, cid: cid, labels: labels, hostPort: hostPort}
+}
+
+func (d *Docker) instLog(in *ctrInst) *slog.Logger {
+	return d.log.With("instance", in.id, "container", registry.ShortID(in.cid))
 }
 
 // containers lists this owner's containers, of one instance when id is
@@ -381,100 +350,58 @@ func (d *Docker) containers(ctx context.Context, id string) ([]container.Summary
 	return cs, nil
 }
 
-// supervise waits for the container to stop and restarts it with
-// backoff, until Stop, Close or the container's removal behind tug's back.
-func (d *Docker) supervise(in *ctrInst) {
-	defer d.wg.Done()
-	defer close(in.done)
-	log := d.log.With("instance", in.id, "container", shortID(in.cid))
-	startErr := ""
+// wait returns how the container stopped, or errGone when it no longer
+// exists. Engine errors are retried.
+func (in *ctrInst) wait(ctx context.Context) (string, error) {
+	d := in.d
 	for {
-		exit, ok := startErr, true
-		if exit == "" {
-			exit, ok = d.waitExit(in)
-		}
-		if !ok {
-			return
-		}
-		if exit == "" {
-			log.Warn("container removed outside tug; no longer supervised")
-			d.mu.Lock()
-			if !in.stopping {
-				delete(d.insts, in.id)
-				d.dropHistory(in.id)
-				d.dropSecrets(in.id)
-			}
-			d.mu.Unlock()
-			return
-		}
-		d.mu.Lock()
-		wasLoop := in.tracker.loop
-		delay, loop := in.tracker.crashed(d.now(), in.startedAt)
-		in.state, in.lastExit = Restarting, exit
-		h := in.history()
-		d.mu.Unlock()
-		d.saveHistory(in.id, h)
-		d.pol.logCrash(log, exit, delay, loop && !wasLoop)
-		t := time.NewTimer(delay)
-		select {
-		case <-in.ctx.Done():
-			t.Stop()
-			return
-		case <-t.C:
-		}
-		err := d.cli.ContainerStart(in.ctx, in.cid, container.StartOptions{})
-		if in.ctx.Err() != nil {
-			return
-		}
-		startErr = ""
-		d.mu.Lock()
-		in.restarts++
-		if err == nil {
-			in.state, in.startedAt = Running, d.now()
-		}
-		restarts := in.restarts
-		h = in.history()
-		d.mu.Unlock()
-		d.saveHistory(in.id, h)
-		switch {
-		case err == nil:
-			log.Info("instance restarted", "restarts", restarts)
-		case cerrdefs.IsNotFound(err):
-			// waitExit sees the removal.
-		default:
-			startErr = "start: " + err.Error()
-		}
-	}
-}
-
-// waitExit returns how the container stopped, "" when it no longer
-// exists, or false on Stop or Close. Engine errors are retried.
-func (d *Docker) waitExit(in *ctrInst) (string, bool) {
-	for {
-		waitC, errC := d.cli.ContainerWait(in.ctx, in.cid, container.WaitConditionNotRunning)
+		waitC, errC := d.cli.ContainerWait(ctx, in.cid, container.WaitConditionNotRunning)
 		select {
 		case res := <-waitC:
 			exit := "exit status " + strconv.FormatInt(res.StatusCode, 10)
 			if res.Error != nil && res.Error.Message != "" {
 				exit += ": " + res.Error.Message
 			}
-			return exit, true
+			return exit, nil
 		case err := <-errC:
-			if in.ctx.Err() != nil {
-				return "", false
+			if ctx.Err() != nil {
+				return "", ctx.Err()
 			}
 			if cerrdefs.IsNotFound(err) {
-				return "", true
+				return "", errGone
 			}
 			d.log.Debug("wait for container", "instance", in.id, "err", err)
 		}
-		t := time.NewTimer(d.poll)
-		select {
-		case <-in.ctx.Done():
-			t.Stop()
-			return "", false
-		case <-t.C:
+		if !sleep(ctx, d.poll) {
+			return "", ctx.Err()
 		}
+	}
+}
+
+// start starts the container again (restarts reuse it).
+func (in *ctrInst) start(ctx context.Context) error {
+	err := in.d.cli.ContainerStart(ctx, in.cid, container.StartOptions{})
+	if cerrdefs.IsNotFound(err) {
+		return errGone
+	}
+	return err
+}
+
+func (in *ctrInst) save() {
+	in.d.mu.Lock()
+	r := in.record()
+	in.d.mu.Unlock()
+	in.d.saveHistory(in.id, r)
+}
+
+func (in *ctrInst) gone() {
+	d := in.d
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if !in.stopping {
+		delete(d.insts, in.id)
+		d.dropHistory(in.id)
+		d.dropSecrets(in.id)
 	}
 }
 
@@ -485,22 +412,9 @@ func (d *Docker) Stop(ctx context.Context, id string, grace time.Duration) error
 	if err != nil {
 		return err
 	}
-	d.mu.Lock()
-	if in.stopping {
-		removed := in.removed
-		d.mu.Unlock()
-		select {
-		case <-removed:
-			return nil
-		case <-ctx.Done():
-			return fmt.Errorf("stop instance %s: %w", id, ctx.Err())
-		}
+	if first, err := d.halt(ctx, id, &in.supervision); !first {
+		return err
 	}
-	in.stopping = true
-	in.cancel()
-	d.mu.Unlock()
-	<-in.done
-
 	secs := int((grace + time.Second - 1) / time.Second)
 	if err := d.cli.ContainerStop(ctx, in.cid, container.StopOptions{Timeout: &secs}); err != nil && !cerrdefs.IsNotFound(err) {
 		d.log.Warn("stop container; removing it by force", "instance", id, "err", err)
@@ -510,14 +424,11 @@ func (d *Docker) Stop(ctx context.Context, id string, grace time.Duration) error
 		d.dropHistory(id)
 		d.dropSecrets(id)
 	}
-	d.mu.Lock()
-	delete(d.insts, id)
-	close(in.removed)
-	d.mu.Unlock()
+	d.stopped(&in.supervision, func() { delete(d.insts, id) })
 	if err != nil {
 		return fmt.Errorf("stop instance %s: %w", id, err)
 	}
-	d.log.Info("instance stopped", "instance", id, "container", shortID(in.cid))
+	d.log.Info("instance stopped", "instance", id, "container", registry.ShortID(in.cid))
 	return nil
 }
 
@@ -581,14 +492,9 @@ func (d *Docker) adopt(ctx context.Context, cs []container.Summary) {
 			continue
 		}
 		d.insts[id] = in
-		if d.isClosed {
-			close(in.done)
-		} else {
-			d.wg.Add(1)
-			go d.supervise(in)
-		}
+		d.watch(&in.supervision, in, d.instLog(in))
 		d.mu.Unlock()
-		d.log.Info("instance adopted", "instance", id, "container", shortID(c.ID), "state", in.state)
+		d.log.Info("instance adopted", "instance", id, "container", registry.ShortID(c.ID), "state", in.state)
 	}
 }
 
@@ -618,19 +524,16 @@ func (d *Docker) addr(hostPort int) string {
 
 // snapshot describes in; d.mu is held.
 func (d *Docker) snapshot(in *ctrInst) Instance {
-	return Instance{
+	inst := Instance{
 		ID:          in.id,
 		Service:     in.labels[LabelService],
 		Environment: in.labels[LabelEnvironment],
 		Release:     in.labels[LabelRelease],
 		Addr:        d.addr(in.hostPort),
 		ContainerID: in.cid,
-		State:       in.state,
-		Restarts:    in.restarts,
-		CrashLoop:   in.tracker.inLoop(d.now(), in.startedAt, in.state == Running),
-		LastExit:    in.lastExit,
-		StartedAt:   in.startedAt,
 	}
+	d.describe(&in.supervision, &inst)
+	return inst
 }
 
 // Logs returns up to n last lines of the container's stdout and stderr,
@@ -656,36 +559,20 @@ func (d *Docker) Logs(ctx context.Context, id string, n int) ([]string, error) {
 	if len(lines) > n {
 		lines = lines[len(lines)-n:]
 	}
+	if err := d.maskLines(ctx, in, len(lines), func(i int) *string { return &lines[i] }); err != nil {
+		return nil, err
+	}
 	return lines, nil
 }
 
 // Close stops supervision; containers keep running, and a later runtime
 // with the same Owner adopts them.
 func (d *Docker) Close() error {
-	d.mu.Lock()
-	if d.isClosed {
-		d.mu.Unlock()
+	if !d.shutdown() {
 		return nil
 	}
-	d.isClosed = true
-	d.mu.Unlock()
-	d.cancel()
-	d.wg.Wait()
 	if d.ownClient {
 		return d.cli.Close()
 	}
 	return nil
-}
-
-func randomHex(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
-}
-
-func shortID(id string) string {
-	if len(id) > 12 {
-		return id[:12]
-	}
-	return id
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/client"
 
+	"github.com/tugdev/tug/internal/registry"
 	"github.com/tugdev/tug/internal/secret"
 	"github.com/tugdev/tug/internal/testkit"
 )
@@ -40,15 +41,9 @@ var (
 // answers.
 func dockerClient(t *testing.T) *client.Client {
 	t.Helper()
-	cli, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
+	cli, err := registry.Connect(context.Background(), 10*time.Second)
 	if err != nil {
-		t.Skipf("no Docker client: %v", err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if _, err := cli.Ping(ctx); err != nil {
-		cli.Close()
-		t.Skipf("no Docker engine: %v", err)
+		t.Skip(err)
 	}
 	t.Cleanup(func() { cli.Close() })
 	return cli
@@ -58,7 +53,7 @@ func dockerClient(t *testing.T) *client.Client {
 func testImage(t *testing.T) string {
 	t.Helper()
 	testImageOnce.Do(func() {
-		cli, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
+		cli, err := registry.NewClient()
 		if err != nil {
 			testImageErr = err
 			return
@@ -141,7 +136,7 @@ func newTestDocker(t *testing.T, cli *client.Client, owner string) *Docker {
 }
 
 func testOwner(t *testing.T, cli *client.Client) string {
-	owner := "test-" + randomHex(6)
+	owner := "test-" + registry.ContainerName(strconv.Itoa(os.Getpid()))
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
@@ -159,6 +154,7 @@ func dockerSpec(t *testing.T, id string) Spec {
 }
 
 func TestDockerServesWithLabelsEnvAndLogs(t *testing.T) {
+	t.Parallel()
 	cli := dockerClient(t)
 	owner := testOwner(t, cli)
 	d := newTestDocker(t, cli, owner)
@@ -241,6 +237,7 @@ func TestDockerServesWithLabelsEnvAndLogs(t *testing.T) {
 }
 
 func TestDockerCrashRestartAndCrashLoop(t *testing.T) {
+	t.Parallel()
 	cli := dockerClient(t)
 	logger, logs := testkit.Logger()
 	owner := testOwner(t, cli)
@@ -286,6 +283,7 @@ func TestDockerCrashRestartAndCrashLoop(t *testing.T) {
 }
 
 func TestDockerAdoptionAndStop(t *testing.T) {
+	t.Parallel()
 	cli := dockerClient(t)
 	owner := testOwner(t, cli)
 	ctx := context.Background()
@@ -357,6 +355,7 @@ func TestDockerAdoptionAndStop(t *testing.T) {
 }
 
 func TestDockerMissingImageAndBadInput(t *testing.T) {
+	t.Parallel()
 	cli := dockerClient(t)
 	d := newTestDocker(t, cli, testOwner(t, cli))
 	ctx := context.Background()
@@ -393,6 +392,7 @@ func TestDockerMissingImageAndBadInput(t *testing.T) {
 }
 
 func TestDockerStopReachesAppWithoutTermHandler(t *testing.T) {
+	t.Parallel()
 	cli := dockerClient(t)
 	d := newTestDocker(t, cli, testOwner(t, cli))
 	ctx := context.Background()

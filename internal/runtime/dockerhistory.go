@@ -5,20 +5,9 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
-	"slices"
-	"time"
-)
 
-// ctrHistory is what a container instance's supervision has learned and
-// an adopting runtime needs to carry on with the same counts: container
-// labels cannot change after creation, so it lives in a file.
-type ctrHistory struct {
-	Restarts  int           `json:"restarts"`
-	LastExit  string        `json:"last_exit,omitempty"`
-	CrashLoop bool          `json:"crash_loop,omitempty"`
-	Crashes   []time.Time   `json:"crashes,omitempty"`
-	NextDelay time.Duration `json:"next_delay_ns,omitempty"`
-}
+	"github.com/tugdev/tug/internal/kit"
+)
 
 // historyPath is the instance's history file; "" without a state dir.
 func (d *Docker) historyPath(id string) string {
@@ -28,17 +17,9 @@ func (d *Docker) historyPath(id string) string {
 	return filepath.Join(d.stateDir, id+".json")
 }
 
-// history snapshots in's counts; called with d.mu held.
-func (in *ctrInst) history() ctrHistory {
-	return ctrHistory{
-		Restarts: in.restarts, LastExit: in.lastExit, CrashLoop: in.tracker.loop,
-		Crashes: slices.Clone(in.tracker.crashes), NextDelay: in.tracker.next,
-	}
-}
-
 // saveHistory writes instance id's counts (without d.mu: it syncs).
 // Failing only costs the counts on the next adoption, so it is logged.
-func (d *Docker) saveHistory(id string, h ctrHistory) {
+func (d *Docker) saveHistory(id string, h record) {
 	p := d.historyPath(id)
 	if p == "" {
 		return
@@ -46,7 +27,7 @@ func (d *Docker) saveHistory(id string, h ctrHistory) {
 	b, err := json.Marshal(h)
 	if err == nil {
 		if err = os.MkdirAll(d.stateDir, 0o755); err == nil {
-			err = writeFileAtomic(p, b)
+			err = kit.WriteFile(p, b, 0o600)
 		}
 	}
 	if err != nil {
@@ -64,7 +45,7 @@ func (d *Docker) loadHistory(in *ctrInst) {
 	if errors.Is(err, os.ErrNotExist) {
 		return
 	}
-	var h ctrHistory
+	var h record
 	if err == nil {
 		err = json.Unmarshal(b, &h)
 	}
@@ -72,8 +53,7 @@ func (d *Docker) loadHistory(in *ctrInst) {
 		d.log.Warn("restart history unreadable; counting from 0", "instance", in.id, "err", err)
 		return
 	}
-	in.restarts, in.lastExit = h.Restarts, h.LastExit
-	in.tracker.loop, in.tracker.crashes, in.tracker.next = h.CrashLoop, h.Crashes, h.NextDelay
+	in.restore(h)
 }
 
 // dropHistory removes the file of an instance that is gone.

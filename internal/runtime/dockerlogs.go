@@ -14,7 +14,7 @@ import (
 var _ TimedLogs = (*Docker)(nil)
 
 // LogsSince reads the container's log with the engine's timestamps and
-// merges stdout and stderr by time.
+// merges stdout and stderr by time, its secrets masked.
 func (d *Docker) LogsSince(ctx context.Context, id string, since time.Time) ([]LogLine, error) {
 	in, err := d.lookup(ctx, id)
 	if err != nil {
@@ -35,6 +35,9 @@ func (d *Docker) LogsSince(ctx context.Context, id string, since time.Time) ([]L
 	}
 	lines := append(timedLines(out.Bytes(), false), timedLines(errs.Bytes(), true)...)
 	slices.SortStableFunc(lines, func(a, b LogLine) int { return a.Time.Compare(b.Time) })
+	if err := d.maskLines(ctx, in, len(lines), func(i int) *string { return &lines[i].Text }); err != nil {
+		return nil, err
+	}
 	return lines, nil
 }
 

@@ -46,6 +46,7 @@ func (e *pullEngine) ImagePull(_ context.Context, ref string, o image.PullOption
 // A service image the engine lacks is pulled, with the registry's
 // credentials from the docker config, before the release pins its ID.
 func TestDockerResolvePullsMissingImage(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	basic := base64.StdEncoding.EncodeToString([]byte("deploy:pw-123"))
 	if err := os.WriteFile(filepath.Join(dir, "config.json"), []byte(`{"auths":{"registry.example":{"auth":"`+basic+`"}}}`), 0o600); err != nil {

@@ -12,6 +12,8 @@ import (
 
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/mount"
+
+	"github.com/tugdev/tug/internal/kit"
 )
 
 // Where a container finds the secrets entrypoint and its file.
@@ -71,7 +73,7 @@ func (d *Docker) secretsFile(ctx context.Context, spec Spec, imageID string) (*s
 	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
 		return nil, fmt.Errorf("secrets of %s: %w", spec.ID, err)
 	}
-	if err := writeFileAtomic(p, []byte(b.String())); err != nil {
+	if err := kit.WriteFile(p, []byte(b.String()), 0o600); err != nil {
 		return nil, fmt.Errorf("secrets of %s: %w", spec.ID, err)
 	}
 	if err := os.Chmod(p, 0o444); err != nil {
@@ -87,8 +89,28 @@ func (d *Docker) secretsFile(ctx context.Context, spec Spec, imageID string) (*s
 	}, nil
 }
 
+// ParseSecretsFile reads a secrets file as secretsFile writes it (KEY=
+// base64 lines) named name, in file order. An error names the line
+// ("name:3: ..."), never its value.
+func ParseSecretsFile(name string, data []byte) ([][2]string, error) {
+	var out [][2]string
+	for n, line := range strings.Split(strings.TrimSuffix(string(data), "\n"), "\n") {
+		if line == "" {
+			continue
+		}
+		k, v, ok := strings.Cut(line, "=")
+		val, err := base64.StdEncoding.DecodeString(v)
+		if !ok || k == "" || err != nil {
+			return nil, fmt.Errorf("%s:%d: want KEY=base64", name, n+1)
+		}
+		out = append(out, [2]string{k, string(val)})
+	}
+	return out, nil
+}
+
 // dropSecrets removes the secrets file of an instance that is gone.
 func (d *Docker) dropSecrets(id string) {
+	d.masks.drop(id)
 	if d.stateDir != "" {
 		_ = os.Remove(d.secretsPath(id))
 	}

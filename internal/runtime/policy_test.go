@@ -6,6 +6,7 @@ import (
 )
 
 func TestCrashTrackerBackoffDoublesCapsAndResets(t *testing.T) {
+	t.Parallel()
 	c := crashTracker{policy: RestartPolicy{CrashLimit: 1000}.withDefaults()}
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	now := t0
@@ -33,6 +34,7 @@ func TestCrashTrackerBackoffDoublesCapsAndResets(t *testing.T) {
 }
 
 func TestCrashTrackerCrashLoop(t *testing.T) {
+	t.Parallel()
 	c := crashTracker{policy: RestartPolicy{}.withDefaults()}
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	now := t0
@@ -57,6 +59,7 @@ func TestCrashTrackerCrashLoop(t *testing.T) {
 }
 
 func TestCrashTrackerSpreadCrashesAreNoLoop(t *testing.T) {
+	t.Parallel()
 	c := crashTracker{policy: RestartPolicy{}.withDefaults()}
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	for i := range 10 {

@@ -2,11 +2,11 @@ package runtime
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"os"
 	"strconv"
-	"syscall"
+
+	"github.com/tugdev/tug/internal/kit"
 )
 
 // procStat is what tug reads from /proc/<pid>/stat: the state letter
@@ -49,10 +49,7 @@ func readProcStat(pid int) (procStat, error) {
 // processAlive says whether pid is still the process that started at
 // start (a zombie counts as dead: it runs nothing and will be reaped).
 func processAlive(pid int, start uint64) bool {
-	if pid <= 0 {
-		return false
-	}
-	if err := syscall.Kill(pid, 0); err != nil && !errors.Is(err, syscall.EPERM) {
+	if !kit.Alive(pid) {
 		return false
 	}
 	st, err := readProcStat(pid)
@@ -66,10 +63,7 @@ func processAlive(pid int, start uint64) bool {
 // process group pgid. Zombies stay in their group until their parent
 // reaps them, which for orphans is init's business, so they are skipped.
 func groupAlive(pgid int) bool {
-	if pgid <= 0 {
-		return false
-	}
-	if err := syscall.Kill(-pgid, 0); err != nil && !errors.Is(err, syscall.EPERM) {
+	if !kit.GroupAlive(pgid) {
 		return false
 	}
 	ents, err := os.ReadDir("/proc")

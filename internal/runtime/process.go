@@ -46,6 +46,11 @@ type ProcessOptions struct {
 	// Spec.Secrets and $PORT; nil means os.Environ (so PATH, HOME and
 	// friends reach the app).
 	Environ func() []string
+	// MaskLog is the argv that starts tug's masking writer (`tug
+	// mask-log`, the instance ID is added): an instance with secrets
+	// writes its output through it, so its log holds none of their
+	// values (see masklog.go). Nil writes output unmasked.
+	MaskLog []string
 }
 
 // Process runs instances as process groups on this host. Each instance
@@ -59,21 +64,15 @@ type ProcessOptions struct {
 // them; call SetSecrets after List (before any restart is needed) to hand
 // them back. A restart that lacks some is done without them and logged.
 type Process struct {
-	opts  ProcessOptions
-	dir   string // StateDir/instances
-	log   *slog.Logger
-	now   func() time.Time
-	pol   RestartPolicy
-	poll  time.Duration
-	maxB  int64
-	keep  int
-	envFn func() []string
+	supervisor // mu guards insts too; wg also counts the log rotator
+	opts       ProcessOptions
+	dir        string // StateDir/instances
+	poll       time.Duration
+	maxB       int64
+	keep       int
+	envFn      func() []string
 
-	mu       sync.Mutex
-	insts    map[string]*procInst
-	closed   chan struct{}
-	isClosed bool
-	wg       sync.WaitGroup // supervisors and the log rotator
+	insts map[string]*procInst
 }
 
 var _ Runtime = (*Process)(nil)
@@ -93,18 +92,16 @@ type procRun struct {
 // procInst is one instance. Fields are guarded by Process.mu, except
 // logMu which serialises log rotation and reads.
 type procInst struct {
-	id       string // immutable
-	st       processState
-	secrets  map[string]secret.Value
-	run      *procRun // nil while restarting
-	state    State
-	tracker  crashTracker
-	stopping bool
-	stop     chan struct{} // closed by Stop
-	done     chan struct{} // closed when the supervisor returned
-	removed  chan struct{} // closed when Stop finished
-	logMu    sync.Mutex
+	supervision
+	p       *Process
+	id      string // immutable
+	st      processState
+	secrets map[string]secret.Value
+	run     *procRun // nil while restarting
+	logMu   sync.Mutex
 }
+
+var _ driver = (*procInst)(nil)
 
 // NewProcess returns a process runtime on opts.StateDir, creating it. It
 // adopts nothing until List is called.
@@ -117,24 +114,15 @@ func NewProcess(opts ProcessOptions) (*Process, error) {
 		return nil, fmt.Errorf("process runtime: %w", err)
 	}
 	p := &Process{
-		opts:   opts,
-		dir:    dir,
-		log:    opts.Logger,
-		now:    opts.Now,
-		pol:    opts.Restart.withDefaults(),
-		poll:   opts.PollInterval,
-		maxB:   opts.LogMaxBytes,
-		keep:   opts.LogKeep,
-		envFn:  opts.Environ,
-		insts:  map[string]*procInst{},
-		closed: make(chan struct{}),
+		opts:  opts,
+		dir:   dir,
+		poll:  opts.PollInterval,
+		maxB:  opts.LogMaxBytes,
+		keep:  opts.LogKeep,
+		envFn: opts.Environ,
+		insts: map[string]*procInst{},
 	}
-	if p.log == nil {
-		p.log = slog.New(slog.DiscardHandler)
-	}
-	if p.now == nil {
-		p.now = time.Now
-	}
+	p.init(opts.Logger, opts.Now, opts.Restart)
 	if p.poll <= 0 {
 		p.poll = time.Second
 	}
@@ -204,15 +192,8 @@ func (p *Process) Start(ctx context.Context, spec Spec) (Instance, error) {
 			return Instance{}, fmt.Errorf("%w: instance %s: pick a port: %w", ErrStart, spec.ID, err)
 		}
 	}
-	in := &procInst{
-		id:      spec.ID,
-		st:      newProcessState(spec),
-		secrets: maps.Clone(spec.Secrets),
-		tracker: crashTracker{policy: p.pol},
-		stop:    make(chan struct{}),
-		done:    make(chan struct{}),
-		removed: make(chan struct{}),
-	}
+	in := p.newInst(spec.ID, newProcessState(spec))
+	in.secrets = maps.Clone(spec.Secrets)
 	in.st.Port = port
 	run, err := p.spawn(in.st.Spec, in.secrets, port)
 	if err != nil {
@@ -220,17 +201,16 @@ func (p *Process) Start(ctx context.Context, spec Spec) (Instance, error) {
 		return Instance{}, fmt.Errorf("%w: instance %s: %w", ErrStart, spec.ID, err)
 	}
 	in.run = run
-	in.state = Running
-	in.st.PID, in.st.StartTime, in.st.StartedAt = run.pid, run.start, p.now()
-	if err := saveState(dir, in.st); err != nil {
+	in.state, in.startedAt = Running, p.now()
+	in.st.PID, in.st.StartTime = run.pid, run.start
+	if err := saveState(dir, in.stateFile()); err != nil {
 		// Without a state file no later server could find it: undo.
 		p.killRun(context.Background(), run, 0)
 		os.RemoveAll(dir)
 		return Instance{}, fmt.Errorf("%w: %w", ErrStart, err)
 	}
 	p.insts[spec.ID] = in
-	p.wg.Add(1)
-	go p.supervise(spec.ID, in)
+	p.watch(&in.supervision, in, p.log.With("instance", spec.ID))
 	p.log.Info("instance started", "instance", spec.ID, "pid", run.pid, "port", port)
 	return p.snapshot(in), nil
 }
@@ -248,7 +228,7 @@ func freePort() (int, error) {
 // spawn starts one process of an instance, its output appended to the
 // instance's log file.
 func (p *Process) spawn(spec Spec, secrets map[string]secret.Value, port int) (*procRun, error) {
-	logf, err := openLog(filepath.Join(p.instDir(spec.ID), logName))
+	logf, err := p.output(spec.ID, secrets)
 	if err != nil {
 		return nil, err
 	}
@@ -288,119 +268,107 @@ func (p *Process) environ(spec Spec, secrets map[string]secret.Value, port int) 
 	return append(env, "PORT="+strconv.Itoa(port))
 }
 
-// supervise waits for each process of the instance to end and restarts
-// it with backoff, until Stop or Close.
-func (p *Process) supervise(id string, in *procInst) {
-	defer p.wg.Done()
-	defer close(in.done)
-	log := p.log.With("instance", id)
-	for {
-		p.mu.Lock()
-		run := in.run
-		p.mu.Unlock()
-		exit, ok := p.waitRun(in, run)
-		if !ok {
-			return
-		}
-		p.mu.Lock()
-		wasLoop := in.tracker.loop
-		delay, loop := in.tracker.crashed(p.now(), in.st.StartedAt)
-		in.run, in.state = nil, Restarting
-		in.st.PID, in.st.StartTime = 0, 0
-		in.st.LastExit, in.st.CrashLoop = exit, loop
-		p.saveLocked(in)
-		p.mu.Unlock()
-		p.pol.logCrash(log, exit, delay, loop && !wasLoop)
-		if !p.sleep(in, delay) {
-			return
-		}
-
-		p.mu.Lock()
-		spec, secrets, port := in.st.Spec, maps.Clone(in.secrets), in.st.Port
-		var missing []string
-		for _, k := range in.st.SecretNames {
-			if _, ok := secrets[k]; !ok {
-				missing = append(missing, k)
-			}
-		}
-		p.mu.Unlock()
-		if len(missing) > 0 {
-			log.Warn("restarting without secrets the runtime was not given (SetSecrets)", "missing", missing)
-		}
-		run, err := p.spawn(spec, secrets, port)
-		p.mu.Lock()
-		in.st.Restarts++
-		restarts := in.st.Restarts
-		if err != nil {
-			// A failed start is one more crash, seen at once.
-			run = &procRun{child: true, exited: make(chan struct{}), err: fmt.Errorf("start: %w", err)}
-			close(run.exited)
-			in.run = run
-		} else {
-			in.run, in.state = run, Running
-			in.st.PID, in.st.StartTime, in.st.StartedAt = run.pid, run.start, p.now()
-			p.saveLocked(in)
-		}
-		p.mu.Unlock()
-		if err == nil {
-			log.Info("instance restarted", "pid", run.pid, "restarts", restarts)
-		}
-	}
+// newInst returns an instance of st, not yet supervised.
+func (p *Process) newInst(id string, st processState) *procInst {
+	return &procInst{supervision: p.supervision(), p: p, id: id, st: st}
 }
 
-// waitRun returns how run ended, or false on Stop or Close. A nil run
-// (adopted after it died) has already ended.
-func (p *Process) waitRun(in *procInst, run *procRun) (string, bool) {
+// wait returns how the instance's process ended. A nil run (adopted
+// after it died) has already ended.
+func (in *procInst) wait(ctx context.Context) (string, error) {
+	p := in.p
+	p.mu.Lock()
+	run := in.run
+	p.mu.Unlock()
+	exit, err := p.waitRun(ctx, run)
+	if err != nil {
+		return "", err
+	}
+	p.mu.Lock()
+	in.run = nil
+	in.st.PID, in.st.StartTime = 0, 0
+	p.mu.Unlock()
+	return exit, nil
+}
+
+// start spawns the instance again, with the secrets the runtime has.
+func (in *procInst) start(ctx context.Context) error {
+	p := in.p
+	p.mu.Lock()
+	spec, secrets, port := in.st.Spec, maps.Clone(in.secrets), in.st.Port
+	var missing []string
+	for _, k := range in.st.SecretNames {
+		if _, ok := secrets[k]; !ok {
+			missing = append(missing, k)
+		}
+	}
+	p.mu.Unlock()
+	if len(missing) > 0 {
+		p.log.Warn("restarting without secrets the runtime was not given (SetSecrets)", "instance", in.id, "missing", missing)
+	}
+	run, err := p.spawn(spec, secrets, port)
+	if err != nil {
+		return err
+	}
+	p.mu.Lock()
+	in.run = run
+	in.st.PID, in.st.StartTime = run.pid, run.start
+	p.mu.Unlock()
+	p.log.Debug("instance spawned", "instance", in.id, "pid", run.pid)
+	return nil
+}
+
+func (in *procInst) save() {
+	in.p.mu.Lock()
+	defer in.p.mu.Unlock()
+	in.p.saveLocked(in)
+}
+
+// gone: a process instance cannot vanish behind tug's back (its state
+// file stays until Stop), so wait and start never report errGone.
+func (in *procInst) gone() {}
+
+// stateFile is the instance's state file as of now; Process.mu is held.
+func (in *procInst) stateFile() processState {
+	st := in.st
+	st.record, st.StartedAt = in.record(), in.startedAt
+	return st
+}
+
+// waitRun returns how run ended, or ctx's error when ctx ends first.
+func (p *Process) waitRun(ctx context.Context, run *procRun) (string, error) {
 	if run == nil {
-		return "exited while no server supervised it", true
+		return "exited while no server supervised it", nil
 	}
 	if run.child {
 		select {
 		case <-run.exited:
 			if run.err == nil {
-				return "exit status 0", true
+				return "exit status 0", nil
 			}
-			return run.err.Error(), true
-		case <-in.stop:
-			return "", false
-		case <-p.closed:
-			return "", false
+			return run.err.Error(), nil
+		case <-ctx.Done():
+			return "", ctx.Err()
 		}
 	}
 	t := time.NewTicker(p.poll)
 	defer t.Stop()
 	for {
 		if !processAlive(run.pid, run.start) {
-			return "exited (adopted process, status unknown)", true
+			return "exited (adopted process, status unknown)", nil
 		}
 		select {
 		case <-t.C:
-		case <-in.stop:
-			return "", false
-		case <-p.closed:
-			return "", false
+		case <-ctx.Done():
+			return "", ctx.Err()
 		}
-	}
-}
-
-// sleep waits d, or returns false on Stop or Close.
-func (p *Process) sleep(in *procInst, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-in.stop:
-		return false
-	case <-p.closed:
-		return false
 	}
 }
 
 // saveLocked persists in's state; a failure is logged, as supervision
 // must go on (the next save retries).
 func (p *Process) saveLocked(in *procInst) {
-	if err := saveState(p.instDir(in.st.Spec.ID), in.st); err != nil {
+	if err := saveState(p.instDir(in.st.Spec.ID), in.stateFile()); err != nil {
 		p.log.Error("save instance state", "instance", in.st.Spec.ID, "err", err)
 	}
 }
@@ -410,25 +378,13 @@ func (p *Process) saveLocked(in *procInst) {
 func (p *Process) Stop(ctx context.Context, id string, grace time.Duration) error {
 	p.mu.Lock()
 	in, err := p.lookupLocked(id)
+	p.mu.Unlock()
 	if err != nil {
-		p.mu.Unlock()
 		return err
 	}
-	if in.stopping {
-		removed := in.removed
-		p.mu.Unlock()
-		select {
-		case <-removed:
-			return nil
-		case <-ctx.Done():
-			return fmt.Errorf("stop instance %s: %w", id, ctx.Err())
-		}
+	if first, err := p.halt(ctx, id, &in.supervision); !first {
+		return err
 	}
-	in.stopping = true
-	close(in.stop)
-	p.mu.Unlock()
-
-	<-in.done // no restart can race with the kill below
 	p.mu.Lock()
 	run := in.run
 	p.mu.Unlock()
@@ -438,10 +394,7 @@ func (p *Process) Stop(ctx context.Context, id string, grace time.Duration) erro
 	in.logMu.Lock()
 	err = os.RemoveAll(p.instDir(id))
 	in.logMu.Unlock()
-	p.mu.Lock()
-	delete(p.insts, id)
-	close(in.removed)
-	p.mu.Unlock()
+	p.stopped(&in.supervision, func() { delete(p.insts, id) })
 	if err != nil {
 		return fmt.Errorf("stop instance %s: remove its state: %w", id, err)
 	}
@@ -510,14 +463,9 @@ func (p *Process) adoptLocked(id string) (*procInst, error) {
 	if err != nil {
 		return nil, err
 	}
-	in := &procInst{
-		id:      id,
-		st:      st,
-		tracker: crashTracker{policy: p.pol, loop: st.CrashLoop},
-		stop:    make(chan struct{}),
-		done:    make(chan struct{}),
-		removed: make(chan struct{}),
-	}
+	in := p.newInst(id, st)
+	in.restore(st.record)
+	in.startedAt = st.StartedAt
 	if processAlive(st.PID, st.StartTime) {
 		in.run = &procRun{pid: st.PID, start: st.StartTime}
 		in.state = Running
@@ -525,12 +473,7 @@ func (p *Process) adoptLocked(id string) (*procInst, error) {
 		in.state = Restarting
 	}
 	p.insts[id] = in
-	if p.isClosed {
-		close(in.done)
-	} else {
-		p.wg.Add(1)
-		go p.supervise(id, in)
-	}
+	p.watch(&in.supervision, in, p.log.With("instance", id))
 	p.log.Info("instance adopted", "instance", id, "pid", st.PID, "alive", in.run != nil)
 	return in, nil
 }
@@ -569,20 +512,16 @@ func (p *Process) List(ctx context.Context) ([]Instance, error) {
 // snapshot describes in; p.mu is held.
 func (p *Process) snapshot(in *procInst) Instance {
 	st := in.st
-	running := in.run != nil && in.state == Running
-	return Instance{
+	inst := Instance{
 		ID:          st.Spec.ID,
 		Service:     st.Spec.Service,
 		Environment: st.Spec.Environment,
 		Release:     st.Spec.Release,
 		Addr:        net.JoinHostPort("127.0.0.1", strconv.Itoa(st.Port)),
 		PID:         st.PID,
-		State:       in.state,
-		Restarts:    st.Restarts,
-		CrashLoop:   in.tracker.inLoop(p.now(), st.StartedAt, running),
-		LastExit:    st.LastExit,
-		StartedAt:   st.StartedAt,
 	}
+	p.describe(&in.supervision, &inst)
+	return inst
 }
 
 // SetSecrets gives the runtime the secret values of an instance it
@@ -638,7 +577,7 @@ func (p *Process) rotator() {
 	defer t.Stop()
 	for {
 		select {
-		case <-p.closed:
+		case <-p.ctx.Done():
 			return
 		case <-t.C:
 		}
@@ -663,14 +602,6 @@ func (p *Process) rotate(in *procInst) {
 // Close stops supervision and log rotation; instances keep running, and
 // a later runtime on the same StateDir adopts them.
 func (p *Process) Close() error {
-	p.mu.Lock()
-	if p.isClosed {
-		p.mu.Unlock()
-		return nil
-	}
-	p.isClosed = true
-	close(p.closed)
-	p.mu.Unlock()
-	p.wg.Wait()
+	p.shutdown()
 	return nil
 }

@@ -76,6 +76,7 @@ func findInstance(t *testing.T, r Runtime, id string) Instance {
 }
 
 func TestProcessServesOnPortInOwnProcessGroup(t *testing.T) {
+	t.Parallel()
 	p := newTestProcess(t, t.TempDir(), nil)
 	ctx := context.Background()
 
@@ -127,6 +128,7 @@ func TestProcessServesOnPortInOwnProcessGroup(t *testing.T) {
 }
 
 func TestProcessEnvAndSecretsNeverOnDisk(t *testing.T) {
+	t.Parallel()
 	state := t.TempDir()
 	p := newTestProcess(t, state, nil)
 	spec := appSpec(t, "api-1")
@@ -169,6 +171,7 @@ func TestProcessEnvAndSecretsNeverOnDisk(t *testing.T) {
 }
 
 func TestProcessLogsCapturedAndRotated(t *testing.T) {
+	t.Parallel()
 	state := t.TempDir()
 	p := newTestProcess(t, state, func(o *ProcessOptions) { o.LogMaxBytes = 2000; o.LogKeep = 2 })
 	ctx := context.Background()
@@ -223,6 +226,7 @@ func TestProcessLogsCapturedAndRotated(t *testing.T) {
 }
 
 func TestProcessRestartsAfterCrash(t *testing.T) {
+	t.Parallel()
 	p := newTestProcess(t, t.TempDir(), nil)
 	in, err := p.Start(context.Background(), appSpec(t, "crash-1"))
 	if err != nil {
@@ -245,16 +249,21 @@ func TestProcessRestartsAfterCrash(t *testing.T) {
 }
 
 func TestProcessBackoffDelaysRestart(t *testing.T) {
+	t.Parallel()
+	logger, logs := testkit.Logger()
 	p := newTestProcess(t, t.TempDir(), func(o *ProcessOptions) {
 		o.Restart.BackoffMin, o.Restart.BackoffMax = time.Hour, time.Hour
+		o.Logger = logger
 	})
 	spec := appSpec(t, "slow-1")
 	spec.Command = "exit 4"
 	if _, err := p.Start(context.Background(), spec); err != nil {
 		t.Fatal(err)
 	}
-	testkit.Eventually(t, 0, "the exit to be seen", func() bool { return findInstance(t, p, "slow-1").State == Restarting })
-	time.Sleep(300 * time.Millisecond)
+	// Logged as the supervision loop goes to sleep for the backoff.
+	testkit.Eventually(t, 0, "the exit and its backoff", func() bool {
+		return strings.Contains(logs.String(), `msg="instance exited" instance=slow-1 exit="exit status 4" restart_in=1h0m0s`)
+	})
 	in := findInstance(t, p, "slow-1")
 	if in.Restarts != 0 || in.State != Restarting || in.LastExit != "exit status 4" {
 		t.Fatalf("restarted before the backoff elapsed: %+v", in)
@@ -266,6 +275,7 @@ func TestProcessBackoffDelaysRestart(t *testing.T) {
 }
 
 func TestProcessCrashLoopFlagged(t *testing.T) {
+	t.Parallel()
 	logger, logs := testkit.Logger()
 	p := newTestProcess(t, t.TempDir(), func(o *ProcessOptions) { o.Logger = logger })
 	spec := appSpec(t, "loop-1")
@@ -289,6 +299,7 @@ func TestProcessCrashLoopFlagged(t *testing.T) {
 }
 
 func TestProcessStopKillsWholeGroup(t *testing.T) {
+	t.Parallel()
 	state := t.TempDir()
 	p := newTestProcess(t, state, nil)
 	spec := appSpec(t, "group-1")
@@ -332,6 +343,7 @@ func TestProcessStopKillsWholeGroup(t *testing.T) {
 }
 
 func TestProcessAdoptedAcrossRuntimes(t *testing.T) {
+	t.Parallel()
 	state := t.TempDir()
 	first, err := NewProcess(ProcessOptions{StateDir: state, Restart: fastPolicy, PollInterval: 20 * time.Millisecond})
 	if err != nil {
@@ -382,7 +394,45 @@ func TestProcessAdoptedAcrossRuntimes(t *testing.T) {
 	}
 }
 
+// TestProcessAdoptionCarriesCrashHistory: a runtime that adopts an
+// instance counts its crashes on from where the last one stopped, so a
+// server restart does not hide a crash loop.
+func TestProcessAdoptionCarriesCrashHistory(t *testing.T) {
+	t.Parallel()
+	state := t.TempDir()
+	slow := func(o *ProcessOptions) {
+		o.Restart = RestartPolicy{BackoffMin: time.Hour, BackoffMax: time.Hour, CrashWindow: time.Hour, CrashLimit: 2}
+	}
+	opts := ProcessOptions{StateDir: state, PollInterval: 20 * time.Millisecond}
+	slow(&opts)
+	first, err := NewProcess(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := appSpec(t, "history-1")
+	spec.Command = "exit 5"
+	if _, err := first.Start(context.Background(), spec); err != nil {
+		first.Close()
+		t.Fatal(err)
+	}
+	testkit.Eventually(t, 0, "the first crash", func() bool { return findInstance(t, first, "history-1").LastExit == "exit status 5" })
+	first.Close()
+
+	// The second runtime sees the second crash (the process is gone when
+	// it adopts it): with the first, that is CrashLimit crashes.
+	second := newTestProcess(t, state, slow)
+	var in Instance
+	testkit.Eventually(t, 0, "the crash loop across runtimes", func() bool {
+		in = findInstance(t, second, "history-1")
+		return in.LastExit == "exited while no server supervised it"
+	})
+	if !in.CrashLoop {
+		t.Fatalf("adopted instance after its second crash: %+v; want CrashLoop", in)
+	}
+}
+
 func TestProcessBadInputAndUnknownIDs(t *testing.T) {
+	t.Parallel()
 	state := t.TempDir()
 	logger, logs := testkit.Logger()
 	p := newTestProcess(t, state, func(o *ProcessOptions) { o.Logger = logger })

@@ -45,7 +45,8 @@ var (
 //     started by an earlier process (found by PID files or container
 //     labels), and starts supervising the ones it did not know.
 //   - Logs returns up to n last lines of the instance's stdout and stderr
-//     interleaved in arrival order.
+//     interleaved in arrival order, the instance's own secret values
+//     (however encoded) masked.
 //   - All methods are safe for concurrent use. Close stops supervision
 //     (not the instances) and must be called once, last.
 type Runtime interface {
@@ -61,7 +62,8 @@ type Runtime interface {
 // stores the engine's times. Safe for concurrent use; honours ctx.
 type TimedLogs interface {
 	// LogsSince returns instance id's lines recorded at or after since
-	// (all kept, for a zero since), oldest first.
+	// (all kept, for a zero since), oldest first, its secret values
+	// masked as by Logs.
 	LogsSince(ctx context.Context, id string, since time.Time) ([]LogLine, error)
 }
 

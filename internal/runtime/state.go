@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"slices"
 	"time"
+
+	"github.com/tugdev/tug/internal/kit"
 )
 
 // stateName is a process instance's state file in its directory.
@@ -22,10 +24,8 @@ type processState struct {
 	PID         int       `json:"pid"`
 	StartTime   uint64    `json:"start_time"` // clock ticks since boot, /proc/<pid>/stat field 22
 	Port        int       `json:"port"`
-	Restarts    int       `json:"restarts"`
-	CrashLoop   bool      `json:"crash_loop,omitempty"`
-	LastExit    string    `json:"last_exit,omitempty"`
 	StartedAt   time.Time `json:"started_at"`
+	record                // restarts and crash history
 }
 
 // newProcessState strips spec of its secret values, keeping their names.
@@ -36,45 +36,15 @@ func newProcessState(spec Spec) processState {
 	return processState{Spec: spec, SecretNames: names}
 }
 
-// saveState writes st to dir/state.json, whole (writeFileAtomic).
+// saveState writes st to dir/state.json, whole and durably.
 func saveState(dir string, st processState) error {
 	st.Spec.Secrets = nil // belt and braces: values never reach disk
 	b, err := json.MarshalIndent(st, "", "  ")
 	if err != nil {
 		return fmt.Errorf("encode state of %s: %w", st.Spec.ID, err)
 	}
-	if err := writeFileAtomic(filepath.Join(dir, stateName), append(b, '\n')); err != nil {
+	if err := kit.WriteFile(filepath.Join(dir, stateName), append(b, '\n'), 0o600); err != nil {
 		return fmt.Errorf("save state of %s: %w", st.Spec.ID, err)
-	}
-	return nil
-}
-
-// writeFileAtomic writes data to path: temp file, fsync, rename, fsync of
-// the directory, so a crash leaves the old or the new file, whole.
-func writeFileAtomic(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync()
-		d.Close()
 	}
 	return nil
 }

@@ -1,6 +1,10 @@
 package runtime
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/tugdev/tug/internal/kit"
+)
 
 // validID checks that an instance ID can name a directory and a Docker
 // container: [A-Za-z0-9][A-Za-z0-9_.-]*, at most 128 bytes.
@@ -23,14 +27,8 @@ func validID(id string) error {
 
 // validEnvName checks an environment variable name from a spec.
 func validEnvName(where, k string) error {
-	if k == "" {
-		return fmt.Errorf("%s: empty variable name", where)
-	}
-	for i, r := range k {
-		ok := r == '_' || r >= 'A' && r <= 'Z' || r >= 'a' && r <= 'z' || i > 0 && r >= '0' && r <= '9'
-		if !ok {
-			return fmt.Errorf("%s: variable name %q: character %q at %d", where, k, r, i)
-		}
+	if err := kit.CheckEnvName(k); err != nil {
+		return fmt.Errorf("%s: %w", where, err)
 	}
 	return nil
 }

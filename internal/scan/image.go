@@ -16,6 +16,8 @@ import (
 	"strings"
 
 	"github.com/docker/docker/client"
+
+	"github.com/tugdev/tug/internal/registry"
 )
 
 // ImageSource exports a local image's file system layers, the way
@@ -39,7 +41,7 @@ var _ ImageSource = (*DockerImages)(nil)
 
 // NewDockerImages connects to the Docker engine lazily.
 func NewDockerImages() (*DockerImages, error) {
-	c, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
+	c, err := registry.NewClient()
 	if err != nil {
 		return nil, err
 	}

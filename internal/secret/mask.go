@@ -3,7 +3,6 @@ package secret
 import (
 	"encoding/base64"
 	"fmt"
-	"net/url"
 	"slices"
 	"strings"
 )
@@ -23,14 +22,21 @@ const minEncodedLen = 4
 // A Masker is immutable after NewMasker and safe for concurrent use.
 type Masker struct {
 	patterns []string // longest first, deduplicated, non-empty
-	longest  int      // length of the longest pattern
+	// decodable are the forms searched for in decoded text (see decode):
+	// the value, its lines and its base64 forms, '+' folded to ' '.
+	decodable []string
+	// plus says whether a decodable form holds a space, so '+' in text
+	// must be read as one.
+	plus bool
+	// longest bounds the text one occurrence can span, encoded or not.
+	longest int
 }
 
 // NewMasker builds a masker for values. Values shorter than MinLen are
 // not masked; the returned warnings say how many were left out (without
 // printing them).
 func NewMasker(values ...Value) (*Masker, []string) {
-	seen := map[string]bool{}
+	seen, seenDecodable := map[string]bool{}, map[string]bool{}
 	m := &Masker{}
 	short := 0
 	for _, v := range values {
@@ -45,7 +51,12 @@ func NewMasker(values ...Value) (*Masker, []string) {
 			}
 			seen[p] = true
 			m.patterns = append(m.patterns, p)
-			m.longest = max(m.longest, len(p))
+			if f := foldString(p); !seenDecodable[f] {
+				seenDecodable[f] = true
+				m.decodable = append(m.decodable, f)
+				m.plus = m.plus || strings.Contains(f, " ")
+				m.longest = max(m.longest, encodedMaxRatio*len(p))
+			}
 		}
 	}
 	slices.SortFunc(m.patterns, func(a, b string) int { return len(b) - len(a) })
@@ -57,10 +68,11 @@ func NewMasker(values ...Value) (*Masker, []string) {
 }
 
 // variants lists the forms of v to hide: v itself, each line of a
-// multi-line v (output is streamed by line), its base64 encodings at every
-// byte alignment, and its URL encodings.
+// multi-line v (output is streamed by line), and its base64 encodings at
+// every byte alignment. Each is also found URL-, JSON- or HTML-encoded
+// (see decode).
 func variants(v string) []string {
-	out := []string{v, url.QueryEscape(v), url.PathEscape(v)}
+	out := []string{v}
 	if strings.Contains(v, "\n") {
 		for line := range strings.SplitSeq(v, "\n") {
 			line = strings.TrimSuffix(line, "\r")
@@ -123,6 +135,7 @@ func (m *Masker) spans(s string) []span {
 			off += i + 1
 		}
 	}
+	found = append(found, decodedSpans(s, m.decodable, m.plus)...)
 	if len(found) == 0 {
 		return nil
 	}

@@ -12,6 +12,7 @@ import (
 const testSecret = "s3cr3t/value+with&odd=chars"
 
 func TestMaskForms(t *testing.T) {
+	t.Parallel()
 	m, warn := NewMasker(New(testSecret))
 	if len(warn) != 0 {
 		t.Fatalf("warnings: %v", warn)
@@ -69,6 +70,7 @@ func assertNoLeak(t *testing.T, out, secret string) {
 }
 
 func TestMaskLeavesOtherTextAlone(t *testing.T) {
+	t.Parallel()
 	m, _ := NewMasker(New("hunter2"))
 	in := "nothing to see here\n"
 	if got := m.Mask(in); got != in {
@@ -77,6 +79,7 @@ func TestMaskLeavesOtherTextAlone(t *testing.T) {
 }
 
 func TestMaskOverlappingSecrets(t *testing.T) {
+	t.Parallel()
 	m, _ := NewMasker(New("abcdef"), New("defghijk"))
 	got := m.Mask("xx abcdefghijk yy")
 	if got != "xx *** yy" {
@@ -85,6 +88,7 @@ func TestMaskOverlappingSecrets(t *testing.T) {
 }
 
 func TestMaskShortValuesWarn(t *testing.T) {
+	t.Parallel()
 	m, warn := NewMasker(New("ab"), New(""), New("abc"))
 	if len(warn) != 1 || !strings.Contains(warn[0], "2 secret") {
 		t.Fatalf("warnings = %v, want one about 2 short values", warn)
@@ -95,6 +99,7 @@ func TestMaskShortValuesWarn(t *testing.T) {
 }
 
 func TestMaskMultiLineSecret(t *testing.T) {
+	t.Parallel()
 	key := "-----BEGIN KEY-----\nMIIBOgIBAAJBAKj34\n-----END KEY-----"
 	m, _ := NewMasker(New(key))
 	var out bytes.Buffer
@@ -110,6 +115,7 @@ func TestMaskMultiLineSecret(t *testing.T) {
 }
 
 func TestWriterSplitAcrossWrites(t *testing.T) {
+	t.Parallel()
 	m, _ := NewMasker(New(testSecret))
 	var out bytes.Buffer
 	w := m.Writer(&out)
@@ -141,6 +147,7 @@ func TestWriterSplitAcrossWrites(t *testing.T) {
 }
 
 func TestWriterFlushesLongLinesWithoutSplittingSecrets(t *testing.T) {
+	t.Parallel()
 	m, _ := NewMasker(New(testSecret))
 	var out bytes.Buffer
 	w := m.Writer(&out)
@@ -165,6 +172,7 @@ func TestWriterFlushesLongLinesWithoutSplittingSecrets(t *testing.T) {
 }
 
 func TestWriterConcurrent(t *testing.T) {
+	t.Parallel()
 	m, _ := NewMasker(New(testSecret))
 	var out bytes.Buffer
 	w := m.Writer(&out)

@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"github.com/tugdev/tug/internal/kit"
 )
 
 // ErrMissing means secrets a job asked for were found nowhere.
@@ -89,7 +91,7 @@ func readFile(path string) (map[string]string, error) {
 		line = strings.TrimPrefix(line, "export ")
 		key, val, ok := strings.Cut(line, "=")
 		key = strings.TrimSpace(key)
-		if !ok || !validName(key) {
+		if !ok || !kit.ValidEnvName(key) {
 			return nil, fmt.Errorf("%w: %s:%d: want KEY=VALUE", ErrBadFile, path, n)
 		}
 		val = strings.TrimSpace(val)
@@ -105,21 +107,6 @@ func readFile(path string) (map[string]string, error) {
 		return nil, fmt.Errorf("%w: %s: %v", ErrBadFile, path, err)
 	}
 	return vals, nil
-}
-
-func validName(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i, r := range s {
-		switch {
-		case r == '_', r >= 'A' && r <= 'Z', r >= 'a' && r <= 'z':
-		case r >= '0' && r <= '9' && i > 0:
-		default:
-			return false
-		}
-	}
-	return true
 }
 
 // trackedByGit reports whether dir's LocalFile is in git's index.

@@ -20,6 +20,7 @@ func writeSecretsFile(t *testing.T, dir, body string) {
 }
 
 func TestResolve(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	writeSecretsFile(t, dir, `# local secrets
 API_KEY=from-file
@@ -47,6 +48,7 @@ ENV_WINS=file
 }
 
 func TestResolveMissingNamesAll(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	_, _, err := Resolve([]string{"B_MISSING", "A_MISSING", "PRESENT"}, dir, func(k string) (string, bool) { return "v", k == "PRESENT" })
 	if !errors.Is(err, ErrMissing) {
@@ -58,6 +60,7 @@ func TestResolveMissingNamesAll(t *testing.T) {
 }
 
 func TestResolveBadFileDoesNotLeak(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	writeSecretsFile(t, dir, "OK=1\nthis line is hunter2\n")
 	_, _, err := Resolve([]string{"X"}, dir, nil)
@@ -70,6 +73,7 @@ func TestResolveBadFileDoesNotLeak(t *testing.T) {
 }
 
 func TestResolveWarnsWhenTracked(t *testing.T) {
+	t.Parallel()
 	if _, err := exec.LookPath("git"); err != nil {
 		t.Skip("git not installed")
 	}

@@ -10,6 +10,7 @@ import (
 )
 
 func TestValueNeverPrintsPlainly(t *testing.T) {
+	t.Parallel()
 	const plain = "correct-horse-battery"
 	v := New(plain)
 	type exported struct{ Token Value }

@@ -5,10 +5,12 @@ import (
 	"errors"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/tugdev/tug/internal/api"
 	"github.com/tugdev/tug/internal/config"
 )
 
@@ -20,7 +22,7 @@ func newSource(t *testing.T, path string) (*configSource, chan string, *[]*confi
 		path: path, lookupEnv: func(string) (string, bool) { return "", false }, now: time.Now,
 		log:      slog.New(slog.DiscardHandler),
 		counted:  func(r string) { results <- r },
-		onChange: func(c *config.Config) { applied = append(applied, c) },
+		onChange: func(c *config.Config) error { applied = append(applied, c); return nil },
 	}
 	if err := src.init(); err != nil {
 		t.Fatal(err)
@@ -29,6 +31,7 @@ func newSource(t *testing.T, path string) (*configSource, chan string, *[]*confi
 }
 
 func TestApplyKeepsTheRunningConfigOnErrors(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	path := writeConfig(t, dir, minimalYAML)
 	src, _, applied := newSource(t, path)
@@ -60,6 +63,7 @@ func TestApplyKeepsTheRunningConfigOnErrors(t *testing.T) {
 }
 
 func TestWatcherAppliesGoodFilesAndRefusesBadOnes(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	path := writeConfig(t, dir, minimalYAML)
 	src, results, _ := newSource(t, path)
@@ -105,11 +109,47 @@ func TestWatcherAppliesGoodFilesAndRefusesBadOnes(t *testing.T) {
 }
 
 func TestProxyArgvFollowsTheConfig(t *testing.T) {
+	t.Parallel()
 	off := false
 	cfg := &config.Config{Proxy: &config.Proxy{HTTPS: ":8443", TLS: &config.TLS{Cert: "certs/a.pem", Key: "/abs/k.pem"}, AccessLog: &off}}
 	got := strings.Join(proxyArgv(Options{ProxyCommand: []string{"/bin/tug", "proxy"}, StateDir: "/s", ConfigPath: "/repo/tug.yaml"}, cfg, "127.0.0.1:8080"), " ")
 	want := "/bin/tug proxy --state-dir /s --http 127.0.0.1:8080 --https :8443 --tls-cert /repo/certs/a.pem --tls-key /abs/k.pem --access-log=false"
 	if got != want {
 		t.Fatalf("argv\n got %s\nwant %s", got, want)
+	}
+}
+
+// TestApplyThatDoesNotTakeEffectIsAnError: a valid file the rooms do not
+// all take (a refused routing push, alert rules that do not build) is an
+// error for the caller, and the config in force stays, so applying again
+// retries; a rule file the rule engine refuses is refused like a config
+// error, positioned in the rule file.
+func TestApplyThatDoesNotTakeEffectIsAnError(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	path := writeConfig(t, dir, minimalYAML)
+	src, _, _ := newSource(t, path)
+	src.check = func(c *config.Config) (config.Errors, error) { return Check(context.Background(), c) }
+	old := src.Current()
+	refuse := errors.New("proxy refused the table")
+	src.onChange = func(*config.Config) error { return refuse }
+	writeConfig(t, dir, strings.Replace(minimalYAML, "demo", "demo2", 1))
+	_, changed, err := src.Apply(context.Background())
+	if !errors.Is(err, api.ErrNotApplied) || !errors.Is(err, refuse) || changed || src.Current().Hash != old.Hash {
+		t.Fatalf("refused by a room: err=%v changed=%v", err, changed)
+	}
+	src.onChange = func(*config.Config) error { return nil }
+	if _, changed, err := src.Apply(context.Background()); err != nil || !changed {
+		t.Fatalf("retry: err=%v changed=%v", err, changed)
+	}
+
+	if err := os.WriteFile(filepath.Join(dir, "rules.yml"), []byte("groups:\n  - name: g\n    rules:\n      - alert: A\n        expr: sum(x\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	writeConfig(t, dir, minimalYAML+"alert_files: [rules.yml]\n")
+	_, _, err = src.Apply(context.Background())
+	var list config.Errors
+	if !errors.As(err, &list) || len(list) != 1 || list[0].File != filepath.Join(dir, "rules.yml") || list[0].Pos.Line != 5 {
+		t.Fatalf("bad rule file: %#v", err)
 	}
 }

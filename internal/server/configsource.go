@@ -23,16 +23,26 @@ type configSource struct {
 	lookupEnv func(string) (string, bool)
 	now       func() time.Time
 	log       *slog.Logger
+	// check refuses, with positioned errors, what the rooms would refuse
+	// beyond the loader's rules, and returns warnings (see Check); nil
+	// checks nothing more.
+	check func(*config.Config) (config.Errors, error)
 	// onChange is called with each new valid config before it is in
-	// force, under the source's lock (so calls are serialized).
-	onChange func(*config.Config)
+	// force, under the source's lock (so calls are serialized). An error
+	// means the rooms did not all take it: the config in force stays, and
+	// Apply returns the error.
+	onChange func(*config.Config) error
 	// counted, when set, records each reload's result ("applied",
 	// "unchanged", "invalid", "error").
 	counted func(result string)
 
 	mu  sync.Mutex // serializes Apply
 	cur api.ConfigSnapshot
-	rw  sync.RWMutex // guards cur for readers
+	// boot is the config the server started with: keys that need a
+	// restart are compared against it, so they are reported until the
+	// restart, whoever applied the change (tug apply or the file watch).
+	boot *config.Config
+	rw   sync.RWMutex // guards cur for readers
 }
 
 var _ api.ConfigSource = (*configSource)(nil)
@@ -48,7 +58,13 @@ func (s *configSource) load() (api.ConfigSnapshot, error) {
 	if err != nil {
 		return api.ConfigSnapshot{}, err
 	}
-	return api.ConfigSnapshot{Config: cfg, LoadedAt: s.now(), Hash: hex.EncodeToString(sum[:])}, nil
+	var warnings config.Errors
+	if s.check != nil {
+		if warnings, err = s.check(cfg); err != nil {
+			return api.ConfigSnapshot{}, err
+		}
+	}
+	return api.ConfigSnapshot{Config: cfg, Source: data, LoadedAt: s.now(), Hash: hex.EncodeToString(sum[:]), Warnings: warnings}, nil
 }
 
 // init loads the first config; an invalid file stops the server's start.
@@ -59,6 +75,7 @@ func (s *configSource) init() error {
 	}
 	s.rw.Lock()
 	s.cur = snap
+	s.boot = snap.Config
 	s.rw.Unlock()
 	return nil
 }
@@ -88,14 +105,24 @@ func (s *configSource) Apply(ctx context.Context) (api.ConfigSnapshot, bool, err
 		s.count("unchanged")
 		return cur, false, nil
 	}
+	next.Restart = config.RestartNeeded(s.boot, next.Config)
 	if s.onChange != nil {
-		s.onChange(next.Config)
+		if err := s.onChange(next.Config); err != nil {
+			s.count("error")
+			return cur, false, fmt.Errorf("%w: %w", api.ErrNotApplied, err)
+		}
 	}
 	s.rw.Lock()
 	s.cur = next
 	s.rw.Unlock()
 	s.count("applied")
 	s.log.Info("config applied", "file", s.path, "hash", next.Hash[:12])
+	for _, w := range next.Warnings {
+		s.log.Warn("config warning", "at", w.Error())
+	}
+	for _, r := range next.Restart {
+		s.log.Warn("config key changed but needs a restart", "key", r.Key, "why", r.Reason)
+	}
 	return next, true, nil
 }
 

@@ -10,9 +10,9 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/docker/docker/client"
-
 	"github.com/tugdev/tug/internal/config"
+	"github.com/tugdev/tug/internal/kit"
+	"github.com/tugdev/tug/internal/registry"
 	"github.com/tugdev/tug/internal/runtime"
 )
 
@@ -33,19 +33,12 @@ func dockerRuntime(ctx context.Context, o Options, cfg *config.Config, log *slog
 			level = slog.LevelWarn
 		}
 	}
-	c, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
+	c, err := registry.Connect(ctx, 3*time.Second)
 	if err != nil {
 		log.Log(ctx, level, "docker unavailable: services with image: cannot be deployed", "err", err)
 		return nil
 	}
-	pingCtx, cancel := context.WithTimeout(ctx, 3*time.Second)
-	defer cancel()
-	_, err = c.Ping(pingCtx)
 	c.Close()
-	if err != nil {
-		log.Log(ctx, level, "docker engine not answering: services with image: cannot be deployed", "err", err)
-		return nil
-	}
 	// The runtime makes (and closes) its own client; it is returned as
 	// itself so the deploy manager sees its optional interfaces
 	// (ImageResolver).
@@ -92,22 +85,11 @@ func secretsInit(dir, src string) (string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", err
 	}
-	tmp, err := os.CreateTemp(dir, "tug-init.tmp*")
+	err = kit.WriteFileFrom(dst, 0o755, kit.SyncAll, func(w io.Writer) error {
+		_, err := io.Copy(w, in)
+		return err
+	})
 	if err != nil {
-		return "", err
-	}
-	_, err = io.Copy(tmp, in)
-	if err == nil {
-		err = tmp.Chmod(0o755)
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), dst)
-	}
-	if err != nil {
-		os.Remove(tmp.Name())
 		return "", err
 	}
 	return dst, nil

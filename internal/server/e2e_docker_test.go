@@ -2,9 +2,7 @@ package server
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -75,6 +73,7 @@ func dockerImage(t *testing.T, app, owner string) string {
 // through `tug secret-env` (the e2e tug is static), so the container's
 // configuration never holds it.
 func TestEndToEndDockerService(t *testing.T) {
+	t.Parallel()
 	tug, app := binaries(t)
 	dir := t.TempDir()
 	state := filepath.Join(dir, ".tug")
@@ -139,11 +138,7 @@ func TestEndToEndDockerService(t *testing.T) {
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		var lines []logs.Line
-		err := c.Stream(ctx, http.MethodGet, "/api/logs?service=boxed&since=1h&limit=1000", nil, func(raw json.RawMessage) error {
-			var l logs.Line
-			if err := json.Unmarshal(raw, &l); err != nil {
-				return err
-			}
+		err := c.Logs(ctx, logs.Params{Service: "boxed", Since: "1h", Limit: 1000}, func(l logs.Line) error {
 			lines = append(lines, l)
 			return nil
 		})

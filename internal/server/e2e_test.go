@@ -76,6 +76,7 @@ func getPath(ctx context.Context, proxyAddr, host, path string) (string, error) 
 // service per strategy, checks the proxy serves each new version, and
 // rolls one back.
 func TestEndToEndDeploysEveryStrategy(t *testing.T) {
+	t.Parallel()
 	tug, app := binaries(t)
 	dir := t.TempDir()
 	state := filepath.Join(dir, ".tug")
@@ -149,6 +150,7 @@ func TestEndToEndDeploysEveryStrategy(t *testing.T) {
 // runs, and the next server adopts the instances and deploys on top. The
 // next server is told another proxy address: the proxy moves there.
 func TestEndToEndRestartAdoptsServices(t *testing.T) {
+	t.Parallel()
 	tug, app := binaries(t)
 	dir := t.TempDir()
 	state := filepath.Join(dir, ".tug")
@@ -183,18 +185,13 @@ func TestEndToEndRestartAdoptsServices(t *testing.T) {
 		t.Fatalf("on the new proxy address: %q %v\nlogs:\n%s", got, err, second.logs)
 	}
 	// The old proxy hands over and exits: its address goes quiet.
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	testkit.Eventually(t, 30*time.Second, "the old address "+oldAddr+" to go quiet", func() bool {
 		c, err := net.DialTimeout("tcp", oldAddr, time.Second)
-		if err != nil {
-			break
+		if err == nil {
+			c.Close()
 		}
-		c.Close()
-		if time.Now().After(deadline) {
-			t.Fatalf("the old address %s still accepts connections", oldAddr)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return err != nil
+	})
 	c := api.NewClient(second.info.Socket)
 	st, err := c.Status(ctx)
 	if err != nil {

@@ -11,13 +11,17 @@ import (
 	"github.com/tugdev/tug/internal/runtime"
 )
 
+// logsRetention is cfg's logs.retention, or 0 for the default.
+func logsRetention(cfg *config.Config) time.Duration {
+	if cfg.Logs != nil {
+		return cfg.Logs.Retention.D()
+	}
+	return 0
+}
+
 // openLogs opens the log store. Instances are read through rts, which the
 // server fills once its runtimes exist; until then there are none.
 func openLogs(ctx context.Context, o Options, cfg *config.Config, rts *atomic.Pointer[map[string]runtime.Runtime]) (*logs.Logs, error) {
-	ret := logs.DefaultRetention
-	if cfg.Logs != nil && cfg.Logs.Retention > 0 {
-		ret = cfg.Logs.Retention.D()
-	}
 	current := func() map[string]runtime.Runtime {
 		if m := rts.Load(); m != nil {
 			return *m
@@ -28,7 +32,7 @@ func openLogs(ctx context.Context, o Options, cfg *config.Config, rts *atomic.Po
 		StateDir:  o.StateDir,
 		Logger:    o.Logger,
 		Now:       o.Now,
-		Retention: ret,
+		Retention: logsRetention(cfg),
 		Instances: func(ctx context.Context) ([]runtime.Instance, error) {
 			var all []runtime.Instance
 			for _, rt := range current() {

@@ -18,12 +18,17 @@ import (
 	"github.com/tugdev/tug/internal/proxy"
 )
 
-// TestMain doubles as a fake `tug proxy` (TUG_FAKE_PROXY=1): it serves
+// fakeProxyArg, as the test binary's first argument, makes it the fake
+// proxy: an argument rather than an environment variable, so the tests
+// that start one can run in parallel.
+const fakeProxyArg = "tug-fake-proxy"
+
+// TestMain doubles as a fake `tug proxy` (see fakeProxyArg): it serves
 // /healthz and /metrics on <state-dir>/proxy.sock until SIGTERM, so the
 // supervisor can be tested without the real proxy.
 func TestMain(m *testing.M) {
-	if os.Getenv("TUG_FAKE_PROXY") == "1" {
-		os.Exit(fakeProxy(os.Args[1:]))
+	if len(os.Args) > 1 && os.Args[1] == fakeProxyArg {
+		os.Exit(fakeProxy(os.Args[2:]))
 	}
 	os.Exit(runTests(m))
 }
@@ -86,8 +91,7 @@ func fakeProxyArgv(t *testing.T) []string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Setenv("TUG_FAKE_PROXY", "1")
-	return []string{exe, "proxy"}
+	return []string{exe, fakeProxyArg, "proxy"}
 }
 
 // runTests runs the tests, then removes what they built once.

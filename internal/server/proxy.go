@@ -14,6 +14,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tugdev/tug/internal/deploy"
+	"github.com/tugdev/tug/internal/kit"
 	"github.com/tugdev/tug/internal/proxy"
 )
 
@@ -31,6 +33,56 @@ type proxySupervisor struct {
 	mu     sync.Mutex
 	pid    int
 	exited chan struct{} // closed when a proxy this server started exits
+	// pushed is the newest table the proxy accepted from this server.
+	pushed *proxy.Table
+}
+
+var _ deploy.Router = (*proxySupervisor)(nil)
+
+// Apply pushes t to the proxy (deploy.Router) and remembers it, so a
+// proxy that comes back without it (restarted on a damaged table file)
+// gets it again.
+func (p *proxySupervisor) Apply(ctx context.Context, t *proxy.Table) error {
+	if err := p.client.Apply(ctx, t); err != nil {
+		return err
+	}
+	p.mu.Lock()
+	if p.pushed == nil || t.Version >= p.pushed.Version {
+		p.pushed = t
+	}
+	p.mu.Unlock()
+	return nil
+}
+
+// Table reads the proxy's table (deploy.Router).
+func (p *proxySupervisor) Table(ctx context.Context) (*proxy.Table, error) {
+	return p.client.Table(ctx)
+}
+
+// Stats and Backends are the proxy's (deploy.Router).
+func (p *proxySupervisor) Stats(ctx context.Context) ([]proxy.Stats, error) {
+	return p.client.Stats(ctx)
+}
+func (p *proxySupervisor) Backends(ctx context.Context) ([]proxy.BackendStatus, error) {
+	return p.client.Backends(ctx)
+}
+
+// repush pushes the remembered table again when the proxy answering h
+// holds an older one (or none).
+func (p *proxySupervisor) repush(ctx context.Context, h proxy.Health) {
+	p.mu.Lock()
+	t := p.pushed
+	p.mu.Unlock()
+	if t == nil || h.Version >= t.Version {
+		return
+	}
+	p.log.Warn("the proxy's routing table is older than the one pushed; pushing it again",
+		"proxy_version", h.Version, "proxy_routes", h.Routes, "version", t.Version, "routes", len(t.Routes), "pid", h.PID)
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := p.client.Apply(ctx, t); err != nil && !errors.Is(err, proxy.ErrStale) && ctx.Err() == nil {
+		p.log.Error("pushing the routing table again failed", "err", err)
+	}
 }
 
 func newProxySupervisor(stateDir string, argv []string, log *slog.Logger) *proxySupervisor {
@@ -163,8 +215,9 @@ func (p *proxySupervisor) supervise(ctx context.Context) {
 		case <-exitedOrNil(exited):
 			misses = 1 // known dead: one more failed check is enough
 		}
-		if p.healthy(ctx) {
+		if h, err := p.health(ctx); err == nil {
 			misses = 0
+			p.repush(ctx, h)
 			continue
 		}
 		misses++
@@ -177,6 +230,9 @@ func (p *proxySupervisor) supervise(ctx context.Context) {
 			continue
 		}
 		misses = 0
+		if h, err := p.health(ctx); err == nil {
+			p.repush(ctx, h)
+		}
 	}
 }
 
@@ -202,7 +258,7 @@ func (p *proxySupervisor) stop(grace time.Duration) error {
 	if pid == 0 {
 		pid = p.readPID()
 	}
-	if pid == 0 || !alive(pid) {
+	if pid == 0 || !kit.Alive(pid) {
 		return nil
 	}
 	if err := sendSignal(pid, false); err != nil {
@@ -217,7 +273,7 @@ func (p *proxySupervisor) stop(grace time.Duration) error {
 			case <-time.After(50 * time.Millisecond):
 			}
 		} else {
-			if !alive(pid) {
+			if !kit.Alive(pid) {
 				return nil
 			}
 			time.Sleep(50 * time.Millisecond)
@@ -234,7 +290,7 @@ func (p *proxySupervisor) readPID() int {
 		return 0
 	}
 	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
-	if !alive(pid) {
+	if !kit.Alive(pid) {
 		return 0
 	}
 	return pid

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"path/filepath"
 	"sync"
 	"time"
@@ -13,7 +12,6 @@ import (
 	"github.com/prometheus/prometheus/rules"
 
 	"github.com/tugdev/tug/internal/alert"
-	"github.com/tugdev/tug/internal/api"
 	"github.com/tugdev/tug/internal/config"
 	"github.com/tugdev/tug/internal/metrics"
 	"github.com/tugdev/tug/internal/proxy"
@@ -32,7 +30,6 @@ type monitoring struct {
 
 	mu      sync.Mutex
 	engine  *alert.Engine
-	handler http.Handler
 	stopRun context.CancelFunc
 	runDone chan struct{}
 	bg      context.Context
@@ -95,7 +92,7 @@ func startMonitoring(ctx context.Context, o Options, cfg *config.Config, st *sto
 		mon.Close()
 		return nil, fmt.Errorf("alerts: %w", err)
 	}
-	m.engine, m.handler = e, e.Handler()
+	m.engine = e
 	return m, nil
 }
 
@@ -132,16 +129,16 @@ func (m *monitoring) startEngineLocked() {
 	m.stopRun, m.runDone = cancel, done
 }
 
-// setConfig retargets scraping and swaps in an alert engine for c. A
-// config whose rules do not load keeps the running engine.
-func (m *monitoring) setConfig(ctx context.Context, c *config.Config) {
-	if err := m.mon.SetConfig(c); err != nil {
-		m.log.Error("monitoring config not applied", "err", err)
-	}
+// setConfig swaps in an alert engine for c and retargets scraping. The
+// engine is built first: a config whose rules do not build changes
+// nothing, and the error says why.
+func (m *monitoring) setConfig(ctx context.Context, c *config.Config) error {
 	e, err := m.newEngine(ctx, c)
 	if err != nil {
-		m.log.Error("alert rules not applied; the previous rules keep running", "err", err)
-		return
+		return fmt.Errorf("alert rules not applied; the previous rules keep running: %w", err)
+	}
+	if err := m.mon.SetConfig(c); err != nil {
+		return fmt.Errorf("monitoring config not applied: %w", err)
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -151,8 +148,9 @@ func (m *monitoring) setConfig(ctx context.Context, c *config.Config) {
 		m.stopRun, m.runDone = nil, nil
 	}
 	e.Adopt(m.engine)
-	m.engine, m.handler = e, e.Handler()
+	m.engine = e
 	m.startEngineLocked()
+	return nil
 }
 
 // RuleGroups feeds /api/v1/rules and /api/v1/alerts from the live engine.
@@ -164,73 +162,12 @@ func (m *monitoring) RuleGroups() []*rules.Group {
 
 var _ metrics.RuleSource = (*monitoring)(nil)
 
-// alertsHandler serves the alert room's API from the live engine.
-func (m *monitoring) alertsHandler() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		m.mu.Lock()
-		h := m.handler
-		m.mu.Unlock()
-		h.ServeHTTP(w, r)
-	})
-}
-
-// documented pairs a room's handler with its operations for OpenAPI.
-type documented struct {
-	http.Handler
-	ops map[string]string
-}
-
-func (d documented) APIOperations() map[string]string { return d.ops }
-
-var _ api.Documented = documented{}
-
-// promOps are the Prometheus-compatible endpoints (GET and form POST).
-func promOps() map[string]string {
-	ops := map[string]string{}
-	for path, summary := range map[string]string{
-		"query":               "PromQL instant query",
-		"query_range":         "PromQL range query",
-		"series":              "series matching match[]",
-		"labels":              "label names",
-		"label/{name}/values": "values of one label",
-		"metadata":            "metric metadata",
-		"rules":               "recording and alerting rules",
-		"alerts":              "active alerts",
-		"status/buildinfo":    "build information",
-		"targets":             "scrape targets",
-	} {
-		ops["GET /api/v1/"+path] = summary + " (Prometheus HTTP API)"
-		if path == "query" || path == "query_range" || path == "series" || path == "labels" {
-			ops["POST /api/v1/"+path] = summary + " (form POST)"
-		}
-	}
-	return ops
-}
-
-// alertOps are the alert room's endpoints.
-func alertOps() map[string]string {
-	return map[string]string{
-		"GET /api/alerts":           "firing and pending alerts",
-		"POST /api/alerts/{id}/ack": "acknowledge an alert: no repeats until it resolves or refires",
-		"GET /api/alerts/history":   "notifications sent, with outcome",
-		"GET /api/silences":         "silences",
-		"POST /api/silences":        "add a silence",
-		"DELETE /api/silences/{id}": "expire a silence",
-		"GET /api/slo":              "error budgets of the services' SLOs",
-	}
-}
-
-// mounts are the rooms' HTTP APIs, added to the server's.
-func (m *monitoring) mounts() map[string]http.Handler {
-	ah := documented{m.alertsHandler(), alertOps()}
-	return map[string]http.Handler{
-		"/api/v1/":       documented{m.mon.Handler(), promOps()},
-		"/api/alerts":    ah,
-		"/api/alerts/":   ah,
-		"/api/silences":  ah,
-		"/api/silences/": ah,
-		"/api/slo":       ah,
-	}
+// engineInForce is the alert engine of the config in force, for the
+// alerting API.
+func (m *monitoring) engineInForce() *alert.Engine {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.engine
 }
 
 // close releases the TSDB; call after run returned.

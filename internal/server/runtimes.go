@@ -15,6 +15,7 @@ func newRuntimes(ctx context.Context, o Options, cfg *config.Config, log *slog.L
 		StateDir: o.StateDir,
 		Logger:   log.With("runtime", "process"),
 		Now:      o.Now,
+		MaskLog:  o.MaskLog,
 	})
 	if err != nil {
 		return nil, err

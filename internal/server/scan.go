@@ -39,6 +39,11 @@ type rescanner struct {
 	poll time.Duration
 }
 
+// rescans is the daemon's rescanner of live releases.
+func (d *daemon) rescans() *rescanner {
+	return newRescanner(d.store, func() *config.Config { return d.src.Current().Config }, d.o.StateDir, d.o.Registry, d.o.LookupEnv, d.log)
+}
+
 func newRescanner(st *store.Store, cfg func() *config.Config, stateDir string, reg prometheus.Registerer, lookupEnv func(string) (string, bool), log *slog.Logger) *rescanner {
 	g := prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "tug_scan_findings",

@@ -142,13 +142,11 @@ services:
 		t.Fatalf("deploy: %v\nlogs:\n%s", err, srv.logs)
 	}
 	firing := func() *alert.Alert {
-		var resp struct {
-			Alerts []*alert.Alert `json:"alerts"`
-		}
-		if err := c.Do(ctx, "GET", "/api/alerts", nil, &resp); err != nil {
+		alerts, err := c.Alerts(ctx)
+		if err != nil {
 			t.Fatal(err)
 		}
-		for _, a := range resp.Alerts {
+		for _, a := range alerts {
 			if a.Name == "VulnerableRelease" && a.Labels["service"] == "web" && a.State == "firing" {
 				return a
 			}

@@ -10,6 +10,7 @@ import (
 // The secrets entrypoint is copied once, and again only when the binary
 // it copies changed.
 func TestSecretsInitCopiesOnlyWhenChanged(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	src := filepath.Join(dir, "tug")
 	if err := os.WriteFile(src, []byte("v1"), 0o755); err != nil {

@@ -50,18 +50,29 @@ type Options struct {
 	// not when a running one is adopted.
 	HTTPAddr string
 	// ListenAddr, when set, also serves the API on TCP ("127.0.0.1:7070").
-	ListenAddr string
+	// The TCP API has no authentication yet, so Run refuses it unless
+	// InsecureNoAuth says to serve it anyway (ErrNoAuth).
+	ListenAddr     string
+	InsecureNoAuth bool
+	// AllowHosts are host names clients may reach the TCP API by, besides
+	// its address and localhost (see api.RemoteOptions).
+	AllowHosts []string
 	// StopServices stops every instance and the proxy when Run returns;
 	// otherwise they keep running for the next server to adopt.
 	StopServices bool
+	// Force starts on a state directory whose history does not record
+	// the releases and instances it holds (see checkHistory).
+	Force bool
 	// ProxyCommand is the argv that starts `tug proxy` (flags are added).
 	ProxyCommand []string
+	// MaskLog is the argv that starts `tug mask-log`, through which
+	// process instances with secrets write their output masked (see
+	// runtime.ProcessOptions).
+	MaskLog []string
 	// SecretsInit is a static tug binary; given, Docker services get their
 	// secrets through a file its `secret-env` command reads, not through
 	// their container's configuration (see runtime.DockerOptions).
 	SecretsInit string
-	// Mount adds other rooms' HTTP APIs under path prefixes ("/api/v1/").
-	Mount map[string]http.Handler
 	// OnConfig is called with every config that takes effect, the first
 	// one included, serialized.
 	OnConfig func(*config.Config)
@@ -83,6 +94,9 @@ type Options struct {
 	Now       func() time.Time
 }
 
+// ErrNoAuth: the TCP API was asked for without authentication.
+var ErrNoAuth = errors.New("the API on TCP has no authentication")
+
 // Info says where a running server can be reached.
 type Info struct {
 	// Socket is the API's unix socket.
@@ -95,209 +109,338 @@ type Info struct {
 }
 
 // Run serves until ctx ends, then shuts down as Options say. It returns
-// ErrRunning when another server holds the state directory, and config
-// errors (matching config.ErrInvalid) when tug.yaml is invalid at start.
+// ErrRunning when another server holds the state directory, config
+// errors (matching config.ErrInvalid) when tug.yaml is invalid at start,
+// and ErrNoAuth for a TCP listener without InsecureNoAuth.
 func Run(ctx context.Context, opts Options) error {
 	o, err := defaults(opts)
 	if err != nil {
 		return err
 	}
-	log := o.Logger
-	if err := os.MkdirAll(o.StateDir, 0o700); err != nil {
+	d := &daemon{o: o, log: o.Logger}
+	defer d.close()
+	for _, step := range []func(context.Context) error{
+		d.lockStateDir,
+		d.checkState,
+		d.registerMetrics,
+		d.loadConfig,
+		d.openStore,
+		d.startProxy,
+		d.startLogs,
+		d.openRuntimes,
+		d.openMonitoring,
+		d.startDeploys,
+		d.listen,
+	} {
+		if err := step(ctx); err != nil {
+			return err
+		}
+	}
+	return d.serve(ctx)
+}
+
+// daemon is a server being started, run and stopped: the steps of Run
+// fill it in order, and close undoes what they did, last first.
+type daemon struct {
+	o   Options
+	log *slog.Logger
+	// undo holds what close runs, in reverse.
+	undo []func()
+
+	reloads   *prometheus.CounterVec
+	src       *configSource
+	cfg       *config.Config
+	httpAddr  string
+	store     *store.Store
+	px        *proxySupervisor
+	logs      *logs.Logs
+	runtimes  map[string]runtime.Runtime
+	rts       atomic.Pointer[map[string]runtime.Runtime]
+	mon       *monitoring
+	mgr       *deploy.Manager
+	reqCtx    context.Context
+	stopReqs  context.CancelCauseFunc
+	api       *api.Handler
+	servers   []*http.Server
+	listeners []net.Listener
+	info      Info
+}
+
+// later registers f to run when the daemon closes.
+func (d *daemon) later(f func()) { d.undo = append(d.undo, f) }
+
+// close undoes the steps, last first.
+func (d *daemon) close() {
+	for i := len(d.undo) - 1; i >= 0; i-- {
+		d.undo[i]()
+	}
+}
+
+// lockStateDir makes the state directory and takes its one-server lock.
+func (d *daemon) lockStateDir(context.Context) error {
+	if err := os.MkdirAll(d.o.StateDir, 0o700); err != nil {
 		return fmt.Errorf("state directory: %w", err)
 	}
-	lock, err := acquireLock(o.StateDir)
+	lock, err := acquireLock(d.o.StateDir)
 	if err != nil {
 		return err
 	}
-	defer lock.release()
+	d.later(lock.release)
+	return nil
+}
 
-	reg := o.Registry
-	reloads := prometheus.NewCounterVec(prometheus.CounterOpts{
+// checkState refuses a state directory whose history was lost (see
+// statecheck.go).
+func (d *daemon) checkState(ctx context.Context) error { return checkState(ctx, d.o) }
+
+// registerMetrics adds the server's own collectors to the registry.
+func (d *daemon) registerMetrics(context.Context) error {
+	d.reloads = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "tug_server_config_reloads_total",
 		Help: "Config reloads by result: applied, unchanged, invalid (refused), error.",
 	}, []string{"result"})
 	for _, c := range []prometheus.Collector{
-		reloads,
+		d.reloads,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "tug_server_up", Help: "1 while the tug server runs."}, func() float64 { return 1 }),
 	} {
 		// A registry shared with other rooms may hold the Go and process
 		// collectors already; that is fine.
-		err := reg.Register(c)
+		err := d.o.Registry.Register(c)
 		var are prometheus.AlreadyRegisteredError
 		switch {
 		case errors.As(err, &are):
-			if existing, ok := are.ExistingCollector.(*prometheus.CounterVec); ok && c == reloads {
-				reloads = existing
+			if existing, ok := are.ExistingCollector.(*prometheus.CounterVec); ok && c == d.reloads {
+				d.reloads = existing
 			}
 		case err != nil:
 			return fmt.Errorf("server metrics: %w", err)
 		}
 	}
-	src := &configSource{
-		path: o.ConfigPath, lookupEnv: o.LookupEnv, now: o.Now, log: log,
-		counted: func(r string) { reloads.WithLabelValues(r).Inc() },
+	return nil
+}
+
+// loadConfig reads tug.yaml; an invalid file stops the start.
+func (d *daemon) loadConfig(ctx context.Context) error {
+	d.src = &configSource{
+		path: d.o.ConfigPath, lookupEnv: d.o.LookupEnv, now: d.o.Now, log: d.log,
+		counted: func(r string) { d.reloads.WithLabelValues(r).Inc() },
+		check:   func(c *config.Config) (config.Errors, error) { return Check(ctx, c) },
 	}
-	if err := src.init(); err != nil {
+	if err := d.src.init(); err != nil {
 		return err
 	}
-	cfg := src.Current().Config
-	httpAddr := o.HTTPAddr
-	if httpAddr == "" && cfg.Proxy != nil && cfg.Proxy.HTTP != "" {
-		httpAddr = cfg.Proxy.HTTP
+	d.cfg = d.src.Current().Config
+	d.httpAddr = d.o.HTTPAddr
+	if d.httpAddr == "" && d.cfg.Proxy != nil && d.cfg.Proxy.HTTP != "" {
+		d.httpAddr = d.cfg.Proxy.HTTP
 	}
-	if httpAddr == "" {
-		httpAddr = DefaultHTTPAddr
+	if d.httpAddr == "" {
+		d.httpAddr = DefaultHTTPAddr
 	}
+	return nil
+}
 
-	st, err := store.Open(ctx, o.StateDir, store.Options{Now: o.Now, Logger: log})
+func (d *daemon) openStore(ctx context.Context) error {
+	st, err := store.Open(ctx, d.o.StateDir, store.Options{Now: d.o.Now, Logger: d.log})
 	if err != nil {
 		return err
 	}
-	defer st.Close()
+	d.store = st
+	d.later(func() { st.Close() })
+	return nil
+}
 
-	px := newProxySupervisor(o.StateDir, proxyArgv(o, cfg, httpAddr), log)
-	if err := px.ensure(ctx); err != nil {
-		return err
-	}
-	// Logs first, so the rooms' own records are kept from here on.
-	var rts atomic.Pointer[map[string]runtime.Runtime]
-	lg, err := openLogs(ctx, o, cfg, &rts)
+// startProxy adopts the running proxy or starts one.
+func (d *daemon) startProxy(ctx context.Context) error {
+	d.px = newProxySupervisor(d.o.StateDir, proxyArgv(d.o, d.cfg, d.httpAddr), d.log)
+	return d.px.ensure(ctx)
+}
+
+// startLogs opens the log store and starts ingesting, first of the rooms
+// so their own records are kept from here on; tug's log goes there too.
+func (d *daemon) startLogs(ctx context.Context) error {
+	lg, err := openLogs(ctx, d.o, d.cfg, &d.rts)
 	if err != nil {
 		return err
 	}
-	lgCtx, stopLogs := context.WithCancel(context.WithoutCancel(ctx))
-	lgDone := make(chan struct{})
+	lgCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	done := make(chan struct{})
 	go func() {
-		defer close(lgDone)
+		defer close(done)
 		if err := lg.Run(lgCtx); err != nil && lgCtx.Err() == nil {
-			log.Error("log ingestion stopped", "err", err)
+			d.log.Error("log ingestion stopped", "err", err)
 		}
 	}()
-	defer func() {
-		stopLogs()
-		<-lgDone
+	log := d.log
+	d.later(func() {
+		stop()
+		<-done
 		if err := lg.Close(); err != nil {
 			log.Warn("closing the log store", "err", err)
 		}
-	}()
-	log = slog.New(logs.Handler(log.Handler(), lg))
-	o.Logger = log
-	runtimes, err := newRuntimes(ctx, o, cfg, log)
+	})
+	d.logs = lg
+	d.log = slog.New(logs.Handler(d.log.Handler(), lg))
+	d.o.Logger = d.log
+	return nil
+}
+
+func (d *daemon) openRuntimes(ctx context.Context) error {
+	rts, err := newRuntimes(ctx, d.o, d.cfg, d.log)
 	if err != nil {
 		return err
 	}
-	rts.Store(&runtimes)
-	defer func() {
-		for name, rt := range runtimes {
+	d.runtimes = rts
+	d.rts.Store(&rts)
+	d.later(func() {
+		for name, rt := range rts {
 			if err := rt.Close(); err != nil {
-				log.Warn("runtime close", "runtime", name, "err", err)
+				d.log.Warn("runtime close", "runtime", name, "err", err)
 			}
 		}
-	}()
-	mon, err := startMonitoring(ctx, o, cfg, st, runtimes, px.client, reg)
+	})
+	return nil
+}
+
+// openMonitoring opens the TSDB and builds the first alert engine.
+func (d *daemon) openMonitoring(ctx context.Context) error {
+	mon, err := startMonitoring(ctx, d.o, d.cfg, d.store, d.runtimes, d.px.client, d.o.Registry)
 	if err != nil {
 		return err
 	}
-	defer func() {
+	d.mon = mon
+	d.later(func() {
 		if err := mon.close(); err != nil {
-			log.Warn("closing the metrics store", "err", err)
+			d.log.Warn("closing the metrics store", "err", err)
 		}
-	}()
-	query := o.Query
+	})
+	return nil
+}
+
+// startDeploys builds the deploy manager, gives it the config, finishes
+// or rolls back what the previous server left, and resumes approvals.
+func (d *daemon) startDeploys(ctx context.Context) error {
+	query := d.o.Query
 	if query == nil {
-		query = mon.mon.Query
+		query = d.mon.mon.Query
 	}
 	mgr, err := deploy.New(deploy.Options{
-		Store:    st,
-		Runtimes: runtimes,
-		Router:   px.client,
-		RepoDir:  repoDir(filepath.Dir(o.ConfigPath)),
-		StateDir: o.StateDir,
-		Now:      o.Now,
-		Logger:   log,
+		Store:    d.store,
+		Runtimes: d.runtimes,
+		Router:   d.px,
+		RepoDir:  repoDir(filepath.Dir(d.o.ConfigPath)),
+		StateDir: d.o.StateDir,
+		Now:      d.o.Now,
+		Logger:   d.log,
 		Query:    query,
-		Secrets:  o.Secrets,
+		Secrets:  d.o.Secrets,
 	})
 	if err != nil {
 		return err
 	}
+	d.mgr = mgr
 	first := true
-	src.onChange = func(c *config.Config) {
-		mgr.SetConfig(c)
-		if !first {
-			mon.setConfig(ctx, c)
+	d.src.onChange = func(c *config.Config) error {
+		if first {
+			mgr.SetConfig(c)
+		} else if err := applyConfig(ctx, c, d.mon, d.logs, mgr); err != nil {
+			return err
 		}
 		first = false
-		if o.OnConfig != nil {
-			o.OnConfig(c)
+		if d.o.OnConfig != nil {
+			d.o.OnConfig(c)
 		}
+		return nil
 	}
-	src.onChange(cfg)
-	if err := mgr.Recover(ctx, logProgress(log)); err != nil {
-		log.Error("recovering deploys and instances of the previous server", "err", err)
+	if err := d.src.onChange(d.cfg); err != nil {
+		return err
 	}
-
+	if err := mgr.Recover(ctx, logProgress(d.log)); err != nil {
+		d.log.Error("recovering deploys and instances of the previous server", "err", err)
+	}
 	// Requests run under reqCtx: shutting down cancels in-flight deploys
 	// (the manager leaves each service safe) instead of waiting for them;
 	// a release waiting for approval keeps waiting for the next server.
 	// Deploys and rollbacks run under it too, not under their request, so
 	// a client that stops following leaves them running.
-	reqCtx, cancelRequests := context.WithCancelCause(context.WithoutCancel(ctx))
-	defer cancelRequests(deploy.ErrServerStopping)
-	mgr.ResumeApprovals(reqCtx, logProgress(log))
+	d.reqCtx, d.stopReqs = context.WithCancelCause(context.WithoutCancel(ctx))
+	d.later(func() { d.stopReqs(deploy.ErrServerStopping) })
+	mgr.ResumeApprovals(d.reqCtx, logProgress(d.log))
+	return nil
+}
 
-	handler := api.NewHandler(api.Options{
-		Deployer: mgr,
-		Life:     reqCtx,
-		Config:   src,
-		Metrics:  &metricsHandler{proxy: px.client, reg: reg, log: log},
-		Mount: mergeMounts(mergeMounts(mon.mounts(), map[string]http.Handler{"/api/logs": documented{lg.Handler(), map[string]string{
-			"GET /api/logs": "search (or with follow=1, stream) logs of a service, the proxy (proxy) or tug (tug)",
-		}}}), o.Mount),
-		Health:    api.HealthResponse{PID: os.Getpid(), StateDir: o.StateDir, Version: o.Version},
-		ProxyHTTP: httpAddr,
-		Logger:    log,
+// listen builds the API and binds its unix socket (0600, the local
+// admin's) and, with ListenAddr, its TCP listener, guarded against
+// browsers and DNS rebinding.
+func (d *daemon) listen(context.Context) error {
+	h, err := api.NewHandler(api.Options{
+		Deployer:  d.mgr,
+		Life:      d.reqCtx,
+		Config:    d.src,
+		Metrics:   d.mon.mon.MetricsHandler(),
+		Alerts:    d.mon.engineInForce,
+		Logs:      d.logs,
+		Monitor:   d.mon.mon,
+		Health:    api.HealthResponse{PID: os.Getpid(), StateDir: d.o.StateDir, Version: d.o.Version},
+		ProxyHTTP: d.httpAddr,
+		Logger:    d.log,
 	})
-	srv := &http.Server{
-		Handler:           handler,
-		ReadHeaderTimeout: 10 * time.Second,
-		BaseContext:       func(net.Listener) context.Context { return reqCtx },
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	if err != nil {
+		return err
 	}
-	sock := filepath.Join(o.StateDir, api.SocketName)
-	_ = os.Remove(sock) // stale from a crash: the lock says no server owns it
-	listeners := []net.Listener{}
+	d.api = h
+	sock := filepath.Join(d.o.StateDir, api.SocketName)
 	if len(sock) > maxSocketPath {
 		return fmt.Errorf("api socket %s: the path is longer than unix sockets allow (%d bytes); use a shorter --state-dir", sock, maxSocketPath)
 	}
+	_ = os.Remove(sock) // stale from a crash: the lock says no server owns it
 	uln, err := net.Listen("unix", sock)
 	if err != nil {
 		return fmt.Errorf("api socket: %w", err)
 	}
 	_ = os.Chmod(sock, 0o600)
-	listeners = append(listeners, uln)
-	info := Info{Socket: sock, HTTPAddr: httpAddr, PID: os.Getpid()}
-	if o.ListenAddr != "" {
-		tln, err := net.Listen("tcp", o.ListenAddr)
-		if err != nil {
-			uln.Close()
-			return fmt.Errorf("--listen %s: %w", o.ListenAddr, err)
-		}
-		listeners = append(listeners, tln)
-		info.Listen = tln.Addr().String()
-		if ta, ok := tln.Addr().(*net.TCPAddr); ok && !ta.IP.IsLoopback() {
-			log.Warn("the API on --listen has no authentication: anyone who reaches it can deploy; prefer a loopback address", "addr", info.Listen)
-		}
+	d.later(func() { os.Remove(sock) })
+	d.serveOn(uln, h)
+	d.info = Info{Socket: sock, HTTPAddr: d.httpAddr, PID: os.Getpid()}
+	if d.o.ListenAddr == "" {
+		return nil
 	}
-	defer os.Remove(sock)
+	tln, err := net.Listen("tcp", d.o.ListenAddr)
+	if err != nil {
+		return fmt.Errorf("--listen %s: %w", d.o.ListenAddr, err)
+	}
+	d.info.Listen = tln.Addr().String()
+	d.log.Warn("the API on TCP has NO AUTHENTICATION (--insecure-no-auth): anyone who can reach it can deploy, roll back and change the config",
+		"addr", d.info.Listen, "allowed_hosts", d.o.AllowHosts)
+	d.serveOn(tln, h.Remote(api.RemoteOptions{Addr: tln.Addr(), Hosts: d.o.AllowHosts}))
+	return nil
+}
 
+// serveOn prepares an HTTP server for ln; serve starts it.
+func (d *daemon) serveOn(ln net.Listener, h http.Handler) {
+	d.listeners = append(d.listeners, ln)
+	d.servers = append(d.servers, &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		BaseContext:       func(net.Listener) context.Context { return d.reqCtx },
+		ErrorLog:          slog.NewLogLogger(d.log.Handler(), slog.LevelWarn),
+	})
+	d.later(func() { ln.Close() })
+}
+
+// serve runs the API, the config watcher, the proxy's supervision and
+// monitoring until ctx ends (or a listener fails), then shuts down: it
+// cancels requests and deploys, stops the HTTP servers, joins every
+// goroutine it started, and lets the deploy manager finish.
+func (d *daemon) serve(ctx context.Context) error {
 	bg, stopBG := context.WithCancel(ctx)
+	defer stopBG()
 	var wg sync.WaitGroup
-	serveErr := make(chan error, len(listeners))
-	for _, ln := range listeners {
+	serveErr := make(chan error, len(d.servers))
+	for i, srv := range d.servers {
+		ln := d.listeners[i]
 		wg.Go(func() {
 			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				serveErr <- err
@@ -306,20 +449,18 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	watchReady := make(chan struct{})
 	wg.Go(func() {
-		if err := watchConfig(bg, src, o.Debounce, watchReady); err != nil {
-			log.Warn("config watch unavailable; use `tug apply` after editing", "err", err)
+		if err := watchConfig(bg, d.src, d.o.Debounce, watchReady); err != nil {
+			d.log.Warn("config watch unavailable; use `tug apply` after editing", "err", err)
 			close(watchReady)
 		}
 	})
-	wg.Go(func() { px.supervise(bg) })
-	wg.Go(func() { mon.run(bg) })
-	wg.Go(func() {
-		newRescanner(st, func() *config.Config { return src.Current().Config }, o.StateDir, reg, o.LookupEnv, log).run(bg)
-	})
+	wg.Go(func() { d.px.supervise(bg) })
+	wg.Go(func() { d.mon.run(bg) })
+	wg.Go(func() { d.rescans().run(bg) })
 	<-watchReady
-	log.Info("tug server ready", "socket", sock, "listen", info.Listen, "proxy", httpAddr, "pid", info.PID)
-	if o.Ready != nil {
-		o.Ready(info)
+	d.log.Info("tug server ready", "socket", d.info.Socket, "listen", d.info.Listen, "proxy", d.httpAddr, "pid", d.info.PID)
+	if d.o.Ready != nil {
+		d.o.Ready(d.info)
 	}
 
 	var runErr error
@@ -327,24 +468,26 @@ func Run(ctx context.Context, opts Options) error {
 	case <-ctx.Done():
 	case runErr = <-serveErr:
 	}
-	log.Info("tug server stopping", "stop_services", o.StopServices)
-	cancelRequests(deploy.ErrServerStopping)
+	d.log.Info("tug server stopping", "stop_services", d.o.StopServices)
+	d.stopReqs(deploy.ErrServerStopping)
 	shutCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
 	httpCtx, cancelHTTP := context.WithTimeout(shutCtx, 5*time.Second)
-	if err := srv.Shutdown(httpCtx); err != nil {
-		srv.Close()
+	for _, srv := range d.servers {
+		if err := srv.Shutdown(httpCtx); err != nil {
+			srv.Close()
+		}
 	}
 	cancelHTTP()
 	stopBG()
 	wg.Wait()
-	if err := mgr.Shutdown(shutCtx, o.StopServices); err != nil {
-		log.Error("deploy manager shutdown", "err", err)
+	if err := d.mgr.Shutdown(shutCtx, d.o.StopServices); err != nil {
+		d.log.Error("deploy manager shutdown", "err", err)
 		runErr = errors.Join(runErr, err)
 	}
-	if o.StopServices {
-		if err := px.stop(10 * time.Second); err != nil {
-			log.Error("stopping the proxy", "err", err)
+	if d.o.StopServices {
+		if err := d.px.stop(10 * time.Second); err != nil {
+			d.log.Error("stopping the proxy", "err", err)
 		}
 	}
 	return runErr
@@ -354,6 +497,10 @@ func Run(ctx context.Context, opts Options) error {
 func defaults(o Options) (Options, error) {
 	if o.ConfigPath == "" || o.StateDir == "" {
 		return o, errors.New("server: ConfigPath and StateDir are required")
+	}
+	if o.ListenAddr != "" && !o.InsecureNoAuth {
+		return o, fmt.Errorf("--listen %s: %w, so anyone who can reach it could deploy, roll back and change the config; "+
+			"use the unix socket, or pass --insecure-no-auth to serve it anyway (on loopback or behind a firewall)", o.ListenAddr, ErrNoAuth)
 	}
 	var err error
 	if o.ConfigPath, err = filepath.Abs(o.ConfigPath); err != nil {
@@ -436,15 +583,3 @@ func logProgress(log *slog.Logger) deploy.Progress {
 }
 
 var _ deploy.Router = (*proxy.Client)(nil)
-
-// mergeMounts adds over to base; over wins on the same prefix.
-func mergeMounts(base, over map[string]http.Handler) map[string]http.Handler {
-	out := make(map[string]http.Handler, len(base)+len(over))
-	for p, h := range base {
-		out[p] = h
-	}
-	for p, h := range over {
-		out[p] = h
-	}
-	return out
-}

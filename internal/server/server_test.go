@@ -13,6 +13,8 @@ import (
 
 	"github.com/tugdev/tug/internal/api"
 	"github.com/tugdev/tug/internal/config"
+	"github.com/tugdev/tug/internal/endpoint"
+	"github.com/tugdev/tug/internal/kit"
 	"github.com/tugdev/tug/internal/testkit"
 )
 
@@ -79,11 +81,12 @@ func stopProxyAfter(t *testing.T, dir string) {
 }
 
 func TestServerLifecycleWithFakeProxy(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	state := filepath.Join(dir, ".tug")
 	cfgPath := writeConfig(t, dir, minimalYAML)
 	stopProxyAfter(t, state)
-	opts := Options{ConfigPath: cfgPath, StateDir: state, ProxyCommand: fakeProxyArgv(t), ListenAddr: "127.0.0.1:0", Debounce: 20 * time.Millisecond}
+	opts := Options{ConfigPath: cfgPath, StateDir: state, ProxyCommand: fakeProxyArgv(t), ListenAddr: "127.0.0.1:0", InsecureNoAuth: true, Debounce: 20 * time.Millisecond}
 
 	first := startServer(t, opts)
 	pidBytes, err := os.ReadFile(filepath.Join(state, PIDFile))
@@ -91,7 +94,7 @@ func TestServerLifecycleWithFakeProxy(t *testing.T) {
 		t.Fatalf("server.pid = %q, %v", pidBytes, err)
 	}
 	proxyPID, _ := strconv.Atoi(strings.TrimSpace(readFile(t, filepath.Join(state, "proxy", "proxy.pid"))))
-	if !alive(proxyPID) {
+	if !kit.Alive(proxyPID) {
 		t.Fatalf("proxy pid %d not running; logs:\n%s", proxyPID, first.logs)
 	}
 
@@ -111,32 +114,25 @@ func TestServerLifecycleWithFakeProxy(t *testing.T) {
 	if h, err := api.NewClient("http://" + first.info.Listen).Health(ctx); err != nil || h.PID != os.Getpid() {
 		t.Fatalf("health over --listen %q: %+v %v", first.info.Listen, h, err)
 	}
-	var m strings.Builder
-	if err := c.Do(ctx, "GET", "/metrics", nil, &m); err != nil {
+	m, err := c.Metrics(ctx)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(m.String(), `tug_proxy_requests_total{service="web"} 7`) || !strings.Contains(m.String(), "tug_server_up 1") ||
-		strings.Contains(m.String(), "tug_server_up 42") || strings.Count(m.String(), "# TYPE tug_server_up") != 1 {
-		t.Fatalf("metrics:\n%s", m.String())
+	if !strings.Contains(m, `tug_proxy_requests_total{service="web"} 7`) || !strings.Contains(m, "tug_server_up 1") ||
+		strings.Contains(m, "tug_server_up 42") || strings.Count(m, "# TYPE tug_server_up") != 1 {
+		t.Fatalf("metrics:\n%s", m)
 	}
 
 	// An edited tug.yaml is picked up by the watcher; a broken one is
 	// refused by apply with positions and changes nothing.
 	writeConfig(t, dir, strings.Replace(minimalYAML, "demo", "demo2", 1))
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		st, err := c.Status(ctx)
-		if err == nil && st.Project == "demo2" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the watcher did not apply the edited file: %+v %v\nlogs:\n%s", st, err, first.logs)
-		}
-		time.Sleep(20 * time.Millisecond)
+	var st *api.StatusResponse
+	if !testkit.Poll(20*time.Second, func() bool { st, err = c.Status(ctx); return err == nil && st.Project == "demo2" }) {
+		t.Fatalf("the watcher did not apply the edited file: %+v %v\nlogs:\n%s", st, err, first.logs)
 	}
 	writeConfig(t, dir, "version: 1\nservices:\n  web: {replicas: many}\n")
 	_, err = c.Apply(ctx)
-	var apiErr *api.Error
+	var apiErr *endpoint.Error
 	if !errors.As(err, &apiErr) || apiErr.Status != 400 || len(apiErr.Details) == 0 || apiErr.Details[0].Line != 3 {
 		t.Fatalf("apply of a broken file: %v", err)
 	}
@@ -150,7 +146,7 @@ func TestServerLifecycleWithFakeProxy(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(state, PIDFile)); !os.IsNotExist(err) {
 		t.Fatalf("server.pid left behind: %v", err)
 	}
-	if !alive(proxyPID) {
+	if !kit.Alive(proxyPID) {
 		t.Fatal("stopping the server stopped the proxy")
 	}
 	opts.StopServices = true
@@ -159,16 +155,11 @@ func TestServerLifecycleWithFakeProxy(t *testing.T) {
 		t.Fatalf("second server did not adopt the proxy; logs:\n%s", second.logs)
 	}
 	second.stop(t)
-	deadline = time.Now().Add(10 * time.Second)
-	for alive(proxyPID) && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
-	if alive(proxyPID) {
-		t.Fatal("--stop-services left the proxy running")
-	}
+	testkit.Eventually(t, 10*time.Second, "--stop-services to stop the proxy", func() bool { return !kit.Alive(proxyPID) })
 }
 
 func TestServerRestartsADeadProxy(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	state := filepath.Join(dir, ".tug")
 	stopProxyAfter(t, state)
@@ -187,17 +178,14 @@ func TestServerRestartsADeadProxy(t *testing.T) {
 	if err := sendSignal(first, true); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
-		if pid := px.readPID(); pid != 0 && pid != first && px.healthy(ctx) {
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatal("the supervisor did not restart the killed proxy")
+	testkit.Eventually(t, 20*time.Second, "the supervisor to restart the killed proxy", func() bool {
+		pid := px.readPID()
+		return pid != 0 && pid != first && px.healthy(ctx)
+	})
 }
 
 func TestBadConfigAtStartIsRefused(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	cfgPath := writeConfig(t, dir, "version: 1\nservices:\n  web: {replicas: many}\n")
 	err := Run(context.Background(), Options{ConfigPath: cfgPath, StateDir: filepath.Join(dir, ".tug")})

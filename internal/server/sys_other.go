@@ -8,14 +8,7 @@ import (
 	"os/exec"
 )
 
-func tryLock(*os.File) (bool, error) { return true, nil }
-
 func detach(*exec.Cmd) {}
-
-func alive(pid int) bool {
-	p, err := os.FindProcess(pid)
-	return err == nil && p != nil
-}
 
 func sendSignal(pid int, _ bool) error {
 	p, err := os.FindProcess(pid)

@@ -8,6 +8,7 @@ import (
 )
 
 func TestAlertStatePersists(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	dir := t.TempDir()
 	st, err := Open(ctx, dir, Options{})

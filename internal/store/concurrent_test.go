@@ -11,6 +11,7 @@ import (
 // Store on the same file (as two tug processes would), must all succeed:
 // no "database is locked".
 func TestConcurrentWriters(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	stores := []*Store{openT(t, dir, Options{}), openT(t, dir, Options{})}
 	ctx := context.Background()

@@ -53,6 +53,7 @@ func detachProcess(dir string) int {
 // A process that Detaches instead of closing leaves everything it
 // committed in the WAL, and the next Open reads it back.
 func TestDetachKeepsCommittedHistory(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	for range 2 {
 		cmd := exec.Command(os.Args[0], "-test.run=^$")
@@ -90,6 +91,7 @@ func TestDetachKeepsCommittedHistory(t *testing.T) {
 
 // A failing write in a Batch rolls back the whole batch.
 func TestBatchIsAllOrNothing(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s, err := Open(ctx, t.TempDir(), Options{})
 	if err != nil {

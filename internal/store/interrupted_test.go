@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/tugdev/tug/internal/testkit"
 )
 
 // helperEnv makes the test binary act as a tug process that writes a run and
@@ -64,10 +66,11 @@ func helperProcess(dir string) int {
 }
 
 func TestCrashedRunBecomesInterrupted(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), helperEnv+"="+dir)
-	var stderr strings.Builder
+	var stderr testkit.SyncBuffer
 	cmd.Stderr = &stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -129,6 +132,7 @@ func TestCrashedRunBecomesInterrupted(t *testing.T) {
 }
 
 func TestOpenMarksOnlyDeadOwnersInterrupted(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	ctx := context.Background()
 	alive := map[int]bool{100: true, 200: false, 300: false}

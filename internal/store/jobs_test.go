@@ -33,6 +33,7 @@ func jobNames(js []Job) []string {
 }
 
 func TestPutJobsKeepsPlanOrder(t *testing.T) {
+	t.Parallel()
 	s := openT(t, t.TempDir(), Options{})
 	ctx := context.Background()
 	// Not alphabetical, so ordering by name would be caught.
@@ -56,6 +57,7 @@ func TestPutJobsKeepsPlanOrder(t *testing.T) {
 }
 
 func TestPutJobsRejects(t *testing.T) {
+	t.Parallel()
 	s := openT(t, t.TempDir(), Options{})
 	ctx := context.Background()
 	id := newRun(t, s, "a")
@@ -85,6 +87,7 @@ func TestPutJobsRejects(t *testing.T) {
 }
 
 func TestJobLifecycleWithRetry(t *testing.T) {
+	t.Parallel()
 	s := openT(t, t.TempDir(), Options{})
 	ctx := context.Background()
 	id := newRun(t, s, "build", "test")
@@ -133,6 +136,7 @@ func TestJobLifecycleWithRetry(t *testing.T) {
 }
 
 func TestJobMethodsReject(t *testing.T) {
+	t.Parallel()
 	s := openT(t, t.TempDir(), Options{})
 	ctx := context.Background()
 	id := newRun(t, s, "a")

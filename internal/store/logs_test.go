@@ -9,6 +9,7 @@ import (
 )
 
 func TestLogsOrderAndSeq(t *testing.T) {
+	t.Parallel()
 	s := openT(t, t.TempDir(), Options{})
 	ctx := context.Background()
 	id := newRun(t, s, "test", "build") // plan order: test before build
@@ -56,6 +57,7 @@ func TestLogsOrderAndSeq(t *testing.T) {
 }
 
 func TestLogsEmptyRun(t *testing.T) {
+	t.Parallel()
 	s := openT(t, t.TempDir(), Options{})
 	id := newRun(t, s, "a")
 	for _, job := range []string{"", "a"} {
@@ -70,6 +72,7 @@ func TestLogsEmptyRun(t *testing.T) {
 }
 
 func TestAppendLogsBatchIsAtomic(t *testing.T) {
+	t.Parallel()
 	s := openT(t, t.TempDir(), Options{})
 	ctx := context.Background()
 	id := newRun(t, s, "a")
@@ -101,6 +104,7 @@ func TestAppendLogsBatchIsAtomic(t *testing.T) {
 }
 
 func TestLogsRejectsUnknown(t *testing.T) {
+	t.Parallel()
 	s := openT(t, t.TempDir(), Options{})
 	id := newRun(t, s, "a")
 	for _, tc := range []struct {
@@ -114,6 +118,7 @@ func TestLogsRejectsUnknown(t *testing.T) {
 }
 
 func TestLogsManyLinesKeepOrder(t *testing.T) {
+	t.Parallel()
 	s := openT(t, t.TempDir(), Options{})
 	ctx := context.Background()
 	id := newRun(t, s, "a")

@@ -7,6 +7,7 @@ import (
 )
 
 func TestReleasesSurviveReopen(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	ctx := context.Background()
 	s := openT(t, dir, Options{})

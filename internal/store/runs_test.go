@@ -7,6 +7,7 @@ import (
 )
 
 func TestCreateAndGetRun(t *testing.T) {
+	t.Parallel()
 	s := openT(t, t.TempDir(), Options{PID: 4242})
 	ctx := context.Background()
 	in := &Run{Pipeline: "ci", Status: "ignored", Branch: "main", Commit: "abc123", Event: "push",
@@ -43,6 +44,7 @@ func TestCreateAndGetRun(t *testing.T) {
 }
 
 func TestCreateRunRejectsMissingPipeline(t *testing.T) {
+	t.Parallel()
 	s := openT(t, t.TempDir(), Options{})
 	for _, r := range []*Run{nil, {}} {
 		if _, err := s.CreateRun(context.Background(), r); !errors.Is(err, ErrInvalid) {
@@ -52,6 +54,7 @@ func TestCreateRunRejectsMissingPipeline(t *testing.T) {
 }
 
 func TestFinishRun(t *testing.T) {
+	t.Parallel()
 	s := openT(t, t.TempDir(), Options{})
 	ctx := context.Background()
 	id, _ := s.CreateRun(ctx, &Run{Pipeline: "ci"})
@@ -81,6 +84,7 @@ func TestFinishRun(t *testing.T) {
 }
 
 func TestListRunsNewestFirstWithFilters(t *testing.T) {
+	t.Parallel()
 	s := openT(t, t.TempDir(), Options{})
 	ctx := context.Background()
 	for _, p := range []string{"ci", "deploy", "ci", "ci", "deploy"} {
@@ -129,6 +133,7 @@ func equalIDs(a, b []int64) bool {
 }
 
 func TestLatestRun(t *testing.T) {
+	t.Parallel()
 	s := openT(t, t.TempDir(), Options{})
 	ctx := context.Background()
 	if _, err := s.LatestRun(ctx); !errors.Is(err, ErrNotFound) {
@@ -143,6 +148,7 @@ func TestLatestRun(t *testing.T) {
 }
 
 func TestGetRunMissing(t *testing.T) {
+	t.Parallel()
 	s := openT(t, t.TempDir(), Options{})
 	if _, _, err := s.GetRun(context.Background(), 3); !errors.Is(err, ErrNotFound) {
 		t.Errorf("GetRun(3) = %v, want ErrNotFound", err)
@@ -150,6 +156,7 @@ func TestGetRunMissing(t *testing.T) {
 }
 
 func TestRunIDsNeverReused(t *testing.T) {
+	t.Parallel()
 	s := openT(t, t.TempDir(), Options{})
 	ctx := context.Background()
 	s.CreateRun(ctx, &Run{Pipeline: "ci"})

@@ -13,10 +13,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
 	"modernc.org/sqlite"
+
+	"github.com/tugdev/tug/internal/kit"
 )
 
 // FileName is the database file created inside the directory given to Open.
@@ -86,7 +87,12 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 		s.pid = os.Getpid()
 	}
 	if s.alive == nil {
-		s.alive = processAlive
+		s.alive = kit.Alive
+	}
+	// Created private: SQLite would make it 0644, and gives its journal
+	// files the database's mode.
+	if f, err := os.OpenFile(s.path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600); err == nil {
+		f.Close()
 	}
 	conn, err := sqlite.NewConnector(dsn(s.path))
 	if err != nil {
@@ -175,13 +181,4 @@ func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) error {
 		return err
 	}
 	return tx.Commit()
-}
-
-// processAlive is the default Options.ProcessAlive.
-func processAlive(pid int) bool {
-	if pid <= 0 {
-		return false
-	}
-	err := syscall.Kill(pid, 0)
-	return err == nil || errors.Is(err, syscall.EPERM)
 }

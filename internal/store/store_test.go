@@ -28,6 +28,7 @@ func openT(t *testing.T, dir string, opts Options) *Store {
 }
 
 func TestOpenCreatesPrivateDirAndFile(t *testing.T) {
+	t.Parallel()
 	dir := filepath.Join(t.TempDir(), "a", "b")
 	s := openT(t, dir, Options{})
 	fi, err := os.Stat(dir)
@@ -46,6 +47,7 @@ func TestOpenCreatesPrivateDirAndFile(t *testing.T) {
 }
 
 func TestOpenRejectsBadDir(t *testing.T) {
+	t.Parallel()
 	for _, dir := range []string{"", "x?y", "x#y"} {
 		if _, err := Open(context.Background(), dir, Options{}); !errors.Is(err, ErrInvalid) {
 			t.Errorf("Open(%q) = %v, want ErrInvalid", dir, err)
@@ -62,6 +64,7 @@ func TestOpenRejectsBadDir(t *testing.T) {
 }
 
 func TestPragmas(t *testing.T) {
+	t.Parallel()
 	s := openT(t, t.TempDir(), Options{})
 	ctx := context.Background()
 	for _, tc := range []struct{ pragma, want string }{
@@ -81,6 +84,7 @@ func TestPragmas(t *testing.T) {
 }
 
 func TestMigrationsIdempotent(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	ctx := context.Background()
 	s1 := openT(t, dir, Options{})
@@ -102,6 +106,7 @@ func TestMigrationsIdempotent(t *testing.T) {
 }
 
 func TestMigrateAppliesOnlyNewSteps(t *testing.T) {
+	t.Parallel()
 	s := openT(t, t.TempDir(), Options{})
 	ctx := context.Background()
 	steps := append(migrations(), migration{9001, `CREATE TABLE extra (x INTEGER)`}, migration{9002, `INSERT INTO extra VALUES (1)`})
@@ -125,6 +130,7 @@ func TestMigrateAppliesOnlyNewSteps(t *testing.T) {
 }
 
 func TestMigrateFailureRollsBack(t *testing.T) {
+	t.Parallel()
 	s := openT(t, t.TempDir(), Options{})
 	ctx := context.Background()
 	steps := append(migrations(), migration{9001, `CREATE TABLE half (x INTEGER); INSERT INTO nosuch VALUES (1)`})
@@ -142,17 +148,6 @@ func TestMigrateFailureRollsBack(t *testing.T) {
 	}
 }
 
-func TestDefaultProcessAlive(t *testing.T) {
-	if !processAlive(os.Getpid()) {
-		t.Error("own pid reported dead")
-	}
-	for _, pid := range []int{0, -1, 1 << 30} {
-		if processAlive(pid) {
-			t.Errorf("pid %d reported alive", pid)
-		}
-	}
-}
-
 func lastVersion(ms []migration) int {
 	v := 0
 	for _, m := range ms {
@@ -164,6 +159,7 @@ func lastVersion(ms []migration) int {
 // TestMigrationAreasKeepTheirNumbers: a step added to one area leaves the
 // versions of the others alone.
 func TestMigrationAreasKeepTheirNumbers(t *testing.T) {
+	t.Parallel()
 	seen := map[int]bool{}
 	for _, m := range migrations() {
 		if seen[m.version] {

@@ -1,6 +1,6 @@
 // Package testkit holds the helpers tug's tests share: waiting on a
-// condition, a goroutine-safe buffer, a free loopback address and a clock
-// moved by hand. It is imported by _test.go files only and imports nothing
+// condition, a goroutine-safe buffer, a free loopback address, a clock
+// moved by hand, and the one table of the duration syntax. It is imported by _test.go files only and imports nothing
 // internal, so any room may use it.
 package testkit
 

@@ -1,0 +1,261 @@
+package api
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
+
+	"github.com/tugdev/tug/internal/alert"
+	"github.com/tugdev/tug/internal/config"
+	"github.com/tugdev/tug/internal/deploy"
+	"github.com/tugdev/tug/internal/endpoint"
+	"github.com/tugdev/tug/internal/logs"
+	"github.com/tugdev/tug/internal/metrics"
+)
+
+// withRooms serves real alert, logs and metrics rooms, empty.
+func withRooms(t *testing.T) func(*Options) {
+	t.Helper()
+	ctx := context.Background()
+	cfg := mustConfig(t, testYAML)
+	mon, err := metrics.New(metrics.Options{Dir: t.TempDir(), Config: cfg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { mon.Close() })
+	eng, err := alert.New(ctx, alert.Options{Config: cfg, Queryable: mon.Storage(), Appendable: mon.Storage(), QueryEngine: mon.Engine()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lg, err := logs.New(ctx, logs.Options{StateDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { lg.Close() })
+	return func(o *Options) {
+		o.Alerts = func() *alert.Engine { return eng }
+		o.Logs = lg
+		o.Monitor = mon
+		o.Metrics = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("tug_up 1\n")) })
+	}
+}
+
+// TestOpenAPIIsTheRouteTable: the document lists exactly the route
+// table's operations, each with its role, schemas for its parameters,
+// body and answers; and every answer of the running API (successes and
+// errors alike, one request or more per operation) validates against
+// the schema the document gives it.
+func TestOpenAPIIsTheRouteTable(t *testing.T) {
+	d := &fakeDeployer{
+		rel:      &deploy.Release{ID: "r1", Service: "shop", Status: deploy.StatusLive},
+		events:   []deploy.Event{{Release: "r1", Phase: "build", Message: "building"}},
+		releases: []deploy.Release{{ID: "r1", Service: "shop", Status: deploy.StatusLive}},
+		status:   []deploy.ServiceStatus{{Service: "shop", Environment: "staging", Live: []deploy.LivePool{{Release: "r1", Weight: 100}}}},
+	}
+	c, h, fc := newTestServer(t, d, withRooms(t))
+	fc.next = func() (*config.Config, error) { return mustConfig(t, testYAML), nil }
+	doc, err := c.OpenAPI(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := json.Marshal(doc)
+	paths := doc["paths"].(map[string]any)
+
+	documented := 0
+	for p, item := range paths {
+		documented += len(item.(map[string]any))
+		_ = p
+	}
+	if documented != len(h.Ops()) || len(h.Ops()) < 40 {
+		t.Errorf("the document has %d operations, the route table %d", documented, len(h.Ops()))
+	}
+	for _, op := range h.Ops() {
+		o, _ := paths[op.Path].(map[string]any)[strings.ToLower(op.Method)].(map[string]any)
+		if o == nil {
+			t.Errorf("%s is not documented", op.Pattern())
+			continue
+		}
+		if o["x-tug-role"] != string(op.Role) {
+			t.Errorf("%s: x-tug-role %v, want %s", op.Pattern(), o["x-tug-role"], op.Role)
+		}
+		if op.Body != nil && o["requestBody"] == nil {
+			t.Errorf("%s: its body is not documented", op.Pattern())
+		}
+		if n := len(op.Parameters()); n > 0 && len(o["parameters"].([]any)) != n {
+			t.Errorf("%s: %d parameters documented, %d declared", op.Pattern(), len(o["parameters"].([]any)), n)
+		}
+		ok := o["responses"].(map[string]any)["200"].(map[string]any)["content"].(map[string]any)[op.Media].(map[string]any)
+		if s, _ := ok["schema"].(map[string]any); len(s) == 0 {
+			t.Errorf("%s: no schema for its answer", op.Pattern())
+		}
+	}
+
+	comp := jsonschema.NewCompiler()
+	docJSON, err := jsonschema.UnmarshalJSON(bytes.NewReader(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := comp.AddResource("openapi.json", docJSON); err != nil {
+		t.Fatal(err)
+	}
+	schemaFor := func(op *endpoint.Op, status int) *jsonschema.Schema {
+		esc := strings.NewReplacer("~", "~0", "/", "~1")
+		loc := "openapi.json#/paths/" + esc.Replace(op.Path) + "/" + strings.ToLower(op.Method) + "/responses/"
+		if status == 200 {
+			loc += "200/content/" + esc.Replace(op.Media) + "/schema"
+		} else {
+			loc += "default/content/application~1json/schema"
+		}
+		s, err := comp.Compile(loc)
+		if err != nil {
+			t.Fatalf("%s: %v", loc, err)
+		}
+		return s
+	}
+
+	seen := map[string]bool{}
+	check := func(method, target, body string) {
+		t.Helper()
+		req := httptest.NewRequest(method, target, strings.NewReader(body))
+		if body != "" {
+			req.Header.Set("Content-Type", endpoint.MediaJSON)
+		}
+		op := h.router.Match(req)
+		if op == nil {
+			t.Fatalf("%s %s matches no operation", method, target)
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		seen[op.Pattern()] = true
+		if op.Media != endpoint.MediaJSON && !op.Stream && rec.Code == 200 {
+			return // text
+		}
+		s := schemaFor(op, rec.Code)
+		values := [][]byte{rec.Body.Bytes()}
+		if op.Stream && rec.Code == 200 {
+			values = nil
+			sc := bufio.NewScanner(rec.Body)
+			for sc.Scan() {
+				values = append(values, append([]byte(nil), sc.Bytes()...))
+			}
+		}
+		for _, v := range values {
+			inst, err := jsonschema.UnmarshalJSON(bytes.NewReader(v))
+			if err != nil {
+				t.Errorf("%s %s: %d %s: not JSON", method, target, rec.Code, v)
+				continue
+			}
+			if err := s.Validate(inst); err != nil {
+				t.Errorf("%s %s: answer %d does not match its documented schema: %v\n%s", method, target, rec.Code, err, v)
+			}
+		}
+	}
+	now := "1700000000"
+	for _, r := range []struct{ method, target, body string }{
+		{"GET", "/api/health", ""},
+		{"GET", "/api/status", ""},
+		{"POST", "/api/deploys", `{"service":"shop"}`},
+		{"POST", "/api/deploys", `{"service":"nope"}`},
+		{"POST", "/api/rollbacks", `{"service":"shop","environment":"production"}`},
+		{"GET", "/api/releases?service=shop", ""},
+		{"GET", "/api/releases", ""},
+		{"POST", "/api/releases/r1/approve", ""},
+		{"POST", "/api/releases/r1/reject", `{"who":"ann"}`},
+		{"POST", "/api/down", `{"environment":"staging"}`},
+		{"POST", "/api/down", `{"environment":"nope"}`},
+		{"POST", "/api/apply", ""},
+		{"GET", "/api/config", ""},
+		{"GET", "/api/openapi.json", ""},
+		{"GET", "/metrics", ""},
+		{"GET", "/api/alerts", ""},
+		{"POST", "/api/alerts/0000/ack", `{"by":"ann"}`},
+		{"GET", "/api/alerts/history?limit=5", ""},
+		{"GET", "/api/silences", ""},
+		{"POST", "/api/silences", `{"matchers":"alertname=X","duration":"1h","created_by":"ann"}`},
+		{"POST", "/api/silences", `{"matchers":"alertname=~(","duration":"1h"}`},
+		{"DELETE", "/api/silences/nope", ""},
+		{"GET", "/api/slo", ""},
+		{"GET", "/api/logs?service=tug", ""},
+		{"GET", "/api/logs", ""},
+		{"GET", "/api/v1/query?query=1%2B1&time=" + now, ""},
+		{"POST", "/api/v1/query?query=vector(1)&time=" + now, ""},
+		{"GET", "/api/v1/query?query=sum(", ""},
+		{"GET", "/api/v1/query_range?query=vector(1)&start=" + now + "&end=" + now + "&step=15", ""},
+		{"POST", "/api/v1/query_range?query=vector(1)&start=" + now + "&end=" + now + "&step=15", ""},
+		{"GET", "/api/v1/format_query?query=sum(x)", ""},
+		{"POST", "/api/v1/format_query?query=sum(x)", ""},
+		{"GET", "/api/v1/series?match[]=up", ""},
+		{"POST", "/api/v1/series?match[]=up", ""},
+		{"GET", "/api/v1/labels", ""},
+		{"POST", "/api/v1/labels", ""},
+		{"GET", "/api/v1/label/job/values", ""},
+		{"GET", "/api/v1/metadata", ""},
+		{"GET", "/api/v1/rules", ""},
+		{"GET", "/api/v1/alerts", ""},
+		{"GET", "/api/v1/targets", ""},
+		{"GET", "/api/v1/query_exemplars?query=up", ""},
+		{"POST", "/api/v1/query_exemplars?query=up", ""},
+		{"GET", "/api/v1/status/buildinfo", ""},
+		{"GET", "/api/v1/status/runtimeinfo", ""},
+		{"GET", "/api/v1/status/config", ""},
+		{"GET", "/api/v1/status/flags", ""},
+		{"GET", "/api/v1/status/tsdb", ""},
+	} {
+		check(r.method, r.target, r.body)
+	}
+	for _, op := range h.Ops() {
+		if !seen[op.Pattern()] {
+			t.Errorf("%s: no request of this test checks its answer", op.Pattern())
+		}
+	}
+}
+
+// TestRolesOfTheRouteTable fixes who may call what, for the access work
+// to enforce: reads are the viewer's, changes to what runs the
+// deployer's, changes to how tug behaves the admin's.
+func TestRolesOfTheRouteTable(t *testing.T) {
+	_, h, _ := newTestServer(t, &fakeDeployer{})
+	want := map[string]endpoint.Role{
+		"POST /api/deploys":               endpoint.Deployer,
+		"POST /api/rollbacks":             endpoint.Deployer,
+		"POST /api/releases/{id}/approve": endpoint.Deployer,
+		"POST /api/releases/{id}/reject":  endpoint.Deployer,
+		"POST /api/alerts/{id}/ack":       endpoint.Deployer,
+		"POST /api/down":                  endpoint.Deployer,
+		"POST /api/apply":                 endpoint.Admin,
+		"POST /api/silences":              endpoint.Admin,
+		"DELETE /api/silences/{id}":       endpoint.Admin,
+		"GET /api/config":                 endpoint.Viewer,
+		"GET /api/logs":                   endpoint.Viewer,
+		"POST /api/v1/query":              endpoint.Viewer, // a long query as a form: a read
+	}
+	for _, op := range h.Ops() {
+		role, listed := want[op.Pattern()]
+		switch {
+		case listed && op.Role != role:
+			t.Errorf("%s: role %s, want %s", op.Pattern(), op.Role, role)
+		case !listed && op.Mutates():
+			t.Errorf("%s changes state but is not in this test's list of roles", op.Pattern())
+		case !listed && op.Role != endpoint.Viewer:
+			t.Errorf("%s reads, yet needs %s", op.Pattern(), op.Role)
+		}
+	}
+	var mutating []string
+	for _, op := range h.Ops() {
+		if op.Mutates() {
+			mutating = append(mutating, op.Pattern())
+		}
+	}
+	slices.Sort(mutating)
+	if len(mutating) != 9 {
+		t.Errorf("changes: %v", mutating)
+	}
+}

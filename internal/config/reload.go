@@ -1,0 +1,208 @@
+package config
+
+import (
+	"fmt"
+	"reflect"
+	"slices"
+	"strings"
+)
+
+// Reload says how a change of one key reaches a running server.
+type Reload struct {
+	// Applies says how a change takes effect on `tug apply` (or when the
+	// server sees the file change); empty when it needs a restart.
+	Applies string
+	// Restart says why the key needs a restart, and of what.
+	Restart string
+}
+
+// How keys take effect without a restart.
+const (
+	byRun       = "read by every `tug run`; the server does not use it"
+	byDeploy    = "the next deploy or rollback of the service uses it; running instances keep what they started with"
+	byDeployEnv = "the next deploy to the environment uses it"
+	byTable     = "the routing table is pushed to the proxy at once"
+	byMonitor   = "scraping and health checks follow at once"
+	byRules     = "the alert rules are rebuilt at once, keeping firing alerts, silences and acknowledgements"
+	byNotify    = "notification channels and routes are rebuilt at once"
+	byLoad      = "checked when the file is read; status and the API answer with the config in force"
+	byLogs      = "pruning uses the new retention from its next pass"
+	byTSDB      = "the metrics store applies the new retention at once"
+	byScan      = "read by every `tug scan` and scan job; the server's next rescan of live releases uses it"
+)
+
+// proxyRestart is why the proxy's keys need a restart: they are its
+// command line, and it keeps running (and serving) across server restarts.
+const proxyRestart = "the proxy reads its listeners, certificate and access log when it starts, and keeps running across server restarts: `tug down`, then `tug server` (or `tug up`) starts it with the new settings"
+
+// serverRestart is why the server's own keys need a restart.
+const serverRestart = "the server reads it when it starts: restart `tug server` (or `tug up`)"
+
+// reloadTable is how every key of tug.yaml (KeyPaths) takes effect on a
+// running server. A test keeps it complete.
+func reloadTable() map[string]Reload {
+	live := func(how string) Reload { return Reload{Applies: how} }
+	t := map[string]Reload{
+		"version":                          live(byLoad),
+		"project":                          live(byLoad),
+		"cache":                            live(byRun),
+		"cache.max_size":                   live(byRun),
+		"pipelines":                        live(byRun),
+		"services":                         live(byDeploy),
+		"environments":                     live(byDeployEnv),
+		"environments.*.approval":          live(byDeployEnv),
+		"alerts":                           live(byRules),
+		"alert_files":                      live(byRules),
+		"monitoring":                       live(byMonitor),
+		"monitoring.scrape_interval":       live(byMonitor),
+		"monitoring.evaluation_interval":   live(byRules),
+		"monitoring.retention":             live(byTSDB),
+		"monitoring.scrape":                live(byMonitor),
+		"monitoring.scrape[].job":          live(byMonitor),
+		"monitoring.scrape[].targets":      live(byMonitor),
+		"monitoring.scrape[].metrics_path": live(byMonitor),
+		"monitoring.default_alerts":        live(byRules),
+		"notify":                           live(byNotify),
+		"proxy":                            {Restart: proxyRestart},
+		"proxy.http":                       {Restart: proxyRestart},
+		"proxy.https":                      {Restart: proxyRestart},
+		"proxy.tls":                        {Restart: proxyRestart},
+		"proxy.tls.cert":                   {Restart: proxyRestart},
+		"proxy.tls.key":                    {Restart: proxyRestart},
+		"proxy.access_log":                 {Restart: proxyRestart},
+		"logs":                             live(byLogs),
+		"logs.retention":                   live(byLogs),
+		"server":                           {Restart: serverRestart},
+		"server.max_parallel_runs":         {Restart: serverRestart},
+		"server.registry":                  {Restart: serverRestart},
+		"server.registry.listen":           {Restart: serverRestart},
+		"server.webhooks":                  {Restart: serverRestart},
+		"server.webhooks.*.secret":         {Restart: serverRestart},
+	}
+	for _, k := range KeyPaths() {
+		switch {
+		case strings.HasPrefix(k, "pipelines."):
+			t[k] = live(byRun)
+		case strings.HasPrefix(k, "alerts["):
+			t[k] = live(byRules)
+		case strings.HasPrefix(k, "notify."):
+			t[k] = live(byNotify)
+		case strings.HasPrefix(k, "services."):
+			t[k] = serviceReload(strings.TrimPrefix(k, "services.*."))
+		case k == "scan", k == "licenses", strings.HasPrefix(k, "scan."), strings.HasPrefix(k, "licenses."):
+			t[k] = live(byScan)
+		}
+	}
+	return t
+}
+
+// serviceReload is how a key under services.NAME takes effect: most are
+// read by the next deploy; routing, health, metrics and alerting keys
+// reach the running release at once.
+func serviceReload(key string) Reload {
+	switch {
+	case key == "routes", key == "environments.*.routes", strings.HasPrefix(key, "sticky"):
+		return Reload{Applies: byTable}
+	case strings.HasPrefix(key, "health"):
+		return Reload{Applies: byTable + "; " + byMonitor + "; the next deploy gates on it"}
+	case strings.HasPrefix(key, "metrics"):
+		return Reload{Applies: byMonitor}
+	case strings.HasPrefix(key, "slo"), key == "default_alerts":
+		return Reload{Applies: byRules}
+	}
+	return Reload{Applies: byDeploy}
+}
+
+// ReloadOf says how a change of key (a KeyPaths entry) takes effect.
+func ReloadOf(key string) (Reload, bool) {
+	r, ok := reloadTable()[key]
+	return r, ok
+}
+
+// Restart is a changed key that a running server does not apply.
+type Restart struct {
+	Key    string `json:"key"`
+	Reason string `json:"reason"`
+}
+
+// RestartNeeded lists the keys whose value differs between old and new
+// and that need a restart to take effect, in KeyPaths order. Only keys
+// that hold a value (not a section) are compared, and an absent section
+// equals an empty one.
+func RestartNeeded(old, new *Config) []Restart {
+	if old == nil || new == nil {
+		return nil
+	}
+	table := reloadTable()
+	keys := KeyPaths()
+	var out []Restart
+	for _, k := range keys {
+		section := slices.ContainsFunc(keys, func(c string) bool { return strings.HasPrefix(c, k+".") || strings.HasPrefix(c, k+"[]") })
+		if r := table[k]; r.Restart != "" && !section && !reflect.DeepEqual(valuesAt(old, k), valuesAt(new, k)) {
+			out = append(out, Restart{Key: k, Reason: r.Restart})
+		}
+	}
+	return out
+}
+
+// valuesAt collects the values at path ("a.*.b", "a[].b") in c, in a
+// stable order, as a list to compare.
+func valuesAt(c *Config, path string) []any {
+	vals := []reflect.Value{reflect.ValueOf(c).Elem()}
+	for _, seg := range splitKeyPath(path) {
+		var next []reflect.Value
+		for _, v := range vals {
+			for v.Kind() == reflect.Pointer {
+				if v.IsNil() {
+					v = reflect.Zero(v.Type().Elem())
+				} else {
+					v = v.Elem()
+				}
+			}
+			switch seg {
+			case "*":
+				if v.Kind() == reflect.Map {
+					keys := v.MapKeys()
+					slices.SortFunc(keys, func(a, b reflect.Value) int { return strings.Compare(fmt.Sprint(a), fmt.Sprint(b)) })
+					for _, k := range keys {
+						next = append(next, v.MapIndex(k))
+					}
+				}
+			case "[]":
+				if v.Kind() == reflect.Slice {
+					for i := range v.Len() {
+						next = append(next, v.Index(i))
+					}
+				}
+			default:
+				if v.Kind() != reflect.Struct {
+					continue
+				}
+				for _, f := range fieldsOf(v.Type()) {
+					if f.name == seg {
+						next = append(next, v.Field(f.index))
+					}
+				}
+			}
+		}
+		vals = next
+	}
+	out := make([]any, len(vals))
+	for i, v := range vals {
+		out[i] = v.Interface()
+	}
+	return out
+}
+
+// splitKeyPath cuts "a.*.b[].c" into a, *, b, [], c.
+func splitKeyPath(path string) []string {
+	var out []string
+	for _, part := range strings.Split(path, ".") {
+		name, list := strings.CutSuffix(part, "[]")
+		out = append(out, name)
+		if list {
+			out = append(out, "[]")
+		}
+	}
+	return out
+}
