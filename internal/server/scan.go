@@ -8,9 +8,11 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/robfig/cron/v3"
 
 	"github.com/tugdev/tug/internal/config"
 	"github.com/tugdev/tug/internal/scan"
+	"github.com/tugdev/tug/internal/schedule"
 	"github.com/tugdev/tug/internal/store"
 )
 
@@ -23,8 +25,9 @@ const defaultRescan = 6 * time.Hour
 const dbPoll = 5 * time.Second
 
 // rescanner rescans what runs: each live release's dependencies (its
-// release copy, or its image) against the vulnerability database, on a
-// schedule and whenever the database is rebuilt, and publishes the counts
+// release copy, or its image) against the vulnerability database, at
+// start, every scan.rescan (on the schedule room's clock) and whenever the
+// database is rebuilt, and publishes the counts
 // as tug_scan_findings{service,environment,severity}, which the default
 // alert pack turns into VulnerableRelease alerts (P1 critical, P2 high).
 type rescanner struct {
@@ -35,7 +38,8 @@ type rescanner struct {
 	gauge    *prometheus.GaugeVec
 	images   *scan.DockerImages
 	env      func(string) (string, bool)
-	// poll is how often the database is checked (tests shorten it).
+	// poll is how often the database is checked for a rebuild (tests
+	// shorten it).
 	poll time.Duration
 }
 
@@ -76,30 +80,70 @@ func (r *rescanner) run(ctx context.Context) {
 	if r.images != nil {
 		defer r.images.Close()
 	}
-	var last time.Time
-	var lastScan time.Time
+	// The clock is the schedule room's loop; a tick asks this goroutine
+	// to rescan, so rescans never overlap.
+	due := make(chan struct{}, 1)
+	var sched *schedule.Scheduler
+	if st, err := schedule.OpenFileStore(filepath.Join(r.stateDir, rescanScheduleFile)); err != nil {
+		r.log.Warn("rescans on a schedule are off", "err", err)
+	} else {
+		sched = schedule.New(schedule.Options{Store: st, Logger: r.log})
+		done := make(chan struct{})
+		defer func() { <-done }()
+		go func() {
+			defer close(done)
+			_ = sched.Run(ctx)
+		}()
+	}
+	var interval time.Duration
+	var built time.Time
+	first := true
 	t := time.NewTicker(r.poll)
 	defer t.Stop()
 	for {
 		c := r.config()
-		interval := defaultRescan
-		if c != nil && c.Scan != nil && c.Scan.Rescan > 0 {
-			interval = c.Scan.Rescan.D()
+		if every := rescanInterval(c); sched != nil && every != interval {
+			interval = every
+			err := sched.Set([]schedule.Entry{{Name: "scan/rescan", Spec: cron.Every(every), Fire: func(context.Context, time.Time) {
+				select {
+				case due <- struct{}{}:
+				default:
+				}
+			}}})
+			if err != nil {
+				r.log.Warn("rescan schedule", "err", err)
+			}
 		}
-		built := time.Time{}
+		var now time.Time
 		if db, err := scan.OpenDB(scan.ConfiguredDBDir(c, "", r.env)); err == nil {
-			built = db.Meta.Built
+			now = db.Meta.Built
 		}
-		if !built.Equal(last) || time.Since(lastScan) >= interval {
-			last, lastScan = built, time.Now()
+		// At start (the gauges live in memory), and when the database was
+		// rebuilt.
+		if first || !now.Equal(built) {
+			first, built = false, now
 			r.rescan(ctx, c)
 		}
 		select {
 		case <-ctx.Done():
 			return
+		case <-due:
+			r.rescan(ctx, r.config())
 		case <-t.C:
 		}
 	}
+}
+
+// rescanScheduleFile keeps the last scheduled rescan, in the state
+// directory, so a restarted server can tell a missed one.
+const rescanScheduleFile = "rescan-schedule.json"
+
+// rescanInterval is scan.rescan, or the default.
+func rescanInterval(c *config.Config) time.Duration {
+	if c != nil && c.Scan != nil && c.Scan.Rescan > 0 {
+		return c.Scan.Rescan.D()
+	}
+	return defaultRescan
 }
 
 // rescan scans every live release once.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -68,7 +69,7 @@ func TestRescanOfLiveReleaseAfterDatabaseUpdate(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg := &config.Config{File: filepath.Join(state, "tug.yaml"), ServiceOrder: []string{"web"},
-		Services: map[string]*config.Service{"web": {}}, Scan: &config.Scan{Database: dbDir}}
+		Services: map[string]*config.Service{"web": {}}, Scan: &config.Scan{Database: dbDir, Rescan: config.Duration(time.Second)}}
 	reg := prometheus.NewRegistry()
 	logger, _ := testkit.Logger()
 	r := newRescanner(st, func() *config.Config { return cfg }, state, reg, func(string) (string, bool) { return "", false }, logger)
@@ -87,6 +88,17 @@ func TestRescanOfLiveReleaseAfterDatabaseUpdate(t *testing.T) {
 		t.Fatal(err)
 	}
 	testkit.Eventually(t, 10*time.Second, "the rescan after the database update", func() bool { return high() == 1 })
+
+	// The fix deployed (here: written into the release copy) is seen by
+	// the next scheduled rescan, with no database change.
+	fixed := strings.Replace(lock, "4.17.15", "4.17.21", 1)
+	if err := os.WriteFile(filepath.Join(relDir, "package-lock.json"), []byte(fixed), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	testkit.Eventually(t, 10*time.Second, "the scheduled rescan", func() bool { return high() == 0 })
+	if _, err := os.Stat(filepath.Join(state, rescanScheduleFile)); err != nil {
+		t.Errorf("the schedule keeps no last tick: %v", err)
+	}
 
 	var rule string
 	for _, r := range alert.ServicePack("web") {
