@@ -138,6 +138,23 @@ func ServicePack(service string) []rulefmt.Rule {
 				"summary": "{{ $labels.service }}: instance {{ $labels.instance }} is crash looping",
 			},
 		},
+		// The server's rescans of live releases set tug_scan_findings.
+		{
+			Alert:  "VulnerableRelease",
+			Expr:   fmt.Sprintf(`tug_scan_findings{service=%s,severity="critical"} > 0`, q),
+			Labels: lbl("P1"),
+			Annotations: map[string]string{
+				"summary": "{{ $labels.service }} ({{ $labels.environment }}): {{ $value }} critical vulnerabilities in the live release; see `tug scan --release {{ $labels.service }}`",
+			},
+		},
+		{
+			Alert:  "VulnerableRelease",
+			Expr:   fmt.Sprintf(`tug_scan_findings{service=%s,severity="high"} > 0`, q),
+			Labels: lbl("P2"),
+			Annotations: map[string]string{
+				"summary": "{{ $labels.service }} ({{ $labels.environment }}): {{ $value }} high vulnerabilities in the live release; see `tug scan --release {{ $labels.service }}`",
+			},
+		},
 	}
 }
 

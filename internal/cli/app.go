@@ -129,6 +129,7 @@ func (a *app) rootCmd() *cobra.Command {
 		newLogsCmd(a),
 		newSecretEnvCmd(a),
 		newMaskLogCmd(a),
+		a.newScanCmd(),
 	} {
 		if c != nil {
 			root.AddCommand(c)

@@ -28,6 +28,7 @@ const (
 	byLoad      = "checked when the file is read; status and the API answer with the config in force"
 	byLogs      = "pruning uses the new retention from its next pass"
 	byTSDB      = "the metrics store applies the new retention at once"
+	byScan      = "read by every `tug scan` and scan job; the server's next rescan of live releases uses it"
 )
 
 // proxyRestart is why the proxy's keys need a restart: they are its
@@ -88,6 +89,8 @@ func reloadTable() map[string]Reload {
 			t[k] = live(byNotify)
 		case strings.HasPrefix(k, "services."):
 			t[k] = serviceReload(strings.TrimPrefix(k, "services.*."))
+		case k == "scan", k == "licenses", strings.HasPrefix(k, "scan."), strings.HasPrefix(k, "licenses."):
+			t[k] = live(byScan)
 		}
 	}
 	return t

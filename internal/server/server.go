@@ -456,6 +456,7 @@ func (d *daemon) serve(ctx context.Context) error {
 	})
 	wg.Go(func() { d.px.supervise(bg) })
 	wg.Go(func() { d.mon.run(bg) })
+	wg.Go(func() { d.rescans().run(bg) })
 	<-watchReady
 	d.log.Info("tug server ready", "socket", d.info.Socket, "listen", d.info.Listen, "proxy", d.httpAddr, "pid", d.info.PID)
 	if d.o.Ready != nil {
