@@ -58,6 +58,16 @@ type Config struct {
 	// schedules) and serves its image registry. Default: 2 runs at once, no
 	// registry, no webhooks. Example: `server: {max_parallel_runs: 4}`.
 	Server *Server `yaml:"server" json:"server,omitempty"`
+	// Scheduled, encrypted, deduplicated backups (restic repositories) of
+	// databases, directories and tug's own state, by name, each proven by a
+	// restore test. Default: none. Example: `backups: {db: {postgres:
+	// {url_secret: DATABASE_URL}, schedule: "0 3 * * *", to: {path:
+	// /srv/backups}, password_secret: BACKUP_PASSWORD}}`.
+	Backups map[string]*Backup `yaml:"backups" json:"backups,omitempty"`
+	// Disaster-recovery drills: a whole rebuild from backups alone, on a
+	// schedule. Default: a drill every quarter when backups are declared.
+	// Example: `dr: {drill: {schedule: "0 4 1 * *", rto: 1h}}`.
+	DR *DR `yaml:"dr" json:"dr,omitempty"`
 
 	// File is the path the config was read from, for error messages.
 	File string `yaml:"-" json:"-"`
