@@ -20,15 +20,15 @@ type pgConn struct {
 
 // pgParams maps URL query parameters to libpq's environment variables.
 var pgParams = map[string]string{
-	"sslmode":          "PGSSLMODE",
-	"sslrootcert":      "PGSSLROOTCERT",
-	"sslcert":          "PGSSLCERT",
-	"sslkey":           "PGSSLKEY",
-	"connect_timeout":  "PGCONNECT_TIMEOUT",
-	"application_name": "PGAPPNAME",
-	"host":             "PGHOST",
-	"port":             "PGPORT",
-	"user":             "PGUSER",
+	"sslmode":              "PGSSLMODE",
+	"sslrootcert":          "PGSSLROOTCERT",
+	"sslcert":              "PGSSLCERT",
+	"sslkey":               "PGSSLKEY",
+	"connect_timeout":      "PGCONNECT_TIMEOUT",
+	"application_name":     "PGAPPNAME",
+	"host":                 "PGHOST",
+	"port":                 "PGPORT",
+	"user":                 "PGUSER",
 	"target_session_attrs": "PGTARGETSESSIONATTRS",
 }
 

@@ -285,7 +285,7 @@ func (m *Manager) restoreAt(ctx context.Context, c *config.Config, r *repo, name
 	err = cl.start(ctx,
 		"hba_file="+hba, "wal_level=replica", "max_wal_senders=0", "hot_standby=off",
 		"restore_command=cp "+walDir+"/%f %p",
-		"recovery_target_time="+q.At.UTC().Format("2006-01-02 15:04:05.999999Z07:00"),
+		"recovery_target_time="+q.At.UTC().Format("2006-01-02 15:04:05.999999-07"),
 		"recovery_target_action=promote")
 	if err != nil {
 		return nil, res.Target, fmt.Errorf("recovering to %s: %w", q.At.Format(time.RFC3339), err)

@@ -131,7 +131,7 @@ func (m *Manager) run(ctx context.Context, c *config.Config, name string, b *con
 		}
 	}
 	res.Snapshot, res.Size, res.Added = sum.SnapshotID, sum.TotalBytesProcessed, sum.DataAdded
-	say(progress, "snapshot %s: %s read, %s new", res.Snapshot, humanBytes(res.Size), humanBytes(res.Added))
+	say(progress, "snapshot %s: %d bytes read, %d new", res.Snapshot, res.Size, res.Added)
 	n, err := m.applyRetention(ctx, r, name, b)
 	if err != nil {
 		return res, fmt.Errorf("snapshot %s written, but the retention policy failed: %w", res.Snapshot, err)
@@ -258,18 +258,3 @@ func (l *limitedBuffer) Write(p []byte) (int, error) {
 	}
 	return len(p), nil
 }
-
-// humanBytes prints a size with a binary unit.
-func humanBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for v := n / unit; v >= unit; v /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
-}
-
