@@ -7,10 +7,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"slices"
 	"time"
 
@@ -387,4 +387,3 @@ func freeLoopback() (string, error) {
 	defer ln.Close()
 	return ln.Addr().String(), nil
 }
-
