@@ -45,6 +45,9 @@ func ConfigGroups(c *config.Config, have map[string]bool) []rulefmt.RuleGroup {
 	if globalDefaults && len(c.ServiceOrder) > 0 {
 		groups = append(groups, rulefmt.RuleGroup{Name: "default:hosts", Rules: HostPack()})
 	}
+	if globalDefaults && len(c.Backups) > 0 {
+		groups = append(groups, rulefmt.RuleGroup{Name: backupGroup, Rules: BackupPack()})
+	}
 	for _, name := range c.ServiceOrder {
 		s := c.Services[name]
 		if s == nil {

@@ -127,6 +127,8 @@ func (a *app) rootCmd() *cobra.Command {
 		a.newAlertsCmd(),
 		a.newSilenceCmd(),
 		newLogsCmd(a),
+		a.newBackupCmd(),
+		a.newDrCmd(),
 		newSecretEnvCmd(a),
 		newMaskLogCmd(a),
 		a.newScanCmd(),

@@ -29,6 +29,7 @@ const (
 	byLogs      = "pruning uses the new retention from its next pass"
 	byTSDB      = "the metrics store applies the new retention at once"
 	byScan      = "read by every `tug scan` and scan job; the server's next rescan of live releases uses it"
+	byBackups   = "backup, restore-test and drill schedules, retention and alert rules follow at once; a backup or restore test already running finishes as it started"
 )
 
 // proxyRestart is why the proxy's keys need a restart: they are its
@@ -87,6 +88,8 @@ func reloadTable() map[string]Reload {
 			t[k] = live(byRules)
 		case strings.HasPrefix(k, "notify."):
 			t[k] = live(byNotify)
+		case k == "backups", strings.HasPrefix(k, "backups."), k == "dr", strings.HasPrefix(k, "dr."):
+			t[k] = live(byBackups)
 		case strings.HasPrefix(k, "services."):
 			t[k] = serviceReload(strings.TrimPrefix(k, "services.*."))
 		case k == "scan", k == "licenses", strings.HasPrefix(k, "scan."), strings.HasPrefix(k, "licenses."):

@@ -69,6 +69,16 @@ type Config struct {
 	// policy (licences are not checked). Example: `licenses: {allow: [MIT,
 	// Apache-2.0], deny: [AGPL-3.0-only]}`.
 	Licenses *Licenses `yaml:"licenses" json:"licenses,omitempty"`
+	// Scheduled, encrypted, deduplicated backups (restic repositories) of
+	// databases, directories and tug's own state, by name, each proven by a
+	// restore test. Default: none. Example: `backups: {db: {postgres:
+	// {url_secret: DATABASE_URL}, schedule: "0 3 * * *", to: {path:
+	// /srv/backups}, password_secret: BACKUP_PASSWORD}}`.
+	Backups map[string]*Backup `yaml:"backups" json:"backups,omitempty"`
+	// Disaster-recovery drills: a whole rebuild from backups alone, on a
+	// schedule. Default: a drill every quarter when backups are declared.
+	// Example: `dr: {drill: {schedule: "0 4 1 * *", rto: 1h}}`.
+	DR *DR `yaml:"dr" json:"dr,omitempty"`
 
 	// File is the path the config was read from, for error messages.
 	File string `yaml:"-" json:"-"`
