@@ -82,6 +82,8 @@ func schemaRules() map[string]map[string]any {
 		"ServiceEnvironment.replicas": {"minimum": 0},
 		"CanaryStep.weight":           {"minimum": 1, "maximum": 100},
 		"Trigger.event":               {"enum": EventNames()},
+		"Secrets.backend":             {"enum": SecretBackends()},
+		"SecretPolicy.length":         {"minimum": minSecretLength, "maximum": maxSecretLength},
 	}
 }
 
@@ -94,6 +96,7 @@ func schemaRequired() map[string][]string {
 		"JobService": {"name", "image"},
 		"CanaryStep": {"weight"},
 		"AlertRule":  {"alert", "expr"},
+		"AppRole":    {"role_id", "secret_id_secret"},
 	}
 }
 

@@ -58,6 +58,12 @@ type Config struct {
 	// schedules) and serves its image registry. Default: 2 runs at once, no
 	// registry, no webhooks. Example: `server: {max_parallel_runs: 4}`.
 	Server *Server `yaml:"server" json:"server,omitempty"`
+	// Where the values of the secrets services and jobs name come from
+	// (tug's encrypted store, or Vault), sealed files' recipients, rotation
+	// and age alerts. Default: the store, then the environment and
+	// .tug/secrets.env. Example: `secrets: {max_age: 90d, policies:
+	// {SESSION_KEY: {rotate: 30d}}}`.
+	Secrets *Secrets `yaml:"secrets" json:"secrets,omitempty"`
 
 	// File is the path the config was read from, for error messages.
 	File string `yaml:"-" json:"-"`
