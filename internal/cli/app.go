@@ -127,6 +127,7 @@ func (a *app) rootCmd() *cobra.Command {
 		a.newAlertsCmd(),
 		a.newSilenceCmd(),
 		newLogsCmd(a),
+		a.newSecretCmd(),
 		newSecretEnvCmd(a),
 		newMaskLogCmd(a),
 	} {

@@ -38,6 +38,16 @@ func Resolve(names []string, dir string, lookup func(string) (string, bool)) (ma
 	return Values(got), warnings, nil
 }
 
+// ReadEnvFile parses a file of KEY=VALUE lines (# comments, optional
+// quotes, `export `), as LocalFile is read. Errors name the line but never
+// quote its value; a missing file is an error.
+func ReadEnvFile(path string) (map[string]string, error) {
+	if _, err := os.Stat(path); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrBadFile, err)
+	}
+	return readFile(path)
+}
+
 // readFile parses a secrets file; a missing file is no error and gives nil.
 // Errors name the line but never quote its value.
 func readFile(path string) (map[string]string, error) {

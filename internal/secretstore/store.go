@@ -21,6 +21,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"filippo.io/age"
@@ -144,9 +145,11 @@ type Options struct {
 // lose each other's writes. Safe for concurrent use.
 type Store struct {
 	dir  string
-	key  Key
 	now  func() time.Time
 	warn func(string)
+
+	mu  sync.Mutex
+	key Key
 }
 
 var _ secret.Source = (*Store)(nil)
@@ -162,11 +165,24 @@ func Open(stateDir string, o Options) *Store {
 	return &Store{dir: filepath.Join(stateDir, Dir), key: o.Key, now: o.Now, warn: o.Warn}
 }
 
+// SetKey changes where the key is looked for (secrets.key_file changed).
+func (s *Store) SetKey(k Key) {
+	s.mu.Lock()
+	s.key = k
+	s.mu.Unlock()
+}
+
+func (s *Store) keyNow() Key {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.key
+}
+
 // Path is the store's file.
 func (s *Store) Path() string { return filepath.Join(s.dir, File) }
 
 // KeyFile is where the key is looked for ($TUG_SECRET_KEY when set).
-func (s *Store) KeyFile() string { return s.key.where() }
+func (s *Store) KeyFile() string { return s.keyNow().where() }
 
 // read loads the store for reading: the file, or, when it is damaged,
 // its previous good copy (with a warning); a missing file is empty.
@@ -290,9 +306,9 @@ func (k *keyring) identity() (*age.X25519Identity, error) {
 		return k.id, nil
 	}
 	id, err := k.s.identityFor(k.b)
-	if errors.Is(err, ErrNoKey) && k.b.Recipient == "" && k.s.key.Env == "" {
-		if id, err = k.s.key.create(k.s.now()); err == nil {
-			k.created = k.s.key.File
+	if key := k.s.keyNow(); errors.Is(err, ErrNoKey) && k.b.Recipient == "" && key.Env == "" {
+		if id, err = key.create(k.s.now()); err == nil {
+			k.created = key.File
 		}
 	}
 	if err != nil {
@@ -307,34 +323,40 @@ func (k *keyring) identity() (*age.X25519Identity, error) {
 
 // identityFor reads the key and checks it is the one b is encrypted to.
 func (s *Store) identityFor(b *body) (*age.X25519Identity, error) {
-	id, ok, err := s.key.identity()
+	key := s.keyNow()
+	id, ok, err := key.identity()
 	if err != nil {
 		return nil, err
 	}
 	if !ok {
 		if b.Recipient == "" {
-			return nil, fmt.Errorf("%w: no key at %s (set %s or secrets.key_file)", ErrNoKey, s.key.where(), KeyEnv)
+			return nil, fmt.Errorf("%w: no key at %s (set %s or secrets.key_file)", ErrNoKey, key.where(), KeyEnv)
 		}
 		return nil, fmt.Errorf("%w: the secret store %s is encrypted to %s and there is no key at %s; "+
 			"restore the key file (or set %s, or secrets.key_file): without it the values cannot be read",
-			ErrNoKey, filepath.Join(s.dir, File), b.Recipient, s.key.where(), KeyEnv)
+			ErrNoKey, filepath.Join(s.dir, File), b.Recipient, key.where(), KeyEnv)
 	}
 	if b.Recipient != "" && id.Recipient().String() != b.Recipient {
 		return nil, fmt.Errorf("%w: the key at %s is for %s, but the secret store %s is encrypted to %s",
-			ErrWrongKey, s.key.where(), id.Recipient(), filepath.Join(s.dir, File), b.Recipient)
+			ErrWrongKey, key.where(), id.Recipient(), filepath.Join(s.dir, File), b.Recipient)
 	}
 	return id, nil
 }
 
 // Recipient is the public key of the store's key, the one to list in
-// secrets.recipients so sealed files can be read by this server. It
-// creates no key.
+// secrets.recipients so sealed files can be read by this server. A new
+// store without a key gets one, as its first value would.
 func (s *Store) Recipient() (string, error) {
 	b, err := s.read()
 	if err != nil {
 		return "", err
 	}
 	id, err := s.identityFor(b)
+	if key := s.keyNow(); errors.Is(err, ErrNoKey) && b.Recipient == "" && key.Env == "" {
+		if id, err = key.create(s.now()); err == nil {
+			s.warn("created a secret key at " + key.File + " (back it up: without it the secret store cannot be read)")
+		}
+	}
 	if err != nil {
 		return "", err
 	}
