@@ -125,11 +125,20 @@ func (r *Rotator) rotate(ctx context.Context, name, who string, onlyMissing bool
 		}
 	}
 	if onlyMissing {
+		// A first value rolls nothing: services get it at their next
+		// deploy, as after `tug secret set`.
 		if len(scopes) > 0 {
 			return
 		}
-		scopes = []string{""}
-	} else if len(scopes) == 0 {
+		ws, err := st.Set(ctx, who, Write{Name: name, Value: Generate(r.svc.policyLength(name)), Origin: OriginGenerate})
+		if err != nil {
+			r.log.Error("generating a secret", "secret", name, "err", err)
+			return
+		}
+		r.log.Info("secret generated", "secret", name, "version", ws[0].Secret.Version)
+		return
+	}
+	if len(scopes) == 0 {
 		scopes = []string{""}
 	}
 	for _, scope := range scopes {
