@@ -14,6 +14,7 @@ import (
 	"github.com/tugdev/tug/internal/endpoint"
 	"github.com/tugdev/tug/internal/logs"
 	"github.com/tugdev/tug/internal/metrics"
+	"github.com/tugdev/tug/internal/secretstore"
 )
 
 // Deployer is the deploy manager as the API sees it; *deploy.Manager
@@ -86,6 +87,8 @@ type Options struct {
 	Logs *logs.Logs
 	// Monitor serves the Prometheus-compatible API under /api/v1/.
 	Monitor *metrics.Monitor
+	// Secrets serves the secrets API (/api/secrets).
+	Secrets *secretstore.Service
 	// Health is the static part of GET /api/health.
 	Health HealthResponse
 	// ProxyHTTP is the proxy's HTTP listener, for URLs in status.

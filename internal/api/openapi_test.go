@@ -40,7 +40,9 @@ func withRooms(t *testing.T) func(*Options) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { lg.Close() })
+	sec := testSecrets(t, cfg)
 	return func(o *Options) {
+		o.Secrets = sec
 		o.Alerts = func() *alert.Engine { return eng }
 		o.Logs = lg
 		o.Monitor = mon
@@ -208,6 +210,19 @@ func TestOpenAPIIsTheRouteTable(t *testing.T) {
 		{"GET", "/api/v1/status/config", ""},
 		{"GET", "/api/v1/status/flags", ""},
 		{"GET", "/api/v1/status/tsdb", ""},
+		{"GET", "/api/secrets/key", ""},
+		{"PUT", "/api/secrets/TOKEN", `{"value":"tok-value-1","who":"ann"}`},
+		{"PUT", "/api/secrets/bad-name", `{"value":"x"}`},
+		{"GET", "/api/secrets", ""},
+		{"GET", "/api/secrets?env=nope", ""},
+		{"GET", "/api/secrets/TOKEN/value?who=ann", ""},
+		{"GET", "/api/secrets/NOPE/value", ""},
+		{"POST", "/api/secrets/import", `{"values":{"A":"aaa-value"}}`},
+		{"POST", "/api/secrets/TOKEN/rotate", `{"generate":true,"who":"ann"}`},
+		{"POST", "/api/secrets/TOKEN/rotate", `{}`},
+		{"POST", "/api/secrets/prune", `{"keep":1}`},
+		{"DELETE", "/api/secrets/TOKEN?who=ann", ""},
+		{"DELETE", "/api/secrets/TOKEN", ""},
 	} {
 		check(r.method, r.target, r.body)
 	}
@@ -236,6 +251,13 @@ func TestRolesOfTheRouteTable(t *testing.T) {
 		"GET /api/config":                 endpoint.Viewer,
 		"GET /api/logs":                   endpoint.Viewer,
 		"POST /api/v1/query":              endpoint.Viewer, // a long query as a form: a read
+		"GET /api/secrets":                endpoint.Admin,  // names are the admin's too
+		"GET /api/secrets/{name}/value":   endpoint.Admin,
+		"PUT /api/secrets/{name}":         endpoint.Admin,
+		"DELETE /api/secrets/{name}":      endpoint.Admin,
+		"POST /api/secrets/import":        endpoint.Admin,
+		"POST /api/secrets/{name}/rotate": endpoint.Admin,
+		"POST /api/secrets/prune":         endpoint.Admin,
 	}
 	for _, op := range h.Ops() {
 		role, listed := want[op.Pattern()]
@@ -255,7 +277,7 @@ func TestRolesOfTheRouteTable(t *testing.T) {
 		}
 	}
 	slices.Sort(mutating)
-	if len(mutating) != 9 {
+	if len(mutating) != 14 {
 		t.Errorf("changes: %v", mutating)
 	}
 }

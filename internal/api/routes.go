@@ -10,6 +10,7 @@ import (
 	"github.com/tugdev/tug/internal/endpoint"
 	"github.com/tugdev/tug/internal/logs"
 	"github.com/tugdev/tug/internal/metrics"
+	"github.com/tugdev/tug/internal/secretstore"
 )
 
 // The server's own operations; the rooms declare theirs (alert.OpAlerts,
@@ -62,6 +63,7 @@ func (h *Handler) routeTable() []endpoint.Op {
 		alert.Ops(h.opts.Alerts),
 		logs.Ops(h.opts.Logs),
 		metrics.Ops(h.opts.Monitor),
+		secretstore.Ops(h.opts.Secrets),
 	)
 }
 

@@ -129,6 +129,7 @@ func (a *app) rootCmd() *cobra.Command {
 		newLogsCmd(a),
 		a.newBackupCmd(),
 		a.newDrCmd(),
+		a.newSecretCmd(),
 		newSecretEnvCmd(a),
 		newMaskLogCmd(a),
 		a.newScanCmd(),

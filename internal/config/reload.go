@@ -30,6 +30,9 @@ const (
 	byTSDB      = "the metrics store applies the new retention at once"
 	byScan      = "read by every `tug scan` and scan job; the server's next rescan of live releases uses it"
 	byBackups   = "backup, restore-test and drill schedules, retention and alert rules follow at once; a backup or restore test already running finishes as it started"
+	bySecrets   = "the next deploy, rollback or restart reads secrets from the new source; running instances keep their values"
+	bySeal      = "the next `tug secret seal` encrypts to the new recipients; sealed files already written keep theirs"
+	byRotation  = "rotation schedules are set again at once; a new generated secret with no value yet is generated at once"
 )
 
 // proxyRestart is why the proxy's keys need a restart: they are its
@@ -79,6 +82,24 @@ func reloadTable() map[string]Reload {
 		"server.registry.listen":           {Restart: serverRestart},
 		"server.webhooks":                  {Restart: serverRestart},
 		"server.webhooks.*.secret":         {Restart: serverRestart},
+		"secrets":                          live(bySecrets),
+		"secrets.backend":                  live(bySecrets),
+		"secrets.key_file":                 live(bySecrets),
+		"secrets.recipients":               live(bySeal),
+		"secrets.max_age":                  live(byRules),
+		"secrets.policies":                 live(byRotation),
+		"secrets.policies.*.rotate":        live(byRotation),
+		"secrets.policies.*.length":        live(byRotation),
+		"secrets.policies.*.max_age":       live(byRules),
+		"secrets.address":                  live(bySecrets),
+		"secrets.mount":                    live(bySecrets),
+		"secrets.path":                     live(bySecrets),
+		"secrets.token_secret":             live(bySecrets),
+		"secrets.approle":                  live(bySecrets),
+		"secrets.approle.role_id":          live(bySecrets),
+		"secrets.approle.secret_id_secret": live(bySecrets),
+		"secrets.approle.mount":            live(bySecrets),
+		"secrets.refresh":                  live(bySecrets),
 	}
 	for _, k := range KeyPaths() {
 		switch {

@@ -84,6 +84,8 @@ func schemaRules() map[string]map[string]any {
 		"Trigger.event":               {"enum": EventNames()},
 		"Scan.fail_on":                {"enum": ScanSeverities()},
 		"JobScan.fail_on":             {"enum": ScanSeverities()},
+		"Secrets.backend":             {"enum": SecretBackends()},
+		"SecretPolicy.length":         {"minimum": minSecretLength, "maximum": maxSecretLength},
 	}
 }
 
@@ -97,6 +99,7 @@ func schemaRequired() map[string][]string {
 		"CanaryStep": {"weight"},
 		"AlertRule":  {"alert", "expr"},
 		"ScanIgnore": {"reason"},
+		"AppRole":    {"role_id", "secret_id_secret"},
 	}
 }
 

@@ -79,6 +79,12 @@ type Config struct {
 	// schedule. Default: a drill every quarter when backups are declared.
 	// Example: `dr: {drill: {schedule: "0 4 1 * *", rto: 1h}}`.
 	DR *DR `yaml:"dr" json:"dr,omitempty"`
+	// Where the values of the secrets services and jobs name come from
+	// (tug's encrypted store, or Vault), sealed files' recipients, rotation
+	// and age alerts. Default: the store, then the environment and
+	// .tug/secrets.env. Example: `secrets: {max_age: 90d, policies:
+	// {SESSION_KEY: {rotate: 30d}}}`.
+	Secrets *Secrets `yaml:"secrets" json:"secrets,omitempty"`
 
 	// File is the path the config was read from, for error messages.
 	File string `yaml:"-" json:"-"`

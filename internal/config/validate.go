@@ -33,6 +33,7 @@ func validate(c *Config, d *decoder) {
 	v.server()
 	v.scan()
 	v.backups()
+	v.secrets()
 }
 
 // has says whether path was written in the file.

@@ -126,6 +126,10 @@ func (m *Manager) pinImage(ctx context.Context, rel *Release, p *plan) error {
 	if err != nil {
 		return err
 	}
+	if rel.Digest != "" { // a redeploy runs the image that runs now
+		p.Digest = rel.Digest
+		return nil
+	}
 	p.Digest = p.Image
 	if puller, ok := rt.(ImagePuller); ok && p.Pull {
 		if err := puller.PullImage(ctx, p.Image); err != nil {

@@ -87,9 +87,12 @@ type Options struct {
 	// analysis queries. Nil: a service with analysis.queries fails to
 	// deploy with an error saying so.
 	Query func(ctx context.Context, expr string) (float64, error)
-	// Secrets resolves the secret names a service asks for. Nil: a service
-	// with secrets fails to deploy with an error saying so.
-	Secrets func(ctx context.Context, names []string) (map[string]secret.Value, error)
+	// Secrets resolves the secret names a service asks for in its
+	// environment; a release records where each value came from and
+	// which version it was, so starting it again (a restart, a rollback)
+	// gets the same values. Nil: a service with secrets fails to deploy
+	// with an error saying so.
+	Secrets secret.Resolver
 	// PollInterval is how often drains and canary analyses re-check the
 	// proxy. Default 100ms.
 	PollInterval time.Duration
@@ -138,6 +141,9 @@ type Release struct {
 	Reason     string     `json:"reason,omitempty"`
 	ApprovedBy string     `json:"approved_by,omitempty"`
 	ApprovedAt *time.Time `json:"approved_at,omitempty"`
+	// Secrets says which version of each secret the release got, and
+	// from where; a rollback to it gets the same.
+	Secrets map[string]secret.Ref `json:"secrets,omitempty"`
 }
 
 // Event is one line of deploy progress.

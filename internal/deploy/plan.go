@@ -10,6 +10,7 @@ import (
 
 	"github.com/tugdev/tug/internal/config"
 	"github.com/tugdev/tug/internal/runtime"
+	"github.com/tugdev/tug/internal/secret"
 )
 
 // Defaults of a service's deploy policy and health check.
@@ -49,7 +50,10 @@ type plan struct {
 	Port     int               `json:"port,omitempty"`
 	Env      map[string]string `json:"env,omitempty"`
 	Secrets  []string          `json:"secrets,omitempty"`
-	Replicas int               `json:"replicas"`
+	// SecretRefs are the versions of the secrets the release got, filled
+	// when it first resolves them and pinned ever after.
+	SecretRefs map[string]secret.Ref `json:"secret_refs,omitempty"`
+	Replicas   int                   `json:"replicas"`
 
 	HealthPath     string        `json:"health_path,omitempty"`
 	HealthInterval time.Duration `json:"health_interval"`

@@ -80,8 +80,10 @@ type Options struct {
 	// Query evaluates PromQL for canary analysis queries (the metrics
 	// room provides it); nil makes such analyses fail with a clear error.
 	Query func(ctx context.Context, expr string) (float64, error)
-	// Secrets resolves secret names for services; nil resolves them from
-	// the environment and the repository's .tug/secrets.env.
+	// Secrets resolves secret names that belong to no environment
+	// (notification channels, webhooks); nil resolves them as services'
+	// are, from the secret store (or Vault), then the environment and the
+	// repository's .tug/secrets.env.
 	Secrets func(ctx context.Context, names []string) (map[string]secret.Value, error)
 	// BackupRecorder receives the changes backups make (runs, restores,
 	// prunes), for the audit log; nil records nothing.
@@ -133,6 +135,7 @@ func Run(ctx context.Context, opts Options) error {
 		d.checkState,
 		d.registerMetrics,
 		d.loadConfig,
+		d.openSecrets,
 		d.openStore,
 		d.startProxy,
 		d.startLogs,
@@ -160,6 +163,7 @@ type daemon struct {
 	reloads   *prometheus.CounterVec
 	src       *configSource
 	cfg       *config.Config
+	secrets   *secretsRoom
 	httpAddr  string
 	store     *store.Store
 	px        *proxySupervisor
@@ -345,7 +349,7 @@ func (d *daemon) startDeploys(ctx context.Context) error {
 		Now:      d.o.Now,
 		Logger:   d.log,
 		Query:    query,
-		Secrets:  d.o.Secrets,
+		Secrets:  d.secrets.sources,
 	})
 	if err != nil {
 		return err
@@ -353,6 +357,9 @@ func (d *daemon) startDeploys(ctx context.Context) error {
 	d.mgr = mgr
 	first := true
 	d.src.onChange = func(c *config.Config) error {
+		if err := d.secrets.setConfig(c); err != nil {
+			return err
+		}
 		if first {
 			mgr.SetConfig(c)
 		} else if err := applyConfig(ctx, c, d.mon, d.logs, mgr); err != nil {
@@ -393,6 +400,7 @@ func (d *daemon) listen(context.Context) error {
 		Alerts:    d.mon.engineInForce,
 		Logs:      d.logs,
 		Monitor:   d.mon.mon,
+		Secrets:   d.secrets.svc,
 		Health:    api.HealthResponse{PID: os.Getpid(), StateDir: d.o.StateDir, Version: d.o.Version},
 		ProxyHTTP: d.httpAddr,
 		Logger:    d.log,
@@ -467,6 +475,7 @@ func (d *daemon) serve(ctx context.Context) error {
 	wg.Go(func() { d.px.supervise(bg) })
 	wg.Go(func() { d.mon.run(bg) })
 	wg.Go(func() { d.rescans().run(bg) })
+	wg.Go(func() { d.secrets.run(bg) })
 	<-watchReady
 	d.log.Info("tug server ready", "socket", d.info.Socket, "listen", d.info.Listen, "proxy", d.httpAddr, "pid", d.info.PID)
 	if d.o.Ready != nil {
@@ -527,16 +536,6 @@ func defaults(o Options) (Options, error) {
 	}
 	if o.LookupEnv == nil {
 		o.LookupEnv = os.LookupEnv
-	}
-	if o.Secrets == nil {
-		dir, lookup, log := filepath.Dir(o.ConfigPath), o.LookupEnv, o.Logger
-		o.Secrets = func(_ context.Context, names []string) (map[string]secret.Value, error) {
-			vals, warnings, err := secret.Resolve(names, dir, lookup)
-			for _, w := range warnings {
-				log.Warn(w)
-			}
-			return vals, err
-		}
 	}
 	if o.Registry == nil {
 		o.Registry = prometheus.NewRegistry()
