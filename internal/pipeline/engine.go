@@ -56,6 +56,9 @@ type Options struct {
 	Cache Cache
 	// Deployer runs deploy jobs; nil makes them fail.
 	Deployer Deployer
+	// ImageBuilder runs build_image jobs; nil builds through the Docker
+	// engine DOCKER_HOST names (image.NewBuilder).
+	ImageBuilder ImageBuilder
 	// Observer receives every event of a run; nil drops them.
 	Observer Observer
 	// Now stamps events; nil means time.Now.

@@ -41,7 +41,7 @@ func (r *run) jobInput(st *jobState) jobInput {
 
 // cacheable reports whether a job may be skipped by the cache.
 func cacheable(j *Job) bool {
-	return len(j.Config.Inputs) > 0 && j.Config.Deploy == nil && j.Config.When != WhenManual
+	return len(j.Config.Inputs) > 0 && j.Config.Deploy == nil && j.Config.BuildImage == nil && j.Config.When != WhenManual
 }
 
 // runJob runs one job to its end: artifacts in, cache lookup, attempts,
@@ -213,6 +213,17 @@ func (r *run) attempt(ctx context.Context, j *Job, env []string, attempt int, ke
 			return -1, "timed out after " + shortDuration(j.Config.Timeout.D()), true
 		default:
 			return 1, "deploy " + d.Service + ": " + err.Error(), true
+		}
+	}
+
+	if j.Config.BuildImage != nil {
+		switch err := r.buildImage(actx, j, mw); {
+		case err == nil:
+			return 0, "", false
+		case timedOut():
+			return -1, "timed out after " + shortDuration(j.Config.Timeout.D()), true
+		default:
+			return 1, err.Error(), true
 		}
 	}
 

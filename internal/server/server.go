@@ -25,6 +25,7 @@ import (
 	"github.com/tugdev/tug/internal/api"
 	"github.com/tugdev/tug/internal/config"
 	"github.com/tugdev/tug/internal/deploy"
+	"github.com/tugdev/tug/internal/image"
 	"github.com/tugdev/tug/internal/logs"
 	"github.com/tugdev/tug/internal/proxy"
 	"github.com/tugdev/tug/internal/runtime"
@@ -129,6 +130,7 @@ func Run(ctx context.Context, opts Options) error {
 		d.startLogs,
 		d.openRuntimes,
 		d.openMonitoring,
+		d.startRegistry,
 		d.startDeploys,
 		d.listen,
 	} {
@@ -158,6 +160,7 @@ type daemon struct {
 	rts       atomic.Pointer[map[string]runtime.Runtime]
 	mon       *monitoring
 	mgr       *deploy.Manager
+	images    *image.Builder
 	reqCtx    context.Context
 	stopReqs  context.CancelCauseFunc
 	api       *api.Handler
@@ -336,6 +339,7 @@ func (d *daemon) startDeploys(ctx context.Context) error {
 		Logger:   d.log,
 		Query:    query,
 		Secrets:  d.o.Secrets,
+		Images:   d.images,
 	})
 	if err != nil {
 		return err
