@@ -3,10 +3,13 @@ package image
 import (
 	"archive/tar"
 	"bytes"
+	"context"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -107,5 +110,27 @@ func TestDestination(t *testing.T) {
 	}
 	if _, _, err := Destination("Bad Name", ""); err == nil {
 		t.Error("a bad name: want an error")
+	}
+}
+
+// TestBuildSaysWhenTugsRegistryIsDown: a build for tug's registry fails
+// at once, before building, saying the server serves the registry.
+func TestBuildSaysWhenTugsRegistryIsDown(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens there now
+	b, err := NewBuilder(Options{LookupEnv: func(string) (string, bool) { return "", false }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	var out bytes.Buffer
+	_, err = b.Build(context.Background(), Request{Name: "shop", Registry: addr, Context: t.TempDir(), Tag: "abc"}, &out)
+	if err == nil || !strings.Contains(err.Error(), "start `tug server`") || out.Len() != 0 {
+		t.Fatalf("err %v, output %q", err, out.String())
 	}
 }

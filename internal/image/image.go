@@ -214,6 +214,12 @@ func (b *Builder) Build(ctx context.Context, req Request, out io.Writer) (Result
 		return Result{}, fmt.Errorf("%w: no tag (the commit) for %s", ErrBuild, repo)
 	}
 	res := Result{Repository: repo, Ref: repo + ":" + req.Tag}
+	if push && req.Registry != "" && strings.HasPrefix(repo, pushHost(req.Registry)+"/") {
+		// Say so before a build of minutes, not after it.
+		if err := b.registryUp(ctx, pushHost(req.Registry)); err != nil {
+			return Result{}, fmt.Errorf("%w: %w", ErrBuild, err)
+		}
+	}
 	if res.ImageID, err = b.build(ctx, req, res.Ref, out); err != nil {
 		return Result{}, err
 	}
@@ -281,6 +287,23 @@ func (b *Builder) Find(ctx context.Context, req Request, out io.Writer) (res Res
 		return res, true, nil
 	}
 	return Result{}, false, nil
+}
+
+// registryUp checks that tug's registry answers at host.
+func (b *Builder) registryUp(ctx context.Context, host string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+host+"/v2/", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := b.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("tug's registry at %s is not answering (%v): start `tug server` (or `tug up`), which serves it on server.registry.listen", host, err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s does not answer as tug's registry (%s): is another program listening on server.registry.listen?", host, resp.Status)
+	}
+	return nil
 }
 
 // remoteDigest asks tug's registry (plain HTTP on loopback) for the
