@@ -8,9 +8,8 @@ import (
 	"io"
 	"strings"
 
-	dockerregistry "github.com/docker/docker/api/types/registry"
-
 	"github.com/docker/docker/api/types/image"
+	dockerregistry "github.com/docker/docker/api/types/registry"
 )
 
 // Pusher is the part of the Docker client a push needs; the client's
