@@ -173,8 +173,16 @@ func (r *Registry) collectRepo(name string, pinned map[string]bool, cutoff time.
 		}
 	}
 	if len(keep) == 0 {
-		// No tag and no manifest left: the repository goes.
-		os.RemoveAll(r.repoDir(name))
+		// No tag and no manifest left: the repository goes, and the
+		// directories above it that hold nothing else (a repository
+		// "team" and one "team/shop" share a directory).
+		os.RemoveAll(filepath.Join(r.repoDir(name), "_manifests"))
+		os.RemoveAll(filepath.Join(r.repoDir(name), "_tags"))
+		for d := r.repoDir(name); d != r.repos && strings.HasPrefix(d, r.repos); d = filepath.Dir(d) {
+			if os.Remove(d) != nil {
+				break
+			}
+		}
 	}
 	return nil
 }

@@ -229,7 +229,9 @@ func TestGCKeepsNewestTagsAndPinnedImages(t *testing.T) {
 		t.Errorf("tags %v, want [c3 c4]", tl.Tags)
 	}
 
-	// Nothing pinned and every tag deleted: the repository goes.
+	// Nothing pinned and every tag deleted: the repository goes, and a
+	// repository nested under its name stays.
+	pushImage(t, srv.URL, "shop/nested", "n1", "nested layer")
 	pinned = nil
 	for _, tag := range []string{"c3", "c4"} {
 		do(t, "DELETE", srv.URL+"/v2/shop/manifests/"+tag, nil)
@@ -239,8 +241,11 @@ func TestGCKeepsNewestTagsAndPinnedImages(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, _, body = do(t, "GET", srv.URL+"/v2/_catalog", nil)
-	if !strings.Contains(string(body), `"repositories":[]`) {
+	if !strings.Contains(string(body), `"repositories":["shop/nested"]`) {
 		t.Errorf("catalog: %s", body)
+	}
+	if miss := pullable(t, srv.URL, "shop/nested", "n1"); miss != "" {
+		t.Errorf("nested repository: %s", miss)
 	}
 }
 
