@@ -109,6 +109,7 @@ func (a *app) rootCmd() *cobra.Command {
 	for _, c := range []*cobra.Command{
 		a.newVersionCmd(),
 		a.newValidateCmd(),
+		a.newInitCmd(),
 		a.newRunCmd(),
 		a.newRunsCmd(),
 		newCacheCmd(a),

@@ -80,6 +80,7 @@ func reloadTable() map[string]Reload {
 		"server.max_parallel_runs":         {Restart: serverRestart},
 		"server.registry":                  {Restart: serverRestart},
 		"server.registry.listen":           {Restart: serverRestart},
+		"server.registry.keep":             {Restart: serverRestart},
 		"server.webhooks":                  {Restart: serverRestart},
 		"server.webhooks.*.secret":         {Restart: serverRestart},
 		"secrets":                          live(bySecrets),

@@ -169,7 +169,7 @@ type Trigger struct {
 }
 
 // Job is one unit of work in a pipeline. It has exactly one of Run, Steps,
-// Deploy or Scan. Run and Steps[].Run are kept raw (no ${VAR} expansion at load
+// Deploy, Scan or BuildImage. Run and Steps[].Run are kept raw (no ${VAR} expansion at load
 // time): the shell expands them when the job runs. If is an expr-lang
 // boolean over branch, tag, event, commit (strings) and env, matrix
 // (map[string]string).
@@ -184,7 +184,7 @@ type Job struct {
 	Needs []string `yaml:"needs" json:"needs,omitempty"`
 	// The script, run by bash -eo pipefail in the directory of tug.yaml. ${{
 	// matrix.KEY }} is replaced; $VARS are the shell's. Exactly one of run,
-	// steps, deploy or scan. Default: none. Example: `run: go test ./...`.
+	// steps, deploy, scan or build_image. Default: none. Example: `run: go test ./...`.
 	Run string `yaml:"run" json:"run,omitempty"`
 	// Named scripts run in order in one job, instead of run. Default: none.
 	// Example: `steps: [{name: vet, run: go vet ./...}, {name: test, run: go
@@ -239,6 +239,10 @@ type Job struct {
 	// a script. Default: none. Example: `deploy: {service: web, environment:
 	// staging}`.
 	Deploy *JobDeploy `yaml:"deploy" json:"deploy,omitempty"`
+	// Makes the job build an image from a Dockerfile, tag it with the commit
+	// and push it, instead of running a script. Default: none. Example:
+	// `build_image: {name: shop, context: ., dockerfile: Dockerfile}`.
+	BuildImage *ImageBuild `yaml:"build_image" json:"build_image,omitempty"`
 	// Test report files the job writes, summarised in the run's output.
 	// Default: none. Example: `reports: {junit: [reports/*.xml], coverage:
 	// cover.out}`.
@@ -305,16 +309,21 @@ type Reports struct {
 // Service is a long-running program tug deploys and watches.
 type Service struct {
 	// The command a release runs (bash, in the release's copy of the
-	// repository at its revision): a process on this host. Exactly one of run
-	// or image. Default: none. Example: `run: ./bin/web`.
+	// repository at its revision): a process on this host. Exactly one of run,
+	// image or build_image. Default: none. Example: `run: ./bin/web`.
 	Run string `yaml:"run" json:"run,omitempty"`
 	// A command run once per release, in its copy, before any instance starts.
 	// Default: none. Example: `build: go build -o bin/web ./cmd/web`.
 	Build string `yaml:"build" json:"build,omitempty"`
 	// The image a release runs as containers (Docker engine), pinned to its ID
-	// at deploy. Exactly one of run or image. Default: none. Example: `image:
-	// registry.example.com/web:1.4`.
+	// at deploy. Exactly one of run, image or build_image. Default: none.
+	// Example: `image: registry.example.com/web:1.4`.
 	Image string `yaml:"image" json:"image,omitempty"`
+	// Builds the image each release runs from a Dockerfile, at the release's
+	// commit (or takes the one a pipeline's build_image job pushed for it),
+	// and pins its digest. Exactly one of run, image or build_image. Default:
+	// none. Example: `build_image: {context: ., dockerfile: Dockerfile}`.
+	BuildImage *ImageBuild `yaml:"build_image" json:"build_image,omitempty"`
 	// Pulls image before every deploy, for a moving tag; without it an image
 	// is pulled only when the engine lacks it. Default: false. Example: `pull:
 	// true`.

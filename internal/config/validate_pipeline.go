@@ -94,23 +94,26 @@ func (v *validator) job(pp string, p *Pipeline, name string, j *Job) {
 	if j.Deploy != nil {
 		v.jobDeploy(jp+".deploy", j.Deploy)
 	}
+	if j.BuildImage != nil {
+		v.jobBuildImage(jp, j)
+	}
 }
 
 // jobKind checks that a job does exactly one thing: run, steps or deploy.
 func (v *validator) jobKind(jp string, j *Job) {
 	var set []string
-	for _, k := range []string{"run", "steps", "deploy", "scan"} {
+	for _, k := range []string{"run", "steps", "deploy", "scan", "build_image"} {
 		if v.has(jp + "." + k) {
 			set = append(set, k)
 		}
 	}
 	switch len(set) {
 	case 0:
-		v.errorKey(jp, jp, "job has nothing to do: set one of run, steps, deploy or scan")
+		v.errorKey(jp, jp, "job has nothing to do: set one of run, steps, deploy, scan or build_image")
 		return
 	case 1:
 	default:
-		v.errorKey(jp, jp+"."+set[1], "%s conflict: a job has exactly one of run, steps, deploy or scan", joinAnd(set))
+		v.errorKey(jp, jp+"."+set[1], "%s conflict: a job has exactly one of run, steps, deploy, scan or build_image", joinAnd(set))
 		return
 	}
 	switch set[0] {

@@ -70,7 +70,7 @@ func (m *Manager) deploy(ctx context.Context, req Request, progress Progress, ag
 	}
 	defer m.release(k)
 	var failedElsewhere error
-	if p.Runtime == "process" {
+	if p.Runtime == "process" || p.BuildImage != nil {
 		if rel.Revision, err = m.resolveRevision(ctx, req.Version); err != nil {
 			return nil, err
 		}
@@ -163,7 +163,7 @@ func (m *Manager) failedElsewhere(ctx context.Context, service, env, revision st
 }
 
 func revisionOrImage(rel *Release, p *plan) string {
-	if p.Runtime == "docker" {
+	if p.Runtime == "docker" && p.BuildImage == nil {
 		return p.Image
 	}
 	return shortSHA(rel.Revision)

@@ -8,12 +8,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"reflect"
 	"sync"
 	"time"
 
 	"github.com/tugdev/tug/internal/config"
+	"github.com/tugdev/tug/internal/image"
 	"github.com/tugdev/tug/internal/proxy"
 	"github.com/tugdev/tug/internal/runtime"
 	"github.com/tugdev/tug/internal/secret"
@@ -71,6 +73,18 @@ type ImagePuller interface {
 	PullImage(ctx context.Context, ref string) error
 }
 
+// ImageBuilder builds the image of a service with build_image at a
+// release's commit, or finds the one a pipeline already built and pushed
+// for it. image.Builder implements it. Find's found is false when the
+// image must be built; both write progress to out line by line, are safe
+// for concurrent use and honour ctx.
+type ImageBuilder interface {
+	Find(ctx context.Context, req image.Request, out io.Writer) (image.Result, bool, error)
+	Build(ctx context.Context, req image.Request, out io.Writer) (image.Result, error)
+}
+
+var _ ImageBuilder = (*image.Builder)(nil)
+
 // Options wires a Manager. Runtimes maps "process" and "docker" to their
 // runtime; a service with image: uses "docker".
 type Options struct {
@@ -93,6 +107,9 @@ type Options struct {
 	// gets the same values. Nil: a service with secrets fails to deploy
 	// with an error saying so.
 	Secrets secret.Resolver
+	// Images builds the images of services with build_image. Nil: such
+	// services fail to deploy with an error saying so.
+	Images ImageBuilder
 	// PollInterval is how often drains and canary analyses re-check the
 	// proxy. Default 100ms.
 	PollInterval time.Duration

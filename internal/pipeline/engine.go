@@ -80,6 +80,9 @@ type Options struct {
 	Deployer Deployer
 	// Scanner runs scan jobs; nil makes them fail.
 	Scanner Scanner
+	// ImageBuilder runs build_image jobs; nil builds through the Docker
+	// engine DOCKER_HOST names (image.NewBuilder).
+	ImageBuilder ImageBuilder
 	// Observer receives every event of a run; nil drops them.
 	Observer Observer
 	// Now stamps events; nil means time.Now.

@@ -41,7 +41,7 @@ func (r *run) jobInput(st *jobState) jobInput {
 
 // cacheable reports whether a job may be skipped by the cache.
 func cacheable(j *Job) bool {
-	return len(j.Config.Inputs) > 0 && j.Config.Deploy == nil && j.Config.Scan == nil && j.Config.When != WhenManual
+	return len(j.Config.Inputs) > 0 && j.Config.Deploy == nil && j.Config.Scan == nil && j.Config.BuildImage == nil && j.Config.When != WhenManual
 }
 
 // runJob runs one job to its end: artifacts in, cache lookup, attempts,
@@ -233,6 +233,16 @@ func (r *run) attempt(ctx context.Context, j *Job, env []string, attempt int, ke
 			return 1, fmt.Sprintf("scan: %d new findings at or above %s", sum.Failing, sum.FailOn), false
 		}
 		return 0, "", false
+	}
+	if j.Config.BuildImage != nil {
+		switch err := r.buildImage(actx, j, mw); {
+		case err == nil:
+			return 0, "", false
+		case timedOut():
+			return -1, "timed out after " + shortDuration(j.Config.Timeout.D()), true
+		default:
+			return 1, err.Error(), true
+		}
 	}
 
 	ex := r.e.opts.Executor

@@ -26,6 +26,7 @@ import (
 	"github.com/tugdev/tug/internal/backup"
 	"github.com/tugdev/tug/internal/config"
 	"github.com/tugdev/tug/internal/deploy"
+	"github.com/tugdev/tug/internal/image"
 	"github.com/tugdev/tug/internal/logs"
 	"github.com/tugdev/tug/internal/proxy"
 	"github.com/tugdev/tug/internal/runtime"
@@ -141,6 +142,7 @@ func Run(ctx context.Context, opts Options) error {
 		d.startLogs,
 		d.openRuntimes,
 		d.openMonitoring,
+		d.startRegistry,
 		d.startDeploys,
 		d.startBackups,
 		d.listen,
@@ -172,6 +174,7 @@ type daemon struct {
 	rts       atomic.Pointer[map[string]runtime.Runtime]
 	mon       *monitoring
 	mgr       *deploy.Manager
+	images    *image.Builder
 	reqCtx    context.Context
 	stopReqs  context.CancelCauseFunc
 	api       *api.Handler
@@ -350,6 +353,7 @@ func (d *daemon) startDeploys(ctx context.Context) error {
 		Logger:   d.log,
 		Query:    query,
 		Secrets:  d.secrets.sources,
+		Images:   d.images,
 	})
 	if err != nil {
 		return err
