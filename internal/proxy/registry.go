@@ -40,6 +40,7 @@ func (s *Server) apply(t *Table, restored bool) error {
 		live[key] = b
 		return b
 	})
+	s.attachEdges(rt)
 	// Publish the new table before draining what it dropped, so a request
 	// that finds a backend draining finds the new table too.
 	s.routing.Store(rt)

@@ -63,6 +63,9 @@ type Options struct {
 
 	// Limits bound client connections and requests (zero fields: defaults).
 	Limits Limits
+	// RateLimitClients bounds how many clients' buckets each rate limit
+	// keeps (default DefaultRateLimitClients).
+	RateLimitClients int
 }
 
 // Paths inside the state directory.
@@ -105,7 +108,9 @@ type Server struct {
 	warn         *rateLog    // serve, accept and guard warnings, rate limited
 	errLog       *log.Logger // net/http's error log, through warn
 	guard        *connGuard
-	active       atomic.Int64 // requests being served, for shutdown
+	active       atomic.Int64        // requests being served, for shutdown
+	limiters     map[string]*limiter // rate limits by service, environment and setting; under applyMu
+	httpsPort    string              // ":PORT" for redirects, "" for 443
 
 	baseCtx   context.Context // lives as long as Run; probes hang off it
 	ready     chan struct{}
@@ -242,6 +247,7 @@ func (s *Server) Run(ctx context.Context) error {
 		closeAll()
 		return err
 	}
+	s.httpsPort = httpsPortSuffix(s.httpsLn)
 
 	t, fellBack, err := loadTable(s.dataDir)
 	switch {

@@ -30,6 +30,8 @@ type Route struct {
 	// StickyCookie, when set, pins a client to a backend by that cookie.
 	StickyCookie string        `json:"sticky_cookie,omitempty"`
 	StickyTTL    time.Duration `json:"sticky_ttl,omitempty"`
+	// Edge is what the proxy enforces beyond routing (edge.go).
+	Edge *Edge `json:"edge,omitempty"`
 }
 
 // Pool is the instances of one release.
