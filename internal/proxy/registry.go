@@ -44,6 +44,9 @@ func (s *Server) apply(t *Table, restored bool) error {
 	// Publish the new table before draining what it dropped, so a request
 	// that finds a backend draining finds the new table too.
 	s.routing.Store(rt)
+	if s.certs != nil {
+		s.certs.Manage(rt.hosts())
+	}
 	for key, b := range s.backends {
 		if live[key] != nil {
 			continue

@@ -95,5 +95,6 @@ type BackendStatus struct {
 //	PUT  /table            replace the Table (400 invalid, 409 stale version)
 //	GET  /stats            []Stats
 //	GET  /backends         []BackendStatus (including draining ones)
+//	GET  /certs            []CertStatus of the https listener
 //	GET  /metrics          Prometheus text format (tug_proxy_* families)
 //	GET  /healthz          200 once serving
