@@ -30,6 +30,28 @@ type TLSOptions struct {
 	Now    func() time.Time
 }
 
+// ErrTLSSource: not exactly one source of certificates was given.
+var ErrTLSSource = errors.New("give exactly one of --tls-cert with --tls-key, --tls-local, or --acme")
+
+// Check says whether o names exactly one source of certificates (and the
+// certificate with its key).
+func (o TLSOptions) Check() error {
+	files := o.CertFile != "" || o.KeyFile != ""
+	n := 0
+	for _, b := range []bool{files, o.LocalCA, o.ACME != nil} {
+		if b {
+			n++
+		}
+	}
+	switch {
+	case n != 1:
+		return fmt.Errorf("tls: %w", ErrTLSSource)
+	case files && (o.CertFile == "" || o.KeyFile == ""):
+		return errors.New("tls: --tls-cert and --tls-key go together")
+	}
+	return nil
+}
+
 // CertStatus is one certificate a listener serves (or the local CA's
 // own), for `tug doctor security`, metrics and alerts.
 type CertStatus struct {
@@ -60,14 +82,8 @@ func NewCerts(o TLSOptions) (*Certs, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	n := 0
-	for _, b := range []bool{o.CertFile != "" || o.KeyFile != "", o.LocalCA, o.ACME != nil} {
-		if b {
-			n++
-		}
-	}
-	if n != 1 {
-		return nil, errors.New("tls: give exactly one of a certificate and key, the local CA, or ACME")
+	if err := o.Check(); err != nil {
+		return nil, err
 	}
 	c := &Certs{log: o.Logger, acmeOpts: o.ACME, dir: o.Dir}
 	switch {

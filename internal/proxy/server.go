@@ -131,8 +131,11 @@ func New(opts Options) (*Server, error) {
 	if opts.StateDir == "" {
 		return nil, errors.New("proxy: StateDir is required")
 	}
-	if (opts.HTTPSAddr != "" || opts.HTTPSListener != nil) && (opts.TLSCertFile == "" || opts.TLSKeyFile == "") && !opts.LocalCA && opts.ACME == nil {
-		return nil, errors.New("proxy: an https listener needs --tls-cert and --tls-key, --tls-local or --acme")
+	if opts.HTTPSAddr != "" || opts.HTTPSListener != nil {
+		o := TLSOptions{CertFile: opts.TLSCertFile, KeyFile: opts.TLSKeyFile, LocalCA: opts.LocalCA, ACME: opts.ACME}
+		if err := o.Check(); err != nil {
+			return nil, fmt.Errorf("proxy: the https listener: %w", err)
+		}
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
