@@ -153,6 +153,9 @@ func TestACMEIssuanceAndRenewalAgainstPebble(t *testing.T) {
 				c := served()
 				return c != nil && c.SerialNumber.Cmp(first.SerialNumber) != 0 && time.Now().Before(first.NotAfter)
 			})
+			if challenge == "http-01" {
+				apiCertificateThroughTheProxy(t, pb, dir, httpLn.Addr())
+			}
 			st, err := p.client.Certs(t.Context())
 			if err != nil {
 				t.Fatal(err)
@@ -166,4 +169,41 @@ func TestACMEIssuanceAndRenewalAgainstPebble(t *testing.T) {
 			}
 		})
 	}
+}
+
+// apiCertificateThroughTheProxy: the server's API listener gets its own
+// ACME certificate with the same certificates directory, the CA's HTTP-01
+// challenge answered by the proxy's http listener (certmagic shares the
+// challenge through the directory; here both are in one process).
+func apiCertificateThroughTheProxy(t *testing.T, pb *pebbleCA, dir string, proxyHTTP net.Addr) {
+	t.Helper()
+	api, err := NewCerts(TLSOptions{Dir: CertsDir(dir), Logger: testLogger(t),
+		ACME: &ACMEOptions{CA: pb.directory, RootsFile: pb.apiRoots, Challenge: "http-01"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer api.Stop()
+	if err := api.StartACME(t.Context(), proxyHTTP, nil); err != nil {
+		t.Fatal(err)
+	}
+	api.Manage([]string{"api.shop.test"})
+	ln := tls.NewListener(listenLoopback(t), api.TLSConfig())
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() { c.(*tls.Conn).Handshake(); c.Close() }()
+		}
+	}()
+	testkit.Eventually(t, 60*time.Second, "a certificate for the API's name", func() bool {
+		c, err := tls.Dial("tcp", ln.Addr().String(), &tls.Config{RootCAs: pb.issuing, ServerName: "api.shop.test"})
+		if err != nil {
+			return false
+		}
+		c.Close()
+		return true
+	})
 }

@@ -168,7 +168,7 @@ func (c *Certs) getCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, er
 		// No SNI (a client that dialled an address): the loopback
 		// address it most likely used.
 		host = "localhost"
-		if a, ok := hello.Conn.LocalAddr().(*net.TCPAddr); ok && a.IP.IsLoopback() {
+		if a, ok := connLocalAddr(hello).(*net.TCPAddr); ok && a.IP.IsLoopback() {
 			host = a.IP.String()
 		}
 	}
@@ -311,4 +311,11 @@ func (rt *routing) hosts() []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+func connLocalAddr(hello *tls.ClientHelloInfo) net.Addr {
+	if hello.Conn == nil {
+		return nil
+	}
+	return hello.Conn.LocalAddr()
 }
