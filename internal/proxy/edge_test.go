@@ -277,3 +277,25 @@ func TestEdgeInvalidTable(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkLimiterAllow is the rate limit's cost per request: one client
+// (every request on one bucket, the most contended case) and many.
+func BenchmarkLimiterAllow(b *testing.B) {
+	for _, clients := range []int{1, 10_000} {
+		b.Run(strconv.Itoa(clients)+"-clients", func(b *testing.B) {
+			l := newLimiter(&RateLimit{Requests: 1e9, Per: time.Second, Burst: 1e9}, 0)
+			keys := make([]string, clients)
+			for i := range keys {
+				keys[i] = "10.0." + strconv.Itoa(i/256) + "." + strconv.Itoa(i%256)
+			}
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				i := 0
+				for pb.Next() {
+					l.allow(keys[i%clients], time.Now().UnixNano())
+					i++
+				}
+			})
+		})
+	}
+}
