@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -147,7 +148,11 @@ func (s *Server) edgeRefuses(w http.ResponseWriter, r *http.Request, st *reqStat
 	e := st.route.edge
 	st.tls = r.TLS != nil
 	if e.redirect && r.TLS == nil && s.httpsLn != nil {
-		u := "https://" + st.route.host + s.httpsPort + r.URL.RequestURI()
+		host := st.route.host
+		if strings.IndexByte(host, ':') >= 0 {
+			host = "[" + host + "]" // an IPv6 address
+		}
+		u := "https://" + host + s.httpsPort + r.URL.RequestURI()
 		h := w.Header()
 		h.Set("Location", u)
 		h.Set("X-Request-Id", st.requestID)
