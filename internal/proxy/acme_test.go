@@ -156,6 +156,18 @@ func TestACMEIssuanceAndRenewalAgainstPebble(t *testing.T) {
 			if challenge == "http-01" {
 				apiCertificateThroughTheProxy(t, pb, dir, httpLn.Addr())
 			}
+			// Without a running proxy, the stored certificates tell expiry.
+			stored, err := StoredCertificates(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var storedShop bool
+			for _, c := range stored {
+				storedShop = storedShop || c.Host == "shop.test" && c.Source == "acme" && !c.NotAfter.Before(first.NotAfter)
+			}
+			if !storedShop {
+				t.Errorf("stored certificates: %+v", stored)
+			}
 			st, err := p.client.Certs(t.Context())
 			if err != nil {
 				t.Fatal(err)

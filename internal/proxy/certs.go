@@ -4,11 +4,15 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -318,4 +322,54 @@ func connLocalAddr(hello *tls.ClientHelloInfo) net.Addr {
 		return nil
 	}
 	return hello.Conn.LocalAddr()
+}
+
+// StoredCertificates reads the certificates kept in the certificates
+// directory of stateDir without a running proxy: the local CA's own and
+// every ACME certificate (for `tug doctor security`, which must judge
+// expiry while the proxy is down too). A missing directory is no error.
+func StoredCertificates(stateDir string) ([]CertStatus, error) {
+	dir := CertsDir(stateDir)
+	var out []CertStatus
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil
+			}
+			return err
+		}
+		source := ""
+		switch {
+		case d.IsDir():
+			return nil
+		case path == filepath.Join(dir, CACertName):
+			source = "local_ca_root"
+		case strings.HasSuffix(path, ".crt") && strings.HasPrefix(path, filepath.Join(dir, "acme")+string(filepath.Separator)):
+			source = "acme"
+		default:
+			return nil
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		block, _ := pem.Decode(b)
+		if block == nil {
+			return fmt.Errorf("%s: no PEM certificate", path)
+		}
+		c, err := x509.ParseCertificate(block.Bytes)
+		if err != nil {
+			return fmt.Errorf("%s: %w", path, err)
+		}
+		host := ""
+		if source == "acme" {
+			host = c.Subject.CommonName
+			if len(c.DNSNames) > 0 {
+				host = c.DNSNames[0]
+			}
+		}
+		out = append(out, CertStatus{Host: host, Source: source, NotAfter: c.NotAfter, Issuer: c.Issuer.CommonName})
+		return nil
+	})
+	return out, err
 }
