@@ -44,6 +44,7 @@ func ConfigGroups(c *config.Config, have map[string]bool) []rulefmt.RuleGroup {
 	globalDefaults := c.Monitoring == nil || c.Monitoring.DefaultAlerts == nil || *c.Monitoring.DefaultAlerts
 	if globalDefaults && len(c.ServiceOrder) > 0 {
 		groups = append(groups, rulefmt.RuleGroup{Name: "default:hosts", Rules: HostPack()})
+		groups = append(groups, rulefmt.RuleGroup{Name: "default:tls", Rules: TLSPack()})
 	}
 	if globalDefaults && len(c.Backups) > 0 {
 		groups = append(groups, rulefmt.RuleGroup{Name: backupGroup, Rules: BackupPack()})

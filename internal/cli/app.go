@@ -116,6 +116,7 @@ func (a *app) rootCmd() *cobra.Command {
 		newArtifactsCmd(a),
 		newQueryCmd(a),
 		newProxyCmd(a),
+		newCACmd(a),
 		a.newServerCmd(),
 		a.newUpCmd(),
 		a.newDownCmd(),

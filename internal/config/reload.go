@@ -73,6 +73,12 @@ func reloadTable() map[string]Reload {
 		"proxy.tls":                        {Restart: proxyRestart},
 		"proxy.tls.cert":                   {Restart: proxyRestart},
 		"proxy.tls.key":                    {Restart: proxyRestart},
+		"proxy.tls.local_ca":               {Restart: proxyRestart},
+		"proxy.tls.acme":                   {Restart: proxyRestart},
+		"proxy.tls.acme.email":             {Restart: proxyRestart},
+		"proxy.tls.acme.ca":                {Restart: proxyRestart},
+		"proxy.tls.acme.ca_root":           {Restart: proxyRestart},
+		"proxy.tls.acme.challenge":         {Restart: proxyRestart},
 		"proxy.access_log":                 {Restart: proxyRestart},
 		"logs":                             live(byLogs),
 		"logs.retention":                   live(byLogs),
@@ -128,6 +134,8 @@ func serviceReload(key string) Reload {
 	switch {
 	case key == "routes", key == "environments.*.routes", strings.HasPrefix(key, "sticky"):
 		return Reload{Applies: byTable}
+	case edgeKey(key), edgeKey(strings.TrimPrefix(key, "environments.*.")):
+		return Reload{Applies: byTable}
 	case strings.HasPrefix(key, "health"):
 		return Reload{Applies: byTable + "; " + byMonitor + "; the next deploy gates on it"}
 	case strings.HasPrefix(key, "metrics"):
@@ -136,6 +144,17 @@ func serviceReload(key string) Reload {
 		return Reload{Applies: byRules}
 	}
 	return Reload{Applies: byDeploy}
+}
+
+// edgeKey: a service key the proxy enforces per route (rate limit, body
+// limit, headers, HTTPS), carried in the routing table.
+func edgeKey(key string) bool {
+	for _, k := range []string{"rate_limit", "max_body", "headers", "https"} {
+		if key == k || strings.HasPrefix(key, k+".") {
+			return true
+		}
+	}
+	return false
 }
 
 // ReloadOf says how a change of key (a KeyPaths entry) takes effect.

@@ -372,6 +372,22 @@ type Service struct {
 	// (the service's settings everywhere). Example: `environments:
 	// {production: {replicas: 3, routes: [example.com]}}`.
 	Environments map[string]*ServiceEnvironment `yaml:"environments" json:"environments,omitempty"`
+	// A rate limit per client at the proxy (a token bucket); a client over
+	// it gets 429 with Retry-After. Default: none. Example: `rate_limit:
+	// {requests: 100, per: 1s, burst: 200, by: client_ip}`.
+	RateLimit *RateLimit `yaml:"rate_limit" json:"rate_limit,omitempty"`
+	// The largest request body the proxy passes on; a larger one gets 413.
+	// Default: no limit. Example: `max_body: 10MiB`.
+	MaxBody ByteSize `yaml:"max_body" json:"max_body,omitempty"`
+	// Response headers the proxy sets on every answer of the routes,
+	// replacing the service's own; an empty value removes the header.
+	// Default: none. Example: `headers: {X-Frame-Options: DENY,
+	// X-Content-Type-Options: nosniff}`.
+	Headers map[string]string `yaml:"headers" json:"headers,omitempty"`
+	// HTTPS redirect and HSTS of the routes. Default: plain HTTP redirects
+	// to HTTPS when proxy.https is set; no HSTS. Example: `https: {hsts:
+	// 365d}`.
+	HTTPS *ServiceHTTPS `yaml:"https" json:"https,omitempty"`
 }
 
 // Health is an HTTP health check against each instance.
@@ -474,6 +490,18 @@ type ServiceEnvironment struct {
 	// Environment variables added to (and overriding) the service's. Default:
 	// none. Example: `env: {LOG_LEVEL: warn}`.
 	Env map[string]string `yaml:"env" json:"env,omitempty"`
+	// The rate limit in this environment. Default: the service's. Example:
+	// `rate_limit: {requests: 1000}`.
+	RateLimit *RateLimit `yaml:"rate_limit" json:"rate_limit,omitempty"`
+	// The largest request body in this environment. Default: the
+	// service's. Example: `max_body: 1MiB`.
+	MaxBody ByteSize `yaml:"max_body" json:"max_body,omitempty"`
+	// Response headers added to (and overriding) the service's. Default:
+	// none. Example: `headers: {X-Robots-Tag: noindex}`.
+	Headers map[string]string `yaml:"headers" json:"headers,omitempty"`
+	// HTTPS redirect and HSTS in this environment. Default: the service's.
+	// Example: `https: {hsts: 365d}`.
+	HTTPS *ServiceHTTPS `yaml:"https" json:"https,omitempty"`
 }
 
 // Environment is a deploy target such as staging or production.
@@ -549,25 +577,35 @@ type Proxy struct {
 	// The HTTP listener, host:port; --http wins. Default: 127.0.0.1:8080.
 	// Example: `http: 0.0.0.0:80`.
 	HTTP string `yaml:"http" json:"http,omitempty"`
-	// An HTTPS listener, host:port; needs tls. Default: none. Example: `https:
-	// 0.0.0.0:443`.
+	// An HTTPS listener, host:port (TLS 1.2 at least); needs tls. Default:
+	// none. Example: `https: 0.0.0.0:443`.
 	HTTPS string `yaml:"https" json:"https,omitempty"`
-	// The certificate of the https listener. Required with https. Example:
-	// `tls: {cert: certs/site.pem, key: certs/site-key.pem}`.
+	// Where the https listener's certificates come from: files, the local CA
+	// or ACME. Required with https. Example: `tls: {cert: certs/site.pem,
+	// key: certs/site-key.pem}`.
 	TLS *TLS `yaml:"tls" json:"tls,omitempty"`
 	// false turns the JSON access log (.tug/proxy/access.log) off. Default:
 	// true. Example: `access_log: false`.
 	AccessLog *bool `yaml:"access_log" json:"access_log,omitempty"`
 }
 
-// TLS names certificate and key files in PEM.
+// TLS says where the https listener's certificates come from: files
+// (cert and key), tug's local CA (local_ca), or ACME (acme); exactly one.
 type TLS struct {
-	// The PEM certificate chain, relative to tug.yaml. Required. Example:
-	// `cert: certs/site.pem`.
-	Cert string `yaml:"cert" json:"cert"`
-	// The PEM private key, relative to tug.yaml. Required. Example: `key:
-	// certs/site-key.pem`.
-	Key string `yaml:"key" json:"key"`
+	// The PEM certificate chain, relative to tug.yaml. Required with key.
+	// Example: `cert: certs/site.pem`.
+	Cert string `yaml:"cert" json:"cert,omitempty"`
+	// The PEM private key, relative to tug.yaml. Required with cert.
+	// Example: `key: certs/site-key.pem`.
+	Key string `yaml:"key" json:"key,omitempty"`
+	// Certificates from tug's own local CA (.tug/certs/ca.pem), made for
+	// localhost names on demand, for development; trust the CA once (`tug
+	// ca`). Default: false. Example: `tls: {local_ca: true}`.
+	LocalCA bool `yaml:"local_ca" json:"local_ca,omitempty"`
+	// Certificates obtained and renewed automatically by ACME for the hosts
+	// of the routes (localhost names get the local CA's). Default: none.
+	// Example: `tls: {acme: {email: ops@example.com}}`.
+	ACME *ACME `yaml:"acme" json:"acme,omitempty"`
 }
 
 // Logs sets how long service, proxy and tug logs are kept.

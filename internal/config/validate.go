@@ -34,6 +34,7 @@ func validate(c *Config, d *decoder) {
 	v.scan()
 	v.backups()
 	v.secrets()
+	v.edge()
 }
 
 // has says whether path was written in the file.

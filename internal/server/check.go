@@ -36,6 +36,7 @@ func Check(ctx context.Context, cfg *config.Config) (warnings config.Errors, err
 			errs = append(errs, cfg.Errorf("proxy.tls", "the proxy cannot load its certificate: %v", err))
 		}
 	}
+	errs = append(errs, checkEdge(cfg, dir)...)
 	if len(errs) > 0 {
 		return nil, errs
 	}

@@ -56,6 +56,8 @@ type Options struct {
 	// InsecureNoAuth says to serve it anyway (ErrNoAuth).
 	ListenAddr     string
 	InsecureNoAuth bool
+	// ListenTLS, when set, serves ListenAddr over TLS (listentls.go).
+	ListenTLS *ListenTLS
 	// AllowHosts are host names clients may reach the TCP API by, besides
 	// its address and localhost (see api.RemoteOptions).
 	AllowHosts []string
@@ -113,8 +115,10 @@ var ErrNoAuth = errors.New("the API on TCP has no authentication")
 type Info struct {
 	// Socket is the API's unix socket.
 	Socket string
-	// Listen is the TCP API address actually bound ("" without --listen).
-	Listen string
+	// Listen is the TCP API address actually bound ("" without --listen),
+	// served over TLS when ListenTLS.
+	Listen    string
+	ListenTLS bool
 	// HTTPAddr is the proxy's listener as requested.
 	HTTPAddr string
 	PID      int
@@ -433,7 +437,11 @@ func (d *daemon) listen(context.Context) error {
 	if err != nil {
 		return fmt.Errorf("--listen %s: %w", d.o.ListenAddr, err)
 	}
-	d.info.Listen = tln.Addr().String()
+	d.info.Listen, d.info.ListenTLS = tln.Addr().String(), d.o.ListenTLS != nil
+	if tln, err = d.listenTLS(tln); err != nil {
+		tln.Close()
+		return err
+	}
 	d.log.Warn("the API on TCP has NO AUTHENTICATION (--insecure-no-auth): anyone who can reach it can deploy, roll back and change the config",
 		"addr", d.info.Listen, "allowed_hosts", d.o.AllowHosts)
 	d.serveOn(tln, h.Remote(api.RemoteOptions{Addr: tln.Addr(), Hosts: d.o.AllowHosts}))
@@ -557,8 +565,8 @@ func proxyArgv(o Options, cfg *config.Config, httpAddr string) []string {
 	}
 	argv := append(append([]string(nil), o.ProxyCommand...), "--state-dir", o.StateDir, "--http", httpAddr)
 	if p := cfg.Proxy; p != nil && p.HTTPS != "" && p.TLS != nil {
-		base := filepath.Dir(o.ConfigPath)
-		argv = append(argv, "--https", p.HTTPS, "--tls-cert", absFrom(base, p.TLS.Cert), "--tls-key", absFrom(base, p.TLS.Key))
+		argv = append(argv, "--https", p.HTTPS)
+		argv = append(argv, proxyTLSArgs(filepath.Dir(o.ConfigPath), p.TLS)...)
 	}
 	if p := cfg.Proxy; p != nil && p.AccessLog != nil && !*p.AccessLog {
 		argv = append(argv, "--access-log=false")
