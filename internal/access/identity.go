@@ -62,3 +62,15 @@ func IdentityOf(ctx context.Context) (Identity, bool) {
 	id, ok := ctx.Value(identityKey{}).(Identity)
 	return id, ok
 }
+
+// ActorOf is the actor to record for a change ctx's caller makes, when
+// its identity cannot be chosen by the caller: a token's (or a session's
+// made from one), or a signed request's. It is "" otherwise (the unix
+// socket's local admin, a listener without authentication), where the
+// name the client sends ($TUG_USER) may be used.
+func ActorOf(ctx context.Context) string {
+	if id, ok := IdentityOf(ctx); ok && (id.Remote() || id.Via == ViaSignature) {
+		return id.Actor
+	}
+	return ""
+}

@@ -44,6 +44,13 @@ func ConfigGroups(c *config.Config, have map[string]bool) []rulefmt.RuleGroup {
 	globalDefaults := c.Monitoring == nil || c.Monitoring.DefaultAlerts == nil || *c.Monitoring.DefaultAlerts
 	if globalDefaults && len(c.ServiceOrder) > 0 {
 		groups = append(groups, rulefmt.RuleGroup{Name: "default:hosts", Rules: HostPack()})
+		groups = append(groups, rulefmt.RuleGroup{Name: "default:tls", Rules: TLSPack()})
+	}
+	if globalDefaults && len(c.Backups) > 0 {
+		groups = append(groups, rulefmt.RuleGroup{Name: backupGroup, Rules: BackupPack()})
+	}
+	if globalDefaults && secretMaxAges(c) {
+		groups = append(groups, rulefmt.RuleGroup{Name: "default:secrets", Rules: SecretPack()})
 	}
 	for _, name := range c.ServiceOrder {
 		s := c.Services[name]
@@ -138,6 +145,23 @@ func ServicePack(service string) []rulefmt.Rule {
 				"summary": "{{ $labels.service }}: instance {{ $labels.instance }} is crash looping",
 			},
 		},
+		// The server's rescans of live releases set tug_scan_findings.
+		{
+			Alert:  "VulnerableRelease",
+			Expr:   fmt.Sprintf(`tug_scan_findings{service=%s,severity="critical"} > 0`, q),
+			Labels: lbl("P1"),
+			Annotations: map[string]string{
+				"summary": "{{ $labels.service }} ({{ $labels.environment }}): {{ $value }} critical vulnerabilities in the live release; see `tug scan --release {{ $labels.service }}`",
+			},
+		},
+		{
+			Alert:  "VulnerableRelease",
+			Expr:   fmt.Sprintf(`tug_scan_findings{service=%s,severity="high"} > 0`, q),
+			Labels: lbl("P2"),
+			Annotations: map[string]string{
+				"summary": "{{ $labels.service }} ({{ $labels.environment }}): {{ $value }} high vulnerabilities in the live release; see `tug scan --release {{ $labels.service }}`",
+			},
+		},
 	}
 }
 
@@ -165,4 +189,34 @@ func HostPack() []rulefmt.Rule {
 			},
 		},
 	}
+}
+
+// secretMaxAges says whether any secret has a max_age to alert on.
+func secretMaxAges(c *config.Config) bool {
+	if c.Secrets == nil {
+		return false
+	}
+	if c.Secrets.MaxAge > 0 {
+		return true
+	}
+	for _, p := range c.Secrets.Policies {
+		if p != nil && p.MaxAge > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// SecretPack is the default alert of the secret store: a value older
+// than its max_age (tug_secret_* come from the store, at each scrape).
+func SecretPack() []rulefmt.Rule {
+	return []rulefmt.Rule{{
+		Alert:  "SecretTooOld",
+		Expr:   "tug_secret_age_seconds > tug_secret_max_age_seconds",
+		Labels: map[string]string{LabelSeverity: "P2"},
+		Annotations: map[string]string{
+			"summary":     "secret {{ $labels.secret }} {{ with $labels.environment }}({{ . }}) {{ end }}is {{ $value | humanizeDuration }} old",
+			"description": "The current value of {{ $labels.secret }} is older than its max_age: rotate it with `tug secret rotate {{ $labels.secret }}`.",
+		},
+	}}
 }

@@ -62,7 +62,7 @@ notify:
 	for _, g := range e.RuleGroups() {
 		names = append(names, g.Name())
 	}
-	want := "alerts default:hosts default:web slo:web"
+	want := "alerts default:hosts default:tls default:web slo:web"
 	if got := joinStrings(names); got != want {
 		t.Fatalf("groups %q, want %q", got, want)
 	}

@@ -167,14 +167,13 @@ func (s *statusWriter) message() string {
 // says; on the unix socket or without authentication, the name the body
 // gives (the CLI sends $TUG_USER or $USER), else the caller's identity.
 func who(ctx context.Context, given string) string {
-	id, ok := access.IdentityOf(ctx)
-	if ok && (id.Remote() || id.Via == access.ViaSignature) {
-		return id.Actor
+	if a := access.ActorOf(ctx); a != "" {
+		return a
 	}
 	if s := trimmed(given); s != "" {
 		return s
 	}
-	if ok && id.Actor != "" {
+	if id, ok := access.IdentityOf(ctx); ok && id.Actor != "" {
 		return id.Actor
 	}
 	return "api"

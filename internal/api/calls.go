@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/tugdev/tug/internal/access"
 	"github.com/tugdev/tug/internal/alert"
@@ -11,6 +12,7 @@ import (
 	"github.com/tugdev/tug/internal/endpoint"
 	"github.com/tugdev/tug/internal/logs"
 	"github.com/tugdev/tug/internal/metrics"
+	"github.com/tugdev/tug/internal/secretstore"
 )
 
 type none = endpoint.None
@@ -200,4 +202,62 @@ func (c *Client) VerifyAudit(ctx context.Context) (audit.Report, error) {
 // Security runs the security checks in the server.
 func (c *Client) Security(ctx context.Context) (doctor.Report, error) {
 	return call(ctx, c, doctor.OpSecurity, none{}, none{})
+}
+
+// Secrets lists the secrets in the store (env "" for all): names,
+// versions, who and when; never values.
+func (c *Client) Secrets(ctx context.Context, env string) ([]secretstore.Secret, error) {
+	r, err := call(ctx, c, secretstore.OpList, secretstore.ListParams{Env: env}, none{})
+	return r.Secrets, err
+}
+
+// SetSecret stores a new version of name (env "" for every environment).
+func (c *Client) SetSecret(ctx context.Context, name string, req secretstore.SetRequest) (secretstore.Written, error) {
+	return call(ctx, c, secretstore.OpSet, secretstore.NameParams{Name: name}, req)
+}
+
+// RevealSecret returns a secret's value; the server audits the call.
+func (c *Client) RevealSecret(ctx context.Context, p secretstore.RevealParams) (secretstore.Revealed, error) {
+	return call(ctx, c, secretstore.OpReveal, p, none{})
+}
+
+// RemoveSecret removes a secret's value.
+func (c *Client) RemoveSecret(ctx context.Context, p secretstore.RemoveParams) (secretstore.Removed, error) {
+	return call(ctx, c, secretstore.OpRemove, p, none{})
+}
+
+// ImportSecrets stores many values in one change.
+func (c *Client) ImportSecrets(ctx context.Context, req secretstore.ImportRequest) ([]secretstore.Written, error) {
+	r, err := call(ctx, c, secretstore.OpImport, none{}, req)
+	return r.Written, err
+}
+
+// RotateSecret stores a new value and waits while the services using it
+// are rolled onto it, calling each with every progress event.
+func (c *Client) RotateSecret(ctx context.Context, name string, req secretstore.RotateRequestBody, each func(secretstore.Event)) (*secretstore.Rotated, error) {
+	var res *secretstore.Rotated
+	err := stream(ctx, c, secretstore.OpRotate, secretstore.NameParams{Name: name}, req, func(l secretstore.RotateLine) error {
+		if l.Event != nil && each != nil {
+			each(*l.Event)
+		}
+		if l.Done {
+			res = l.Result
+		}
+		return nil
+	})
+	if err == nil && res == nil {
+		err = fmt.Errorf("%w: the server ended the answer before the rotation finished", ErrUnreachable)
+	}
+	return res, err
+}
+
+// PruneSecrets drops all but the newest keep versions of each secret.
+func (c *Client) PruneSecrets(ctx context.Context, req secretstore.PruneRequest) (secretstore.Pruned, error) {
+	return call(ctx, c, secretstore.OpPrune, none{}, req)
+}
+
+// SecretKey is the server's public key, for secrets.recipients.
+func (c *Client) SecretKey(ctx context.Context) (string, error) {
+	r, err := call(ctx, c, secretstore.OpKey, none{}, none{})
+	return r.Recipient, err
 }

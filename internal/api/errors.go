@@ -15,6 +15,8 @@ import (
 	"github.com/tugdev/tug/internal/logs"
 	"github.com/tugdev/tug/internal/metrics"
 	"github.com/tugdev/tug/internal/proxy"
+	"github.com/tugdev/tug/internal/secret"
+	"github.com/tugdev/tug/internal/secretstore"
 	"github.com/tugdev/tug/internal/store"
 )
 
@@ -38,6 +40,17 @@ func errorCodes() []endpoint.ErrorCode {
 		{Err: deploy.ErrFailedElsewhere, Code: endpoint.CodeFailedElsewhere},
 		{Err: deploy.ErrOwnApproval, Code: endpoint.CodeForbidden},
 		{Err: deploy.ErrFailed, Code: endpoint.CodeDeployFailed},
+		{Err: secret.ErrMissing, Code: endpoint.CodeBadRequest},
+		{Err: secret.ErrGone, Code: endpoint.CodeNotFound},
+		{Err: secretstore.ErrInvalid, Code: endpoint.CodeBadRequest},
+		{Err: secretstore.ErrVaultBackend, Code: endpoint.CodeBadRequest},
+		{Err: secretstore.ErrSealed, Code: endpoint.CodeBadRequest},
+		{Err: secretstore.ErrNotFound, Code: endpoint.CodeNotFound},
+		{Err: secretstore.ErrNoSecrets, Code: endpoint.CodeUnavailable},
+		{Err: secretstore.ErrNoKey, Code: endpoint.CodeUnavailable},
+		{Err: secretstore.ErrWrongKey, Code: endpoint.CodeUnavailable},
+		{Err: secretstore.ErrDamaged, Code: endpoint.CodeUnavailable},
+		{Err: secretstore.ErrVault, Code: endpoint.CodeUnavailable},
 		{Err: alert.ErrNoEngine, Code: endpoint.CodeUnavailable},
 		{Err: logs.ErrNoLogs, Code: endpoint.CodeUnavailable},
 		{Err: metrics.ErrNoMonitor, Code: endpoint.CodeUnavailable},

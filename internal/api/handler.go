@@ -17,6 +17,7 @@ import (
 	"github.com/tugdev/tug/internal/endpoint"
 	"github.com/tugdev/tug/internal/logs"
 	"github.com/tugdev/tug/internal/metrics"
+	"github.com/tugdev/tug/internal/secretstore"
 )
 
 // Deployer is the deploy manager as the API sees it; *deploy.Manager
@@ -101,6 +102,8 @@ type Options struct {
 	// Security gathers what GET /api/doctor/security checks; nil answers
 	// 503.
 	Security func(context.Context) (doctor.Inputs, error)
+	// Secrets serves the secrets API (/api/secrets).
+	Secrets *secretstore.Service
 	// Health is the static part of GET /api/health.
 	Health HealthResponse
 	// ProxyHTTP is the proxy's HTTP listener, for URLs in status.

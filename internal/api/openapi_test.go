@@ -67,8 +67,10 @@ func withRooms(t *testing.T) func(*Options) {
 	}
 	t.Cleanup(func() { lg.Close() })
 	withTokens, _ := withAccess(t)
+	sec := testSecrets(t, cfg)
 	return func(o *Options) {
 		withTokens(o)
+		o.Secrets = sec
 		o.Alerts = func() *alert.Engine { return eng }
 		o.Logs = lg
 		o.Monitor = mon
@@ -245,6 +247,19 @@ func TestOpenAPIIsTheRouteTable(t *testing.T) {
 		{"GET", "/api/audit?since=bogus", ""},
 		{"GET", "/api/audit/verify", ""},
 		{"GET", "/api/doctor/security", ""},
+		{"GET", "/api/secrets/key", ""},
+		{"PUT", "/api/secrets/TOKEN", `{"value":"tok-value-1","who":"ann"}`},
+		{"PUT", "/api/secrets/bad-name", `{"value":"x"}`},
+		{"GET", "/api/secrets", ""},
+		{"GET", "/api/secrets?env=nope", ""},
+		{"GET", "/api/secrets/TOKEN/value?who=ann", ""},
+		{"GET", "/api/secrets/NOPE/value", ""},
+		{"POST", "/api/secrets/import", `{"values":{"A":"aaa-value"}}`},
+		{"POST", "/api/secrets/TOKEN/rotate", `{"generate":true,"who":"ann"}`},
+		{"POST", "/api/secrets/TOKEN/rotate", `{}`},
+		{"POST", "/api/secrets/prune", `{"keep":1}`},
+		{"DELETE", "/api/secrets/TOKEN?who=ann", ""},
+		{"DELETE", "/api/secrets/TOKEN", ""},
 	} {
 		check(r.method, r.target, r.body)
 	}
@@ -279,6 +294,13 @@ func TestRolesOfTheRouteTable(t *testing.T) {
 		"GET /api/audit":                  endpoint.Admin, // who did what, from where
 		"GET /api/audit/verify":           endpoint.Admin,
 		"GET /api/doctor/security":        endpoint.Admin, // where the installation is exposed
+		"GET /api/secrets":                endpoint.Admin, // names are the admin's too
+		"GET /api/secrets/{name}/value":   endpoint.Admin,
+		"PUT /api/secrets/{name}":         endpoint.Admin,
+		"DELETE /api/secrets/{name}":      endpoint.Admin,
+		"POST /api/secrets/import":        endpoint.Admin,
+		"POST /api/secrets/{name}/rotate": endpoint.Admin,
+		"POST /api/secrets/prune":         endpoint.Admin,
 	}
 	for _, op := range h.Ops() {
 		role, listed := want[op.Pattern()]
@@ -298,7 +320,7 @@ func TestRolesOfTheRouteTable(t *testing.T) {
 		}
 	}
 	slices.Sort(mutating)
-	if len(mutating) != 11 {
+	if len(mutating) != 16 {
 		t.Errorf("changes: %v", mutating)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/tugdev/tug/internal/endpoint"
 	"github.com/tugdev/tug/internal/logs"
 	"github.com/tugdev/tug/internal/metrics"
+	"github.com/tugdev/tug/internal/secretstore"
 )
 
 // The server's own operations; the rooms declare theirs (alert.OpAlerts,
@@ -68,6 +69,7 @@ func (h *Handler) routeTable() []endpoint.Op {
 		access.Ops(h.opts.Tokens),
 		audit.Ops(h.opts.Audit, h.opts.Now),
 		doctor.Ops(h.opts.Security),
+		secretstore.Ops(h.opts.Secrets),
 	)
 }
 

@@ -52,7 +52,7 @@ func buildStatus(snap ConfigSnapshot, live []deploy.ServiceStatus, proxyHTTP str
 		if s.Deploy != nil && s.Deploy.Strategy != "" {
 			info.Strategy = s.Deploy.Strategy
 		}
-		if s.Image != "" {
+		if s.RunsContainers() {
 			info.Runtime = "docker"
 		}
 		for _, env := range envs {

@@ -181,6 +181,8 @@ func notCacheable(req *pipeline.CacheRequest) string {
 		return "not cacheable: no inputs declared"
 	case cfg.Deploy != nil:
 		return "not cacheable: deploy job"
+	case cfg.BuildImage != nil:
+		return "not cacheable: image build job (the engine's layer cache makes a rebuild cheap; its tag is the commit)"
 	case cfg.When == "manual":
 		return "not cacheable: manual job"
 	}

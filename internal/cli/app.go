@@ -109,12 +109,14 @@ func (a *app) rootCmd() *cobra.Command {
 	for _, c := range []*cobra.Command{
 		a.newVersionCmd(),
 		a.newValidateCmd(),
+		a.newInitCmd(),
 		a.newRunCmd(),
 		a.newRunsCmd(),
 		newCacheCmd(a),
 		newArtifactsCmd(a),
 		newQueryCmd(a),
 		newProxyCmd(a),
+		newCACmd(a),
 		a.newServerCmd(),
 		a.newUpCmd(),
 		a.newDownCmd(),
@@ -130,8 +132,12 @@ func (a *app) rootCmd() *cobra.Command {
 		a.newAuditCmd(),
 		a.newDoctorCmd(),
 		newLogsCmd(a),
+		a.newBackupCmd(),
+		a.newDrCmd(),
+		a.newSecretCmd(),
 		newSecretEnvCmd(a),
 		newMaskLogCmd(a),
+		a.newScanCmd(),
 	} {
 		if c != nil {
 			root.AddCommand(c)

@@ -13,6 +13,7 @@ import (
 	"github.com/tugdev/tug/internal/access"
 	"github.com/tugdev/tug/internal/api"
 	"github.com/tugdev/tug/internal/doctor"
+	"github.com/tugdev/tug/internal/proxy"
 )
 
 func (a *app) newDoctorCmd() *cobra.Command {
@@ -80,6 +81,10 @@ func (a *app) securityReport(cmd *cobra.Command) (doctor.Report, error) {
 	}
 	if t, err := access.OpenTokens(filepath.Join(in.StateDir, access.TokensFile), nil); err == nil {
 		in.Tokens = t.List()
+	}
+	stored, _ := proxy.StoredCertificates(in.StateDir)
+	for _, c := range stored {
+		in.Certificates = append(in.Certificates, doctor.Certificate{Name: "proxy " + c.Source, Subject: c.Host, NotAfter: c.NotAfter})
 	}
 	return doctor.Security(in), nil
 }

@@ -96,6 +96,9 @@ func jobNotes(j *pipeline.Job) []string {
 		}
 		notes = append(notes, d)
 	}
+	if c.BuildImage != nil {
+		notes = append(notes, "builds image "+c.BuildImage.Name)
+	}
 	return notes
 }
 

@@ -19,6 +19,9 @@ func newProxyCmd(a *app) *cobra.Command {
 	var (
 		httpAddr, httpsAddr string
 		certFile, keyFile   string
+		tlsLocal            bool
+		acme                proxy.ACMEOptions
+		acmeOn              bool
 		accessLog           bool
 	)
 	cmd := &cobra.Command{
@@ -29,8 +32,9 @@ func newProxyCmd(a *app) *cobra.Command {
 			if httpAddr == "" && httpsAddr == "" {
 				return badInputf("tug proxy: give --http or --https")
 			}
-			if httpsAddr != "" && (certFile == "" || keyFile == "") {
-				return badInputf("tug proxy: --https needs --tls-cert and --tls-key")
+			var acmeOpts *proxy.ACMEOptions
+			if acmeOn || acme.CA != "" || acme.Email != "" || acme.RootsFile != "" || acme.Challenge != "" {
+				acmeOpts = &acme
 			}
 			logger := a.logger
 			srv, err := proxy.New(proxy.Options{
@@ -40,6 +44,8 @@ func newProxyCmd(a *app) *cobra.Command {
 				HTTPSAddr:   httpsAddr,
 				TLSCertFile: certFile,
 				TLSKeyFile:  keyFile,
+				LocalCA:     tlsLocal,
+				ACME:        acmeOpts,
 				NoAccessLog: !accessLog,
 			})
 			if err != nil {
@@ -70,6 +76,12 @@ func newProxyCmd(a *app) *cobra.Command {
 	f.StringVar(&httpsAddr, "https", "", "address for HTTPS, e.g. :443")
 	f.StringVar(&certFile, "tls-cert", "", "PEM certificate file for --https")
 	f.StringVar(&keyFile, "tls-key", "", "PEM private key file for --https")
+	f.BoolVar(&tlsLocal, "tls-local", false, "serve --https with certificates of tug's local CA (<state>/certs/ca.pem), for localhost names")
+	f.BoolVar(&acmeOn, "acme", false, "serve --https with certificates obtained and renewed by ACME for the routes' hosts")
+	f.StringVar(&acme.Email, "acme-email", "", "ACME account contact (implies --acme)")
+	f.StringVar(&acme.CA, "acme-ca", "", "ACME directory URL (implies --acme; default Let's Encrypt)")
+	f.StringVar(&acme.RootsFile, "acme-ca-root", "", "PEM roots to trust for the ACME directory's HTTPS (implies --acme)")
+	f.StringVar(&acme.Challenge, "acme-challenge", "", "http-01 or tls-alpn-01 (implies --acme; default both)")
 	f.BoolVar(&accessLog, "access-log", true, "write a JSON access log to <state>/proxy/access/ (hourly segments)")
 	return cmd
 }

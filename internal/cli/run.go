@@ -117,7 +117,7 @@ func (a *app) run(ctx context.Context, name string, f runFlags) error {
 		}
 	}
 
-	secrets, err := a.resolveSecrets(selected, ws)
+	secrets, err := a.resolveSecrets(ctx, cfg, selected, ws)
 	if err != nil {
 		return err
 	}
@@ -174,6 +174,7 @@ func (a *app) run(ctx context.Context, name string, f runFlags) error {
 		Logger:    a.logger,
 		LookupEnv: a.lookupEnv,
 		Deployer:  a.deployJobs(),
+		Scanner:   a.scanJobs(cfg, ws),
 	}
 	jc, err := cache.New(stateDir, cache.Options{MaxSize: int64(cfg.Cache.MaxSize), Logger: a.logger})
 	if err != nil {
@@ -333,7 +334,7 @@ func onlyIDs(plan *pipeline.Plan, names []string) []string {
 
 // resolveSecrets finds every secret the selected jobs ask for before any
 // job starts, prints warnings, and makes every later output mask them.
-func (a *app) resolveSecrets(jobs []*pipeline.Job, ws string) (map[string]secret.Value, error) {
+func (a *app) resolveSecrets(ctx context.Context, cfg *config.Config, jobs []*pipeline.Job, ws string) (map[string]secret.Value, error) {
 	var names []string
 	for _, j := range jobs {
 		if j.Config != nil {
@@ -342,10 +343,7 @@ func (a *app) resolveSecrets(jobs []*pipeline.Job, ws string) (map[string]secret
 	}
 	slices.Sort(names)
 	names = slices.Compact(names)
-	values, warnings, err := secret.Resolve(names, ws, a.lookupEnv)
-	for _, w := range warnings {
-		fmt.Fprintln(a.errOut, "tug: warning: "+w)
-	}
+	values, err := a.localSecrets(cfg, ws).Values(ctx, names)
 	if err != nil {
 		return nil, err
 	}

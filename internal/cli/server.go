@@ -15,6 +15,7 @@ import (
 	"github.com/tugdev/tug/internal/api"
 	"github.com/tugdev/tug/internal/config"
 	"github.com/tugdev/tug/internal/endpoint"
+	"github.com/tugdev/tug/internal/proxy"
 	"github.com/tugdev/tug/internal/runtime"
 	"github.com/tugdev/tug/internal/server"
 )
@@ -28,6 +29,7 @@ type serverFlags struct {
 	allowHosts     []string
 	stopServices   bool
 	force          bool
+	tls            server.ListenTLS
 }
 
 func (a *app) newServerCmd() *cobra.Command {
@@ -47,11 +49,12 @@ func (a *app) newServerCmd() *cobra.Command {
 			}
 			opts.Ready = func(i server.Info) {
 				fmt.Fprintf(a.errOut, "tug server: API on %s", a.displayPath(i.Socket))
+				scheme := map[bool]string{false: "http", true: "https"}[i.ListenTLS]
 				switch {
 				case i.Listen != "" && f.insecureNoAuth:
-					fmt.Fprintf(a.errOut, " and http://%s (NO AUTHENTICATION: anyone who reaches it can deploy)", i.Listen)
+					fmt.Fprintf(a.errOut, " and %s://%s (NO AUTHENTICATION: anyone who reaches it can deploy)", scheme, i.Listen)
 				case i.Listen != "":
-					fmt.Fprintf(a.errOut, " and http://%s (API tokens: `tug token create`)", i.Listen)
+					fmt.Fprintf(a.errOut, " and %s://%s (API tokens: `tug token create`)", scheme, i.Listen)
 				}
 				fmt.Fprintf(a.errOut, "; proxy on http://%s; Ctrl-C stops it", i.HTTPAddr)
 				if f.stopServices {
@@ -74,6 +77,10 @@ func (a *app) addServerFlags(cmd *cobra.Command, f *serverFlags) {
 	cmd.Flags().StringVar(&f.listen, "listen", "", "also serve the API on this TCP address (e.g. 127.0.0.1:7070); every request needs an API token (`tug token create`)")
 	cmd.Flags().BoolVar(&f.insecureNoAuth, "insecure-no-auth", false, "serve --listen requests without a token as the admin's: anyone who can reach the address can deploy (logged at every start)")
 	cmd.Flags().StringSliceVar(&f.allowHosts, "allow-host", nil, "a host name clients reach --listen by, besides its address and localhost (repeatable)")
+	cmd.Flags().StringVar(&f.tls.CertFile, "tls-cert", "", "serve --listen over TLS with this PEM certificate (with --tls-key)")
+	cmd.Flags().StringVar(&f.tls.KeyFile, "tls-key", "", "the PEM private key of --tls-cert")
+	cmd.Flags().BoolVar(&f.tls.LocalCA, "tls-local", false, "serve --listen over TLS with a certificate of tug's local CA (for localhost)")
+	cmd.Flags().StringVar(&f.tls.ACMEHost, "tls-acme", "", "serve --listen over TLS with an ACME certificate for this host name (tug.yaml's proxy.tls.acme; the proxy answers the challenge)")
 	cmd.Flags().BoolVar(&f.force, "force", false, "start even if tug.db does not record the releases and instances the state directory holds (a new history begins; see the error without it)")
 }
 
@@ -92,6 +99,10 @@ func (a *app) serverOptions(f serverFlags) (server.Options, error) {
 	if f.listen == "" && (f.insecureNoAuth || len(f.allowHosts) > 0) {
 		return server.Options{}, badInputf("--insecure-no-auth and --allow-host are about --listen, which is not given")
 	}
+	listenTLS, err := listenTLSOf(f)
+	if err != nil {
+		return server.Options{}, err
+	}
 	argv, err := proxyCommand()
 	if err != nil {
 		return server.Options{}, err
@@ -106,11 +117,13 @@ func (a *app) serverOptions(f serverFlags) (server.Options, error) {
 		HTTPAddr:       f.http,
 		ListenAddr:     f.listen,
 		InsecureNoAuth: f.insecureNoAuth,
+		ListenTLS:      listenTLS,
 		AllowHosts:     f.allowHosts,
 		StopServices:   f.stopServices,
 		Force:          f.force,
 		ProxyCommand:   argv,
 		MaskLog:        []string{argv[0], runtime.MaskLogCommand},
+		DrillCommand:   []string{argv[0]},
 		SecretsInit:    staticExecutable(),
 		Version:        readBuildInfo().Version,
 		LookupEnv:      a.lookupEnv,
@@ -203,4 +216,24 @@ func (a *app) who() string {
 		}
 	}
 	return "cli"
+}
+
+// listenTLSOf checks the TLS flags of --listen: exactly one source, and
+// only with --listen.
+func listenTLSOf(f serverFlags) (*server.ListenTLS, error) {
+	t := f.tls
+	if t == (server.ListenTLS{}) {
+		return nil, nil
+	}
+	if f.listen == "" {
+		return nil, badInputf("--tls-cert, --tls-key, --tls-local and --tls-acme are about --listen, which is not given")
+	}
+	o := proxy.TLSOptions{CertFile: t.CertFile, KeyFile: t.KeyFile, LocalCA: t.LocalCA}
+	if t.ACMEHost != "" {
+		o.ACME = &proxy.ACMEOptions{}
+	}
+	if err := o.Check(); err != nil {
+		return nil, badInputf("--listen: %v (--tls-acme HOST for ACME)", err)
+	}
+	return &t, nil
 }

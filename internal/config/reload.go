@@ -28,6 +28,11 @@ const (
 	byLoad      = "checked when the file is read; status and the API answer with the config in force"
 	byLogs      = "pruning uses the new retention from its next pass"
 	byTSDB      = "the metrics store applies the new retention at once"
+	byScan      = "read by every `tug scan` and scan job; the server's next rescan of live releases uses it"
+	byBackups   = "backup, restore-test and drill schedules, retention and alert rules follow at once; a backup or restore test already running finishes as it started"
+	bySecrets   = "the next deploy, rollback or restart reads secrets from the new source; running instances keep their values"
+	bySeal      = "the next `tug secret seal` encrypts to the new recipients; sealed files already written keep theirs"
+	byRotation  = "rotation schedules are set again at once; a new generated secret with no value yet is generated at once"
 )
 
 // proxyRestart is why the proxy's keys need a restart: they are its
@@ -70,6 +75,12 @@ func reloadTable() map[string]Reload {
 		"proxy.tls":                        {Restart: proxyRestart},
 		"proxy.tls.cert":                   {Restart: proxyRestart},
 		"proxy.tls.key":                    {Restart: proxyRestart},
+		"proxy.tls.local_ca":               {Restart: proxyRestart},
+		"proxy.tls.acme":                   {Restart: proxyRestart},
+		"proxy.tls.acme.email":             {Restart: proxyRestart},
+		"proxy.tls.acme.ca":                {Restart: proxyRestart},
+		"proxy.tls.acme.ca_root":           {Restart: proxyRestart},
+		"proxy.tls.acme.challenge":         {Restart: proxyRestart},
 		"proxy.access_log":                 {Restart: proxyRestart},
 		"logs":                             live(byLogs),
 		"logs.retention":                   live(byLogs),
@@ -77,8 +88,27 @@ func reloadTable() map[string]Reload {
 		"server.max_parallel_runs":         {Restart: serverRestart},
 		"server.registry":                  {Restart: serverRestart},
 		"server.registry.listen":           {Restart: serverRestart},
+		"server.registry.keep":             {Restart: serverRestart},
 		"server.webhooks":                  {Restart: serverRestart},
 		"server.webhooks.*.secret":         {Restart: serverRestart},
+		"secrets":                          live(bySecrets),
+		"secrets.backend":                  live(bySecrets),
+		"secrets.key_file":                 live(bySecrets),
+		"secrets.recipients":               live(bySeal),
+		"secrets.max_age":                  live(byRules),
+		"secrets.policies":                 live(byRotation),
+		"secrets.policies.*.rotate":        live(byRotation),
+		"secrets.policies.*.length":        live(byRotation),
+		"secrets.policies.*.max_age":       live(byRules),
+		"secrets.address":                  live(bySecrets),
+		"secrets.mount":                    live(bySecrets),
+		"secrets.path":                     live(bySecrets),
+		"secrets.token_secret":             live(bySecrets),
+		"secrets.approle":                  live(bySecrets),
+		"secrets.approle.role_id":          live(bySecrets),
+		"secrets.approle.secret_id_secret": live(bySecrets),
+		"secrets.approle.mount":            live(bySecrets),
+		"secrets.refresh":                  live(bySecrets),
 	}
 	for _, k := range KeyPaths() {
 		switch {
@@ -88,8 +118,12 @@ func reloadTable() map[string]Reload {
 			t[k] = live(byRules)
 		case strings.HasPrefix(k, "notify."):
 			t[k] = live(byNotify)
+		case k == "backups", strings.HasPrefix(k, "backups."), k == "dr", strings.HasPrefix(k, "dr."):
+			t[k] = live(byBackups)
 		case strings.HasPrefix(k, "services."):
 			t[k] = serviceReload(strings.TrimPrefix(k, "services.*."))
+		case k == "scan", k == "licenses", strings.HasPrefix(k, "scan."), strings.HasPrefix(k, "licenses."):
+			t[k] = live(byScan)
 		}
 	}
 	return t
@@ -102,6 +136,8 @@ func serviceReload(key string) Reload {
 	switch {
 	case key == "routes", key == "environments.*.routes", strings.HasPrefix(key, "sticky"):
 		return Reload{Applies: byTable}
+	case edgeKey(key), edgeKey(strings.TrimPrefix(key, "environments.*.")):
+		return Reload{Applies: byTable}
 	case strings.HasPrefix(key, "health"):
 		return Reload{Applies: byTable + "; " + byMonitor + "; the next deploy gates on it"}
 	case strings.HasPrefix(key, "metrics"):
@@ -110,6 +146,17 @@ func serviceReload(key string) Reload {
 		return Reload{Applies: byRules}
 	}
 	return Reload{Applies: byDeploy}
+}
+
+// edgeKey: a service key the proxy enforces per route (rate limit, body
+// limit, headers, HTTPS), carried in the routing table.
+func edgeKey(key string) bool {
+	for _, k := range []string{"rate_limit", "max_body", "headers", "https"} {
+		if key == k || strings.HasPrefix(key, k+".") {
+			return true
+		}
+	}
+	return false
 }
 
 // ReloadOf says how a change of key (a KeyPaths entry) takes effect.

@@ -82,6 +82,10 @@ func schemaRules() map[string]map[string]any {
 		"ServiceEnvironment.replicas": {"minimum": 0},
 		"CanaryStep.weight":           {"minimum": 1, "maximum": 100},
 		"Trigger.event":               {"enum": EventNames()},
+		"Scan.fail_on":                {"enum": ScanSeverities()},
+		"JobScan.fail_on":             {"enum": ScanSeverities()},
+		"Secrets.backend":             {"enum": SecretBackends()},
+		"SecretPolicy.length":         {"minimum": minSecretLength, "maximum": maxSecretLength},
 	}
 }
 
@@ -94,6 +98,8 @@ func schemaRequired() map[string][]string {
 		"JobService": {"name", "image"},
 		"CanaryStep": {"weight"},
 		"AlertRule":  {"alert", "expr"},
+		"ScanIgnore": {"reason"},
+		"AppRole":    {"role_id", "secret_id_secret"},
 	}
 }
 

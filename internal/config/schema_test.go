@@ -46,7 +46,7 @@ var structuralFailures = []string{
 	"unknown_key", "type_error", "duration", "size", "version", "version_missing",
 	"when", "service_strategy", "alert_severity", "approval", "approval_not_by", "retry", "service_port",
 	"service_replicas", "alert_required", "env_key", "trigger", "job_services",
-	"trigger_event",
+	"trigger_event", "secrets_backend",
 }
 
 func compileSchema(t *testing.T) *jsonschema.Schema {

@@ -58,6 +58,33 @@ type Config struct {
 	// schedules) and serves its image registry. Default: 2 runs at once, no
 	// registry, no webhooks. Example: `server: {max_parallel_runs: 4}`.
 	Server *Server `yaml:"server" json:"server,omitempty"`
+	// Security scanning: extra advisories, the vulnerability database, the
+	// failing severity, the baseline, suppressions and rescans of live
+	// releases. Default: fail on nothing, database in the user cache,
+	// rescans every 6h. Example: `scan: {fail_on: high, ignore: [{rule:
+	// TUG-DF-002, reason: pinned by digest in CI}]}`.
+	Scan *Scan `yaml:"scan" json:"scan,omitempty"`
+	// The licence policy of dependencies, in SPDX identifiers; a dependency
+	// whose licence cannot be identified is a finding too. Default: no
+	// policy (licences are not checked). Example: `licenses: {allow: [MIT,
+	// Apache-2.0], deny: [AGPL-3.0-only]}`.
+	Licenses *Licenses `yaml:"licenses" json:"licenses,omitempty"`
+	// Scheduled, encrypted, deduplicated backups (restic repositories) of
+	// databases, directories and tug's own state, by name, each proven by a
+	// restore test. Default: none. Example: `backups: {db: {postgres:
+	// {url_secret: DATABASE_URL}, schedule: "0 3 * * *", to: {path:
+	// /srv/backups}, password_secret: BACKUP_PASSWORD}}`.
+	Backups map[string]*Backup `yaml:"backups" json:"backups,omitempty"`
+	// Disaster-recovery drills: a whole rebuild from backups alone, on a
+	// schedule. Default: a drill every quarter when backups are declared.
+	// Example: `dr: {drill: {schedule: "0 4 1 * *", rto: 1h}}`.
+	DR *DR `yaml:"dr" json:"dr,omitempty"`
+	// Where the values of the secrets services and jobs name come from
+	// (tug's encrypted store, or Vault), sealed files' recipients, rotation
+	// and age alerts. Default: the store, then the environment and
+	// .tug/secrets.env. Example: `secrets: {max_age: 90d, policies:
+	// {SESSION_KEY: {rotate: 30d}}}`.
+	Secrets *Secrets `yaml:"secrets" json:"secrets,omitempty"`
 
 	// File is the path the config was read from, for error messages.
 	File string `yaml:"-" json:"-"`
@@ -141,8 +168,8 @@ type Trigger struct {
 	Branch string `yaml:"branch" json:"branch,omitempty"`
 }
 
-// Job is one unit of work in a pipeline. It has exactly one of Run, Steps
-// or Deploy. Run and Steps[].Run are kept raw (no ${VAR} expansion at load
+// Job is one unit of work in a pipeline. It has exactly one of Run, Steps,
+// Deploy, Scan or BuildImage. Run and Steps[].Run are kept raw (no ${VAR} expansion at load
 // time): the shell expands them when the job runs. If is an expr-lang
 // boolean over branch, tag, event, commit (strings) and env, matrix
 // (map[string]string).
@@ -157,7 +184,7 @@ type Job struct {
 	Needs []string `yaml:"needs" json:"needs,omitempty"`
 	// The script, run by bash -eo pipefail in the directory of tug.yaml. ${{
 	// matrix.KEY }} is replaced; $VARS are the shell's. Exactly one of run,
-	// steps or deploy. Default: none. Example: `run: go test ./...`.
+	// steps, deploy, scan or build_image. Default: none. Example: `run: go test ./...`.
 	Run string `yaml:"run" json:"run,omitempty"`
 	// Named scripts run in order in one job, instead of run. Default: none.
 	// Example: `steps: [{name: vet, run: go vet ./...}, {name: test, run: go
@@ -212,10 +239,19 @@ type Job struct {
 	// a script. Default: none. Example: `deploy: {service: web, environment:
 	// staging}`.
 	Deploy *JobDeploy `yaml:"deploy" json:"deploy,omitempty"`
+	// Makes the job build an image from a Dockerfile, tag it with the commit
+	// and push it, instead of running a script. Default: none. Example:
+	// `build_image: {name: shop, context: ., dockerfile: Dockerfile}`.
+	BuildImage *ImageBuild `yaml:"build_image" json:"build_image,omitempty"`
 	// Test report files the job writes, summarised in the run's output.
 	// Default: none. Example: `reports: {junit: [reports/*.xml], coverage:
 	// cover.out}`.
 	Reports *Reports `yaml:"reports" json:"reports,omitempty"`
+	// Makes the job scan the workspace in-process (secrets, deps, licenses,
+	// iac, or a local image) instead of running a script; its findings show
+	// in the run's summary. Default: none. Example: `scan: {secrets: true,
+	// deps: true, fail_on: high}`.
+	Scan *JobScan `yaml:"scan" json:"scan,omitempty"`
 }
 
 // Step is one named script of a job; steps run in order in one job.
@@ -273,16 +309,21 @@ type Reports struct {
 // Service is a long-running program tug deploys and watches.
 type Service struct {
 	// The command a release runs (bash, in the release's copy of the
-	// repository at its revision): a process on this host. Exactly one of run
-	// or image. Default: none. Example: `run: ./bin/web`.
+	// repository at its revision): a process on this host. Exactly one of run,
+	// image or build_image. Default: none. Example: `run: ./bin/web`.
 	Run string `yaml:"run" json:"run,omitempty"`
 	// A command run once per release, in its copy, before any instance starts.
 	// Default: none. Example: `build: go build -o bin/web ./cmd/web`.
 	Build string `yaml:"build" json:"build,omitempty"`
 	// The image a release runs as containers (Docker engine), pinned to its ID
-	// at deploy. Exactly one of run or image. Default: none. Example: `image:
-	// registry.example.com/web:1.4`.
+	// at deploy. Exactly one of run, image or build_image. Default: none.
+	// Example: `image: registry.example.com/web:1.4`.
 	Image string `yaml:"image" json:"image,omitempty"`
+	// Builds the image each release runs from a Dockerfile, at the release's
+	// commit (or takes the one a pipeline's build_image job pushed for it),
+	// and pins its digest. Exactly one of run, image or build_image. Default:
+	// none. Example: `build_image: {context: ., dockerfile: Dockerfile}`.
+	BuildImage *ImageBuild `yaml:"build_image" json:"build_image,omitempty"`
 	// Pulls image before every deploy, for a moving tag; without it an image
 	// is pulled only when the engine lacks it. Default: false. Example: `pull:
 	// true`.
@@ -331,6 +372,22 @@ type Service struct {
 	// (the service's settings everywhere). Example: `environments:
 	// {production: {replicas: 3, routes: [example.com]}}`.
 	Environments map[string]*ServiceEnvironment `yaml:"environments" json:"environments,omitempty"`
+	// A rate limit per client at the proxy (a token bucket); a client over
+	// it gets 429 with Retry-After. Default: none. Example: `rate_limit:
+	// {requests: 100, per: 1s, burst: 200, by: client_ip}`.
+	RateLimit *RateLimit `yaml:"rate_limit" json:"rate_limit,omitempty"`
+	// The largest request body the proxy passes on; a larger one gets 413.
+	// Default: no limit. Example: `max_body: 10MiB`.
+	MaxBody ByteSize `yaml:"max_body" json:"max_body,omitempty"`
+	// Response headers the proxy sets on every answer of the routes,
+	// replacing the service's own; an empty value removes the header.
+	// Default: none. Example: `headers: {X-Frame-Options: DENY,
+	// X-Content-Type-Options: nosniff}`.
+	Headers map[string]string `yaml:"headers" json:"headers,omitempty"`
+	// HTTPS redirect and HSTS of the routes. Default: plain HTTP redirects
+	// to HTTPS when proxy.https is set; no HSTS. Example: `https: {hsts:
+	// 365d}`.
+	HTTPS *ServiceHTTPS `yaml:"https" json:"https,omitempty"`
 }
 
 // Health is an HTTP health check against each instance.
@@ -433,6 +490,18 @@ type ServiceEnvironment struct {
 	// Environment variables added to (and overriding) the service's. Default:
 	// none. Example: `env: {LOG_LEVEL: warn}`.
 	Env map[string]string `yaml:"env" json:"env,omitempty"`
+	// The rate limit in this environment. Default: the service's. Example:
+	// `rate_limit: {requests: 1000}`.
+	RateLimit *RateLimit `yaml:"rate_limit" json:"rate_limit,omitempty"`
+	// The largest request body in this environment. Default: the
+	// service's. Example: `max_body: 1MiB`.
+	MaxBody ByteSize `yaml:"max_body" json:"max_body,omitempty"`
+	// Response headers added to (and overriding) the service's. Default:
+	// none. Example: `headers: {X-Robots-Tag: noindex}`.
+	Headers map[string]string `yaml:"headers" json:"headers,omitempty"`
+	// HTTPS redirect and HSTS in this environment. Default: the service's.
+	// Example: `https: {hsts: 365d}`.
+	HTTPS *ServiceHTTPS `yaml:"https" json:"https,omitempty"`
 }
 
 // Environment is a deploy target such as staging or production.
@@ -510,25 +579,35 @@ type Proxy struct {
 	// The HTTP listener, host:port; --http wins. Default: 127.0.0.1:8080.
 	// Example: `http: 0.0.0.0:80`.
 	HTTP string `yaml:"http" json:"http,omitempty"`
-	// An HTTPS listener, host:port; needs tls. Default: none. Example: `https:
-	// 0.0.0.0:443`.
+	// An HTTPS listener, host:port (TLS 1.2 at least); needs tls. Default:
+	// none. Example: `https: 0.0.0.0:443`.
 	HTTPS string `yaml:"https" json:"https,omitempty"`
-	// The certificate of the https listener. Required with https. Example:
-	// `tls: {cert: certs/site.pem, key: certs/site-key.pem}`.
+	// Where the https listener's certificates come from: files, the local CA
+	// or ACME. Required with https. Example: `tls: {cert: certs/site.pem,
+	// key: certs/site-key.pem}`.
 	TLS *TLS `yaml:"tls" json:"tls,omitempty"`
 	// false turns the JSON access log (.tug/proxy/access.log) off. Default:
 	// true. Example: `access_log: false`.
 	AccessLog *bool `yaml:"access_log" json:"access_log,omitempty"`
 }
 
-// TLS names certificate and key files in PEM.
+// TLS says where the https listener's certificates come from: files
+// (cert and key), tug's local CA (local_ca), or ACME (acme); exactly one.
 type TLS struct {
-	// The PEM certificate chain, relative to tug.yaml. Required. Example:
-	// `cert: certs/site.pem`.
-	Cert string `yaml:"cert" json:"cert"`
-	// The PEM private key, relative to tug.yaml. Required. Example: `key:
-	// certs/site-key.pem`.
-	Key string `yaml:"key" json:"key"`
+	// The PEM certificate chain, relative to tug.yaml. Required with key.
+	// Example: `cert: certs/site.pem`.
+	Cert string `yaml:"cert" json:"cert,omitempty"`
+	// The PEM private key, relative to tug.yaml. Required with cert.
+	// Example: `key: certs/site-key.pem`.
+	Key string `yaml:"key" json:"key,omitempty"`
+	// Certificates from tug's own local CA (.tug/certs/ca.pem), made for
+	// localhost names on demand, for development; trust the CA once (`tug
+	// ca`). Default: false. Example: `tls: {local_ca: true}`.
+	LocalCA bool `yaml:"local_ca" json:"local_ca,omitempty"`
+	// Certificates obtained and renewed automatically by ACME for the hosts
+	// of the routes (localhost names get the local CA's). Default: none.
+	// Example: `tls: {acme: {email: ops@example.com}}`.
+	ACME *ACME `yaml:"acme" json:"acme,omitempty"`
 }
 
 // Logs sets how long service, proxy and tug logs are kept.

@@ -25,6 +25,11 @@ type RegistryServer struct {
 	// The registry's listener, host:port (loopback unless the API's access
 	// rules protect it). Required. Example: `listen: 127.0.0.1:5000`.
 	Listen string `yaml:"listen" json:"listen"`
+	// How many tags of each repository the registry keeps, newest first;
+	// older tags go, and garbage collection then deletes the manifests and
+	// blobs nothing kept refers to. Images a release pins are always kept,
+	// so a rollback finds them. Default: 10. Example: `keep: 20`.
+	Keep int `yaml:"keep" json:"keep,omitempty"`
 }
 
 // Webhook is one forge's webhook settings.

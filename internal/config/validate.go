@@ -31,6 +31,10 @@ func validate(c *Config, d *decoder) {
 	v.notify()
 	v.monitoring()
 	v.server()
+	v.scan()
+	v.backups()
+	v.secrets()
+	v.edge()
 }
 
 // has says whether path was written in the file.

@@ -68,13 +68,6 @@ func (v *validator) monitoring() {
 		case p.TLS != nil && p.HTTPS == "":
 			v.errorKey("proxy.tls", "proxy.tls", "tls is used only by an https listener: set proxy.https too")
 		}
-		if t := p.TLS; t != nil {
-			if t.Cert == "" {
-				v.errorKey("proxy.tls.cert", "proxy.tls", "missing cert (a PEM file)")
-			}
-			if t.Key == "" {
-				v.errorKey("proxy.tls.key", "proxy.tls", "missing key (a PEM file)")
-			}
-		}
+		v.tlsSource("proxy.tls", p.TLS)
 	}
 }

@@ -20,6 +20,11 @@ func (v *validator) server() {
 				v.errorf("server.registry.listen", "want host:port, e.g. 127.0.0.1:5000: %v", err)
 			} else if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
 				v.errorf("server.registry.listen", "port %q: want 1..65535", port)
+			} else {
+				v.registryListen("server.registry.listen", r.Listen)
+			}
+			if v.has("server.registry.keep") && r.Keep < 1 {
+				v.errorf("server.registry.keep", "must be at least 1 (or left out for the default, 10)")
 			}
 		}
 		for _, forge := range slices.Sorted(maps.Keys(s.Webhooks)) {

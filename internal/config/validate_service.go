@@ -11,13 +11,8 @@ import (
 func strategyValues() []string { return []string{"rolling", "blue-green", "canary"} }
 
 func (v *validator) service(sp string, s *Service) {
-	hasRun, hasImage := v.has(sp+".run"), v.has(sp+".image")
-	switch {
-	case hasRun && hasImage:
-		v.errorKey(sp, sp+".image", "run and image conflict: a service has exactly one of run or image")
-	case !hasRun && !hasImage:
-		v.errorKey(sp, sp, "service has nothing to run: set run (a process) or image (a container)")
-	}
+	hasImage := v.has(sp + ".image")
+	v.serviceKind(sp, s)
 	if s.Pull && !hasImage {
 		v.errorf(sp+".pull", "pull is only for services with an image (this one has run)")
 	}

@@ -3,6 +3,7 @@ package deploy
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -13,6 +14,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/tugdev/tug/internal/image"
 	"github.com/tugdev/tug/internal/kit"
 )
 
@@ -77,6 +79,9 @@ func (m *Manager) subdir(top, cfgFile string) string {
 // prepare makes the release's immutable copy for a process service
 // (export at the revision, then build) or pins the image of a docker one.
 func (m *Manager) prepare(ctx context.Context, rel *Release, p *plan, cfgFile string, progress Progress) error {
+	if p.BuildImage != nil {
+		return m.buildImage(ctx, rel, p, cfgFile, progress)
+	}
 	if p.Runtime == "docker" {
 		return m.pinImage(ctx, rel, p)
 	}
@@ -125,6 +130,10 @@ func (m *Manager) pinImage(ctx context.Context, rel *Release, p *plan) error {
 	rt, err := m.runtimeFor("docker")
 	if err != nil {
 		return err
+	}
+	if rel.Digest != "" { // a redeploy runs the image that runs now
+		p.Digest = rel.Digest
+		return nil
 	}
 	p.Digest = p.Image
 	if puller, ok := rt.(ImagePuller); ok && p.Pull {
@@ -274,6 +283,103 @@ func runBuild(ctx context.Context, p *plan, line func(string)) error {
 func writeMarker(dir, id string) error {
 	if err := kit.WriteFile(filepath.Join(dir, releaseMarker), []byte(id+"\n"), 0o644); err != nil {
 		return fmt.Errorf("%w: %w", ErrFailed, err)
+	}
+	return nil
+}
+
+// buildImage gives a build_image release its image: the one a pipeline
+// already built and pushed for the release's commit, else one built now
+// from the commit's files (a copy exported for the build, removed after)
+// and pushed. The release pins its digest (the image ID when no registry
+// takes it), so a rollback runs exactly it again.
+func (m *Manager) buildImage(ctx context.Context, rel *Release, p *plan, cfgFile string, progress Progress) error {
+	if m.opts.Images == nil {
+		return fmt.Errorf("%w: services.%s.build_image: no image builder is configured for this deploy", ErrFailed, p.Service)
+	}
+	p.Revision = rel.Revision
+	b := p.BuildImage
+	out := &lineSink{line: func(l string) { emit(progress, m.now, rel.ID, "build", "%s", l) }}
+	defer out.Close()
+	req := image.Request{
+		Name:     cmp.Or(b.Name, p.Service),
+		Registry: p.Registry,
+		Target:   b.Target,
+		Args:     b.Args,
+		Tag:      rel.Revision,
+		Labels:   map[string]string{"tug.service": p.Service},
+	}
+	if rel.Revision != revisionWorktree {
+		res, found, err := m.opts.Images.Find(ctx, req, out)
+		if err != nil {
+			return fmt.Errorf("%w: services.%s.build_image: %w", ErrFailed, p.Service, err)
+		}
+		if found {
+			emit(progress, m.now, rel.ID, "build", "image %s was built for %s: using %s", res.Ref, shortSHA(rel.Revision), res.Pin())
+			p.Digest, rel.Digest = res.Pin(), res.Pin()
+			return nil
+		}
+	}
+	var dir string
+	if rel.Revision == revisionWorktree {
+		// Not a git repository: the files as they are, and a tag of this
+		// release's own, since the directory is no one revision.
+		dir = m.opts.RepoDir
+		if cfgFile != "" {
+			if abs, err := filepath.Abs(cfgFile); err == nil {
+				dir = filepath.Dir(abs)
+			}
+		}
+		req.Tag = revisionWorktree + "-" + rel.ID
+	} else {
+		top := gitTop(ctx, m.opts.RepoDir)
+		export := filepath.Join(m.opts.StateDir, "releases", rel.ID+".tmp")
+		os.RemoveAll(export)
+		if err := os.MkdirAll(export, 0o700); err != nil {
+			return fmt.Errorf("%w: build copy: %w", ErrFailed, err)
+		}
+		defer os.RemoveAll(export)
+		emit(progress, m.now, rel.ID, "build", "exporting %s at %s to build the image", top, shortSHA(rel.Revision))
+		if err := gitExport(ctx, top, rel.Revision, export); err != nil {
+			return fmt.Errorf("%w: export revision %s: %w", ErrFailed, rel.Revision, err)
+		}
+		dir = filepath.Join(export, m.subdir(top, cfgFile))
+	}
+	req.Context = filepath.Join(dir, cmp.Or(b.Context, "."))
+	if b.Dockerfile != "" {
+		req.Dockerfile = filepath.Join(dir, b.Dockerfile)
+	}
+	res, err := m.opts.Images.Build(ctx, req, out)
+	if err != nil {
+		return fmt.Errorf("%w: services.%s.build_image: %w", ErrFailed, p.Service, err)
+	}
+	p.Digest, rel.Digest = res.Pin(), res.Pin()
+	return nil
+}
+
+// lineSink turns what a writer gets into whole lines for line; Close
+// hands on an unfinished last one. Not safe for concurrent writes.
+type lineSink struct {
+	buf  []byte
+	line func(string)
+}
+
+func (s *lineSink) Write(p []byte) (int, error) {
+	s.buf = append(s.buf, p...)
+	for {
+		i := bytes.IndexByte(s.buf, '\n')
+		if i < 0 {
+			return len(p), nil
+		}
+		s.line(strings.TrimRight(string(s.buf[:i]), "\r"))
+		s.buf = s.buf[i+1:]
+	}
+}
+
+// Close hands on the last line if it had no newline.
+func (s *lineSink) Close() error {
+	if len(s.buf) > 0 {
+		s.line(string(s.buf))
+		s.buf = nil
 	}
 	return nil
 }

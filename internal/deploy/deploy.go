@@ -32,10 +32,19 @@ func (r *run) note(format string, args ...any) { r.emit("health", format, args..
 // Deploy builds, starts and switches to a new release, blocking until it
 // is live or failed. With approval required it waits for Approve.
 func (m *Manager) Deploy(ctx context.Context, req Request, progress Progress) (*Release, error) {
+	return m.deploy(ctx, req, progress, nil)
+}
+
+// deploy is Deploy; again, for a Redeploy, is the live release whose
+// revision or image the new one runs.
+func (m *Manager) deploy(ctx context.Context, req Request, progress Progress, again *Release) (*Release, error) {
 	cfg := m.config()
 	p, err := newPlan(cfg, req.Service, req.Environment)
 	if err != nil {
 		return nil, err
+	}
+	if again != nil {
+		p.Approval = false // the code that runs was approved; only its secrets change
 	}
 	if p.Strategy == strategyCanary && p.Analysis != nil && len(p.Analysis.Queries) > 0 && m.opts.Query == nil {
 		return nil, fmt.Errorf("%w: services.%s.deploy.analysis.queries: PromQL analysis needs a metrics engine, and none is configured for this deploy", ErrFailed, p.Service)
@@ -43,17 +52,25 @@ func (m *Manager) Deploy(ctx context.Context, req Request, progress Progress) (*
 	if _, err := m.runtimeFor(p.Runtime); err != nil {
 		return nil, err
 	}
+	// A secret missing in the environment refuses the deploy before
+	// anything is recorded or started.
+	if _, err := m.resolveSecrets(ctx, p); err != nil {
+		return nil, err
+	}
 	k := key{p.Service, p.Environment}
 	rel := &Release{
 		Service: p.Service, Environment: p.Environment, ConfigHash: p.ConfigHash, Who: req.Who,
 		CreatedAt: m.now(), Strategy: p.Strategy, Status: StatusPending,
+	}
+	if again != nil {
+		rel.Digest, rel.Reason = again.Digest, again.Reason
 	}
 	if err := m.acquire(ctx, k, rel); err != nil {
 		return nil, err
 	}
 	defer m.release(k)
 	var failedElsewhere error
-	if p.Runtime == "process" {
+	if p.Runtime == "process" || p.BuildImage != nil {
 		if rel.Revision, err = m.resolveRevision(ctx, req.Version); err != nil {
 			return nil, err
 		}
@@ -95,6 +112,7 @@ func (m *Manager) proceed(ctx context.Context, k key, rel *Release, p *plan, pro
 	if r.secrets, err = m.secretsFor(ctx, p); err != nil {
 		return m.failed(ctx, r, err)
 	}
+	rel.Secrets = p.SecretRefs
 	r.emit("build", "release %s of %s to %s (%s, %s)", rel.ID, p.Service, p.Environment, revisionOrImage(rel, p), p.Strategy)
 	if err := m.prepare(ctx, rel, p, cfg.File, progress); err != nil {
 		return m.failed(ctx, r, err)
@@ -145,7 +163,7 @@ func (m *Manager) failedElsewhere(ctx context.Context, service, env, revision st
 }
 
 func revisionOrImage(rel *Release, p *plan) string {
-	if p.Runtime == "docker" {
+	if p.Runtime == "docker" && p.BuildImage == nil {
 		return p.Image
 	}
 	return shortSHA(rel.Revision)

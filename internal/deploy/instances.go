@@ -24,19 +24,36 @@ func (m *Manager) runtimeFor(name string) (runtime.Runtime, error) {
 	return rt, nil
 }
 
-// secretsFor resolves the secrets a plan asks for.
+// secretsFor resolves the secrets a plan asks for in its environment: the
+// versions it recorded, or, the first time, the current ones, which it
+// then records (the plan is stored with its release).
 func (m *Manager) secretsFor(ctx context.Context, p *plan) (map[string]secret.Value, error) {
+	got, err := m.resolveSecrets(ctx, p)
+	if err != nil && !errors.Is(err, ErrFailed) {
+		err = fmt.Errorf("%w: %w", ErrFailed, err)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if got != nil && p.SecretRefs == nil {
+		p.SecretRefs = secret.Refs(got)
+	}
+	return secret.Values(got), nil
+}
+
+// resolveSecrets asks the secret sources for p's secrets.
+func (m *Manager) resolveSecrets(ctx context.Context, p *plan) (map[string]secret.Resolved, error) {
 	if len(p.Secrets) == 0 {
 		return nil, nil
 	}
 	if m.opts.Secrets == nil {
 		return nil, fmt.Errorf("%w: services.%s.secrets: %v requested but no secret source is configured", ErrFailed, p.Service, p.Secrets)
 	}
-	v, err := m.opts.Secrets(ctx, p.Secrets)
+	got, err := m.opts.Secrets.Resolve(ctx, p.Environment, p.Secrets, p.SecretRefs)
 	if err != nil {
-		return nil, fmt.Errorf("%w: services.%s.secrets: %w", ErrFailed, p.Service, err)
+		return nil, fmt.Errorf("services.%s.secrets: %w", p.Service, err)
 	}
-	return v, nil
+	return got, nil
 }
 
 // startInstance allocates the next instance ID of rel, records it in the

@@ -8,12 +8,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"reflect"
 	"sync"
 	"time"
 
 	"github.com/tugdev/tug/internal/config"
+	"github.com/tugdev/tug/internal/image"
 	"github.com/tugdev/tug/internal/proxy"
 	"github.com/tugdev/tug/internal/runtime"
 	"github.com/tugdev/tug/internal/secret"
@@ -71,6 +73,18 @@ type ImagePuller interface {
 	PullImage(ctx context.Context, ref string) error
 }
 
+// ImageBuilder builds the image of a service with build_image at a
+// release's commit, or finds the one a pipeline already built and pushed
+// for it. image.Builder implements it. Find's found is false when the
+// image must be built; both write progress to out line by line, are safe
+// for concurrent use and honour ctx.
+type ImageBuilder interface {
+	Find(ctx context.Context, req image.Request, out io.Writer) (image.Result, bool, error)
+	Build(ctx context.Context, req image.Request, out io.Writer) (image.Result, error)
+}
+
+var _ ImageBuilder = (*image.Builder)(nil)
+
 // Options wires a Manager. Runtimes maps "process" and "docker" to their
 // runtime; a service with image: uses "docker".
 type Options struct {
@@ -87,9 +101,15 @@ type Options struct {
 	// analysis queries. Nil: a service with analysis.queries fails to
 	// deploy with an error saying so.
 	Query func(ctx context.Context, expr string) (float64, error)
-	// Secrets resolves the secret names a service asks for. Nil: a service
-	// with secrets fails to deploy with an error saying so.
-	Secrets func(ctx context.Context, names []string) (map[string]secret.Value, error)
+	// Secrets resolves the secret names a service asks for in its
+	// environment; a release records where each value came from and
+	// which version it was, so starting it again (a restart, a rollback)
+	// gets the same values. Nil: a service with secrets fails to deploy
+	// with an error saying so.
+	Secrets secret.Resolver
+	// Images builds the images of services with build_image. Nil: such
+	// services fail to deploy with an error saying so.
+	Images ImageBuilder
 	// PollInterval is how often drains and canary analyses re-check the
 	// proxy. Default 100ms.
 	PollInterval time.Duration
@@ -138,6 +158,9 @@ type Release struct {
 	Reason     string     `json:"reason,omitempty"`
 	ApprovedBy string     `json:"approved_by,omitempty"`
 	ApprovedAt *time.Time `json:"approved_at,omitempty"`
+	// Secrets says which version of each secret the release got, and
+	// from where; a rollback to it gets the same.
+	Secrets map[string]secret.Ref `json:"secrets,omitempty"`
 }
 
 // Event is one line of deploy progress.

@@ -10,6 +10,7 @@ import (
 
 	"github.com/tugdev/tug/internal/config"
 	"github.com/tugdev/tug/internal/runtime"
+	"github.com/tugdev/tug/internal/secret"
 )
 
 // Defaults of a service's deploy policy and health check.
@@ -41,15 +42,22 @@ type plan struct {
 	Runtime     string `json:"runtime"` // process | docker
 	// Revision is the git commit a process release was exported at
 	// ("worktree" outside git); instances get it as $TUG_REVISION.
-	Revision string            `json:"revision,omitempty"`
-	Command  string            `json:"command,omitempty"`
-	Build    string            `json:"build,omitempty"`
-	Image    string            `json:"image,omitempty"`
-	Pull     bool              `json:"pull,omitempty"`
-	Port     int               `json:"port,omitempty"`
-	Env      map[string]string `json:"env,omitempty"`
-	Secrets  []string          `json:"secrets,omitempty"`
-	Replicas int               `json:"replicas"`
+	Revision string `json:"revision,omitempty"`
+	Command  string `json:"command,omitempty"`
+	Build    string `json:"build,omitempty"`
+	Image    string `json:"image,omitempty"`
+	// BuildImage builds the image at the release's revision; Registry is
+	// tug's own registry, where a bare image name goes.
+	BuildImage *config.ImageBuild `json:"build_image,omitempty"`
+	Registry   string             `json:"registry,omitempty"`
+	Pull       bool               `json:"pull,omitempty"`
+	Port       int                `json:"port,omitempty"`
+	Env        map[string]string  `json:"env,omitempty"`
+	Secrets    []string           `json:"secrets,omitempty"`
+	// SecretRefs are the versions of the secrets the release got, filled
+	// when it first resolves them and pinned ever after.
+	SecretRefs map[string]secret.Ref `json:"secret_refs,omitempty"`
+	Replicas   int                   `json:"replicas"`
 
 	HealthPath     string        `json:"health_path,omitempty"`
 	HealthInterval time.Duration `json:"health_interval"`
@@ -119,8 +127,14 @@ func newPlan(c *config.Config, service, env string) (*plan, error) {
 		HealthInterval: defaultHealthInterval,
 		HealthTimeout:  defaultHealthTimeout,
 	}
-	if s.Image != "" {
+	if s.RunsContainers() {
 		p.Runtime = "docker"
+	}
+	if s.BuildImage != nil {
+		p.BuildImage = s.BuildImage
+		if c.Server != nil && c.Server.Registry != nil {
+			p.Registry = c.Server.Registry.Listen
+		}
 	}
 	if o := s.Environments[env]; o != nil {
 		if o.Replicas > 0 {

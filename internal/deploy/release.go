@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/tugdev/tug/internal/secret"
 	"github.com/tugdev/tug/internal/store"
 )
 
@@ -24,6 +25,14 @@ func fromRecord(r *store.Release) *Release {
 	if !r.ApprovedAt.IsZero() {
 		t := r.ApprovedAt
 		out.ApprovedAt = &t
+	}
+	if r.Spec != "" {
+		var p struct {
+			Refs map[string]secret.Ref `json:"secret_refs"`
+		}
+		if json.Unmarshal([]byte(r.Spec), &p) == nil {
+			out.Secrets = p.Refs
+		}
 	}
 	return out
 }

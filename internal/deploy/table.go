@@ -192,8 +192,10 @@ func (m *Manager) buildTable() *proxy.Table {
 		}
 		routes, health, sticky := st.Routes, st.HealthPath, (*stickyCfg)(nil)
 		var hc *proxy.HealthCheck
+		var edge *proxy.Edge
 		if p, err := newPlan(m.cfg, k.service, k.env); err == nil {
 			routes, health = p.Routes, p.HealthPath
+			edge = edgeOf(m.cfg, k.service, k.env)
 			if health != "" {
 				hc = &proxy.HealthCheck{Path: health, Interval: p.HealthInterval, Timeout: p.HealthTimeout}
 			}
@@ -213,7 +215,7 @@ func (m *Manager) buildTable() *proxy.Table {
 				continue // claimed by an earlier service/env; config validation reports it
 			}
 			seen[id] = true
-			rt := &proxy.Route{Host: host, PathPrefix: prefix, Service: k.service, Environment: k.env, Pools: clonePools(pools), Health: hc}
+			rt := &proxy.Route{Host: host, PathPrefix: prefix, Service: k.service, Environment: k.env, Pools: clonePools(pools), Health: hc, Edge: edge}
 			if sticky != nil {
 				rt.StickyCookie, rt.StickyTTL = sticky.cookie, sticky.ttl
 			}

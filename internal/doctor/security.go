@@ -9,6 +9,7 @@
 package doctor
 
 import (
+	"cmp"
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
@@ -97,11 +98,17 @@ type Exposure struct {
 	Err       string           `json:"error,omitempty"`
 }
 
-// Certificate is a certificate file tug serves.
+// Certificate is a certificate tug serves: one already read (NotAfter
+// set: what the proxy reports, or its certificates directory), or a file
+// to read (Path).
 type Certificate struct {
-	// Name says where it is configured ("proxy.tls.cert").
+	// Name says where it comes from ("proxy.tls.cert", "acme",
+	// "local_ca_root").
 	Name string
-	Path string
+	// Subject is the host it is served for, when known.
+	Subject  string
+	NotAfter time.Time
+	Path     string
 }
 
 // Inputs is what the checks look at. Zero fields are not checked, except
@@ -312,33 +319,40 @@ func tokens(in Inputs, add adder) {
 }
 
 func certificate(in Inputs, c Certificate, add adder) {
-	data, err := os.ReadFile(c.Path)
-	if err != nil {
-		add(Medium, CheckCerts, c.Path, fmt.Sprintf("the certificate %s (%s) cannot be read: %v", c.Path, c.Name, errors.Unwrap(err)), "")
-		return
+	where := c.Path
+	if c.NotAfter.IsZero() {
+		data, err := os.ReadFile(c.Path)
+		if err != nil {
+			add(Medium, CheckCerts, c.Path, fmt.Sprintf("the certificate %s (%s) cannot be read: %v", c.Path, c.Name, errors.Unwrap(err)), "")
+			return
+		}
+		block, _ := pem.Decode(data)
+		var cert *x509.Certificate
+		if block != nil {
+			cert, err = x509.ParseCertificate(block.Bytes)
+		}
+		if block == nil || err != nil {
+			add(Medium, CheckCerts, c.Path, fmt.Sprintf("the certificate %s (%s) is not a PEM certificate", c.Path, c.Name), "")
+			return
+		}
+		c.NotAfter, c.Subject = cert.NotAfter, cert.Subject.CommonName
+		if c.Subject == "" && len(cert.DNSNames) > 0 {
+			c.Subject = cert.DNSNames[0]
+		}
 	}
-	block, _ := pem.Decode(data)
-	var cert *x509.Certificate
-	if block != nil {
-		cert, err = x509.ParseCertificate(block.Bytes)
+	if where == "" {
+		where = c.Name + " " + c.Subject
 	}
-	if block == nil || err != nil {
-		add(Medium, CheckCerts, c.Path, fmt.Sprintf("the certificate %s (%s) is not a PEM certificate", c.Path, c.Name), "")
-		return
-	}
-	left := cert.NotAfter.Sub(in.Now)
-	subject := cert.Subject.CommonName
-	if subject == "" && len(cert.DNSNames) > 0 {
-		subject = cert.DNSNames[0]
-	}
-	when := cert.NotAfter.UTC().Format("2006-01-02")
+	subject := cmp.Or(c.Subject, "tug's local CA")
+	left := c.NotAfter.Sub(in.Now)
+	when := c.NotAfter.UTC().Format("2006-01-02")
 	switch {
 	case left <= 0:
-		add(High, CheckCerts, c.Path, fmt.Sprintf("the certificate for %s (%s) expired on %s: clients refuse it", subject, c.Name, when), "renew it")
+		add(High, CheckCerts, where, fmt.Sprintf("the certificate for %s (%s) expired on %s: clients refuse it", subject, c.Name, when), "renew it")
 	case left < certWarnWithin:
-		add(Medium, CheckCerts, c.Path, fmt.Sprintf("the certificate for %s (%s) expires on %s, in %d days", subject, c.Name, when, int(left.Hours()/24)), "renew it now")
+		add(Medium, CheckCerts, where, fmt.Sprintf("the certificate for %s (%s) expires on %s, in %d days", subject, c.Name, when, int(left.Hours()/24)), "renew it now")
 	case left < certNoteWithin:
-		add(Low, CheckCerts, c.Path, fmt.Sprintf("the certificate for %s (%s) expires on %s, in %d days", subject, c.Name, when, int(left.Hours()/24)), "plan its renewal")
+		add(Low, CheckCerts, where, fmt.Sprintf("the certificate for %s (%s) expires on %s, in %d days", subject, c.Name, when, int(left.Hours()/24)), "plan its renewal")
 	}
 }
 

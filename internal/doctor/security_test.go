@@ -96,6 +96,8 @@ environments:
 		Certificates: []Certificate{
 			{Name: "a", Path: filepath.Join(repo, "expired.pem")}, {Name: "b", Path: filepath.Join(repo, "soon.pem")},
 			{Name: "c", Path: filepath.Join(repo, "month.pem")}, {Name: "d", Path: filepath.Join(repo, "fine.pem")},
+			{Name: "acme", Subject: "shop.example.com", NotAfter: now.Add(3 * 24 * time.Hour)},
+			{Name: "files", Subject: "old.example.org", NotAfter: now.Add(-24 * time.Hour)},
 		},
 	}
 	// The repository's secrets file sits at .tug/secrets.env, beside tug.yaml.
@@ -115,6 +117,8 @@ environments:
 		{CheckCerts, "expired.pem", High},
 		{CheckCerts, "soon.pem", Medium},
 		{CheckCerts, "month.pem", Low},
+		{CheckCerts, "acme shop.example.com", Medium},
+		{CheckCerts, "files old.example.org", High},
 		{CheckHealth, "service worker", Low},
 	} {
 		f := find(r, w.check, w.subject)

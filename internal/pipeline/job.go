@@ -30,4 +30,8 @@ type Job struct {
 type Plan struct {
 	Pipeline string
 	Jobs     []*Job
+	// Registry is tug's own registry (server.registry.listen), where
+	// build_image jobs push images with a bare name; "" keeps them in the
+	// local engine.
+	Registry string
 }

@@ -72,7 +72,11 @@ func NewPlan(cfg *config.Config, pipeline string) (*Plan, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: pipeline %s: %v", ErrInvalidPlan, pipeline, err)
 	}
-	return &Plan{Pipeline: pipeline, Jobs: sorted}, nil
+	plan := &Plan{Pipeline: pipeline, Jobs: sorted}
+	if cfg.Server != nil && cfg.Server.Registry != nil {
+		plan.Registry = cfg.Server.Registry.Listen
+	}
+	return plan, nil
 }
 
 // declOrder is the declared order of keys, falling back to sorted order

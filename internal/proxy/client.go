@@ -139,3 +139,11 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 	}
 	return nil
 }
+
+// Certs lists the certificates the proxy's https listener serves, with
+// their expiry (none without one).
+func (c *Client) Certs(ctx context.Context) ([]CertStatus, error) {
+	var out []CertStatus
+	err := c.do(ctx, http.MethodGet, "/certs", nil, &out)
+	return out, err
+}

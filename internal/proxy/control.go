@@ -52,6 +52,9 @@ func (s *Server) controlHandler() http.Handler {
 	handle("GET /stats", func(w http.ResponseWriter, r *http.Request) error {
 		return writeJSON(w, s.metrics.stats())
 	})
+	handle("GET /certs", func(w http.ResponseWriter, r *http.Request) error {
+		return writeJSON(w, s.certStatus())
+	})
 	handle("GET /backends", func(w http.ResponseWriter, r *http.Request) error {
 		return writeJSON(w, s.backendStatuses())
 	})

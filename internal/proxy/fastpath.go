@@ -184,6 +184,9 @@ func (s *Server) copyAnswer(w http.ResponseWriter, st *reqState, resp *http.Resp
 	}
 	dst.Set("X-Request-Id", st.requestID)
 	s.setSticky(dst, st)
+	if e := st.route.edge; e != nil {
+		e.setHeaders(dst, st.tls)
+	}
 	if len(resp.Trailer) > 0 {
 		names := make([]string, 0, len(resp.Trailer))
 		for k := range resp.Trailer {

@@ -24,6 +24,8 @@ type reqState struct {
 	attempts  int
 	transport bool // the request failed to reach any backend
 	upgraded  bool // the backend switched protocols (WebSocket)
+	tls       bool // the client came over TLS (set when the route has an edge policy)
+	tooLarge  bool // the body grew past the route's max_body
 }
 
 type stateKey struct{}
@@ -80,6 +82,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	st := s.statePool.Get().(*reqState)
 	*st = reqState{routing: routing, route: rte, requestID: rid}
 	defer s.statePool.Put(st)
+	if rte.edge != nil && s.edgeRefuses(rw, r, st, start) {
+		s.logAccess(r, rw, start, rid, rte, nil)
+		return
+	}
 	b := rte.sticky(r, nowNano)
 	st.stickyHit = b != nil
 	if b == nil {
@@ -183,6 +189,9 @@ func (s *Server) newReverseProxy(tr http.RoundTripper) *httputil.ReverseProxy {
 			st := resp.Request.Context().Value(stateKey{}).(*reqState)
 			resp.Header.Set("X-Request-Id", st.requestID)
 			s.setSticky(resp.Header, st)
+			if e := st.route.edge; e != nil {
+				e.setHeaders(resp.Header, st.tls)
+			}
 			st.upgraded = resp.StatusCode == http.StatusSwitchingProtocols
 			return nil
 		},
@@ -192,6 +201,14 @@ func (s *Server) newReverseProxy(tr http.RoundTripper) *httputil.ReverseProxy {
 			if errors.Is(err, context.Canceled) && r.Context().Err() != nil {
 				// The client went away; nobody reads the answer.
 				w.WriteHeader(statusClientClosed)
+				return
+			}
+			if st.tooLarge {
+				if e := st.route.edge; e != nil {
+					e.tooLarge.Inc()
+				}
+				w.Header().Set("Connection", "close")
+				plainError(w, http.StatusRequestEntityTooLarge, "tug proxy: request body larger than the route allows")
 				return
 			}
 			st.transport = true

@@ -40,9 +40,13 @@ func (s *Server) apply(t *Table, restored bool) error {
 		live[key] = b
 		return b
 	})
+	s.attachEdges(rt)
 	// Publish the new table before draining what it dropped, so a request
 	// that finds a backend draining finds the new table too.
 	s.routing.Store(rt)
+	if s.certs != nil {
+		s.certs.Manage(rt.hosts())
+	}
 	for key, b := range s.backends {
 		if live[key] != nil {
 			continue

@@ -25,6 +25,8 @@ type route struct {
 	stickyTTL    time.Duration
 	pools        []*pool
 	byID         map[string]*backend // sticky-cookie value -> backend
+	edgeSpec     *Edge
+	edge         *edgePolicy // nil: nothing to enforce (edge.go)
 
 	mu   sync.Mutex // guards swrr
 	swrr *swrr
@@ -171,6 +173,7 @@ func compile(t *Table, get func(service, env, release string, b *Backend, hc *He
 			env:          r.Environment,
 			stickyCookie: r.StickyCookie,
 			stickyTTL:    r.StickyTTL,
+			edgeSpec:     r.Edge,
 			byID:         map[string]*backend{},
 		}
 		weights := make([]int, 0, len(r.Pools))

@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"log"
@@ -34,11 +33,15 @@ type Options struct {
 	// HTTPListener is given or a running proxy hands its socket over.
 	HTTPAddr     string
 	HTTPListener net.Listener
-	// HTTPSAddr/HTTPSListener serve TLS with the cert and key files.
+	// HTTPSAddr/HTTPSListener serve TLS (1.2 and later) with the cert and
+	// key files, the local CA's certificates (LocalCA) or ACME's (ACME);
+	// exactly one (see certs.go).
 	HTTPSAddr     string
 	HTTPSListener net.Listener
 	TLSCertFile   string
 	TLSKeyFile    string
+	LocalCA       bool
+	ACME          *ACMEOptions
 	// ControlListener overrides the control socket <StateDir>/proxy.sock.
 	ControlListener net.Listener
 
@@ -63,6 +66,9 @@ type Options struct {
 
 	// Limits bound client connections and requests (zero fields: defaults).
 	Limits Limits
+	// RateLimitClients bounds how many clients' buckets each rate limit
+	// keeps (default DefaultRateLimitClients).
+	RateLimitClients int
 }
 
 // Paths inside the state directory.
@@ -105,7 +111,10 @@ type Server struct {
 	warn         *rateLog    // serve, accept and guard warnings, rate limited
 	errLog       *log.Logger // net/http's error log, through warn
 	guard        *connGuard
-	active       atomic.Int64 // requests being served, for shutdown
+	active       atomic.Int64        // requests being served, for shutdown
+	limiters     map[string]*limiter // rate limits by service, environment and setting; under applyMu
+	httpsPort    string              // ":PORT" for redirects, "" for 443
+	certs        *Certs              // the https listener's; set in Run before any table is applied
 
 	baseCtx   context.Context // lives as long as Run; probes hang off it
 	ready     chan struct{}
@@ -122,8 +131,11 @@ func New(opts Options) (*Server, error) {
 	if opts.StateDir == "" {
 		return nil, errors.New("proxy: StateDir is required")
 	}
-	if (opts.HTTPSAddr != "" || opts.HTTPSListener != nil) && (opts.TLSCertFile == "" || opts.TLSKeyFile == "") {
-		return nil, errors.New("proxy: an https listener needs --tls-cert and --tls-key")
+	if opts.HTTPSAddr != "" || opts.HTTPSListener != nil {
+		o := TLSOptions{CertFile: opts.TLSCertFile, KeyFile: opts.TLSKeyFile, LocalCA: opts.LocalCA, ACME: opts.ACME}
+		if err := o.Check(); err != nil {
+			return nil, fmt.Errorf("proxy: the https listener: %w", err)
+		}
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
@@ -242,6 +254,14 @@ func (s *Server) Run(ctx context.Context) error {
 		closeAll()
 		return err
 	}
+	s.httpsPort = httpsPortSuffix(s.httpsLn)
+	if s.httpsLn != nil {
+		if err := s.openCerts(); err != nil {
+			closeAll()
+			return err
+		}
+		defer s.certs.Stop()
+	}
 
 	t, fellBack, err := loadTable(s.dataDir)
 	switch {
@@ -266,16 +286,13 @@ func (s *Server) Run(ctx context.Context) error {
 		go al.run(baseCtx, time.Second)
 	}
 
-	var certs []tls.Certificate
-	if s.httpsLn != nil {
-		c, err := tls.LoadX509KeyPair(s.opts.TLSCertFile, s.opts.TLSKeyFile)
-		if err != nil {
+	if s.certs != nil {
+		if err := s.startACME(baseCtx); err != nil {
 			closeAll()
-			return fmt.Errorf("proxy: tls: %w", err)
+			return err
 		}
-		certs = append(certs, c)
 	}
-	servers := s.startServers(certs)
+	servers := s.startServers()
 
 	var hln *net.UnixListener
 	if !s.opts.NoHandoff {
@@ -421,7 +438,7 @@ type stoppable interface {
 	Close() error
 }
 
-func (s *Server) startServers(certs []tls.Certificate) []stoppable {
+func (s *Server) startServers() []stoppable {
 	var servers []stoppable
 	serve := func(name string, run func() error) {
 		go func() {
@@ -432,13 +449,16 @@ func (s *Server) startServers(certs []tls.Certificate) []stoppable {
 	}
 	if s.httpLn != nil {
 		srv := s.newHTTPServer(s.guard)
+		if s.certs != nil {
+			srv.Handler = s.certs.HTTPChallenge(srv.Handler)
+		}
 		servers = append(servers, srv)
 		ln := &guardListener{Listener: s.httpLn, g: s.guard}
 		serve("http", func() error { return srv.Serve(ln) })
 	}
 	if s.httpsLn != nil {
 		srv := s.newHTTPServer(s.guard)
-		srv.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, Certificates: certs}
+		srv.TLSConfig = s.certs.TLSConfig()
 		servers = append(servers, srv)
 		ln := &guardListener{Listener: s.httpsLn, g: s.guard, tls: true}
 		serve("https", func() error { return srv.ServeTLS(ln, "", "") })

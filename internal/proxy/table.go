@@ -30,6 +30,8 @@ type Route struct {
 	// StickyCookie, when set, pins a client to a backend by that cookie.
 	StickyCookie string        `json:"sticky_cookie,omitempty"`
 	StickyTTL    time.Duration `json:"sticky_ttl,omitempty"`
+	// Edge is what the proxy enforces beyond routing (edge.go).
+	Edge *Edge `json:"edge,omitempty"`
 }
 
 // Pool is the instances of one release.
@@ -93,5 +95,6 @@ type BackendStatus struct {
 //	PUT  /table            replace the Table (400 invalid, 409 stale version)
 //	GET  /stats            []Stats
 //	GET  /backends         []BackendStatus (including draining ones)
+//	GET  /certs            []CertStatus of the https listener
 //	GET  /metrics          Prometheus text format (tug_proxy_* families)
 //	GET  /healthz          200 once serving

@@ -43,6 +43,9 @@ func Validate(t *Table) error {
 		if r.StickyTTL < 0 {
 			return fmt.Errorf("%w: %s.sticky_ttl: must not be negative", ErrInvalidTable, at)
 		}
+		if err := validEdge(at, r.Edge); err != nil {
+			return err
+		}
 		if h := r.Health; h != nil {
 			if !strings.HasPrefix(h.Path, "/") {
 				return fmt.Errorf("%w: %s.health.path: %q must start with /", ErrInvalidTable, at, h.Path)

@@ -2,13 +2,12 @@ package secret
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"os/exec"
-	"path/filepath"
-	"slices"
 	"strings"
 
 	"github.com/tugdev/tug/internal/kit"
@@ -24,49 +23,29 @@ var ErrBadFile = errors.New("bad secrets file")
 // its root. It must never be committed.
 const LocalFile = ".tug/secrets.env"
 
-// Resolve finds each named secret: first through lookup (the process
-// environment), then in dir's LocalFile (KEY=VALUE lines, # comments,
-// optional quotes). It warns when LocalFile is tracked by git. Missing
-// secrets give one error naming all of them, wrapping ErrMissing.
+// Resolve finds each named secret on a machine without a store: first
+// through lookup (the process environment), then in dir's LocalFile
+// (KEY=VALUE lines, # comments, optional quotes). It warns when LocalFile
+// is tracked by git. Missing secrets give one error naming all of them,
+// wrapping ErrMissing.
 func Resolve(names []string, dir string, lookup func(string) (string, bool)) (map[string]Value, []string, error) {
-	out := make(map[string]Value, len(names))
 	var warnings []string
-	var fileVals map[string]string
-	fileRead := false
-	var missing []string
-	for _, name := range names {
-		if _, done := out[name]; done {
-			continue
-		}
-		if lookup != nil {
-			if v, ok := lookup(name); ok {
-				out[name] = New(v)
-				continue
-			}
-		}
-		if !fileRead {
-			fileRead = true
-			vals, err := readFile(filepath.Join(dir, LocalFile))
-			if err != nil {
-				return nil, warnings, err
-			}
-			fileVals = vals
-			if vals != nil && trackedByGit(dir) {
-				warnings = append(warnings, LocalFile+" is tracked by git: its secrets are in the repository history; run `git rm --cached "+LocalFile+"`, add it to .gitignore and rotate the secrets")
-			}
-		}
-		if v, ok := fileVals[name]; ok {
-			out[name] = New(v)
-			continue
-		}
-		missing = append(missing, name)
+	f := &File{Dir: dir, Warn: func(w string) { warnings = append(warnings, w) }}
+	got, err := Chain{Env(lookup), f}.Resolve(context.Background(), "", names, nil)
+	if err != nil {
+		return nil, warnings, err
 	}
-	if len(missing) > 0 {
-		slices.Sort(missing)
-		missing = slices.Compact(missing)
-		return nil, warnings, fmt.Errorf("%w: %s (set them in the environment or in %s)", ErrMissing, strings.Join(missing, ", "), LocalFile)
+	return Values(got), warnings, nil
+}
+
+// ReadEnvFile parses a file of KEY=VALUE lines (# comments, optional
+// quotes, `export `), as LocalFile is read. Errors name the line but never
+// quote its value; a missing file is an error.
+func ReadEnvFile(path string) (map[string]string, error) {
+	if _, err := os.Stat(path); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrBadFile, err)
 	}
-	return out, warnings, nil
+	return readFile(path)
 }
 
 // readFile parses a secrets file; a missing file is no error and gives nil.

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -9,12 +10,15 @@ import (
 	"net/netip"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/tugdev/tug/internal/access"
 	"github.com/tugdev/tug/internal/audit"
+	"github.com/tugdev/tug/internal/backup"
 	"github.com/tugdev/tug/internal/config"
 	"github.com/tugdev/tug/internal/doctor"
+	"github.com/tugdev/tug/internal/proxy"
 	"github.com/tugdev/tug/internal/runtime"
 	"github.com/tugdev/tug/internal/secret"
 )
@@ -113,12 +117,12 @@ func peerContext(ctx context.Context, c net.Conn) context.Context {
 // warnListener says loudly what a TCP listener exposes: without
 // authentication, everything to anyone who reaches it; off loopback
 // without TLS, the tokens clients send, to anyone on the path.
-func (d *daemon) warnListener(addr net.Addr) {
+func (d *daemon) warnListener(addr net.Addr, tls bool) {
 	if d.o.InsecureNoAuth {
 		d.log.Warn("the API on TCP has NO AUTHENTICATION (--insecure-no-auth): anyone who can reach it can deploy, roll back and change the config",
 			"addr", addr.String(), "allowed_hosts", d.o.AllowHosts)
 	}
-	if !loopback(addr) {
+	if !tls && !loopback(addr) {
 		d.log.Warn("the API on TCP is reachable from other machines without TLS: tokens cross the network in clear; bind loopback or put a TLS proxy in front",
 			"addr", addr.String())
 	}
@@ -134,6 +138,32 @@ func loopback(addr net.Addr) bool {
 	return ok && ip.Unmap().IsLoopback()
 }
 
+// certificates are those the proxy serves, as it reports them (or, when
+// it does not answer, as its certificates directory and tug.yaml name
+// them), and the API listener's.
+func (d *daemon) certificates(ctx context.Context, cfg *config.Config, dir string) []doctor.Certificate {
+	var out []doctor.Certificate
+	var served []proxy.CertStatus
+	err := errors.New("no proxy")
+	if d.px != nil {
+		served, err = d.px.client.Certs(ctx)
+	}
+	if err != nil {
+		d.log.Debug("doctor: the proxy does not list its certificates; reading them from disk", "err", err)
+		served, _ = proxy.StoredCertificates(d.o.StateDir)
+		out = doctor.ConfiguredCertificates(cfg, dir)
+	}
+	for _, c := range served {
+		out = append(out, doctor.Certificate{Name: "proxy " + c.Source, Subject: c.Host, NotAfter: c.NotAfter})
+	}
+	if d.apiCerts != nil {
+		for _, c := range d.apiCerts.Status() {
+			out = append(out, doctor.Certificate{Name: "api " + c.Source, Subject: c.Host, NotAfter: c.NotAfter})
+		}
+	}
+	return out
+}
+
 // securityInputs gathers what `tug doctor security` checks, as this
 // server sees it: the config in force, the state directory, the tokens,
 // the API's TCP listener, and where each instance accepts connections
@@ -143,12 +173,11 @@ func (d *daemon) securityInputs(ctx context.Context) (doctor.Inputs, error) {
 	dir := filepath.Dir(d.o.ConfigPath)
 	in := doctor.Inputs{
 		Config: cfg, ConfigDir: dir, StateDir: d.o.StateDir, Tokens: d.tokens.List(), Server: true, Now: d.o.Now(),
-		Certificates: doctor.ConfiguredCertificates(cfg, dir),
+		Certificates: d.certificates(ctx, cfg, dir),
 		Listeners:    []doctor.Listener{},
 	}
 	if d.info.Listen != "" {
-		// The API listener serves plain HTTP: TLS for it is not built yet.
-		in.Listeners = append(in.Listeners, doctor.Listener{Addr: d.info.Listen, NoAuth: d.o.InsecureNoAuth})
+		in.Listeners = append(in.Listeners, doctor.Listener{Addr: d.info.Listen, TLS: d.info.ListenTLS, NoAuth: d.o.InsecureNoAuth})
 	}
 	rts := *d.rts.Load()
 	for _, name := range slices.Sorted(maps.Keys(rts)) {
@@ -174,4 +203,35 @@ func (d *daemon) securityInputs(ctx context.Context) (doctor.Inputs, error) {
 		}
 	}
 	return in, nil
+}
+
+// backupRecorder is where backups record what they change: the option's
+// recorder if given, else the audit log.
+func (d *daemon) backupRecorder() backup.Recorder {
+	if d.o.BackupRecorder != nil {
+		return d.o.BackupRecorder
+	}
+	return auditedBackups{d.audit, d.log}
+}
+
+// auditedBackups writes backups' changes to the audit log: as the target
+// of the API call that made one, or as tug's own (a scheduled backup).
+type auditedBackups struct {
+	log    *audit.Log
+	logger *slog.Logger
+}
+
+func (a auditedBackups) Record(ctx context.Context, e backup.Event) {
+	target := strings.Join(slices.DeleteFunc([]string{e.Backup, e.Snapshot, e.Target}, func(s string) bool { return s == "" }), " ")
+	if audit.CallOf(ctx) != nil {
+		audit.SetTarget(ctx, target)
+		return
+	}
+	rec := audit.Record{Time: e.At, Actor: "tug", Action: e.Action, Target: target, Outcome: audit.OK, Detail: e.Error}
+	if e.Outcome != "ok" {
+		rec.Outcome = audit.Failed
+	}
+	if err := a.log.Record(context.WithoutCancel(ctx), rec); err != nil {
+		a.logger.Error("audit: recording a backup change", "action", e.Action, "err", err)
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"log/slog"
 	"net/netip"
 	"net/url"
 	"os"
@@ -19,6 +20,7 @@ import (
 	"github.com/tugdev/tug/internal/alert"
 	"github.com/tugdev/tug/internal/api"
 	"github.com/tugdev/tug/internal/audit"
+	"github.com/tugdev/tug/internal/backup"
 	"github.com/tugdev/tug/internal/deploy"
 	"github.com/tugdev/tug/internal/doctor"
 	"github.com/tugdev/tug/internal/endpoint"
@@ -132,7 +134,7 @@ func TestSecurityInputsOfTheServer(t *testing.T) {
 	if err := src.init(); err != nil {
 		t.Fatal(err)
 	}
-	d := &daemon{o: Options{ConfigPath: cfgPath, StateDir: state, Now: time.Now, InsecureNoAuth: true}, src: src, tokens: tokens,
+	d := &daemon{o: Options{ConfigPath: cfgPath, StateDir: state, Now: time.Now, InsecureNoAuth: true}, src: src, tokens: tokens, log: slog.New(slog.DiscardHandler),
 		info: Info{Listen: "127.0.0.1:7070"}}
 	running := func(id string) runtime.Instance {
 		return runtime.Instance{ID: id, Service: "web", State: runtime.Running, Addr: "127.0.0.1:4100"}
@@ -214,5 +216,28 @@ func TestAuditRecordsHoldNoSecret(t *testing.T) {
 		if strings.Contains(string(data), leak) {
 			t.Errorf("the audit log holds %q:\n%s", leak, data)
 		}
+	}
+}
+
+// Backups' changes reach the audit log: a scheduled one as tug's own, one
+// an API call made as that call's target (the call's own record says who).
+func TestBackupChangesAreAudited(t *testing.T) {
+	t.Parallel()
+	log, err := audit.Open(t.TempDir(), audit.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer log.Close()
+	rec := auditedBackups{log, slog.New(slog.DiscardHandler)}
+	ctx := context.Background()
+	rec.Record(ctx, backup.Event{Action: "backup.run", Backup: "db", Snapshot: "abc123", Outcome: "ok"})
+	rec.Record(ctx, backup.Event{Action: "backup.prune", Backup: "db", Outcome: "failed", Error: "restic: locked"})
+	callCtx, call := audit.StartCall(ctx, audit.Record{Actor: "token:ops", Action: "POST /api/backups/{name}/run"}, log.Record)
+	rec.Record(callCtx, backup.Event{Action: "backup.run", Backup: "db", Snapshot: "def456", Outcome: "ok"})
+	call.Finish(callCtx, audit.OK, "")
+	recs, _ := log.Query(ctx, audit.Filter{})
+	if len(recs) != 3 || recs[0].Actor != "tug" || recs[0].Target != "db abc123" || recs[1].Outcome != audit.Failed ||
+		recs[1].Detail != "restic: locked" || recs[2].Actor != "token:ops" || recs[2].Target != "db def456" {
+		t.Fatalf("%+v", recs)
 	}
 }

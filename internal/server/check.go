@@ -13,6 +13,7 @@ import (
 	"github.com/tugdev/tug/internal/deploy"
 	"github.com/tugdev/tug/internal/logs"
 	"github.com/tugdev/tug/internal/metrics"
+	"github.com/tugdev/tug/internal/secretstore"
 )
 
 // Check refuses what the server would refuse about cfg beyond the
@@ -29,11 +30,13 @@ func Check(ctx context.Context, cfg *config.Config) (warnings config.Errors, err
 	errs = append(errs, cfg.Positioned(metrics.CheckConfig(cfg))...)
 	groups, aerr := alert.Check(ctx, cfg, dir, metrics.RecordingRules().Groups)
 	errs = append(errs, cfg.Positioned(aerr)...)
+	errs = append(errs, secretstore.CheckConfig(cfg)...)
 	if p := cfg.Proxy; p != nil && p.HTTPS != "" && p.TLS != nil && p.TLS.Cert != "" && p.TLS.Key != "" {
 		if _, err := tls.LoadX509KeyPair(absFrom(dir, p.TLS.Cert), absFrom(dir, p.TLS.Key)); err != nil {
 			errs = append(errs, cfg.Errorf("proxy.tls", "the proxy cannot load its certificate: %v", err))
 		}
 	}
+	errs = append(errs, checkEdge(cfg, dir)...)
 	if len(errs) > 0 {
 		return nil, errs
 	}

@@ -29,7 +29,7 @@ func dockerOwner(stateDir string) string {
 func dockerRuntime(ctx context.Context, o Options, cfg *config.Config, log *slog.Logger) runtime.Runtime {
 	level := slog.LevelDebug
 	for _, s := range cfg.Services {
-		if s.Image != "" {
+		if s.RunsContainers() {
 			level = slog.LevelWarn
 		}
 	}

@@ -25,8 +25,10 @@ import (
 	"github.com/tugdev/tug/internal/access"
 	"github.com/tugdev/tug/internal/api"
 	"github.com/tugdev/tug/internal/audit"
+	"github.com/tugdev/tug/internal/backup"
 	"github.com/tugdev/tug/internal/config"
 	"github.com/tugdev/tug/internal/deploy"
+	"github.com/tugdev/tug/internal/image"
 	"github.com/tugdev/tug/internal/logs"
 	"github.com/tugdev/tug/internal/proxy"
 	"github.com/tugdev/tug/internal/runtime"
@@ -57,6 +59,8 @@ type Options struct {
 	// loudly at every start).
 	ListenAddr     string
 	InsecureNoAuth bool
+	// ListenTLS, when set, serves ListenAddr over TLS (listentls.go).
+	ListenTLS *ListenTLS
 	// AllowHosts are host names clients may reach the TCP API by, besides
 	// its address and localhost (see api.RemoteOptions).
 	AllowHosts []string
@@ -82,9 +86,19 @@ type Options struct {
 	// Query evaluates PromQL for canary analysis queries (the metrics
 	// room provides it); nil makes such analyses fail with a clear error.
 	Query func(ctx context.Context, expr string) (float64, error)
-	// Secrets resolves secret names for services; nil resolves them from
-	// the environment and the repository's .tug/secrets.env.
+	// Secrets resolves secret names that belong to no environment
+	// (notification channels, webhooks); nil resolves them as services'
+	// are, from the secret store (or Vault), then the environment and the
+	// repository's .tug/secrets.env.
 	Secrets func(ctx context.Context, names []string) (map[string]secret.Value, error)
+	// BackupRecorder receives the changes backups make (runs, restores,
+	// prunes), for the audit log; nil records nothing.
+	BackupRecorder backup.Recorder
+	// DrillCommand is the argv that starts `tug` for a scheduled drill
+	// (`dr drill` is added); nil schedules none.
+	DrillCommand []string
+	// Drill marks the scratch server of a drill: it runs no backups.
+	Drill bool
 	// Registry collects the server's metrics; nil makes a new one.
 	Registry *prometheus.Registry
 	// Ready is called once the API serves.
@@ -101,8 +115,10 @@ type Options struct {
 type Info struct {
 	// Socket is the API's unix socket.
 	Socket string
-	// Listen is the TCP API address actually bound ("" without --listen).
-	Listen string
+	// Listen is the TCP API address actually bound ("" without --listen),
+	// served over TLS when ListenTLS.
+	Listen    string
+	ListenTLS bool
 	// HTTPAddr is the proxy's listener as requested.
 	HTTPAddr string
 	PID      int
@@ -123,13 +139,16 @@ func Run(ctx context.Context, opts Options) error {
 		d.checkState,
 		d.registerMetrics,
 		d.loadConfig,
+		d.openSecrets,
 		d.openStore,
 		d.startProxy,
 		d.startLogs,
 		d.openRuntimes,
 		d.openMonitoring,
+		d.startRegistry,
 		d.startDeploys,
 		d.openAccess,
+		d.startBackups,
 		d.listen,
 	} {
 		if err := step(ctx); err != nil {
@@ -150,6 +169,7 @@ type daemon struct {
 	reloads   *prometheus.CounterVec
 	src       *configSource
 	cfg       *config.Config
+	secrets   *secretsRoom
 	httpAddr  string
 	store     *store.Store
 	px        *proxySupervisor
@@ -158,11 +178,13 @@ type daemon struct {
 	rts       atomic.Pointer[map[string]runtime.Runtime]
 	mon       *monitoring
 	mgr       *deploy.Manager
+	images    *image.Builder
 	reqCtx    context.Context
 	stopReqs  context.CancelCauseFunc
 	api       *api.Handler
 	tokens    *access.Tokens
 	audit     *audit.Log
+	apiCerts  *proxy.Certs
 	servers   []*http.Server
 	listeners []net.Listener
 	info      Info
@@ -337,7 +359,8 @@ func (d *daemon) startDeploys(ctx context.Context) error {
 		Now:      d.o.Now,
 		Logger:   d.log,
 		Query:    query,
-		Secrets:  d.o.Secrets,
+		Secrets:  d.secrets.sources,
+		Images:   d.images,
 	})
 	if err != nil {
 		return err
@@ -345,6 +368,9 @@ func (d *daemon) startDeploys(ctx context.Context) error {
 	d.mgr = mgr
 	first := true
 	d.src.onChange = func(c *config.Config) error {
+		if err := d.secrets.setConfig(c); err != nil {
+			return err
+		}
 		if first {
 			mgr.SetConfig(c)
 		} else if err := applyConfig(ctx, c, d.mon, d.logs, mgr); err != nil {
@@ -390,6 +416,7 @@ func (d *daemon) listen(context.Context) error {
 		Audit:     d.audit,
 		Now:       d.o.Now,
 		Security:  d.securityInputs,
+		Secrets:   d.secrets.svc,
 		Health:    api.HealthResponse{PID: os.Getpid(), StateDir: d.o.StateDir, Version: d.o.Version},
 		ProxyHTTP: d.httpAddr,
 		Logger:    d.log,
@@ -419,8 +446,12 @@ func (d *daemon) listen(context.Context) error {
 	if err != nil {
 		return fmt.Errorf("--listen %s: %w", d.o.ListenAddr, err)
 	}
-	d.info.Listen = tln.Addr().String()
-	d.warnListener(tln.Addr())
+	d.info.Listen, d.info.ListenTLS = tln.Addr().String(), d.o.ListenTLS != nil
+	if tln, err = d.listenTLS(tln); err != nil {
+		tln.Close()
+		return err
+	}
+	d.warnListener(tln.Addr(), d.info.ListenTLS)
 	d.serveOn(tln, h.Remote(api.RemoteOptions{Addr: tln.Addr(), Hosts: d.o.AllowHosts, NoAuth: d.o.InsecureNoAuth}))
 	return nil
 }
@@ -463,6 +494,8 @@ func (d *daemon) serve(ctx context.Context) error {
 	})
 	wg.Go(func() { d.px.supervise(bg) })
 	wg.Go(func() { d.mon.run(bg) })
+	wg.Go(func() { d.rescans().run(bg) })
+	wg.Go(func() { d.secrets.run(bg) })
 	<-watchReady
 	d.log.Info("tug server ready", "socket", d.info.Socket, "listen", d.info.Listen, "proxy", d.httpAddr, "pid", d.info.PID)
 	if d.o.Ready != nil {
@@ -520,16 +553,6 @@ func defaults(o Options) (Options, error) {
 	if o.LookupEnv == nil {
 		o.LookupEnv = os.LookupEnv
 	}
-	if o.Secrets == nil {
-		dir, lookup, log := filepath.Dir(o.ConfigPath), o.LookupEnv, o.Logger
-		o.Secrets = func(_ context.Context, names []string) (map[string]secret.Value, error) {
-			vals, warnings, err := secret.Resolve(names, dir, lookup)
-			for _, w := range warnings {
-				log.Warn(w)
-			}
-			return vals, err
-		}
-	}
 	if o.Registry == nil {
 		o.Registry = prometheus.NewRegistry()
 	}
@@ -546,8 +569,8 @@ func proxyArgv(o Options, cfg *config.Config, httpAddr string) []string {
 	}
 	argv := append(append([]string(nil), o.ProxyCommand...), "--state-dir", o.StateDir, "--http", httpAddr)
 	if p := cfg.Proxy; p != nil && p.HTTPS != "" && p.TLS != nil {
-		base := filepath.Dir(o.ConfigPath)
-		argv = append(argv, "--https", p.HTTPS, "--tls-cert", absFrom(base, p.TLS.Cert), "--tls-key", absFrom(base, p.TLS.Key))
+		argv = append(argv, "--https", p.HTTPS)
+		argv = append(argv, proxyTLSArgs(filepath.Dir(o.ConfigPath), p.TLS)...)
 	}
 	if p := cfg.Proxy; p != nil && p.AccessLog != nil && !*p.AccessLog {
 		argv = append(argv, "--access-log=false")

@@ -1,0 +1,4 @@
+package store
+
+// Get returns nothing yet.
+func Get() string { return "" }

@@ -1,0 +1,9 @@
+package store
+
+import "testing"
+
+func TestGet(t *testing.T) {
+	if Get() != "" {
+		t.Fatal("want empty")
+	}
+}

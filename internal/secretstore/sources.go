@@ -1,0 +1,140 @@
+package secretstore
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"path/filepath"
+	"reflect"
+	"sync"
+	"time"
+
+	"github.com/tugdev/tug/internal/config"
+	"github.com/tugdev/tug/internal/secret"
+)
+
+// SourcesOptions configure Sources.
+type SourcesOptions struct {
+	// StateDir holds the store.
+	StateDir string
+	// ConfigDir is tug.yaml's directory: relative key files are taken
+	// from it, and it holds the local secrets file.
+	ConfigDir string
+	LookupEnv func(string) (string, bool)
+	// VaultHTTP is the HTTP client for Vault (tests); nil: Vault's own.
+	VaultHTTP *http.Client
+	Now       func() time.Time
+	Logger    *slog.Logger
+}
+
+// Sources is where secret values come from, as the server and `tug run`
+// resolve them: the backend in force (the store, or Vault), then the
+// environment, then the local secrets file, so a laptop with only the
+// environment still works. SetConfig follows the config (the key file,
+// the backend); Resolve is safe for concurrent use with it.
+type Sources struct {
+	o     SourcesOptions
+	store *Store
+	env   secret.Env
+	file  *secret.File
+	log   *slog.Logger
+
+	mu       sync.Mutex
+	vault    *Vault
+	vaultCfg config.Secrets
+	project  string
+}
+
+var _ secret.Resolver = (*Sources)(nil)
+
+// NewSources returns the sources of a state directory; call SetConfig
+// before the first Resolve.
+func NewSources(o SourcesOptions) *Sources {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	log := o.Logger
+	warn := func(w string) { log.Warn(w) }
+	return &Sources{
+		o:     o,
+		store: Open(o.StateDir, Options{Key: KeyFrom("", o.ConfigDir, o.LookupEnv), Now: o.Now, Warn: warn}),
+		env:   secret.Env(o.LookupEnv),
+		file:  &secret.File{Dir: o.ConfigDir, Warn: warn},
+		log:   log,
+	}
+}
+
+// Store is the encrypted store (whatever the backend, `tug secret`
+// manages it).
+func (s *Sources) Store() *Store { return s.store }
+
+// SetConfig takes the secrets: section in force: the key file, and Vault
+// when it is the backend (a new client when its settings changed).
+func (s *Sources) SetConfig(c *config.Config) error {
+	sc := c.Secrets
+	keyFile := ""
+	if sc != nil {
+		keyFile = sc.KeyFile
+	}
+	s.store.SetKey(KeyFrom(keyFile, s.o.ConfigDir, s.o.LookupEnv))
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if c.SecretBackend() != config.BackendVault {
+		s.vault = nil
+		return nil
+	}
+	if s.vault != nil && reflect.DeepEqual(*sc, s.vaultCfg) && c.Project == s.project {
+		return nil
+	}
+	v, err := NewVault(VaultOptions{Config: sc, Project: c.Project, Local: s.Local(), HTTPClient: s.o.VaultHTTP, Now: s.o.Now, Logger: s.log})
+	if err != nil {
+		return err
+	}
+	s.vault, s.vaultCfg, s.project = v, *sc, c.Project
+	return nil
+}
+
+// Vault is the Vault source in force; nil unless secrets.backend is vault.
+func (s *Sources) Vault() *Vault {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.vault
+}
+
+// Local resolves from what this machine holds (the store, the
+// environment, the local file): Vault's own credentials come from it.
+func (s *Sources) Local() secret.Resolver { return secret.Chain{s.store, s.env, s.file} }
+
+// Resolve implements secret.Resolver.
+func (s *Sources) Resolve(ctx context.Context, env string, names []string, pinned map[string]secret.Ref) (map[string]secret.Resolved, error) {
+	first := secret.Source(s.store)
+	if v := s.Vault(); v != nil {
+		first = v
+	}
+	return secret.Chain{first, s.env, s.file}.Resolve(ctx, env, names, pinned)
+}
+
+// Values resolves names with no environment (notification channels,
+// webhooks, pipelines on a laptop) and drops the refs.
+func (s *Sources) Values(ctx context.Context, names []string) (map[string]secret.Value, error) {
+	got, err := s.Resolve(ctx, "", names, nil)
+	if err != nil {
+		return nil, err
+	}
+	return secret.Values(got), nil
+}
+
+// StorePath is where a state directory's store lives, for messages.
+func StorePath(stateDir string) string { return filepath.Join(stateDir, Dir, File) }
+
+// String names the sources for messages.
+func (s *Sources) String() string {
+	if s.Vault() != nil {
+		return fmt.Sprintf("Vault, the environment, %s", secret.LocalFile)
+	}
+	return fmt.Sprintf("the store (%s), the environment, %s", s.store.Path(), secret.LocalFile)
+}
