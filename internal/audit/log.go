@@ -49,21 +49,38 @@ type Head struct {
 }
 
 // Log is the audit log of one server: an append-only file of
-// hash-chained records. Safe for concurrent use; Record calls that
-// overlap share one fsync.
+// hash-chained records. One goroutine writes them in the order they
+// come, many at a time: callers only hand records over. Safe for
+// concurrent use.
 type Log struct {
 	dir string
 	o   Options
 	f   *os.File
 
-	mu     sync.Mutex // orders appends
-	head   Head
-	size   int64
+	// sendMu guards closed against hand-overs: Close waits for those
+	// under way, and none start after it.
+	sendMu sync.RWMutex
 	closed bool
+	queue  chan pending
+	done   chan struct{} // closed when the writer has stopped
 
-	syncMu sync.Mutex // one fsync at a time; the others wait and find it done
-	synced uint64
+	mu   sync.Mutex // guards head
+	head Head
+	size int64 // the writer's, or Open's before it starts
 }
+
+// pending is a record handed to the writer; ack, when set, hears once it
+// is on disk (or why not).
+type pending struct {
+	r   Record
+	ack chan error
+	// flush asks only for the ack, once what came before is written.
+	flush bool
+}
+
+// queueLen bounds the records waiting for the writer: a flood beyond it
+// waits for the disk rather than for memory to run out.
+const queueLen = 4096
 
 // Open opens (or creates) the audit log in dir (made 0700) and finds the
 // end of its chain. A last line cut short by a crash is ended with a
@@ -92,11 +109,12 @@ func Open(dir string, o Options) (*Log, error) {
 		f.Close()
 		return nil, fmt.Errorf("audit log %s: %w", path, err)
 	}
-	l.synced = l.head.Seq
 	if err := l.checkHead(); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("audit log %s: %w", path, err)
 	}
+	l.queue, l.done = make(chan pending, queueLen), make(chan struct{})
+	go l.write()
 	return l, nil
 }
 
@@ -121,11 +139,7 @@ func (l *Log) checkHead() error {
 	// Go on from the head: after what was removed, linked to what was
 	// changed as it was, so Verify keeps naming it.
 	l.head = h
-	seq, err := l.append(Record{Actor: "tug", Action: "audit.damaged", Outcome: Failed, Detail: problem})
-	if err != nil {
-		return err
-	}
-	return l.sync(seq)
+	return l.writeBatch([]pending{{r: Record{Actor: "tug", Action: "audit.damaged", Outcome: Failed, Detail: problem}}}, true)
 }
 
 // findEnd reads where the chain ends and ends a torn last line.
@@ -170,27 +184,29 @@ func (l *Log) findEnd() error {
 }
 
 // Record appends r and returns once it is on disk. Seq, Prev and Hash
-// are set here, Time when r has none. Safe for concurrent use; ctx is
-// not used to abandon a write (a record is written whole or not at all).
+// are set here, Time when r has none. Records that arrive together share
+// one write and one fsync. ctx is not used to abandon a record: one
+// handed over is written.
 func (l *Log) Record(_ context.Context, r Record) error {
-	seq, err := l.append(r)
-	if err != nil {
+	ack := make(chan error, 1)
+	if err := l.hand(pending{r: l.prepare(r), ack: ack}); err != nil {
 		return err
 	}
-	return l.sync(seq)
+	return <-ack
 }
 
-// Note appends r like Record but returns once it is written, before it
-// is forced to disk (the next Record or Close does that): for records
-// that come in floods, such as refused credentials, where an fsync each
-// would let a flood slow the server. A crash of tug loses none; a power
-// cut may lose the last few.
+// Note appends r like Record but returns once the writer has it, before
+// it is written: for records that come in floods, such as refused
+// credentials, so a flood costs its requests no more than a valid one
+// and cannot make the server wait for the disk. A crash of tug may lose
+// the records of its last moment; Close writes all.
 func (l *Log) Note(r Record) error {
-	_, err := l.append(r)
-	return err
+	return l.hand(pending{r: l.prepare(r)})
 }
 
-func (l *Log) append(r Record) (uint64, error) {
+// prepare stamps, masks and bounds r (outside the writer, so the writer
+// only chains and writes).
+func (l *Log) prepare(r Record) Record {
 	if r.Time.IsZero() {
 		r.Time = l.o.Now()
 	}
@@ -202,44 +218,109 @@ func (l *Log) append(r Record) (uint64, error) {
 	if r.Outcome == "" {
 		r.Outcome = OK
 	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.closed {
-		return 0, ErrClosed
-	}
-	r.Seq, r.Prev = l.head.Seq+1, l.head.Hash
-	line, hash, err := encode(r)
-	if err != nil {
-		return 0, err
-	}
-	if _, err := l.f.Write(line); err != nil {
-		// Take back a partial line, so the next record starts clean.
-		_ = l.f.Truncate(l.size)
-		return 0, fmt.Errorf("audit log: %w", err)
-	}
-	l.size += int64(len(line))
-	l.head = Head{Seq: r.Seq, Hash: hash}
-	return r.Seq, nil
+	return r
 }
 
-// sync forces the log to disk up to seq at least, then writes the head.
-// Callers that arrive while another fsyncs find their record done.
-func (l *Log) sync(seq uint64) error {
-	l.syncMu.Lock()
-	defer l.syncMu.Unlock()
-	if l.synced >= seq {
-		return nil
+// flush returns once every record handed over before it is written, so
+// a reader sees them.
+func (l *Log) flush() {
+	ack := make(chan error, 1)
+	if l.hand(pending{ack: ack, flush: true}) == nil {
+		<-ack
 	}
+}
+
+func (l *Log) hand(p pending) error {
+	l.sendMu.RLock()
+	defer l.sendMu.RUnlock()
+	if l.closed {
+		return ErrClosed
+	}
+	l.queue <- p
+	return nil
+}
+
+// write is the writer: it takes what has queued up, writes it in one go,
+// forces it to disk when someone waits for that, and answers them.
+func (l *Log) write() {
+	defer close(l.done)
+	const most = 256
+	batch := make([]pending, 0, most)
+	for p := range l.queue {
+		batch = append(batch[:0], p)
+	more:
+		for len(batch) < most {
+			select {
+			case q, ok := <-l.queue:
+				if !ok {
+					break more
+				}
+				batch = append(batch, q)
+			default:
+				break more
+			}
+		}
+		durable := false
+		for _, q := range batch {
+			durable = durable || (q.ack != nil && !q.flush)
+		}
+		err := l.writeBatch(batch, durable)
+		if err != nil {
+			l.o.Logger.Error("audit log: records not written", "records", len(batch), "err", err)
+		}
+		for _, q := range batch {
+			if q.ack != nil {
+				q.ack <- err
+			}
+		}
+	}
+}
+
+// writeBatch chains the records and appends them with one write, then,
+// if durable, fsyncs and writes the head. On a failed write the file is
+// cut back to where it was and the chain does not move.
+func (l *Log) writeBatch(batch []pending, durable bool) error {
 	l.mu.Lock()
 	head := l.head
 	l.mu.Unlock()
+	var buf []byte
+	for _, p := range batch {
+		if p.flush {
+			continue
+		}
+		r := p.r
+		r.Seq, r.Prev = head.Seq+1, head.Hash
+		line, hash, err := encode(r)
+		if err != nil {
+			return err
+		}
+		buf = append(buf, line...)
+		head = Head{Seq: r.Seq, Hash: hash}
+	}
+	if len(buf) == 0 {
+		return nil // flushes only
+	}
+	if _, err := l.f.Write(buf); err != nil {
+		_ = l.f.Truncate(l.size)
+		return fmt.Errorf("audit log: %w", err)
+	}
+	l.size += int64(len(buf))
+	l.mu.Lock()
+	l.head = head
+	l.mu.Unlock()
+	if !durable {
+		return nil
+	}
+	return l.sync(head)
+}
+
+// sync forces the log to disk, then writes the head naming its end: the
+// head may lag the log (Notes are not forced), never lead it.
+func (l *Log) sync(head Head) error {
 	if err := l.f.Sync(); err != nil {
 		return fmt.Errorf("audit log: %w", err)
 	}
-	l.synced = head.Seq
 	data, _ := json.Marshal(head)
-	// The head may lag the log (never lead it): it is written after the
-	// records it names are on disk.
 	if err := kit.WriteFileFrom(filepath.Join(l.dir, HeadFile), 0o600, kit.SyncNone, func(w io.Writer) error {
 		_, err := w.Write(append(data, '\n'))
 		return err
@@ -249,25 +330,26 @@ func (l *Log) sync(seq uint64) error {
 	return nil
 }
 
-// Head is the end of the chain as this Log wrote it.
+// Head is the end of the chain as this Log has written it.
 func (l *Log) Head() Head {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.head
 }
 
-// Close forces what was noted to disk and closes the file.
+// Close writes what was handed over, forces it to disk with the head,
+// and closes the file. Records given after Close are refused.
 func (l *Log) Close() error {
-	l.mu.Lock()
-	seq := l.head.Seq
-	l.mu.Unlock()
-	err := l.sync(seq)
-	l.mu.Lock()
-	defer l.mu.Unlock()
+	l.sendMu.Lock()
 	if l.closed {
-		return err
+		l.sendMu.Unlock()
+		return nil
 	}
 	l.closed = true
+	close(l.queue)
+	l.sendMu.Unlock()
+	<-l.done
+	err := l.sync(l.Head())
 	return errors.Join(err, l.f.Close())
 }
 
@@ -283,9 +365,11 @@ type Filter struct {
 	Limit int
 }
 
-// Query reads the records f selects, oldest first. Lines that are not
-// records are skipped (Verify reports them).
+// Query reads the records f selects, oldest first, every one handed over
+// before it included. Lines that are not records are skipped (Verify
+// reports them).
 func (l *Log) Query(ctx context.Context, f Filter) ([]Record, error) {
+	l.flush()
 	rd, err := os.Open(filepath.Join(l.dir, LogFile))
 	if err != nil {
 		return nil, fmt.Errorf("audit log: %w", err)

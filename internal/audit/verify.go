@@ -74,6 +74,7 @@ func Verify(dir string) (*Report, error) {
 // Verify checks the log as Verify does, against the head this Log holds
 // in memory (which a change to the files cannot reach).
 func (l *Log) Verify() (*Report, error) {
+	l.flush()
 	l.mu.Lock()
 	head := l.head
 	l.mu.Unlock()
