@@ -28,6 +28,8 @@ const (
 	byLoad      = "checked when the file is read; status and the API answer with the config in force"
 	byLogs      = "pruning uses the new retention from its next pass"
 	byTSDB      = "the metrics store applies the new retention at once"
+	byFlags     = "the flag set is pushed to the proxy at once (run-time overrides stay until reset)"
+	byFlagEnv   = byFlags + "; a changed env value rolls the flag's services with their deploy strategy"
 )
 
 // proxyRestart is why the proxy's keys need a restart: they are its
@@ -88,6 +90,8 @@ func reloadTable() map[string]Reload {
 			t[k] = live(byNotify)
 		case strings.HasPrefix(k, "services."):
 			t[k] = serviceReload(strings.TrimPrefix(k, "services.*."))
+		case k == "flags", strings.HasPrefix(k, "flags."):
+			t[k] = live(byFlagEnv)
 		}
 	}
 	return t
