@@ -37,6 +37,7 @@ func (m *Manager) Deploy(ctx context.Context, req Request, progress Progress) (*
 	if err != nil {
 		return nil, err
 	}
+	m.addFlagEnv(p)
 	if p.Strategy == strategyCanary && p.Analysis != nil && len(p.Analysis.Queries) > 0 && m.opts.Query == nil {
 		return nil, fmt.Errorf("%w: services.%s.deploy.analysis.queries: PromQL analysis needs a metrics engine, and none is configured for this deploy", ErrFailed, p.Service)
 	}

@@ -27,7 +27,7 @@ func (m *Manager) runtimeFor(name string) (runtime.Runtime, error) {
 // secretsFor resolves the secrets a plan asks for.
 func (m *Manager) secretsFor(ctx context.Context, p *plan) (map[string]secret.Value, error) {
 	if len(p.Secrets) == 0 {
-		return nil, nil
+		return m.withFlagKey(p, nil), nil
 	}
 	if m.opts.Secrets == nil {
 		return nil, fmt.Errorf("%w: services.%s.secrets: %v requested but no secret source is configured", ErrFailed, p.Service, p.Secrets)
@@ -36,7 +36,7 @@ func (m *Manager) secretsFor(ctx context.Context, p *plan) (map[string]secret.Va
 	if err != nil {
 		return nil, fmt.Errorf("%w: services.%s.secrets: %w", ErrFailed, p.Service, err)
 	}
-	return v, nil
+	return m.withFlagKey(p, v), nil
 }
 
 // startInstance allocates the next instance ID of rel, records it in the
