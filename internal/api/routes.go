@@ -8,6 +8,7 @@ import (
 	"github.com/tugdev/tug/internal/alert"
 	"github.com/tugdev/tug/internal/deploy"
 	"github.com/tugdev/tug/internal/endpoint"
+	"github.com/tugdev/tug/internal/flags"
 	"github.com/tugdev/tug/internal/logs"
 	"github.com/tugdev/tug/internal/metrics"
 )
@@ -62,6 +63,7 @@ func (h *Handler) routeTable() []endpoint.Op {
 		alert.Ops(h.opts.Alerts),
 		logs.Ops(h.opts.Logs),
 		metrics.Ops(h.opts.Monitor),
+		flags.Ops(h.opts.Flags),
 	)
 }
 

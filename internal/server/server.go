@@ -25,6 +25,7 @@ import (
 	"github.com/tugdev/tug/internal/api"
 	"github.com/tugdev/tug/internal/config"
 	"github.com/tugdev/tug/internal/deploy"
+	"github.com/tugdev/tug/internal/flags"
 	"github.com/tugdev/tug/internal/logs"
 	"github.com/tugdev/tug/internal/proxy"
 	"github.com/tugdev/tug/internal/runtime"
@@ -129,7 +130,9 @@ func Run(ctx context.Context, opts Options) error {
 		d.startLogs,
 		d.openRuntimes,
 		d.openMonitoring,
+		d.startFlags,
 		d.startDeploys,
+		d.startFlagRamps,
 		d.listen,
 	} {
 		if err := step(ctx); err != nil {
@@ -158,6 +161,7 @@ type daemon struct {
 	rts       atomic.Pointer[map[string]runtime.Runtime]
 	mon       *monitoring
 	mgr       *deploy.Manager
+	flags     *flags.Manager
 	reqCtx    context.Context
 	stopReqs  context.CancelCauseFunc
 	api       *api.Handler
@@ -336,6 +340,7 @@ func (d *daemon) startDeploys(ctx context.Context) error {
 		Logger:   d.log,
 		Query:    query,
 		Secrets:  d.o.Secrets,
+		Flags:    d.flags,
 	})
 	if err != nil {
 		return err
@@ -345,7 +350,7 @@ func (d *daemon) startDeploys(ctx context.Context) error {
 	d.src.onChange = func(c *config.Config) error {
 		if first {
 			mgr.SetConfig(c)
-		} else if err := applyConfig(ctx, c, d.mon, d.logs, mgr); err != nil {
+		} else if err := applyConfig(ctx, c, d.mon, d.logs, d.flags, mgr); err != nil {
 			return err
 		}
 		first = false
@@ -383,6 +388,7 @@ func (d *daemon) listen(context.Context) error {
 		Alerts:    d.mon.engineInForce,
 		Logs:      d.logs,
 		Monitor:   d.mon.mon,
+		Flags:     d.flags,
 		Health:    api.HealthResponse{PID: os.Getpid(), StateDir: d.o.StateDir, Version: d.o.Version},
 		ProxyHTTP: d.httpAddr,
 		Logger:    d.log,
