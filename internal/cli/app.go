@@ -126,6 +126,7 @@ func (a *app) rootCmd() *cobra.Command {
 		a.newStatusCmd(),
 		a.newAlertsCmd(),
 		a.newSilenceCmd(),
+		a.newFlagsCmd(),
 		newLogsCmd(a),
 		newSecretEnvCmd(a),
 		newMaskLogCmd(a),
