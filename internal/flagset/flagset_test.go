@@ -188,3 +188,23 @@ func BenchmarkEvaluate(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkEvaluateAll50 is a bulk evaluation of 50 flags and its OFREP
+// answer, in-process: the proxy's share of a bulk request.
+func BenchmarkEvaluateAll50(b *testing.B) {
+	flags := map[string]*Flag{}
+	for i := range 50 {
+		f := boolFlag(Share{"off", 75}, Share{"on", 25})
+		f.Rules = []Rule{{If: `ctx.plan == "enterprise"`, Variant: "on"}}
+		flags["flag-"+strconv.Itoa(i)] = f
+	}
+	e := compileEnv(b, flags)
+	ctx := map[string]any{"targetingKey": "user-123", "plan": "free"}
+	var res []Result
+	var buf []byte
+	b.ReportAllocs()
+	for b.Loop() {
+		res = e.EvaluateAll(ctx, res)
+		buf = AppendBulk(buf[:0], "production", e.ETag(), res)
+	}
+}
