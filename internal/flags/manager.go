@@ -107,6 +107,11 @@ type Manager struct {
 	// reach the proxy in the order changes were made.
 	changeMu sync.Mutex
 
+	// repush asks the background loop to push again after a failed
+	// push (a proxy restarting): the change is in force in the store and
+	// here, and must reach the data plane as soon as it answers.
+	repush chan struct{}
+
 	bg     context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -134,7 +139,7 @@ func New(ctx context.Context, opts Options) (*Manager, error) {
 	if err != nil {
 		return nil, err
 	}
-	m := &Manager{opts: opts, log: opts.Logger, now: opts.Now, keys: keys, overrides: map[fe]*Override{}, ramps: map[fe]*rampState{}}
+	m := &Manager{opts: opts, log: opts.Logger, now: opts.Now, keys: keys, overrides: map[fe]*Override{}, ramps: map[fe]*rampState{}, repush: make(chan struct{}, 1)}
 	m.bg, m.cancel = context.WithCancel(context.Background())
 	recs, err := opts.Store.FlagRecords(ctx, kindOverride)
 	if err != nil {
@@ -206,6 +211,8 @@ func (m *Manager) Start(ctx context.Context) error {
 				if err := m.ramp(m.bg); err != nil && m.bg.Err() == nil {
 					m.log.Warn("flags: ramps", "err", err)
 				}
+			case <-m.repush:
+				m.pushUntilTaken()
 			}
 		}
 	}()
@@ -231,9 +238,32 @@ func (m *Manager) push(ctx context.Context) error {
 		return nil
 	}
 	if err := m.opts.Push.PushFlags(ctx); err != nil {
-		return fmt.Errorf("flags: push to the proxy: %w", err)
+		select {
+		case m.repush <- struct{}{}:
+		default:
+		}
+		return fmt.Errorf("flags: push to the proxy (tried again until it takes it): %w", err)
 	}
 	return nil
+}
+
+// pushUntilTaken pushes the current set, backing off from 100ms to 2s,
+// until the proxy takes it or the manager closes.
+func (m *Manager) pushUntilTaken() {
+	wait := 100 * time.Millisecond
+	for {
+		err := m.opts.Push.PushFlags(m.bg)
+		if err == nil {
+			m.log.Info("flags: the proxy took the flag set after a failed push")
+			return
+		}
+		select {
+		case <-m.bg.Done():
+			return
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 2*time.Second)
+	}
 }
 
 // environments lists the config's environments ("default" without any).

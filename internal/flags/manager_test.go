@@ -54,14 +54,19 @@ func parse(t *testing.T, src string) *config.Config {
 }
 
 type pushes struct {
-	mu sync.Mutex
-	n  int
+	mu   sync.Mutex
+	n    int
+	fail int // the next this many pushes fail
 }
 
 func (p *pushes) PushFlags(context.Context) error {
 	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.fail > 0 {
+		p.fail--
+		return errors.New("proxy control socket unreachable")
+	}
 	p.n++
-	p.mu.Unlock()
 	return nil
 }
 
@@ -233,6 +238,24 @@ func TestOverridesAreAuditedAndKept(t *testing.T) {
 	if !strings.Contains(changes[1].Before, `"serves":"off 50% · on 50% (+1 rule)"`) || !strings.Contains(changes[1].After, `"serves":"killed: off"`) {
 		t.Errorf("kill's before/after: %s → %s", changes[1].Before, changes[1].After)
 	}
+}
+
+// TestChangeReachesAProxyThatWasAway: a change made while the proxy does
+// not answer is kept and pushed again until the proxy takes it.
+func TestChangeReachesAProxyThatWasAway(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, t.TempDir(), flagsYAML)
+	taken := h.push.count()
+	h.push.mu.Lock()
+	h.push.fail = 3
+	h.push.mu.Unlock()
+	if _, err := h.m.Kill(context.Background(), "new-checkout", "production", "ann"); err == nil {
+		t.Fatal("a push the proxy refused reported no error")
+	}
+	if r := evaluate(t, h.m, "production", "new-checkout", nil); r.Reason != flagset.ReasonDisabled {
+		t.Fatalf("the kill is not in force: %+v", r)
+	}
+	testkit.Eventually(t, 5*time.Second, "the kill to be pushed again", func() bool { return h.push.count() > taken })
 }
 
 func TestBadChangesChangeNothing(t *testing.T) {
