@@ -52,12 +52,15 @@ func (m *Manager) addFlagEnv(p *plan) {
 
 // withFlagKey adds the instance's flag client key to its secrets, so it
 // reaches the instance as secrets do (masked in its logs, never in a
-// container's configuration).
+// container's configuration); without flags there is none to add.
 func (m *Manager) withFlagKey(p *plan, secrets map[string]secret.Value) map[string]secret.Value {
 	if m.opts.Flags == nil {
 		return secrets
 	}
 	_, key := m.opts.Flags.InstanceEnv(p.Service, p.Environment)
+	if key.Reveal() == "" {
+		return secrets // no flags: no key
+	}
 	out := maps.Clone(secrets)
 	if out == nil {
 		out = map[string]secret.Value{}

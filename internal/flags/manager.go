@@ -287,11 +287,16 @@ func servicesOf(c *config.Config, f *config.Flag) []string {
 
 // InstanceEnv is what an instance of service in env gets: the env values
 // of the flags that reach it, TUG_FLAGS_URL, and its client key (for
-// TUG_FLAGS_KEY). Safe for concurrent use.
+// TUG_FLAGS_KEY). Without flags in tug.yaml, nothing (the zero key).
+// Safe for concurrent use.
 func (m *Manager) InstanceEnv(service, env string) (map[string]string, secret.Value) {
 	m.mu.Lock()
+	none := m.cfg == nil || len(m.cfg.Flags) == 0
 	vars := m.envValuesLocked()[service+"\x00"+env]
 	m.mu.Unlock()
+	if none {
+		return nil, secret.Value{}
+	}
 	out := maps.Clone(vars)
 	if out == nil {
 		out = map[string]string{}

@@ -173,6 +173,9 @@ func TestResolveFromConfig(t *testing.T) {
 	if key.String() != "<secret>" || !strings.HasPrefix(key.Reveal(), "tugf_") {
 		t.Errorf("key %v", key)
 	}
+	if v, k := newHarness(t, t.TempDir(), "version: 1\nservices: {web: {run: ./web}}\n").m.InstanceEnv("web", "default"); v != nil || k.Reveal() != "" {
+		t.Errorf("without flags an instance gets %v and a key", v)
+	}
 	// The same key after a restart (same state directory); another service's differs.
 	h2 := newHarness(t, h.dir, flagsYAML)
 	if _, k2 := h2.m.InstanceEnv("web", "production"); k2.Reveal() != key.Reveal() {

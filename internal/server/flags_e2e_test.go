@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -135,6 +136,27 @@ func TestEndToEndFlags(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// The key is the service's alone: no log, table file or API answer
+	// of tug's holds it.
+	cfgAnswer, err := c.Config(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	list, err := c.Flags(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	table, _ := os.ReadFile(filepath.Join(state, "proxy", "table.json"))
+	for what, text := range map[string]string{
+		"the server's log": srv.logs.String(), "the proxy's table file": string(table),
+		"the config answer": fmt.Sprint(cfgAnswer), "the flags answer": fmt.Sprint(list),
+		"the proxy's log": tail(filepath.Join(state, "proxy", "proxy.log"), 1000),
+	} {
+		if strings.Contains(text, key) {
+			t.Errorf("%s holds the client key", what)
+		}
+	}
+
 	// No server: the proxy answers with the last flag set.
 	srv.stop(t)
 	stopped = true
@@ -151,7 +173,7 @@ func TestEndToEndFlags(t *testing.T) {
 	opts.StopServices = true
 	next := startServer(t, opts)
 	t.Cleanup(func() { next.stop(t) })
-	list, err := api.NewClient(next.info.Socket).Flags(ctx, "production")
+	list, err = api.NewClient(next.info.Socket).Flags(ctx, "production")
 	if err != nil {
 		t.Fatal(err)
 	}
