@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/tugdev/tug/internal/flagset/wire"
 )
 
 func boolFlag(rollout ...Share) *Flag {
@@ -165,7 +167,7 @@ func TestAnswersAreJSON(t *testing.T) {
 	e := compileEnv(t, map[string]*Flag{"f": f})
 	res := e.EvaluateAll(map[string]any{}, nil)
 	res = append(res, e.Evaluate("no\"pe", nil))
-	var got Bulk
+	var got wire.Bulk
 	if err := json.Unmarshal(AppendBulk(nil, "production", e.ETag(), res), &got); err != nil {
 		t.Fatal(err)
 	}

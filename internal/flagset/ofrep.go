@@ -9,32 +9,9 @@ import (
 // OFREP, the OpenFeature Remote Evaluation Protocol: the request body of
 // both evaluation endpoints is {"context": {...}}; a single evaluation
 // answers an evaluationSuccess or evaluationFailure object, a bulk one
-// {"flags": [...], "metadata": {...}}. The encoders below append the
-// answers by hand: the values are compacted once at Compile, so an answer
-// costs a few appends and no reflection.
-
-// Evaluation is one flag's answer as OFREP words it, for readers of the
-// protocol (the encoders below write the same fields).
-type Evaluation struct {
-	Key          string          `json:"key"`
-	Value        json.RawMessage `json:"value,omitempty"`
-	Reason       string          `json:"reason,omitempty"`
-	Variant      string          `json:"variant,omitempty"`
-	Metadata     map[string]any  `json:"metadata,omitempty"`
-	ErrorCode    string          `json:"errorCode,omitempty"`
-	ErrorDetails string          `json:"errorDetails,omitempty"`
-}
-
-// Bulk is the answer of a bulk evaluation.
-type Bulk struct {
-	Flags    []Evaluation   `json:"flags"`
-	Metadata map[string]any `json:"metadata,omitempty"`
-}
-
-// Request is the body of both evaluation endpoints.
-type Request struct {
-	Context map[string]any `json:"context"`
-}
+// {"flags": [...], "metadata": {...}} (package wire has them as types).
+// The encoders below append the answers by hand: the values are compacted
+// once at Compile, so an answer costs a few appends and no reflection.
 
 // ParseRequest reads an evaluation request's body. On failure it returns
 // the OFREP error code (PARSE_ERROR for a body that is not a JSON object,

@@ -30,6 +30,8 @@ import (
 	"time"
 
 	of "github.com/open-feature/go-sdk/openfeature"
+
+	"github.com/tugdev/tug/internal/flagset/wire"
 )
 
 // Options configure a Provider; the zero value reads the environment tug
@@ -67,19 +69,8 @@ type Provider struct {
 }
 
 type entry struct {
-	flags map[string]evaluation
+	flags map[string]wire.Evaluation
 	used  uint64
-}
-
-// evaluation is one flag's answer as OFREP words it.
-type evaluation struct {
-	Key          string          `json:"key"`
-	Value        json.RawMessage `json:"value"`
-	Reason       string          `json:"reason"`
-	Variant      string          `json:"variant"`
-	Metadata     map[string]any  `json:"metadata"`
-	ErrorCode    string          `json:"errorCode"`
-	ErrorDetails string          `json:"errorDetails"`
 }
 
 var (
@@ -204,7 +195,7 @@ func (p *Provider) emit(e of.Event) {
 }
 
 // fetch returns the answers for flat, from the cache or the proxy.
-func (p *Provider) fetch(ctx context.Context, flat of.FlattenedContext) (map[string]evaluation, error) {
+func (p *Provider) fetch(ctx context.Context, flat of.FlattenedContext) (map[string]wire.Evaluation, error) {
 	key, err := json.Marshal(flat)
 	if err != nil {
 		return nil, fmt.Errorf("tugflags: the evaluation context is not JSON: %w", err)
@@ -260,20 +251,15 @@ func (p *Provider) bulk(ctx context.Context, flat of.FlattenedContext, key, etag
 		return false, nil
 	}
 	if resp.StatusCode != http.StatusOK {
-		var e struct {
-			ErrorCode    string `json:"errorCode"`
-			ErrorDetails string `json:"errorDetails"`
-		}
+		var e wire.Failure
 		_ = json.Unmarshal(raw, &e)
 		return false, fmt.Errorf("tugflags: %s: %s %s", resp.Status, e.ErrorCode, e.ErrorDetails)
 	}
-	var answer struct {
-		Flags []evaluation `json:"flags"`
-	}
+	var answer wire.Bulk
 	if err := json.Unmarshal(raw, &answer); err != nil {
 		return false, fmt.Errorf("tugflags: the answer is not OFREP's: %w", err)
 	}
-	flags := make(map[string]evaluation, len(answer.Flags))
+	flags := make(map[string]wire.Evaluation, len(answer.Flags))
 	for _, f := range answer.Flags {
 		flags[f.Key] = f
 	}
@@ -307,10 +293,10 @@ func (p *Provider) evictLocked() {
 
 // resolve finds flag's answer for flatCtx; the detail carries the error
 // when there is none.
-func (p *Provider) resolve(ctx context.Context, flag string, flatCtx of.FlattenedContext) (evaluation, of.ProviderResolutionDetail, bool) {
+func (p *Provider) resolve(ctx context.Context, flag string, flatCtx of.FlattenedContext) (wire.Evaluation, of.ProviderResolutionDetail, bool) {
 	flags, err := p.fetch(ctx, flatCtx)
 	if err != nil {
-		return evaluation{}, failure(of.NewGeneralResolutionError(err.Error())), false
+		return wire.Evaluation{}, failure(of.NewGeneralResolutionError(err.Error())), false
 	}
 	ev, ok := flags[flag]
 	if !ok {
