@@ -23,6 +23,11 @@ installed bash bash || need+=(bash)
 # takes its alerts.
 installed prometheus prometheus || need+=(prometheus)
 installed prometheus-alertmanager prometheus-alertmanager || need+=(prometheus-alertmanager)
+# Real peers of the backup tests: restic is the repository engine, and
+# PostgreSQL 15's server and client programs make the databases backed up
+# and the scratch clusters restore tests use.
+installed restic restic || need+=(restic)
+installed postgresql-15 initdb || need+=(postgresql-15)
 if [ ${#need[@]} -gt 0 ]; then
 	if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
 		echo "installing: ${need[*]}"

@@ -45,6 +45,9 @@ func ConfigGroups(c *config.Config, have map[string]bool) []rulefmt.RuleGroup {
 	if globalDefaults && len(c.ServiceOrder) > 0 {
 		groups = append(groups, rulefmt.RuleGroup{Name: "default:hosts", Rules: HostPack()})
 	}
+	if globalDefaults && len(c.Backups) > 0 {
+		groups = append(groups, rulefmt.RuleGroup{Name: backupGroup, Rules: BackupPack()})
+	}
 	for _, name := range c.ServiceOrder {
 		s := c.Services[name]
 		if s == nil {
@@ -136,6 +139,23 @@ func ServicePack(service string) []rulefmt.Rule {
 			Labels: lbl("P1"),
 			Annotations: map[string]string{
 				"summary": "{{ $labels.service }}: instance {{ $labels.instance }} is crash looping",
+			},
+		},
+		// The server's rescans of live releases set tug_scan_findings.
+		{
+			Alert:  "VulnerableRelease",
+			Expr:   fmt.Sprintf(`tug_scan_findings{service=%s,severity="critical"} > 0`, q),
+			Labels: lbl("P1"),
+			Annotations: map[string]string{
+				"summary": "{{ $labels.service }} ({{ $labels.environment }}): {{ $value }} critical vulnerabilities in the live release; see `tug scan --release {{ $labels.service }}`",
+			},
+		},
+		{
+			Alert:  "VulnerableRelease",
+			Expr:   fmt.Sprintf(`tug_scan_findings{service=%s,severity="high"} > 0`, q),
+			Labels: lbl("P2"),
+			Annotations: map[string]string{
+				"summary": "{{ $labels.service }} ({{ $labels.environment }}): {{ $value }} high vulnerabilities in the live release; see `tug scan --release {{ $labels.service }}`",
 			},
 		},
 	}

@@ -55,7 +55,7 @@ func TestDefaultPacks(t *testing.T) {
 			names[g.Name] = append(names[g.Name], r.Alert)
 		}
 	}
-	if got := strings.Join(names["default:web"], ","); got != "HighErrorRate,HighLatency,InstanceDown,CrashLooping" {
+	if got := strings.Join(names["default:web"], ","); got != "HighErrorRate,HighLatency,InstanceDown,CrashLooping,VulnerableRelease,VulnerableRelease" {
 		t.Errorf("web pack = %s", got)
 	}
 	if got := strings.Join(names["default:hosts"], ","); got != "HighCPU,DiskSpaceLow" {

@@ -128,8 +128,11 @@ func (a *app) rootCmd() *cobra.Command {
 		a.newSilenceCmd(),
 		a.newFlagsCmd(),
 		newLogsCmd(a),
+		a.newBackupCmd(),
+		a.newDrCmd(),
 		newSecretEnvCmd(a),
 		newMaskLogCmd(a),
+		a.newScanCmd(),
 	} {
 		if c != nil {
 			root.AddCommand(c)

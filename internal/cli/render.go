@@ -5,6 +5,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tugdev/tug/internal/config"
 	"github.com/tugdev/tug/internal/pipeline"
 )
 
@@ -85,6 +86,9 @@ func statusText(ev pipeline.Event) string {
 // reportText summarises test reports: "tests: 120 passed, 2 failed,
 // 3 skipped, coverage 81.2%".
 func reportText(r *pipeline.ReportSummary) string {
+	if r.Findings != nil {
+		return findingsText(r.Findings)
+	}
 	s := fmt.Sprintf("tests: %d passed, %d failed, %d skipped", r.Passed, r.Failed, r.Skipped)
 	if r.Coverage != nil {
 		s += fmt.Sprintf(", coverage %.1f%%", *r.Coverage)
@@ -147,4 +151,19 @@ func (m multiObserver) Observe(ev pipeline.Event) {
 	for _, o := range m {
 		o.Observe(ev)
 	}
+}
+
+// findingsText summarises a scan job: "findings: 1 critical, 2 high"
+// or "findings: none".
+func findingsText(by map[string]int) string {
+	var parts []string
+	for _, sev := range config.ScanSeverities() {
+		if n := by[sev]; n > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", n, sev))
+		}
+	}
+	if len(parts) == 0 {
+		return "findings: none"
+	}
+	return "findings: " + strings.Join(parts, ", ")
 }

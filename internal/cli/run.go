@@ -174,6 +174,7 @@ func (a *app) run(ctx context.Context, name string, f runFlags) error {
 		Logger:    a.logger,
 		LookupEnv: a.lookupEnv,
 		Deployer:  a.deployJobs(),
+		Scanner:   a.scanJobs(cfg, ws),
 	}
 	jc, err := cache.New(stateDir, cache.Options{MaxSize: int64(cfg.Cache.MaxSize), Logger: a.logger})
 	if err != nil {

@@ -108,6 +108,7 @@ func (a *app) serverOptions(f serverFlags) (server.Options, error) {
 		Force:          f.force,
 		ProxyCommand:   argv,
 		MaskLog:        []string{argv[0], runtime.MaskLogCommand},
+		DrillCommand:   []string{argv[0]},
 		SecretsInit:    staticExecutable(),
 		Version:        readBuildInfo().Version,
 		LookupEnv:      a.lookupEnv,

@@ -30,6 +30,8 @@ const (
 	byTSDB      = "the metrics store applies the new retention at once"
 	byFlags     = "the flag set is pushed to the proxy at once (run-time overrides stay until reset)"
 	byFlagEnv   = byFlags + "; a changed env value rolls the flag's services with their deploy strategy"
+	byScan      = "read by every `tug scan` and scan job; the server's next rescan of live releases uses it"
+	byBackups   = "backup, restore-test and drill schedules, retention and alert rules follow at once; a backup or restore test already running finishes as it started"
 )
 
 // proxyRestart is why the proxy's keys need a restart: they are its
@@ -88,10 +90,14 @@ func reloadTable() map[string]Reload {
 			t[k] = live(byRules)
 		case strings.HasPrefix(k, "notify."):
 			t[k] = live(byNotify)
+		case k == "backups", strings.HasPrefix(k, "backups."), k == "dr", strings.HasPrefix(k, "dr."):
+			t[k] = live(byBackups)
 		case strings.HasPrefix(k, "services."):
 			t[k] = serviceReload(strings.TrimPrefix(k, "services.*."))
 		case k == "flags", strings.HasPrefix(k, "flags."):
 			t[k] = live(byFlagEnv)
+		case k == "scan", k == "licenses", strings.HasPrefix(k, "scan."), strings.HasPrefix(k, "licenses."):
+			t[k] = live(byScan)
 		}
 	}
 	return t

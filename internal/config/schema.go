@@ -82,6 +82,8 @@ func schemaRules() map[string]map[string]any {
 		"ServiceEnvironment.replicas": {"minimum": 0},
 		"CanaryStep.weight":           {"minimum": 1, "maximum": 100},
 		"Trigger.event":               {"enum": EventNames()},
+		"Scan.fail_on":                {"enum": ScanSeverities()},
+		"JobScan.fail_on":             {"enum": ScanSeverities()},
 	}
 }
 
@@ -94,6 +96,7 @@ func schemaRequired() map[string][]string {
 		"JobService": {"name", "image"},
 		"CanaryStep": {"weight"},
 		"AlertRule":  {"alert", "expr"},
+		"ScanIgnore": {"reason"},
 	}
 }
 

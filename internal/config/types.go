@@ -62,6 +62,27 @@ type Config struct {
 	// none. Example: `flags: {new-checkout: {type: boolean, variants: {on:
 	// true, off: false}, default: off}}`.
 	Flags map[string]*Flag `yaml:"flags" json:"flags,omitempty"`
+	// Security scanning: extra advisories, the vulnerability database, the
+	// failing severity, the baseline, suppressions and rescans of live
+	// releases. Default: fail on nothing, database in the user cache,
+	// rescans every 6h. Example: `scan: {fail_on: high, ignore: [{rule:
+	// TUG-DF-002, reason: pinned by digest in CI}]}`.
+	Scan *Scan `yaml:"scan" json:"scan,omitempty"`
+	// The licence policy of dependencies, in SPDX identifiers; a dependency
+	// whose licence cannot be identified is a finding too. Default: no
+	// policy (licences are not checked). Example: `licenses: {allow: [MIT,
+	// Apache-2.0], deny: [AGPL-3.0-only]}`.
+	Licenses *Licenses `yaml:"licenses" json:"licenses,omitempty"`
+	// Scheduled, encrypted, deduplicated backups (restic repositories) of
+	// databases, directories and tug's own state, by name, each proven by a
+	// restore test. Default: none. Example: `backups: {db: {postgres:
+	// {url_secret: DATABASE_URL}, schedule: "0 3 * * *", to: {path:
+	// /srv/backups}, password_secret: BACKUP_PASSWORD}}`.
+	Backups map[string]*Backup `yaml:"backups" json:"backups,omitempty"`
+	// Disaster-recovery drills: a whole rebuild from backups alone, on a
+	// schedule. Default: a drill every quarter when backups are declared.
+	// Example: `dr: {drill: {schedule: "0 4 1 * *", rto: 1h}}`.
+	DR *DR `yaml:"dr" json:"dr,omitempty"`
 
 	// File is the path the config was read from, for error messages.
 	File string `yaml:"-" json:"-"`
@@ -145,8 +166,8 @@ type Trigger struct {
 	Branch string `yaml:"branch" json:"branch,omitempty"`
 }
 
-// Job is one unit of work in a pipeline. It has exactly one of Run, Steps
-// or Deploy. Run and Steps[].Run are kept raw (no ${VAR} expansion at load
+// Job is one unit of work in a pipeline. It has exactly one of Run, Steps,
+// Deploy or Scan. Run and Steps[].Run are kept raw (no ${VAR} expansion at load
 // time): the shell expands them when the job runs. If is an expr-lang
 // boolean over branch, tag, event, commit (strings) and env, matrix
 // (map[string]string).
@@ -161,7 +182,7 @@ type Job struct {
 	Needs []string `yaml:"needs" json:"needs,omitempty"`
 	// The script, run by bash -eo pipefail in the directory of tug.yaml. ${{
 	// matrix.KEY }} is replaced; $VARS are the shell's. Exactly one of run,
-	// steps or deploy. Default: none. Example: `run: go test ./...`.
+	// steps, deploy or scan. Default: none. Example: `run: go test ./...`.
 	Run string `yaml:"run" json:"run,omitempty"`
 	// Named scripts run in order in one job, instead of run. Default: none.
 	// Example: `steps: [{name: vet, run: go vet ./...}, {name: test, run: go
@@ -220,6 +241,11 @@ type Job struct {
 	// Default: none. Example: `reports: {junit: [reports/*.xml], coverage:
 	// cover.out}`.
 	Reports *Reports `yaml:"reports" json:"reports,omitempty"`
+	// Makes the job scan the workspace in-process (secrets, deps, licenses,
+	// iac, or a local image) instead of running a script; its findings show
+	// in the run's summary. Default: none. Example: `scan: {secrets: true,
+	// deps: true, fail_on: high}`.
+	Scan *JobScan `yaml:"scan" json:"scan,omitempty"`
 }
 
 // Step is one named script of a job; steps run in order in one job.

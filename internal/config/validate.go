@@ -32,6 +32,8 @@ func validate(c *Config, d *decoder) {
 	v.monitoring()
 	v.server()
 	v.flags()
+	v.scan()
+	v.backups()
 }
 
 // has says whether path was written in the file.

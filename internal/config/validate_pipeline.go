@@ -99,18 +99,18 @@ func (v *validator) job(pp string, p *Pipeline, name string, j *Job) {
 // jobKind checks that a job does exactly one thing: run, steps or deploy.
 func (v *validator) jobKind(jp string, j *Job) {
 	var set []string
-	for _, k := range []string{"run", "steps", "deploy"} {
+	for _, k := range []string{"run", "steps", "deploy", "scan"} {
 		if v.has(jp + "." + k) {
 			set = append(set, k)
 		}
 	}
 	switch len(set) {
 	case 0:
-		v.errorKey(jp, jp, "job has nothing to do: set one of run, steps or deploy")
+		v.errorKey(jp, jp, "job has nothing to do: set one of run, steps, deploy or scan")
 		return
 	case 1:
 	default:
-		v.errorKey(jp, jp+"."+set[1], "%s conflict: a job has exactly one of run, steps or deploy", joinAnd(set))
+		v.errorKey(jp, jp+"."+set[1], "%s conflict: a job has exactly one of run, steps, deploy or scan", joinAnd(set))
 		return
 	}
 	switch set[0] {
@@ -130,6 +130,10 @@ func (v *validator) jobKind(jp string, j *Job) {
 	case "deploy":
 		if j.Deploy == nil {
 			v.errorf(jp+".deploy", "missing service: write deploy: {service: NAME}")
+		}
+	case "scan":
+		if j.Scan != nil {
+			v.enum(jp+".scan.fail_on", j.Scan.FailOn, ScanSeverities()...)
 		}
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tugdev/tug/internal/config"
 	"github.com/tugdev/tug/internal/kit"
 	"github.com/tugdev/tug/internal/secret"
 )
@@ -36,6 +37,27 @@ type Deployer interface {
 	Deploy(ctx context.Context, service, environment string, out io.Writer) error
 }
 
+// Scanner runs scan jobs in-process (tug's security scanner).
+//
+// Contract: Scan scans the workspace dir as spec says, printing its
+// findings to out (already secret-masking), and returns their summary;
+// an error means the scan could not run at all. ctx cancellation aborts
+// the scan with an error wrapping ctx.Err(). Scan may be called
+// concurrently.
+type Scanner interface {
+	Scan(ctx context.Context, dir string, spec *config.JobScan, out io.Writer) (*ScanSummary, error)
+}
+
+// ScanSummary is what a scan job found.
+type ScanSummary struct {
+	// BySeverity counts findings per severity name.
+	BySeverity map[string]int
+	// Failing counts the findings not in the baseline at or above FailOn;
+	// any fails the job.
+	Failing int
+	FailOn  string
+}
+
 // ImageResolver is an optional interface of a container Executor: it
 // gives the ID an image reference resolves to, so the cache key follows
 // the image's content, not its tag.
@@ -56,6 +78,8 @@ type Options struct {
 	Cache Cache
 	// Deployer runs deploy jobs; nil makes them fail.
 	Deployer Deployer
+	// Scanner runs scan jobs; nil makes them fail.
+	Scanner Scanner
 	// Observer receives every event of a run; nil drops them.
 	Observer Observer
 	// Now stamps events; nil means time.Now.

@@ -77,6 +77,9 @@ type ReportSummary struct {
 	Failures []string `json:"failures,omitempty"`
 	// Coverage is a percentage, or nil when no coverage profile was read.
 	Coverage *float64 `json:"coverage,omitempty"`
+	// Findings counts a scan job's findings by severity (critical, high,
+	// medium, low, info); nil for other jobs.
+	Findings map[string]int `json:"findings,omitempty"`
 }
 
 // Observer receives a run's events in order.

@@ -41,7 +41,7 @@ func (r *run) jobInput(st *jobState) jobInput {
 
 // cacheable reports whether a job may be skipped by the cache.
 func cacheable(j *Job) bool {
-	return len(j.Config.Inputs) > 0 && j.Config.Deploy == nil && j.Config.When != WhenManual
+	return len(j.Config.Inputs) > 0 && j.Config.Deploy == nil && j.Config.Scan == nil && j.Config.When != WhenManual
 }
 
 // runJob runs one job to its end: artifacts in, cache lookup, attempts,
@@ -216,6 +216,25 @@ func (r *run) attempt(ctx context.Context, j *Job, env []string, attempt int, ke
 		}
 	}
 
+	if sc := j.Config.Scan; sc != nil {
+		if r.e.opts.Scanner == nil {
+			return -1, "scan jobs are not available here", false
+		}
+		sum, err := r.e.opts.Scanner.Scan(actx, r.ro.Dir, sc, mw)
+		if sum != nil {
+			r.scans.Store(j.Name, sum.BySeverity)
+		}
+		switch {
+		case timedOut():
+			return -1, "timed out after " + shortDuration(j.Config.Timeout.D()), true
+		case err != nil:
+			return -1, "scan: " + err.Error(), false
+		case sum.Failing > 0:
+			return 1, fmt.Sprintf("scan: %d new findings at or above %s", sum.Failing, sum.FailOn), false
+		}
+		return 0, "", false
+	}
+
 	ex := r.e.opts.Executor
 	if j.Image != "" {
 		ex = r.e.opts.ContainerExecutor
@@ -250,6 +269,9 @@ func (r *run) attempt(ctx context.Context, j *Job, env []string, attempt int, ke
 
 // summarize reads the job's test reports, if it declares any.
 func (r *run) summarize(j *Job, log interface{ Warn(string, ...any) }) *ReportSummary {
+	if v, ok := r.scans.Load(j.Name); ok {
+		return &ReportSummary{Findings: v.(map[string]int)}
+	}
 	rep := j.Config.Reports
 	if rep == nil {
 		return nil

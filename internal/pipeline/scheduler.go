@@ -23,6 +23,9 @@ type run struct {
 	byName map[string]*jobState
 
 	obsMu sync.Mutex
+	// scans holds each scan job's findings by severity (job name ->
+	// map[string]int), for its report summary.
+	scans sync.Map
 }
 
 type jobState struct {

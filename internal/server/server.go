@@ -23,6 +23,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/tugdev/tug/internal/api"
+	"github.com/tugdev/tug/internal/backup"
 	"github.com/tugdev/tug/internal/config"
 	"github.com/tugdev/tug/internal/deploy"
 	"github.com/tugdev/tug/internal/flags"
@@ -83,6 +84,14 @@ type Options struct {
 	// Secrets resolves secret names for services; nil resolves them from
 	// the environment and the repository's .tug/secrets.env.
 	Secrets func(ctx context.Context, names []string) (map[string]secret.Value, error)
+	// BackupRecorder receives the changes backups make (runs, restores,
+	// prunes), for the audit log; nil records nothing.
+	BackupRecorder backup.Recorder
+	// DrillCommand is the argv that starts `tug` for a scheduled drill
+	// (`dr drill` is added); nil schedules none.
+	DrillCommand []string
+	// Drill marks the scratch server of a drill: it runs no backups.
+	Drill bool
 	// Registry collects the server's metrics; nil makes a new one.
 	Registry *prometheus.Registry
 	// Ready is called once the API serves.
@@ -133,6 +142,7 @@ func Run(ctx context.Context, opts Options) error {
 		d.startFlags,
 		d.startDeploys,
 		d.startFlagRamps,
+		d.startBackups,
 		d.listen,
 	} {
 		if err := step(ctx); err != nil {
@@ -462,6 +472,7 @@ func (d *daemon) serve(ctx context.Context) error {
 	})
 	wg.Go(func() { d.px.supervise(bg) })
 	wg.Go(func() { d.mon.run(bg) })
+	wg.Go(func() { d.rescans().run(bg) })
 	<-watchReady
 	d.log.Info("tug server ready", "socket", d.info.Socket, "listen", d.info.Listen, "proxy", d.httpAddr, "pid", d.info.PID)
 	if d.o.Ready != nil {

@@ -1,0 +1,80 @@
+package backup
+
+import (
+	"context"
+	"fmt"
+)
+
+// ScratchDatabase is a backup's newest dump restored into a scratch
+// PostgreSQL (for a drill): URL reaches it over loopback TCP with its
+// own password; Stop tears it down.
+type ScratchDatabase struct {
+	Backup   string
+	Snapshot string
+	URL      string
+	Stop     func()
+}
+
+// RestoreScratch restores a postgres backup's newest dump into a new
+// scratch cluster, in a database named as the live one, and leaves it
+// running until Stop. Production is not touched.
+func (m *Manager) RestoreScratch(ctx context.Context, name string) (*ScratchDatabase, error) {
+	c, b, err := m.backup(name)
+	if err != nil {
+		return nil, err
+	}
+	if b.Postgres == nil {
+		return nil, fmt.Errorf("%w: backup %s is not a database", ErrBadRequest, name)
+	}
+	live, err := m.pgSource(ctx, b)
+	if err != nil {
+		return nil, err
+	}
+	r, err := m.repoFor(ctx, c, b)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.open(ctx, false); err != nil {
+		return nil, err
+	}
+	snap, err := m.pick(ctx, r, name, kindDump, "")
+	if err != nil {
+		return nil, err
+	}
+	cl, err := m.newScratch("drill of " + name)
+	if err != nil {
+		return nil, err
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			cl.stop()
+		}
+	}()
+	if err := cl.initdb(ctx); err != nil {
+		return nil, err
+	}
+	if err := cl.start(ctx); err != nil {
+		return nil, err
+	}
+	if _, err := m.restoreDump(ctx, r, snap.ID, name, cl.conn("postgres"), live.dbname, false, true); err != nil {
+		return nil, err
+	}
+	ok = true
+	return &ScratchDatabase{Backup: name, Snapshot: snap.ShortID, URL: cl.URL(live.dbname), Stop: cl.stop}, nil
+}
+
+// RecordDrill adds a drill's outcome to the drills' history (and so to
+// the tug_dr_drill_* metrics), and hands it to the Recorder.
+func (m *Manager) RecordDrill(ctx context.Context, r Record) error {
+	r.Kind = RecordDrill
+	m.record(ctx, Event{Action: "dr.drill"}, errorOf(r))
+	return m.appendRecord(r)
+}
+
+func errorOf(r Record) error {
+	if r.OK {
+		return nil
+	}
+	return fmt.Errorf("%s", r.Error)
+}
