@@ -9,6 +9,7 @@ import (
 	"github.com/tugdev/tug/internal/config"
 	"github.com/tugdev/tug/internal/deploy"
 	"github.com/tugdev/tug/internal/endpoint"
+	"github.com/tugdev/tug/internal/flags"
 	"github.com/tugdev/tug/internal/logs"
 	"github.com/tugdev/tug/internal/metrics"
 	"github.com/tugdev/tug/internal/proxy"
@@ -31,6 +32,9 @@ func errorCodes() []endpoint.ErrorCode {
 		{Err: alert.ErrInvalid, Code: endpoint.CodeBadRequest},
 		{Err: alert.ErrNotFound, Code: endpoint.CodeNotFound},
 		{Err: logs.ErrBadQuery, Code: endpoint.CodeBadRequest},
+		{Err: flags.ErrUnknownFlag, Code: endpoint.CodeNotFound},
+		{Err: flags.ErrInvalid, Code: endpoint.CodeBadRequest},
+		{Err: flags.ErrNoFlags, Code: endpoint.CodeUnavailable},
 		{Err: deploy.ErrBusy, Code: endpoint.CodeBusy},
 		{Err: deploy.ErrNoPrevious, Code: endpoint.CodeNoPreviousRelease},
 		{Err: deploy.ErrNotAwaiting, Code: endpoint.CodeNotAwaiting},

@@ -12,6 +12,7 @@ import (
 	"github.com/tugdev/tug/internal/config"
 	"github.com/tugdev/tug/internal/deploy"
 	"github.com/tugdev/tug/internal/endpoint"
+	"github.com/tugdev/tug/internal/flags"
 	"github.com/tugdev/tug/internal/logs"
 	"github.com/tugdev/tug/internal/metrics"
 	"github.com/tugdev/tug/internal/secretstore"
@@ -89,6 +90,8 @@ type Options struct {
 	Monitor *metrics.Monitor
 	// Secrets serves the secrets API (/api/secrets).
 	Secrets *secretstore.Service
+	// Flags serves /api/flags; nil answers that the server runs none.
+	Flags *flags.Manager
 	// Health is the static part of GET /api/health.
 	Health HealthResponse
 	// ProxyHTTP is the proxy's HTTP listener, for URLs in status.

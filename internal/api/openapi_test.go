@@ -17,8 +17,10 @@ import (
 	"github.com/tugdev/tug/internal/config"
 	"github.com/tugdev/tug/internal/deploy"
 	"github.com/tugdev/tug/internal/endpoint"
+	"github.com/tugdev/tug/internal/flags"
 	"github.com/tugdev/tug/internal/logs"
 	"github.com/tugdev/tug/internal/metrics"
+	"github.com/tugdev/tug/internal/store"
 )
 
 // withRooms serves real alert, logs and metrics rooms, empty.
@@ -41,14 +43,35 @@ func withRooms(t *testing.T) func(*Options) {
 	}
 	t.Cleanup(func() { lg.Close() })
 	sec := testSecrets(t, cfg)
+	st, err := store.Open(ctx, t.TempDir(), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	fl, err := flags.New(ctx, flags.Options{Store: st, Query: func(context.Context, string) (float64, error) { return 10, nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := fl.SetConfig(ctx, mustConfig(t, testYAML+flagsTestYAML)); err != nil {
+		t.Fatal(err)
+	}
 	return func(o *Options) {
 		o.Secrets = sec
+		o.Flags = fl
 		o.Alerts = func() *alert.Engine { return eng }
 		o.Logs = lg
 		o.Monitor = mon
 		o.Metrics = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("tug_up 1\n")) })
 	}
 }
+
+// flagsTestYAML adds a flag to testYAML.
+const flagsTestYAML = `flags:
+  new-checkout:
+    type: boolean
+    variants: {on: true, off: false}
+    default: off
+`
 
 // TestOpenAPIIsTheRouteTable: the document lists exactly the route
 // table's operations, each with its role, schemas for its parameters,
@@ -223,6 +246,15 @@ func TestOpenAPIIsTheRouteTable(t *testing.T) {
 		{"POST", "/api/secrets/prune", `{"keep":1}`},
 		{"DELETE", "/api/secrets/TOKEN?who=ann", ""},
 		{"DELETE", "/api/secrets/TOKEN", ""},
+		{"GET", "/api/flags", ""},
+		{"GET", "/api/flags?env=nope", ""},
+		{"POST", "/api/flags/new-checkout/set", `{"environment":"production","rollout":25,"who":"ann"}`},
+		{"POST", "/api/flags/new-chekout/set", `{"environment":"production","variant":"on"}`},
+		{"POST", "/api/flags/new-checkout/kill", `{"who":"ann"}`},
+		{"POST", "/api/flags/new-checkout/reset", ""},
+		{"GET", "/api/flags/history?service=shop&since=1h", ""},
+		{"GET", "/api/flags/new-checkout/report?env=production&metric=sum(x%7Bvariant%3D%22$VARIANT%22%7D)", ""},
+		{"GET", "/api/flags/new-checkout/report?metric=sum(x)", ""},
 	} {
 		check(r.method, r.target, r.body)
 	}
@@ -245,6 +277,9 @@ func TestRolesOfTheRouteTable(t *testing.T) {
 		"POST /api/releases/{id}/reject":  endpoint.Deployer,
 		"POST /api/alerts/{id}/ack":       endpoint.Deployer,
 		"POST /api/down":                  endpoint.Deployer,
+		"POST /api/flags/{name}/set":      endpoint.Deployer,
+		"POST /api/flags/{name}/kill":     endpoint.Deployer,
+		"POST /api/flags/{name}/reset":    endpoint.Deployer,
 		"POST /api/apply":                 endpoint.Admin,
 		"POST /api/silences":              endpoint.Admin,
 		"DELETE /api/silences/{id}":       endpoint.Admin,
@@ -277,7 +312,7 @@ func TestRolesOfTheRouteTable(t *testing.T) {
 		}
 	}
 	slices.Sort(mutating)
-	if len(mutating) != 14 {
+	if len(mutating) != 17 {
 		t.Errorf("changes: %v", mutating)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/tugdev/tug/internal/alert"
 	"github.com/tugdev/tug/internal/deploy"
 	"github.com/tugdev/tug/internal/endpoint"
+	"github.com/tugdev/tug/internal/flags"
 	"github.com/tugdev/tug/internal/logs"
 	"github.com/tugdev/tug/internal/metrics"
 	"github.com/tugdev/tug/internal/secretstore"
@@ -64,6 +65,7 @@ func (h *Handler) routeTable() []endpoint.Op {
 		logs.Ops(h.opts.Logs),
 		metrics.Ops(h.opts.Monitor),
 		secretstore.Ops(h.opts.Secrets),
+		flags.Ops(h.opts.Flags),
 	)
 }
 

@@ -128,6 +128,7 @@ func (a *app) rootCmd() *cobra.Command {
 		a.newStatusCmd(),
 		a.newAlertsCmd(),
 		a.newSilenceCmd(),
+		a.newFlagsCmd(),
 		newLogsCmd(a),
 		a.newBackupCmd(),
 		a.newDrCmd(),

@@ -64,6 +64,7 @@ var (
 	matrixType   = reflect.TypeFor[Matrix]()
 	jobType      = reflect.TypeFor[Job]()
 	stepType     = reflect.TypeFor[Step]()
+	flagValType  = reflect.TypeFor[FlagValue]()
 )
 
 func posOf(n *yaml.Node) Pos { return Pos{Line: n.Line, Col: n.Column} }
@@ -157,6 +158,9 @@ func (d *decoder) decode(n *yaml.Node, path string, v reflect.Value, raw bool) {
 		}
 	case matrixType:
 		d.decodeMatrix(n, path, v)
+		return
+	case flagValType:
+		d.decodeFlagValue(n, path, v)
 		return
 	}
 	switch v.Kind() {

@@ -28,6 +28,8 @@ const (
 	byLoad      = "checked when the file is read; status and the API answer with the config in force"
 	byLogs      = "pruning uses the new retention from its next pass"
 	byTSDB      = "the metrics store applies the new retention at once"
+	byFlags     = "the flag set is pushed to the proxy at once (run-time overrides stay until reset)"
+	byFlagEnv   = byFlags + "; a changed env value rolls the flag's services with their deploy strategy"
 	byScan      = "read by every `tug scan` and scan job; the server's next rescan of live releases uses it"
 	byBackups   = "backup, restore-test and drill schedules, retention and alert rules follow at once; a backup or restore test already running finishes as it started"
 	bySecrets   = "the next deploy, rollback or restart reads secrets from the new source; running instances keep their values"
@@ -120,6 +122,8 @@ func reloadTable() map[string]Reload {
 			t[k] = live(byBackups)
 		case strings.HasPrefix(k, "services."):
 			t[k] = serviceReload(strings.TrimPrefix(k, "services.*."))
+		case k == "flags", strings.HasPrefix(k, "flags."):
+			t[k] = live(byFlagEnv)
 		case k == "scan", k == "licenses", strings.HasPrefix(k, "scan."), strings.HasPrefix(k, "licenses."):
 			t[k] = live(byScan)
 		}

@@ -58,6 +58,10 @@ type Config struct {
 	// schedules) and serves its image registry. Default: 2 runs at once, no
 	// registry, no webhooks. Example: `server: {max_parallel_runs: 4}`.
 	Server *Server `yaml:"server" json:"server,omitempty"`
+	// Feature flags by name, evaluated by the proxy over OFREP. Default:
+	// none. Example: `flags: {new-checkout: {type: boolean, variants: {on:
+	// true, off: false}, default: off}}`.
+	Flags map[string]*Flag `yaml:"flags" json:"flags,omitempty"`
 	// Security scanning: extra advisories, the vulnerability database, the
 	// failing severity, the baseline, suppressions and rescans of live
 	// releases. Default: fail on nothing, database in the user cache,

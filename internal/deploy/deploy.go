@@ -46,6 +46,7 @@ func (m *Manager) deploy(ctx context.Context, req Request, progress Progress, ag
 	if again != nil {
 		p.Approval = false // the code that runs was approved; only its secrets change
 	}
+	m.addFlagEnv(p)
 	if p.Strategy == strategyCanary && p.Analysis != nil && len(p.Analysis.Queries) > 0 && m.opts.Query == nil {
 		return nil, fmt.Errorf("%w: services.%s.deploy.analysis.queries: PromQL analysis needs a metrics engine, and none is configured for this deploy", ErrFailed, p.Service)
 	}

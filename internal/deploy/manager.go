@@ -116,6 +116,9 @@ type Options struct {
 	// ProgressEvery is how often a health gate that still waits says so
 	// (default 5s).
 	ProgressEvery time.Duration
+	// Flags gives every routing table its flag set and every instance its
+	// flag variables and client key; nil: no flags.
+	Flags FlagSource
 }
 
 // Request asks for a release of Service to Environment at Version (a git

@@ -26,6 +26,7 @@ import (
 	"github.com/tugdev/tug/internal/backup"
 	"github.com/tugdev/tug/internal/config"
 	"github.com/tugdev/tug/internal/deploy"
+	"github.com/tugdev/tug/internal/flags"
 	"github.com/tugdev/tug/internal/image"
 	"github.com/tugdev/tug/internal/logs"
 	"github.com/tugdev/tug/internal/proxy"
@@ -147,7 +148,9 @@ func Run(ctx context.Context, opts Options) error {
 		d.openRuntimes,
 		d.openMonitoring,
 		d.startRegistry,
+		d.startFlags,
 		d.startDeploys,
+		d.startFlagRamps,
 		d.startBackups,
 		d.listen,
 	} {
@@ -179,6 +182,7 @@ type daemon struct {
 	mon       *monitoring
 	mgr       *deploy.Manager
 	images    *image.Builder
+	flags     *flags.Manager
 	reqCtx    context.Context
 	stopReqs  context.CancelCauseFunc
 	api       *api.Handler
@@ -358,6 +362,7 @@ func (d *daemon) startDeploys(ctx context.Context) error {
 		Query:    query,
 		Secrets:  d.secrets.sources,
 		Images:   d.images,
+		Flags:    d.flags,
 	})
 	if err != nil {
 		return err
@@ -370,7 +375,7 @@ func (d *daemon) startDeploys(ctx context.Context) error {
 		}
 		if first {
 			mgr.SetConfig(c)
-		} else if err := applyConfig(ctx, c, d.mon, d.logs, mgr); err != nil {
+		} else if err := applyConfig(ctx, c, d.mon, d.logs, d.flags, mgr); err != nil {
 			return err
 		}
 		first = false
@@ -409,6 +414,7 @@ func (d *daemon) listen(context.Context) error {
 		Logs:      d.logs,
 		Monitor:   d.mon.mon,
 		Secrets:   d.secrets.svc,
+		Flags:     d.flags,
 		Health:    api.HealthResponse{PID: os.Getpid(), StateDir: d.o.StateDir, Version: d.o.Version},
 		ProxyHTTP: d.httpAddr,
 		Logger:    d.log,

@@ -18,6 +18,7 @@ const (
 	runBase    = 0
 	deployBase = 1000
 	alertBase  = 2000
+	flagBase   = 3000
 )
 
 // migrations is the schema history, applied in version order, each in its
@@ -28,6 +29,7 @@ func migrations() []migration {
 	all = append(all, numbered(runBase, runMigrations())...)
 	all = append(all, numbered(deployBase, deployMigrations())...)
 	all = append(all, numbered(alertBase, alertMigrations())...)
+	all = append(all, numbered(flagBase, flagMigrations())...)
 	return all
 }
 
