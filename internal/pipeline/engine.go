@@ -9,11 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"slices"
-	"strings"
 	"time"
 
-	"github.com/tugdev/tug/internal/kit"
 	"github.com/tugdev/tug/internal/secret"
 )
 
@@ -165,60 +162,10 @@ func (e *Engine) Run(ctx context.Context, plan *Plan, ro RunOptions) (*Result, e
 		return nil, fmt.Errorf("%w: workspace %s: %v", ErrBadRun, ro.Dir, err)
 	}
 	ro.Dir = dir
-	jobs, named, err := selectJobs(plan, ro.Only)
+	sel, err := Select(plan, ro.Only)
 	if err != nil {
 		return nil, err
 	}
-	r := newRun(e, plan, ro, jobs, named)
+	r := newRun(e, plan, ro, sel.Jobs, sel.Named)
 	return r.execute(ctx), nil
-}
-
-// selectJobs returns the jobs of plan to run, in plan order, and the
-// instances named in only. Empty only selects every job.
-func selectJobs(plan *Plan, only []string) ([]*Job, map[string]bool, error) {
-	named := map[string]bool{}
-	if len(only) == 0 {
-		return plan.Jobs, named, nil
-	}
-	byName := map[string]*Job{}
-	var names []string
-	for _, j := range plan.Jobs {
-		byName[j.Name] = j
-		if !slices.Contains(names, j.Base) {
-			names = append(names, j.Base)
-		}
-	}
-	for _, n := range only {
-		found := false
-		for _, j := range plan.Jobs {
-			if j.Name == n || j.Base == n {
-				named[j.Name] = true
-				found = true
-			}
-		}
-		if !found {
-			return nil, nil, fmt.Errorf("%w %q in pipeline %s%s; jobs: %s", ErrUnknownJob, n, plan.Pipeline, kit.DidYouMean(n, names), strings.Join(names, ", "))
-		}
-	}
-	selected := map[string]bool{}
-	var visit func(string)
-	visit = func(n string) {
-		if selected[n] || byName[n] == nil {
-			return
-		}
-		selected[n] = true
-		for _, need := range byName[n].Needs {
-			visit(need)
-		}
-	}
-	for n := range named {
-		visit(n)
-	}
-	var out []*Job
-	for _, j := range plan.Jobs {
-		if selected[j.Name] {
-			out = append(out, j)
-		}
-	}
-	return out, named, nil
 }

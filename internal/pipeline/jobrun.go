@@ -39,11 +39,6 @@ func (r *run) jobInput(st *jobState) jobInput {
 	return in
 }
 
-// cacheable reports whether a job may be skipped by the cache.
-func cacheable(j *Job) bool {
-	return len(j.Config.Inputs) > 0 && j.Config.Deploy == nil && j.Config.When != WhenManual
-}
-
 // runJob runs one job to its end: artifacts in, cache lookup, attempts,
 // reports, cache save. exited says whether ExitCode came from a script.
 func (r *run) runJob(ctx context.Context, j *Job, in jobInput) (res JobResult, exited bool) {
@@ -80,7 +75,7 @@ func (r *run) runJob(ctx context.Context, j *Job, in jobInput) (res JobResult, e
 			Dir:          r.ro.Dir,
 			Upstream:     in.upstream,
 			SecretHashes: r.secretHashes(j),
-			Cacheable:    cacheable(j),
+			Cacheable:    NotCacheable(j) == "",
 			NoCache:      r.ro.NoCache,
 		}
 		if ir, ok := r.e.opts.ContainerExecutor.(ImageResolver); ok && j.Image != "" {
