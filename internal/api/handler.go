@@ -12,8 +12,10 @@ import (
 	"github.com/tugdev/tug/internal/config"
 	"github.com/tugdev/tug/internal/deploy"
 	"github.com/tugdev/tug/internal/endpoint"
+	"github.com/tugdev/tug/internal/forge"
 	"github.com/tugdev/tug/internal/logs"
 	"github.com/tugdev/tug/internal/metrics"
+	"github.com/tugdev/tug/internal/runner"
 )
 
 // Deployer is the deploy manager as the API sees it; *deploy.Manager
@@ -86,6 +88,11 @@ type Options struct {
 	Logs *logs.Logs
 	// Monitor serves the Prometheus-compatible API under /api/v1/.
 	Monitor *metrics.Monitor
+	// Runs is the server's run queue (/api/runs, /api/push); nil answers
+	// them unavailable.
+	Runs *runner.Queue
+	// Hooks receives forge webhooks (/hooks/*); nil refuses them.
+	Hooks *forge.Hooks
 	// Health is the static part of GET /api/health.
 	Health HealthResponse
 	// ProxyHTTP is the proxy's HTTP listener, for URLs in status.

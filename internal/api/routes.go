@@ -8,8 +8,10 @@ import (
 	"github.com/tugdev/tug/internal/alert"
 	"github.com/tugdev/tug/internal/deploy"
 	"github.com/tugdev/tug/internal/endpoint"
+	"github.com/tugdev/tug/internal/forge"
 	"github.com/tugdev/tug/internal/logs"
 	"github.com/tugdev/tug/internal/metrics"
+	"github.com/tugdev/tug/internal/runner"
 )
 
 // The server's own operations; the rooms declare theirs (alert.OpAlerts,
@@ -62,6 +64,8 @@ func (h *Handler) routeTable() []endpoint.Op {
 		alert.Ops(h.opts.Alerts),
 		logs.Ops(h.opts.Logs),
 		metrics.Ops(h.opts.Monitor),
+		runner.Ops(h.opts.Runs),
+		forge.Ops(h.opts.Hooks),
 	)
 }
 

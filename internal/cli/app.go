@@ -111,6 +111,7 @@ func (a *app) rootCmd() *cobra.Command {
 		a.newValidateCmd(),
 		a.newRunCmd(),
 		a.newRunsCmd(),
+		a.newHookCmd(),
 		newCacheCmd(a),
 		newArtifactsCmd(a),
 		newQueryCmd(a),

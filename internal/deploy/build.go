@@ -34,9 +34,17 @@ func gitTop(ctx context.Context, dir string) string {
 	return strings.TrimSpace(string(out))
 }
 
-// resolveRevision turns a git revision (default HEAD) into a commit SHA,
-// or "worktree" when RepoDir is not a git repository.
-func (m *Manager) resolveRevision(ctx context.Context, version string) (string, error) {
+// resolveRevision turns a git revision (default HEAD) of source (default
+// RepoDir) into a commit SHA, or "worktree" when RepoDir is not a git
+// repository and no source is given.
+func (m *Manager) resolveRevision(ctx context.Context, source, version string) (string, error) {
+	if source != "" {
+		out, err := exec.CommandContext(ctx, "git", "--git-dir", source, "rev-parse", "--verify", "--quiet", version+"^{commit}").Output()
+		if err != nil || version == "" {
+			return "", fmt.Errorf("%w: version %q is not a commit in %s", ErrFailed, version, source)
+		}
+		return strings.TrimSpace(string(out)), nil
+	}
 	if gitTop(ctx, m.opts.RepoDir) == "" {
 		if version != "" && version != "HEAD" {
 			return "", fmt.Errorf("%w: version %q: %s is not a git repository", ErrFailed, version, m.opts.RepoDir)
@@ -102,8 +110,17 @@ func (m *Manager) prepare(ctx context.Context, rel *Release, p *plan, cfgFile st
 	} else {
 		top := gitTop(ctx, m.opts.RepoDir)
 		sub = m.subdir(top, cfgFile)
-		emit(progress, m.now, rel.ID, "build", "exporting %s at %s", top, shortSHA(rel.Revision))
-		if err := gitExport(ctx, top, rel.Revision, tmp); err != nil {
+		from := []string{"-C", top}
+		if p.Source != "" {
+			// A pushed commit: exported from the server's mirror, laid
+			// out as the repository holding tug.yaml is.
+			from = []string{"--git-dir", p.Source}
+			if top == "" {
+				sub = "."
+			}
+		}
+		emit(progress, m.now, rel.ID, "build", "exporting %s at %s", from[1], shortSHA(rel.Revision))
+		if err := gitExport(ctx, from, rel.Revision, tmp); err != nil {
 			return fmt.Errorf("%w: export revision %s: %w", ErrFailed, rel.Revision, err)
 		}
 	}
@@ -151,8 +168,8 @@ func shortSHA(s string) string {
 }
 
 // gitExport writes the tree of rev into dir: git archive | tar x.
-func gitExport(ctx context.Context, top, rev, dir string) error {
-	archive := exec.CommandContext(ctx, "git", "-C", top, "archive", "--format=tar", rev)
+func gitExport(ctx context.Context, from []string, rev, dir string) error {
+	archive := exec.CommandContext(ctx, "git", append(from, "archive", "--format=tar", rev)...)
 	untar := exec.CommandContext(ctx, "tar", "-x", "-C", dir)
 	pipe, err := archive.StdoutPipe()
 	if err != nil {

@@ -43,6 +43,7 @@ func (m *Manager) Deploy(ctx context.Context, req Request, progress Progress) (*
 	if _, err := m.runtimeFor(p.Runtime); err != nil {
 		return nil, err
 	}
+	p.Source, p.JobSmoke = req.Source, req.Smoke
 	k := key{p.Service, p.Environment}
 	rel := &Release{
 		Service: p.Service, Environment: p.Environment, ConfigHash: p.ConfigHash, Who: req.Who,
@@ -54,7 +55,7 @@ func (m *Manager) Deploy(ctx context.Context, req Request, progress Progress) (*
 	defer m.release(k)
 	var failedElsewhere error
 	if p.Runtime == "process" {
-		if rel.Revision, err = m.resolveRevision(ctx, req.Version); err != nil {
+		if rel.Revision, err = m.resolveRevision(ctx, p.Source, req.Version); err != nil {
 			return nil, err
 		}
 		if failedElsewhere = m.failedElsewhere(ctx, p.Service, p.Environment, rel.Revision); failedElsewhere != nil && !req.Force {
@@ -171,6 +172,9 @@ func (m *Manager) execute(ctx context.Context, r *run, kind string) error {
 		err = r.canary(ctx)
 	default:
 		err = r.rolling(ctx)
+	}
+	if err == nil {
+		err = r.jobSmoke(ctx)
 	}
 	if err != nil {
 		r.emit("failed", "%v", err)

@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"time"
 
+	"github.com/tugdev/tug/internal/config"
 	"github.com/tugdev/tug/internal/secret"
 )
 
@@ -24,13 +25,29 @@ var ErrBadRun = errors.New("cannot start run")
 // Deployer releases a service; deploy jobs call it instead of a script.
 //
 // Contract: Deploy blocks until the release is live (or failed and rolled
-// back) and returns nil only on success. environment "" means the default
-// environment. Progress goes to out (already secret-masking) line by line.
-// ctx cancellation aborts the deploy; the Deployer leaves the service as
-// safe as it can and returns an error wrapping ctx.Err(). Deploy may be
-// called concurrently for different services.
+// back) and returns nil only on success: its smoke checks passed too.
+// req.Environment "" means the default environment. Progress goes to out
+// (already secret-masking) line by line. While the release waits for a
+// person (approval), Deploy calls req.Waiting with what to do, then
+// req.Resumed when it goes on; either may be nil. ctx cancellation aborts
+// the deploy; the Deployer leaves the service as safe as it can and
+// returns an error wrapping ctx.Err(). Deploy may be called concurrently
+// for different services.
 type Deployer interface {
-	Deploy(ctx context.Context, service, environment string, out io.Writer) error
+	Deploy(ctx context.Context, req DeployRequest, out io.Writer) error
+}
+
+// DeployRequest is what a deploy job asks of the Deployer.
+type DeployRequest struct {
+	Service, Environment string
+	// Revision is the commit the run is for ("" when unknown: the
+	// Deployer's own default).
+	Revision string
+	// Smoke are the job's checks of the release once it is live.
+	Smoke []config.Smoke
+	// Waiting and Resumed report a wait for a person (see Deployer).
+	Waiting func(reason string)
+	Resumed func()
 }
 
 // ImageResolver is an optional interface of a container Executor: it

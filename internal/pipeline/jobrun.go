@@ -200,7 +200,13 @@ func (r *run) attempt(ctx context.Context, j *Job, env []string, attempt int, ke
 		if r.e.opts.Deployer == nil {
 			return -1, "deploy jobs need tug server: start it with `tug server` (or `tug up`) and run the pipeline there", false
 		}
-		err := r.e.opts.Deployer.Deploy(actx, d.Service, d.Environment, mw)
+		err := r.e.opts.Deployer.Deploy(actx, DeployRequest{
+			Service: d.Service, Environment: d.Environment, Revision: r.ro.Context.Commit, Smoke: j.Config.Smoke,
+			Waiting: func(reason string) {
+				r.emit(Event{Type: EventJobWaiting, Job: j.Name, Attempt: attempt, Status: StatusWaiting, Reason: r.masker.Mask(reason)})
+			},
+			Resumed: func() { r.emit(Event{Type: EventJobResumed, Job: j.Name, Attempt: attempt, Status: StatusRunning}) },
+		}, mw)
 		switch {
 		case err == nil:
 			return 0, "", false

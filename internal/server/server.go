@@ -25,8 +25,10 @@ import (
 	"github.com/tugdev/tug/internal/api"
 	"github.com/tugdev/tug/internal/config"
 	"github.com/tugdev/tug/internal/deploy"
+	"github.com/tugdev/tug/internal/forge"
 	"github.com/tugdev/tug/internal/logs"
 	"github.com/tugdev/tug/internal/proxy"
+	"github.com/tugdev/tug/internal/runner"
 	"github.com/tugdev/tug/internal/runtime"
 	"github.com/tugdev/tug/internal/secret"
 	"github.com/tugdev/tug/internal/store"
@@ -130,6 +132,7 @@ func Run(ctx context.Context, opts Options) error {
 		d.openRuntimes,
 		d.openMonitoring,
 		d.startDeploys,
+		d.startRuns,
 		d.listen,
 	} {
 		if err := step(ctx); err != nil {
@@ -158,6 +161,8 @@ type daemon struct {
 	rts       atomic.Pointer[map[string]runtime.Runtime]
 	mon       *monitoring
 	mgr       *deploy.Manager
+	runs      *runner.Queue
+	hooks     *forge.Hooks
 	reqCtx    context.Context
 	stopReqs  context.CancelCauseFunc
 	api       *api.Handler
@@ -383,6 +388,8 @@ func (d *daemon) listen(context.Context) error {
 		Alerts:    d.mon.engineInForce,
 		Logs:      d.logs,
 		Monitor:   d.mon.mon,
+		Runs:      d.runs,
+		Hooks:     d.hooks,
 		Health:    api.HealthResponse{PID: os.Getpid(), StateDir: d.o.StateDir, Version: d.o.Version},
 		ProxyHTTP: d.httpAddr,
 		Logger:    d.log,

@@ -108,6 +108,7 @@ ALTER TABLE runs ADD COLUMN request     TEXT NOT NULL DEFAULT '';
 ALTER TABLE runs ADD COLUMN reason      TEXT NOT NULL DEFAULT '';
 ALTER TABLE runs ADD COLUMN queued_at   INTEGER;
 CREATE INDEX runs_queued ON runs(status) WHERE status = 'queued';
+CREATE INDEX jobs_waiting ON jobs(status) WHERE status = 'waiting';
 `,
 	}
 }

@@ -145,3 +145,21 @@ func (s *Store) LogsSince(ctx context.Context, runID int64, after map[string]int
 	}
 	return out, rows.Err()
 }
+
+// WaitingJobs lists the jobs waiting for a person, by run.
+func (s *Store) WaitingJobs(ctx context.Context) (map[int64][]Job, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT run_id, name, reason FROM jobs WHERE status = 'waiting'`)
+	if err != nil {
+		return nil, fmt.Errorf("store: waiting jobs: %w", err)
+	}
+	defer rows.Close()
+	out := map[int64][]Job{}
+	for rows.Next() {
+		j := Job{Status: StatusWaiting}
+		if err := rows.Scan(&j.RunID, &j.Name, &j.Reason); err != nil {
+			return nil, fmt.Errorf("store: waiting jobs: %w", err)
+		}
+		out[j.RunID] = append(out[j.RunID], j)
+	}
+	return out, rows.Err()
+}
