@@ -15,7 +15,6 @@ import (
 
 	"github.com/tugdev/tug/internal/config"
 	"github.com/tugdev/tug/internal/deploy"
-	"github.com/tugdev/tug/internal/pipeline"
 	"github.com/tugdev/tug/internal/store"
 	"github.com/tugdev/tug/internal/trigger"
 )
@@ -314,9 +313,6 @@ func (q *Queue) execute(ctx context.Context, r store.Run) {
 		_ = q.o.Store.FinishRun(context.WithoutCancel(ctx), r.ID, store.StatusInterrupted, time.Now())
 		log.Info("run interrupted: the server is stopping")
 	default:
-		if cause := context.Cause(ctx); res.Status == pipeline.StatusCancelled && cause != nil && !errors.Is(cause, context.Canceled) {
-			_ = q.o.Store.SetRunReason(context.WithoutCancel(ctx), r.ID, cause.Error())
-		}
 		log.Info("run finished", "status", res.Status)
 	}
 }
@@ -388,7 +384,7 @@ func (q *Queue) Cancel(ctx context.Context, id int64, who string) (*RunInfo, err
 	a := q.running[id]
 	q.mu.Unlock()
 	if a != nil {
-		a.cancel(errors.New(reason))
+		q.stop(ctx, id, a, reason)
 	} else if err := q.o.Store.CancelQueued(ctx, id, reason); err != nil {
 		r, _, gerr := q.o.Store.GetRun(ctx, id)
 		switch {
@@ -405,6 +401,15 @@ func (q *Queue) Cancel(ctx context.Context, id int64, who string) (*RunInfo, err
 	q.notify()
 	q.poke()
 	return q.Get(ctx, id)
+}
+
+// stop cancels a running run, recording why first (the run's end is
+// recorded as soon as its jobs stop).
+func (q *Queue) stop(ctx context.Context, id int64, a *active, reason string) {
+	if err := q.o.Store.SetRunReason(context.WithoutCancel(ctx), id, reason); err != nil {
+		q.log.Warn("runs: recording why a run stops", "run", id, "err", err)
+	}
+	a.cancel(errors.New(reason))
 }
 
 // Get is a run as the API shows it, with its jobs.
@@ -461,7 +466,7 @@ func (q *Queue) Enqueue(ctx context.Context, spec Spec, cfg *config.Config) (*Ru
 		if cancelRunning {
 			for rid, a := range q.running {
 				if a.group == group {
-					a.cancel(fmt.Errorf("superseded by run %d (concurrency group %s, cancel_in_progress)", id, group))
+					q.stop(ctx, rid, a, fmt.Sprintf("superseded by run %d (concurrency group %s, cancel_in_progress)", id, group))
 					q.log.Info("runs: cancelling a run in progress", "run", rid, "by", id, "group", group)
 				}
 			}
