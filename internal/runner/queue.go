@@ -15,6 +15,7 @@ import (
 
 	"github.com/tugdev/tug/internal/config"
 	"github.com/tugdev/tug/internal/deploy"
+	"github.com/tugdev/tug/internal/pipeline"
 	"github.com/tugdev/tug/internal/store"
 	"github.com/tugdev/tug/internal/trigger"
 )
@@ -161,7 +162,12 @@ func (q *Queue) cleanLeftovers(ctx context.Context) {
 		return
 	}
 	for _, e := range entries {
-		if err := os.RemoveAll(filepath.Join(q.worktrees(), e.Name())); err != nil {
+		dir := filepath.Join(q.worktrees(), e.Name())
+		if n := killIn(dir); n > 0 {
+			q.log.Info("runs: stopped the jobs an interrupted run left running", "dir", e.Name(), "processes", n)
+		}
+		q.removeContainers(ctx, dir)
+		if err := os.RemoveAll(dir); err != nil {
 			q.log.Warn("runs: removing a worktree left behind", "dir", e.Name(), "err", err)
 		} else {
 			q.log.Info("runs: removed the worktree of an interrupted run", "dir", e.Name())
@@ -170,6 +176,20 @@ func (q *Queue) cleanLeftovers(ctx context.Context) {
 	mirrors, _ := filepath.Glob(filepath.Join(q.mirrors.dir, "*.git"))
 	for _, m := range mirrors {
 		_, _ = git(ctx, m, "worktree", "prune")
+	}
+}
+
+// removeContainers removes the job containers an interrupted run left in
+// dir, when a Docker engine answers.
+func (q *Queue) removeContainers(ctx context.Context, dir string) {
+	d, err := pipeline.NewDocker(pipeline.DockerOptions{Logger: q.log})
+	if err != nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if n, err := d.RemoveLeftovers(ctx, dir); err == nil && n > 0 {
+		q.log.Info("runs: removed the containers an interrupted run left", "dir", filepath.Base(dir), "containers", n)
 	}
 }
 
@@ -279,11 +299,19 @@ func (q *Queue) execute(ctx context.Context, r store.Run) {
 		}
 	}
 	defer final()
-	if err := addWorktree(ctx, source, r.Dir, spec.Commit); err != nil {
+	unlock := q.mirrors.lock(source) // a fetch into the mirror checks its worktrees
+	err := addWorktree(ctx, source, r.Dir, spec.Commit)
+	unlock()
+	if err != nil && ctx.Err() != nil {
+		q.endStopped(ctx, r.ID)
+		return
+	}
+	if err != nil {
 		q.failRun(ctx, r.ID, "checkout of "+ShortID(spec.Commit)+" failed", []string{err.Error()})
 		return
 	}
 	defer func() {
+		defer q.mirrors.lock(source)()
 		if err := removeWorktree(ctx, source, r.Dir); err != nil {
 			log.Warn("runs: removing the run's worktree", "dir", r.Dir, "err", err)
 		}
@@ -299,6 +327,10 @@ func (q *Queue) execute(ctx context.Context, r store.Run) {
 		return
 	}
 	prep, err := q.o.Runner.Prepare(ctx, cfg, filepath.Dir(cfgPath), spec)
+	if err != nil && ctx.Err() != nil {
+		q.endStopped(ctx, r.ID)
+		return
+	}
 	if err != nil {
 		q.failRun(ctx, r.ID, "the run cannot start", errorLines(err))
 		return
@@ -315,6 +347,19 @@ func (q *Queue) execute(ctx context.Context, r store.Run) {
 	default:
 		log.Info("run finished", "status", res.Status)
 	}
+}
+
+// endStopped records a run stopped before its pipeline started:
+// cancelled, or interrupted when the server is stopping.
+func (q *Queue) endStopped(ctx context.Context, id int64) {
+	status := store.StatusCancelled
+	if errors.Is(context.Cause(ctx), deploy.ErrServerStopping) {
+		status = store.StatusInterrupted
+	}
+	if err := q.o.Store.FinishRun(context.WithoutCancel(ctx), id, status, time.Now()); err != nil {
+		q.log.Error("runs: recording a stopped run", "run", id, "err", err)
+	}
+	q.notify()
 }
 
 // report posts a run's state to the forge, if commit statuses are on.

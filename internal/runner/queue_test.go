@@ -2,15 +2,19 @@ package runner
 
 import (
 	"context"
+	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/tugdev/tug/internal/config"
+	"github.com/tugdev/tug/internal/pipeline"
 	"github.com/tugdev/tug/internal/store"
 	"github.com/tugdev/tug/internal/testkit"
 	"github.com/tugdev/tug/internal/trigger"
@@ -272,5 +276,106 @@ func TestQueuedRunsSurviveRestart(t *testing.T) {
 	waitRun(t, st2, queued.ID, "success")
 	if _, err := os.Stat(left); !os.IsNotExist(err) {
 		t.Errorf("leftover worktree: %v", err)
+	}
+}
+
+// stormDeployer is a deployer that counts deploys of a service at once.
+type stormDeployer struct {
+	mu        sync.Mutex
+	now, most int
+	deployed  []string
+}
+
+func (d *stormDeployer) Deploy(ctx context.Context, req pipeline.DeployRequest, _ io.Writer) error {
+	d.mu.Lock()
+	d.now++
+	d.most = max(d.most, d.now)
+	d.mu.Unlock()
+	defer func() { d.mu.Lock(); d.now--; d.mu.Unlock() }()
+	select {
+	case <-time.After(150 * time.Millisecond):
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	d.mu.Lock()
+	d.deployed = append(d.deployed, req.Revision)
+	d.mu.Unlock()
+	return nil
+}
+
+// TestPushStorm: 50 pushes to one branch in about 5 seconds, with
+// cancel_in_progress: the newest commit's run finishes, every older one
+// is cancelled or superseded, and never are two deploys of the service
+// under way at once.
+func TestPushStorm(t *testing.T) {
+	t.Parallel()
+	yaml := `version: 1
+server: {max_parallel_runs: 4}
+pipelines:
+  ci:
+    on: [push]
+    concurrency: {group: "deploy-${{ branch }}", cancel_in_progress: true}
+    jobs:
+      test: {run: "sleep 0.1"}
+      ship: {needs: [test], deploy: {service: shop, environment: staging}}
+services:
+  shop: {run: ./shop}
+environments:
+  staging: {}
+`
+	r := newRepo(t, yaml)
+	ctx, cancel := context.WithCancel(context.Background())
+	st, err := store.Open(ctx, r.state, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &stormDeployer{}
+	cfg := parseT(t, yaml)
+	q, err := NewQueue(ctx, QueueOptions{
+		Runner: New(Options{Store: st, StateDir: r.state, Deployer: d}), Store: st, StateDir: r.state,
+		ConfigPath: filepath.Join(r.dir, "tug.yaml"), Config: func() *config.Config { return cfg },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { q.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done; st.Close() })
+
+	var commits []string
+	for i := range 50 {
+		commits = append(commits, r.commit(t, fmt.Sprintf("%s# push %d\n", yaml, i)))
+	}
+	var ids []int64
+	tick := time.NewTicker(100 * time.Millisecond) // 50 pushes in 5s
+	defer tick.Stop()
+	for _, c := range commits {
+		<-tick.C
+		runs := push(t, q, r, c)
+		if len(runs) != 1 {
+			t.Fatalf("push %s: runs %+v", c, runs)
+		}
+		ids = append(ids, runs[0].ID)
+	}
+	last := waitRun(t, st, ids[len(ids)-1], "success", "failed", "cancelled")
+	if last.Status != "success" || last.Commit != commits[len(commits)-1] {
+		t.Fatalf("the newest run: %+v", last)
+	}
+	for _, id := range ids[:len(ids)-1] {
+		r := waitRun(t, st, id, "success", "failed", "cancelled", "interrupted")
+		if r.Status != "cancelled" && r.Status != "success" {
+			t.Errorf("run %d: %s (%s)", id, r.Status, r.Reason)
+		}
+		if r.Status == "cancelled" && !strings.HasPrefix(r.Reason, "superseded by run") {
+			t.Errorf("run %d cancelled, but not superseded: %q", id, r.Reason)
+		}
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.most != 1 {
+		t.Errorf("deploys at once: %d", d.most)
+	}
+	if n := len(d.deployed); n == 0 || d.deployed[n-1] != commits[len(commits)-1] {
+		t.Errorf("the last deploy was not the newest commit: %v", d.deployed)
 	}
 }

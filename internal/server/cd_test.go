@@ -201,3 +201,74 @@ func TestPushToProduction(t *testing.T) {
 		t.Errorf("the server's working copy changed:\n%s", st)
 	}
 }
+
+const killYAML = `version: 1
+server: {max_parallel_runs: 1}
+services:
+  shop: {run: exec %[1]s}
+pipelines:
+  ci:
+    on: [push]
+    jobs:
+      work: {run: "if [ -f SLOW ]; then sleep 120; fi"}
+`
+
+// TestKilledServerResumesItsQueue: the server is SIGKILLed with one run
+// running and two queued. After a restart the queued ones run, the cut-off
+// one is interrupted, and neither its worktree nor its job is left.
+func TestKilledServerResumesItsQueue(t *testing.T) {
+	t.Parallel()
+	p := newProject(t, killYAML)
+	stopProxyAfter(t, p.state)
+	proxyAddr := testkit.FreeAddr(t)
+	srv := p.serve(t, proxyAddr)
+	t.Cleanup(func() { srv.Process.Kill(); srv.Wait() })
+	p.tugCmd(t, "hook", "install", "--repo", p.origin)
+
+	os.WriteFile(filepath.Join(p.dev, "SLOW"), nil, 0o644)
+	runIn(t, p.dev, "git", "add", "SLOW")
+	runIn(t, p.dev, "git", "commit", "-qm", "slow")
+	runIn(t, p.dev, "git", "push", "-q", "origin", "main")
+	testkit.Eventually(t, time.Minute, "run 1 to run", func() bool {
+		runs := p.runsJSON(t)
+		return len(runs) == 1 && runs[0].Status == "running"
+	})
+	runIn(t, p.dev, "git", "rm", "-q", "SLOW")
+	runIn(t, p.dev, "git", "commit", "-qm", "fast")
+	runIn(t, p.dev, "git", "push", "-q", "origin", "main")
+	runIn(t, p.dev, "git", "commit", "-q", "--allow-empty", "-m", "fast again")
+	runIn(t, p.dev, "git", "push", "-q", "origin", "main")
+	worktree := filepath.Join(p.state, "worktrees", "run-1")
+	testkit.Eventually(t, time.Minute, "two runs queued and run 1's job started", func() bool {
+		runs := p.runsJSON(t)
+		_, err := os.Stat(filepath.Join(worktree, "SLOW"))
+		return len(runs) == 3 && runs[0].Status == "queued" && runs[1].Status == "queued" && err == nil
+	})
+
+	srv.Process.Kill() // SIGKILL
+	srv.Wait()
+	srv = p.serve(t, proxyAddr)
+	t.Cleanup(func() {
+		srv.Process.Signal(syscall.SIGTERM)
+		srv.Wait()
+		exec.Command(p.tug, "--state-dir", p.state, "down").Run()
+	})
+	testkit.Eventually(t, time.Minute, "the queued runs to run", func() bool {
+		runs := p.runsJSON(t)
+		return len(runs) == 3 && runs[0].Status == "success" && runs[1].Status == "success"
+	})
+	if runs := p.runsJSON(t); runs[2].Status != "interrupted" {
+		t.Errorf("the cut-off run: %+v", runs[2])
+	}
+	if left, _ := os.ReadDir(filepath.Join(p.state, "worktrees")); len(left) != 0 {
+		t.Errorf("worktrees left: %v", left)
+	}
+	// Its job (sleep 120 in the worktree) was stopped.
+	if out, _ := exec.Command("pgrep", "-f", "sleep 120").Output(); len(out) > 0 {
+		for _, pid := range strings.Fields(string(out)) {
+			if cwd, err := os.Readlink("/proc/" + pid + "/cwd"); err == nil && strings.HasPrefix(cwd, p.state) {
+				t.Errorf("the cut-off job still runs: pid %s in %s", pid, cwd)
+			}
+		}
+	}
+}
