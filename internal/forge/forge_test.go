@@ -180,7 +180,7 @@ func TestCommitStatuses(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		forge, prefix, authHeader, authValue, stateKey, nameKey string
-		states                                                   []string
+		states                                                  []string
 	}{
 		{"github", "/api/v3/repos/acme/shop/statuses/", "Authorization", "Bearer tok", "state", "context", []string{"pending", "success", "failure"}},
 		{"gitea", "/api/v1/repos/acme/shop/statuses/", "Authorization", "token tok", "state", "context", []string{"pending", "success", "failure"}},

@@ -32,8 +32,8 @@ const (
 	EventJobFinished EventType = "job_finished"
 	// EventJobWaiting: a started job waits for a person (Reason says
 	// what to do); EventJobResumed: it goes on.
-	EventJobWaiting EventType = "job_waiting"
-	EventJobResumed EventType = "job_resumed"
+	EventJobWaiting  EventType = "job_waiting"
+	EventJobResumed  EventType = "job_resumed"
 	EventRunFinished EventType = "run_finished"
 )
 

@@ -48,7 +48,7 @@ pipelines:
 		{Push{Ref: "refs/heads/release/1.2", New: sha2}, []string{"anypush", "release"}},
 		{Push{Ref: "refs/tags/v1.2.0", New: sha2}, []string{"release", "anytag"}},
 		{Push{Ref: "refs/tags/nightly-3", New: sha2}, []string{"anytag"}},
-		{Push{Ref: "refs/heads/main", Old: sha1}, nil},                                                // deleted
+		{Push{Ref: "refs/heads/main", Old: sha1}, nil},                                                  // deleted
 		{Push{Ref: "refs/heads/main", Old: sha1, New: "0000000000000000000000000000000000000000"}, nil}, // deleted, as forges say it
 		{Push{Ref: "refs/notes/commits", New: sha2}, nil},
 	} {
