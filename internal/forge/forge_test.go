@@ -10,13 +10,19 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/tugdev/tug/internal/config"
 	"github.com/tugdev/tug/internal/runner"
 	"github.com/tugdev/tug/internal/secret"
+	"github.com/tugdev/tug/internal/store"
+	"github.com/tugdev/tug/internal/testkit"
 	"github.com/tugdev/tug/internal/trigger"
 )
 
@@ -216,5 +222,69 @@ func TestCommitStatuses(t *testing.T) {
 				t.Errorf("%s #%d: %+v", tc.forge, i, g)
 			}
 		}
+	}
+}
+
+// TestWebhookRunsThePushedCommit: a signed Gitea push of a commit the
+// server has never seen is fetched from the repository's remote into the
+// server's mirror and runs there.
+func TestWebhookRunsThePushedCommit(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	git := func(wd string, args ...string) string {
+		cmd := exec.Command("git", args...)
+		cmd.Dir = wd
+		cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@t", "GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@t")
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("git %v: %v\n%s", args, err, out)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	origin, srv, dev := filepath.Join(dir, "origin.git"), filepath.Join(dir, "srv"), filepath.Join(dir, "dev")
+	git(dir, "init", "-q", "--bare", "-b", "main", origin)
+	git(dir, "clone", "-q", origin, srv)
+	yaml := "version: 1\npipelines:\n  ci:\n    on: [push]\n    jobs:\n      a: {run: \"cat NEW\"}\n"
+	os.WriteFile(filepath.Join(srv, "tug.yaml"), []byte(yaml), 0o644)
+	git(srv, "add", "-A")
+	git(srv, "commit", "-qm", "one")
+	git(srv, "push", "-q", "origin", "main")
+	git(dir, "clone", "-q", origin, dev)
+	os.WriteFile(filepath.Join(dev, "NEW"), []byte("new\n"), 0o644)
+	git(dev, "add", "-A")
+	git(dev, "commit", "-qm", "two")
+	git(dev, "push", "-q", "origin", "main")
+	head := git(dev, "rev-parse", "HEAD")
+
+	ctx, cancel := context.WithCancel(context.Background())
+	state := filepath.Join(dir, "state")
+	st, err := store.Open(ctx, state, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, err := runner.NewQueue(ctx, runner.QueueOptions{Runner: runner.New(runner.Options{Store: st, StateDir: state}),
+		Store: st, StateDir: state, ConfigPath: filepath.Join(srv, "tug.yaml")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { q.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done; st.Close() })
+
+	body := `{"ref":"refs/heads/main","before":"` + strings.Repeat("0", 40) + `","after":"` + head +
+		`","repository":{"full_name":"acme/shop","clone_url":"` + origin + `"}}`
+	ans, err := hooksFor(q).Serve(hookRequest("gitea", body, map[string]string{"X-Gitea-Event": "push", "X-Gitea-Signature": sign(body, "s3cret-GT_HOOK")}), "gitea")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ans.Runs) != 1 || ans.Runs[0].Event != runner.OriginWebhook || ans.Runs[0].Commit != head || ans.Runs[0].Repository != "acme/shop" {
+		t.Fatalf("runs: %+v", ans.Runs)
+	}
+	testkit.Eventually(t, 30*time.Second, "the run to succeed", func() bool {
+		r, _, err := st.GetRun(ctx, ans.Runs[0].ID)
+		return err == nil && r.Status == store.StatusSuccess
+	})
+	if _, err := os.Stat(filepath.Join(srv, "NEW")); err == nil {
+		t.Error("the server's working copy got the pushed file")
 	}
 }

@@ -379,3 +379,50 @@ environments:
 		t.Errorf("the last deploy was not the newest commit: %v", d.deployed)
 	}
 }
+
+// TestManualAndScheduledRuns: a run asked for by hand or by a schedule
+// runs the head of the server repository's branch; what on: does not
+// allow, an unknown pipeline or job is refused and nothing is queued.
+func TestManualAndScheduledRuns(t *testing.T) {
+	t.Parallel()
+	yaml := `version: 1
+pipelines:
+  ci:
+    on: [push, manual]
+    jobs:
+      a: {run: "echo event=$TUG_EVENT"}
+  nightly:
+    on: [{schedule: "@daily"}]
+    jobs:
+      n: {run: "echo nightly"}
+`
+	r := newRepo(t, yaml)
+	q, st := startQueue(t, r, parseT(t, yaml))
+	ctx := context.Background()
+	run, err := q.Start(ctx, StartRequest{Pipeline: "ci", Who: "ann"}, OriginManual)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if run.Event != OriginManual || run.On != "manual" || run.Branch != "main" || run.Commit != gitIn(t, r.dir, "rev-parse", "HEAD") || run.Trigger != "ann" {
+		t.Errorf("manual run: %+v", run)
+	}
+	waitRun(t, st, run.ID, "success")
+	for _, bad := range []StartRequest{{Pipeline: "nightly"}, {Pipeline: "nope"}, {Pipeline: "ci", Jobs: []string{"zz"}}, {Pipeline: "ci", Branch: "nope"}} {
+		if _, err := q.Start(ctx, bad, OriginManual); err == nil {
+			t.Errorf("%+v was queued", bad)
+		}
+	}
+	if _, err := q.Start(ctx, StartRequest{Pipeline: "nightly", Force: true}, OriginManual); err != nil {
+		t.Errorf("forced: %v", err)
+	}
+	q.Scheduled(ctx, "nightly", time.Now())
+	runs, err := List(ctx, st, store.ListOptions{Limit: 1})
+	if err != nil || len(runs) != 1 || runs[0].Event != OriginSchedule || runs[0].On != "schedule" || runs[0].Pipeline != "nightly" {
+		t.Fatalf("scheduled: %+v %v", runs, err)
+	}
+	waitRun(t, st, runs[0].ID, "success")
+	all, _ := List(ctx, st, store.ListOptions{})
+	if len(all) != 3 {
+		t.Errorf("runs: %+v", all)
+	}
+}
