@@ -44,18 +44,7 @@ func (a *app) runRemote(ctx context.Context, name string, f runFlags) error {
 // ends, and returns the run as it ended.
 func (a *app) followRun(ctx context.Context, c *api.Client, id int64, job string) (*runner.RunInfo, error) {
 	var final *runner.RunInfo
-	err := c.FollowRun(ctx, id, job, func(l runner.LogEvent) {
-		switch {
-		case l.Run != nil:
-			final = l.Run
-		case a.jsonOut:
-			a.printJSONLine(l)
-		case job != "":
-			fmt.Fprintln(a.out, a.mask(l.Line))
-		default:
-			fmt.Fprintln(a.out, a.mask("["+displayName(l.Job)+"] "+l.Line))
-		}
-	})
+	err := c.FollowRun(ctx, id, job, func(l runner.LogEvent) { a.printLogEvent(l, job, &final) })
 	if err != nil {
 		return nil, a.serverErr(err)
 	}
@@ -63,4 +52,19 @@ func (a *app) followRun(ctx context.Context, c *api.Client, id int64, job string
 		return nil, fmt.Errorf("%w: the server ended the log of run %d before the run", api.ErrUnreachable, id)
 	}
 	return final, nil
+}
+
+// printLogEvent prints one line of a followed run's log (without prefix
+// when one job is followed), or keeps the run it ended as in final.
+func (a *app) printLogEvent(l runner.LogEvent, job string, final **runner.RunInfo) {
+	switch {
+	case l.Run != nil:
+		*final = l.Run
+	case a.jsonOut:
+		a.printJSONLine(l)
+	case job != "":
+		fmt.Fprintln(a.out, a.mask(l.Line))
+	default:
+		fmt.Fprintln(a.out, a.mask("["+displayName(l.Job)+"] "+l.Line))
+	}
 }

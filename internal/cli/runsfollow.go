@@ -43,16 +43,7 @@ func (a *app) followLogs(ctx context.Context, ref, job string) error {
 	defer st.Close()
 	var final *runner.RunInfo
 	err = runner.Follow(ctx, st, run.ID, job, true, nil, func(l runner.LogEvent) error {
-		switch {
-		case l.Run != nil:
-			final = l.Run
-		case a.jsonOut:
-			a.printJSONLine(l)
-		case job != "":
-			fmt.Fprintln(a.out, a.mask(l.Line))
-		default:
-			fmt.Fprintln(a.out, a.mask("["+displayName(l.Job)+"] "+l.Line))
-		}
+		a.printLogEvent(l, job, &final)
 		return nil
 	})
 	if err != nil {

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"time"
@@ -119,31 +118,14 @@ func (b *Batch) SetJobStatus(runID int64, job, status, reason string) error {
 // sequence numbers (per job; a job missing from after starts at 0), in
 // the order they were stored per job: what a follower has not seen yet.
 func (s *Store) LogsSince(ctx context.Context, runID int64, after map[string]int64) ([]LogLine, error) {
+	what := fmt.Sprintf("store: logs of run %d", runID)
 	rows, err := s.db.QueryContext(ctx, `SELECT l.job, l.attempt, l.seq, l.ts, l.line
 		FROM logs l JOIN jobs j ON j.run_id = l.run_id AND j.name = l.job
 		WHERE l.run_id = ? ORDER BY l.ts, j.ord, l.seq`, runID)
 	if err != nil {
-		return nil, fmt.Errorf("store: logs of run %d: %w", runID, err)
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
-	defer rows.Close()
-	var out []LogLine
-	for rows.Next() {
-		var (
-			l  LogLine
-			ts sql.NullInt64
-		)
-		if err := rows.Scan(&l.Job, &l.Attempt, &l.Seq, &ts, &l.Line); err != nil {
-			return nil, fmt.Errorf("store: logs of run %d: %w", runID, err)
-		}
-		if l.Seq <= after[l.Job] && after != nil {
-			if _, seen := after[l.Job]; seen {
-				continue
-			}
-		}
-		l.Time = fromNanos(ts)
-		out = append(out, l)
-	}
-	return out, rows.Err()
+	return scanLogs(what, rows, func(l LogLine) bool { return l.Seq > after[l.Job] })
 }
 
 // WaitingJobs lists the jobs waiting for a person, by run.
