@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	_ "time/tzdata" // schedules and their validation read zones the same on every machine
 
 	"github.com/robfig/cron/v3"
 
