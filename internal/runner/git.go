@@ -71,6 +71,30 @@ func (m *mirrors) fetch(ctx context.Context, source string) (string, error) {
 	return path, nil
 }
 
+// ensure returns source's mirror holding every one of commits, fetching
+// only when one is missing (a local repository's new commits, a webhook's).
+func (m *mirrors) ensure(ctx context.Context, source string, commits ...string) (string, error) {
+	path := m.pathFor(source)
+	if len(commits) > 0 && hasCommits(ctx, path, commits) {
+		return path, nil
+	}
+	return m.fetch(ctx, source)
+}
+
+// hasCommits says whether the repository at gitDir has every commit.
+func hasCommits(ctx context.Context, gitDir string, commits []string) bool {
+	if _, err := os.Stat(filepath.Join(gitDir, "HEAD")); err != nil {
+		return false
+	}
+	args := []string{"cat-file", "-e"}
+	for _, c := range commits {
+		if _, err := git(ctx, gitDir, append(args, c+"^{commit}")...); err != nil {
+			return false
+		}
+	}
+	return true
+}
+
 // git runs git with --git-dir gitDir (none when "") and returns its
 // trimmed output; the error carries git's message.
 func git(ctx context.Context, gitDir string, args ...string) (string, error) {

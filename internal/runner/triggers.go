@@ -45,7 +45,11 @@ func (q *Queue) OnPush(ctx context.Context, src PushSource, pushes []trigger.Pus
 	if from == "" {
 		from = q.repo
 	}
-	mirror, err := q.mirrors.fetch(ctx, from)
+	var heads []string
+	for _, p := range starting {
+		heads = append(heads, p.New)
+	}
+	mirror, err := q.mirrors.ensure(ctx, from, heads...)
 	if err != nil {
 		return nil, err
 	}
@@ -118,19 +122,20 @@ func (q *Queue) Start(ctx context.Context, req StartRequest, origin string) (*Ru
 	if req.Parallel < 0 {
 		return nil, fmt.Errorf("%w: parallel %d: want a positive number (0: one per CPU)", ErrBadRequest, req.Parallel)
 	}
-	mirror, err := q.mirrors.fetch(ctx, q.repo)
-	if err != nil {
-		return nil, err
-	}
 	branch := req.Branch
+	var err error
 	if branch == "" {
 		if branch, err = git(ctx, q.repo, "symbolic-ref", "--quiet", "--short", "HEAD"); err != nil {
 			return nil, fmt.Errorf("%w: the server's repository is on no branch: name one", ErrBadRequest)
 		}
 	}
-	commit, err := git(ctx, mirror, "rev-parse", "--verify", "--quiet", "refs/heads/"+branch+"^{commit}")
+	commit, err := git(ctx, q.repo, "rev-parse", "--verify", "--quiet", "refs/heads/"+branch+"^{commit}")
 	if err != nil {
 		return nil, fmt.Errorf("%w: no branch %q in the server's repository", ErrBadRequest, branch)
+	}
+	mirror, err := q.mirrors.ensure(ctx, q.repo, commit)
+	if err != nil {
+		return nil, err
 	}
 	cfg, err := q.configAt(ctx, mirror, commit)
 	if err != nil {
