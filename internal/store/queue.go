@@ -22,17 +22,7 @@ func (s *Store) EnqueueRun(ctx context.Context, r *Run) (int64, error) {
 		r.QueuedAt = s.now()
 	}
 	r.Status, r.StartedAt, r.FinishedAt, r.PID = StatusQueued, time.Time{}, time.Time{}, 0
-	var id int64
-	err := s.write(ctx, func(tx *txq) error {
-		var err error
-		id, err = insertRun(ctx, tx, r)
-		return err
-	})
-	if err != nil {
-		return 0, fmt.Errorf("store: enqueue run: %w", err)
-	}
-	r.ID = id
-	return id, nil
+	return s.addRun(ctx, "enqueue", r)
 }
 
 // QueuedRuns lists the queued runs, oldest first.

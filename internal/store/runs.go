@@ -68,6 +68,11 @@ func (s *Store) CreateRun(ctx context.Context, r *Run) (int64, error) {
 	}
 	r.Status = StatusRunning
 	r.FinishedAt = time.Time{}
+	return s.addRun(ctx, "create", r)
+}
+
+// addRun stores r as it is and sets its ID.
+func (s *Store) addRun(ctx context.Context, what string, r *Run) (int64, error) {
 	var id int64
 	err := s.write(ctx, func(tx *txq) error {
 		var err error
@@ -75,7 +80,7 @@ func (s *Store) CreateRun(ctx context.Context, r *Run) (int64, error) {
 		return err
 	})
 	if err != nil {
-		return 0, fmt.Errorf("store: create run: %w", err)
+		return 0, fmt.Errorf("store: %s run: %w", what, err)
 	}
 	r.ID = id
 	return id, nil
