@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/tugdev/tug/internal/config"
+	"github.com/tugdev/tug/internal/deploy"
 	"github.com/tugdev/tug/internal/forge"
 	"github.com/tugdev/tug/internal/pipeline"
 	"github.com/tugdev/tug/internal/runner"
@@ -82,7 +83,7 @@ func (d *daemon) startRuns(ctx context.Context) error {
 	wg.Go(func() { _ = q.Run(life) })
 	<-ready
 	d.later(func() {
-		d.stopReqs(nil) // a start that failed later has not stopped them yet
+		d.stopReqs(deploy.ErrServerStopping) // a start that failed later has not stopped them yet
 		wg.Wait()
 		if err := rn.Close(); err != nil {
 			d.log.Warn("saving the job cache's file hashes", "err", err)
