@@ -13,8 +13,10 @@ import (
 	"github.com/tugdev/tug/internal/deploy"
 	"github.com/tugdev/tug/internal/endpoint"
 	"github.com/tugdev/tug/internal/flags"
+	"github.com/tugdev/tug/internal/forge"
 	"github.com/tugdev/tug/internal/logs"
 	"github.com/tugdev/tug/internal/metrics"
+	"github.com/tugdev/tug/internal/runner"
 	"github.com/tugdev/tug/internal/secretstore"
 )
 
@@ -92,6 +94,11 @@ type Options struct {
 	Secrets *secretstore.Service
 	// Flags serves /api/flags; nil answers that the server runs none.
 	Flags *flags.Manager
+	// Runs is the server's run queue (/api/runs, /api/push); nil answers
+	// them unavailable.
+	Runs *runner.Queue
+	// Hooks receives forge webhooks (/hooks/*); nil refuses them.
+	Hooks *forge.Hooks
 	// Health is the static part of GET /api/health.
 	Health HealthResponse
 	// ProxyHTTP is the proxy's HTTP listener, for URLs in status.

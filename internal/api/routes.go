@@ -9,8 +9,10 @@ import (
 	"github.com/tugdev/tug/internal/deploy"
 	"github.com/tugdev/tug/internal/endpoint"
 	"github.com/tugdev/tug/internal/flags"
+	"github.com/tugdev/tug/internal/forge"
 	"github.com/tugdev/tug/internal/logs"
 	"github.com/tugdev/tug/internal/metrics"
+	"github.com/tugdev/tug/internal/runner"
 	"github.com/tugdev/tug/internal/secretstore"
 )
 
@@ -66,6 +68,8 @@ func (h *Handler) routeTable() []endpoint.Op {
 		metrics.Ops(h.opts.Monitor),
 		secretstore.Ops(h.opts.Secrets),
 		flags.Ops(h.opts.Flags),
+		runner.Ops(h.opts.Runs),
+		forge.Ops(h.opts.Hooks),
 	)
 }
 

@@ -112,6 +112,7 @@ func (a *app) rootCmd() *cobra.Command {
 		a.newInitCmd(),
 		a.newRunCmd(),
 		a.newRunsCmd(),
+		a.newHookCmd(),
 		newCacheCmd(a),
 		newArtifactsCmd(a),
 		newQueryCmd(a),

@@ -18,7 +18,10 @@ type Reload struct {
 
 // How keys take effect without a restart.
 const (
-	byRun       = "read by every `tug run`; the server does not use it"
+	byRun       = "read by every `tug run`; the server reads it for each run it starts, from the run's commit"
+	byTriggers  = "the server's push, tag and schedule triggers follow at once; runs already started keep theirs"
+	byQueue     = "the server's run queue uses it at once: more runs start, or fewer once running ones end"
+	byWebhook   = "the next webhook is checked against it"
 	byDeploy    = "the next deploy or rollback of the service uses it; running instances keep what they started with"
 	byDeployEnv = "the next deploy to the environment uses it"
 	byTable     = "the routing table is pushed to the proxy at once"
@@ -84,13 +87,13 @@ func reloadTable() map[string]Reload {
 		"proxy.access_log":                 {Restart: proxyRestart},
 		"logs":                             live(byLogs),
 		"logs.retention":                   live(byLogs),
-		"server":                           {Restart: serverRestart},
-		"server.max_parallel_runs":         {Restart: serverRestart},
+		"server":                           live(byQueue),
+		"server.max_parallel_runs":         live(byQueue),
 		"server.registry":                  {Restart: serverRestart},
 		"server.registry.listen":           {Restart: serverRestart},
 		"server.registry.keep":             {Restart: serverRestart},
-		"server.webhooks":                  {Restart: serverRestart},
-		"server.webhooks.*.secret":         {Restart: serverRestart},
+		"server.webhooks":                  live(byWebhook),
+		"server.webhooks.*.secret":         live(byWebhook),
 		"secrets":                          live(bySecrets),
 		"secrets.backend":                  live(bySecrets),
 		"secrets.key_file":                 live(bySecrets),
@@ -112,6 +115,8 @@ func reloadTable() map[string]Reload {
 	}
 	for _, k := range KeyPaths() {
 		switch {
+		case strings.HasPrefix(k, "pipelines.*.on"):
+			t[k] = live(byTriggers)
 		case strings.HasPrefix(k, "pipelines."):
 			t[k] = live(byRun)
 		case strings.HasPrefix(k, "alerts["):

@@ -58,6 +58,7 @@ func (m *Manager) deploy(ctx context.Context, req Request, progress Progress, ag
 	if _, err := m.resolveSecrets(ctx, p); err != nil {
 		return nil, err
 	}
+	p.Source, p.JobSmoke = req.Source, req.Smoke
 	k := key{p.Service, p.Environment}
 	rel := &Release{
 		Service: p.Service, Environment: p.Environment, ConfigHash: p.ConfigHash, Who: req.Who,
@@ -72,7 +73,7 @@ func (m *Manager) deploy(ctx context.Context, req Request, progress Progress, ag
 	defer m.release(k)
 	var failedElsewhere error
 	if p.Runtime == "process" || p.BuildImage != nil {
-		if rel.Revision, err = m.resolveRevision(ctx, req.Version); err != nil {
+		if rel.Revision, err = m.resolveRevision(ctx, p.Source, req.Version); err != nil {
 			return nil, err
 		}
 		if failedElsewhere = m.failedElsewhere(ctx, p.Service, p.Environment, rel.Revision); failedElsewhere != nil && !req.Force {
@@ -190,6 +191,9 @@ func (m *Manager) execute(ctx context.Context, r *run, kind string) error {
 		err = r.canary(ctx)
 	default:
 		err = r.rolling(ctx)
+	}
+	if err == nil {
+		err = r.jobSmoke(ctx)
 	}
 	if err != nil {
 		r.emit("failed", "%v", err)

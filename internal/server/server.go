@@ -27,9 +27,11 @@ import (
 	"github.com/tugdev/tug/internal/config"
 	"github.com/tugdev/tug/internal/deploy"
 	"github.com/tugdev/tug/internal/flags"
+	"github.com/tugdev/tug/internal/forge"
 	"github.com/tugdev/tug/internal/image"
 	"github.com/tugdev/tug/internal/logs"
 	"github.com/tugdev/tug/internal/proxy"
+	"github.com/tugdev/tug/internal/runner"
 	"github.com/tugdev/tug/internal/runtime"
 	"github.com/tugdev/tug/internal/secret"
 	"github.com/tugdev/tug/internal/store"
@@ -152,6 +154,7 @@ func Run(ctx context.Context, opts Options) error {
 		d.startDeploys,
 		d.startFlagRamps,
 		d.startBackups,
+		d.startRuns,
 		d.listen,
 	} {
 		if err := step(ctx); err != nil {
@@ -183,6 +186,8 @@ type daemon struct {
 	mgr       *deploy.Manager
 	images    *image.Builder
 	flags     *flags.Manager
+	runs      *runner.Queue
+	hooks     *forge.Hooks
 	reqCtx    context.Context
 	stopReqs  context.CancelCauseFunc
 	api       *api.Handler
@@ -415,6 +420,8 @@ func (d *daemon) listen(context.Context) error {
 		Monitor:   d.mon.mon,
 		Secrets:   d.secrets.svc,
 		Flags:     d.flags,
+		Runs:      d.runs,
+		Hooks:     d.hooks,
 		Health:    api.HealthResponse{PID: os.Getpid(), StateDir: d.o.StateDir, Version: d.o.Version},
 		ProxyHTTP: d.httpAddr,
 		Logger:    d.log,

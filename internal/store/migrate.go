@@ -100,6 +100,18 @@ CREATE TABLE logs (
 	FOREIGN KEY (run_id, job) REFERENCES jobs(run_id, name) ON DELETE CASCADE
 ) WITHOUT ROWID;
 `,
+		// 2: what started a run, the server's queue, concurrency groups.
+		`
+ALTER TABLE runs ADD COLUMN origin      TEXT NOT NULL DEFAULT '';
+ALTER TABLE runs ADD COLUMN tag         TEXT NOT NULL DEFAULT '';
+ALTER TABLE runs ADD COLUMN repository  TEXT NOT NULL DEFAULT '';
+ALTER TABLE runs ADD COLUMN concurrency TEXT NOT NULL DEFAULT '';
+ALTER TABLE runs ADD COLUMN request     TEXT NOT NULL DEFAULT '';
+ALTER TABLE runs ADD COLUMN reason      TEXT NOT NULL DEFAULT '';
+ALTER TABLE runs ADD COLUMN queued_at   INTEGER;
+CREATE INDEX runs_queued ON runs(status) WHERE status = 'queued';
+CREATE INDEX jobs_waiting ON jobs(status) WHERE status = 'waiting';
+`,
 	}
 }
 
