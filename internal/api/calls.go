@@ -10,8 +10,8 @@ import (
 	"github.com/tugdev/tug/internal/endpoint"
 	"github.com/tugdev/tug/internal/logs"
 	"github.com/tugdev/tug/internal/metrics"
-	"github.com/tugdev/tug/internal/secretstore"
 	"github.com/tugdev/tug/internal/runner"
+	"github.com/tugdev/tug/internal/secretstore"
 )
 
 type none = endpoint.None
