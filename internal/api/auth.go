@@ -27,7 +27,7 @@ var anonymous = access.Identity{Actor: "anonymous (--insecure-no-auth)", Role: e
 // refusal. A token that is sent is checked even when noAuth.
 func (h *Handler) authenticate(r *http.Request, op *endpoint.Op, noAuth bool) (access.Identity, error) {
 	if op != nil && op.Signed {
-		return access.Identity{Actor: "signed request", Via: access.ViaSignature}, nil
+		return access.Identity{Actor: "signed:" + op.Path, Via: access.ViaSignature}, nil
 	}
 	tok, sent := access.Bearer(r.Header)
 	switch {

@@ -25,6 +25,8 @@ import (
 	"github.com/tugdev/tug/internal/config"
 	"github.com/tugdev/tug/internal/deploy"
 	"github.com/tugdev/tug/internal/endpoint"
+	"github.com/tugdev/tug/internal/forge"
+	"github.com/tugdev/tug/internal/secret"
 )
 
 var listenerAddr = &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 7070}
@@ -111,6 +113,19 @@ type NameParams struct {
 	Name string `path:"name"`
 }
 
+// withWebhooks serves the forges' webhooks with a secret each, so an
+// unsigned request meets the signature check.
+func withWebhooks(t *testing.T) func(*Options) {
+	cfg := mustConfig(t, testYAML+"server:\n  webhooks: {github: {secret: HOOK}, gitlab: {secret: HOOK}, gitea: {secret: HOOK}}\n")
+	hooks := forge.NewHooks(forge.HooksOptions{
+		Config: func() *config.Config { return cfg },
+		Secrets: func(context.Context, []string) (map[string]secret.Value, error) {
+			return map[string]secret.Value{"HOOK": secret.New("hook-secret-value")}, nil
+		},
+	})
+	return func(o *Options) { o.Hooks = hooks }
+}
+
 // TestRoleMatrix calls every operation of the OpenAPI document on the
 // TCP listener with no token and with a viewer's, a deployer's and an
 // admin's: without a token every one is 401 (an operation that checks a
@@ -121,7 +136,7 @@ type NameParams struct {
 func TestRoleMatrix(t *testing.T) {
 	t.Parallel()
 	d := &fakeDeployer{rel: &deploy.Release{ID: "r1", Service: "shop", Status: deploy.StatusLive}}
-	_, h, fc := newTestServer(t, d, withRooms(t))
+	_, h, fc := newTestServer(t, d, withRooms(t), withWebhooks(t))
 	applied := 0
 	fc.next = func() (*config.Config, error) { applied++; return mustConfig(t, testYAML), nil }
 	who := callers(t, h.opts.Tokens)

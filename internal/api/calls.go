@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"fmt"
+	"strconv"
 
 	"github.com/tugdev/tug/internal/access"
 	"github.com/tugdev/tug/internal/alert"
@@ -12,6 +13,7 @@ import (
 	"github.com/tugdev/tug/internal/endpoint"
 	"github.com/tugdev/tug/internal/logs"
 	"github.com/tugdev/tug/internal/metrics"
+	"github.com/tugdev/tug/internal/runner"
 	"github.com/tugdev/tug/internal/secretstore"
 )
 
@@ -260,4 +262,40 @@ func (c *Client) PruneSecrets(ctx context.Context, req secretstore.PruneRequest)
 func (c *Client) SecretKey(ctx context.Context) (string, error) {
 	r, err := call(ctx, c, secretstore.OpKey, none{}, none{})
 	return r.Recipient, err
+}
+
+// StartRun queues a run on the server (`tug run --remote`).
+func (c *Client) StartRun(ctx context.Context, req runner.StartRequest) (*runner.RunInfo, error) {
+	r, err := call(ctx, c, runner.OpStartRun, none{}, req)
+	return &r, err
+}
+
+// Runs lists runs, newest first.
+func (c *Client) Runs(ctx context.Context, p runner.ListParams) ([]runner.RunInfo, error) {
+	return call(ctx, c, runner.OpRuns, p, none{})
+}
+
+// Run is one run with its jobs.
+func (c *Client) Run(ctx context.Context, id int64) (*runner.RunInfo, error) {
+	r, err := call(ctx, c, runner.OpRun, runner.RunParams{ID: strconv.FormatInt(id, 10)}, none{})
+	return &r, err
+}
+
+// FollowRun streams a run's log (of job, when named) until the run ends;
+// the last event carries the run.
+func (c *Client) FollowRun(ctx context.Context, id int64, job string, each func(runner.LogEvent)) error {
+	return stream(ctx, c, runner.OpRunLogs, runner.LogParams{ID: strconv.FormatInt(id, 10), Job: job, Follow: true}, none{},
+		func(l runner.LogEvent) error { each(l); return nil })
+}
+
+// CancelRun cancels a queued or running server run.
+func (c *Client) CancelRun(ctx context.Context, id int64, who string) (*runner.RunInfo, error) {
+	r, err := call(ctx, c, runner.OpCancelRun, runner.RunParams{ID: strconv.FormatInt(id, 10)}, runner.CancelRequest{Who: who})
+	return &r, err
+}
+
+// Push reports refs a git push moved; the server queues the runs they start.
+func (c *Client) Push(ctx context.Context, req runner.PushRequest) (*runner.PushAnswer, error) {
+	r, err := call(ctx, c, runner.OpPush, none{}, req)
+	return &r, err
 }

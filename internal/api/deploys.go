@@ -15,7 +15,7 @@ func (h *Handler) postDeploy(ctx context.Context, _ endpoint.None, req DeployReq
 	if err != nil {
 		return err
 	}
-	dreq := deploy.Request{Service: req.Service, Environment: env, Version: req.Version, Who: who(ctx, req.Who), Force: req.Force}
+	dreq := deploy.Request{Service: req.Service, Environment: env, Version: req.Version, Who: who(ctx, req.Who), Force: req.Force, Smoke: req.Smoke}
 	return h.streamRelease(ctx, send, func(ctx context.Context, p deploy.Progress) (*deploy.Release, error) {
 		return h.opts.Deployer.Deploy(ctx, dreq, p)
 	})

@@ -12,9 +12,13 @@ import (
 	"github.com/tugdev/tug/internal/deploy"
 	"github.com/tugdev/tug/internal/doctor"
 	"github.com/tugdev/tug/internal/endpoint"
+	"github.com/tugdev/tug/internal/flags"
+	"github.com/tugdev/tug/internal/forge"
 	"github.com/tugdev/tug/internal/logs"
 	"github.com/tugdev/tug/internal/metrics"
+	"github.com/tugdev/tug/internal/pipeline"
 	"github.com/tugdev/tug/internal/proxy"
+	"github.com/tugdev/tug/internal/runner"
 	"github.com/tugdev/tug/internal/secret"
 	"github.com/tugdev/tug/internal/secretstore"
 	"github.com/tugdev/tug/internal/store"
@@ -34,6 +38,9 @@ func errorCodes() []endpoint.ErrorCode {
 		{Err: alert.ErrInvalid, Code: endpoint.CodeBadRequest},
 		{Err: alert.ErrNotFound, Code: endpoint.CodeNotFound},
 		{Err: logs.ErrBadQuery, Code: endpoint.CodeBadRequest},
+		{Err: flags.ErrUnknownFlag, Code: endpoint.CodeNotFound},
+		{Err: flags.ErrInvalid, Code: endpoint.CodeBadRequest},
+		{Err: flags.ErrNoFlags, Code: endpoint.CodeUnavailable},
 		{Err: deploy.ErrBusy, Code: endpoint.CodeBusy},
 		{Err: deploy.ErrNoPrevious, Code: endpoint.CodeNoPreviousRelease},
 		{Err: deploy.ErrNotAwaiting, Code: endpoint.CodeNotAwaiting},
@@ -51,6 +58,17 @@ func errorCodes() []endpoint.ErrorCode {
 		{Err: secretstore.ErrWrongKey, Code: endpoint.CodeUnavailable},
 		{Err: secretstore.ErrDamaged, Code: endpoint.CodeUnavailable},
 		{Err: secretstore.ErrVault, Code: endpoint.CodeUnavailable},
+		{Err: runner.ErrNoRun, Code: endpoint.CodeNotFound},
+		{Err: runner.ErrUnknownRepository, Code: endpoint.CodeNotFound},
+		{Err: runner.ErrBadRequest, Code: endpoint.CodeBadRequest},
+		{Err: runner.ErrEventRefused, Code: endpoint.CodeBadRequest},
+		{Err: runner.ErrFinished, Code: endpoint.CodeBadRequest},
+		{Err: pipeline.ErrUnknownPipeline, Code: endpoint.CodeBadRequest},
+		{Err: pipeline.ErrUnknownJob, Code: endpoint.CodeBadRequest},
+		{Err: forge.ErrSignature, Code: endpoint.CodeUnauthorized},
+		{Err: forge.ErrPayload, Code: endpoint.CodeBadRequest},
+		{Err: runner.ErrNoQueue, Code: endpoint.CodeUnavailable},
+		{Err: forge.ErrNoHooks, Code: endpoint.CodeUnavailable},
 		{Err: alert.ErrNoEngine, Code: endpoint.CodeUnavailable},
 		{Err: logs.ErrNoLogs, Code: endpoint.CodeUnavailable},
 		{Err: metrics.ErrNoMonitor, Code: endpoint.CodeUnavailable},

@@ -91,6 +91,12 @@ func TestRemoteRefusesWhatABrowserPageSends(t *testing.T) {
 	if rec := (request{"form query", "POST", "/api/v1/query", own, "application/x-www-form-urlencoded", "", "", "query=1"}).serve(remote); rec.Code == 415 || rec.Code == 403 {
 		t.Errorf("form query refused: %d %s", rec.Code, rec.Body)
 	}
+	// A forge posts its webhook as a form when so configured: the
+	// signature authenticates it, so the body type does not matter (no
+	// webhooks here: 503 from the operation, not 415 from the guard).
+	if rec := (request{"form webhook", "POST", "/hooks/github", own, "application/x-www-form-urlencoded", "", "", "payload=%7B%7D"}).serve(remote); rec.Code != 503 {
+		t.Errorf("form webhook: %d %s", rec.Code, rec.Body)
+	}
 	// The unix socket is the local admin's and stays as it was.
 	if rec := (request{"socket", "POST", "/api/apply", "tug", "text/plain", "", "", ""}).serve(h); rec.Code != 200 {
 		t.Errorf("socket: %d %s", rec.Code, rec.Body)

@@ -15,8 +15,11 @@ import (
 	"github.com/tugdev/tug/internal/deploy"
 	"github.com/tugdev/tug/internal/doctor"
 	"github.com/tugdev/tug/internal/endpoint"
+	"github.com/tugdev/tug/internal/flags"
+	"github.com/tugdev/tug/internal/forge"
 	"github.com/tugdev/tug/internal/logs"
 	"github.com/tugdev/tug/internal/metrics"
+	"github.com/tugdev/tug/internal/runner"
 	"github.com/tugdev/tug/internal/secretstore"
 )
 
@@ -104,6 +107,13 @@ type Options struct {
 	Security func(context.Context) (doctor.Inputs, error)
 	// Secrets serves the secrets API (/api/secrets).
 	Secrets *secretstore.Service
+	// Flags serves /api/flags; nil answers that the server runs none.
+	Flags *flags.Manager
+	// Runs is the server's run queue (/api/runs, /api/push); nil answers
+	// them unavailable.
+	Runs *runner.Queue
+	// Hooks receives forge webhooks (/hooks/*); nil refuses them.
+	Hooks *forge.Hooks
 	// Health is the static part of GET /api/health.
 	Health HealthResponse
 	// ProxyHTTP is the proxy's HTTP listener, for URLs in status.

@@ -17,9 +17,11 @@ import (
 	"github.com/tugdev/tug/internal/config"
 	"github.com/tugdev/tug/internal/deploy"
 	"github.com/tugdev/tug/internal/endpoint"
+	"github.com/tugdev/tug/internal/forge"
 	"github.com/tugdev/tug/internal/logs"
 	"github.com/tugdev/tug/internal/metrics"
 	"github.com/tugdev/tug/internal/proxy"
+	"github.com/tugdev/tug/internal/runner"
 	"github.com/tugdev/tug/internal/store"
 )
 
@@ -184,6 +186,11 @@ func TestErrorMapping(t *testing.T) {
 		{fmt.Errorf("silence x: %w", alert.ErrNotFound), 404, "not_found"},
 		{fmt.Errorf("%w: since: bogus", logs.ErrBadQuery), 400, "bad_request"},
 		{alert.ErrNoEngine, 503, "unavailable"},
+		{fmt.Errorf("%w: no X-Hub-Signature-256 header", forge.ErrSignature), 401, "unauthorized"},
+		{fmt.Errorf("%w: acme/other", runner.ErrUnknownRepository), 404, "not_found"},
+		{fmt.Errorf("%w: unexpected end", forge.ErrPayload), 400, "bad_request"},
+		{fmt.Errorf("%w: 12", runner.ErrNoRun), 404, "not_found"},
+		{fmt.Errorf("%w: pipeline x runs on [push]", runner.ErrEventRefused), 400, "bad_request"},
 		{cfgErr, 400, "invalid_config"},
 		{badRequest("body: nope"), 400, "bad_request"},
 		{errors.New("boom"), 500, "internal"},

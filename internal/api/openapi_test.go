@@ -21,8 +21,10 @@ import (
 	"github.com/tugdev/tug/internal/deploy"
 	"github.com/tugdev/tug/internal/doctor"
 	"github.com/tugdev/tug/internal/endpoint"
+	"github.com/tugdev/tug/internal/flags"
 	"github.com/tugdev/tug/internal/logs"
 	"github.com/tugdev/tug/internal/metrics"
+	"github.com/tugdev/tug/internal/store"
 )
 
 // withAccess serves a real token store and audit log, empty; dir is the
@@ -68,15 +70,36 @@ func withRooms(t *testing.T) func(*Options) {
 	t.Cleanup(func() { lg.Close() })
 	withTokens, _ := withAccess(t)
 	sec := testSecrets(t, cfg)
+	st, err := store.Open(ctx, t.TempDir(), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	fl, err := flags.New(ctx, flags.Options{Store: st, Query: func(context.Context, string) (float64, error) { return 10, nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := fl.SetConfig(ctx, mustConfig(t, testYAML+flagsTestYAML)); err != nil {
+		t.Fatal(err)
+	}
 	return func(o *Options) {
 		withTokens(o)
 		o.Secrets = sec
+		o.Flags = fl
 		o.Alerts = func() *alert.Engine { return eng }
 		o.Logs = lg
 		o.Monitor = mon
 		o.Metrics = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("tug_up 1\n")) })
 	}
 }
+
+// flagsTestYAML adds a flag to testYAML.
+const flagsTestYAML = `flags:
+  new-checkout:
+    type: boolean
+    variants: {on: true, off: false}
+    default: off
+`
 
 // TestOpenAPIIsTheRouteTable: the document lists exactly the route
 // table's operations, each with its role, schemas for its parameters,
@@ -260,6 +283,24 @@ func TestOpenAPIIsTheRouteTable(t *testing.T) {
 		{"POST", "/api/secrets/prune", `{"keep":1}`},
 		{"DELETE", "/api/secrets/TOKEN?who=ann", ""},
 		{"DELETE", "/api/secrets/TOKEN", ""},
+		{"GET", "/api/flags", ""},
+		{"GET", "/api/flags?env=nope", ""},
+		{"POST", "/api/flags/new-checkout/set", `{"environment":"production","rollout":25,"who":"ann"}`},
+		{"POST", "/api/flags/new-chekout/set", `{"environment":"production","variant":"on"}`},
+		{"POST", "/api/flags/new-checkout/kill", `{"who":"ann"}`},
+		{"POST", "/api/flags/new-checkout/reset", ""},
+		{"GET", "/api/flags/history?service=shop&since=1h", ""},
+		{"GET", "/api/flags/new-checkout/report?env=production&metric=sum(x%7Bvariant%3D%22$VARIANT%22%7D)", ""},
+		{"GET", "/api/flags/new-checkout/report?metric=sum(x)", ""},
+		{"POST", "/api/runs", `{"pipeline":"ci"}`},
+		{"GET", "/api/runs?limit=5", ""},
+		{"GET", "/api/runs/1", ""},
+		{"GET", "/api/runs/1/logs?follow=true", ""},
+		{"POST", "/api/runs/1/cancel", ""},
+		{"POST", "/api/push", `{"repository":"/srv/git/shop.git","refs":[{"ref":"refs/heads/main","new":"` + strings.Repeat("a", 40) + `"}]}`},
+		{"POST", "/hooks/github", `{}`},
+		{"POST", "/hooks/gitlab", `{}`},
+		{"POST", "/hooks/gitea", `{}`},
 	} {
 		check(r.method, r.target, r.body)
 	}
@@ -282,6 +323,9 @@ func TestRolesOfTheRouteTable(t *testing.T) {
 		"POST /api/releases/{id}/reject":  endpoint.Deployer,
 		"POST /api/alerts/{id}/ack":       endpoint.Deployer,
 		"POST /api/down":                  endpoint.Deployer,
+		"POST /api/flags/{name}/set":      endpoint.Deployer,
+		"POST /api/flags/{name}/kill":     endpoint.Deployer,
+		"POST /api/flags/{name}/reset":    endpoint.Deployer,
 		"POST /api/apply":                 endpoint.Admin,
 		"POST /api/silences":              endpoint.Admin,
 		"DELETE /api/silences/{id}":       endpoint.Admin,
@@ -301,6 +345,12 @@ func TestRolesOfTheRouteTable(t *testing.T) {
 		"POST /api/secrets/import":        endpoint.Admin,
 		"POST /api/secrets/{name}/rotate": endpoint.Admin,
 		"POST /api/secrets/prune":         endpoint.Admin,
+		"POST /api/runs":                  endpoint.Deployer,
+		"POST /api/runs/{id}/cancel":      endpoint.Deployer,
+		"POST /api/push":                  endpoint.Deployer,
+		"POST /hooks/github":              endpoint.Deployer, // signed by the forge, not a token
+		"POST /hooks/gitlab":              endpoint.Deployer,
+		"POST /hooks/gitea":               endpoint.Deployer,
 	}
 	for _, op := range h.Ops() {
 		role, listed := want[op.Pattern()]
@@ -320,7 +370,7 @@ func TestRolesOfTheRouteTable(t *testing.T) {
 		}
 	}
 	slices.Sort(mutating)
-	if len(mutating) != 16 {
+	if len(mutating) != 25 {
 		t.Errorf("changes: %v", mutating)
 	}
 }

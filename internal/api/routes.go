@@ -11,8 +11,11 @@ import (
 	"github.com/tugdev/tug/internal/deploy"
 	"github.com/tugdev/tug/internal/doctor"
 	"github.com/tugdev/tug/internal/endpoint"
+	"github.com/tugdev/tug/internal/flags"
+	"github.com/tugdev/tug/internal/forge"
 	"github.com/tugdev/tug/internal/logs"
 	"github.com/tugdev/tug/internal/metrics"
+	"github.com/tugdev/tug/internal/runner"
 	"github.com/tugdev/tug/internal/secretstore"
 )
 
@@ -70,6 +73,9 @@ func (h *Handler) routeTable() []endpoint.Op {
 		audit.Ops(h.opts.Audit, h.opts.Now),
 		doctor.Ops(h.opts.Security),
 		secretstore.Ops(h.opts.Secrets),
+		flags.Ops(h.opts.Flags),
+		runner.Ops(h.opts.Runs),
+		forge.Ops(h.opts.Hooks),
 	)
 }
 

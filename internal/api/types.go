@@ -19,6 +19,9 @@ type DeployRequest struct {
 	Who     string `json:"who,omitempty"`
 	// Force deploys a revision that failed in another environment.
 	Force bool `json:"force,omitempty"`
+	// Smoke are checks of the release once all traffic is on it (a
+	// deploy job's smoke:); a failure sends traffic back.
+	Smoke []config.Smoke `json:"smoke,omitempty"`
 }
 
 // DownRequest is the body of POST /api/down. Environment "" means every

@@ -175,16 +175,8 @@ func notCacheable(req *pipeline.CacheRequest) string {
 	if req.Cacheable {
 		return ""
 	}
-	cfg := req.Job.Config
-	switch {
-	case cfg == nil || len(cfg.Inputs) == 0:
-		return "not cacheable: no inputs declared"
-	case cfg.Deploy != nil:
-		return "not cacheable: deploy job"
-	case cfg.BuildImage != nil:
-		return "not cacheable: image build job (the engine's layer cache makes a rebuild cheap; its tag is the commit)"
-	case cfg.When == "manual":
-		return "not cacheable: manual job"
+	if why := pipeline.NotCacheable(req.Job); why != "" {
+		return "not cacheable: " + why
 	}
 	return "not cacheable"
 }

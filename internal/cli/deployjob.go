@@ -7,9 +7,9 @@ import (
 	"io"
 
 	"github.com/tugdev/tug/internal/api"
-	"github.com/tugdev/tug/internal/deploy"
 	"github.com/tugdev/tug/internal/endpoint"
 	"github.com/tugdev/tug/internal/pipeline"
+	"github.com/tugdev/tug/internal/runner"
 )
 
 // serverDeployer runs pipeline deploy jobs through the server's API:
@@ -22,7 +22,8 @@ var _ pipeline.Deployer = serverDeployer{}
 func (a *app) deployJobs() pipeline.Deployer { return serverDeployer{a} }
 
 // Deploy implements pipeline.Deployer.
-func (d serverDeployer) Deploy(ctx context.Context, service, environment string, out io.Writer) error {
+func (d serverDeployer) Deploy(ctx context.Context, req pipeline.DeployRequest, out io.Writer) error {
+	service, environment := req.Service, req.Environment
 	c, err := d.a.apiClient()
 	if err == nil {
 		_, err = c.Health(ctx)
@@ -33,9 +34,9 @@ func (d serverDeployer) Deploy(ctx context.Context, service, environment string,
 		}
 		return err
 	}
-	rel, err := c.Deploy(ctx, api.DeployRequest{Service: service, Environment: environment, Who: "pipeline (" + d.a.who() + ")"}, func(e deploy.Event) {
-		fmt.Fprintf(out, "%s %s: %s\n", e.Release, e.Phase, e.Message)
-	})
+	follow := runner.FollowDeploy(req, out)
+	rel, err := c.Deploy(ctx, api.DeployRequest{Service: service, Environment: environment, Version: req.Revision,
+		Smoke: req.Smoke, Who: "pipeline (" + d.a.who() + ")"}, follow)
 	if err != nil {
 		var e *endpoint.Error
 		if errors.As(err, &e) && rel != nil && rel.Reason != "" {

@@ -21,21 +21,12 @@ type renderer interface {
 
 // displayName prints an instance name the way humans read it:
 // "unit[go=1.26,os=linux]" becomes "unit go=1.26 os=linux".
-func displayName(job string) string {
-	base, cell, ok := strings.Cut(job, "[")
-	if !ok || !strings.HasSuffix(cell, "]") {
-		return job
-	}
-	return base + " " + strings.ReplaceAll(strings.TrimSuffix(cell, "]"), ",", " ")
-}
+func displayName(job string) string { return pipeline.DisplayName(job) }
 
 // jobMatches says whether want names instance: its ID ("test[race=false]"),
 // its base job ("test", all its instances) or the name the output shows
 // ("test race=false"), so whatever a person copies from the output works.
-func jobMatches(instance, want string) bool {
-	base, _, _ := strings.Cut(instance, "[")
-	return instance == want || base == want || displayName(instance) == strings.Join(strings.Fields(want), " ")
-}
+func jobMatches(instance, want string) bool { return pipeline.MatchesJob(instance, want) }
 
 // fmtDuration is short and stable: "0.4s", "12s", "3m05s".
 func fmtDuration(d time.Duration) string {

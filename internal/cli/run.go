@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"path/filepath"
 	"slices"
@@ -11,10 +12,10 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/tugdev/tug/internal/cache"
 	"github.com/tugdev/tug/internal/config"
 	"github.com/tugdev/tug/internal/kit"
 	"github.com/tugdev/tug/internal/pipeline"
+	"github.com/tugdev/tug/internal/runner"
 	"github.com/tugdev/tug/internal/secret"
 	"github.com/tugdev/tug/internal/store"
 )
@@ -33,6 +34,7 @@ type runFlags struct {
 	force    bool
 	graph    bool
 	format   string
+	remote   bool
 }
 
 func (a *app) newRunCmd() *cobra.Command {
@@ -72,6 +74,7 @@ func (a *app) newRunCmd() *cobra.Command {
 	fl.BoolVar(&f.force, "force", false, "run the pipeline even if its on: does not name the --event")
 	fl.BoolVar(&f.graph, "graph", false, "run nothing; print the pipeline's graph: stages, needs and matrix cells")
 	fl.StringVar(&f.format, "format", "text", "with --graph: text, dot (Graphviz) or mermaid")
+	fl.BoolVar(&f.remote, "remote", false, "start the run on the server (its checkout of the commit, its queue) and follow it")
 	return cmd
 }
 
@@ -80,6 +83,9 @@ func (a *app) newRunCmd() *cobra.Command {
 func (a *app) run(ctx context.Context, name string, f runFlags) error {
 	if f.parallel < 0 {
 		return badInputf("-j %d: want a positive number of parallel jobs (0: one per CPU)", f.parallel)
+	}
+	if f.remote {
+		return a.runRemote(ctx, name, f)
 	}
 	start := time.Now()
 	phase := func(what string) {
@@ -97,44 +103,47 @@ func (a *app) run(ctx context.Context, name string, f runFlags) error {
 	if name == "" {
 		name = pickPipeline(cfg)
 	}
-	plan, err := pipeline.NewPlan(cfg, name)
-	if err != nil {
-		return err
-	}
 	if f.graph {
+		plan, err := pipeline.NewPlan(cfg, name)
+		if err != nil {
+			return err
+		}
 		return a.printGraph(cfg.Pipelines[name], plan, f.format)
 	}
 	if f.format != "text" {
 		return badInputf("--format is for --graph")
 	}
-	selected, err := selectJobs(plan, f.jobs)
-	if err != nil {
+	if err := checkEvent(cfg, name, f); err != nil {
 		return err
 	}
-	for _, e := range f.explain {
-		if _, err := selectJobs(plan, []string{e}); err != nil {
-			return fmt.Errorf("--explain: %w", err)
-		}
-	}
-
-	secrets, err := a.resolveSecrets(ctx, cfg, selected, ws)
+	stateDir := a.stateDir()
+	rn := runner.New(runner.Options{
+		StateDir:  stateDir,
+		Secrets:   a.localSecrets(cfg, ws),
+		Scanner:   a.scanJobs(cfg, ws),
+		Deployer:  a.deployJobs(),
+		LookupEnv: a.lookupEnv,
+		Logger:    a.logger,
+	})
+	spec := runner.Spec{Pipeline: name, Jobs: f.jobs, NoCache: f.noCache, Parallel: f.parallel,
+		Event: f.event, Origin: runner.OriginCLI, Trigger: a.who()}
+	prep, err := rn.Prepare(ctx, cfg, ws, spec)
 	if err != nil {
 		return err
 	}
 	phase("secrets resolved")
 	if len(f.explain) > 0 {
 		// A dry run: nothing runs, nothing is recorded.
-		return a.explainDry(ctx, plan, ws, f.explain, secrets, f.noCache)
-	}
-
-	if err := checkEvent(cfg.Pipelines[name], name, f); err != nil {
-		return err
+		list, err := rn.Explain(ctx, prep, f.explain)
+		if err != nil {
+			return err
+		}
+		return a.printExplanations(list)
 	}
 
 	// Ask git while the history database opens: both take a few ms.
 	gitc := make(chan gitInfo, 1)
 	go func() { gitc <- readGitInfo(ctx, ws) }()
-	stateDir := a.stateDir()
 	changed, err := store.PrepareStateDir(stateDir, filepath.Join(ws, secret.LocalFile))
 	for _, c := range changed {
 		a.logger.Warn("state directory was open to other users; made private", "change", c)
@@ -155,83 +164,91 @@ func (a *app) run(ctx context.Context, name string, f runFlags) error {
 			st.Close()
 		}
 	}()
+	rn = rn.With(st)
 	if f.branch != "" {
 		git.Branch = f.branch
 	}
+	prep.Spec.Branch, prep.Spec.Tag, prep.Spec.Commit = git.Branch, git.Tag, git.Commit
 	phase("history opened, git read")
-	runID, err := st.CreateRun(ctx, &store.Run{
-		Pipeline: name, Branch: git.Branch, Commit: git.Commit, Event: f.event, Trigger: "cli", Dir: ws,
-	})
+	runID, err := rn.Record(ctx, prep)
 	if err != nil {
 		return err
 	}
-	rec := newRecorder(st, runID, a.logger)
 	phase("run recorded")
-
-	opts := pipeline.Options{
-		Executor:  &pipeline.Host{},
-		Parallel:  f.parallel,
-		Logger:    a.logger,
-		LookupEnv: a.lookupEnv,
-		Deployer:  a.deployJobs(),
-		Scanner:   a.scanJobs(cfg, ws),
-	}
-	jc, err := cache.New(stateDir, cache.Options{MaxSize: int64(cfg.Cache.MaxSize), Logger: a.logger})
-	if err != nil {
-		a.logger.Warn("job cache unavailable; running every job", "err", err)
-	} else {
-		opts.Cache = jc
-	}
-	if needsContainers(selected) {
-		d, err := pipeline.NewDocker(pipeline.DockerOptions{Logger: a.logger, LookupEnv: a.lookupEnv})
-		if err != nil {
-			a.logger.Warn("docker unavailable; container jobs will fail", "err", err)
-		} else {
-			opts.ContainerExecutor = d
-		}
-	}
-	phase("cache opened")
-	allow := allowFailure(plan)
-	r := a.newRenderer(allow)
-	opts.Observer = multiObserver{rec, r}
-
-	res, err := pipeline.New(opts).Run(ctx, plan, pipeline.RunOptions{
-		RunID: strconv.FormatInt(runID, 10),
-		Dir:   ws,
-		Only:  onlyIDs(plan, f.jobs),
-		Context: pipeline.RunContext{
-			Branch: git.Branch, Tag: git.Tag, Commit: git.Commit, Event: f.event,
-		},
-		Secrets: secrets,
-		NoCache: f.noCache,
-	})
+	r := a.newRenderer(allowFailure(prep.Plan))
+	res, err := rn.Execute(ctx, prep, runID, r)
 	if err != nil {
 		r.Finish(&pipeline.Result{RunID: strconv.FormatInt(runID, 10), Status: pipeline.StatusFailed})
-		rec.Close(pipeline.StatusFailed)
 		return err
 	}
 	phase("run finished")
 	r.Finish(res)
-	rec.Close(res.Status)
-	phase("history written")
-	if jc != nil {
-		if err := jc.Close(); err != nil {
-			a.logger.Warn("cannot save what the cache learned about input files", "err", err)
-		}
+	if err := rn.Close(); err != nil {
+		a.logger.Warn("cannot save what the cache learned about input files", "err", err)
 	}
-	switch res.Status {
+	phase("history written")
+	return runExit(runID, res.Status)
+}
+
+// runExit is the command's answer for a run that ended with status.
+func runExit(runID int64, status pipeline.Status) error {
+	switch status {
 	case pipeline.StatusSuccess:
 		return nil
 	case pipeline.StatusCancelled:
 		return silentError{fmt.Errorf("%w: run %d cancelled", errFailed, runID)}
 	default:
-		return silentError{fmt.Errorf("%w: run %d failed", errFailed, runID)}
+		return silentError{fmt.Errorf("%w: run %d %s", errFailed, runID, status)}
 	}
+}
+
+// localSecrets resolves secrets as `tug run` does: the secret store,
+// then the environment, then ws's .tug/secrets.env; it makes every later
+// output mask the values.
+func (a *app) localSecrets(cfg *config.Config, ws string) func(context.Context, []string) (map[string]secret.Value, error) {
+	src := a.secretSources(cfg, ws)
+	return func(ctx context.Context, names []string) (map[string]secret.Value, error) {
+		values, err := src.Values(ctx, names)
+		if err != nil {
+			return nil, err
+		}
+		list := make([]secret.Value, 0, len(values))
+		for _, v := range values {
+			list = append(list, v)
+		}
+		m, warnings := secret.NewMasker(list...)
+		for _, w := range warnings {
+			fmt.Fprintln(a.errOut, "tug: warning: "+w)
+		}
+		a.masker = m
+		return values, nil
+	}
+}
+
+// printExplanations prints --explain's answers.
+func (a *app) printExplanations(list []runner.Explanation) error {
+	for _, ex := range list {
+		if a.jsonOut {
+			data, err := json.Marshal(ex)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(a.out, a.mask(string(data)))
+			continue
+		}
+		fmt.Fprint(a.out, a.mask(ex.Text()))
+	}
+	return nil
 }
 
 // checkEvent refuses a run for an event the pipeline's on: does not name,
 // unless --force, and an --event tug does not know.
-func checkEvent(p *config.Pipeline, name string, f runFlags) error {
+func checkEvent(cfg *config.Config, name string, f runFlags) error {
+	p := cfg.Pipelines[name]
+	if p == nil {
+		_, err := pipeline.NewPlan(cfg, name) // the unknown-pipeline error
+		return err
+	}
 	if !slices.Contains(config.RunEvents(), f.event) {
 		return badInputf("--event %q: unknown event%s; events: %s", f.event, kit.DidYouMean(f.event, config.RunEvents()), strings.Join(config.RunEvents(), ", "))
 	}
@@ -260,112 +277,6 @@ func pickPipeline(cfg *config.Config) string {
 		}
 	}
 	return defaultPipeline
-}
-
-// selectJobs is the plan's jobs a run with --job only will start: the
-// named ones (base or instance names) and everything they need. Manual
-// jobs are left out unless named. Unknown names are bad input.
-func selectJobs(plan *pipeline.Plan, only []string) ([]*pipeline.Job, error) {
-	byName := map[string]*pipeline.Job{}
-	var bases []string
-	for _, j := range plan.Jobs {
-		byName[j.Name] = j
-		if !slices.Contains(bases, j.Base) {
-			bases = append(bases, j.Base)
-		}
-	}
-	if len(only) == 0 {
-		var out []*pipeline.Job
-		for _, j := range plan.Jobs {
-			if j.Config == nil || j.Config.When != "manual" {
-				out = append(out, j)
-			}
-		}
-		return out, nil
-	}
-	want := map[string]bool{}
-	var visit func(name string)
-	visit = func(name string) {
-		if want[name] {
-			return
-		}
-		want[name] = true
-		if j := byName[name]; j != nil {
-			for _, n := range j.Needs {
-				visit(n)
-			}
-		}
-	}
-	for _, n := range only {
-		found := false
-		for _, j := range plan.Jobs {
-			if jobMatches(j.Name, n) {
-				visit(j.Name)
-				found = true
-			}
-		}
-		if !found {
-			return nil, fmt.Errorf("%w %q in pipeline %s%s; jobs: %s", pipeline.ErrUnknownJob, n, plan.Pipeline,
-				kit.DidYouMean(n, bases), strings.Join(bases, ", "))
-		}
-	}
-	var out []*pipeline.Job
-	for _, j := range plan.Jobs {
-		if want[j.Name] {
-			out = append(out, j)
-		}
-	}
-	return out, nil
-}
-
-// onlyIDs turns --job names (IDs, base names or names as the output shows
-// them) into the instance IDs the engine selects by.
-func onlyIDs(plan *pipeline.Plan, names []string) []string {
-	var out []string
-	for _, n := range names {
-		for _, j := range plan.Jobs {
-			if jobMatches(j.Name, n) && !slices.Contains(out, j.Name) {
-				out = append(out, j.Name)
-			}
-		}
-	}
-	return out
-}
-
-// resolveSecrets finds every secret the selected jobs ask for before any
-// job starts, prints warnings, and makes every later output mask them.
-func (a *app) resolveSecrets(ctx context.Context, cfg *config.Config, jobs []*pipeline.Job, ws string) (map[string]secret.Value, error) {
-	var names []string
-	for _, j := range jobs {
-		if j.Config != nil {
-			names = append(names, j.Config.Secrets...)
-		}
-	}
-	slices.Sort(names)
-	names = slices.Compact(names)
-	values, err := a.localSecrets(cfg, ws).Values(ctx, names)
-	if err != nil {
-		return nil, err
-	}
-	list := make([]secret.Value, 0, len(values))
-	for _, v := range values {
-		list = append(list, v)
-	}
-	m, warnings := secret.NewMasker(list...)
-	for _, w := range warnings {
-		fmt.Fprintln(a.errOut, "tug: warning: "+w)
-	}
-	a.masker = m
-	return values, nil
-}
-
-func needsContainers(jobs []*pipeline.Job) bool {
-	for _, j := range jobs {
-		if j.Image != "" {
-			return true
-		}
-	}
-	return false
 }
 
 // allowFailure tells whether a job instance may fail without failing the run.
@@ -403,47 +314,4 @@ func (a *app) termSize() (int, int) {
 		return 80, 24
 	}
 	return w, h
-}
-
-// notCacheable says why the engine never takes job from the cache, or "".
-func notCacheable(j *pipeline.Job) string {
-	switch {
-	case j == nil || j.Config == nil:
-		return ""
-	case len(j.Config.Inputs) == 0:
-		return "no inputs declared"
-	case j.Config.Deploy != nil:
-		return "deploy job"
-	case j.Config.When == "manual":
-		return "manual job"
-	}
-	return ""
-}
-
-func planJob(plan *pipeline.Plan, name string) *pipeline.Job {
-	for _, j := range plan.Jobs {
-		if j.Name == name {
-			return j
-		}
-	}
-	return nil
-}
-
-func matchesJob(plan *pipeline.Plan, instance, name string) bool {
-	if instance == name {
-		return true
-	}
-	for _, j := range plan.Jobs {
-		if j.Name == instance {
-			return j.Base == name
-		}
-	}
-	return false
-}
-
-func shortKey(k string) string {
-	if len(k) > 12 {
-		return k[:12]
-	}
-	return k
 }

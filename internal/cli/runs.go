@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tugdev/tug/internal/kit"
+	"github.com/tugdev/tug/internal/runner"
 	"github.com/tugdev/tug/internal/store"
 )
 
@@ -35,7 +36,7 @@ func (a *app) newRunsCmd() *cobra.Command {
 	}
 	cmd.Flags().IntVar(&opts.Limit, "limit", 20, "show at most this many runs (0: all)")
 	cmd.Flags().StringVar(&opts.Pipeline, "pipeline", "", "show only runs of this pipeline")
-	cmd.AddCommand(a.newRunsLogsCmd())
+	cmd.AddCommand(a.newRunsLogsCmd(), a.newRunsCancelCmd())
 	return cmd
 }
 
@@ -53,63 +54,60 @@ func (a *app) openHistory(ctx context.Context) (st *store.Store, ok bool, err er
 	return st, true, nil
 }
 
-// runJSON is a run in `tug runs --json`.
-type runJSON struct {
-	ID         int64      `json:"id"`
-	Pipeline   string     `json:"pipeline"`
-	Status     string     `json:"status"`
-	Branch     string     `json:"branch,omitempty"`
-	Commit     string     `json:"commit,omitempty"`
-	Event      string     `json:"event,omitempty"`
-	Trigger    string     `json:"trigger,omitempty"`
-	StartedAt  time.Time  `json:"started_at"`
-	FinishedAt *time.Time `json:"finished_at,omitempty"`
-	DurationMS float64    `json:"duration_ms,omitempty"`
-}
-
-func toRunJSON(r store.Run) runJSON {
-	out := runJSON{ID: r.ID, Pipeline: r.Pipeline, Status: r.Status, Branch: r.Branch, Commit: r.Commit,
-		Event: r.Event, Trigger: r.Trigger, StartedAt: r.StartedAt}
-	if !r.FinishedAt.IsZero() {
-		f := r.FinishedAt
-		out.FinishedAt = &f
-		out.DurationMS = float64(f.Sub(r.StartedAt)) / float64(time.Millisecond)
-	}
-	return out
-}
-
 func (a *app) listRuns(ctx context.Context, opts store.ListOptions) error {
-	st, ok, err := a.openHistory(ctx)
-	if err != nil {
-		return err
-	}
-	var runs []store.Run
-	if ok {
-		defer st.Close()
-		if runs, err = st.ListRuns(ctx, opts); err != nil {
+	var runs []runner.RunInfo
+	if a.serverURL != "" {
+		c, err := a.apiClient()
+		if err != nil {
 			return err
+		}
+		if runs, err = c.Runs(ctx, runner.ListParams{Limit: opts.Limit, Pipeline: opts.Pipeline}); err != nil {
+			return a.serverErr(err)
+		}
+	} else {
+		st, ok, err := a.openHistory(ctx)
+		if err != nil {
+			return err
+		}
+		if ok {
+			defer st.Close()
+			if runs, err = runner.List(ctx, st, opts); err != nil {
+				return err
+			}
 		}
 	}
 	if a.jsonOut {
-		list := make([]runJSON, 0, len(runs))
-		for _, r := range runs {
-			list = append(list, toRunJSON(r))
+		if runs == nil {
+			runs = []runner.RunInfo{}
 		}
-		return json.NewEncoder(a.out).Encode(list)
+		return json.NewEncoder(a.out).Encode(runs)
 	}
 	if len(runs) == 0 {
 		_, err := fmt.Fprintln(a.out, "no runs yet: start one with `tug run`")
 		return err
 	}
 	tw := tabwriter.NewWriter(a.out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "RUN\tPIPELINE\tSTATUS\tBRANCH\tCOMMIT\tEVENT\tSTARTED\tDURATION")
+	fmt.Fprintln(tw, "RUN\tPIPELINE\tSTATUS\tEVENT\tBRANCH\tCOMMIT\tSTARTED\tDURATION")
 	for _, r := range runs {
-		dur := "-"
-		if !r.FinishedAt.IsZero() {
-			dur = fmtDuration(r.FinishedAt.Sub(r.StartedAt))
+		dur, started := "-", "-"
+		if r.FinishedAt != nil && r.StartedAt != nil {
+			dur = fmtDuration(r.FinishedAt.Sub(*r.StartedAt))
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Pipeline, r.Status, dash(r.Branch),
-			dash(shortKey(r.Commit)), dash(r.Event), r.StartedAt.Local().Format("2006-01-02 15:04:05"), dur)
+		if r.StartedAt != nil {
+			started = r.StartedAt.Local().Format("2006-01-02 15:04:05")
+		}
+		status := r.Status
+		for _, j := range r.Jobs {
+			if j.Status == store.StatusWaiting {
+				status += " (" + displayName(j.Name) + ")"
+			}
+		}
+		branch := r.Branch
+		if r.Tag != "" {
+			branch = "tag " + r.Tag
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Pipeline, status, dash(r.Event), dash(branch),
+			dash(runner.ShortID(r.Commit)), started, dur)
 	}
 	return tw.Flush()
 }
@@ -122,18 +120,24 @@ func dash(s string) string {
 }
 
 func (a *app) newRunsLogsCmd() *cobra.Command {
-	return &cobra.Command{
+	var follow bool
+	cmd := &cobra.Command{
 		Use:   "logs RUN [JOB]",
-		Short: "Print the stored log of a run (RUN may be \"last\"), or of one of its jobs",
+		Short: "Print the stored log of a run (RUN may be \"last\"), or of one of its jobs; --follow until it ends",
 		Args:  cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			job := ""
 			if len(args) == 2 {
 				job = args[1]
 			}
+			if follow {
+				return a.followLogs(cmd.Context(), args[0], job)
+			}
 			return a.runLogs(cmd.Context(), args[0], job)
 		},
 	}
+	cmd.Flags().BoolVarP(&follow, "follow", "F", false, "print lines as the run stores them until it ends (exit code: the run's)")
+	return cmd
 }
 
 // logJSON is one line of `tug runs logs --json`.

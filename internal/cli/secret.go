@@ -155,7 +155,7 @@ func (a *app) secretOpsFor(ctx context.Context) (secretOps, *config.Config, erro
 	if err := os.MkdirAll(a.stateDir(), 0o700); err != nil {
 		return nil, nil, fmt.Errorf("state directory: %w", err)
 	}
-	src := a.localSecrets(cfg, ws)
+	src := a.secretSources(cfg, ws)
 	svc := secretstore.NewService(secretstore.ServiceOptions{Store: src.Store(), Config: func() *config.Config { return cfg }, Logger: a.logger})
 	return direct{svc: svc, store: src.Store(), who: a.who()}, cfg, nil
 }
@@ -593,7 +593,7 @@ func (a *app) newSecretKeyCmd() *cobra.Command {
 // localSecrets are this machine's secret sources for cfg, as `tug run`
 // resolves a pipeline's secrets: the store of the state directory (or
 // Vault), then the environment, then .tug/secrets.env.
-func (a *app) localSecrets(cfg *config.Config, ws string) *secretstore.Sources {
+func (a *app) secretSources(cfg *config.Config, ws string) *secretstore.Sources {
 	src := secretstore.NewSources(secretstore.SourcesOptions{StateDir: a.stateDir(), ConfigDir: ws, LookupEnv: a.lookupEnv, Logger: a.logger})
 	if err := src.SetConfig(cfg); err != nil {
 		a.logger.Warn("secrets: " + err.Error())

@@ -65,6 +65,7 @@ var (
 	approvalType = reflect.TypeFor[Approval]()
 	jobType      = reflect.TypeFor[Job]()
 	stepType     = reflect.TypeFor[Step]()
+	flagValType  = reflect.TypeFor[FlagValue]()
 )
 
 func posOf(n *yaml.Node) Pos { return Pos{Line: n.Line, Col: n.Column} }
@@ -161,6 +162,9 @@ func (d *decoder) decode(n *yaml.Node, path string, v reflect.Value, raw bool) {
 		return
 	case approvalType:
 		d.decodeApproval(n, path, v)
+		return
+	case flagValType:
+		d.decodeFlagValue(n, path, v)
 		return
 	}
 	switch v.Kind() {

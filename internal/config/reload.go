@@ -18,7 +18,10 @@ type Reload struct {
 
 // How keys take effect without a restart.
 const (
-	byRun       = "read by every `tug run`; the server does not use it"
+	byRun       = "read by every `tug run`; the server reads it for each run it starts, from the run's commit"
+	byTriggers  = "the server's push, tag and schedule triggers follow at once; runs already started keep theirs"
+	byQueue     = "the server's run queue uses it at once: more runs start, or fewer once running ones end"
+	byWebhook   = "the next webhook is checked against it"
 	byDeploy    = "the next deploy or rollback of the service uses it; running instances keep what they started with"
 	byDeployEnv = "the next deploy to the environment uses it"
 	byTable     = "the routing table is pushed to the proxy at once"
@@ -28,6 +31,8 @@ const (
 	byLoad      = "checked when the file is read; status and the API answer with the config in force"
 	byLogs      = "pruning uses the new retention from its next pass"
 	byTSDB      = "the metrics store applies the new retention at once"
+	byFlags     = "the flag set is pushed to the proxy at once (run-time overrides stay until reset)"
+	byFlagEnv   = byFlags + "; a changed env value rolls the flag's services with their deploy strategy"
 	byScan      = "read by every `tug scan` and scan job; the server's next rescan of live releases uses it"
 	byBackups   = "backup, restore-test and drill schedules, retention and alert rules follow at once; a backup or restore test already running finishes as it started"
 	bySecrets   = "the next deploy, rollback or restart reads secrets from the new source; running instances keep their values"
@@ -84,13 +89,13 @@ func reloadTable() map[string]Reload {
 		"proxy.access_log":                 {Restart: proxyRestart},
 		"logs":                             live(byLogs),
 		"logs.retention":                   live(byLogs),
-		"server":                           {Restart: serverRestart},
-		"server.max_parallel_runs":         {Restart: serverRestart},
+		"server":                           live(byQueue),
+		"server.max_parallel_runs":         live(byQueue),
 		"server.registry":                  {Restart: serverRestart},
 		"server.registry.listen":           {Restart: serverRestart},
 		"server.registry.keep":             {Restart: serverRestart},
-		"server.webhooks":                  {Restart: serverRestart},
-		"server.webhooks.*.secret":         {Restart: serverRestart},
+		"server.webhooks":                  live(byWebhook),
+		"server.webhooks.*.secret":         live(byWebhook),
 		"secrets":                          live(bySecrets),
 		"secrets.backend":                  live(bySecrets),
 		"secrets.key_file":                 live(bySecrets),
@@ -112,6 +117,8 @@ func reloadTable() map[string]Reload {
 	}
 	for _, k := range KeyPaths() {
 		switch {
+		case strings.HasPrefix(k, "pipelines.*.on"):
+			t[k] = live(byTriggers)
 		case strings.HasPrefix(k, "pipelines."):
 			t[k] = live(byRun)
 		case strings.HasPrefix(k, "alerts["):
@@ -122,6 +129,8 @@ func reloadTable() map[string]Reload {
 			t[k] = live(byBackups)
 		case strings.HasPrefix(k, "services."):
 			t[k] = serviceReload(strings.TrimPrefix(k, "services.*."))
+		case k == "flags", strings.HasPrefix(k, "flags."):
+			t[k] = live(byFlagEnv)
 		case k == "scan", k == "licenses", strings.HasPrefix(k, "scan."), strings.HasPrefix(k, "licenses."):
 			t[k] = live(byScan)
 		}

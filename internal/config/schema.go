@@ -262,6 +262,8 @@ func (g *schemaGen) schema(t reflect.Type, key string) map[string]any {
 			}
 		}
 		return refTo("Approval")
+	case flagValType:
+		return map[string]any{"description": "A variant's value: a boolean, string, number or mapping, as the flag's type says."}
 	case matrixType:
 		if _, ok := g.defs["Matrix"]; !ok {
 			entries := func(doc string) map[string]any {

@@ -106,6 +106,7 @@ func (v *validator) triggers(pp string, p *Pipeline) {
 				}
 			}
 		}
+		v.timezone(tp, t)
 		if v.has(tp+".tag") && v.has(tp+".branch") {
 			v.errorKey(tp, tp+".branch", "tag and branch conflict: a tag is not on a branch; write two triggers")
 		}

@@ -58,6 +58,10 @@ type Config struct {
 	// schedules) and serves its image registry. Default: 2 runs at once, no
 	// registry, no webhooks. Example: `server: {max_parallel_runs: 4}`.
 	Server *Server `yaml:"server" json:"server,omitempty"`
+	// Feature flags by name, evaluated by the proxy over OFREP. Default:
+	// none. Example: `flags: {new-checkout: {type: boolean, variants: {on:
+	// true, off: false}, default: off}}`.
+	Flags map[string]*Flag `yaml:"flags" json:"flags,omitempty"`
 	// Security scanning: extra advisories, the vulnerability database, the
 	// failing severity, the baseline, suppressions and rescans of live
 	// releases. Default: fail on nothing, database in the user cache,
@@ -146,6 +150,11 @@ type Pipeline struct {
 	// Example: `jobs: {build: {run: make}, test: {needs: [build], run: make
 	// test}}`.
 	Jobs map[string]*Job `yaml:"jobs" json:"jobs"`
+	// Groups the runs the server starts: one run of a group at a time, a
+	// newer one supersedes those queued (and, with cancel_in_progress,
+	// cancels the running one). Default: none. Example: `concurrency: {group:
+	// "ci-${{ branch }}", cancel_in_progress: true}`.
+	Concurrency *Concurrency `yaml:"concurrency" json:"concurrency,omitempty"`
 
 	// JobOrder keeps declaration order of Jobs.
 	JobOrder []string `yaml:"-" json:"-"`
@@ -166,6 +175,10 @@ type Trigger struct {
 	// A glob of branches whose pushes run the pipeline. Default: any branch.
 	// Example: `{branch: "release/*"}`.
 	Branch string `yaml:"branch" json:"branch,omitempty"`
+	// The IANA time zone a schedule's times are read in. Default: the
+	// server's local time. Example: `{schedule: "0 3 * * *", timezone:
+	// Europe/Paris}`.
+	Timezone string `yaml:"timezone" json:"timezone,omitempty"`
 }
 
 // Job is one unit of work in a pipeline. It has exactly one of Run, Steps,
@@ -252,6 +265,12 @@ type Job struct {
 	// in the run's summary. Default: none. Example: `scan: {secrets: true,
 	// deps: true, fail_on: high}`.
 	Scan *JobScan `yaml:"scan" json:"scan,omitempty"`
+	// Checks of a deploy job's new release once it is live, each an HTTP
+	// probe (path, expect_status, expect_body) or a command given the
+	// release's URL as $TUG_SMOKE_URL; a failure rolls the environment back
+	// and fails the job. Default: none. Example: `smoke: [{path: /healthz,
+	// expect_status: 200}]`.
+	Smoke []Smoke `yaml:"smoke" json:"smoke,omitempty"`
 }
 
 // Step is one named script of a job; steps run in order in one job.
@@ -473,6 +492,9 @@ type Smoke struct {
 	// The status path must answer. Default: 200. Example: `expect_status:
 	// 204`.
 	ExpectStatus int `yaml:"expect_status" json:"expect_status,omitempty"`
+	// Text the answer's body must contain. Default: not checked. Example:
+	// `expect_body: '"status":"ok"'`.
+	ExpectBody string `yaml:"expect_body" json:"expect_body,omitempty"`
 	// A script run per new instance (bash), with $TUG_SMOKE_URL set to it; a
 	// non-zero exit fails the deploy. Default: no script. Example: `run: curl
 	// -fsS $TUG_SMOKE_URL/api/ping`.

@@ -31,6 +31,7 @@ func validate(c *Config, d *decoder) {
 	v.notify()
 	v.monitoring()
 	v.server()
+	v.flags()
 	v.scan()
 	v.backups()
 	v.secrets()

@@ -42,6 +42,7 @@ func (v *validator) pipeline(pp string, p *Pipeline) {
 		seen[s] = true
 	}
 	v.triggers(pp, p)
+	v.concurrency(pp, p)
 	v.envKeys(pp + ".env")
 	for _, name := range p.JobOrder {
 		v.job(pp, p, name, p.Jobs[name])
@@ -97,6 +98,7 @@ func (v *validator) job(pp string, p *Pipeline, name string, j *Job) {
 	if j.BuildImage != nil {
 		v.jobBuildImage(jp, j)
 	}
+	v.jobSmoke(jp, j)
 }
 
 // jobKind checks that a job does exactly one thing: run, steps or deploy.

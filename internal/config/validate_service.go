@@ -28,40 +28,53 @@ func (v *validator) service(sp string, s *Service) {
 	if s.Deploy != nil {
 		dp := sp + ".deploy"
 		v.enum(dp+".strategy", s.Deploy.Strategy, strategyValues()...)
-		prev := 0
-		for i, st := range s.Deploy.Steps {
-			wp := joinIndex(dp+".steps", i) + ".weight"
-			switch {
-			case !v.has(wp):
-				v.errorf(wp, "missing weight (1..100)")
-			case st.Weight < 1 || st.Weight > 100:
-				v.errorf(wp, "must be between 1 and 100, got %d", st.Weight)
-			case st.Weight <= prev:
-				v.errorf(wp, "must be greater than the previous step's weight %d", prev)
-			}
-			if st.Weight > prev {
-				prev = st.Weight
-			}
-		}
+		v.steps(dp+".steps", s.Deploy.Steps)
 		if s.Deploy.Analysis != nil {
 			v.analysisQueries(dp+".analysis", s.Deploy.Analysis)
 		}
 	}
 	for _, env := range v.d.order[sp+".environments"] {
 		ep := sp + ".environments." + env
-		if v.c.Environments[env] == nil {
-			if len(v.c.EnvironmentOrder) == 0 {
-				v.errorKey(ep, ep, "unknown environment %q (no environments are declared)", env)
-			} else {
-				v.errorKey(ep, ep, "unknown environment %q%s", env, kit.DidYouMean(env, v.c.EnvironmentOrder))
-			}
-		}
+		v.knownEnvironment(ep, env)
 		o := s.Environments[env]
 		if v.has(ep+".replicas") && o.Replicas < 0 {
 			v.errorf(ep+".replicas", "must not be negative, got %d", o.Replicas)
 		}
 		v.envKeys(ep + ".env")
 		v.routeSyntax(ep+".routes", o.Routes)
+	}
+}
+
+// steps checks traffic steps (a canary's, a flag ramp's): weights 1..100,
+// rising from step to step.
+func (v *validator) steps(path string, steps []CanaryStep) {
+	prev := 0
+	for i, st := range steps {
+		wp := joinIndex(path, i) + ".weight"
+		switch {
+		case !v.has(wp):
+			v.errorf(wp, "missing weight (1..100)")
+		case st.Weight < 1 || st.Weight > 100:
+			v.errorf(wp, "must be between 1 and 100, got %d", st.Weight)
+		case st.Weight <= prev:
+			v.errorf(wp, "must be greater than the previous step's weight %d", prev)
+		}
+		if st.Weight > prev {
+			prev = st.Weight
+		}
+	}
+}
+
+// knownEnvironment reports a key at ep naming an environment that is not
+// declared.
+func (v *validator) knownEnvironment(ep, env string) {
+	if v.c.Environments[env] != nil {
+		return
+	}
+	if len(v.c.EnvironmentOrder) == 0 {
+		v.errorKey(ep, ep, "unknown environment %q (no environments are declared)", env)
+	} else {
+		v.errorKey(ep, ep, "unknown environment %q%s", env, kit.DidYouMean(env, v.c.EnvironmentOrder))
 	}
 }
 

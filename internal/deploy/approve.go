@@ -26,7 +26,10 @@ type approval struct {
 func (m *Manager) awaitApproval(ctx context.Context, rel *Release, p *plan, progress Progress) error {
 	ch := m.armApproval(rel.ID)
 	defer m.disarmApproval(rel.ID)
-	emit(progress, m.now, rel.ID, "approval", "%s to %s needs approval: run `tug approve %s` (or `tug approve --reject %s`)", rel.Service, rel.Environment, rel.ID, rel.ID)
+	if progress != nil {
+		progress(Event{Time: m.now(), Release: rel.ID, Phase: "approval", Awaiting: true,
+			Message: fmt.Sprintf("%s to %s needs approval: run `tug approve %s` (or `tug approve --reject %s`)", rel.Service, rel.Environment, rel.ID, rel.ID)})
+	}
 	return m.decision(ctx, ch, rel, p, progress)
 }
 

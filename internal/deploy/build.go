@@ -36,9 +36,17 @@ func gitTop(ctx context.Context, dir string) string {
 	return strings.TrimSpace(string(out))
 }
 
-// resolveRevision turns a git revision (default HEAD) into a commit SHA,
-// or "worktree" when RepoDir is not a git repository.
-func (m *Manager) resolveRevision(ctx context.Context, version string) (string, error) {
+// resolveRevision turns a git revision (default HEAD) of source (default
+// RepoDir) into a commit SHA, or "worktree" when RepoDir is not a git
+// repository and no source is given.
+func (m *Manager) resolveRevision(ctx context.Context, source, version string) (string, error) {
+	if source != "" {
+		out, err := exec.CommandContext(ctx, "git", "--git-dir", source, "rev-parse", "--verify", "--quiet", version+"^{commit}").Output()
+		if err != nil || version == "" {
+			return "", fmt.Errorf("%w: version %q is not a commit in %s", ErrFailed, version, source)
+		}
+		return strings.TrimSpace(string(out)), nil
+	}
 	if gitTop(ctx, m.opts.RepoDir) == "" {
 		if version != "" && version != "HEAD" {
 			return "", fmt.Errorf("%w: version %q: %s is not a git repository", ErrFailed, version, m.opts.RepoDir)
@@ -105,10 +113,10 @@ func (m *Manager) prepare(ctx context.Context, rel *Release, p *plan, cfgFile st
 			return fmt.Errorf("%w: copy %s: %w", ErrFailed, m.opts.RepoDir, err)
 		}
 	} else {
-		top := gitTop(ctx, m.opts.RepoDir)
-		sub = m.subdir(top, cfgFile)
-		emit(progress, m.now, rel.ID, "build", "exporting %s at %s", top, shortSHA(rel.Revision))
-		if err := gitExport(ctx, top, rel.Revision, tmp); err != nil {
+		var from []string
+		from, sub = m.exportSource(ctx, p, cfgFile)
+		emit(progress, m.now, rel.ID, "build", "exporting %s at %s", from[1], shortSHA(rel.Revision))
+		if err := gitExport(ctx, from, rel.Revision, tmp); err != nil {
 			return fmt.Errorf("%w: export revision %s: %w", ErrFailed, rel.Revision, err)
 		}
 	}
@@ -160,8 +168,26 @@ func shortSHA(s string) string {
 }
 
 // gitExport writes the tree of rev into dir: git archive | tar x.
-func gitExport(ctx context.Context, top, rev, dir string) error {
-	archive := exec.CommandContext(ctx, "git", "-C", top, "archive", "--format=tar", rev)
+// exportSource is where p's revision is exported from (git's arguments:
+// the repository holding tug.yaml, or for a pushed commit the server's
+// mirror) and where tug.yaml's directory lies inside the export.
+func (m *Manager) exportSource(ctx context.Context, p *plan, cfgFile string) (from []string, sub string) {
+	top := gitTop(ctx, m.opts.RepoDir)
+	sub = m.subdir(top, cfgFile)
+	from = []string{"-C", top}
+	if p.Source != "" {
+		// A pushed commit: exported from the server's mirror, laid out as
+		// the repository holding tug.yaml is.
+		from = []string{"--git-dir", p.Source}
+		if top == "" {
+			sub = "."
+		}
+	}
+	return from, sub
+}
+
+func gitExport(ctx context.Context, from []string, rev, dir string) error {
+	archive := exec.CommandContext(ctx, "git", append(from, "archive", "--format=tar", rev)...)
 	untar := exec.CommandContext(ctx, "tar", "-x", "-C", dir)
 	pipe, err := archive.StdoutPipe()
 	if err != nil {
@@ -331,18 +357,18 @@ func (m *Manager) buildImage(ctx context.Context, rel *Release, p *plan, cfgFile
 		}
 		req.Tag = revisionWorktree + "-" + rel.ID
 	} else {
-		top := gitTop(ctx, m.opts.RepoDir)
+		from, sub := m.exportSource(ctx, p, cfgFile)
 		export := filepath.Join(m.opts.StateDir, "releases", rel.ID+".tmp")
 		os.RemoveAll(export)
 		if err := os.MkdirAll(export, 0o700); err != nil {
 			return fmt.Errorf("%w: build copy: %w", ErrFailed, err)
 		}
 		defer os.RemoveAll(export)
-		emit(progress, m.now, rel.ID, "build", "exporting %s at %s to build the image", top, shortSHA(rel.Revision))
-		if err := gitExport(ctx, top, rel.Revision, export); err != nil {
+		emit(progress, m.now, rel.ID, "build", "exporting %s at %s to build the image", from[1], shortSHA(rel.Revision))
+		if err := gitExport(ctx, from, rel.Revision, export); err != nil {
 			return fmt.Errorf("%w: export revision %s: %w", ErrFailed, rel.Revision, err)
 		}
-		dir = filepath.Join(export, m.subdir(top, cfgFile))
+		dir = filepath.Join(export, sub)
 	}
 	req.Context = filepath.Join(dir, cmp.Or(b.Context, "."))
 	if b.Dockerfile != "" {

@@ -46,6 +46,7 @@ func (m *Manager) deploy(ctx context.Context, req Request, progress Progress, ag
 	if again != nil {
 		p.Approval = false // the code that runs was approved; only its secrets change
 	}
+	m.addFlagEnv(p)
 	if p.Strategy == strategyCanary && p.Analysis != nil && len(p.Analysis.Queries) > 0 && m.opts.Query == nil {
 		return nil, fmt.Errorf("%w: services.%s.deploy.analysis.queries: PromQL analysis needs a metrics engine, and none is configured for this deploy", ErrFailed, p.Service)
 	}
@@ -57,6 +58,7 @@ func (m *Manager) deploy(ctx context.Context, req Request, progress Progress, ag
 	if _, err := m.resolveSecrets(ctx, p); err != nil {
 		return nil, err
 	}
+	p.Source, p.JobSmoke = req.Source, req.Smoke
 	k := key{p.Service, p.Environment}
 	rel := &Release{
 		Service: p.Service, Environment: p.Environment, ConfigHash: p.ConfigHash, Who: req.Who,
@@ -71,7 +73,7 @@ func (m *Manager) deploy(ctx context.Context, req Request, progress Progress, ag
 	defer m.release(k)
 	var failedElsewhere error
 	if p.Runtime == "process" || p.BuildImage != nil {
-		if rel.Revision, err = m.resolveRevision(ctx, req.Version); err != nil {
+		if rel.Revision, err = m.resolveRevision(ctx, p.Source, req.Version); err != nil {
 			return nil, err
 		}
 		if failedElsewhere = m.failedElsewhere(ctx, p.Service, p.Environment, rel.Revision); failedElsewhere != nil && !req.Force {
@@ -189,6 +191,9 @@ func (m *Manager) execute(ctx context.Context, r *run, kind string) error {
 		err = r.canary(ctx)
 	default:
 		err = r.rolling(ctx)
+	}
+	if err == nil {
+		err = r.jobSmoke(ctx)
 	}
 	if err != nil {
 		r.emit("failed", "%v", err)

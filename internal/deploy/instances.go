@@ -38,7 +38,7 @@ func (m *Manager) secretsFor(ctx context.Context, p *plan) (map[string]secret.Va
 	if got != nil && p.SecretRefs == nil {
 		p.SecretRefs = secret.Refs(got)
 	}
-	return secret.Values(got), nil
+	return m.withFlagKey(p, secret.Values(got)), nil
 }
 
 // resolveSecrets asks the secret sources for p's secrets.

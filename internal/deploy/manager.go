@@ -116,6 +116,9 @@ type Options struct {
 	// ProgressEvery is how often a health gate that still waits says so
 	// (default 5s).
 	ProgressEvery time.Duration
+	// Flags gives every routing table its flag set and every instance its
+	// flag variables and client key; nil: no flags.
+	Flags FlagSource
 }
 
 // Request asks for a release of Service to Environment at Version (a git
@@ -127,6 +130,12 @@ type Request struct {
 	Who         string `json:"who,omitempty"`
 	// Force deploys a revision that failed in another environment.
 	Force bool `json:"force,omitempty"`
+	// Source is the git directory Version is read from (the server's
+	// mirror of a pushed repository); "" means RepoDir.
+	Source string `json:"source,omitempty"`
+	// Smoke are checks of the release once all traffic is on it (a deploy
+	// job's smoke:); a failure sends traffic back and fails the deploy.
+	Smoke []config.Smoke `json:"smoke,omitempty"`
 }
 
 // Release statuses.
@@ -167,8 +176,10 @@ type Release struct {
 type Event struct {
 	Time    time.Time `json:"time"`
 	Release string    `json:"release"`
-	Phase   string    `json:"phase"` // build, start, health, traffic, analysis, drain, done, failed, approval
+	Phase   string    `json:"phase"` // build, start, health, traffic, analysis, smoke, drain, done, failed, approval
 	Message string    `json:"message"`
+	// Awaiting marks the event saying the release waits for approval.
+	Awaiting bool `json:"awaiting,omitempty"`
 }
 
 // Progress receives events while a deploy runs; it must not block long.

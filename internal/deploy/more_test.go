@@ -348,3 +348,36 @@ func TestShutdownJoinsRunningDeploys(t *testing.T) {
 	}
 	h2.m.release(k)
 }
+
+// TestJobSmokeChecksTheLiveRelease: a deploy job's smoke checks run once
+// all traffic is on the new release; one that fails sends traffic back to
+// the previous release and fails the deploy; passing ones let it go live.
+func TestJobSmokeChecksTheLiveRelease(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, configWith(webService("rolling", "ok")))
+	first := h.mustDeploy("")
+	_, err := h.m.Deploy(context.Background(), Request{Service: "web", Who: "tester",
+		Smoke: []smokeCfg{{Path: "/", ExpectStatus: 200, ExpectBody: "hello from nowhere"}}}, h.progress)
+	if !errors.Is(err, ErrFailed) || !strings.Contains(err.Error(), `does not contain "hello from nowhere"`) {
+		t.Fatalf("failing smoke: %v", err)
+	}
+	for _, r := range h.router.current().Routes {
+		if len(r.Pools) != 1 || r.Pools[0].Release != first.ID || r.Pools[0].Weight != 100 {
+			t.Errorf("after a failed smoke check, route %s: %+v", r.Host, r.Pools)
+		}
+	}
+	rel, err := h.m.Deploy(context.Background(), Request{Service: "web", Who: "tester",
+		Smoke: []smokeCfg{{Path: "/", ExpectBody: "hello from"}, {Run: `case "$TUG_SMOKE_URL" in http://127.0.0.1:*) ;; *) exit 1;; esac; [ -n "$TUG_RELEASE" ]`}}}, h.progress)
+	if err != nil || rel.Status != StatusLive {
+		t.Fatalf("passing smoke: %v %+v", err, rel)
+	}
+	passed := 0
+	for _, e := range h.events {
+		if e.Phase == "smoke" && e.Release == rel.ID && strings.Contains(e.Message, "passed") {
+			passed++
+		}
+	}
+	if passed != 2 {
+		t.Errorf("smoke events of %s: %d passed", rel.ID, passed)
+	}
+}

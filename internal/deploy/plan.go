@@ -83,6 +83,12 @@ type plan struct {
 	ReleaseDir string `json:"release_dir,omitempty"`
 	Dir        string `json:"dir,omitempty"`
 	Digest     string `json:"digest,omitempty"`
+
+	// Source is the git directory the revision is exported from ("" the
+	// manager's RepoDir); JobSmoke the checks once all traffic is on the
+	// release (a deploy job's smoke:).
+	Source   string         `json:"source,omitempty"`
+	JobSmoke []config.Smoke `json:"job_smoke,omitempty"`
 }
 
 // resolveEnv picks the environment of a request and checks it exists.

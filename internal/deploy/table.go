@@ -168,7 +168,7 @@ func (m *Manager) buildTable() *proxy.Table {
 		keys = append(keys, k)
 	}
 	slices.SortFunc(keys, func(a, b key) int { return strings.Compare(a.String(), b.String()) })
-	t := &proxy.Table{Routes: []*proxy.Route{}}
+	t := &proxy.Table{Routes: []*proxy.Route{}, Flags: m.flagSet()}
 	seen := map[string]bool{}
 	for _, k := range keys {
 		st := m.states[k]

@@ -291,8 +291,10 @@ func (d Decl[P, B, R]) Stream(fn func(ctx context.Context, p P, b B, send func(R
 func (d Decl[P, B, R]) Write(media string, fn func(w http.ResponseWriter, r *http.Request, p P) error) Op {
 	o := d.op(media, false)
 	o.serve = func(w http.ResponseWriter, r *http.Request, o *Op) error {
-		p, _, err := decode[P, B](r, o)
-		if err != nil {
+		// Only the parameters: fn reads the body itself (a signed
+		// webhook's signature is over its bytes).
+		var p P
+		if err := decodeParams(r, o, reflect.ValueOf(&p).Elem()); err != nil {
 			return err
 		}
 		return fn(w, r, p)

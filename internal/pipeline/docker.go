@@ -17,6 +17,7 @@ import (
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/mount"
 	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/client"
@@ -44,6 +45,9 @@ const (
 	LabelOwner = "tug.owner"
 	LabelJob   = "tug.job"
 	LabelRole  = "tug.role"
+	// LabelWorkspace is the workspace the job ran in, so the containers
+	// of a run whose server was killed can be found and removed.
+	LabelWorkspace = "tug.workspace"
 )
 
 const (
@@ -220,7 +224,7 @@ func (d *Docker) Exec(ctx context.Context, spec *ExecSpec, out io.Writer) (int, 
 	}
 
 	base := registry.ContainerName(dockerName(spec.Job))
-	labels := map[string]string{LabelOwner: "tug", LabelJob: spec.Job}
+	labels := map[string]string{LabelOwner: "tug", LabelJob: spec.Job, LabelWorkspace: spec.Dir}
 	yes := true
 	hostCfg := &container.HostConfig{
 		// Mounts, not Binds: a workspace path may hold ':' or ','.
@@ -394,6 +398,30 @@ func (d *Docker) waitService(ctx context.Context, id, name string, out io.Writer
 		case <-tick.C:
 		}
 	}
+}
+
+// RemoveLeftovers force-removes the containers and networks of jobs that
+// ran in dir (a workspace whose run was cut off), and returns how many
+// containers it removed.
+func (d *Docker) RemoveLeftovers(ctx context.Context, dir string) (int, error) {
+	f := filters.NewArgs(filters.Arg("label", LabelOwner+"=tug"), filters.Arg("label", LabelWorkspace+"="+dir))
+	list, err := d.cli.ContainerList(ctx, container.ListOptions{All: true, Filters: f})
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, c := range list {
+		if err := d.cli.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true, RemoveVolumes: true}); err == nil || cerrdefs.IsNotFound(err) {
+			n++
+		}
+	}
+	nets, err := d.cli.NetworkList(ctx, network.ListOptions{Filters: f})
+	if err == nil {
+		for _, nw := range nets {
+			_ = d.cli.NetworkRemove(ctx, nw.ID)
+		}
+	}
+	return n, nil
 }
 
 // remover force-removes a container (stopping it if needed) at teardown.

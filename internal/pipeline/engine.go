@@ -9,12 +9,9 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"slices"
-	"strings"
 	"time"
 
 	"github.com/tugdev/tug/internal/config"
-	"github.com/tugdev/tug/internal/kit"
 	"github.com/tugdev/tug/internal/secret"
 )
 
@@ -28,13 +25,29 @@ var ErrBadRun = errors.New("cannot start run")
 // Deployer releases a service; deploy jobs call it instead of a script.
 //
 // Contract: Deploy blocks until the release is live (or failed and rolled
-// back) and returns nil only on success. environment "" means the default
-// environment. Progress goes to out (already secret-masking) line by line.
-// ctx cancellation aborts the deploy; the Deployer leaves the service as
-// safe as it can and returns an error wrapping ctx.Err(). Deploy may be
-// called concurrently for different services.
+// back) and returns nil only on success: its smoke checks passed too.
+// req.Environment "" means the default environment. Progress goes to out
+// (already secret-masking) line by line. While the release waits for a
+// person (approval), Deploy calls req.Waiting with what to do, then
+// req.Resumed when it goes on; either may be nil. ctx cancellation aborts
+// the deploy; the Deployer leaves the service as safe as it can and
+// returns an error wrapping ctx.Err(). Deploy may be called concurrently
+// for different services.
 type Deployer interface {
-	Deploy(ctx context.Context, service, environment string, out io.Writer) error
+	Deploy(ctx context.Context, req DeployRequest, out io.Writer) error
+}
+
+// DeployRequest is what a deploy job asks of the Deployer.
+type DeployRequest struct {
+	Service, Environment string
+	// Revision is the commit the run is for ("" when unknown: the
+	// Deployer's own default).
+	Revision string
+	// Smoke are the job's checks of the release once it is live.
+	Smoke []config.Smoke
+	// Waiting and Resumed report a wait for a person (see Deployer).
+	Waiting func(reason string)
+	Resumed func()
 }
 
 // Scanner runs scan jobs in-process (tug's security scanner).
@@ -192,60 +205,10 @@ func (e *Engine) Run(ctx context.Context, plan *Plan, ro RunOptions) (*Result, e
 		return nil, fmt.Errorf("%w: workspace %s: %v", ErrBadRun, ro.Dir, err)
 	}
 	ro.Dir = dir
-	jobs, named, err := selectJobs(plan, ro.Only)
+	sel, err := Select(plan, ro.Only)
 	if err != nil {
 		return nil, err
 	}
-	r := newRun(e, plan, ro, jobs, named)
+	r := newRun(e, plan, ro, sel.Jobs, sel.Named)
 	return r.execute(ctx), nil
-}
-
-// selectJobs returns the jobs of plan to run, in plan order, and the
-// instances named in only. Empty only selects every job.
-func selectJobs(plan *Plan, only []string) ([]*Job, map[string]bool, error) {
-	named := map[string]bool{}
-	if len(only) == 0 {
-		return plan.Jobs, named, nil
-	}
-	byName := map[string]*Job{}
-	var names []string
-	for _, j := range plan.Jobs {
-		byName[j.Name] = j
-		if !slices.Contains(names, j.Base) {
-			names = append(names, j.Base)
-		}
-	}
-	for _, n := range only {
-		found := false
-		for _, j := range plan.Jobs {
-			if j.Name == n || j.Base == n {
-				named[j.Name] = true
-				found = true
-			}
-		}
-		if !found {
-			return nil, nil, fmt.Errorf("%w %q in pipeline %s%s; jobs: %s", ErrUnknownJob, n, plan.Pipeline, kit.DidYouMean(n, names), strings.Join(names, ", "))
-		}
-	}
-	selected := map[string]bool{}
-	var visit func(string)
-	visit = func(n string) {
-		if selected[n] || byName[n] == nil {
-			return
-		}
-		selected[n] = true
-		for _, need := range byName[n].Needs {
-			visit(need)
-		}
-	}
-	for n := range named {
-		visit(n)
-	}
-	var out []*Job
-	for _, j := range plan.Jobs {
-		if selected[j.Name] {
-			out = append(out, j)
-		}
-	}
-	return out, named, nil
 }

@@ -605,11 +605,13 @@ type fakeDeployer struct {
 	calls []string
 }
 
-func (d *fakeDeployer) Deploy(ctx context.Context, service, env string, out io.Writer) error {
+func (d *fakeDeployer) Deploy(ctx context.Context, req DeployRequest, out io.Writer) error {
 	d.mu.Lock()
-	d.calls = append(d.calls, service+"@"+env)
+	d.calls = append(d.calls, req.Service+"@"+req.Environment+"@"+req.Revision)
 	d.mu.Unlock()
-	fmt.Fprintf(out, "deploying %s\n", service)
+	req.Waiting("needs approval: tug approve r1")
+	req.Resumed()
+	fmt.Fprintf(out, "deploying %s\n", req.Service)
 	return nil
 }
 
@@ -633,9 +635,17 @@ func TestDeployAndContainerJobs(t *testing.T) {
 	d := &fakeDeployer{}
 	tr.opts.Deployer = d
 	tr.ro.Only = []string{"ship"}
+	tr.ro.Context.Commit = "abc123"
 	res = tr.run(t, context.Background(), plan)
-	if res.Status != StatusSuccess || !slices.Equal(d.calls, []string{"web@staging"}) || !slices.Equal(tr.rec.logs("ship"), []string{"deploying web"}) {
+	if res.Status != StatusSuccess || !slices.Equal(d.calls, []string{"web@staging@abc123"}) || !slices.Equal(tr.rec.logs("ship"), []string{"deploying web"}) {
 		t.Fatalf("deploy: %s %v %q", res.Status, d.calls, tr.rec.logs("ship"))
+	}
+	// A deploy waiting for approval is a waiting job until it goes on.
+	if w := tr.rec.find(EventJobWaiting, "ship"); len(w) != 1 || w[0].Status != StatusWaiting || !strings.Contains(w[0].Reason, "tug approve r1") {
+		t.Errorf("waiting events: %+v", w)
+	}
+	if r := tr.rec.find(EventJobResumed, "ship"); len(r) != 1 {
+		t.Errorf("resumed events: %+v", r)
 	}
 }
 

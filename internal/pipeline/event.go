@@ -16,6 +16,9 @@ const (
 	StatusCached      Status = "cached"
 	StatusCancelled   Status = "cancelled"
 	StatusInterrupted Status = "interrupted"
+	// StatusWaiting is a job waiting for a person: a deploy that needs
+	// approval.
+	StatusWaiting Status = "waiting"
 )
 
 // EventType names an Event in --json output; values are part of the contract.
@@ -27,6 +30,10 @@ const (
 	EventJobStarted  EventType = "job_started"
 	EventJobLog      EventType = "log"
 	EventJobFinished EventType = "job_finished"
+	// EventJobWaiting: a started job waits for a person (Reason says
+	// what to do); EventJobResumed: it goes on.
+	EventJobWaiting  EventType = "job_waiting"
+	EventJobResumed  EventType = "job_resumed"
 	EventRunFinished EventType = "run_finished"
 )
 

@@ -39,11 +39,6 @@ func (r *run) jobInput(st *jobState) jobInput {
 	return in
 }
 
-// cacheable reports whether a job may be skipped by the cache.
-func cacheable(j *Job) bool {
-	return len(j.Config.Inputs) > 0 && j.Config.Deploy == nil && j.Config.Scan == nil && j.Config.BuildImage == nil && j.Config.When != WhenManual
-}
-
 // runJob runs one job to its end: artifacts in, cache lookup, attempts,
 // reports, cache save. exited says whether ExitCode came from a script.
 func (r *run) runJob(ctx context.Context, j *Job, in jobInput) (res JobResult, exited bool) {
@@ -80,7 +75,7 @@ func (r *run) runJob(ctx context.Context, j *Job, in jobInput) (res JobResult, e
 			Dir:          r.ro.Dir,
 			Upstream:     in.upstream,
 			SecretHashes: r.secretHashes(j),
-			Cacheable:    cacheable(j),
+			Cacheable:    NotCacheable(j) == "",
 			NoCache:      r.ro.NoCache,
 		}
 		if ir, ok := r.e.opts.ContainerExecutor.(ImageResolver); ok && j.Image != "" {
@@ -205,7 +200,13 @@ func (r *run) attempt(ctx context.Context, j *Job, env []string, attempt int, ke
 		if r.e.opts.Deployer == nil {
 			return -1, "deploy jobs need tug server: start it with `tug server` (or `tug up`) and run the pipeline there", false
 		}
-		err := r.e.opts.Deployer.Deploy(actx, d.Service, d.Environment, mw)
+		err := r.e.opts.Deployer.Deploy(actx, DeployRequest{
+			Service: d.Service, Environment: d.Environment, Revision: r.ro.Context.Commit, Smoke: j.Config.Smoke,
+			Waiting: func(reason string) {
+				r.emit(Event{Type: EventJobWaiting, Job: j.Name, Attempt: attempt, Status: StatusWaiting, Reason: r.masker.Mask(reason)})
+			},
+			Resumed: func() { r.emit(Event{Type: EventJobResumed, Job: j.Name, Attempt: attempt, Status: StatusRunning}) },
+		}, mw)
 		switch {
 		case err == nil:
 			return 0, "", false

@@ -72,6 +72,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	routing := s.routing.Load()
 	rte := routing.match(r.Host, r.URL.Path)
+	if rte == nil && s.serveFlags(rw, r, routing) {
+		s.logAccess(r, rw, start, rid, nil, nil)
+		return
+	}
 	if rte == nil {
 		w.Header().Set("X-Request-Id", rid)
 		plainError(rw, http.StatusNotFound, "tug proxy: no route for host "+strconv.Quote(r.Host)+" path "+strconv.Quote(r.URL.Path))

@@ -21,6 +21,7 @@ type metrics struct {
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
 	inFlight *prometheus.GaugeVec
+	flags    *prometheus.CounterVec // tug_flag_evaluations_total (ofrep.go)
 
 	mu       sync.Mutex
 	releases map[string]*releaseStats
@@ -65,6 +66,7 @@ func newMetrics() *metrics {
 		releases: map[string]*releaseStats{},
 	}
 	m.reg.MustRegister(m.requests, m.duration, m.inFlight)
+	m.flags = newFlagMetrics(m.reg)
 	return m
 }
 

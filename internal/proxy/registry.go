@@ -39,7 +39,7 @@ func (s *Server) apply(t *Table, restored bool) error {
 		s.checkHealth(b, hc)
 		live[key] = b
 		return b
-	})
+	}, s.metrics.flags)
 	s.attachEdges(rt)
 	// Publish the new table before draining what it dropped, so a request
 	// that finds a backend draining finds the new table too.

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // routing is one compiled Table: lookups by host, then longest prefix.
@@ -13,6 +15,7 @@ import (
 type routing struct {
 	table  *Table
 	byHost map[string][]*route // lower-case host -> routes, longest prefix first
+	flags  *flagSet            // the table's feature flags, nil without
 }
 
 // route is a compiled Route with its balancing state.
@@ -163,8 +166,8 @@ func contains(list []*backend, b *backend) bool {
 }
 
 // compile builds the routing for t, taking backend state from get.
-func compile(t *Table, get func(service, env, release string, b *Backend, hc *HealthCheck) *backend) *routing {
-	rt := &routing{table: t, byHost: map[string][]*route{}}
+func compile(t *Table, get func(service, env, release string, b *Backend, hc *HealthCheck) *backend, flagCounter *prometheus.CounterVec) *routing {
+	rt := &routing{table: t, byHost: map[string][]*route{}, flags: compileFlags(t.Flags, flagCounter)}
 	for _, r := range t.Routes {
 		cr := &route{
 			host:         normalHost(r.Host),

@@ -182,7 +182,7 @@ func New(opts Options) (*Server, error) {
 			return http.ErrUseLastResponse
 		},
 	}
-	s.routing.Store(compile(&Table{}, nil))
+	s.routing.Store(compile(&Table{}, nil, nil))
 	return s, nil
 }
 

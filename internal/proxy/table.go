@@ -3,7 +3,11 @@
 // unix socket, persists it, and keeps serving while the server is down.
 package proxy
 
-import "time"
+import (
+	"time"
+
+	"github.com/tugdev/tug/internal/flagset"
+)
 
 // Table is the whole routing state; the server always pushes a complete
 // table, never a diff. Version only grows; the proxy ignores (409) a push
@@ -12,6 +16,8 @@ import "time"
 type Table struct {
 	Version int64    `json:"version"`
 	Routes  []*Route `json:"routes"`
+	// Flags are the feature flags the proxy evaluates over OFREP.
+	Flags *flagset.Set `json:"flags,omitempty"`
 }
 
 // Route sends requests for Host (exact, case-insensitive; port ignored) and

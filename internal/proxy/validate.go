@@ -6,6 +6,8 @@ import (
 	"net"
 	"strconv"
 	"strings"
+
+	"github.com/tugdev/tug/internal/flagset"
 )
 
 // ErrInvalidTable wraps every reason a pushed table is refused.
@@ -19,6 +21,9 @@ func Validate(t *Table) error {
 	}
 	if t.Version < 0 {
 		return fmt.Errorf("%w: version: must not be negative", ErrInvalidTable)
+	}
+	if _, err := flagset.Compile(t.Flags); err != nil {
+		return fmt.Errorf("%w: flags: %v", ErrInvalidTable, err)
 	}
 	seen := map[string]int{}
 	for i, r := range t.Routes {

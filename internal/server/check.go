@@ -11,6 +11,7 @@ import (
 	"github.com/tugdev/tug/internal/alert"
 	"github.com/tugdev/tug/internal/config"
 	"github.com/tugdev/tug/internal/deploy"
+	"github.com/tugdev/tug/internal/flags"
 	"github.com/tugdev/tug/internal/logs"
 	"github.com/tugdev/tug/internal/metrics"
 	"github.com/tugdev/tug/internal/secretstore"
@@ -93,10 +94,13 @@ func Check(ctx context.Context, cfg *config.Config) (warnings config.Errors, err
 // the log retention, then the deploy manager, which pushes the routing
 // table when routes, health checks or stickiness changed. An error names
 // what did not take the config.
-func applyConfig(ctx context.Context, c *config.Config, mon *monitoring, lg *logs.Logs, mgr *deploy.Manager) error {
+func applyConfig(ctx context.Context, c *config.Config, mon *monitoring, lg *logs.Logs, fl *flags.Manager, mgr *deploy.Manager) error {
 	if err := mon.setConfig(ctx, c); err != nil {
 		return err
 	}
 	lg.SetRetention(logsRetention(c))
+	if err := fl.SetConfig(ctx, c); err != nil {
+		return err
+	}
 	return mgr.ApplyConfig(ctx, c)
 }

@@ -28,9 +28,12 @@ import (
 	"github.com/tugdev/tug/internal/backup"
 	"github.com/tugdev/tug/internal/config"
 	"github.com/tugdev/tug/internal/deploy"
+	"github.com/tugdev/tug/internal/flags"
+	"github.com/tugdev/tug/internal/forge"
 	"github.com/tugdev/tug/internal/image"
 	"github.com/tugdev/tug/internal/logs"
 	"github.com/tugdev/tug/internal/proxy"
+	"github.com/tugdev/tug/internal/runner"
 	"github.com/tugdev/tug/internal/runtime"
 	"github.com/tugdev/tug/internal/secret"
 	"github.com/tugdev/tug/internal/store"
@@ -146,9 +149,12 @@ func Run(ctx context.Context, opts Options) error {
 		d.openRuntimes,
 		d.openMonitoring,
 		d.startRegistry,
+		d.startFlags,
 		d.startDeploys,
 		d.openAccess,
+		d.startFlagRamps,
 		d.startBackups,
+		d.startRuns,
 		d.listen,
 	} {
 		if err := step(ctx); err != nil {
@@ -179,6 +185,9 @@ type daemon struct {
 	mon       *monitoring
 	mgr       *deploy.Manager
 	images    *image.Builder
+	flags     *flags.Manager
+	runs      *runner.Queue
+	hooks     *forge.Hooks
 	reqCtx    context.Context
 	stopReqs  context.CancelCauseFunc
 	api       *api.Handler
@@ -361,6 +370,7 @@ func (d *daemon) startDeploys(ctx context.Context) error {
 		Query:    query,
 		Secrets:  d.secrets.sources,
 		Images:   d.images,
+		Flags:    d.flags,
 	})
 	if err != nil {
 		return err
@@ -373,7 +383,7 @@ func (d *daemon) startDeploys(ctx context.Context) error {
 		}
 		if first {
 			mgr.SetConfig(c)
-		} else if err := applyConfig(ctx, c, d.mon, d.logs, mgr); err != nil {
+		} else if err := applyConfig(ctx, c, d.mon, d.logs, d.flags, mgr); err != nil {
 			return err
 		}
 		first = false
@@ -417,6 +427,9 @@ func (d *daemon) listen(context.Context) error {
 		Now:       d.o.Now,
 		Security:  d.securityInputs,
 		Secrets:   d.secrets.svc,
+		Flags:     d.flags,
+		Runs:      d.runs,
+		Hooks:     d.hooks,
 		Health:    api.HealthResponse{PID: os.Getpid(), StateDir: d.o.StateDir, Version: d.o.Version},
 		ProxyHTTP: d.httpAddr,
 		Logger:    d.log,

@@ -28,8 +28,8 @@ func (s *Store) markInterrupted(ctx context.Context) error {
 				return nil
 			}
 			if _, err := tx.ExecContext(ctx, `UPDATE jobs SET status = ?, finished_at = ?
-				WHERE run_id = ? AND status IN (?, ?)`,
-				StatusInterrupted, now, id, StatusPending, StatusRunning); err != nil {
+				WHERE run_id = ? AND status IN (?, ?, ?)`,
+				StatusInterrupted, now, id, StatusPending, StatusRunning, StatusWaiting); err != nil {
 				return err
 			}
 			_, err = tx.ExecContext(ctx, `UPDATE attempts SET status = ?, finished_at = ?

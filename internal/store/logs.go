@@ -99,6 +99,12 @@ func (s *Store) Logs(ctx context.Context, runID int64, job string) ([]LogLine, e
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
+	return scanLogs(what, rows, nil)
+}
+
+// scanLogs reads rows of (job, attempt, seq, ts, line), keeping those
+// keep accepts (nil keeps all), and closes rows.
+func scanLogs(what string, rows *sql.Rows, keep func(LogLine) bool) ([]LogLine, error) {
 	defer rows.Close()
 	var out []LogLine
 	for rows.Next() {
@@ -110,7 +116,9 @@ func (s *Store) Logs(ctx context.Context, runID int64, job string) ([]LogLine, e
 			return nil, fmt.Errorf("%s: %w", what, err)
 		}
 		l.Time = fromNanos(ts)
-		out = append(out, l)
+		if keep == nil || keep(l) {
+			out = append(out, l)
+		}
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("%s: %w", what, err)

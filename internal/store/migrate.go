@@ -18,6 +18,7 @@ const (
 	runBase    = 0
 	deployBase = 1000
 	alertBase  = 2000
+	flagBase   = 3000
 )
 
 // migrations is the schema history, applied in version order, each in its
@@ -28,6 +29,7 @@ func migrations() []migration {
 	all = append(all, numbered(runBase, runMigrations())...)
 	all = append(all, numbered(deployBase, deployMigrations())...)
 	all = append(all, numbered(alertBase, alertMigrations())...)
+	all = append(all, numbered(flagBase, flagMigrations())...)
 	return all
 }
 
@@ -97,6 +99,18 @@ CREATE TABLE logs (
 	PRIMARY KEY (run_id, job, seq),
 	FOREIGN KEY (run_id, job) REFERENCES jobs(run_id, name) ON DELETE CASCADE
 ) WITHOUT ROWID;
+`,
+		// 2: what started a run, the server's queue, concurrency groups.
+		`
+ALTER TABLE runs ADD COLUMN origin      TEXT NOT NULL DEFAULT '';
+ALTER TABLE runs ADD COLUMN tag         TEXT NOT NULL DEFAULT '';
+ALTER TABLE runs ADD COLUMN repository  TEXT NOT NULL DEFAULT '';
+ALTER TABLE runs ADD COLUMN concurrency TEXT NOT NULL DEFAULT '';
+ALTER TABLE runs ADD COLUMN request     TEXT NOT NULL DEFAULT '';
+ALTER TABLE runs ADD COLUMN reason      TEXT NOT NULL DEFAULT '';
+ALTER TABLE runs ADD COLUMN queued_at   INTEGER;
+CREATE INDEX runs_queued ON runs(status) WHERE status = 'queued';
+CREATE INDEX jobs_waiting ON jobs(status) WHERE status = 'waiting';
 `,
 	}
 }

@@ -25,6 +25,21 @@ type Run struct {
 	// the run interrupted.
 	PID int
 	Dir string
+	// Origin says how the run was started: cli (a local `tug run`),
+	// manual (`tug run --remote`, the API), push, webhook or schedule.
+	Origin string
+	Tag    string
+	// Repository names the forge repository the commit belongs to
+	// ("owner/name"), for commit statuses; "" when unknown.
+	Repository string
+	// Concurrency is the run's concurrency group ("" for none).
+	Concurrency string
+	// Request is what a queued run is to do (opaque JSON of its starter).
+	Request string
+	// Reason says why a run ended as it did when no job says it (its
+	// config did not load, a newer run superseded it).
+	Reason   string
+	QueuedAt time.Time
 }
 
 // ListOptions filter ListRuns.
@@ -35,7 +50,8 @@ type ListOptions struct {
 	Pipeline string
 }
 
-const runColumns = `id, pipeline, status, branch, commit_sha, event, triggered_by, started_at, finished_at, pid, dir`
+const runColumns = `id, pipeline, status, branch, commit_sha, event, triggered_by, started_at, finished_at, pid, dir,
+	origin, tag, repository, concurrency, request, reason, queued_at`
 
 // CreateRun records r as running and returns its ID. IDs are sequential and
 // never reused. r is updated to what was stored: ID set, Status running,
@@ -52,23 +68,35 @@ func (s *Store) CreateRun(ctx context.Context, r *Run) (int64, error) {
 	}
 	r.Status = StatusRunning
 	r.FinishedAt = time.Time{}
+	return s.addRun(ctx, "create", r)
+}
+
+// addRun stores r as it is and sets its ID.
+func (s *Store) addRun(ctx context.Context, what string, r *Run) (int64, error) {
 	var id int64
 	err := s.write(ctx, func(tx *txq) error {
-		res, err := tx.ExecContext(ctx, `INSERT INTO runs
-			(pipeline, status, branch, commit_sha, event, triggered_by, started_at, pid, dir)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			r.Pipeline, r.Status, r.Branch, r.Commit, r.Event, r.Trigger, nanos(r.StartedAt), r.PID, r.Dir)
-		if err != nil {
-			return err
-		}
-		id, err = res.LastInsertId()
+		var err error
+		id, err = insertRun(ctx, tx, r)
 		return err
 	})
 	if err != nil {
-		return 0, fmt.Errorf("store: create run: %w", err)
+		return 0, fmt.Errorf("store: %s run: %w", what, err)
 	}
 	r.ID = id
 	return id, nil
+}
+
+func insertRun(ctx context.Context, tx *txq, r *Run) (int64, error) {
+	res, err := tx.ExecContext(ctx, `INSERT INTO runs
+		(pipeline, status, branch, commit_sha, event, triggered_by, started_at, pid, dir,
+		 origin, tag, repository, concurrency, request, reason, queued_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		r.Pipeline, r.Status, r.Branch, r.Commit, r.Event, r.Trigger, nanos(r.StartedAt), r.PID, r.Dir,
+		r.Origin, r.Tag, r.Repository, r.Concurrency, r.Request, r.Reason, nanos(r.QueuedAt))
+	if err != nil {
+		return 0, err
+	}
+	return res.LastInsertId()
 }
 
 // FinishRun sets a run's final status. Jobs are left as they are: the
@@ -158,11 +186,13 @@ func scanRun(sc scanner) (*Run, error) {
 		r                 Run
 		started, finished sql.NullInt64
 	)
+	var queued sql.NullInt64
 	if err := sc.Scan(&r.ID, &r.Pipeline, &r.Status, &r.Branch, &r.Commit, &r.Event, &r.Trigger,
-		&started, &finished, &r.PID, &r.Dir); err != nil {
+		&started, &finished, &r.PID, &r.Dir,
+		&r.Origin, &r.Tag, &r.Repository, &r.Concurrency, &r.Request, &r.Reason, &queued); err != nil {
 		return nil, err
 	}
-	r.StartedAt, r.FinishedAt = fromNanos(started), fromNanos(finished)
+	r.StartedAt, r.FinishedAt, r.QueuedAt = fromNanos(started), fromNanos(finished), fromNanos(queued)
 	return &r, nil
 }
 

@@ -18,6 +18,11 @@ const (
 	StatusCached      = "cached"
 	StatusCancelled   = "cancelled"
 	StatusInterrupted = "interrupted"
+	// StatusQueued is a run the server accepted and has not started.
+	StatusQueued = "queued"
+	// StatusWaiting is a job that waits for a person (a deploy awaiting
+	// approval).
+	StatusWaiting = "waiting"
 )
 
 // checkFinal rejects a status that cannot end a run, job or attempt.

@@ -1,4 +1,4 @@
-package cli
+package runner
 
 import (
 	"context"
@@ -31,6 +31,7 @@ type historyStore interface {
 	FinishJob(ctx context.Context, runID int64, job string, status, reason string, exitCode *int, at time.Time, detail json.RawMessage) error
 	AppendLogs(ctx context.Context, runID int64, lines []store.LogLine) error
 	FinishRun(ctx context.Context, id int64, status string, at time.Time) error
+	SetJobStatus(ctx context.Context, runID int64, job, status, reason string) error
 }
 
 var _ historyStore = (*store.Store)(nil)
@@ -52,6 +53,9 @@ type recorder struct {
 	closed  bool
 	closing chan struct{} // closed by Close
 	done    chan struct{}
+
+	// changed, if set, is called after each write (a follower wakes).
+	changed func()
 
 	// Worker-owned.
 	logs     []store.LogLine
@@ -162,6 +166,7 @@ type historyWriter interface {
 	FinishJob(runID int64, job string, status, reason string, exitCode *int, at time.Time, detail json.RawMessage) error
 	AppendLogs(runID int64, lines []store.LogLine) error
 	FinishRun(id int64, status string, finished time.Time) error
+	SetJobStatus(runID int64, job, status, reason string) error
 }
 
 var _ historyWriter = (*store.Batch)(nil)
@@ -196,6 +201,10 @@ func (w singleWriter) FinishRun(id int64, status string, finished time.Time) err
 	return w.st.FinishRun(w.ctx, id, status, finished)
 }
 
+func (w singleWriter) SetJobStatus(runID int64, job, status, reason string) error {
+	return w.st.SetJobStatus(w.ctx, runID, job, status, reason)
+}
+
 // write applies ops in one transaction; if that fails, one by one, so
 // only the bad ones are lost (and warned about).
 func (r *recorder) write(ops []historyOp) {
@@ -210,12 +219,14 @@ func (r *recorder) write(ops []historyOp) {
 		}
 		return nil
 	})
-	if err == nil {
-		return
+	if err != nil {
+		w := singleWriter{st: r.st, ctx: r.ctx()}
+		for _, op := range ops {
+			r.check(op.what, op.do(w))
+		}
 	}
-	w := singleWriter{st: r.st, ctx: r.ctx()}
-	for _, op := range ops {
-		r.check(op.what, op.do(w))
+	if r.changed != nil {
+		r.changed()
 	}
 }
 
@@ -269,6 +280,13 @@ func (r *recorder) plan(ops []historyOp, ev pipeline.Event) []historyOp {
 		ops = append(ops, historyOp{"finish job", func(w historyWriter) error {
 			return w.FinishJob(id, ev.Job, string(ev.Status), ev.Reason, ev.ExitCode, ev.Time, detail)
 		}})
+	case pipeline.EventJobWaiting, pipeline.EventJobResumed:
+		ops = r.planLogs(ops)
+		status, reason := store.StatusWaiting, ev.Reason
+		if ev.Type == pipeline.EventJobResumed {
+			status, reason = store.StatusRunning, ""
+		}
+		ops = append(ops, historyOp{"job status", func(w historyWriter) error { return w.SetJobStatus(id, ev.Job, status, reason) }})
 	case pipeline.EventRunFinished:
 		ops = r.planLogs(ops)
 		r.finished = true

@@ -1,10 +1,9 @@
-package cli
+package runner
 
 import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -16,9 +15,9 @@ import (
 	"github.com/tugdev/tug/internal/secret"
 )
 
-// explanation is --explain's answer for one job instance, also its JSON
+// Explanation is --explain's answer for one job instance, also its JSON
 // line with --json ("type": "explain").
-type explanation struct {
+type Explanation struct {
 	Type string `json:"type"`
 	Job  string `json:"job"`
 	// NotCacheable says why the cache never skips the job ("" if it may).
@@ -29,30 +28,35 @@ type explanation struct {
 	Assumed []string `json:"assumed,omitempty"`
 }
 
-// explainDry answers --explain without running or recording anything: it
+// Explain answers --explain without running or recording anything: it
 // computes each named job's key from the workspace as it is now (and its
 // needs' keys the same way) and compares it with the job's last cached
-// entry, as the run would.
-func (a *app) explainDry(ctx context.Context, plan *pipeline.Plan, ws string, names []string,
-	secrets map[string]secret.Value, noCache bool) error {
+// entry, as the run would. Without a state directory there is no cache
+// to compare with.
+func (r *Runner) Explain(ctx context.Context, p *Prepared, names []string) ([]Explanation, error) {
+	plan, ws, secrets, noCache := p.Plan, p.Dir, p.Secrets, p.Spec.NoCache
+	for _, n := range names {
+		if _, err := pipeline.Select(plan, []string{n}); err != nil {
+			return nil, fmt.Errorf("--explain: %w", err)
+		}
+	}
 	var jc *cache.Cache
-	stateDir := a.stateDir()
-	if _, err := os.Stat(stateDir); err == nil {
-		if jc, err = cache.New(stateDir, cache.Options{Logger: a.logger}); err != nil {
-			return err
+	if _, err := os.Stat(r.o.StateDir); err == nil {
+		if jc, err = cache.New(r.o.StateDir, cache.Options{Logger: r.o.Logger}); err != nil {
+			return nil, err
 		}
 		defer jc.Close() // keep what hashing learned; nothing else is written
 	} else if !errors.Is(err, fs.ErrNotExist) {
-		return err
+		return nil, err
 	}
 
 	var docker pipeline.ImageResolver
-	var out []explanation
+	var out []Explanation
 	keys := map[string]string{} // instance -> key a run would give it ("" unknown)
 	known := map[string]bool{}
-	var keyOf func(j *pipeline.Job) (explanation, error)
-	keyOf = func(j *pipeline.Job) (explanation, error) {
-		ex := explanation{Type: "explain", Job: j.Name, NotCacheable: notCacheable(j)}
+	var keyOf func(j *pipeline.Job) (Explanation, error)
+	keyOf = func(j *pipeline.Job) (Explanation, error) {
+		ex := Explanation{Type: "explain", Job: j.Name, NotCacheable: pipeline.NotCacheable(j)}
 		if ex.NotCacheable != "" || jc == nil {
 			return ex, nil
 		}
@@ -82,7 +86,7 @@ func (a *app) explainDry(ctx context.Context, plan *pipeline.Plan, ws string, na
 		}
 		if j.Image != "" {
 			if docker == nil {
-				d, err := pipeline.NewDocker(pipeline.DockerOptions{Logger: a.logger, LookupEnv: a.lookupEnv})
+				d, err := pipeline.NewDocker(pipeline.DockerOptions{Logger: r.o.Logger, LookupEnv: r.o.LookupEnv})
 				if err != nil {
 					return ex, fmt.Errorf("job %s runs in image %s: %w", j.Name, j.Image, err)
 				}
@@ -90,7 +94,7 @@ func (a *app) explainDry(ctx context.Context, plan *pipeline.Plan, ws string, na
 			}
 			id, err := docker.ImageID(ctx, j.Image)
 			if err != nil {
-				a.logger.Warn("resolve image ID", "image", j.Image, "err", err)
+				r.o.Logger.Warn("resolve image ID", "image", j.Image, "err", err)
 			}
 			req.ImageID = id
 		}
@@ -104,12 +108,12 @@ func (a *app) explainDry(ctx context.Context, plan *pipeline.Plan, ws string, na
 
 	for _, j := range plan.Jobs {
 		for _, n := range names {
-			if !matchesJob(plan, j.Name, n) {
+			if !j.Matches(n) {
 				continue
 			}
 			ex, err := keyOf(j)
 			if err != nil {
-				return err
+				return nil, err
 			}
 			known[j.Name] = true
 			if ex.Cache != nil {
@@ -119,39 +123,37 @@ func (a *app) explainDry(ctx context.Context, plan *pipeline.Plan, ws string, na
 			break
 		}
 	}
-	for _, ex := range out {
-		if a.jsonOut {
-			data, err := json.Marshal(ex)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintln(a.out, a.mask(string(data)))
-			continue
+	return out, nil
+}
+
+func planJob(plan *pipeline.Plan, name string) *pipeline.Job {
+	for _, j := range plan.Jobs {
+		if j.Name == name {
+			return j
 		}
-		fmt.Fprint(a.out, a.mask(ex.text()))
 	}
 	return nil
 }
 
-// text is the plain form: "explain JOB: <decision> (key K)", then one
+// Text is the plain form: "explain JOB: <decision> (key K)", then one
 // line per change and per assumption.
-func (ex explanation) text() string {
+func (ex Explanation) Text() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "explain %s: ", displayName(ex.Job))
+	fmt.Fprintf(&b, "explain %s: ", pipeline.DisplayName(ex.Job))
 	switch c := ex.Cache; {
 	case ex.NotCacheable != "":
 		b.WriteString("not cacheable: " + ex.NotCacheable + "; it runs every time")
 	case c == nil:
 		b.WriteString("cache miss: no previous run")
 	case c.Hit:
-		fmt.Fprintf(&b, "cache hit (key %s)", shortKey(c.Key))
+		fmt.Fprintf(&b, "cache hit (key %s)", ShortID(c.Key))
 	default:
 		b.WriteString("cache miss")
 		if c.Miss != "" {
 			b.WriteString(": " + c.Miss)
 		}
 		if c.Key != "" {
-			fmt.Fprintf(&b, " (key %s)", shortKey(c.Key))
+			fmt.Fprintf(&b, " (key %s)", ShortID(c.Key))
 		}
 	}
 	b.WriteString("\n")
@@ -161,7 +163,7 @@ func (ex explanation) text() string {
 		}
 	}
 	for _, n := range ex.Assumed {
-		fmt.Fprintf(&b, "  assumes %s (not cacheable) produces what it did last time\n", displayName(n))
+		fmt.Fprintf(&b, "  assumes %s (not cacheable) produces what it did last time\n", pipeline.DisplayName(n))
 	}
 	return b.String()
 }

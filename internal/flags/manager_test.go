@@ -1,0 +1,401 @@
+package flags
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"math"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tugdev/tug/internal/config"
+	"github.com/tugdev/tug/internal/flagset"
+	"github.com/tugdev/tug/internal/store"
+	"github.com/tugdev/tug/internal/testkit"
+)
+
+const flagsYAML = `version: 1
+services:
+  web: {run: ./web}
+  api: {run: ./api}
+environments:
+  staging: {}
+  production: {}
+flags:
+  new-checkout:
+    type: boolean
+    variants: {on: true, off: false}
+    default: off
+    environments:
+      staging: {default: on}
+      production: {rollout: {on: 25, off: 75}}
+    rules:
+      - {if: 'ctx.plan == "pro"', variant: on}
+    env: FEATURE_NEW_CHECKOUT
+    services: [web]
+  theme:
+    type: string
+    variants: {light: light, dark: dark}
+    default: light
+    environments:
+      production:
+        ramp: {variant: dark, steps: [{weight: 10, pause: 1h}, {weight: 50, pause: 1h}, {weight: 100}], max_error_rate: 0.1}
+`
+
+func parse(t *testing.T, src string) *config.Config {
+	t.Helper()
+	c, err := config.Parse("tug.yaml", []byte(src), config.LoadOptions{LookupEnv: func(string) (string, bool) { return "", false }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+type pushes struct {
+	mu   sync.Mutex
+	n    int
+	fail int // the next this many pushes fail
+}
+
+func (p *pushes) PushFlags(context.Context) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.fail > 0 {
+		p.fail--
+		return errors.New("proxy control socket unreachable")
+	}
+	p.n++
+	return nil
+}
+
+func (p *pushes) count() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.n
+}
+
+type rolls struct {
+	mu   sync.Mutex
+	done []string
+}
+
+func (r *rolls) Roll(_ context.Context, service, env, who, reason string) error {
+	r.mu.Lock()
+	r.done = append(r.done, service+"/"+env)
+	r.mu.Unlock()
+	return nil
+}
+
+func (r *rolls) list() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]string(nil), r.done...)
+}
+
+type harness struct {
+	m     *Manager
+	st    *store.Store
+	push  *pushes
+	roll  *rolls
+	clock *testkit.Clock
+	rate  *float64
+	dir   string
+}
+
+func newHarness(t *testing.T, dir string, src string) *harness {
+	t.Helper()
+	st, err := store.Open(context.Background(), dir, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	h := &harness{st: st, push: &pushes{}, roll: &rolls{}, clock: testkit.NewClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)), rate: new(float64), dir: dir}
+	m, err := New(context.Background(), Options{
+		Store: st, Push: h.push, Roll: h.roll, StateDir: dir, ProxyAddr: "0.0.0.0:8080", Now: h.clock.Now, RampEvery: time.Hour,
+		FlagsURL: func(addr, env string) string { return "http://" + addr + "/_tug/flags/" + env },
+		Query: func(_ context.Context, expr string) (float64, error) {
+			if strings.Contains(expr, "tug_proxy_requests_total") {
+				return *h.rate, nil
+			}
+			return math.NaN(), nil
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(m.Close)
+	if err := m.SetConfig(context.Background(), parse(t, src)); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	h.m = m
+	return h
+}
+
+func evaluate(t *testing.T, m *Manager, env, flag string, ctx map[string]any) flagset.Result {
+	t.Helper()
+	ev, err := flagset.Compile(m.FlagSet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ev.Env(env).Evaluate(flag, ctx)
+}
+
+// TestResolveFromConfig: every environment gets its flags as tug.yaml
+// says, and the client keys of every service, as hashes only.
+func TestResolveFromConfig(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, t.TempDir(), flagsYAML)
+	if r := evaluate(t, h.m, "staging", "new-checkout", nil); r.VariantName() != "on" {
+		t.Errorf("staging: %+v", r)
+	}
+	if r := evaluate(t, h.m, "production", "new-checkout", map[string]any{"targetingKey": "u1"}); r.Reason != flagset.ReasonSplit {
+		t.Errorf("production: %+v", r)
+	}
+	if r := evaluate(t, h.m, "production", "new-checkout", map[string]any{"plan": "pro"}); r.VariantName() != "on" || r.Reason != flagset.ReasonTargetingMatch {
+		t.Errorf("production, pro: %+v", r)
+	}
+	vars, key := h.m.InstanceEnv("web", "production")
+	if vars["FEATURE_NEW_CHECKOUT"] != "false" || vars["TUG_FLAGS_URL"] != "http://0.0.0.0:8080/_tug/flags/production" {
+		t.Errorf("web's variables: %v", vars)
+	}
+	if v, _ := h.m.InstanceEnv("api", "production"); v["FEATURE_NEW_CHECKOUT"] != "" {
+		t.Errorf("api does not use the flag: %v", v)
+	}
+	table, _ := json.Marshal(h.m.FlagSet())
+	if strings.Contains(string(table), key.Reveal()) || !strings.Contains(string(table), hash(key)) {
+		t.Errorf("the flag set must carry the key's hash, not the key")
+	}
+	if key.String() != "<secret>" || !strings.HasPrefix(key.Reveal(), "tugf_") {
+		t.Errorf("key %v", key)
+	}
+	if v, k := newHarness(t, t.TempDir(), "version: 1\nservices: {web: {run: ./web}}\n").m.InstanceEnv("web", "default"); v != nil || k.Reveal() != "" {
+		t.Errorf("without flags an instance gets %v and a key", v)
+	}
+	// The same key after a restart (same state directory); another service's differs.
+	h2 := newHarness(t, h.dir, flagsYAML)
+	if _, k2 := h2.m.InstanceEnv("web", "production"); k2.Reveal() != key.Reveal() {
+		t.Error("the client key changed across a restart")
+	}
+	if _, k3 := h2.m.InstanceEnv("web", "staging"); k3.Reveal() == key.Reveal() {
+		t.Error("staging and production share a key")
+	}
+}
+
+// TestOverridesAreAuditedAndKept: set, kill and reset are pushed at once,
+// recorded with who, before and after, kept across a restart, shown as
+// overrides, and a changed env variable rolls the service.
+func TestOverridesAreAuditedAndKept(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	h := newHarness(t, t.TempDir(), flagsYAML)
+	pushed := h.push.count()
+	fifty := 50.0
+	states, err := h.m.Set(ctx, "new-checkout", SetRequest{Environment: "production", Rollout: &fifty, Who: "ann"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(states) != 1 || states[0].Serves != "off 50% · on 50% (+1 rule)" || states[0].Desired != "off 75% · on 25% (+1 rule)" || states[0].Override == nil {
+		t.Errorf("after set: %+v", states)
+	}
+	if h.push.count() != pushed+1 {
+		t.Errorf("pushes %d, want %d", h.push.count(), pushed+1)
+	}
+	if _, err := h.m.Kill(ctx, "new-checkout", "", "bob"); err != nil {
+		t.Fatal(err)
+	}
+	if r := evaluate(t, h.m, "staging", "new-checkout", map[string]any{"plan": "pro"}); r.VariantName() != "off" || r.Reason != flagset.ReasonDisabled {
+		t.Errorf("killed in staging: %+v", r)
+	}
+	testkit.Eventually(t, 5*time.Second, "the kill to roll web in staging", func() bool { return len(h.roll.list()) == 1 })
+	if got := h.roll.list(); got[0] != "web/staging" {
+		t.Errorf("rolled %v, want web/staging (production's variable was off already)", got)
+	}
+	// A restart keeps the kill.
+	h2 := newHarness(t, h.dir, flagsYAML)
+	if r := evaluate(t, h2.m, "production", "new-checkout", nil); r.Reason != flagset.ReasonDisabled {
+		t.Errorf("after a restart: %+v", r)
+	}
+	if _, err := h2.m.Reset(ctx, "new-checkout", "production", "cy"); err != nil {
+		t.Fatal(err)
+	}
+	list, _ := h2.m.List("production")
+	if list[0].Override != nil || list[0].Serves != list[0].Desired {
+		t.Errorf("after reset: %+v", list[0])
+	}
+	changes, err := h2.m.History(ctx, store.FlagChangeQuery{Service: "web", Environment: "production", Flag: "new-checkout"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var kinds []string
+	for _, c := range changes {
+		kinds = append(kinds, c.Kind+":"+c.Who)
+	}
+	if strings.Join(kinds, " ") != "set:ann kill:bob reset:cy" {
+		t.Errorf("history %v", kinds)
+	}
+	if !strings.Contains(changes[1].Before, `"serves":"off 50% · on 50% (+1 rule)"`) || !strings.Contains(changes[1].After, `"serves":"killed: off"`) {
+		t.Errorf("kill's before/after: %s → %s", changes[1].Before, changes[1].After)
+	}
+}
+
+// TestChangeReachesAProxyThatWasAway: a change made while the proxy does
+// not answer is kept and pushed again until the proxy takes it.
+func TestChangeReachesAProxyThatWasAway(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, t.TempDir(), flagsYAML)
+	taken := h.push.count()
+	h.push.mu.Lock()
+	h.push.fail = 3
+	h.push.mu.Unlock()
+	if _, err := h.m.Kill(context.Background(), "new-checkout", "production", "ann"); err == nil {
+		t.Fatal("a push the proxy refused reported no error")
+	}
+	if r := evaluate(t, h.m, "production", "new-checkout", nil); r.Reason != flagset.ReasonDisabled {
+		t.Fatalf("the kill is not in force: %+v", r)
+	}
+	testkit.Eventually(t, 5*time.Second, "the kill to be pushed again", func() bool { return h.push.count() > taken })
+}
+
+func TestBadChangesChangeNothing(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	h := newHarness(t, t.TempDir(), flagsYAML)
+	before := h.push.count()
+	p := 20.5
+	over := 120.0
+	for _, c := range []struct {
+		name string
+		req  SetRequest
+		flag string
+		want error
+	}{
+		{"unknown flag", SetRequest{Environment: "production", Variant: "on"}, "new-chekout", ErrUnknownFlag},
+		{"unknown variant", SetRequest{Environment: "production", Variant: "onn"}, "new-checkout", ErrInvalid},
+		{"unknown env", SetRequest{Environment: "prod", Variant: "on"}, "new-checkout", ErrInvalid},
+		{"no env", SetRequest{Variant: "on"}, "new-checkout", ErrInvalid},
+		{"percentage", SetRequest{Environment: "production", Rollout: &over}, "new-checkout", ErrInvalid},
+		{"not boolean", SetRequest{Environment: "production", Rollout: &p}, "theme", ErrInvalid},
+	} {
+		if _, err := h.m.Set(ctx, c.flag, c.req); !errors.Is(err, c.want) {
+			t.Errorf("%s: %v, want %v", c.name, err, c.want)
+		}
+	}
+	if h.push.count() != before {
+		t.Error("a refused change was pushed")
+	}
+	if ch, _ := h.m.History(ctx, store.FlagChangeQuery{Flag: "new-checkout"}); len(ch) != 0 {
+		t.Errorf("a refused change was recorded: %+v", ch)
+	}
+}
+
+// TestRampStepsAndHalts: a ramp starts at its first step, steps when its
+// pause is over, and halts by itself when the error rate rises.
+func TestRampStepsAndHalts(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	h := newHarness(t, t.TempDir(), flagsYAML)
+	share := func() string {
+		l, _ := h.m.List("production")
+		for _, s := range l {
+			if s.Flag == "theme" {
+				return s.Serves
+			}
+		}
+		return ""
+	}
+	if got := share(); got != "dark 10% · light 90%" {
+		t.Fatalf("ramp at start: %s", got)
+	}
+	h.clock.Advance(30 * time.Minute)
+	h.m.ramp(ctx)
+	if got := share(); got != "dark 10% · light 90%" {
+		t.Fatalf("ramp before its pause is over: %s", got)
+	}
+	h.clock.Advance(31 * time.Minute)
+	h.m.ramp(ctx)
+	if got := share(); got != "dark 50% · light 50%" {
+		t.Fatalf("ramp after its pause: %s", got)
+	}
+	*h.rate = 0.3
+	h.clock.Advance(2 * time.Hour)
+	h.m.ramp(ctx)
+	if got := share(); got != "dark 50% · light 50%" {
+		t.Fatalf("ramp with errors: %s, want it halted at 50%%", got)
+	}
+	l, _ := h.m.List("production")
+	var ramp *RampInfo
+	for _, s := range l {
+		if s.Flag == "theme" {
+			ramp = s.Ramp
+		}
+	}
+	if ramp == nil || !ramp.Halted || !strings.Contains(ramp.Reason, "error rate of api, web is 0.3000, above 0.1") {
+		t.Fatalf("ramp %+v", ramp)
+	}
+	*h.rate = 0
+	h.clock.Advance(2 * time.Hour)
+	h.m.ramp(ctx)
+	if got := share(); got != "dark 50% · light 50%" {
+		t.Fatalf("a halted ramp went on: %s", got)
+	}
+	changes, _ := h.m.History(ctx, store.FlagChangeQuery{Flag: "theme", Service: "web"})
+	var kinds []string
+	for _, c := range changes {
+		kinds = append(kinds, c.Kind)
+	}
+	if strings.Join(kinds, " ") != "ramp ramp halt" {
+		t.Errorf("ramp history %v", kinds)
+	}
+	// Reset starts it over.
+	if _, err := h.m.Reset(ctx, "theme", "production", "ann"); err != nil {
+		t.Fatal(err)
+	}
+	if got := share(); got != "dark 10% · light 90%" {
+		t.Fatalf("after reset: %s", got)
+	}
+}
+
+func TestTwoProportion(t *testing.T) {
+	t.Parallel()
+	// 200/1000 against 250/1000 (pooled): z ≈ 2.677, p ≈ 0.0074.
+	z, p := TwoProportion(200, 1000, 250, 1000)
+	if math.Abs(z-2.6774) > 0.001 || math.Abs(p-0.00742) > 0.0002 {
+		t.Errorf("z %.4f p %.5f", z, p)
+	}
+	if z, p := TwoProportion(10, 100, 10, 100); z != 0 || p != 1 {
+		t.Errorf("equal rates: z %v p %v", z, p)
+	}
+}
+
+func TestReport(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	h := newHarness(t, t.TempDir(), flagsYAML)
+	h.m.opts.Query = func(_ context.Context, expr string) (float64, error) {
+		switch {
+		case strings.Contains(expr, `checkout_done_total{variant="on"}`):
+			return 250, nil
+		case strings.Contains(expr, `checkout_done_total{variant="off"}`):
+			return 200, nil
+		case strings.Contains(expr, `tug_flag_evaluations_total{flag="new-checkout",environment="production",variant=`):
+			return 1000, nil
+		}
+		t.Errorf("unexpected query %s", expr)
+		return math.NaN(), nil
+	}
+	r, err := h.m.Report(ctx, "new-checkout", ReportRequest{Environment: "production", Metric: `sum(increase(checkout_done_total{variant="$VARIANT"}[1d]))`})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Control != "off" || len(r.Comparisons) != 1 || !r.Comparisons[0].Significant || r.Comparisons[0].Variant != "on" || math.Abs(r.Comparisons[0].Lift-0.05) > 1e-9 {
+		t.Errorf("report %+v", r)
+	}
+	if _, err := h.m.Report(ctx, "new-checkout", ReportRequest{Metric: "sum(x)"}); !errors.Is(err, ErrInvalid) {
+		t.Errorf("a metric without $VARIANT: %v", err)
+	}
+}
