@@ -5,8 +5,11 @@ import (
 	"fmt"
 	"strconv"
 
+	"github.com/tugdev/tug/internal/access"
 	"github.com/tugdev/tug/internal/alert"
+	"github.com/tugdev/tug/internal/audit"
 	"github.com/tugdev/tug/internal/deploy"
+	"github.com/tugdev/tug/internal/doctor"
 	"github.com/tugdev/tug/internal/endpoint"
 	"github.com/tugdev/tug/internal/logs"
 	"github.com/tugdev/tug/internal/metrics"
@@ -168,6 +171,39 @@ func (c *Client) Query(ctx context.Context, p metrics.QueryParams) (metrics.Resp
 // QueryRange evaluates PromQL over a time range.
 func (c *Client) QueryRange(ctx context.Context, p metrics.RangeParams) (metrics.Response[metrics.QueryResult], error) {
 	return call(ctx, c, metrics.OpQueryRange, p, none{})
+}
+
+// CreateToken makes an API token; the answer holds it, this once.
+func (c *Client) CreateToken(ctx context.Context, req access.CreateRequest) (access.Created, error) {
+	return call(ctx, c, access.OpCreateToken, none{}, req)
+}
+
+// Tokens lists every API token (never a token itself).
+func (c *Client) Tokens(ctx context.Context) ([]access.Listed, error) {
+	r, err := call(ctx, c, access.OpTokens, none{}, none{})
+	return r.Tokens, err
+}
+
+// RevokeToken revokes the active token called name.
+func (c *Client) RevokeToken(ctx context.Context, name string) (access.Listed, error) {
+	r, err := call(ctx, c, access.OpRevokeToken, access.NameParams{Name: name}, none{})
+	return r.Token, err
+}
+
+// Audit reads the audit records p selects, oldest first.
+func (c *Client) Audit(ctx context.Context, p audit.Params) ([]audit.Record, error) {
+	r, err := call(ctx, c, audit.OpRecords, p, none{})
+	return r.Records, err
+}
+
+// VerifyAudit checks the audit log's hash chain.
+func (c *Client) VerifyAudit(ctx context.Context) (audit.Report, error) {
+	return call(ctx, c, audit.OpVerify, none{}, none{})
+}
+
+// Security runs the security checks in the server.
+func (c *Client) Security(ctx context.Context) (doctor.Report, error) {
+	return call(ctx, c, doctor.OpSecurity, none{}, none{})
 }
 
 // Secrets lists the secrets in the store (env "" for all): names,

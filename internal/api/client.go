@@ -28,8 +28,18 @@ var ErrUnreachable = errors.New("cannot reach the tug server")
 // back as *endpoint.Error; transport failures wrap ErrUnreachable. Safe
 // for concurrent use.
 type Client struct {
-	base string
-	hc   *http.Client
+	base  string
+	hc    *http.Client
+	token string
+}
+
+// WithToken returns a client that sends token as Authorization: Bearer
+// on every request (what a TCP listener asks for; the unix socket needs
+// none).
+func (c *Client) WithToken(token string) *Client {
+	cc := *c
+	cc.token = token
+	return &cc
 }
 
 // NewClient returns a client for target: a base URL ("http://127.0.0.1:7070")
@@ -112,6 +122,9 @@ func open[P, B, R any](ctx context.Context, c *Client, d endpoint.Decl[P, B, R],
 	req, err := http.NewRequestWithContext(ctx, method, c.base+target, rd)
 	if err != nil {
 		return nil, err
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
 	}
 	if body != nil || (method != http.MethodGet && method != http.MethodHead) {
 		// Changes go as JSON even without a body: the TCP listener

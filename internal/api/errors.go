@@ -5,9 +5,12 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/tugdev/tug/internal/access"
 	"github.com/tugdev/tug/internal/alert"
+	"github.com/tugdev/tug/internal/audit"
 	"github.com/tugdev/tug/internal/config"
 	"github.com/tugdev/tug/internal/deploy"
+	"github.com/tugdev/tug/internal/doctor"
 	"github.com/tugdev/tug/internal/endpoint"
 	"github.com/tugdev/tug/internal/flags"
 	"github.com/tugdev/tug/internal/forge"
@@ -42,6 +45,7 @@ func errorCodes() []endpoint.ErrorCode {
 		{Err: deploy.ErrNoPrevious, Code: endpoint.CodeNoPreviousRelease},
 		{Err: deploy.ErrNotAwaiting, Code: endpoint.CodeNotAwaiting},
 		{Err: deploy.ErrFailedElsewhere, Code: endpoint.CodeFailedElsewhere},
+		{Err: deploy.ErrOwnApproval, Code: endpoint.CodeForbidden},
 		{Err: deploy.ErrFailed, Code: endpoint.CodeDeployFailed},
 		{Err: secret.ErrMissing, Code: endpoint.CodeBadRequest},
 		{Err: secret.ErrGone, Code: endpoint.CodeNotFound},
@@ -70,6 +74,13 @@ func errorCodes() []endpoint.ErrorCode {
 		{Err: metrics.ErrNoMonitor, Code: endpoint.CodeUnavailable},
 		{Err: errNoMetrics, Code: endpoint.CodeUnavailable},
 		{Err: proxy.ErrUnreachable, Code: endpoint.CodeProxyUnreachable},
+		{Err: access.ErrUnauthorized, Code: endpoint.CodeUnauthorized},
+		{Err: access.ErrInvalid, Code: endpoint.CodeBadRequest},
+		{Err: access.ErrNotFound, Code: endpoint.CodeNotFound},
+		{Err: access.ErrNoTokens, Code: endpoint.CodeUnavailable},
+		{Err: audit.ErrBadQuery, Code: endpoint.CodeBadRequest},
+		{Err: audit.ErrNoLog, Code: endpoint.CodeUnavailable},
+		{Err: doctor.ErrUnavailable, Code: endpoint.CodeUnavailable},
 		{Err: context.Canceled, Code: endpoint.CodeCancelled},
 		{Err: context.DeadlineExceeded, Code: endpoint.CodeTimeout},
 		{Err: errors.ErrUnsupported, Code: endpoint.CodeNotImplemented},

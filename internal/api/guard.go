@@ -11,6 +11,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/tugdev/tug/internal/access"
+	"github.com/tugdev/tug/internal/audit"
 	"github.com/tugdev/tug/internal/endpoint"
 )
 
@@ -22,6 +24,10 @@ type RemoteOptions struct {
 	// the machine, a reverse proxy's name); they are matched without the
 	// port, case-insensitively.
 	Hosts []string
+	// NoAuth serves requests that carry no token as the admin's
+	// (--insecure-no-auth): anyone who reaches the listener may do
+	// anything. A token that is sent is still checked.
+	NoAuth bool
 }
 
 // remoteKey marks a request that came in over TCP.
@@ -33,9 +39,17 @@ type remoteKey struct{}
 // listener's address, localhost (for a loopback listener) or one of
 // Hosts, which is what a DNS-rebinding page sends; and a request a
 // browser marks as coming from another origin (Origin, Sec-Fetch-Site).
-// A change (any operation but a read) must then carry a JSON body type
-// (415 otherwise), which a page cannot send to another origin without a
-// CORS preflight, and tug answers none.
+// It then authenticates the caller (see authenticate): 401 without a
+// valid token, each refusal written to the audit log without the token
+// presented. A change (any operation but a read) must then carry a JSON
+// body type (415 otherwise), which a page cannot send to another origin
+// without a CORS preflight, and tug answers none; and every operation
+// checks the caller's role (403).
+//
+// A layer in front of Remote that authenticates requests itself (the
+// dashboard's sessions, made from a token checked with
+// access.Tokens.Verify) puts the identity in the request's context with
+// access.WithIdentity; Remote then takes it as it is.
 func (h *Handler) Remote(o RemoteOptions) http.Handler {
 	var own netip.Addr
 	if ta, ok := o.Addr.(*net.TCPAddr); ok {
@@ -57,7 +71,17 @@ func (h *Handler) Remote(o RemoteOptions) http.Handler {
 			h.router.WriteError(w, r, endpoint.Fail(endpoint.CodeForbidden, err))
 			return
 		}
-		h.router.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), remoteKey{}, true)))
+		op := h.router.Match(r)
+		ctx := context.WithValue(r.Context(), remoteKey{}, true)
+		id, ok := access.IdentityOf(ctx)
+		if !ok {
+			if id, err = h.authenticate(r, op, o.NoAuth); err != nil {
+				h.refuse(w, r, op, err)
+				return
+			}
+			ctx = access.WithIdentity(ctx, id)
+		}
+		h.serve(w, r.WithContext(ctx), op, r.RemoteAddr)
 	})
 }
 
@@ -106,14 +130,30 @@ func checkOrigin(r *http.Request) error {
 	return nil
 }
 
-// check runs before every operation: on the TCP listener, a change must
-// come with a JSON body type. (API tokens and roles will be checked here
-// too; see endpoint.Role.)
+// check runs before every operation, after routing: it names the
+// audited call's target from the path, refuses a caller whose role may
+// not call op (403), and on the TCP listener refuses a change without a
+// JSON body type. Operations that authenticate their caller by a
+// signature (Signed) need no role and take whatever body their sender
+// posts.
 func (h *Handler) check(r *http.Request, op *endpoint.Op) error {
-	// A Signed operation (a forge's webhook) is authenticated by its
-	// signature, which no page of another origin can make: its body is
-	// whatever the forge sends.
-	if remote, _ := r.Context().Value(remoteKey{}).(bool); !remote || !op.Mutates() || op.Signed {
+	ctx := r.Context()
+	if call := audit.CallOf(ctx); call != nil {
+		var parts []string
+		for _, p := range op.Parameters() {
+			if p.In == "path" {
+				parts = append(parts, r.PathValue(p.Name))
+			}
+		}
+		audit.SetTarget(ctx, strings.Join(parts, "/"))
+	}
+	if !op.Signed {
+		id, _ := access.IdentityOf(ctx)
+		if !id.Role.Allows(op.Role) {
+			return endpoint.Failf(endpoint.CodeForbidden, "%s %s needs the %s role; %s has the %s role", op.Method, op.Path, op.Role, id.Actor, roleName(id.Role))
+		}
+	}
+	if remote, _ := ctx.Value(remoteKey{}).(bool); !remote || !op.Mutates() || op.Signed {
 		return nil
 	}
 	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
@@ -122,4 +162,11 @@ func (h *Handler) check(r *http.Request, op *endpoint.Op) error {
 			"%s %s changes state: send it with Content-Type: application/json (got %q)", op.Method, op.Path, r.Header.Get("Content-Type"))
 	}
 	return nil
+}
+
+func roleName(r endpoint.Role) string {
+	if r == "" {
+		return "no"
+	}
+	return string(r)
 }

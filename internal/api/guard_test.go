@@ -43,7 +43,7 @@ func TestRemoteRefusesWhatABrowserPageSends(t *testing.T) {
 	applied := 0
 	fc.next = func() (*config.Config, error) { applied++; return mustConfig(t, testYAML), nil }
 	addr := &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 7070}
-	remote := h.Remote(RemoteOptions{Addr: addr, Hosts: []string{"tug.internal"}})
+	remote := h.Remote(RemoteOptions{Addr: addr, Hosts: []string{"tug.internal"}, NoAuth: true})
 	const own = "127.0.0.1:7070"
 	body := `{"service":"shop"}`
 	for _, q := range []struct {
@@ -107,7 +107,7 @@ func TestRemoteRefusesWhatABrowserPageSends(t *testing.T) {
 // as Host (an IP cannot be rebound), and still no other name.
 func TestRemoteOnAllAddresses(t *testing.T) {
 	_, h, _ := newTestServer(t, &fakeDeployer{})
-	remote := h.Remote(RemoteOptions{Addr: &net.TCPAddr{IP: net.IPv6unspecified, Port: 7070}})
+	remote := h.Remote(RemoteOptions{Addr: &net.TCPAddr{IP: net.IPv6unspecified, Port: 7070}, NoAuth: true})
 	for host, want := range map[string]int{
 		"192.168.1.5:7070": 200, "[::1]:7070": 200, "localhost:7070": 200, "127.0.0.1": 200,
 		"evil.example:7070": 403, "": 403,

@@ -8,9 +8,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tugdev/tug/internal/access"
 	"github.com/tugdev/tug/internal/alert"
+	"github.com/tugdev/tug/internal/audit"
 	"github.com/tugdev/tug/internal/config"
 	"github.com/tugdev/tug/internal/deploy"
+	"github.com/tugdev/tug/internal/doctor"
 	"github.com/tugdev/tug/internal/endpoint"
 	"github.com/tugdev/tug/internal/flags"
 	"github.com/tugdev/tug/internal/forge"
@@ -90,6 +93,18 @@ type Options struct {
 	Logs *logs.Logs
 	// Monitor serves the Prometheus-compatible API under /api/v1/.
 	Monitor *metrics.Monitor
+	// Tokens authenticates requests on TCP listeners and serves the
+	// tokens API; nil refuses every TCP request that needs a token.
+	Tokens *access.Tokens
+	// Audit records every change made through the API, every audited
+	// read, and every refused credential or role, and serves the audit
+	// API; nil records nothing.
+	Audit *audit.Log
+	// Now is the clock of the audit API's since (default time.Now).
+	Now func() time.Time
+	// Security gathers what GET /api/doctor/security checks; nil answers
+	// 503.
+	Security func(context.Context) (doctor.Inputs, error)
 	// Secrets serves the secrets API (/api/secrets).
 	Secrets *secretstore.Service
 	// Flags serves /api/flags; nil answers that the server runs none.
@@ -107,7 +122,7 @@ type Options struct {
 }
 
 // Handler serves the JSON API: every operation of the route table, on
-// the unix socket as it is and on TCP through Remote. It is an
+// the unix socket as the local admin's and on TCP through Remote. It is an
 // http.Handler, safe for concurrent use.
 type Handler struct {
 	opts   Options
@@ -139,9 +154,14 @@ func NewHandler(opts Options) (*Handler, error) {
 // Ops is the route table.
 func (h *Handler) Ops() []endpoint.Op { return h.router.Ops() }
 
-// ServeHTTP dispatches to the operation.
+// ServeHTTP serves the unix socket: its peer is the local admin, named
+// by the identity the server put in the connection's context
+// (access.SocketPeer), else "local".
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	h.router.ServeHTTP(w, r)
+	if _, ok := access.IdentityOf(r.Context()); !ok {
+		r = r.WithContext(access.WithIdentity(r.Context(), localAdmin))
+	}
+	h.serve(w, r, h.router.Match(r), "unix")
 }
 
 // config is the config in force.
@@ -149,10 +169,4 @@ func (h *Handler) config() *config.Config {
 	return h.opts.Config.Current().Config
 }
 
-// who is the actor recorded for a change: the body's, else the peer.
-func who(given string) string {
-	if s := strings.TrimSpace(given); s != "" {
-		return s
-	}
-	return "api"
-}
+func trimmed(s string) string { return strings.TrimSpace(s) }

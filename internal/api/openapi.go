@@ -32,7 +32,9 @@ func schemaOverrides() map[reflect.Type]map[string]any {
 // openAPI describes every operation of the route table as an OpenAPI 3.1
 // document, with JSON Schemas generated from the Go types the handlers
 // decode and encode, so they cannot drift from the wire format. Each
-// operation lists the role it needs under x-tug-role.
+// operation lists the role it needs under x-tug-role; on TCP every
+// operation needs a bearer token (security), except those that check a
+// signature themselves (x-tug-auth: signature, no security).
 func (h *Handler) openAPI() map[string]any {
 	g := config.NewWireSchemas(schemaPrefix, schemaOverrides())
 	tugError := g.Of(reflect.TypeFor[endpoint.ErrorResponse]())
@@ -56,12 +58,21 @@ func (h *Handler) openAPI() map[string]any {
 			"version": "1",
 			"description": "The control plane of tug: deploys, rollbacks, releases, approvals, config, status, alerts, " +
 				"silences, logs, and a Prometheus-compatible query API under /api/v1/. Served on the state directory's " +
-				"api.sock and optionally on TCP. Each operation names the role it needs (x-tug-role: " + strings.Join(roles, ", ") +
-				"); errors are {\"error\": {\"code\", \"message\", \"details\"?}} except under /api/v1/, which answers " +
+				"api.sock (the local admin's) and optionally on TCP, where every request needs Authorization: Bearer TOKEN " +
+				"(tug token create NAME --role ROLE; 401 without a valid one). Each operation names the role it needs (x-tug-role: " + strings.Join(roles, ", ") +
+				"; an admin may do what a deployer may, a deployer what a viewer may; 403 otherwise); changes and reads marked " +
+				"x-tug-audited are written to the audit log; errors are {\"error\": {\"code\", \"message\", \"details\"?}} except under /api/v1/, which answers " +
 				"Prometheus's own envelope.",
 		},
-		"paths":      paths,
-		"components": map[string]any{"schemas": g.Defs()},
+		"paths":    paths,
+		"security": []any{map[string]any{"bearer": []any{}}},
+		"components": map[string]any{
+			"schemas": g.Defs(),
+			"securitySchemes": map[string]any{"bearer": map[string]any{
+				"type": "http", "scheme": "bearer",
+				"description": "An API token made by `tug token create`; needed on TCP listeners, not on the unix socket.",
+			}},
+		},
 	}
 }
 
@@ -72,6 +83,14 @@ func operation(g *config.WireSchemas, op *endpoint.Op, tugError map[string]any) 
 		"description": "Role: " + string(op.Role) + ".",
 		"operationId": operationID(op.Method, op.Path),
 		"x-tug-role":  string(op.Role),
+	}
+	if op.Signed {
+		out["x-tug-auth"] = "signature"
+		out["security"] = []any{}
+		out["description"] = "Role: none; the caller is authenticated by a signature over the request."
+	}
+	if op.Mutates() || op.Audited {
+		out["x-tug-audited"] = true
 	}
 	var params []any
 	for _, p := range op.Parameters() {

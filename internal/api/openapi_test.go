@@ -7,21 +7,47 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
+	"github.com/tugdev/tug/internal/access"
 	"github.com/tugdev/tug/internal/alert"
+	"github.com/tugdev/tug/internal/audit"
 	"github.com/tugdev/tug/internal/config"
 	"github.com/tugdev/tug/internal/deploy"
+	"github.com/tugdev/tug/internal/doctor"
 	"github.com/tugdev/tug/internal/endpoint"
 	"github.com/tugdev/tug/internal/flags"
 	"github.com/tugdev/tug/internal/logs"
 	"github.com/tugdev/tug/internal/metrics"
 	"github.com/tugdev/tug/internal/store"
 )
+
+// withAccess serves a real token store and audit log, empty; dir is the
+// audit log's.
+func withAccess(t *testing.T) (opt func(*Options), dir string) {
+	t.Helper()
+	tokens, err := access.OpenTokens(filepath.Join(t.TempDir(), access.TokensFile), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir = t.TempDir()
+	log, err := audit.Open(dir, audit.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { log.Close() })
+	return func(o *Options) {
+		o.Tokens, o.Audit = tokens, log
+		o.Security = func(context.Context) (doctor.Inputs, error) {
+			return doctor.Inputs{Server: true, Tokens: tokens.List(), Listeners: []doctor.Listener{{Addr: "0.0.0.0:7070"}}}, nil
+		}
+	}, dir
+}
 
 // withRooms serves real alert, logs and metrics rooms, empty.
 func withRooms(t *testing.T) func(*Options) {
@@ -42,6 +68,7 @@ func withRooms(t *testing.T) func(*Options) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { lg.Close() })
+	withTokens, _ := withAccess(t)
 	sec := testSecrets(t, cfg)
 	st, err := store.Open(ctx, t.TempDir(), store.Options{})
 	if err != nil {
@@ -56,6 +83,7 @@ func withRooms(t *testing.T) func(*Options) {
 		t.Fatal(err)
 	}
 	return func(o *Options) {
+		withTokens(o)
 		o.Secrets = sec
 		o.Flags = fl
 		o.Alerts = func() *alert.Engine { return eng }
@@ -233,6 +261,15 @@ func TestOpenAPIIsTheRouteTable(t *testing.T) {
 		{"GET", "/api/v1/status/config", ""},
 		{"GET", "/api/v1/status/flags", ""},
 		{"GET", "/api/v1/status/tsdb", ""},
+		{"POST", "/api/tokens", `{"name":"ci","role":"viewer","expires":"30d"}`},
+		{"POST", "/api/tokens", `{"name":"ci","role":"root"}`},
+		{"GET", "/api/tokens", ""},
+		{"DELETE", "/api/tokens/ci", ""},
+		{"DELETE", "/api/tokens/nope", ""},
+		{"GET", "/api/audit?limit=5&actor=local", ""},
+		{"GET", "/api/audit?since=bogus", ""},
+		{"GET", "/api/audit/verify", ""},
+		{"GET", "/api/doctor/security", ""},
 		{"GET", "/api/secrets/key", ""},
 		{"PUT", "/api/secrets/TOKEN", `{"value":"tok-value-1","who":"ann"}`},
 		{"PUT", "/api/secrets/bad-name", `{"value":"x"}`},
@@ -295,7 +332,13 @@ func TestRolesOfTheRouteTable(t *testing.T) {
 		"GET /api/config":                 endpoint.Viewer,
 		"GET /api/logs":                   endpoint.Viewer,
 		"POST /api/v1/query":              endpoint.Viewer, // a long query as a form: a read
-		"GET /api/secrets":                endpoint.Admin,  // names are the admin's too
+		"POST /api/tokens":                endpoint.Admin,
+		"GET /api/tokens":                 endpoint.Admin, // who holds which credential
+		"DELETE /api/tokens/{name}":       endpoint.Admin,
+		"GET /api/audit":                  endpoint.Admin, // who did what, from where
+		"GET /api/audit/verify":           endpoint.Admin,
+		"GET /api/doctor/security":        endpoint.Admin, // where the installation is exposed
+		"GET /api/secrets":                endpoint.Admin, // names are the admin's too
 		"GET /api/secrets/{name}/value":   endpoint.Admin,
 		"PUT /api/secrets/{name}":         endpoint.Admin,
 		"DELETE /api/secrets/{name}":      endpoint.Admin,
@@ -327,7 +370,7 @@ func TestRolesOfTheRouteTable(t *testing.T) {
 		}
 	}
 	slices.Sort(mutating)
-	if len(mutating) != 23 {
+	if len(mutating) != 25 {
 		t.Errorf("changes: %v", mutating)
 	}
 }

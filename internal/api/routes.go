@@ -5,8 +5,11 @@ import (
 	"net/http"
 	"slices"
 
+	"github.com/tugdev/tug/internal/access"
 	"github.com/tugdev/tug/internal/alert"
+	"github.com/tugdev/tug/internal/audit"
 	"github.com/tugdev/tug/internal/deploy"
+	"github.com/tugdev/tug/internal/doctor"
 	"github.com/tugdev/tug/internal/endpoint"
 	"github.com/tugdev/tug/internal/flags"
 	"github.com/tugdev/tug/internal/forge"
@@ -66,6 +69,9 @@ func (h *Handler) routeTable() []endpoint.Op {
 		alert.Ops(h.opts.Alerts),
 		logs.Ops(h.opts.Logs),
 		metrics.Ops(h.opts.Monitor),
+		access.Ops(h.opts.Tokens),
+		audit.Ops(h.opts.Audit, h.opts.Now),
+		doctor.Ops(h.opts.Security),
 		secretstore.Ops(h.opts.Secrets),
 		flags.Ops(h.opts.Flags),
 		runner.Ops(h.opts.Runs),

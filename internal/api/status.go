@@ -40,7 +40,9 @@ func buildStatus(snap ConfigSnapshot, live []deploy.ServiceStatus, proxyHTTP str
 	for _, name := range envs {
 		info := EnvironmentInfo{Name: name, Default: name == cfg.DefaultEnvironment()}
 		if e := cfg.Environments[name]; e != nil {
-			info.Approval = e.Approval
+			if e.Approval.Required {
+				info.Approval, info.ApprovalNotBy = "required", e.Approval.NotBy
+			}
 		}
 		st.Environments = append(st.Environments, info)
 	}

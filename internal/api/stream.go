@@ -4,6 +4,7 @@ import (
 	"context"
 	"sync"
 
+	"github.com/tugdev/tug/internal/audit"
 	"github.com/tugdev/tug/internal/deploy"
 )
 
@@ -13,7 +14,9 @@ import (
 // before the first event, so an error before any progress (busy, unknown
 // release) keeps its own HTTP status. A client that goes away (ctx)
 // stops the answer, not fn. Progress never blocks fn: events queue in
-// memory while someone reads them.
+// memory while someone reads them. The call's audit record is written
+// when fn returns, with the release's outcome, whether or not the client
+// still follows.
 func (h *Handler) streamRelease(ctx context.Context, send func(StreamLine) error, fn func(context.Context, deploy.Progress) (*deploy.Release, error)) error {
 	var (
 		mu     sync.Mutex
@@ -41,9 +44,11 @@ func (h *Handler) streamRelease(ctx context.Context, send func(StreamLine) error
 		life = context.Background()
 	}
 	done := make(chan result, 1)
+	record := audit.Defer(ctx)
 	go func() {
 		rel, err := fn(life, progress)
 		done <- result{rel, err}
+		record(releaseOutcome(rel, err))
 	}()
 
 	sent := false

@@ -76,7 +76,9 @@ type StreamLine struct {
 type EnvironmentInfo struct {
 	Name     string `json:"name"`
 	Approval string `json:"approval,omitempty"`
-	Default  bool   `json:"default,omitempty"`
+	// ApprovalNotBy is "deployer" when the deployer may not approve.
+	ApprovalNotBy string `json:"approval_not_by,omitempty"`
+	Default       bool   `json:"default,omitempty"`
 }
 
 // ServiceInfo is one declared service and where it is served.

@@ -2,18 +2,29 @@ package cli
 
 import (
 	"fmt"
+	"net/netip"
+	"net/url"
 	"os"
 	"path/filepath"
 
 	"github.com/tugdev/tug/internal/api"
 )
 
-// apiClient returns a client for the running server: --server when given,
-// else the unix socket in the state directory. Reaching it is checked on
-// first use; failures wrap api.ErrUnreachable (exit code 3).
+// tokenEnv holds the API token the CLI sends with --server URL.
+const tokenEnv = "TUG_TOKEN"
+
+// apiClient returns a client for the running server: --server when given
+// (with $TUG_TOKEN as its bearer token), else the unix socket in the
+// state directory, which needs no token. Reaching it is checked on first
+// use; failures wrap api.ErrUnreachable (exit code 3).
 func (a *app) apiClient() (*api.Client, error) {
 	if a.serverURL != "" {
-		return api.NewClient(a.serverURL), nil
+		c := api.NewClient(a.serverURL)
+		if tok, _ := a.lookupEnv(tokenEnv); tok != "" {
+			a.warnCleartext()
+			c = c.WithToken(tok)
+		}
+		return c, nil
 	}
 	dir := a.stateDir()
 	if dir == "" {
@@ -28,4 +39,18 @@ func (a *app) apiClient() (*api.Client, error) {
 		}
 	}
 	return api.NewClient(sock), nil
+}
+
+// warnCleartext warns when the token would cross a network in clear: a
+// plain http:// URL whose host is not loopback.
+func (a *app) warnCleartext() {
+	u, err := url.Parse(a.serverURL)
+	if err != nil || u.Scheme != "http" {
+		return
+	}
+	host := u.Hostname()
+	if ip, err := netip.ParseAddr(host); (err == nil && ip.IsLoopback()) || host == "localhost" {
+		return
+	}
+	a.logger.Warn(fmt.Sprintf("sending %s to %s over plain http: anyone on the path can read it; use https://", tokenEnv, a.serverURL))
 }

@@ -49,8 +49,12 @@ func (a *app) newServerCmd() *cobra.Command {
 			}
 			opts.Ready = func(i server.Info) {
 				fmt.Fprintf(a.errOut, "tug server: API on %s", a.displayPath(i.Socket))
-				if i.Listen != "" {
-					fmt.Fprintf(a.errOut, " and %s://%s (NO AUTHENTICATION: anyone who reaches it can deploy)", map[bool]string{false: "http", true: "https"}[i.ListenTLS], i.Listen)
+				scheme := map[bool]string{false: "http", true: "https"}[i.ListenTLS]
+				switch {
+				case i.Listen != "" && f.insecureNoAuth:
+					fmt.Fprintf(a.errOut, " and %s://%s (NO AUTHENTICATION: anyone who reaches it can deploy)", scheme, i.Listen)
+				case i.Listen != "":
+					fmt.Fprintf(a.errOut, " and %s://%s (API tokens: `tug token create`)", scheme, i.Listen)
 				}
 				fmt.Fprintf(a.errOut, "; proxy on http://%s; Ctrl-C stops it", i.HTTPAddr)
 				if f.stopServices {
@@ -70,8 +74,8 @@ func (a *app) newServerCmd() *cobra.Command {
 func (a *app) addServerFlags(cmd *cobra.Command, f *serverFlags) {
 	cmd.Flags().StringVar(&f.config, "config", "", "tug.yaml to serve (default: -f, or the nearest tug.yaml)")
 	cmd.Flags().StringVar(&f.http, "http", "", "the proxy's HTTP listener (default: tug.yaml's proxy.http, else "+server.DefaultHTTPAddr+")")
-	cmd.Flags().StringVar(&f.listen, "listen", "", "also serve the API on this TCP address (e.g. 127.0.0.1:7070); needs --insecure-no-auth until API tokens exist")
-	cmd.Flags().BoolVar(&f.insecureNoAuth, "insecure-no-auth", false, "serve --listen without authentication: anyone who can reach the address can deploy")
+	cmd.Flags().StringVar(&f.listen, "listen", "", "also serve the API on this TCP address (e.g. 127.0.0.1:7070); every request needs an API token (`tug token create`)")
+	cmd.Flags().BoolVar(&f.insecureNoAuth, "insecure-no-auth", false, "serve --listen requests without a token as the admin's: anyone who can reach the address can deploy (logged at every start)")
 	cmd.Flags().StringSliceVar(&f.allowHosts, "allow-host", nil, "a host name clients reach --listen by, besides its address and localhost (repeatable)")
 	cmd.Flags().StringVar(&f.tls.CertFile, "tls-cert", "", "serve --listen over TLS with this PEM certificate (with --tls-key)")
 	cmd.Flags().StringVar(&f.tls.KeyFile, "tls-key", "", "the PEM private key of --tls-cert")
@@ -133,8 +137,6 @@ func (a *app) runServer(ctx context.Context, opts server.Options) error {
 	switch {
 	case errors.Is(err, context.Canceled):
 		return nil
-	case errors.Is(err, server.ErrNoAuth):
-		return badInput(err)
 	}
 	return err
 }
@@ -197,6 +199,11 @@ func (a *app) serverErr(err error) error {
 		return list
 	case e.Status == 400 || e.Status == 404:
 		return badInput(e)
+	case e.Status == 401:
+		if tok, _ := a.lookupEnv(tokenEnv); tok == "" {
+			return badInputf("%s: %v (%s is not set)", a.serverURL, e, tokenEnv)
+		}
+		return badInputf("%s: %v: %s is not a token this server accepts (revoked, expired or mistyped?)", a.serverURL, e, tokenEnv)
 	}
 	return e
 }

@@ -62,6 +62,7 @@ var (
 	triggerType  = reflect.TypeFor[Trigger]()
 	triggersType = reflect.TypeFor[[]Trigger]()
 	matrixType   = reflect.TypeFor[Matrix]()
+	approvalType = reflect.TypeFor[Approval]()
 	jobType      = reflect.TypeFor[Job]()
 	stepType     = reflect.TypeFor[Step]()
 	flagValType  = reflect.TypeFor[FlagValue]()
@@ -158,6 +159,9 @@ func (d *decoder) decode(n *yaml.Node, path string, v reflect.Value, raw bool) {
 		}
 	case matrixType:
 		d.decodeMatrix(n, path, v)
+		return
+	case approvalType:
+		d.decodeApproval(n, path, v)
 		return
 	case flagValType:
 		d.decodeFlagValue(n, path, v)

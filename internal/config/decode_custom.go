@@ -97,3 +97,14 @@ func (d *decoder) axisValues(n *yaml.Node, path string) ([]string, bool) {
 	}
 	return vals, ok
 }
+
+// decodeApproval reads `required` or {required: true, not_by: deployer}.
+func (d *decoder) decodeApproval(n *yaml.Node, path string, v reflect.Value) {
+	if r := resolve(n); r.Kind == yaml.ScalarNode {
+		if s, ok := d.interp(r, path); ok {
+			v.Set(reflect.ValueOf(Approval{Short: s, Required: s == "required"}))
+		}
+		return
+	}
+	d.decodeStruct(n, path, v)
+}

@@ -64,7 +64,7 @@ func TestBriefExample(t *testing.T) {
 	if !reflect.DeepEqual(c.EnvironmentOrder, []string{"staging", "production"}) || c.DefaultEnvironment() != "staging" {
 		t.Errorf("EnvironmentOrder = %v, default %q", c.EnvironmentOrder, c.DefaultEnvironment())
 	}
-	if c.Environments["production"].Approval != "required" || c.Environments["staging"] == nil {
+	if !c.Environments["production"].Approval.Required || c.Environments["staging"] == nil {
 		t.Errorf("environments = %+v", c.Environments)
 	}
 	if !reflect.DeepEqual(c.PipelineOrder, []string{"ci"}) || !reflect.DeepEqual(c.ServiceOrder, []string{"web"}) {

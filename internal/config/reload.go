@@ -60,6 +60,8 @@ func reloadTable() map[string]Reload {
 		"services":                         live(byDeploy),
 		"environments":                     live(byDeployEnv),
 		"environments.*.approval":          live(byDeployEnv),
+		"environments.*.approval.required": live(byDeployEnv),
+		"environments.*.approval.not_by":   live(byDeployEnv),
 		"alerts":                           live(byRules),
 		"alert_files":                      live(byRules),
 		"monitoring":                       live(byMonitor),

@@ -76,7 +76,7 @@ func schemaRules() map[string]map[string]any {
 		"Job.retry":                   {"minimum": 0, "maximum": maxRetry},
 		"DeployPolicy.strategy":       {"enum": strategyValues()},
 		"AlertRule.severity":          {"enum": severityValues()},
-		"Environment.approval":        {"enum": append([]string{""}, approvalValues()...)},
+		"Approval.not_by":             {"enum": notByValues()},
 		"Service.port":                {"minimum": 1, "maximum": 65535},
 		"Service.replicas":            {"minimum": 0},
 		"ServiceEnvironment.replicas": {"minimum": 0},
@@ -254,6 +254,14 @@ func (g *schemaGen) schema(t reflect.Type, key string) map[string]any {
 			refTo("Trigger"),
 			map[string]any{"type": "array", "items": g.schema(triggerType, "")},
 		}}
+	case approvalType:
+		if _, ok := g.defs["Approval"]; !ok {
+			g.defs["Approval"] = map[string]any{
+				"description": "`required`, or a mapping such as {required: true, not_by: deployer}.",
+				"anyOf":       []any{map[string]any{"type": "string", "enum": approvalValues()}, g.object(t)},
+			}
+		}
+		return refTo("Approval")
 	case flagValType:
 		return map[string]any{"description": "A variant's value: a boolean, string, number or mapping, as the flag's type says."}
 	case matrixType:

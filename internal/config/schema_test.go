@@ -44,7 +44,7 @@ func TestSchemaUpToDate(t *testing.T) {
 // the schema must reject too.
 var structuralFailures = []string{
 	"unknown_key", "type_error", "duration", "size", "version", "version_missing",
-	"when", "service_strategy", "alert_severity", "approval", "retry", "service_port",
+	"when", "service_strategy", "alert_severity", "approval", "approval_not_by", "retry", "service_port",
 	"service_replicas", "alert_required", "env_key", "trigger", "job_services",
 	"trigger_event", "secrets_backend",
 }

@@ -528,9 +528,11 @@ type ServiceEnvironment struct {
 
 // Environment is a deploy target such as staging or production.
 type Environment struct {
-	// required makes every deploy here wait for `tug approve RELEASE`.
-	// Default: none. Example: `approval: required`.
-	Approval string `yaml:"approval" json:"approval,omitempty"`
+	// required makes every deploy here wait for `tug approve RELEASE`; the
+	// mapping form can also keep the deployer from approving their own
+	// release. Default: none. Example: `approval: required`, or `approval:
+	// {required: true, not_by: deployer}`.
+	Approval Approval `yaml:"approval" json:"approval,omitzero"`
 }
 
 // AlertRule is a Prometheus alerting rule with a P0..P3 severity.

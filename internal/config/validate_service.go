@@ -156,12 +156,9 @@ func (v *validator) inheritedRoutes(sp string, s *Service) {
 	}
 }
 
-// Values of an environment's approval.
-func approvalValues() []string { return []string{"required"} }
-
 func (v *validator) environments() {
 	for _, name := range v.c.EnvironmentOrder {
 		e := v.c.Environments[name]
-		v.enum("environments."+name+".approval", e.Approval, approvalValues()...)
+		v.approval(name, e.Approval)
 	}
 }

@@ -5,7 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/tugdev/tug/internal/config"
 )
+
+// ErrOwnApproval: the environment's approval is not_by: deployer, and
+// the deployer tried to approve their own release.
+var ErrOwnApproval = errors.New("the deployer may not approve their own release")
 
 // approval is who decided on a waiting release, when, and whether they
 // let it proceed or rejected it.
@@ -143,6 +149,11 @@ func (m *Manager) decide(ctx context.Context, id string, a approval) (*Release, 
 	if err != nil {
 		putBack()
 		return nil, err
+	}
+	if !a.reject && p.ApprovalNotBy == config.NotByDeployer && a.who == whoOr(rel.Who) {
+		putBack()
+		return nil, fmt.Errorf("%w: %s deployed %s and %s requires approval by someone else (approval: {not_by: deployer}); they may still reject it",
+			ErrOwnApproval, a.who, rel.ID, rel.Environment)
 	}
 	if a.reject {
 		rel.Status, rel.Reason, rel.FinishedAt = StatusFailed, "rejected by "+a.who, &a.at

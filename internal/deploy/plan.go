@@ -71,10 +71,13 @@ type plan struct {
 	DrainTimeout   time.Duration       `json:"drain_timeout"`
 	RollbackWindow time.Duration       `json:"rollback_window"`
 
-	Routes     []string       `json:"routes,omitempty"`
-	Sticky     *config.Sticky `json:"sticky,omitempty"`
-	Approval   bool           `json:"approval,omitempty"`
-	ConfigHash string         `json:"config_hash"`
+	Routes   []string       `json:"routes,omitempty"`
+	Sticky   *config.Sticky `json:"sticky,omitempty"`
+	Approval bool           `json:"approval,omitempty"`
+	// ApprovalNotBy is config.NotByDeployer when the deployer may not
+	// approve the release.
+	ApprovalNotBy string `json:"approval_not_by,omitempty"`
+	ConfigHash    string `json:"config_hash"`
 
 	// Filled when the release is built.
 	ReleaseDir string `json:"release_dir,omitempty"`
@@ -185,8 +188,8 @@ func newPlan(c *config.Config, service, env string) (*plan, error) {
 	default:
 		return nil, fmt.Errorf("%w: services.%s.deploy.strategy: unknown strategy %q (want rolling, blue-green or canary)", ErrFailed, service, p.Strategy)
 	}
-	if e := c.Environments[env]; e != nil && e.Approval == "required" {
-		p.Approval = true
+	if e := c.Environments[env]; e != nil && e.Approval.Required {
+		p.Approval, p.ApprovalNotBy = true, e.Approval.NotBy
 	}
 	// The hash covers what the service is and how it runs here, so two
 	// releases with equal revision and hash run the same thing.

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tugdev/tug/internal/config"
 	"github.com/tugdev/tug/internal/proxy"
 	"github.com/tugdev/tug/internal/testkit"
 )
@@ -84,7 +85,7 @@ func TestRollbackAfterWindowRedeploys(t *testing.T) {
 func TestApprovalBlocksUntilApprove(t *testing.T) {
 	t.Parallel()
 	cfg := configWith(webService("rolling", "ok"), "staging", "production")
-	cfg.Environments["production"].Approval = "required"
+	cfg.Environments["production"].Approval = config.Approval{Required: true}
 	h := newHarness(t, cfg)
 	ctx := context.Background()
 	type result struct {
@@ -152,7 +153,7 @@ func TestApprovalBlocksUntilApprove(t *testing.T) {
 func TestApprovalEndsWithContext(t *testing.T) {
 	t.Parallel()
 	cfg := configWith(webService("rolling", "ok"), "production")
-	cfg.Environments["production"].Approval = "required"
+	cfg.Environments["production"].Approval = config.Approval{Required: true}
 	h := newHarness(t, cfg)
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
@@ -180,7 +181,7 @@ func TestApprovalSurvivesServerRestart(t *testing.T) {
 	t.Parallel()
 	for _, crash := range []bool{false, true} {
 		cfg := configWith(webService("rolling", "ok"), "production")
-		cfg.Environments["production"].Approval = "required"
+		cfg.Environments["production"].Approval = config.Approval{Required: true}
 		h := newHarness(t, cfg)
 		life, stop := context.WithCancelCause(context.Background())
 		done := make(chan error, 1)
@@ -231,7 +232,7 @@ func TestApprovalSurvivesServerRestart(t *testing.T) {
 func TestApprovalRejected(t *testing.T) {
 	t.Parallel()
 	cfg := configWith(webService("rolling", "ok"), "production")
-	cfg.Environments["production"].Approval = "required"
+	cfg.Environments["production"].Approval = config.Approval{Required: true}
 	h := newHarness(t, cfg)
 	ctx := context.Background()
 	rel, err := h.m.Deploy(ctx, Request{Service: "web"}, func(e Event) {

@@ -76,3 +76,17 @@ func ParseDuration(s string) (time.Duration, error) {
 
 // maxDuration is the longest duration there is, in years.
 const maxDuration = "292y"
+
+// ParseSince turns a duration back from now ("10m", "36h", "7d", in the
+// one syntax of ParseDuration) or an RFC 3339 time into the earliest
+// time to show.
+func ParseSince(s string, now time.Time) (time.Time, error) {
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return t, nil
+	}
+	d, err := ParseDuration(s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("%w, or an RFC 3339 time", err)
+	}
+	return now.Add(-d), nil
+}

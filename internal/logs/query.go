@@ -66,19 +66,9 @@ func (p Params) Query(now time.Time) (Query, error) {
 	return q, nil
 }
 
-// ParseSince turns a duration back from now ("10m", "36h", "7d", the one
-// syntax of kit.ParseDuration) or an RFC 3339 time into the earliest time
-// to show.
-func ParseSince(s string, now time.Time) (time.Time, error) {
-	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
-		return t, nil
-	}
-	d, err := kit.ParseDuration(s)
-	if err != nil {
-		return time.Time{}, fmt.Errorf("%w, or an RFC 3339 time", err)
-	}
-	return now.Add(-d), nil
-}
+// ParseSince is kit.ParseSince: a duration back from now or an RFC 3339
+// time.
+func ParseSince(s string, now time.Time) (time.Time, error) { return kit.ParseSince(s, now) }
 
 // match reports whether l passes the parts of q SQL did not check.
 func (q *Query) match(l *Line) bool {

@@ -191,6 +191,9 @@ func TestDockerServesWithLabelsEnvAndLogs(t *testing.T) {
 	if b := insp.HostConfig.PortBindings["8080/tcp"]; len(b) != 1 || b[0].HostIP != "127.0.0.1" {
 		t.Errorf("port bindings = %+v, want 127.0.0.1 only", b)
 	}
+	if l, err := d.Listening(ctx, in); err != nil || len(l) != 1 || !l[0].Addr().IsLoopback() || in.Addr != l[0].String() {
+		t.Errorf("listening on %v (%v), want %s only", l, err, in.Addr)
+	}
 	if p := insp.HostConfig.RestartPolicy.Name; p != "" && p != container.RestartPolicyDisabled {
 		t.Errorf("engine restart policy = %q, want none (tug restarts)", p)
 	}

@@ -39,7 +39,7 @@ func (d *daemon) startBackups(ctx context.Context) error {
 		StateDir:   d.o.StateDir,
 		ConfigPath: d.o.ConfigPath,
 		Secrets:    backup.Secrets(d.o.Secrets),
-		Recorder:   d.o.BackupRecorder,
+		Recorder:   d.backupRecorder(),
 		TSDB:       tsdbSnapshotter{d.mon.mon.Storage()},
 		Now:        d.o.Now,
 		Logger:     d.log.With("room", "backup"),

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tugdev/tug/internal/api"
+	"github.com/tugdev/tug/internal/audit"
 	"github.com/tugdev/tug/internal/config"
 )
 
@@ -35,6 +36,10 @@ type configSource struct {
 	// counted, when set, records each reload's result ("applied",
 	// "unchanged", "invalid", "error").
 	counted func(result string)
+	// record, when set, writes a reload that changed the config, or
+	// failed to, to the audit log when it did not come through the API
+	// (which records its own calls).
+	record func(context.Context, audit.Record) error
 
 	mu  sync.Mutex // serializes Apply
 	cur api.ConfigSnapshot
@@ -109,9 +114,12 @@ func (s *configSource) Apply(ctx context.Context) (api.ConfigSnapshot, bool, err
 	if s.onChange != nil {
 		if err := s.onChange(next.Config); err != nil {
 			s.count("error")
-			return cur, false, fmt.Errorf("%w: %w", api.ErrNotApplied, err)
+			err = fmt.Errorf("%w: %w", api.ErrNotApplied, err)
+			s.audit(ctx, next, err)
+			return cur, false, err
 		}
 	}
+	s.audit(ctx, next, nil)
 	s.rw.Lock()
 	s.cur = next
 	s.rw.Unlock()
@@ -124,6 +132,27 @@ func (s *configSource) Apply(ctx context.Context) (api.ConfigSnapshot, bool, err
 		s.log.Warn("config key changed but needs a restart", "key", r.Key, "why", r.Reason)
 	}
 	return next, true, nil
+}
+
+// audit names an applied (or not applied) file as the target of the API
+// call that applied it, or records an apply the server made on its own
+// (the file changed on disk).
+func (s *configSource) audit(ctx context.Context, next api.ConfigSnapshot, err error) {
+	target := s.path + "@" + next.Hash[:12]
+	if audit.CallOf(ctx) != nil {
+		audit.SetTarget(ctx, target)
+		return
+	}
+	if s.record == nil {
+		return
+	}
+	rec := audit.Record{Actor: "tug", Action: "config.apply", Target: target, Outcome: audit.OK, Detail: "the file changed on disk"}
+	if err != nil {
+		rec.Outcome, rec.Detail = audit.Failed, "the file changed on disk; not applied: "+err.Error()
+	}
+	if rerr := s.record(ctx, rec); rerr != nil {
+		s.log.Error("audit: recording a config apply", "err", rerr)
+	}
 }
 
 func (s *configSource) count(result string) {

@@ -73,6 +73,7 @@ func (d *daemon) listenTLS(ln net.Listener) (net.Listener, error) {
 	if err := d.o.Registry.Register(proxy.NewCertCollector("api", certs.Status)); err != nil {
 		return nil, fmt.Errorf("%w: metrics: %w", ErrListenTLS, err)
 	}
+	d.apiCerts = certs
 	cfg := certs.TLSConfig()
 	cfg.NextProtos = append(cfg.NextProtos, "http/1.1")
 	return tls.NewListener(ln, cfg), nil

@@ -11,6 +11,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/tugdev/tug/internal/access"
 	"github.com/tugdev/tug/internal/config"
 	"github.com/tugdev/tug/internal/deploy"
 	"github.com/tugdev/tug/internal/secretstore"
@@ -39,7 +40,7 @@ func (d *daemon) openSecrets(context.Context) error {
 		StateDir: d.o.StateDir, ConfigDir: r.configDir, LookupEnv: d.o.LookupEnv, Now: d.o.Now, Logger: r.log,
 	})
 	r.svc = secretstore.NewService(secretstore.ServiceOptions{
-		Store: r.sources.Store(), Config: r.cfg.Load, Rollout: r, Logger: r.log,
+		Store: r.sources.Store(), Config: r.cfg.Load, Rollout: r, Logger: r.log, Actor: access.ActorOf,
 	})
 	rot, err := secretstore.NewRotator(secretstore.RotatorOptions{Service: r.svc, StateDir: d.o.StateDir, Logger: r.log})
 	if err != nil {

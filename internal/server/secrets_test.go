@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/tugdev/tug/internal/api"
+	"github.com/tugdev/tug/internal/audit"
 	"github.com/tugdev/tug/internal/deploy"
 	"github.com/tugdev/tug/internal/secret"
 	"github.com/tugdev/tug/internal/secretstore"
@@ -161,6 +163,11 @@ func TestSecretSetRotateRollbackReveal(t *testing.T) {
 	}
 	if !strings.Contains(srv.logs.String(), "secret revealed") || !strings.Contains(srv.logs.String(), "by=carol") {
 		t.Errorf("the reveal is not in the server's log")
+	}
+	if recs, err := c.Audit(ctx, audit.Params{}); err != nil || !slices.ContainsFunc(recs, func(r audit.Record) bool {
+		return r.Action == "GET /api/secrets/{name}/value" && r.Target == "DB_URL" && r.Outcome == audit.OK && r.Source == "unix"
+	}) {
+		t.Errorf("the reveal is not in the audit log: %+v %v", recs, err)
 	}
 
 	// No value anywhere but in the encrypted store.

@@ -3,7 +3,6 @@ package server
 import (
 	"bufio"
 	"context"
-	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -39,15 +38,6 @@ notify:
 var secretEnv = map[string]string{
 	"DATABASE_URL": "postgres://app:hunter2-db-password@db/app",
 	"SLACK_URL":    "https://hooks.slack.com/services/T0/B0/s3cr3t-slack-token",
-}
-
-func TestTCPListenerNeedsInsecureNoAuth(t *testing.T) {
-	t.Parallel()
-	dir := t.TempDir()
-	err := Run(context.Background(), Options{ConfigPath: writeConfig(t, dir, minimalYAML), StateDir: filepath.Join(dir, ".tug"), ListenAddr: "127.0.0.1:0"})
-	if !errors.Is(err, ErrNoAuth) || !strings.Contains(err.Error(), "--insecure-no-auth") {
-		t.Fatalf("--listen without --insecure-no-auth: %v", err)
-	}
 }
 
 // TestTCPAPIRefusesTheReportedAttackAndHidesSecrets sends, over a real

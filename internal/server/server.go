@@ -22,7 +22,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/tugdev/tug/internal/access"
 	"github.com/tugdev/tug/internal/api"
+	"github.com/tugdev/tug/internal/audit"
 	"github.com/tugdev/tug/internal/backup"
 	"github.com/tugdev/tug/internal/config"
 	"github.com/tugdev/tug/internal/deploy"
@@ -54,9 +56,10 @@ type Options struct {
 	// else DefaultHTTPAddr. It matters only when the proxy is started,
 	// not when a running one is adopted.
 	HTTPAddr string
-	// ListenAddr, when set, also serves the API on TCP ("127.0.0.1:7070").
-	// The TCP API has no authentication yet, so Run refuses it unless
-	// InsecureNoAuth says to serve it anyway (ErrNoAuth).
+	// ListenAddr, when set, also serves the API on TCP ("127.0.0.1:7070"),
+	// where every request needs an API token (see access.Tokens) unless
+	// InsecureNoAuth serves requests without one as the admin's (logged
+	// loudly at every start).
 	ListenAddr     string
 	InsecureNoAuth bool
 	// ListenTLS, when set, serves ListenAddr over TLS (listentls.go).
@@ -111,9 +114,6 @@ type Options struct {
 	Now       func() time.Time
 }
 
-// ErrNoAuth: the TCP API was asked for without authentication.
-var ErrNoAuth = errors.New("the API on TCP has no authentication")
-
 // Info says where a running server can be reached.
 type Info struct {
 	// Socket is the API's unix socket.
@@ -129,8 +129,7 @@ type Info struct {
 
 // Run serves until ctx ends, then shuts down as Options say. It returns
 // ErrRunning when another server holds the state directory, config
-// errors (matching config.ErrInvalid) when tug.yaml is invalid at start,
-// and ErrNoAuth for a TCP listener without InsecureNoAuth.
+// errors (matching config.ErrInvalid) when tug.yaml is invalid at start.
 func Run(ctx context.Context, opts Options) error {
 	o, err := defaults(opts)
 	if err != nil {
@@ -152,6 +151,7 @@ func Run(ctx context.Context, opts Options) error {
 		d.startRegistry,
 		d.startFlags,
 		d.startDeploys,
+		d.openAccess,
 		d.startFlagRamps,
 		d.startBackups,
 		d.startRuns,
@@ -191,6 +191,9 @@ type daemon struct {
 	reqCtx    context.Context
 	stopReqs  context.CancelCauseFunc
 	api       *api.Handler
+	tokens    *access.Tokens
+	audit     *audit.Log
+	apiCerts  *proxy.Certs
 	servers   []*http.Server
 	listeners []net.Listener
 	info      Info
@@ -407,8 +410,9 @@ func (d *daemon) startDeploys(ctx context.Context) error {
 }
 
 // listen builds the API and binds its unix socket (0600, the local
-// admin's) and, with ListenAddr, its TCP listener, guarded against
-// browsers and DNS rebinding.
+// admin's, each request named by its peer's uid) and, with ListenAddr,
+// its TCP listener, which needs a token and is guarded against browsers
+// and DNS rebinding.
 func (d *daemon) listen(context.Context) error {
 	h, err := api.NewHandler(api.Options{
 		Deployer:  d.mgr,
@@ -418,6 +422,10 @@ func (d *daemon) listen(context.Context) error {
 		Alerts:    d.mon.engineInForce,
 		Logs:      d.logs,
 		Monitor:   d.mon.mon,
+		Tokens:    d.tokens,
+		Audit:     d.audit,
+		Now:       d.o.Now,
+		Security:  d.securityInputs,
 		Secrets:   d.secrets.svc,
 		Flags:     d.flags,
 		Runs:      d.runs,
@@ -442,6 +450,7 @@ func (d *daemon) listen(context.Context) error {
 	_ = os.Chmod(sock, 0o600)
 	d.later(func() { os.Remove(sock) })
 	d.serveOn(uln, h)
+	d.servers[len(d.servers)-1].ConnContext = peerContext
 	d.info = Info{Socket: sock, HTTPAddr: d.httpAddr, PID: os.Getpid()}
 	if d.o.ListenAddr == "" {
 		return nil
@@ -455,9 +464,8 @@ func (d *daemon) listen(context.Context) error {
 		tln.Close()
 		return err
 	}
-	d.log.Warn("the API on TCP has NO AUTHENTICATION (--insecure-no-auth): anyone who can reach it can deploy, roll back and change the config",
-		"addr", d.info.Listen, "allowed_hosts", d.o.AllowHosts)
-	d.serveOn(tln, h.Remote(api.RemoteOptions{Addr: tln.Addr(), Hosts: d.o.AllowHosts}))
+	d.warnListener(tln.Addr(), d.info.ListenTLS)
+	d.serveOn(tln, h.Remote(api.RemoteOptions{Addr: tln.Addr(), Hosts: d.o.AllowHosts, NoAuth: d.o.InsecureNoAuth}))
 	return nil
 }
 
@@ -541,10 +549,6 @@ func (d *daemon) serve(ctx context.Context) error {
 func defaults(o Options) (Options, error) {
 	if o.ConfigPath == "" || o.StateDir == "" {
 		return o, errors.New("server: ConfigPath and StateDir are required")
-	}
-	if o.ListenAddr != "" && !o.InsecureNoAuth {
-		return o, fmt.Errorf("--listen %s: %w, so anyone who can reach it could deploy, roll back and change the config; "+
-			"use the unix socket, or pass --insecure-no-auth to serve it anyway (on loopback or behind a firewall)", o.ListenAddr, ErrNoAuth)
 	}
 	var err error
 	if o.ConfigPath, err = filepath.Abs(o.ConfigPath); err != nil {

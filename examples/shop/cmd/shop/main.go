@@ -37,7 +37,7 @@ func serve(ctx context.Context, port string, v versionInfo, logger *slog.Logger)
 	if port == "" {
 		port = "8080"
 	}
-	ln, err := net.Listen("tcp", ":"+port)
+	ln, err := net.Listen("tcp", "127.0.0.1:"+port) // the proxy is the listener for the outside
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
