@@ -68,6 +68,9 @@ type Options struct {
 	SendTimeout time.Duration
 	// Channels replaces or adds channels by name (tests, plugins).
 	Channels map[string]Channel
+	// Observer hears of alerts that fire and resolve (the incident room);
+	// nil: nobody.
+	Observer Observer
 }
 
 // Engine evaluates tug's alerting rules and notifies. Safe for concurrent
@@ -93,6 +96,7 @@ type Engine struct {
 	retryMax    time.Duration
 	sendTimeout time.Duration
 	sent        *prometheus.CounterVec
+	observer    Observer
 
 	mu       sync.Mutex
 	alerts   map[string]*Alert
@@ -113,7 +117,7 @@ func New(ctx context.Context, o Options) (*Engine, error) {
 		log: o.Logger, now: o.Now, sleep: o.Sleep, state: o.State,
 		qe: o.QueryEngine, queryable: o.Queryable, externalURL: validExternalURL(o.ExternalURL),
 		inhibit: defaultInhibitions(), slos: map[string]config.SLO{},
-		attempts: o.Attempts, retryBase: o.RetryBase, retryMax: o.RetryMax, sendTimeout: o.SendTimeout,
+		attempts: o.Attempts, retryBase: o.RetryBase, retryMax: o.RetryMax, sendTimeout: o.SendTimeout, observer: o.Observer,
 		alerts: map[string]*Alert{}, silences: map[string]*silence{}, acks: map[string]Ack{}, aggr: map[string]*aggrGroup{},
 	}
 	if e.log == nil {
@@ -374,7 +378,11 @@ func (e *Engine) Evaluate(ctx context.Context) {
 		}
 	}
 	var stale []string
+	var changed []Change
 	e.mu.Lock()
+	if e.observer != nil {
+		changed = e.changes(e.alerts, next, ts)
+	}
 	e.alerts = next
 	for fp, ack := range e.acks {
 		a := next[fp]
@@ -385,6 +393,9 @@ func (e *Engine) Evaluate(ctx context.Context) {
 	}
 	e.route(ts)
 	e.mu.Unlock()
+	for _, c := range changed {
+		e.observer.Observe(c)
+	}
 	for _, fp := range stale {
 		if err := e.state.DeleteAck(ctx, fp); err != nil {
 			e.log.Warn("cannot delete ack", "id", fp, "err", err)

@@ -31,6 +31,8 @@ type route struct {
 	// refresh re-sends firing alerts every repeat even when acknowledged
 	// (an external Alertmanager expires alerts not re-sent).
 	refresh bool
+	// openFor is the route's open_for (nil when it sets none).
+	openFor []string
 }
 
 type labelRegex struct {
@@ -89,6 +91,7 @@ func buildRoutes(n *config.Notify, channels map[string]*namedChannel, order []st
 			interval: orDefault(r.GroupInterval.D(), DefaultGroupInterval),
 			repeat:   orDefault(r.RepeatInterval.D(), DefaultRepeatInterval),
 			cont:     r.Continue,
+			openFor:  r.OpenFor,
 		}
 		names := make([]string, 0, len(r.Match))
 		for k := range r.Match {

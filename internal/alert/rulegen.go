@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"maps"
 	"strconv"
+	"strings"
 	"time"
+	"unicode"
 
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/rulefmt"
@@ -43,14 +45,14 @@ func ConfigGroups(c *config.Config, have map[string]bool) []rulefmt.RuleGroup {
 	}
 	globalDefaults := c.Monitoring == nil || c.Monitoring.DefaultAlerts == nil || *c.Monitoring.DefaultAlerts
 	if globalDefaults && len(c.ServiceOrder) > 0 {
-		groups = append(groups, rulefmt.RuleGroup{Name: "default:hosts", Rules: HostPack()})
-		groups = append(groups, rulefmt.RuleGroup{Name: "default:tls", Rules: TLSPack()})
+		groups = append(groups, rulefmt.RuleGroup{Name: "default:hosts", Rules: withRunbooks(HostPack())})
+		groups = append(groups, rulefmt.RuleGroup{Name: "default:tls", Rules: withRunbooks(TLSPack())})
 	}
 	if globalDefaults && len(c.Backups) > 0 {
-		groups = append(groups, rulefmt.RuleGroup{Name: backupGroup, Rules: BackupPack()})
+		groups = append(groups, rulefmt.RuleGroup{Name: backupGroup, Rules: withRunbooks(BackupPack())})
 	}
 	if globalDefaults && secretMaxAges(c) {
-		groups = append(groups, rulefmt.RuleGroup{Name: "default:secrets", Rules: SecretPack()})
+		groups = append(groups, rulefmt.RuleGroup{Name: "default:secrets", Rules: withRunbooks(SecretPack())})
 	}
 	for _, name := range c.ServiceOrder {
 		s := c.Services[name]
@@ -58,13 +60,47 @@ func ConfigGroups(c *config.Config, have map[string]bool) []rulefmt.RuleGroup {
 			continue
 		}
 		if globalDefaults && (s.DefaultAlerts == nil || *s.DefaultAlerts) {
-			groups = append(groups, rulefmt.RuleGroup{Name: "default:" + name, Rules: ServicePack(name)})
+			groups = append(groups, rulefmt.RuleGroup{Name: "default:" + name, Rules: withRunbooks(ServicePack(name))})
 		}
 		if s.SLO != nil && s.SLO.Availability > 0 {
-			groups = append(groups, rulefmt.RuleGroup{Name: "slo:" + name, Rules: SLORules(name, *s.SLO, have)})
+			groups = append(groups, rulefmt.RuleGroup{Name: "slo:" + name, Rules: withRunbooks(SLORules(name, *s.SLO, have))})
 		}
 	}
 	return groups
+}
+
+// DefaultRunbook is the runbook tug ships for an alert of its default
+// packs, as the rule's runbook annotation names it:
+// "runbooks/high-error-rate.md" for HighErrorRate. A project's own file
+// at that path wins over the one tug ships.
+func DefaultRunbook(alertName string) string {
+	var b strings.Builder
+	rs := []rune(alertName)
+	for i, r := range rs {
+		// A word starts at an upper-case letter after a lower-case one,
+		// or before one (the L of "CPULoad"): HighCPU is high-cpu.
+		if i > 0 && unicode.IsUpper(r) && (unicode.IsLower(rs[i-1]) || (i+1 < len(rs) && unicode.IsLower(rs[i+1]))) {
+			b.WriteByte('-')
+		}
+		b.WriteRune(unicode.ToLower(r))
+	}
+	return "runbooks/" + b.String() + ".md"
+}
+
+// withRunbooks gives each alert of a default pack its runbook annotation.
+func withRunbooks(rs []rulefmt.Rule) []rulefmt.Rule {
+	for i := range rs {
+		if rs[i].Alert == "" {
+			continue
+		}
+		if rs[i].Annotations == nil {
+			rs[i].Annotations = map[string]string{}
+		}
+		if rs[i].Annotations["runbook"] == "" {
+			rs[i].Annotations["runbook"] = DefaultRunbook(rs[i].Alert)
+		}
+	}
+	return rs
 }
 
 // configRule is one alert of tug.yaml as a Prometheus rule; the severity

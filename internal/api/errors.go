@@ -14,6 +14,7 @@ import (
 	"github.com/tugdev/tug/internal/endpoint"
 	"github.com/tugdev/tug/internal/flags"
 	"github.com/tugdev/tug/internal/forge"
+	"github.com/tugdev/tug/internal/incident"
 	"github.com/tugdev/tug/internal/logs"
 	"github.com/tugdev/tug/internal/metrics"
 	"github.com/tugdev/tug/internal/pipeline"
@@ -41,6 +42,15 @@ func errorCodes() []endpoint.ErrorCode {
 		{Err: flags.ErrUnknownFlag, Code: endpoint.CodeNotFound},
 		{Err: flags.ErrInvalid, Code: endpoint.CodeBadRequest},
 		{Err: flags.ErrNoFlags, Code: endpoint.CodeUnavailable},
+		{Err: incident.ErrInvalid, Code: endpoint.CodeBadRequest},
+		{Err: incident.ErrRunbook, Code: endpoint.CodeBadRequest},
+		{Err: incident.ErrNotFound, Code: endpoint.CodeNotFound},
+		{Err: incident.ErrBadToken, Code: endpoint.CodeUnauthorized},
+		{Err: incident.ErrState, Code: endpoint.CodeInvalidState},
+		{Err: incident.ErrRunEnded, Code: endpoint.CodeInvalidState},
+		{Err: incident.ErrNoIncidents, Code: endpoint.CodeUnavailable},
+		{Err: deploy.ErrNothingLive, Code: endpoint.CodeInvalidState},
+		{Err: deploy.ErrNoInstance, Code: endpoint.CodeNotFound},
 		{Err: deploy.ErrBusy, Code: endpoint.CodeBusy},
 		{Err: deploy.ErrNoPrevious, Code: endpoint.CodeNoPreviousRelease},
 		{Err: deploy.ErrNotAwaiting, Code: endpoint.CodeNotAwaiting},

@@ -17,6 +17,7 @@ import (
 	"github.com/tugdev/tug/internal/endpoint"
 	"github.com/tugdev/tug/internal/flags"
 	"github.com/tugdev/tug/internal/forge"
+	"github.com/tugdev/tug/internal/incident"
 	"github.com/tugdev/tug/internal/logs"
 	"github.com/tugdev/tug/internal/metrics"
 	"github.com/tugdev/tug/internal/runner"
@@ -114,6 +115,9 @@ type Options struct {
 	Runs *runner.Queue
 	// Hooks receives forge webhooks (/hooks/*); nil refuses them.
 	Hooks *forge.Hooks
+	// Incidents returns the incident room (nil: its operations answer
+	// 503).
+	Incidents func() *incident.Manager
 	// Health is the static part of GET /api/health.
 	Health HealthResponse
 	// ProxyHTTP is the proxy's HTTP listener, for URLs in status.

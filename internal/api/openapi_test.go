@@ -22,6 +22,7 @@ import (
 	"github.com/tugdev/tug/internal/doctor"
 	"github.com/tugdev/tug/internal/endpoint"
 	"github.com/tugdev/tug/internal/flags"
+	"github.com/tugdev/tug/internal/incident"
 	"github.com/tugdev/tug/internal/logs"
 	"github.com/tugdev/tug/internal/metrics"
 	"github.com/tugdev/tug/internal/store"
@@ -82,6 +83,11 @@ func withRooms(t *testing.T) func(*Options) {
 	if err := fl.SetConfig(ctx, mustConfig(t, testYAML+flagsTestYAML)); err != nil {
 		t.Fatal(err)
 	}
+	inc, err := incident.New(ctx, incident.Options{Store: st, Config: func() *config.Config { return cfg }, Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(inc.Close)
 	return func(o *Options) {
 		withTokens(o)
 		o.Secrets = sec
@@ -89,6 +95,7 @@ func withRooms(t *testing.T) func(*Options) {
 		o.Alerts = func() *alert.Engine { return eng }
 		o.Logs = lg
 		o.Monitor = mon
+		o.Incidents = func() *incident.Manager { return inc }
 		o.Metrics = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("tug_up 1\n")) })
 	}
 }
@@ -301,6 +308,28 @@ func TestOpenAPIIsTheRouteTable(t *testing.T) {
 		{"POST", "/hooks/github", `{}`},
 		{"POST", "/hooks/gitlab", `{}`},
 		{"POST", "/hooks/gitea", `{}`},
+		{"POST", "/api/incidents", `{"title":"checkout fails","severity":"P1","service":"shop","by":"ann"}`},
+		{"POST", "/api/incidents", `{"title":"","severity":"P1"}`},
+		{"GET", "/api/incidents?state=open", ""},
+		{"GET", "/api/incidents?state=nope", ""},
+		{"GET", "/api/incidents/1", ""},
+		{"GET", "/api/incidents/99", ""},
+		{"POST", "/api/incidents/1/ack", `{"by":"ann","impact":"checkout fails"}`},
+		{"POST", "/api/incidents/1/ack-link?token=bad", ""},
+		{"POST", "/api/incidents/1/notes", `{"by":"ann","text":"we are on it","public":true}`},
+		{"POST", "/api/incidents/1/mitigate", ""},
+		{"POST", "/api/incidents/1/resolve", `{"by":"ann"}`},
+		{"GET", "/api/incidents/1/postmortem", ""},
+		{"POST", "/api/incidents/1/close", ""},
+		{"POST", "/api/incidents/1/close", ""},
+		{"GET", "/api/runbooks", ""},
+		{"GET", "/api/runbooks/high-error-rate", ""},
+		{"GET", "/api/runbooks/nope", ""},
+		{"POST", "/api/runbooks/high-error-rate/runs", `{"service":"shop","by":"ann"}`},
+		{"POST", "/api/runbook-runs/1/steps/2", ""},
+		{"POST", "/api/runbook-runs/1/steps/1", `{"skip":true}`},
+		{"GET", "/api/runbook-runs/1", ""},
+		{"GET", "/api/oncall", ""},
 	} {
 		check(r.method, r.target, r.body)
 	}
@@ -317,40 +346,49 @@ func TestOpenAPIIsTheRouteTable(t *testing.T) {
 func TestRolesOfTheRouteTable(t *testing.T) {
 	_, h, _ := newTestServer(t, &fakeDeployer{})
 	want := map[string]endpoint.Role{
-		"POST /api/deploys":               endpoint.Deployer,
-		"POST /api/rollbacks":             endpoint.Deployer,
-		"POST /api/releases/{id}/approve": endpoint.Deployer,
-		"POST /api/releases/{id}/reject":  endpoint.Deployer,
-		"POST /api/alerts/{id}/ack":       endpoint.Deployer,
-		"POST /api/down":                  endpoint.Deployer,
-		"POST /api/flags/{name}/set":      endpoint.Deployer,
-		"POST /api/flags/{name}/kill":     endpoint.Deployer,
-		"POST /api/flags/{name}/reset":    endpoint.Deployer,
-		"POST /api/apply":                 endpoint.Admin,
-		"POST /api/silences":              endpoint.Admin,
-		"DELETE /api/silences/{id}":       endpoint.Admin,
-		"GET /api/config":                 endpoint.Viewer,
-		"GET /api/logs":                   endpoint.Viewer,
-		"POST /api/v1/query":              endpoint.Viewer, // a long query as a form: a read
-		"POST /api/tokens":                endpoint.Admin,
-		"GET /api/tokens":                 endpoint.Admin, // who holds which credential
-		"DELETE /api/tokens/{name}":       endpoint.Admin,
-		"GET /api/audit":                  endpoint.Admin, // who did what, from where
-		"GET /api/audit/verify":           endpoint.Admin,
-		"GET /api/doctor/security":        endpoint.Admin, // where the installation is exposed
-		"GET /api/secrets":                endpoint.Admin, // names are the admin's too
-		"GET /api/secrets/{name}/value":   endpoint.Admin,
-		"PUT /api/secrets/{name}":         endpoint.Admin,
-		"DELETE /api/secrets/{name}":      endpoint.Admin,
-		"POST /api/secrets/import":        endpoint.Admin,
-		"POST /api/secrets/{name}/rotate": endpoint.Admin,
-		"POST /api/secrets/prune":         endpoint.Admin,
-		"POST /api/runs":                  endpoint.Deployer,
-		"POST /api/runs/{id}/cancel":      endpoint.Deployer,
-		"POST /api/push":                  endpoint.Deployer,
-		"POST /hooks/github":              endpoint.Deployer, // signed by the forge, not a token
-		"POST /hooks/gitlab":              endpoint.Deployer,
-		"POST /hooks/gitea":               endpoint.Deployer,
+		"POST /api/deploys":                        endpoint.Deployer,
+		"POST /api/rollbacks":                      endpoint.Deployer,
+		"POST /api/releases/{id}/approve":          endpoint.Deployer,
+		"POST /api/releases/{id}/reject":           endpoint.Deployer,
+		"POST /api/alerts/{id}/ack":                endpoint.Deployer,
+		"POST /api/down":                           endpoint.Deployer,
+		"POST /api/flags/{name}/set":               endpoint.Deployer,
+		"POST /api/flags/{name}/kill":              endpoint.Deployer,
+		"POST /api/flags/{name}/reset":             endpoint.Deployer,
+		"POST /api/apply":                          endpoint.Admin,
+		"POST /api/silences":                       endpoint.Admin,
+		"DELETE /api/silences/{id}":                endpoint.Admin,
+		"GET /api/config":                          endpoint.Viewer,
+		"GET /api/logs":                            endpoint.Viewer,
+		"POST /api/v1/query":                       endpoint.Viewer, // a long query as a form: a read
+		"POST /api/tokens":                         endpoint.Admin,
+		"GET /api/tokens":                          endpoint.Admin, // who holds which credential
+		"DELETE /api/tokens/{name}":                endpoint.Admin,
+		"GET /api/audit":                           endpoint.Admin, // who did what, from where
+		"GET /api/audit/verify":                    endpoint.Admin,
+		"GET /api/doctor/security":                 endpoint.Admin, // where the installation is exposed
+		"GET /api/secrets":                         endpoint.Admin, // names are the admin's too
+		"GET /api/secrets/{name}/value":            endpoint.Admin,
+		"PUT /api/secrets/{name}":                  endpoint.Admin,
+		"DELETE /api/secrets/{name}":               endpoint.Admin,
+		"POST /api/secrets/import":                 endpoint.Admin,
+		"POST /api/secrets/{name}/rotate":          endpoint.Admin,
+		"POST /api/secrets/prune":                  endpoint.Admin,
+		"POST /api/runs":                           endpoint.Deployer,
+		"POST /api/runs/{id}/cancel":               endpoint.Deployer,
+		"POST /api/push":                           endpoint.Deployer,
+		"POST /hooks/github":                       endpoint.Deployer, // signed by the forge, not a token
+		"POST /hooks/gitlab":                       endpoint.Deployer,
+		"POST /hooks/gitea":                        endpoint.Deployer,
+		"POST /api/incidents":                      endpoint.Deployer,
+		"POST /api/incidents/{id}/ack":             endpoint.Deployer,
+		"POST /api/incidents/{id}/ack-link":        endpoint.Deployer,
+		"POST /api/incidents/{id}/mitigate":        endpoint.Deployer,
+		"POST /api/incidents/{id}/resolve":         endpoint.Deployer,
+		"POST /api/incidents/{id}/notes":           endpoint.Deployer,
+		"POST /api/incidents/{id}/close":           endpoint.Deployer,
+		"POST /api/runbooks/{name}/runs":           endpoint.Deployer,
+		"POST /api/runbook-runs/{id}/steps/{step}": endpoint.Deployer,
 	}
 	for _, op := range h.Ops() {
 		role, listed := want[op.Pattern()]
@@ -370,7 +408,7 @@ func TestRolesOfTheRouteTable(t *testing.T) {
 		}
 	}
 	slices.Sort(mutating)
-	if len(mutating) != 25 {
+	if len(mutating) != 34 {
 		t.Errorf("changes: %v", mutating)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/tugdev/tug/internal/endpoint"
 	"github.com/tugdev/tug/internal/flags"
 	"github.com/tugdev/tug/internal/forge"
+	"github.com/tugdev/tug/internal/incident"
 	"github.com/tugdev/tug/internal/logs"
 	"github.com/tugdev/tug/internal/metrics"
 	"github.com/tugdev/tug/internal/runner"
@@ -76,6 +77,7 @@ func (h *Handler) routeTable() []endpoint.Op {
 		flags.Ops(h.opts.Flags),
 		runner.Ops(h.opts.Runs),
 		forge.Ops(h.opts.Hooks),
+		incident.Ops(h.opts.Incidents),
 	)
 }
 

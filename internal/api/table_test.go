@@ -16,9 +16,10 @@ import (
 // outsideTheTable are the only places that may register HTTP handlers or
 // serve HTTP other than through the route table, and why.
 var outsideTheTable = map[string]string{
-	"endpoint/router.go": "the Router registers the route table's operations",
-	"server/server.go":   "serves the api.Handler on the unix socket and the TCP listener",
-	"proxy/":             "the data plane: services' traffic and the proxy's own control socket, not the API",
+	"endpoint/router.go":  "the Router registers the route table's operations",
+	"server/server.go":    "serves the api.Handler on the unix socket and the TCP listener",
+	"server/incidents.go": "serves the public status page alone on a loopback listener the proxy routes to, never the API",
+	"proxy/":              "the data plane: services' traffic and the proxy's own control socket, not the API",
 }
 
 // TestHandlersOnlyThroughTheRouteTable reads every non-test Go file

@@ -25,6 +25,7 @@ const stateDirName = ".tug"
 // app is what every command shares: global flags, streams and the
 // environment. One app serves one command line.
 type app struct {
+	in        io.Reader
 	out       io.Writer
 	errOut    io.Writer
 	lookupEnv func(string) (string, bool)
@@ -52,6 +53,7 @@ type app struct {
 
 func newApp(env Env) *app {
 	a := &app{
+		in:         env.Stdin,
 		out:        env.Stdout,
 		errOut:     env.Stderr,
 		lookupEnv:  env.LookupEnv,
@@ -59,6 +61,9 @@ func newApp(env Env) *app {
 		tty:        env.TTY,
 		termSizeFn: env.TermSize,
 		exiting:    env.Exiting,
+	}
+	if a.in == nil {
+		a.in = strings.NewReader("")
 	}
 	if a.out == nil {
 		a.out = io.Discard
@@ -140,6 +145,9 @@ func (a *app) rootCmd() *cobra.Command {
 		newSecretEnvCmd(a),
 		newMaskLogCmd(a),
 		a.newScanCmd(),
+		a.newIncidentCmd(),
+		a.newRunbookCmd(),
+		a.newOncallCmd(),
 	} {
 		if c != nil {
 			root.AddCommand(c)

@@ -24,6 +24,7 @@ func Main() int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	return Run(ctx, os.Args[1:], Env{
+		Stdin:     os.Stdin,
 		Stdout:    os.Stdout,
 		Stderr:    os.Stderr,
 		LookupEnv: os.LookupEnv,
@@ -43,6 +44,8 @@ func Main() int {
 // Env is what a tug invocation takes from the outside world, so tests
 // can run the CLI in-process.
 type Env struct {
+	// Stdin answers questions (`tug runbook run` asks before each step).
+	Stdin          io.Reader
 	Stdout, Stderr io.Writer
 	LookupEnv      func(string) (string, bool)
 	Getwd          func() (string, error)

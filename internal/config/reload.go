@@ -38,6 +38,7 @@ const (
 	bySecrets   = "the next deploy, rollback or restart reads secrets from the new source; running instances keep their values"
 	bySeal      = "the next `tug secret seal` encrypts to the new recipients; sealed files already written keep theirs"
 	byRotation  = "rotation schedules are set again at once; a new generated secret with no value yet is generated at once"
+	byIncidents = "incidents opened from then on, and the open ones' next escalation, remediation and notification, use it"
 )
 
 // proxyRestart is why the proxy's keys need a restart: they are its
@@ -117,6 +118,11 @@ func reloadTable() map[string]Reload {
 	}
 	for _, k := range KeyPaths() {
 		switch {
+		case strings.HasPrefix(k, "incidents.status_page"):
+			t[k] = live(byTable)
+		case k == "incidents", k == "oncall", strings.HasPrefix(k, "incidents."), strings.HasPrefix(k, "oncall."),
+			strings.HasPrefix(k, "alerts[].remediation"), k == "notify.routes[].open_for":
+			t[k] = live(byIncidents)
 		case strings.HasPrefix(k, "pipelines.*.on"):
 			t[k] = live(byTriggers)
 		case strings.HasPrefix(k, "pipelines."):
@@ -153,6 +159,8 @@ func serviceReload(key string) Reload {
 		return Reload{Applies: byMonitor}
 	case strings.HasPrefix(key, "slo"), key == "default_alerts":
 		return Reload{Applies: byRules}
+	case strings.HasPrefix(key, "remediation"):
+		return Reload{Applies: byIncidents}
 	}
 	return Reload{Applies: byDeploy}
 }

@@ -89,6 +89,16 @@ type Config struct {
 	// .tug/secrets.env. Example: `secrets: {max_age: 90d, policies:
 	// {SESSION_KEY: {rotate: 30d}}}`.
 	Secrets *Secrets `yaml:"secrets" json:"secrets,omitempty"`
+	// When firing alerts open incidents, how incidents page and escalate,
+	// and the public status page. Default: P0 and P1 alerts open incidents,
+	// grouped for 10m, escalating after 15m. Example: `incidents: {open_for:
+	// [P0, P1], ack_timeout: 15m, escalation: [{channel: oncall}]}`.
+	Incidents *Incidents `yaml:"incidents" json:"incidents,omitempty"`
+	// On-call rotations, by name: who is on call now and next (`tug
+	// oncall`), named by escalation levels. Default: none. Example: `oncall:
+	// {primary: {rotation: [ana, ben], handoff: "mon 09:00", timezone:
+	// UTC}}`.
+	Oncall map[string]*Rotation `yaml:"oncall" json:"oncall,omitempty"`
 
 	// File is the path the config was read from, for error messages.
 	File string `yaml:"-" json:"-"`
@@ -407,6 +417,11 @@ type Service struct {
 	// to HTTPS when proxy.https is set; no HSTS. Example: `https: {hsts:
 	// 365d}`.
 	HTTPS *ServiceHTTPS `yaml:"https" json:"https,omitempty"`
+	// What tug does by itself when an alert fires on the service (recorded
+	// in the incident): roll back, restart, scale out. Default: nothing.
+	// Example: `remediation: [{alert: HighErrorRate, action: rollback,
+	// within: 30m, mode: act}]`.
+	Remediation []*Remediation `yaml:"remediation" json:"remediation,omitempty"`
 }
 
 // Health is an HTTP health check against each instance.
@@ -560,6 +575,10 @@ type AlertRule struct {
 	// How long the alert keeps firing after expr stops holding. Default: 0.
 	// Example: `keep_firing_for: 10m`.
 	KeepFiringFor Duration `yaml:"keep_firing_for" json:"keep_firing_for,omitempty"`
+	// What tug does by itself when this alert fires on a service (its
+	// service label), as services' remediation does. Default: nothing.
+	// Example: `remediation: [{action: restart}]`.
+	Remediation []*Remediation `yaml:"remediation" json:"remediation,omitempty"`
 }
 
 // AnalysisQuery is a PromQL canary check: the query's value must not exceed

@@ -126,4 +126,8 @@ type NotifyRoute struct {
 	// Lets later routes match the alert too. Default: false. Example:
 	// `continue: true`.
 	Continue bool `yaml:"continue" json:"continue,omitempty"`
+	// The severities of the alerts this route matches that open an incident,
+	// instead of incidents.open_for; [] opens none. Default:
+	// incidents.open_for. Example: `open_for: [P0, P1, P2]`.
+	OpenFor []string `yaml:"open_for" json:"open_for,omitempty"`
 }

@@ -36,6 +36,7 @@ func validate(c *Config, d *decoder) {
 	v.backups()
 	v.secrets()
 	v.edge()
+	v.incidents()
 }
 
 // has says whether path was written in the file.

@@ -119,6 +119,25 @@ type Options struct {
 	// Flags gives every routing table its flag set and every instance its
 	// flag variables and client key; nil: no flags.
 	Flags FlagSource
+	// ExtraRoutes are routes of the config that lead to tug itself rather
+	// than to a service (the public status page), added to every table as
+	// routes of service TugService (which Recover never adopts); a route a
+	// service claims wins. It must be a pure function of c.
+	ExtraRoutes func(c *config.Config) []TugRoute
+}
+
+// TugService is the service name of routes that lead to tug itself.
+const TugService = "tug"
+
+// TugRoute is a route to a listener of tug itself.
+type TugRoute struct {
+	// Route is a host name with an optional /path prefix, as services'
+	// routes are written.
+	Route string
+	// Name names it in the table (its environment and release).
+	Name string
+	// Addr is the listener, host:port.
+	Addr string
 }
 
 // Request asks for a release of Service to Environment at Version (a git

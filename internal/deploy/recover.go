@@ -114,7 +114,7 @@ func (m *Manager) adoptTable(ctx context.Context, t *proxy.Table) {
 	adopted := map[key]*envState{}
 	for _, r := range t.Routes {
 		k := key{r.Service, r.Environment}
-		if m.states[k] != nil || adopted[k] != nil {
+		if m.states[k] != nil || adopted[k] != nil || r.Service == TugService {
 			continue
 		}
 		st := &envState{Service: k.service, Environment: k.env}

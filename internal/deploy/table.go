@@ -222,6 +222,16 @@ func (m *Manager) buildTable() *proxy.Table {
 			t.Routes = append(t.Routes, rt)
 		}
 	}
+	if m.opts.ExtraRoutes != nil && m.cfg != nil {
+		for _, tr := range m.opts.ExtraRoutes(m.cfg) {
+			host, prefix := splitRoute(tr.Route)
+			if id := strings.ToLower(host) + prefix; !seen[id] && tr.Addr != "" {
+				seen[id] = true
+				t.Routes = append(t.Routes, &proxy.Route{Host: host, PathPrefix: prefix, Service: TugService, Environment: tr.Name,
+					Pools: []*proxy.Pool{{Release: tr.Name, Weight: 100, Backends: []*proxy.Backend{{Instance: TugService + "-" + tr.Name, Addr: tr.Addr}}}}})
+			}
+		}
+	}
 	return t
 }
 

@@ -34,6 +34,7 @@ const (
 	CodeTimeout            Code = "timeout"
 	CodeConfigNotApplied   Code = "config_not_applied"
 	CodeFailedElsewhere    Code = "failed_elsewhere"
+	CodeInvalidState       Code = "invalid_state"
 )
 
 // Codes lists every code, for the OpenAPI document.
@@ -41,7 +42,7 @@ func Codes() []Code {
 	return []Code{CodeBadRequest, CodeInvalidConfig, CodeUnsupportedMedia, CodeUnauthorized, CodeForbidden, CodeNotFound,
 		CodeNoRoute, CodeUnknownService, CodeUnknownEnvironment, CodeMethodNotAllowed, CodeBusy,
 		CodeNoPreviousRelease, CodeNotAwaiting, CodeDeployFailed, CodeInternal, CodeNotImplemented,
-		CodeUnavailable, CodeProxyUnreachable, CodeCancelled, CodeTimeout, CodeConfigNotApplied, CodeFailedElsewhere}
+		CodeUnavailable, CodeProxyUnreachable, CodeCancelled, CodeTimeout, CodeConfigNotApplied, CodeFailedElsewhere, CodeInvalidState}
 }
 
 // Status is the HTTP status of an answer with code c.
@@ -57,7 +58,7 @@ func (c Code) Status() int {
 		return http.StatusNotFound
 	case CodeMethodNotAllowed:
 		return http.StatusMethodNotAllowed
-	case CodeBusy, CodeNoPreviousRelease, CodeNotAwaiting, CodeFailedElsewhere:
+	case CodeBusy, CodeNoPreviousRelease, CodeNotAwaiting, CodeFailedElsewhere, CodeInvalidState:
 		return http.StatusConflict
 	case CodeUnsupportedMedia:
 		return http.StatusUnsupportedMediaType

@@ -12,6 +12,7 @@ import (
 	"github.com/tugdev/tug/internal/config"
 	"github.com/tugdev/tug/internal/deploy"
 	"github.com/tugdev/tug/internal/flags"
+	"github.com/tugdev/tug/internal/incident"
 	"github.com/tugdev/tug/internal/logs"
 	"github.com/tugdev/tug/internal/metrics"
 	"github.com/tugdev/tug/internal/secretstore"
@@ -21,7 +22,8 @@ import (
 // loader's own rules, with the same code the server runs at start and on
 // every reload: the monitoring settings, the alert rules as the rule
 // engine builds them (tug.yaml's, the default packs and SLOs, and the
-// Prometheus rule files of alert_files), and the proxy's certificate.
+// Prometheus rule files of alert_files), the runbooks and remediation
+// (incident.Check), and the proxy's certificate.
 // Errors are config.Errors, positioned in tug.yaml or in the rule file
 // at fault. Warnings are problems that do not stop the server but make a
 // rule useless: a metric no configured source produces.
@@ -32,6 +34,9 @@ func Check(ctx context.Context, cfg *config.Config) (warnings config.Errors, err
 	groups, aerr := alert.Check(ctx, cfg, dir, metrics.RecordingRules().Groups)
 	errs = append(errs, cfg.Positioned(aerr)...)
 	errs = append(errs, secretstore.CheckConfig(cfg)...)
+	if aerr == nil {
+		errs = append(errs, cfg.Positioned(incident.Check(cfg, dir, alertNames(groups)))...)
+	}
 	if p := cfg.Proxy; p != nil && p.HTTPS != "" && p.TLS != nil && p.TLS.Cert != "" && p.TLS.Key != "" {
 		if _, err := tls.LoadX509KeyPair(absFrom(dir, p.TLS.Cert), absFrom(dir, p.TLS.Key)); err != nil {
 			errs = append(errs, cfg.Errorf("proxy.tls", "the proxy cannot load its certificate: %v", err))
@@ -87,6 +92,17 @@ func Check(ctx context.Context, cfg *config.Config) (warnings config.Errors, err
 		}
 	}
 	return warnings, nil
+}
+
+// alertNames are the names of the alerting rules of groups.
+func alertNames(groups []*rules.Group) []string {
+	var out []string
+	for _, g := range groups {
+		for _, r := range g.AlertingRules() {
+			out = append(out, r.Name())
+		}
+	}
+	return out
 }
 
 // applyConfig hands a new config to the running rooms: the alert engine

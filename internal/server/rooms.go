@@ -38,7 +38,7 @@ type monitoring struct {
 // startMonitoring opens the TSDB and builds the first alert engine. It does
 // not start collection; run does.
 func startMonitoring(ctx context.Context, o Options, cfg *config.Config, st *store.Store,
-	rts map[string]runtime.Runtime, px *proxy.Client, reg *prometheus.Registry) (*monitoring, error) {
+	rts map[string]runtime.Runtime, px *proxy.Client, reg *prometheus.Registry, obs alert.Observer) (*monitoring, error) {
 	m := &monitoring{log: o.Logger}
 	instances := func(ctx context.Context) ([]runtime.Instance, error) {
 		var all []runtime.Instance
@@ -78,6 +78,7 @@ func startMonitoring(ctx context.Context, o Options, cfg *config.Config, st *sto
 			Logger:          o.Logger.With("room", "alert"),
 			Now:             o.Now,
 			State:           state,
+			Observer:        obs,
 			Secret: func(ctx context.Context, name string) (string, error) {
 				vals, err := o.Secrets(ctx, []string{name})
 				if err != nil {

@@ -147,11 +147,13 @@ func Run(ctx context.Context, opts Options) error {
 		d.startProxy,
 		d.startLogs,
 		d.openRuntimes,
+		d.openStatusPage,
 		d.openMonitoring,
 		d.startRegistry,
 		d.startFlags,
 		d.startDeploys,
 		d.openAccess,
+		d.startIncidents,
 		d.startFlagRamps,
 		d.startBackups,
 		d.startRuns,
@@ -188,6 +190,7 @@ type daemon struct {
 	flags     *flags.Manager
 	runs      *runner.Queue
 	hooks     *forge.Hooks
+	incidents *incidentRoom
 	reqCtx    context.Context
 	stopReqs  context.CancelCauseFunc
 	api       *api.Handler
@@ -339,7 +342,7 @@ func (d *daemon) openRuntimes(ctx context.Context) error {
 
 // openMonitoring opens the TSDB and builds the first alert engine.
 func (d *daemon) openMonitoring(ctx context.Context) error {
-	mon, err := startMonitoring(ctx, d.o, d.cfg, d.store, d.runtimes, d.px.client, d.o.Registry)
+	mon, err := startMonitoring(ctx, d.o, d.cfg, d.store, d.runtimes, d.px.client, d.o.Registry, &d.incidents.relay)
 	if err != nil {
 		return err
 	}
@@ -371,6 +374,8 @@ func (d *daemon) startDeploys(ctx context.Context) error {
 		Secrets:  d.secrets.sources,
 		Images:   d.images,
 		Flags:    d.flags,
+		// The public status page's route leads to its own listener.
+		ExtraRoutes: d.statusRoutes,
 	})
 	if err != nil {
 		return err
@@ -430,6 +435,7 @@ func (d *daemon) listen(context.Context) error {
 		Flags:     d.flags,
 		Runs:      d.runs,
 		Hooks:     d.hooks,
+		Incidents: d.incidents.manager,
 		Health:    api.HealthResponse{PID: os.Getpid(), StateDir: d.o.StateDir, Version: d.o.Version},
 		ProxyHTTP: d.httpAddr,
 		Logger:    d.log,
@@ -509,6 +515,7 @@ func (d *daemon) serve(ctx context.Context) error {
 	wg.Go(func() { d.mon.run(bg) })
 	wg.Go(func() { d.rescans().run(bg) })
 	wg.Go(func() { d.secrets.run(bg) })
+	wg.Go(func() { d.incidents.run(bg) })
 	<-watchReady
 	d.log.Info("tug server ready", "socket", d.info.Socket, "listen", d.info.Listen, "proxy", d.httpAddr, "pid", d.info.PID)
 	if d.o.Ready != nil {

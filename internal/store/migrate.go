@@ -15,10 +15,11 @@ type migration struct {
 // Each area numbers its steps from its own base, so a step added to one
 // area never renumbers another's in databases that already exist.
 const (
-	runBase    = 0
-	deployBase = 1000
-	alertBase  = 2000
-	flagBase   = 3000
+	runBase      = 0
+	deployBase   = 1000
+	alertBase    = 2000
+	flagBase     = 3000
+	incidentBase = 8400 // spaced apart, so areas added side by side never share a number
 )
 
 // migrations is the schema history, applied in version order, each in its
@@ -30,6 +31,7 @@ func migrations() []migration {
 	all = append(all, numbered(deployBase, deployMigrations())...)
 	all = append(all, numbered(alertBase, alertMigrations())...)
 	all = append(all, numbered(flagBase, flagMigrations())...)
+	all = append(all, numbered(incidentBase, incidentMigrations())...)
 	return all
 }
 

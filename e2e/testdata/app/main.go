@@ -5,6 +5,10 @@
 //	PORT         where to listen (set by tug)
 //	FAIL_RATE    share of requests to / answered 500 (0..1)
 //	HEALTH_FAIL  "1": /healthz answers 503
+//
+// A file ./FAULT holding a share (0..1), read at every request, injects
+// failures into a running instance: a bad release that only fails once
+// it is live.
 package main
 
 import (
@@ -41,7 +45,11 @@ func main() {
 	})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		i := n.Add(1)
-		if failRate > 0 && float64(i%100) < failRate*100 {
+		rate := failRate
+		if b, err := os.ReadFile("FAULT"); err == nil {
+			rate, _ = strconv.ParseFloat(strings.TrimSpace(string(b)), 64)
+		}
+		if rate > 0 && float64(i%100) < rate*100 {
 			http.Error(w, "boom", http.StatusInternalServerError)
 			return
 		}
