@@ -17,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tugdev/tug/internal/audit"
 	"github.com/tugdev/tug/internal/config"
 	"github.com/tugdev/tug/internal/flagset"
 	"github.com/tugdev/tug/internal/secret"
@@ -68,9 +69,22 @@ type Options struct {
 	FlagsURL func(addr, env string) string
 	// RampEvery is how often ramps are stepped and checked (default 10s).
 	RampEvery time.Duration
-	Now       func() time.Time
-	Logger    *slog.Logger
+	// Audit records the changes ramps make on their own (each step, a
+	// halt) in the audit log (the server's *audit.Log); nil records none.
+	Audit  Recorder
+	Now    func() time.Time
+	Logger *slog.Logger
 }
+
+// Recorder writes the changes made without an API call to the audit log
+// (the server's *audit.Log). Record is called once per change, after it
+// is stored, with the manager's change lock held: it must not block long
+// and honours ctx. An error is logged, never retried.
+type Recorder interface {
+	Record(ctx context.Context, r audit.Record) error
+}
+
+var _ Recorder = (*audit.Log)(nil)
 
 // Record kinds in the store.
 const (

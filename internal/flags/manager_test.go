@@ -5,11 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"math"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/tugdev/tug/internal/audit"
 	"github.com/tugdev/tug/internal/config"
 	"github.com/tugdev/tug/internal/flagset"
 	"github.com/tugdev/tug/internal/store"
@@ -102,6 +104,26 @@ type harness struct {
 	clock *testkit.Clock
 	rate  *float64
 	dir   string
+	audit *audited
+}
+
+// audited keeps the audit records the manager writes.
+type audited struct {
+	mu   sync.Mutex
+	recs []audit.Record
+}
+
+func (a *audited) Record(_ context.Context, r audit.Record) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.recs = append(a.recs, r)
+	return nil
+}
+
+func (a *audited) got() []audit.Record {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return slices.Clone(a.recs)
 }
 
 func newHarness(t *testing.T, dir string, src string) *harness {
@@ -111,9 +133,9 @@ func newHarness(t *testing.T, dir string, src string) *harness {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	h := &harness{st: st, push: &pushes{}, roll: &rolls{}, clock: testkit.NewClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)), rate: new(float64), dir: dir}
+	h := &harness{st: st, push: &pushes{}, roll: &rolls{}, audit: &audited{}, clock: testkit.NewClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)), rate: new(float64), dir: dir}
 	m, err := New(context.Background(), Options{
-		Store: st, Push: h.push, Roll: h.roll, StateDir: dir, ProxyAddr: "0.0.0.0:8080", Now: h.clock.Now, RampEvery: time.Hour,
+		Store: st, Push: h.push, Roll: h.roll, StateDir: dir, ProxyAddr: "0.0.0.0:8080", Now: h.clock.Now, RampEvery: time.Hour, Audit: h.audit,
 		FlagsURL: func(addr, env string) string { return "http://" + addr + "/_tug/flags/" + env },
 		Query: func(_ context.Context, expr string) (float64, error) {
 			if strings.Contains(expr, "tug_proxy_requests_total") {
@@ -350,6 +372,15 @@ func TestRampStepsAndHalts(t *testing.T) {
 	}
 	if strings.Join(kinds, " ") != "ramp ramp halt" {
 		t.Errorf("ramp history %v", kinds)
+	}
+	// Each step and the halt, made without an API call, are tug's own
+	// records in the audit log.
+	var recs []string
+	for _, r := range h.audit.got() {
+		recs = append(recs, r.Actor+" "+r.Action+" "+r.Target+" "+r.Outcome)
+	}
+	if want := []string{"tug flag.ramp theme/production ok", "tug flag.ramp theme/production ok", "tug flag.halt theme/production ok"}; !slices.Equal(recs, want) {
+		t.Errorf("audit records %v, want %v", recs, want)
 	}
 	// Reset starts it over.
 	if _, err := h.m.Reset(ctx, "theme", "production", "ann"); err != nil {

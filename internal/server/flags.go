@@ -32,6 +32,7 @@ func (d *daemon) startFlags(ctx context.Context) error {
 		StateDir:  d.o.StateDir,
 		ProxyAddr: d.httpAddr,
 		FlagsURL:  proxy.FlagsURL,
+		Audit:     d.audit,
 		Now:       d.o.Now,
 		Logger:    d.log,
 	})
