@@ -19,6 +19,7 @@ import (
 	"github.com/tugdev/tug/internal/deploy"
 	"github.com/tugdev/tug/internal/incident"
 	"github.com/tugdev/tug/internal/logs"
+	"github.com/tugdev/tug/internal/secret"
 	"github.com/tugdev/tug/internal/store"
 )
 
@@ -125,9 +126,11 @@ func (d *daemon) startIncidents(ctx context.Context) error {
 			flagChanges{st: d.store},
 			logChanges{lg: d.logs},
 		},
-		Logs:       d.logs,
-		Query:      d.mon.mon.Query,
-		Secrets:    d.o.Secrets,
+		Logs:  d.logs,
+		Query: d.mon.mon.Query,
+		SecretValues: func(ctx context.Context) []secret.Value {
+			return d.secrets.sources.Every(ctx, current())
+		},
 		ShellEnv:   []string{"TUG_STATE_DIR=" + d.o.StateDir},
 		Recorder:   auditedActions{log: d.audit},
 		Registerer: d.o.Registry,
