@@ -79,9 +79,12 @@ type Options struct {
 	// DeployerFor, when set, gives the deployer of one run.
 	DeployerFor func(spec Spec) pipeline.Deployer
 	// Scanner runs scan jobs; nil makes them fail, saying so.
-	Scanner   pipeline.Scanner
-	LookupEnv func(string) (string, bool)
-	Logger    *slog.Logger
+	Scanner pipeline.Scanner
+	// ScannerFor, when set, gives the scanner of one run, with the run's
+	// tug.yaml and checkout (a server run's worktree).
+	ScannerFor func(cfg *config.Config, dir string) pipeline.Scanner
+	LookupEnv  func(string) (string, bool)
+	Logger     *slog.Logger
 }
 
 // Runner runs pipelines. It is safe for concurrent use; runs share its
@@ -208,6 +211,9 @@ func (r *Runner) execute(ctx context.Context, p *Prepared, runID int64, obs pipe
 	}
 	if r.o.DeployerFor != nil {
 		opts.Deployer = r.o.DeployerFor(p.Spec)
+	}
+	if r.o.ScannerFor != nil {
+		opts.Scanner = r.o.ScannerFor(p.Config, p.Dir)
 	}
 	if obs != nil {
 		opts.Observer = observers{rec, obs}
