@@ -475,6 +475,15 @@ func (q *Queue) Get(ctx context.Context, id int64) (*RunInfo, error) {
 // and, with cancel_in_progress, its running run is cancelled. cfg is the
 // config of the run's commit (its concurrency group); nil for none.
 func (q *Queue) Enqueue(ctx context.Context, spec Spec, cfg *config.Config) (*RunInfo, error) {
+	info, _, err := q.enqueue(ctx, spec, cfg, false)
+	return info, err
+}
+
+// enqueue is Enqueue; once, it queues nothing when a run of the same
+// pipeline, event, ref and commit exists that was not cancelled or
+// interrupted (a webhook delivered again, a push both watched and
+// posted) and answers that run, with queued false.
+func (q *Queue) enqueue(ctx context.Context, spec Spec, cfg *config.Config, once bool) (info *RunInfo, queued bool, err error) {
 	group, cancelRunning := "", false
 	if cfg != nil {
 		if p := cfg.Pipelines[spec.Pipeline]; p != nil && p.Concurrency != nil {
@@ -486,25 +495,35 @@ func (q *Queue) Enqueue(ctx context.Context, spec Spec, cfg *config.Config) (*Ru
 	}
 	req, err := json.Marshal(spec)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	rec := storeRun(spec, "")
 	rec.Concurrency, rec.Request = group, string(req)
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	if once {
+		prev, err := q.o.Store.RunOf(ctx, spec.Pipeline, spec.Event, spec.Branch, spec.Tag, spec.Commit)
+		if err == nil {
+			info := Info(*prev, nil)
+			return &info, false, nil
+		}
+		if !errors.Is(err, store.ErrNotFound) {
+			return nil, false, err
+		}
+	}
 	id, err := q.o.Store.EnqueueRun(ctx, rec)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	if group != "" {
 		queued, err := q.o.Store.QueuedRuns(ctx)
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		for _, r := range queued {
 			if r.ID != id && r.Concurrency == group {
 				if err := q.o.Store.CancelQueued(ctx, r.ID, fmt.Sprintf("superseded by run %d", id)); err != nil && !errors.Is(err, store.ErrNotQueued) {
-					return nil, err
+					return nil, false, err
 				}
 			}
 		}
@@ -518,8 +537,8 @@ func (q *Queue) Enqueue(ctx context.Context, spec Spec, cfg *config.Config) (*Ru
 		}
 	}
 	q.poke()
-	info := Info(*rec, nil)
-	return &info, nil
+	out := Info(*rec, nil)
+	return &out, true, nil
 }
 
 // RecordInvalid records runs that could not be planned because the
