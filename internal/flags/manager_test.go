@@ -181,11 +181,22 @@ func TestResolveFromConfig(t *testing.T) {
 	if r := evaluate(t, h.m, "production", "new-checkout", map[string]any{"plan": "pro"}); r.VariantName() != "on" || r.Reason != flagset.ReasonTargetingMatch {
 		t.Errorf("production, pro: %+v", r)
 	}
-	vars, key := h.m.InstanceEnv("web", "production")
+	vars, key := h.m.InstanceEnv("web", "production", false)
 	if vars["FEATURE_NEW_CHECKOUT"] != "false" || vars["TUG_FLAGS_URL"] != "http://0.0.0.0:8080/_tug/flags/production" {
 		t.Errorf("web's variables: %v", vars)
 	}
-	if v, _ := h.m.InstanceEnv("api", "production"); v["FEATURE_NEW_CHECKOUT"] != "" {
+	// A container reaches the proxy at the Docker bridge's gateway.
+	if v, _ := h.m.InstanceEnv("web", "production", true); v["TUG_FLAGS_URL"] != "http://0.0.0.0:8080/_tug/flags/production" {
+		t.Errorf("a container without a container address: %v", v)
+	}
+	h.m.opts.ContainerProxyAddr = "172.17.0.1:8080"
+	if v, _ := h.m.InstanceEnv("web", "production", true); v["TUG_FLAGS_URL"] != "http://172.17.0.1:8080/_tug/flags/production" {
+		t.Errorf("a container's variables: %v", v)
+	}
+	if v, _ := h.m.InstanceEnv("web", "production", false); v["TUG_FLAGS_URL"] != "http://0.0.0.0:8080/_tug/flags/production" {
+		t.Errorf("a process's variables with a container address: %v", v)
+	}
+	if v, _ := h.m.InstanceEnv("api", "production", false); v["FEATURE_NEW_CHECKOUT"] != "" {
 		t.Errorf("api does not use the flag: %v", v)
 	}
 	table, _ := json.Marshal(h.m.FlagSet())
@@ -195,15 +206,15 @@ func TestResolveFromConfig(t *testing.T) {
 	if key.String() != "<secret>" || !strings.HasPrefix(key.Reveal(), "tugf_") {
 		t.Errorf("key %v", key)
 	}
-	if v, k := newHarness(t, t.TempDir(), "version: 1\nservices: {web: {run: ./web}}\n").m.InstanceEnv("web", "default"); v != nil || k.Reveal() != "" {
+	if v, k := newHarness(t, t.TempDir(), "version: 1\nservices: {web: {run: ./web}}\n").m.InstanceEnv("web", "default", false); v != nil || k.Reveal() != "" {
 		t.Errorf("without flags an instance gets %v and a key", v)
 	}
 	// The same key after a restart (same state directory); another service's differs.
 	h2 := newHarness(t, h.dir, flagsYAML)
-	if _, k2 := h2.m.InstanceEnv("web", "production"); k2.Reveal() != key.Reveal() {
+	if _, k2 := h2.m.InstanceEnv("web", "production", false); k2.Reveal() != key.Reveal() {
 		t.Error("the client key changed across a restart")
 	}
-	if _, k3 := h2.m.InstanceEnv("web", "staging"); k3.Reveal() == key.Reveal() {
+	if _, k3 := h2.m.InstanceEnv("web", "staging", false); k3.Reveal() == key.Reveal() {
 		t.Error("staging and production share a key")
 	}
 }
