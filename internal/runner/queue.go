@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -335,11 +337,24 @@ func (q *Queue) execute(ctx context.Context, r store.Run) {
 		q.failRun(ctx, r.ID, "the run cannot start", errorLines(err))
 		return
 	}
-	log.Info("run started", "dir", r.Dir)
-	res, err := q.o.Runner.execute(ctx, prep, r.ID, nil, q.notify)
+	log.Info("run started", "dir", r.Dir, "resumed", spec.Resumed)
+	waits := &waitingJobs{ctx: ctx, jobs: map[string]bool{}}
+	res, err := q.o.Runner.execute(ctx, prep, r.ID, waits, q.notify)
 	switch {
 	case err != nil:
 		log.Warn("run failed to start", "err", err)
+	case errors.Is(context.Cause(ctx), deploy.ErrServerStopping) && len(waits.list()) > 0:
+		// A person's approval outlives the server: the next one starts
+		// the run again and its deploys find the releases they made.
+		spec.Resumed = true
+		req, _ := json.Marshal(spec)
+		reason := fmt.Sprintf("the server stopped while %s waited for approval; the next server goes on with it", strings.Join(waits.list(), ", "))
+		if err := q.o.Store.RequeueRun(context.WithoutCancel(ctx), r.ID, string(req), reason); err != nil {
+			log.Error("runs: queueing a run waiting for approval again", "err", err)
+			_ = q.o.Store.FinishRun(context.WithoutCancel(ctx), r.ID, store.StatusInterrupted, time.Now())
+			return
+		}
+		log.Info("run waits for approval: the next server goes on with it", "jobs", waits.list())
 	case errors.Is(context.Cause(ctx), deploy.ErrServerStopping):
 		// Cut off by the server stopping: interrupted, as after a crash.
 		_ = q.o.Store.FinishRun(context.WithoutCancel(ctx), r.ID, store.StatusInterrupted, time.Now())
@@ -347,6 +362,33 @@ func (q *Queue) execute(ctx context.Context, r store.Run) {
 	default:
 		log.Info("run finished", "status", res.Status)
 	}
+}
+
+// waitingJobs follows which jobs of a run wait for a person. A job that
+// stops waiting because the server stops still waits (for the next one).
+type waitingJobs struct {
+	ctx  context.Context // the run's
+	mu   sync.Mutex
+	jobs map[string]bool
+}
+
+func (w *waitingJobs) Observe(ev pipeline.Event) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	switch ev.Type {
+	case pipeline.EventJobWaiting:
+		w.jobs[ev.Job] = true
+	case pipeline.EventJobResumed:
+		if !errors.Is(context.Cause(w.ctx), deploy.ErrServerStopping) {
+			delete(w.jobs, ev.Job)
+		}
+	}
+}
+
+func (w *waitingJobs) list() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return slices.Sorted(maps.Keys(w.jobs))
 }
 
 // endStopped records a run stopped before its pipeline started:

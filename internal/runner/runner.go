@@ -63,6 +63,9 @@ type Spec struct {
 	// Source is the git directory the commit is read from (the server's
 	// mirror); "" for a run in a working copy.
 	Source string `json:"source,omitempty"`
+	// Resumed: a server stopped this run while a job waited for approval
+	// and queued it again; its deploys find what they did before.
+	Resumed bool `json:"resumed,omitempty"`
 }
 
 // Options wire a Runner. Store is required.
