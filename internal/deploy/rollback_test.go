@@ -175,33 +175,41 @@ func TestApprovalEndsWithContext(t *testing.T) {
 	}
 }
 
+// awaitingApproval deploys req to production, which needs approval, on a
+// new harness under a life stop ends, and waits until the release id
+// awaits approval; done hears how the deploy ended.
+func awaitingApproval(t *testing.T, req Request) (h *harness, id string, stop context.CancelCauseFunc, done chan error) {
+	t.Helper()
+	cfg := configWith(webService("rolling", "ok"), "production")
+	cfg.Environments["production"].Approval = config.Approval{Required: true}
+	h = newHarness(t, cfg)
+	life, stop := context.WithCancelCause(context.Background())
+	done = make(chan error, 1)
+	go func() {
+		_, err := h.m.Deploy(life, req, h.progress)
+		done <- err
+	}()
+	testkit.Eventually(t, 0, "the approval event", func() bool {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		for _, e := range h.events {
+			if e.Phase == "approval" {
+				id = e.Release
+				return true
+			}
+		}
+		return false
+	})
+	return h, id, stop, done
+}
+
 // A release waiting for approval outlives its server: stopped (cause
 // ErrServerStopping) or crashed, the next server waits again, and the
 // approval deploys it.
 func TestApprovalSurvivesServerRestart(t *testing.T) {
 	t.Parallel()
 	for _, crash := range []bool{false, true} {
-		cfg := configWith(webService("rolling", "ok"), "production")
-		cfg.Environments["production"].Approval = config.Approval{Required: true}
-		h := newHarness(t, cfg)
-		life, stop := context.WithCancelCause(context.Background())
-		done := make(chan error, 1)
-		go func() {
-			_, err := h.m.Deploy(life, Request{Service: "web"}, h.progress)
-			done <- err
-		}()
-		var id string
-		testkit.Eventually(t, 0, "the approval event", func() bool {
-			h.mu.Lock()
-			defer h.mu.Unlock()
-			for _, e := range h.events {
-				if e.Phase == "approval" {
-					id = e.Release
-					return true
-				}
-			}
-			return false
-		})
+		h, id, stop, done := awaitingApproval(t, Request{Service: "web"})
 		if crash {
 			h.crash()
 		} else {
@@ -353,28 +361,8 @@ func TestRollbackSaysWhyItRedeploys(t *testing.T) {
 // deployer finds nothing.
 func TestResumeFollowsAReleaseAwaitingApproval(t *testing.T) {
 	t.Parallel()
-	cfg := configWith(webService("rolling", "ok"), "production")
-	cfg.Environments["production"].Approval = config.Approval{Required: true}
-	h := newHarness(t, cfg)
 	const who = "pipeline ci (push)"
-	life, stop := context.WithCancelCause(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		_, err := h.m.Deploy(life, Request{Service: "web", Environment: "production", Who: who}, h.progress)
-		done <- err
-	}()
-	var id string
-	testkit.Eventually(t, 0, "the approval event", func() bool {
-		h.mu.Lock()
-		defer h.mu.Unlock()
-		for _, e := range h.events {
-			if e.Phase == "approval" {
-				id = e.Release
-				return true
-			}
-		}
-		return false
-	})
+	h, id, stop, done := awaitingApproval(t, Request{Service: "web", Environment: "production", Who: who})
 	stop(ErrServerStopping)
 	if err := <-done; !errors.Is(err, ErrServerStopping) {
 		t.Fatalf("stopped server: deploy returned %v", err)
