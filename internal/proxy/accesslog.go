@@ -231,7 +231,7 @@ func (l *accessLog) close() error {
 
 func (e *accessEntry) appendJSON(b []byte) []byte {
 	b = append(b, `{"ts":"`...)
-	b = e.time.UTC().AppendFormat(b, "2006-01-02T15:04:05.000Z07:00")
+	b = appendTimestamp(b, e.time.UTC())
 	b = append(b, `","request_id":`...)
 	b = appendJSONString(b, e.requestID)
 	b = append(b, `,"remote":`...)
@@ -249,7 +249,7 @@ func (e *accessEntry) appendJSON(b []byte) []byte {
 	b = append(b, `,"bytes":`...)
 	b = strconv.AppendInt(b, e.bytes, 10)
 	b = append(b, `,"duration_ms":`...)
-	b = strconv.AppendFloat(b, float64(e.duration.Microseconds())/1000, 'f', 3, 64)
+	b = appendMillis(b, e.duration)
 	if e.service != "" {
 		b = append(b, `,"service":`...)
 		b = appendJSONString(b, e.service)
@@ -265,6 +265,55 @@ func (e *accessEntry) appendJSON(b []byte) []byte {
 		b = appendJSONString(b, e.upstream)
 	}
 	return append(b, "}\n"...)
+}
+
+// appendTimestamp appends t (UTC) as t.AppendFormat(b,
+// "2006-01-02T15:04:05.000Z07:00") does for years 0 to 9999, without
+// interpreting the layout on every line.
+func appendTimestamp(b []byte, t time.Time) []byte {
+	y, mo, d := t.Date()
+	h, mi, s := t.Clock()
+	if y < 0 || y > 9999 {
+		return t.AppendFormat(b, "2006-01-02T15:04:05.000Z07:00")
+	}
+	b = appendDigits(b, y, 4)
+	b = append(b, '-')
+	b = appendDigits(b, int(mo), 2)
+	b = append(b, '-')
+	b = appendDigits(b, d, 2)
+	b = append(b, 'T')
+	b = appendDigits(b, h, 2)
+	b = append(b, ':')
+	b = appendDigits(b, mi, 2)
+	b = append(b, ':')
+	b = appendDigits(b, s, 2)
+	b = append(b, '.')
+	b = appendDigits(b, t.Nanosecond()/1e6, 3)
+	return append(b, 'Z')
+}
+
+// appendMillis appends d in milliseconds with three decimals (whole
+// microseconds), as strconv.AppendFloat(b, µs/1000, 'f', 3, 64) would.
+func appendMillis(b []byte, d time.Duration) []byte {
+	us := d.Microseconds()
+	if us < 0 {
+		return strconv.AppendFloat(b, float64(us)/1000, 'f', 3, 64)
+	}
+	b = strconv.AppendInt(b, us/1000, 10)
+	b = append(b, '.')
+	return appendDigits(b, int(us%1000), 3)
+}
+
+// appendDigits appends n (>= 0) in decimal, zero-padded to width.
+func appendDigits(b []byte, n, width int) []byte {
+	var buf [20]byte
+	i := len(buf)
+	for n > 0 || i > len(buf)-width {
+		i--
+		buf[i] = byte('0' + n%10)
+		n /= 10
+	}
+	return append(b, buf[i:]...)
 }
 
 const hexDigits = "0123456789abcdef"

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 )
@@ -51,16 +52,17 @@ func isHop(k string, conn []string) bool {
 // serveFast proxies r to st.backend, retrying on other backends when a
 // backend cannot be reached (a request without body is always safe to
 // resend). It reports a transport failure in st.transport.
-func (s *Server) serveFast(w http.ResponseWriter, r *http.Request, st *reqState) {
+// now is when the request began: the pool's idle clock.
+func (s *Server) serveFast(w http.ResponseWriter, r *http.Request, st *reqState, now time.Time) {
 	ctx := r.Context()
 	for {
 		b := st.backend
-		resp, uc, err := s.exchange(ctx, r, st, b)
+		resp, uc, err := s.exchange(ctx, r, st, b, now)
 		if err == nil {
 			if b.fails.Load() != 0 {
 				b.fails.Store(0)
 			}
-			s.copyAnswer(w, st, resp, uc)
+			s.copyAnswer(w, st, resp, uc, now)
 			return
 		}
 		if ctx.Err() != nil {
@@ -97,10 +99,10 @@ func (s *Server) serveFast(w http.ResponseWriter, r *http.Request, st *reqState)
 // exchange sends the request head to b and reads the answer's head. A
 // kept-alive connection that the backend closed meanwhile is replaced
 // once by a fresh one.
-func (s *Server) exchange(ctx context.Context, r *http.Request, st *reqState, b *backend) (*http.Response, *upConn, error) {
+func (s *Server) exchange(ctx context.Context, r *http.Request, st *reqState, b *backend, now time.Time) (*http.Response, *upConn, error) {
 	u := s.upstream
 	for attempt := 0; ; attempt++ {
-		uc, reused, err := u.get(ctx, b.addr)
+		uc, reused, err := u.get(ctx, b.addr, now)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -137,7 +139,7 @@ func (s *Server) exchange(ctx context.Context, r *http.Request, st *reqState, b 
 func writeRequestHead(bw *bufio.Writer, r *http.Request, rid string) {
 	bw.WriteString(r.Method)
 	bw.WriteByte(' ')
-	bw.WriteString(r.URL.RequestURI())
+	writeRequestURI(bw, r.URL)
 	bw.WriteString(" HTTP/1.1\r\nHost: ")
 	bw.WriteString(r.Host)
 	bw.WriteString("\r\n")
@@ -171,9 +173,26 @@ func writeRequestHead(bw *bufio.Writer, r *http.Request, rid string) {
 	bw.WriteString("\r\n\r\n")
 }
 
+// writeRequestURI writes u.RequestURI() without building the string.
+func writeRequestURI(bw *bufio.Writer, u *url.URL) {
+	if u.Opaque != "" || u.Scheme != "" {
+		bw.WriteString(u.RequestURI()) // rare forms: the one definition
+		return
+	}
+	p := u.EscapedPath()
+	if p == "" {
+		p = "/"
+	}
+	bw.WriteString(p)
+	if u.ForceQuery || u.RawQuery != "" {
+		bw.WriteByte('?')
+		bw.WriteString(u.RawQuery)
+	}
+}
+
 // copyAnswer writes the backend's answer to the client and gives the
 // connection back to the pool when the body was read to its end.
-func (s *Server) copyAnswer(w http.ResponseWriter, st *reqState, resp *http.Response, uc *upConn) {
+func (s *Server) copyAnswer(w http.ResponseWriter, st *reqState, resp *http.Response, uc *upConn, now time.Time) {
 	dst := w.Header()
 	conn := resp.Header["Connection"]
 	for k, vv := range resp.Header {
@@ -182,7 +201,7 @@ func (s *Server) copyAnswer(w http.ResponseWriter, st *reqState, resp *http.Resp
 		}
 		dst[k] = vv
 	}
-	dst.Set("X-Request-Id", st.requestID)
+	dst["X-Request-Id"] = st.ridv
 	s.setSticky(dst, st)
 	if e := st.route.edge; e != nil {
 		e.setHeaders(dst, st.tls)
@@ -196,9 +215,12 @@ func (s *Server) copyAnswer(w http.ResponseWriter, st *reqState, resp *http.Resp
 	}
 	w.WriteHeader(resp.StatusCode)
 
-	stream := resp.ContentLength == -1 || isEventStream(resp.Header["Content-Type"])
-	rc := http.NewResponseController(w)
-	buf := s.buffers.Get()
+	var rc *http.ResponseController
+	if resp.ContentLength == -1 || isEventStream(resp.Header["Content-Type"]) {
+		rc = http.NewResponseController(w) // a stream: flush as it comes
+	}
+	bp := s.buffers.get()
+	buf := *bp
 	complete := false
 	for {
 		n, err := resp.Body.Read(buf)
@@ -206,7 +228,7 @@ func (s *Server) copyAnswer(w http.ResponseWriter, st *reqState, resp *http.Resp
 			if _, werr := w.Write(buf[:n]); werr != nil {
 				break
 			}
-			if stream {
+			if rc != nil {
 				rc.Flush()
 			}
 		}
@@ -218,13 +240,13 @@ func (s *Server) copyAnswer(w http.ResponseWriter, st *reqState, resp *http.Resp
 			break
 		}
 	}
-	s.buffers.Put(buf)
+	s.buffers.put(bp)
 	for k, vv := range resp.Trailer {
 		dst[k] = vv
 	}
 	stopped := uc.stop()
 	if complete && stopped && !resp.Close && uc.br.Buffered() == 0 {
-		s.upstream.put(uc)
+		s.upstream.put(uc, now)
 		return
 	}
 	uc.c.Close()

@@ -48,9 +48,10 @@ func newUpstream(fallback http.RoundTripper) *upstream {
 	}
 }
 
-// get returns an idle connection to addr (reused=true) or dials one.
-func (u *upstream) get(ctx context.Context, addr string) (*upConn, bool, error) {
-	now := time.Now()
+// get returns an idle connection to addr (reused=true) or dials one;
+// now is the caller's clock (the request's start), against which a
+// connection's idle time counts.
+func (u *upstream) get(ctx context.Context, addr string, now time.Time) (*upConn, bool, error) {
 	u.mu.Lock()
 	for {
 		list := u.idle[addr]
@@ -74,9 +75,11 @@ func (u *upstream) get(ctx context.Context, addr string) (*upConn, bool, error) 
 	return &upConn{c: c, br: bufio.NewReaderSize(c, 4096), bw: bufio.NewWriterSize(c, 4096), addr: addr}, false, nil
 }
 
-// put returns a connection whose answer was read to the end.
-func (u *upstream) put(uc *upConn) {
-	uc.lastUsed = time.Now()
+// put returns a connection whose answer was read to the end; its idle
+// time counts from now, the start of the request it served (earlier than
+// its end: the pool errs toward a fresh connection, and reads no clock).
+func (u *upstream) put(uc *upConn, now time.Time) {
+	uc.lastUsed = now
 	u.mu.Lock()
 	if len(u.idle[uc.addr]) < u.maxIdle {
 		u.idle[uc.addr] = append(u.idle[uc.addr], uc)
