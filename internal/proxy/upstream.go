@@ -36,6 +36,9 @@ type upConn struct {
 	// stop ends the current exchange's cancellation hook; false if the
 	// hook already fired (the connection has a past deadline: not reusable).
 	stop func() bool
+	// expire is the hook: it unblocks the exchange with a past deadline.
+	// Made once per connection, so an exchange allocates no closure.
+	expire func()
 }
 
 func newUpstream(fallback http.RoundTripper) *upstream {
@@ -72,7 +75,9 @@ func (u *upstream) get(ctx context.Context, addr string, now time.Time) (*upConn
 	if err != nil {
 		return nil, false, err
 	}
-	return &upConn{c: c, br: bufio.NewReaderSize(c, 4096), bw: bufio.NewWriterSize(c, 4096), addr: addr}, false, nil
+	uc := &upConn{c: c, br: bufio.NewReaderSize(c, 4096), bw: bufio.NewWriterSize(c, 4096), addr: addr}
+	uc.expire = func() { c.SetDeadline(time.Unix(1, 0)) }
+	return uc, false, nil
 }
 
 // put returns a connection whose answer was read to the end; its idle
