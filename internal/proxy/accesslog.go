@@ -75,6 +75,9 @@ type accessEntry struct {
 	release   string
 	instance  string
 	upstream  string
+	// tail, when set, is appendTail's encoding of service to upstream,
+	// made once per backend.
+	tail []byte
 }
 
 func openAccessLog(dir string, maxBytes int64, keep int, now func() time.Time) (*accessLog, error) {
@@ -250,6 +253,16 @@ func (e *accessEntry) appendJSON(b []byte) []byte {
 	b = strconv.AppendInt(b, e.bytes, 10)
 	b = append(b, `,"duration_ms":`...)
 	b = appendMillis(b, e.duration)
+	if e.tail != nil {
+		b = append(b, e.tail...)
+	} else {
+		b = e.appendTail(b)
+	}
+	return append(b, "}\n"...)
+}
+
+// appendTail encodes the fields from service on.
+func (e *accessEntry) appendTail(b []byte) []byte {
 	if e.service != "" {
 		b = append(b, `,"service":`...)
 		b = appendJSONString(b, e.service)
@@ -264,7 +277,7 @@ func (e *accessEntry) appendJSON(b []byte) []byte {
 		b = append(b, `,"upstream":`...)
 		b = appendJSONString(b, e.upstream)
 	}
-	return append(b, "}\n"...)
+	return b
 }
 
 // appendTimestamp appends t (UTC) as t.AppendFormat(b,

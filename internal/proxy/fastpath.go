@@ -109,7 +109,8 @@ func (s *Server) exchange(ctx context.Context, dst http.Header, r *http.Request,
 			return answer{}, nil, err
 		}
 		uc.stop = context.AfterFunc(ctx, uc.expire)
-		writeRequestHead(uc.bw, r, st.requestID)
+		// Appended in place in the writer's free space when it fits.
+		uc.bw.Write(appendRequestHead(uc.bw.AvailableBuffer(), r, st.requestID))
 		err = uc.bw.Flush()
 		var ans answer
 		if err == nil {
@@ -239,9 +240,11 @@ func parseSimpleHead(br *bufio.Reader, method string, dst http.Header) (answer, 
 				return answer{}, false
 			}
 		}
-		k := head[f.ks:f.ke]
-		switch {
-		case fieldIs(k, "content-length"):
+		switch k := head[f.ks:f.ke]; len(k) { // names by length, then bytes
+		case len("content-length"):
+			if !fieldIs(k, "content-length") {
+				break
+			}
 			if a.length >= 0 || len(v) == 0 || len(v) > 18 {
 				return answer{}, false
 			}
@@ -252,13 +255,23 @@ func parseSimpleHead(br *bufio.Reader, method string, dst http.Header) (answer, 
 				}
 				a.length = a.length*10 + int64(c-'0')
 			}
-		case fieldIs(k, "transfer-encoding"), fieldIs(k, "trailer"), fieldIs(k, "pragma"):
-			return answer{}, false
-		case fieldIs(k, "content-type"):
-			if eventStream(string(v)) {
+		case len("transfer-encoding"), len("trailer"), len("pragma"):
+			if fieldIs(k, "transfer-encoding") || fieldIs(k, "trailer") || fieldIs(k, "pragma") {
 				return answer{}, false
 			}
-		case fieldIs(k, "connection"):
+			f.hop = fieldIs(k, "upgrade")
+		case len("content-type"):
+			if fieldIs(k, "content-type") && eventStream(string(v)) {
+				return answer{}, false
+			}
+		case len("connection"):
+			if fieldIs(k, "keep-alive") {
+				f.hop = true
+				break
+			}
+			if !fieldIs(k, "connection") {
+				break
+			}
 			f.hop = true
 			for rest := v; len(rest) > 0; {
 				t, after, _ := bytes.Cut(rest, []byte(","))
@@ -270,9 +283,8 @@ func parseSimpleHead(br *bufio.Reader, method string, dst http.Header) (answer, 
 					return answer{}, false // names more hop-by-hop fields
 				}
 			}
-		case fieldIs(k, "keep-alive"), fieldIs(k, "proxy-connection"), fieldIs(k, "proxy-authenticate"),
-			fieldIs(k, "proxy-authorization"), fieldIs(k, "te"), fieldIs(k, "upgrade"):
-			f.hop = true
+		case len("te"), len("proxy-connection"), len("proxy-authenticate"), len("proxy-authorization"):
+			f.hop = fieldIs(k, "te") || fieldIs(k, "proxy-connection") || fieldIs(k, "proxy-authenticate") || fieldIs(k, "proxy-authorization")
 		}
 		if !f.hop {
 			kept++
@@ -321,20 +333,23 @@ func fieldIs(k []byte, lower string) bool {
 
 // tokenByte: c may appear in a field name (RFC 9110 5.6.2 tchar).
 func tokenByte(c byte) bool {
-	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
-		strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
+	const mask = 0 |
+		(1<<10-1)<<'0' | (1<<26-1)<<'a' | (1<<26-1)<<'A' |
+		1<<'!' | 1<<'#' | 1<<'$' | 1<<'%' | 1<<'&' | 1<<'\'' | 1<<'*' | 1<<'+' |
+		1<<'-' | 1<<'.' | 1<<'^' | 1<<'_' | 1<<'`' | 1<<'|' | 1<<'~'
+	return ((uint64(1)<<c)&(mask&(1<<64-1)) | (uint64(1)<<(c-64))&(mask>>64)) != 0
 }
 
-// writeRequestHead writes r's head for the backend: hop-by-hop headers
+// appendRequestHead appends r's head for the backend: hop-by-hop headers
 // dropped, X-Forwarded-For/-Host/-Proto set from this connection (inbound
 // ones are not trusted), X-Request-Id set.
-func writeRequestHead(bw *bufio.Writer, r *http.Request, rid string) {
-	bw.WriteString(r.Method)
-	bw.WriteByte(' ')
-	writeRequestURI(bw, r.URL)
-	bw.WriteString(" HTTP/1.1\r\nHost: ")
-	bw.WriteString(r.Host)
-	bw.WriteString("\r\n")
+func appendRequestHead(b []byte, r *http.Request, rid string) []byte {
+	b = append(b, r.Method...)
+	b = append(b, ' ')
+	b = appendRequestURI(b, r.URL)
+	b = append(b, " HTTP/1.1\r\nHost: "...)
+	b = append(b, r.Host...)
+	b = append(b, "\r\n"...)
 	conn := r.Header["Connection"]
 	for k, vv := range r.Header {
 		switch k {
@@ -345,41 +360,41 @@ func writeRequestHead(bw *bufio.Writer, r *http.Request, rid string) {
 			continue
 		}
 		for _, v := range vv {
-			bw.WriteString(k)
-			bw.WriteString(": ")
-			bw.WriteString(v)
-			bw.WriteString("\r\n")
+			b = append(b, k...)
+			b = append(b, ": "...)
+			b = append(b, v...)
+			b = append(b, "\r\n"...)
 		}
 	}
 	if ip := clientIP(r); ip != "" {
-		bw.WriteString("X-Forwarded-For: ")
-		bw.WriteString(ip)
-		bw.WriteString("\r\n")
+		b = append(b, "X-Forwarded-For: "...)
+		b = append(b, ip...)
+		b = append(b, "\r\n"...)
 	}
-	bw.WriteString("X-Forwarded-Host: ")
-	bw.WriteString(r.Host)
-	bw.WriteString("\r\nX-Forwarded-Proto: ")
-	bw.WriteString(scheme(r))
-	bw.WriteString("\r\nX-Request-Id: ")
-	bw.WriteString(rid)
-	bw.WriteString("\r\n\r\n")
+	b = append(b, "X-Forwarded-Host: "...)
+	b = append(b, r.Host...)
+	b = append(b, "\r\nX-Forwarded-Proto: "...)
+	b = append(b, scheme(r)...)
+	b = append(b, "\r\nX-Request-Id: "...)
+	b = append(b, rid...)
+	return append(b, "\r\n\r\n"...)
 }
 
-// writeRequestURI writes u.RequestURI() without building the string.
-func writeRequestURI(bw *bufio.Writer, u *url.URL) {
+// appendRequestURI appends u.RequestURI() without building the string.
+func appendRequestURI(b []byte, u *url.URL) []byte {
 	if u.Opaque != "" || u.Scheme != "" {
-		bw.WriteString(u.RequestURI()) // rare forms: the one definition
-		return
+		return append(b, u.RequestURI()...) // rare forms: the one definition
 	}
 	p := u.EscapedPath()
 	if p == "" {
 		p = "/"
 	}
-	bw.WriteString(p)
+	b = append(b, p...)
 	if u.ForceQuery || u.RawQuery != "" {
-		bw.WriteByte('?')
-		bw.WriteString(u.RawQuery)
+		b = append(b, '?')
+		b = append(b, u.RawQuery...)
 	}
+	return b
 }
 
 // copyAnswer writes the backend's answer to the client and gives the

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bytes"
 	"errors"
 	"log/slog"
 	"net"
@@ -173,23 +174,26 @@ func (c *guardConn) Read(p []byte) (int, error) {
 
 // countHead accounts b, read while a head is unfinished.
 func (c *guardConn) countHead(b []byte) error {
-	for _, ch := range b {
-		if c.tls {
+	// From one LF to the next: the bytes between matter only for
+	// whether the line was blank (nothing but CR).
+	for rest := b; !c.tls && len(rest) > 0; {
+		i := bytes.IndexByte(rest, '\n')
+		if i < 0 {
+			if len(bytes.Trim(rest, "\r")) > 0 {
+				c.lastNL = false
+			}
 			break
 		}
-		if ch == '\r' {
-			continue
+		if len(bytes.Trim(rest[:i], "\r")) > 0 {
+			c.lastNL = false
 		}
-		if ch == '\n' {
-			if c.lastNL {
-				c.headDone = true // the blank line: what follows is body
-				break
-			}
-			c.lastNL = true
-			c.lines++
-			continue
+		if c.lastNL {
+			c.headDone = true // the blank line: what follows is body
+			break
 		}
-		c.lastNL = false
+		c.lastNL = true
+		c.lines++
+		rest = rest[i+1:]
 	}
 	if c.lines > c.g.lim.MaxHeaderLines {
 		return errHeadLines

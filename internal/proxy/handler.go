@@ -175,11 +175,14 @@ func (s *Server) logAccessAt(r *http.Request, rw *responseWriter, start, end tim
 	if e.status == 0 {
 		e.status = http.StatusOK
 	}
-	if rte != nil {
+	switch {
+	case b != nil && rte != nil && rte.service == b.service && rte.env == b.env:
+		e.tail = b.logTail
+	case rte != nil:
 		e.service, e.env = rte.service, rte.env
-	}
-	if b != nil {
-		e.release, e.instance, e.upstream = b.release, b.instance, b.addr
+		if b != nil {
+			e.release, e.instance, e.upstream = b.release, b.instance, b.addr
+		}
 	}
 	s.access.write(&e)
 }
