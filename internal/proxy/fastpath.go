@@ -67,7 +67,7 @@ func (s *Server) serveFast(w http.ResponseWriter, r *http.Request, st *reqState,
 			s.copyAnswer(w, st, ans, uc, now)
 			return
 		}
-		if ctx.Err() != nil {
+		if ctx.Err() != nil || errors.Is(err, errClientGone) {
 			w.WriteHeader(statusClientClosed)
 			return
 		}
@@ -103,12 +103,13 @@ func (s *Server) serveFast(w http.ResponseWriter, r *http.Request, st *reqState,
 // that the backend closed meanwhile is replaced once by a fresh one.
 func (s *Server) exchange(ctx context.Context, dst http.Header, r *http.Request, st *reqState, b *backend, now time.Time) (answer, *upConn, error) {
 	u := s.upstream
+	gc, _ := ctx.Value(guardConnKey{}).(*guardConn)
 	for attempt := 0; ; attempt++ {
 		uc, reused, err := u.get(ctx, b.addr, now)
 		if err != nil {
 			return answer{}, nil, err
 		}
-		uc.stop = context.AfterFunc(ctx, uc.expire)
+		uc.watch(ctx, gc)
 		// Appended in place in the writer's free space when it fits.
 		uc.bw.Write(appendRequestHead(uc.bw.AvailableBuffer(), r, st.requestID))
 		err = uc.bw.Flush()
@@ -119,8 +120,11 @@ func (s *Server) exchange(ctx context.Context, dst http.Header, r *http.Request,
 		if err == nil {
 			return ans, uc, nil
 		}
-		uc.stop()
+		gone := !uc.unwatch()
 		uc.c.Close()
+		if gone {
+			return answer{}, nil, errClientGone
+		}
 		if reused && attempt == 0 && ctx.Err() == nil && (errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || connError(err)) {
 			continue
 		}
@@ -131,6 +135,9 @@ func (s *Server) exchange(ctx context.Context, dst http.Header, r *http.Request,
 		return answer{}, nil, err
 	}
 }
+
+// errClientGone: the client hung up during the exchange.
+var errClientGone = errors.New("proxy: the client hung up")
 
 // answer is the head of a backend's answer: resp as http.ReadResponse
 // parsed it, or, when resp is nil, a simple head that parseSimpleHead put
@@ -419,7 +426,7 @@ func (s *Server) copyAnswer(w http.ResponseWriter, st *reqState, ans answer, uc 
 	if resp == nil {
 		w.WriteHeader(ans.status)
 		complete := s.copyLength(w, uc.br, ans.length)
-		if stopped := uc.stop(); complete && stopped && !ans.close && uc.br.Buffered() == 0 {
+		if stopped := uc.unwatch(); complete && stopped && !ans.close && uc.br.Buffered() == 0 {
 			s.upstream.put(uc, now)
 			return
 		}
@@ -464,7 +471,7 @@ func (s *Server) copyAnswer(w http.ResponseWriter, st *reqState, ans answer, uc 
 	for k, vv := range resp.Trailer {
 		dst[k] = vv
 	}
-	stopped := uc.stop()
+	stopped := uc.unwatch()
 	if complete && stopped && !resp.Close && uc.br.Buffered() == 0 {
 		s.upstream.put(uc, now)
 		return

@@ -33,12 +33,40 @@ type upConn struct {
 	bw       *bufio.Writer
 	addr     string
 	lastUsed time.Time
-	// stop ends the current exchange's cancellation hook; false if the
-	// hook already fired (the connection has a past deadline: not reusable).
-	stop func() bool
-	// expire is the hook: it unblocks the exchange with a past deadline.
-	// Made once per connection, so an exchange allocates no closure.
+	// expire unblocks the current exchange with a past deadline when the
+	// client hangs up. Made once per connection: arming it allocates
+	// nothing (see watch).
 	expire func()
+	// The current exchange's hang-up hook: on the client's plain
+	// connection (gc), or context.AfterFunc's (afStop).
+	gc     *guardConn
+	afStop func() bool
+}
+
+// watch arms the hang-up hook for one exchange: on gc, the client's plain
+// connection, whose failed read is the hang-up net/http's server sees too
+// (it then cancels the request's context); without one (TLS, where the
+// hang-up may be a close_notify record rather than a failed read),
+// through context.AfterFunc on the request's context.
+func (uc *upConn) watch(ctx context.Context, gc *guardConn) {
+	if gc != nil {
+		uc.gc = gc
+		gc.watch(uc.expire)
+		return
+	}
+	uc.afStop = context.AfterFunc(ctx, uc.expire)
+}
+
+// unwatch disarms the hook; false if it fired (the client hung up and
+// the connection has a past deadline: not reusable).
+func (uc *upConn) unwatch() bool {
+	if gc := uc.gc; gc != nil {
+		uc.gc = nil
+		return gc.unwatch()
+	}
+	stop := uc.afStop
+	uc.afStop = nil
+	return stop == nil || stop()
 }
 
 func newUpstream(fallback http.RoundTripper) *upstream {
