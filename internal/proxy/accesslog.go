@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 )
@@ -38,6 +39,7 @@ type accessLog struct {
 	full    chan []byte // buffers ready for the file
 	bufPool sync.Pool   // spare buffers (*[]byte)
 	scratch sync.Pool   // per-line encoding buffers (*[]byte)
+	stamp   atomic.Pointer[stampSecond]
 
 	wmu    sync.Mutex // guards f, size, opened, err: file writes and rotation
 	f      *os.File
@@ -123,7 +125,7 @@ func segments(dir string) ([]string, error) {
 // write appends one entry. Safe for concurrent use.
 func (l *accessLog) write(e *accessEntry) {
 	sp := l.scratch.Get().(*[]byte)
-	line := e.appendJSON((*sp)[:0])
+	line := e.appendJSON((*sp)[:0], l.second(e.time.UTC()))
 	l.mu.Lock()
 	l.buf = append(l.buf, line...)
 	var full []byte
@@ -232,9 +234,13 @@ func (l *accessLog) close() error {
 	return err
 }
 
-func (e *accessEntry) appendJSON(b []byte) []byte {
+// appendJSON appends e's line; sec is its time's second, formatted (see
+// accessLog.second).
+func (e *accessEntry) appendJSON(b []byte, sec *stampSecond) []byte {
 	b = append(b, `{"ts":"`...)
-	b = appendTimestamp(b, e.time.UTC())
+	b = append(b, sec.text...)
+	b = appendDigits(b, e.time.Nanosecond()/1e6, 3)
+	b = append(b, 'Z')
 	b = append(b, `","request_id":`...)
 	b = appendJSONString(b, e.requestID)
 	b = append(b, `,"remote":`...)
@@ -278,6 +284,26 @@ func (e *accessEntry) appendTail(b []byte) []byte {
 		b = appendJSONString(b, e.upstream)
 	}
 	return b
+}
+
+// stampSecond is one second of the lines' timestamps, formatted up to
+// its decimal point.
+type stampSecond struct {
+	unix int64
+	text []byte // "2006-01-02T15:04:05."
+}
+
+// second is t's stampSecond (t in UTC): the one of the previous line
+// most of the time, so a line formats only its milliseconds.
+func (l *accessLog) second(t time.Time) *stampSecond {
+	u := t.Unix()
+	if c := l.stamp.Load(); c != nil && c.unix == u {
+		return c
+	}
+	ts := appendTimestamp(nil, t.Truncate(time.Second))
+	c := &stampSecond{unix: u, text: ts[:len(ts)-len("000Z")]}
+	l.stamp.Store(c)
+	return c
 }
 
 // appendTimestamp appends t (UTC) as t.AppendFormat(b,

@@ -132,6 +132,15 @@ func TestAccessTimeFormats(t *testing.T) {
 		if got := appendTimestamp(nil, tm); string(got) != string(want) {
 			t.Errorf("appendTimestamp(%v) = %s, want %s", tm, got, want)
 		}
+		// A line's timestamp: its second as cached, then its milliseconds.
+		var l accessLog
+		for _, at := range []time.Time{tm, tm.Add(-time.Millisecond), tm} {
+			want := `{"ts":"` + at.Format("2006-01-02T15:04:05.000Z07:00") + `"`
+			line := (&accessEntry{time: at}).appendJSON(nil, l.second(at))
+			if !strings.HasPrefix(string(line), want) {
+				t.Errorf("line at %v: %s, want it to begin %s", at, line, want)
+			}
+		}
 	}
 	for _, d := range []time.Duration{0, time.Microsecond, 999 * time.Microsecond, time.Millisecond,
 		1234567 * time.Microsecond, 3*time.Hour + 7*time.Nanosecond, -1500 * time.Microsecond, 48 * time.Hour} {

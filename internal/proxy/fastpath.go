@@ -216,6 +216,7 @@ func parseSimpleHead(br *bufio.Reader, method string, dst http.Header) (answer, 
 	type field struct {
 		ks, ke, vs, ve int // offsets in head
 		hop            bool
+		canon          bool // the name is in canonical form already
 	}
 	var fields [maxSimpleFields]field
 	n, kept := 0, 0
@@ -229,11 +230,16 @@ func parseSimpleHead(br *bufio.Reader, method string, dst http.Header) (answer, 
 		if colon <= 0 {
 			return answer{}, false
 		}
-		f := field{ks: p, ke: p + colon, vs: p + colon + 1, ve: e - 1}
+		f := field{ks: p, ke: p + colon, vs: p + colon + 1, ve: e - 1, canon: true}
+		upper := true // canonical: upper case first and after '-', lower elsewhere
 		for _, c := range head[f.ks:f.ke] {
 			if !tokenByte(c) {
 				return answer{}, false
 			}
+			if upper && 'a' <= c && c <= 'z' || !upper && 'A' <= c && c <= 'Z' {
+				f.canon = false
+			}
+			upper = c == '-'
 		}
 		for f.vs < f.ve && (head[f.vs] == ' ' || head[f.vs] == '\t') {
 			f.vs++
@@ -310,7 +316,10 @@ func parseSimpleHead(br *bufio.Reader, method string, dst http.Header) (answer, 
 		if f.hop {
 			continue
 		}
-		k, v := textproto.CanonicalMIMEHeaderKey(hs[f.ks:f.ke]), hs[f.vs:f.ve]
+		k, v := hs[f.ks:f.ke], hs[f.vs:f.ve]
+		if !f.canon {
+			k = textproto.CanonicalMIMEHeaderKey(k)
+		}
 		if old, ok := dst[k]; ok {
 			dst[k] = append(old, v)
 			continue
@@ -340,6 +349,9 @@ func fieldIs(k []byte, lower string) bool {
 
 // tokenByte: c may appear in a field name (RFC 9110 5.6.2 tchar).
 func tokenByte(c byte) bool {
+	if l := c | 0x20; 'a' <= l && l <= 'z' || c == '-' {
+		return true // most of a name
+	}
 	const mask = 0 |
 		(1<<10-1)<<'0' | (1<<26-1)<<'a' | (1<<26-1)<<'A' |
 		1<<'!' | 1<<'#' | 1<<'$' | 1<<'%' | 1<<'&' | 1<<'\'' | 1<<'*' | 1<<'+' |

@@ -58,6 +58,7 @@ func simpleHeadSeeds() []string {
 		"HTTP/1.1 200 OK\r\nUpgrade: h2c\r\nTe: trailers\r\nProxy-Authenticate: Basic\r\nProxy-Connection: x\r\nContent-Length: 2\r\n\r\nok",
 		"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n",
 		"HTTP/1.1 200 OK\r\nContent-Length: 999999999999\r\n\r\nshort",
+		"HTTP/1.1 200 OK\r\nX-UPPER: a\r\ncontent-TYPE: text/plain\r\nX-a-B: c\r\nWWW-Authenticate: x\r\nContent-Length: 2\r\n\r\nok",
 	}
 }
 
