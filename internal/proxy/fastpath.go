@@ -17,8 +17,10 @@ import (
 // The fast path proxies the common request, one without a body and
 // without an upgrade, straight from the handler: the request head is
 // written by hand to a pooled backend connection and the answer copied
-// back, with no request clone, header maps built only by the response
-// parser, and one goroutine throughout. It keeps ReverseProxy's rules
+// back, with no request clone, the common answer head parsed from the
+// connection's buffer (parseSimpleHead), a client hang-up watched without
+// allocating (upConn.watch), and one goroutine throughout. It keeps
+// ReverseProxy's rules
 // (hop-by-hop headers dropped both ways, X-Forwarded-* set from the
 // connection, streams flushed as they come). Everything else (bodies,
 // WebSocket, CONNECT, Expect) takes httputil.ReverseProxy.
