@@ -38,15 +38,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// One value slice serves the backend's request (ReverseProxy's copy
 	// of r.Header) and the client's answer: nothing appends to it.
 	ridv := r.Header["X-Request-Id"]
-	if len(ridv) != 1 || ridv[0] == "" {
-		rid := ""
-		if len(ridv) > 0 {
-			rid = ridv[0]
-		}
-		if rid == "" {
-			rid = s.ids.next()
-		}
-		ridv = []string{rid}
+	switch {
+	case len(ridv) == 0 || ridv[0] == "":
+		ridv = s.ids.next()
+	case len(ridv) > 1:
+		ridv = ridv[:1:1] // the first, as Header.Get reads it
 	}
 	rid := ridv[0]
 	rw := s.rwPool.Get().(*responseWriter)
