@@ -28,6 +28,15 @@
 #
 # Usage: bench/proxy/run.sh   (env: DURATION=5s CONNS=64 THREADS=2 ROUNDS=5 STRICT=1)
 # STRICT=0 reports without failing when a target is missed.
+#
+# INSTRUCTIONS=1 bench/proxy/run.sh (env: REQUESTS=10000) instead counts
+# the instructions the standalone proxy and an nginx worker (access logs
+# on) execute per request, with valgrind's cachegrind, under a bounded
+# load: bench/proxy/drive sends REQUESTS and then 6x REQUESTS bodyless
+# GETs over 8 connections and the difference is divided by 5x REQUESTS,
+# so start-up cancels out. User-space work only (no kernel time), but
+# steady on a loaded machine to within about 1%: use it to compare
+# changes.
 # Root is needed only to apt-get install wrk/nginx when they are missing.
 set -euo pipefail
 
@@ -73,6 +82,77 @@ NGINX_PORT=$(freeport)
 
 echo "building backend and tug..."
 (cd "$ROOT" && go build -o "$WORK/backend" ./bench/proxy/backend && scripts/build.sh "$WORK/tug" >/dev/null)
+
+if [ "${INSTRUCTIONS:-0}" = 1 ]; then
+	install valgrind valgrind
+	(cd "$ROOT" && go build -o "$WORK/drive" ./bench/proxy/drive)
+	REQUESTS=${REQUESTS:-10000}
+	BE_PORT=$(freeport)
+	"$WORK/backend" -addr "127.0.0.1:$BE_PORT" &
+	PIDS+=("$!")
+	count() { # name n -> instructions of the whole run
+		local name=$1 n=$2 port dir pid
+		port=$(freeport)
+		dir="$WORK/cg-$name-$n"
+		mkdir -p "$dir"
+		if [ "$name" = tug ]; then
+			GODEBUG=asyncpreemptoff=1 valgrind --tool=cachegrind --cache-sim=no --cachegrind-out-file="$dir/out" \
+				"$WORK/tug" proxy --state-dir "$dir" --http "127.0.0.1:$port" 2>"$dir/log" &
+			pid=$!
+			for _ in $(seq 1 600); do curl -fsS --unix-socket "$dir/proxy.sock" http://proxy/healthz >/dev/null 2>&1 && break; sleep 0.2; done
+			curl -fsS --unix-socket "$dir/proxy.sock" -X PUT -H 'Content-Type: application/json' --data-binary \
+				"{\"version\": 1, \"routes\": [{\"host\": \"bench.localhost\", \"service\": \"bench\", \"environment\": \"bench\", \"pools\": [{\"release\": \"r1\", \"weight\": 1, \"backends\": [{\"instance\": \"be-1\", \"addr\": \"127.0.0.1:$BE_PORT\"}]}]}]}" \
+				http://proxy/table >/dev/null
+		else
+			cat >"$dir/nginx.conf" <<CONF
+master_process off;
+daemon off;
+pid $dir/nginx.pid;
+error_log $dir/error.log warn;
+events { worker_connections 1024; }
+http {
+	access_log $dir/access.log;
+	keepalive_requests 1000000;
+	client_body_temp_path $dir/body;
+	proxy_temp_path $dir/proxy;
+	fastcgi_temp_path $dir/fastcgi;
+	uwsgi_temp_path $dir/uwsgi;
+	scgi_temp_path $dir/scgi;
+	upstream be {
+		server 127.0.0.1:$BE_PORT;
+		keepalive 64;
+	}
+	server {
+		listen 127.0.0.1:$port;
+		location / {
+			proxy_pass http://be;
+			proxy_http_version 1.1;
+			proxy_set_header Connection "";
+			proxy_set_header Host \$host;
+			proxy_set_header X-Forwarded-For \$remote_addr;
+		}
+	}
+}
+CONF
+			valgrind --tool=cachegrind --cache-sim=no --cachegrind-out-file="$dir/out" \
+				nginx -p "$dir" -c "$dir/nginx.conf" 2>"$dir/log" &
+			pid=$!
+		fi
+		for _ in $(seq 1 600); do curl -fsS -o /dev/null -H 'Host: bench.localhost' "http://127.0.0.1:$port/" 2>/dev/null && break; sleep 0.2; done
+		"$WORK/drive" -addr "127.0.0.1:$port" -c 8 -n "$n"
+		if [ "$name" = tug ]; then kill -INT "$pid"; else kill -QUIT "$pid"; fi
+		wait "$pid" || true
+		awk '/^summary:/ {print $2}' "$dir/out"
+	}
+	echo "instructions per request (cachegrind; $REQUESTS and $((6 * REQUESTS)) requests over 8 connections):"
+	for name in tug nginx; do
+		a=$(count "$name" "$REQUESTS")
+		b=$(count "$name" $((6 * REQUESTS)))
+		printf '%-34s %10.0f\n' "$name$([ "$name" = tug ] && echo ' proxy standalone (log on)' || echo ' (access log on)')" \
+			"$(awk -v a="$a" -v b="$b" -v n=$((5 * REQUESTS)) 'BEGIN {print (b - a) / n}')"
+	done
+	exit 0
+fi
 
 wait_for() { # what, then curl args
 	local what=$1

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 )
@@ -38,6 +39,7 @@ type accessLog struct {
 	full    chan []byte // buffers ready for the file
 	bufPool sync.Pool   // spare buffers (*[]byte)
 	scratch sync.Pool   // per-line encoding buffers (*[]byte)
+	stamp   atomic.Pointer[stampSecond]
 
 	wmu    sync.Mutex // guards f, size, opened, err: file writes and rotation
 	f      *os.File
@@ -75,6 +77,9 @@ type accessEntry struct {
 	release   string
 	instance  string
 	upstream  string
+	// tail, when set, is appendTail's encoding of service to upstream,
+	// made once per backend.
+	tail []byte
 }
 
 func openAccessLog(dir string, maxBytes int64, keep int, now func() time.Time) (*accessLog, error) {
@@ -120,7 +125,7 @@ func segments(dir string) ([]string, error) {
 // write appends one entry. Safe for concurrent use.
 func (l *accessLog) write(e *accessEntry) {
 	sp := l.scratch.Get().(*[]byte)
-	line := e.appendJSON((*sp)[:0])
+	line := e.appendJSON((*sp)[:0], l.second(e.time.UTC()))
 	l.mu.Lock()
 	l.buf = append(l.buf, line...)
 	var full []byte
@@ -229,9 +234,13 @@ func (l *accessLog) close() error {
 	return err
 }
 
-func (e *accessEntry) appendJSON(b []byte) []byte {
+// appendJSON appends e's line; sec is its time's second, formatted (see
+// accessLog.second).
+func (e *accessEntry) appendJSON(b []byte, sec *stampSecond) []byte {
 	b = append(b, `{"ts":"`...)
-	b = e.time.UTC().AppendFormat(b, "2006-01-02T15:04:05.000Z07:00")
+	b = append(b, sec.text...)
+	b = appendDigits(b, e.time.Nanosecond()/1e6, 3)
+	b = append(b, 'Z')
 	b = append(b, `","request_id":`...)
 	b = appendJSONString(b, e.requestID)
 	b = append(b, `,"remote":`...)
@@ -249,7 +258,17 @@ func (e *accessEntry) appendJSON(b []byte) []byte {
 	b = append(b, `,"bytes":`...)
 	b = strconv.AppendInt(b, e.bytes, 10)
 	b = append(b, `,"duration_ms":`...)
-	b = strconv.AppendFloat(b, float64(e.duration.Microseconds())/1000, 'f', 3, 64)
+	b = appendMillis(b, e.duration)
+	if e.tail != nil {
+		b = append(b, e.tail...)
+	} else {
+		b = e.appendTail(b)
+	}
+	return append(b, "}\n"...)
+}
+
+// appendTail encodes the fields from service on.
+func (e *accessEntry) appendTail(b []byte) []byte {
 	if e.service != "" {
 		b = append(b, `,"service":`...)
 		b = appendJSONString(b, e.service)
@@ -264,7 +283,76 @@ func (e *accessEntry) appendJSON(b []byte) []byte {
 		b = append(b, `,"upstream":`...)
 		b = appendJSONString(b, e.upstream)
 	}
-	return append(b, "}\n"...)
+	return b
+}
+
+// stampSecond is one second of the lines' timestamps, formatted up to
+// its decimal point.
+type stampSecond struct {
+	unix int64
+	text []byte // "2006-01-02T15:04:05."
+}
+
+// second is t's stampSecond (t in UTC): the one of the previous line
+// most of the time, so a line formats only its milliseconds.
+func (l *accessLog) second(t time.Time) *stampSecond {
+	u := t.Unix()
+	if c := l.stamp.Load(); c != nil && c.unix == u {
+		return c
+	}
+	ts := appendTimestamp(nil, t.Truncate(time.Second))
+	c := &stampSecond{unix: u, text: ts[:len(ts)-len("000Z")]}
+	l.stamp.Store(c)
+	return c
+}
+
+// appendTimestamp appends t (UTC) as t.AppendFormat(b,
+// "2006-01-02T15:04:05.000Z07:00") does for years 0 to 9999, without
+// interpreting the layout on every line.
+func appendTimestamp(b []byte, t time.Time) []byte {
+	y, mo, d := t.Date()
+	h, mi, s := t.Clock()
+	if y < 0 || y > 9999 {
+		return t.AppendFormat(b, "2006-01-02T15:04:05.000Z07:00")
+	}
+	b = appendDigits(b, y, 4)
+	b = append(b, '-')
+	b = appendDigits(b, int(mo), 2)
+	b = append(b, '-')
+	b = appendDigits(b, d, 2)
+	b = append(b, 'T')
+	b = appendDigits(b, h, 2)
+	b = append(b, ':')
+	b = appendDigits(b, mi, 2)
+	b = append(b, ':')
+	b = appendDigits(b, s, 2)
+	b = append(b, '.')
+	b = appendDigits(b, t.Nanosecond()/1e6, 3)
+	return append(b, 'Z')
+}
+
+// appendMillis appends d in milliseconds with three decimals (whole
+// microseconds), as strconv.AppendFloat(b, µs/1000, 'f', 3, 64) would.
+func appendMillis(b []byte, d time.Duration) []byte {
+	us := d.Microseconds()
+	if us < 0 {
+		return strconv.AppendFloat(b, float64(us)/1000, 'f', 3, 64)
+	}
+	b = strconv.AppendInt(b, us/1000, 10)
+	b = append(b, '.')
+	return appendDigits(b, int(us%1000), 3)
+}
+
+// appendDigits appends n (>= 0) in decimal, zero-padded to width.
+func appendDigits(b []byte, n, width int) []byte {
+	var buf [20]byte
+	i := len(buf)
+	for n > 0 || i > len(buf)-width {
+		i--
+		buf[i] = byte('0' + n%10)
+		n /= 10
+	}
+	return append(b, buf[i:]...)
 }
 
 const hexDigits = "0123456789abcdef"

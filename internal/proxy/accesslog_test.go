@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -112,5 +113,40 @@ func TestAccessLogOff(t *testing.T) {
 	p.stop()
 	if segs, _ := segments(filepath.Join(dir, DataDirName, AccessDirName)); len(segs) > 0 {
 		t.Fatal("access log written with NoAccessLog")
+	}
+}
+
+// The hand-written timestamp and duration match the formats they replace.
+func TestAccessTimeFormats(t *testing.T) {
+	t.Parallel()
+	times := []time.Time{
+		time.Date(2026, 12, 4, 23, 59, 59, 999_999_999, time.UTC),
+		time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(9999, 12, 31, 1, 2, 3, 4_000_000, time.UTC),
+		time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(-1, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(2024, 2, 29, 12, 0, 0, 500_000, time.UTC),
+	}
+	for _, tm := range times {
+		want := tm.AppendFormat(nil, "2006-01-02T15:04:05.000Z07:00")
+		if got := appendTimestamp(nil, tm); string(got) != string(want) {
+			t.Errorf("appendTimestamp(%v) = %s, want %s", tm, got, want)
+		}
+		// A line's timestamp: its second as cached, then its milliseconds.
+		var l accessLog
+		for _, at := range []time.Time{tm, tm.Add(-time.Millisecond), tm} {
+			want := `{"ts":"` + at.Format("2006-01-02T15:04:05.000Z07:00") + `"`
+			line := (&accessEntry{time: at}).appendJSON(nil, l.second(at))
+			if !strings.HasPrefix(string(line), want) {
+				t.Errorf("line at %v: %s, want it to begin %s", at, line, want)
+			}
+		}
+	}
+	for _, d := range []time.Duration{0, time.Microsecond, 999 * time.Microsecond, time.Millisecond,
+		1234567 * time.Microsecond, 3*time.Hour + 7*time.Nanosecond, -1500 * time.Microsecond, 48 * time.Hour} {
+		want := strconv.AppendFloat(nil, float64(d.Microseconds())/1000, 'f', 3, 64)
+		if got := appendMillis(nil, d); string(got) != string(want) {
+			t.Errorf("appendMillis(%v) = %s, want %s", d, got, want)
+		}
 	}
 }

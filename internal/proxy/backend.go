@@ -31,6 +31,8 @@ type backend struct {
 	ejectedUntil atomic.Int64
 
 	m *backendMetrics
+	// logTail is the end of this backend's access-log lines, encoded once.
+	logTail []byte
 
 	mu     sync.Mutex // guards health and stop
 	health HealthCheck
@@ -43,7 +45,7 @@ func backendKey(service, env, release string, b *Backend) string {
 
 func newBackend(key, service, env, release string, b *Backend) *backend {
 	sum := sha256.Sum256([]byte(key))
-	return &backend{
+	be := &backend{
 		key:      key,
 		id:       hex.EncodeToString(sum[:8]),
 		addr:     b.Addr,
@@ -52,6 +54,8 @@ func newBackend(key, service, env, release string, b *Backend) *backend {
 		release:  release,
 		instance: b.Instance,
 	}
+	be.logTail = (&accessEntry{service: service, env: env, release: release, instance: b.Instance, upstream: b.Addr}).appendTail(nil)
+	return be
 }
 
 // available says whether the backend may take a new request at now (unix

@@ -1,10 +1,13 @@
 package proxy
 
 import (
+	"bytes"
+	"context"
 	"errors"
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -92,6 +95,14 @@ func (s *Server) newHTTPServer(g *connGuard) *http.Server {
 		MaxHeaderBytes:    s.opts.Limits.MaxHeaderBytes,
 		ErrorLog:          s.errLog,
 		ConnState:         g.connState,
+		// A plain connection rides in its requests' context for the fast
+		// path's hang-up hook; a TLS one (*tls.Conn) does not.
+		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
+			if gc, ok := c.(*guardConn); ok {
+				return context.WithValue(ctx, guardConnKey{}, gc)
+			}
+			return ctx
+		},
 	}
 }
 
@@ -146,6 +157,13 @@ type guardConn struct {
 	tls  bool
 	head atomic.Int64 // bytes of the current head counted in g.headBytes
 
+	// The fast path's hang-up hook (watch): hup runs once when a read
+	// fails while it is set.
+	hmu    sync.Mutex
+	hgone  bool // a read failed: the client is gone
+	hup    func()
+	hfired bool
+
 	// Owned by the goroutine reading the connection.
 	lines    int
 	lastNL   bool // the last byte counted ended a line
@@ -161,6 +179,12 @@ func (c *guardConn) Read(p []byte) (int, error) {
 		return 0, errHeadBudget
 	}
 	n, err := c.Conn.Read(p)
+	if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
+		// net/http's server takes the same failed read for a hang-up
+		// (and cancels the request's context); a deadline is its own
+		// doing (an aborted background read, a timeout between requests).
+		c.hangUp()
+	}
 	if n > 0 && c.phase.Load() == phaseWaiting && !c.headDone {
 		if e := c.countHead(p[:n]); e != nil {
 			c.cut = true
@@ -171,25 +195,63 @@ func (c *guardConn) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// watch arms f to run once if the client hangs up (at once if it has)
+// before unwatch. One exchange at a time: the fast path's.
+func (c *guardConn) watch(f func()) {
+	c.hmu.Lock()
+	defer c.hmu.Unlock()
+	c.hup, c.hfired = f, c.hgone
+	if c.hgone {
+		f()
+	}
+}
+
+// unwatch disarms the hook; false if it fired. Once it returns, the hook
+// no longer runs.
+func (c *guardConn) unwatch() bool {
+	c.hmu.Lock()
+	defer c.hmu.Unlock()
+	fired := c.hfired
+	c.hup, c.hfired = nil, false
+	return !fired
+}
+
+func (c *guardConn) hangUp() {
+	c.hmu.Lock()
+	defer c.hmu.Unlock()
+	c.hgone = true
+	if c.hup != nil && !c.hfired {
+		c.hfired = true
+		c.hup()
+	}
+}
+
+// guardConnKey is the context key of a plain client connection (see
+// newHTTPServer's ConnContext).
+type guardConnKey struct{}
+
 // countHead accounts b, read while a head is unfinished.
 func (c *guardConn) countHead(b []byte) error {
-	for _, ch := range b {
-		if c.tls {
+	// From one LF to the next: the bytes between matter only for
+	// whether the line was blank (nothing but CR).
+	for rest := b; !c.tls && len(rest) > 0; {
+		i := bytes.IndexByte(rest, '\n')
+		if i < 0 {
+			if len(bytes.Trim(rest, "\r")) > 0 {
+				c.lastNL = false
+			}
 			break
 		}
-		if ch == '\r' {
-			continue
+		if len(bytes.Trim(rest[:i], "\r")) > 0 {
+			c.lastNL = false
 		}
-		if ch == '\n' {
-			if c.lastNL {
-				c.headDone = true // the blank line: what follows is body
-				break
-			}
-			c.lastNL = true
-			c.lines++
-			continue
+		if c.lastNL {
+			c.headDone = true // the blank line: what follows is body
+			break
 		}
-		c.lastNL = false
+		c.lastNL = true
+		c.lines++
+		rest = rest[i+1:]
 	}
 	if c.lines > c.g.lim.MaxHeaderLines {
 		return errHeadLines

@@ -19,7 +19,8 @@ type reqState struct {
 	route     *route
 	backend   *backend
 	requestID string
-	stickyHit bool // the client's sticky cookie already names backend
+	ridv      []string // []string{requestID}, shared by the headers that carry it
+	stickyHit bool     // the client's sticky cookie already names backend
 	tried     [maxAttempts]*backend
 	attempts  int
 	transport bool // the request failed to reach any backend
@@ -34,11 +35,16 @@ type stateKey struct{}
 // proxy, then account (metrics, /stats, access log).
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := s.now()
-	rid := r.Header.Get("X-Request-Id")
-	if rid == "" {
-		rid = s.ids.next()
-		r.Header.Set("X-Request-Id", rid)
+	// One value slice serves the backend's request (ReverseProxy's copy
+	// of r.Header) and the client's answer: nothing appends to it.
+	ridv := r.Header["X-Request-Id"]
+	switch {
+	case len(ridv) == 0 || ridv[0] == "":
+		ridv = s.ids.next()
+	case len(ridv) > 1:
+		ridv = ridv[:1:1] // the first, as Header.Get reads it
 	}
+	rid := ridv[0]
 	rw := s.rwPool.Get().(*responseWriter)
 	rw.reset(w)
 	defer s.rwPool.Put(rw)
@@ -84,7 +90,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	nowNano := start.UnixNano()
 	st := s.statePool.Get().(*reqState)
-	*st = reqState{routing: routing, route: rte, requestID: rid}
+	*st = reqState{routing: routing, route: rte, requestID: rid, ridv: ridv}
 	defer s.statePool.Put(st)
 	if rte.edge != nil && s.edgeRefuses(rw, r, st, start) {
 		s.logAccess(r, rw, start, rid, rte, nil)
@@ -110,8 +116,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	st.attempts = 1
 	s.acquire(b)
 	if fastEligible(r) {
-		s.serveFast(rw, r, st)
+		s.serveFast(rw, r, st, start)
 	} else {
+		r.Header["X-Request-Id"] = ridv
 		s.rp.ServeHTTP(rw, r.WithContext(context.WithValue(r.Context(), stateKey{}, st)))
 	}
 	b = st.backend
@@ -120,13 +127,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// ReverseProxy writes the 101 on the hijacked connection itself.
 		rw.status = http.StatusSwitchingProtocols
 	}
-	d := s.now().Sub(start)
+	end := s.now()
 	code := rw.status
 	if code == 0 {
 		code = http.StatusOK
 	}
-	b.m.observe(code, d, st.transport)
-	s.logAccess(r, rw, start, rid, rte, b)
+	b.m.observe(code, end.Sub(start), st.transport)
+	s.logAccessAt(r, rw, start, end, rid, rte, b)
 }
 
 func plainError(w http.ResponseWriter, code int, msg string) {
@@ -141,6 +148,14 @@ func (s *Server) logAccess(r *http.Request, rw *responseWriter, start time.Time,
 	if s.access == nil {
 		return
 	}
+	s.logAccessAt(r, rw, start, s.now(), rid, rte, b)
+}
+
+// logAccessAt logs a request that ended at end.
+func (s *Server) logAccessAt(r *http.Request, rw *responseWriter, start, end time.Time, rid string, rte *route, b *backend) {
+	if s.access == nil {
+		return
+	}
 	e := accessEntry{
 		time:      start,
 		requestID: rid,
@@ -151,16 +166,19 @@ func (s *Server) logAccess(r *http.Request, rw *responseWriter, start time.Time,
 		proto:     r.Proto,
 		status:    rw.status,
 		bytes:     rw.written,
-		duration:  s.now().Sub(start),
+		duration:  end.Sub(start),
 	}
 	if e.status == 0 {
 		e.status = http.StatusOK
 	}
-	if rte != nil {
+	switch {
+	case b != nil && rte != nil && rte.service == b.service && rte.env == b.env:
+		e.tail = b.logTail
+	case rte != nil:
 		e.service, e.env = rte.service, rte.env
-	}
-	if b != nil {
-		e.release, e.instance, e.upstream = b.release, b.instance, b.addr
+		if b != nil {
+			e.release, e.instance, e.upstream = b.release, b.instance, b.addr
+		}
 	}
 	s.access.write(&e)
 }
@@ -191,7 +209,7 @@ func (s *Server) newReverseProxy(tr http.RoundTripper) *httputil.ReverseProxy {
 		ErrorLog:   s.errLog,
 		ModifyResponse: func(resp *http.Response) error {
 			st := resp.Request.Context().Value(stateKey{}).(*reqState)
-			resp.Header.Set("X-Request-Id", st.requestID)
+			resp.Header["X-Request-Id"] = st.ridv
 			s.setSticky(resp.Header, st)
 			if e := st.route.edge; e != nil {
 				e.setHeaders(resp.Header, st.tls)

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -57,5 +58,40 @@ func TestForwardedHeadersAndRequestID(t *testing.T) {
 	json.Unmarshal([]byte(body), &got)
 	if got["rid"] != "abc-123" || hdr.Get("X-Request-Id") != "abc-123" || len(hdr.Values("X-Request-Id")) != 1 {
 		t.Errorf("given request id: backend %q, client %v", got["rid"], hdr.Values("X-Request-Id"))
+	}
+}
+
+// Request ids are unique across batches and goroutines.
+func TestRequestIDsUnique(t *testing.T) {
+	t.Parallel()
+	ids := newIDSource()
+	const workers, each = 4, 3 * idBatchSize
+	got := make(chan string, workers*each)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range each {
+				v := ids.next()
+				if len(v) != 1 || cap(v) != 1 || v[0] == "" {
+					t.Errorf("id %q (cap %d): want one non-empty value, capacity 1", v, cap(v))
+					return
+				}
+				got <- v[0]
+			}
+		}()
+	}
+	wg.Wait()
+	close(got)
+	seen := map[string]bool{}
+	for id := range got {
+		if seen[id] {
+			t.Fatalf("id %s handed out twice", id)
+		}
+		seen[id] = true
+	}
+	if len(seen) != workers*each {
+		t.Fatalf("%d ids, want %d", len(seen), workers*each)
 	}
 }

@@ -22,7 +22,7 @@ type testProxy struct {
 	exited chan struct{} // closed when Run returned
 }
 
-func testLogger(t *testing.T) *slog.Logger {
+func testLogger(t testing.TB) *slog.Logger {
 	if os.Getenv("TUG_TEST_LOG") != "" {
 		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
@@ -30,7 +30,7 @@ func testLogger(t *testing.T) *slog.Logger {
 }
 
 // startProxy runs a Server on a loopback port with state in dir.
-func startProxy(t *testing.T, dir string, mod func(*Options)) *testProxy {
+func startProxy(t testing.TB, dir string, mod func(*Options)) *testProxy {
 	t.Helper()
 	opts := Options{Logger: testLogger(t), StateDir: dir, HTTPAddr: "127.0.0.1:0", ShutdownTimeout: 5 * time.Second}
 	if mod != nil {
@@ -78,7 +78,7 @@ func startProxy(t *testing.T, dir string, mod func(*Options)) *testProxy {
 }
 
 // stateDir is a short temp dir: unix socket paths are limited to ~108 bytes.
-func stateDir(t *testing.T) string {
+func stateDir(t testing.TB) string {
 	t.Helper()
 	d, err := os.MkdirTemp("", "tugp")
 	if err != nil {
@@ -127,7 +127,7 @@ func mkPool(release string, weight int, addrs ...string) *Pool {
 	return p
 }
 
-func (p *testProxy) apply(t *testing.T, tab *Table) {
+func (p *testProxy) apply(t testing.TB, tab *Table) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

@@ -33,9 +33,40 @@ type upConn struct {
 	bw       *bufio.Writer
 	addr     string
 	lastUsed time.Time
-	// stop ends the current exchange's cancellation hook; false if the
-	// hook already fired (the connection has a past deadline: not reusable).
-	stop func() bool
+	// expire unblocks the current exchange with a past deadline when the
+	// client hangs up. Made once per connection: arming it allocates
+	// nothing (see watch).
+	expire func()
+	// The current exchange's hang-up hook: on the client's plain
+	// connection (gc), or context.AfterFunc's (afStop).
+	gc     *guardConn
+	afStop func() bool
+}
+
+// watch arms the hang-up hook for one exchange: on gc, the client's plain
+// connection, whose failed read is the hang-up net/http's server sees too
+// (it then cancels the request's context); without one (TLS, where the
+// hang-up may be a close_notify record rather than a failed read),
+// through context.AfterFunc on the request's context.
+func (uc *upConn) watch(ctx context.Context, gc *guardConn) {
+	if gc != nil {
+		uc.gc = gc
+		gc.watch(uc.expire)
+		return
+	}
+	uc.afStop = context.AfterFunc(ctx, uc.expire)
+}
+
+// unwatch disarms the hook; false if it fired (the client hung up and
+// the connection has a past deadline: not reusable).
+func (uc *upConn) unwatch() bool {
+	if gc := uc.gc; gc != nil {
+		uc.gc = nil
+		return gc.unwatch()
+	}
+	stop := uc.afStop
+	uc.afStop = nil
+	return stop == nil || stop()
 }
 
 func newUpstream(fallback http.RoundTripper) *upstream {
@@ -48,9 +79,10 @@ func newUpstream(fallback http.RoundTripper) *upstream {
 	}
 }
 
-// get returns an idle connection to addr (reused=true) or dials one.
-func (u *upstream) get(ctx context.Context, addr string) (*upConn, bool, error) {
-	now := time.Now()
+// get returns an idle connection to addr (reused=true) or dials one;
+// now is the caller's clock (the request's start), against which a
+// connection's idle time counts.
+func (u *upstream) get(ctx context.Context, addr string, now time.Time) (*upConn, bool, error) {
 	u.mu.Lock()
 	for {
 		list := u.idle[addr]
@@ -71,12 +103,16 @@ func (u *upstream) get(ctx context.Context, addr string) (*upConn, bool, error) 
 	if err != nil {
 		return nil, false, err
 	}
-	return &upConn{c: c, br: bufio.NewReaderSize(c, 4096), bw: bufio.NewWriterSize(c, 4096), addr: addr}, false, nil
+	uc := &upConn{c: c, br: bufio.NewReaderSize(c, 4096), bw: bufio.NewWriterSize(c, 4096), addr: addr}
+	uc.expire = func() { c.SetDeadline(time.Unix(1, 0)) }
+	return uc, false, nil
 }
 
-// put returns a connection whose answer was read to the end.
-func (u *upstream) put(uc *upConn) {
-	uc.lastUsed = time.Now()
+// put returns a connection whose answer was read to the end; its idle
+// time counts from now, the start of the request it served (earlier than
+// its end: the pool errs toward a fresh connection, and reads no clock).
+func (u *upstream) put(uc *upConn, now time.Time) {
+	uc.lastUsed = now
 	u.mu.Lock()
 	if len(u.idle[uc.addr]) < u.maxIdle {
 		u.idle[uc.addr] = append(u.idle[uc.addr], uc)

@@ -51,5 +51,10 @@ func newBufferPool() *bufferPool {
 	return bp
 }
 
-func (bp *bufferPool) Get() []byte  { return *(bp.p.Get().(*[]byte)) }
-func (bp *bufferPool) Put(b []byte) { bp.p.Put(&b) }
+// Get and Put are httputil.BufferPool's (Put allocates the box);
+// get and put lend the box itself, allocating nothing.
+func (bp *bufferPool) Get() []byte  { return *bp.get() }
+func (bp *bufferPool) Put(b []byte) { bp.put(&b) }
+
+func (bp *bufferPool) get() *[]byte  { return bp.p.Get().(*[]byte) }
+func (bp *bufferPool) put(b *[]byte) { bp.p.Put(b) }
