@@ -52,10 +52,10 @@ type Chart struct {
 
 // Chart geometry, in SVG user units.
 const (
-	chartW, chartH             = 600, 200
-	padL, padR, padT, padB     = 56, 10, 8, 22
-	maxSeriesDrawn             = 12
-	plotW, plotH       float64 = chartW - padL - padR, chartH - padT - padB
+	chartW, chartH                 = 600, 200
+	padL, padR, padT, padB         = 56, 10, 8, 22
+	maxSeriesDrawn                 = 12
+	plotW, plotH           float64 = chartW - padL - padR, chartH - padT - padB
 )
 
 // colors are the series' colours, chosen to read on dark and light.

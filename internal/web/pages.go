@@ -1,6 +1,7 @@
 package web
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io/fs"
@@ -148,7 +149,7 @@ func (d *Dashboard) overview(r *http.Request) (string, any, error) {
 		}
 		for _, a := range alerts {
 			if a.State == "firing" {
-				data.Firing[a.Severity]++
+				data.Firing[cmp.Or(a.SeverityName, a.Severity)]++
 				data.Alerts = append(data.Alerts, a)
 			}
 		}

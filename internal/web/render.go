@@ -199,14 +199,14 @@ func (d *Dashboard) errorPage(w http.ResponseWriter, r *http.Request, v *viewer,
 var errNotFound = errors.New("not found")
 
 // fail answers a page whose data could not be read: 404 for something
-// unknown, the API's status for a refusal, else 502 with the error.
+// unknown, the API's status for its errors, else 502 with the error.
 func (d *Dashboard) fail(w http.ResponseWriter, r *http.Request, err error) {
 	status := http.StatusBadGateway
 	var e *endpoint.Error
 	switch {
 	case errors.Is(err, errNotFound):
 		status = http.StatusNotFound
-	case errors.As(err, &e) && e.Status >= 400 && e.Status < 500:
+	case errors.As(err, &e) && e.Status >= 400:
 		status = e.Status
 	}
 	d.errorPage(w, r, viewerOf(r.Context()), status, err.Error())
