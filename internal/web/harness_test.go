@@ -350,4 +350,3 @@ func parse(t *testing.T, body string) string {
 	walk(doc)
 	return text.String()
 }
-
