@@ -37,6 +37,28 @@ type runData struct {
 	DAG  template.HTML
 	Jobs []jobRow
 	Log  []runner.LogEvent
+	// Earlier counts the log lines before those shown.
+	Earlier int
+}
+
+// logShown is how many of a run's last log lines its page shows, unless
+// asked for all.
+const logShown = 500
+
+// runLog is the run's stored log: its last logShown lines (all of them
+// with all), how many come before those, and how many there are.
+func (d *Dashboard) runLog(ctx context.Context, id int64, all bool) (shown []runner.LogEvent, earlier, total int, err error) {
+	var lines []runner.LogEvent
+	err = d.client.RunLog(ctx, id, "", func(e runner.LogEvent) error {
+		if e.Line != "" || e.Job != "" {
+			lines = append(lines, e)
+		}
+		return nil
+	})
+	if !all && len(lines) > logShown {
+		return lines[len(lines)-logShown:], len(lines) - logShown, len(lines), err
+	}
+	return lines, 0, len(lines), err
 }
 
 // jobRow is a job of a run with what its pipeline declares about it.
@@ -74,29 +96,39 @@ func (d *Dashboard) run(r *http.Request) (string, any, error) {
 	}
 	data.DAG = drawDAG(data.Jobs)
 	if r.Header.Get("Accept") != "text/event-stream" {
-		_ = d.client.RunLog(ctx, id, "", func(e runner.LogEvent) error {
-			if e.Line != "" || e.Job != "" {
-				data.Log = append(data.Log, e)
-			}
-			return nil
-		})
+		data.Log, data.Earlier, _, _ = d.runLog(ctx, id, r.URL.Query().Get("log") == "all")
 	}
 	return fmt.Sprintf("Run %d · %s", info.ID, info.Pipeline), data, nil
 }
 
-// followRun sends the run's log again from its start (so a page that
-// reconnects after a restart has it whole), then each line as the run
-// stores it.
+// followRun sends the run's log as the page shows it, then each line as
+// the run stores it.
 func (d *Dashboard) followRun(ctx context.Context, r *http.Request, p *page, send func(event) error) error {
 	id, err := runID(r)
 	if err != nil {
 		return err
 	}
-	if err := send(event{ID: "log", HTML: ""}); err != nil {
+	// The log as the page shows it, again (a page that reconnects after a
+	// restart may have missed lines), then the lines stored after it: the
+	// followed log starts with the lines already sent.
+	log, _, skip, err := d.runLog(ctx, id, r.URL.Query().Get("log") == "all")
+	if err != nil {
+		return err
+	}
+	p.Data = runData{Log: log}
+	html, err := d.fragment("run", "log", p)
+	if err != nil {
+		return err
+	}
+	if err := send(event{ID: "log", HTML: html}); err != nil {
 		return err
 	}
 	return d.client.FollowRun(ctx, id, "", func(e runner.LogEvent) {
 		if e.Line == "" && e.Job == "" {
+			return
+		}
+		if skip > 0 {
+			skip--
 			return
 		}
 		p.Data = e

@@ -16,8 +16,9 @@ import (
 	"github.com/tugdev/tug/internal/metrics"
 )
 
-// chartPoints is about how many points a chart's series get.
-const chartPoints = 240
+// ChartPoints is about how many points a chart's series get: a range
+// query's step is its range divided by it (a chart is 534 units wide).
+const ChartPoints = 150
 
 func promTime(t time.Time) string {
 	return strconv.FormatFloat(float64(t.UnixMilli())/1000, 'f', 3, 64)
@@ -36,7 +37,7 @@ func queryError(err error) string {
 // rangeSeries evaluates expr from from to to through the API, one series
 // per result, named by name (default: the series' labels).
 func (d *Dashboard) rangeSeries(ctx context.Context, expr string, from, to time.Time, name func(model.Metric) string) ([]Series, error) {
-	step := max(to.Sub(from)/chartPoints, time.Second)
+	step := max(to.Sub(from)/ChartPoints, time.Second)
 	resp, err := d.client.QueryRange(ctx, metrics.RangeParams{Query: expr, Start: promTime(from), End: promTime(to),
 		Step: strconv.FormatFloat(step.Seconds(), 'f', -1, 64)})
 	if err != nil {
