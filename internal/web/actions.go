@@ -73,14 +73,14 @@ func (d *Dashboard) backTo(w http.ResponseWriter, r *http.Request, path string, 
 }
 
 func (d *Dashboard) deploy(w http.ResponseWriter, r *http.Request) {
-	req := api.DeployRequest{Service: r.PathValue("name"), Environment: r.PostForm.Get("env"), Version: r.PostForm.Get("version")}
+	req := api.DeployRequest{Service: r.PathValue("name"), Environment: r.PostForm.Get("env"), Version: r.PostForm.Get("version"), Who: actor(r)}
 	d.follow(w, r, "deploy", func(ctx context.Context, each func(deploy.Event)) (*deploy.Release, error) {
 		return d.client.Deploy(ctx, req, each)
 	})
 }
 
 func (d *Dashboard) rollback(w http.ResponseWriter, r *http.Request) {
-	req := api.RollbackRequest{Service: r.PathValue("name"), Environment: r.PostForm.Get("env")}
+	req := api.RollbackRequest{Service: r.PathValue("name"), Environment: r.PostForm.Get("env"), Who: actor(r)}
 	d.follow(w, r, "rollback", func(ctx context.Context, each func(deploy.Event)) (*deploy.Release, error) {
 		return d.client.Rollback(ctx, req, each)
 	})
@@ -93,10 +93,17 @@ func (d *Dashboard) approve(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Path == "/releases/"+id+"/reject" {
 		call, what = d.client.Reject, "rejected"
 	}
-	rel, err := call(r.Context(), id, "")
+	rel, err := call(r.Context(), id, actor(r))
 	if err != nil {
 		d.fail(w, r, err)
 		return
 	}
 	d.backTo(w, r, "/services/"+url.PathEscape(rel.Service), url.Values{"env": {rel.Environment}, "flash": {"release " + id + " " + what}})
+}
+
+// actor is the name an action from the page is recorded under: the
+// caller's identity (the API keeps a token's own name whatever is sent).
+func actor(r *http.Request) string {
+	id, _ := access.IdentityOf(r.Context())
+	return id.Actor
 }

@@ -47,7 +47,7 @@ func (d *Dashboard) alerts(r *http.Request) (string, any, error) {
 
 func (d *Dashboard) ackAlert(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	if _, err := d.client.Ack(r.Context(), id, alert.AckRequest{Comment: r.PostForm.Get("comment")}); err != nil {
+	if _, err := d.client.Ack(r.Context(), id, alert.AckRequest{By: actor(r), Comment: r.PostForm.Get("comment")}); err != nil {
 		d.fail(w, r, err)
 		return
 	}
@@ -57,7 +57,7 @@ func (d *Dashboard) ackAlert(w http.ResponseWriter, r *http.Request) {
 // addSilence creates a silence; bad matchers or a bad duration come back
 // on the form.
 func (d *Dashboard) addSilence(w http.ResponseWriter, r *http.Request) {
-	req := alert.SilenceRequest{Matchers: r.PostForm.Get("matchers"), Duration: r.PostForm.Get("duration"), Comment: r.PostForm.Get("comment")}
+	req := alert.SilenceRequest{Matchers: r.PostForm.Get("matchers"), Duration: r.PostForm.Get("duration"), Comment: r.PostForm.Get("comment"), By: actor(r)}
 	s, err := d.client.AddSilence(r.Context(), req)
 	if err != nil {
 		if st := statusOf(err); st == http.StatusBadRequest {
@@ -124,7 +124,7 @@ func (d *Dashboard) ackIncident(w http.ResponseWriter, r *http.Request) {
 		d.fail(w, r, errNotFoundf("no incident %q", r.PathValue("id")))
 		return
 	}
-	if _, err := d.client.AckIncident(r.Context(), id, incident.AckRequest{Comment: r.PostForm.Get("comment")}); err != nil {
+	if _, err := d.client.AckIncident(r.Context(), id, incident.AckRequest{By: actor(r), Comment: r.PostForm.Get("comment")}); err != nil {
 		d.fail(w, r, err)
 		return
 	}

@@ -2,6 +2,9 @@ package web
 
 import (
 	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
 	"errors"
 	"io"
 	"log/slog"
@@ -25,8 +28,13 @@ import (
 	"github.com/tugdev/tug/internal/audit"
 	"github.com/tugdev/tug/internal/config"
 	"github.com/tugdev/tug/internal/deploy"
+	"github.com/tugdev/tug/internal/incident"
+	"github.com/tugdev/tug/internal/logs"
 	"github.com/tugdev/tug/internal/metrics"
+	"github.com/tugdev/tug/internal/runner"
 	"github.com/tugdev/tug/internal/runtime"
+	"github.com/tugdev/tug/internal/store"
+	"github.com/tugdev/tug/internal/testkit"
 )
 
 // evil is what the tests put wherever a user's text lands (release
@@ -175,7 +183,12 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { alog.Close() })
+	queue, incidents := historyOf(t, dir, cfg)
+	lg := logsOf(t, dir, dep.status[0].Instances)
 	h, err := api.NewHandler(api.Options{
+		Runs:      queue,
+		Logs:      lg,
+		Incidents: func() *incident.Manager { return incidents },
 		Deployer: dep,
 		Config:   fixedConfig{api.ConfigSnapshot{Config: cfg, Source: []byte(testYAML), LoadedAt: now, Hash: "h"}},
 		Alerts:   func() *alert.Engine { return eng },
@@ -349,4 +362,82 @@ func parse(t *testing.T, body string) string {
 	}
 	walk(doc)
 	return text.String()
+}
+
+// historyOf records a run of ci whose job names, branch, trigger and log
+// lines hold markup, opens the run queue over it, and opens an incident
+// with markup in its title and a note.
+func historyOf(t *testing.T, dir string, cfg *config.Config) (*runner.Queue, *incident.Manager) {
+	t.Helper()
+	ctx := context.Background()
+	if out, err := exec.Command("git", "-C", dir, "init", "-q").CombinedOutput(); err != nil {
+		t.Fatalf("git init: %v %s", err, out)
+	}
+	st, err := store.Open(ctx, filepath.Join(dir, ".tug"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	id, err := st.CreateRun(ctx, &store.Run{Pipeline: "ci", Status: store.StatusRunning, Branch: evil, Commit: "0123456789abcdef", Event: "manual", Origin: "manual", Trigger: evil, StartedAt: time.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.PutJobs(ctx, id, []string{"build", "test[go=<1>]"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.FinishJob(ctx, id, "build", store.StatusSuccess, "", nil, time.Now(), json.RawMessage(`{"report":{"passed":41,"failed":1,"skipped":2,"failures":["TestX <b>"],"coverage":81.5}}`)); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.AppendLogs(ctx, id, []store.LogLine{{Job: "build", Attempt: 1, Time: time.Now(), Line: "compiling " + evil}}); err != nil {
+		t.Fatal(err)
+	}
+	cfgPath := filepath.Join(dir, "tug.yaml")
+	if err := os.WriteFile(cfgPath, []byte(testYAML), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	q, err := runner.NewQueue(ctx, runner.QueueOptions{Store: st, StateDir: filepath.Join(dir, ".tug"), ConfigPath: cfgPath, Config: func() *config.Config { return cfg }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := incident.New(ctx, incident.Options{Store: st, Config: func() *config.Config { return cfg }, Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	inc, err := m.Open(ctx, incident.OpenRequest{Title: "checkout down " + evil, Severity: "P1", Service: "web", Environment: "staging", By: "ann"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Note(ctx, inc.ID, incident.NoteRequest{By: "ann", Text: "note " + evil}); err != nil {
+		t.Fatal(err)
+	}
+	return q, m
+}
+
+// logsOf runs the logs room over instance output files holding a line
+// with markup and a line that a grep leaves out.
+func logsOf(t *testing.T, dir string, insts []runtime.Instance) *logs.Logs {
+	t.Helper()
+	for _, in := range insts {
+		p := filepath.Join(dir, ".tug", "instances", in.ID, "output.log")
+		if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte("GET /cart "+evil+"\nhealth ok\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	l, err := logs.New(ctx, logs.Options{StateDir: filepath.Join(dir, ".tug"), Poll: 20 * time.Millisecond,
+		Instances: func(context.Context) ([]runtime.Instance, error) { return insts, nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { defer close(done); _ = l.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done; l.Close() })
+	testkit.Eventually(t, 10*time.Second, "the log lines stored", func() bool {
+		got, _ := l.Search(ctx, logs.Query{Service: "web"})
+		return len(got) == 2*len(insts)
+	})
+	return l
 }

@@ -333,12 +333,27 @@ func (d *Dashboard) logTail(ctx context.Context, svc, env, grep string) ([]logLi
 	return out, ""
 }
 
-// followServiceLogs appends the lines stored after the page was drawn.
+// followServiceLogs sends the log tail again (a page that reconnects
+// after a restart may have missed lines), then appends each line stored
+// after it.
 func (d *Dashboard) followServiceLogs(ctx context.Context, r *http.Request, p *page, send func(event) error) error {
 	name := r.PathValue("name")
-	env := r.URL.Query().Get("env")
-	params := logsParams(name, env, r.URL.Query().Get("grep"), true)
-	params.Since = d.now().UTC().Format(time.RFC3339Nano)
+	env, grep := r.URL.Query().Get("env"), r.URL.Query().Get("grep")
+	since := d.now()
+	tail, _ := d.logTail(ctx, name, env, grep)
+	if n := len(tail); n > 0 {
+		since = tail[n-1].Time.Add(time.Nanosecond)
+	}
+	p.Data = serviceData{Logs: tail}
+	html, err := d.fragment("service", "logs", p)
+	if err != nil {
+		return err
+	}
+	if err := send(event{ID: "logs", HTML: html}); err != nil {
+		return err
+	}
+	params := logsParams(name, env, grep, true)
+	params.Since = since.UTC().Format(time.RFC3339Nano)
 	return d.client.Logs(ctx, params, func(l logsLine) error {
 		p.Data = toLogLine(l)
 		html, err := d.fragment("service", "logline", p)

@@ -95,6 +95,12 @@ func funcs() template.FuncMap {
 		"pct":   func(f float64) string { return fmt.Sprintf("%.0f%%", f*100) },
 		"value": formatValue,
 		"first": firstLine,
+		"coverage": func(c *float64) string {
+			if c == nil {
+				return ""
+			}
+			return fmt.Sprintf("%.1f%%", *c)
+		},
 	}
 }
 

@@ -35,6 +35,10 @@ func TestPagesReadWithoutJavaScript(t *testing.T) {
 		{"/alerts", 200, []string{"Evil", "critical", "Acknowledge", "New silence"}},
 		{"/explore?q=" + url.QueryEscape(`sum by (release) (tug_proxy_requests_total)`), 200, []string{`{release="r1"}`, `{release="r2"}`}},
 		{"/explore", 200, []string{"Explorer"}},
+		{"/pipelines", 200, []string{"#1", "ci", "running", "0123456789"}},
+		{"/runs/1", 200, []string{"Run #1", "build", "test[go=<1>]", "41 passed, 1 failed, 2 skipped", "TestX <b>", "81.5%", "compiling"}},
+		{"/incidents", 200, []string{"#1", "checkout down", "P1"}},
+		{"/incidents/1", 200, []string{"Incident #1", "Timeline", "note <script>", "Acknowledge"}},
 		{"/login", 200, []string{"API token"}},
 		{"/assets/style.css", 200, []string{"prefers-color-scheme"}},
 		{"/assets/app.js", 200, []string{"EventSource"}},
@@ -62,7 +66,7 @@ func TestUnknownThingsAre404(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	b := newBrowser(t, e.socketServer())
-	for _, path := range []string{"/services/nope", "/services/web?env=nope", "/runs/abc", "/runs/0", "/incidents/x", "/nothing/here"} {
+	for _, path := range []string{"/services/nope", "/services/web?env=nope", "/runs/abc", "/runs/0", "/runs/99", "/incidents/x", "/incidents/99", "/nothing/here"} {
 		st, body := b.get(path)
 		if st != http.StatusNotFound {
 			t.Errorf("%s: %d, want 404\n%s", path, st, body)
@@ -83,7 +87,7 @@ func TestUserTextIsEscaped(t *testing.T) {
 	if st != http.StatusSeeOther {
 		t.Fatalf("silence: %d", st)
 	}
-	for _, path := range []string{"/", "/services/web?env=staging", "/alerts",
+	for _, path := range []string{"/", "/services/web?env=staging", "/alerts", "/pipelines", "/runs/1", "/incidents", "/incidents/1",
 		"/explore?q=" + url.QueryEscape(`tug_instance_resident_memory_bytes`),
 		"/explore?q=" + url.QueryEscape(`sum(<script>alert(3)</script>`)} {
 		_, body := b.get(path)
@@ -409,5 +413,39 @@ func TestAlertActions(t *testing.T) {
 		if a.ID == id && a.AckedBy == "" {
 			t.Fatalf("not acknowledged: %+v", a)
 		}
+	}
+}
+
+// TestIncidentAck acknowledges an incident from its page.
+func TestIncidentAck(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	b := newBrowser(t, e.socketServer())
+	st, _, loc := b.post("/incidents/1/ack", url.Values{"csrf": {b.csrf("/incidents/1")}, "comment": {"on it"}})
+	if st != http.StatusSeeOther || loc != "/incidents/1?flash=acknowledged" {
+		t.Fatalf("ack: %d %s", st, loc)
+	}
+	_, body := b.get(loc)
+	if text := parse(t, body); !strings.Contains(text, "acknowledged by local") {
+		t.Fatalf("after the ack:\n%s", text)
+	}
+}
+
+// TestServiceLogTail shows the service's newest lines, filtered by grep.
+func TestServiceLogTail(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	b := newBrowser(t, e.socketServer())
+	_, body := b.get("/services/web?env=staging")
+	if text := parse(t, body); !strings.Contains(text, "GET /cart <script>") || !strings.Contains(text, "health ok") {
+		t.Fatalf("log tail:\n%s", text)
+	}
+	_, body = b.get("/services/web?env=staging&grep=" + url.QueryEscape("^GET"))
+	if text := parse(t, body); !strings.Contains(text, "GET /cart") || strings.Contains(text, "health ok") {
+		t.Fatalf("log tail with grep:\n%s", text)
+	}
+	_, body = b.get("/services/web?env=staging&grep=" + url.QueryEscape("(["))
+	if !strings.Contains(body, `class="error"`) {
+		t.Fatalf("a bad grep shows no error:\n%s", body)
 	}
 }
