@@ -3,8 +3,6 @@ package web
 import (
 	"context"
 	"encoding/json"
-	"os"
-	"os/exec"
 	"errors"
 	"io"
 	"log/slog"
@@ -12,6 +10,8 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -189,12 +189,12 @@ func newEnv(t *testing.T) *env {
 		Runs:      queue,
 		Logs:      lg,
 		Incidents: func() *incident.Manager { return incidents },
-		Deployer: dep,
-		Config:   fixedConfig{api.ConfigSnapshot{Config: cfg, Source: []byte(testYAML), LoadedAt: now, Hash: "h"}},
-		Alerts:   func() *alert.Engine { return eng },
-		Monitor:  mon,
-		Tokens:   tokens,
-		Audit:    alog,
+		Deployer:  dep,
+		Config:    fixedConfig{api.ConfigSnapshot{Config: cfg, Source: []byte(testYAML), LoadedAt: now, Hash: "h"}},
+		Alerts:    func() *alert.Engine { return eng },
+		Monitor:   mon,
+		Tokens:    tokens,
+		Audit:     alog,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -339,6 +339,17 @@ func (d *Dashboard) logTail(ctx context.Context, svc, env, grep string) ([]logLi
 func (d *Dashboard) followServiceLogs(ctx context.Context, r *http.Request, p *page, send func(event) error) error {
 	name := r.PathValue("name")
 	env, grep := r.URL.Query().Get("env"), r.URL.Query().Get("grep")
+	if env == "" { // the page's default: the default environment
+		st, err := d.client.Status(ctx)
+		if err != nil {
+			return err
+		}
+		for _, e := range st.Environments {
+			if e.Default {
+				env = e.Name
+			}
+		}
+	}
 	since := d.now()
 	tail, _ := d.logTail(ctx, name, env, grep)
 	if n := len(tail); n > 0 {
