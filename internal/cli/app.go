@@ -148,6 +148,7 @@ func (a *app) rootCmd() *cobra.Command {
 		a.newIncidentCmd(),
 		a.newRunbookCmd(),
 		a.newOncallCmd(),
+		a.newDashboardsCmd(),
 	} {
 		if c != nil {
 			root.AddCommand(c)

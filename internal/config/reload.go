@@ -39,6 +39,7 @@ const (
 	bySeal      = "the next `tug secret seal` encrypts to the new recipients; sealed files already written keep theirs"
 	byRotation  = "rotation schedules are set again at once; a new generated secret with no value yet is generated at once"
 	byIncidents = "incidents opened from then on, and the open ones' next escalation, remediation and notification, use it"
+	byPages     = "the dashboard's next page view draws it"
 )
 
 // proxyRestart is why the proxy's keys need a restart: they are its
@@ -123,6 +124,8 @@ func reloadTable() map[string]Reload {
 		case k == "incidents", k == "oncall", strings.HasPrefix(k, "incidents."), strings.HasPrefix(k, "oncall."),
 			strings.HasPrefix(k, "alerts[].remediation"), k == "notify.routes[].open_for":
 			t[k] = live(byIncidents)
+		case k == "dashboards", strings.HasPrefix(k, "dashboards."):
+			t[k] = live(byPages)
 		case strings.HasPrefix(k, "pipelines.*.on"):
 			t[k] = live(byTriggers)
 		case strings.HasPrefix(k, "pipelines."):

@@ -99,6 +99,12 @@ type Config struct {
 	// {primary: {rotation: [ana, ben], handoff: "mon 09:00", timezone:
 	// UTC}}`.
 	Oncall map[string]*Rotation `yaml:"oncall" json:"oncall,omitempty"`
+	// Pages of PromQL panels, by name, for what the dashboard's own pages
+	// do not show (business metrics such as orders or sign-ups); also
+	// exported for Grafana. Default: none. Example: `dashboards: {business:
+	// {rows: [{panels: [{title: Orders per minute, query:
+	// "sum(rate(orders_total[5m])) * 60", unit: per_minute}]}]}}`.
+	Dashboards map[string]*Dashboard `yaml:"dashboards" json:"dashboards,omitempty"`
 
 	// File is the path the config was read from, for error messages.
 	File string `yaml:"-" json:"-"`

@@ -37,6 +37,7 @@ func validate(c *Config, d *decoder) {
 	v.secrets()
 	v.edge()
 	v.incidents()
+	v.dashboards()
 }
 
 // has says whether path was written in the file.

@@ -20,7 +20,7 @@ const startWait = 15 * time.Second
 
 // lifeContext carries r's caller and source under the dashboard's life,
 // for work that outlives the request.
-func (d *Dashboard) lifeContext(r *http.Request) context.Context {
+func (d *Handler) lifeContext(r *http.Request) context.Context {
 	ctx := api.WithSource(d.o.Life, "dashboard "+r.RemoteAddr)
 	if id, ok := access.IdentityOf(r.Context()); ok {
 		ctx = access.WithIdentity(ctx, id)
@@ -31,7 +31,7 @@ func (d *Dashboard) lifeContext(r *http.Request) context.Context {
 // follow starts a deploy or rollback that goes on after the request,
 // waits until it has started (or failed at once), then shows the
 // service page, where it goes on live.
-func (d *Dashboard) follow(w http.ResponseWriter, r *http.Request, what string, start func(ctx context.Context, each func(deploy.Event)) (*deploy.Release, error)) {
+func (d *Handler) follow(w http.ResponseWriter, r *http.Request, what string, start func(ctx context.Context, each func(deploy.Event)) (*deploy.Release, error)) {
 	name, env := r.PathValue("name"), r.PostForm.Get("env")
 	started := make(chan struct{})
 	var once sync.Once
@@ -60,7 +60,7 @@ func (d *Dashboard) follow(w http.ResponseWriter, r *http.Request, what string, 
 }
 
 // backTo sends the browser to path after a form.
-func (d *Dashboard) backTo(w http.ResponseWriter, r *http.Request, path string, q url.Values) {
+func (d *Handler) backTo(w http.ResponseWriter, r *http.Request, path string, q url.Values) {
 	for k, v := range q {
 		if len(v) == 0 || v[0] == "" {
 			delete(q, k)
@@ -72,14 +72,14 @@ func (d *Dashboard) backTo(w http.ResponseWriter, r *http.Request, path string, 
 	http.Redirect(w, r, path, http.StatusSeeOther)
 }
 
-func (d *Dashboard) deploy(w http.ResponseWriter, r *http.Request) {
+func (d *Handler) deploy(w http.ResponseWriter, r *http.Request) {
 	req := api.DeployRequest{Service: r.PathValue("name"), Environment: r.PostForm.Get("env"), Version: r.PostForm.Get("version"), Who: actor(r)}
 	d.follow(w, r, "deploy", func(ctx context.Context, each func(deploy.Event)) (*deploy.Release, error) {
 		return d.client.Deploy(ctx, req, each)
 	})
 }
 
-func (d *Dashboard) rollback(w http.ResponseWriter, r *http.Request) {
+func (d *Handler) rollback(w http.ResponseWriter, r *http.Request) {
 	req := api.RollbackRequest{Service: r.PathValue("name"), Environment: r.PostForm.Get("env"), Who: actor(r)}
 	d.follow(w, r, "rollback", func(ctx context.Context, each func(deploy.Event)) (*deploy.Release, error) {
 		return d.client.Rollback(ctx, req, each)
@@ -87,7 +87,7 @@ func (d *Dashboard) rollback(w http.ResponseWriter, r *http.Request) {
 }
 
 // approve approves or rejects a release waiting for approval.
-func (d *Dashboard) approve(w http.ResponseWriter, r *http.Request) {
+func (d *Handler) approve(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	call, what := d.client.Approve, "approved"
 	if r.URL.Path == "/releases/"+id+"/reject" {

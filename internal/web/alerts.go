@@ -12,7 +12,7 @@ import (
 	"github.com/tugdev/tug/internal/incident"
 )
 
-func (d *Dashboard) alertRoutes(m *http.ServeMux) {
+func (d *Handler) alertRoutes(m *http.ServeMux) {
 	m.Handle("GET /alerts", &liveHandler{d: d, tmpl: "alerts", parts: []string{"alerts"}, build: d.alerts})
 	m.HandleFunc("POST /alerts/{id}/ack", d.ackAlert)
 	m.HandleFunc("POST /silences", d.addSilence)
@@ -32,7 +32,7 @@ type alertsData struct {
 }
 
 // alerts lists firing and pending alerts and the silences.
-func (d *Dashboard) alerts(r *http.Request) (string, any, error) {
+func (d *Handler) alerts(r *http.Request) (string, any, error) {
 	ctx := r.Context()
 	data := alertsData{Flash: r.URL.Query().Get("flash"), Matchers: r.URL.Query().Get("matchers"), Error: r.URL.Query().Get("error")}
 	var err error
@@ -45,7 +45,7 @@ func (d *Dashboard) alerts(r *http.Request) (string, any, error) {
 	return "Alerts", data, nil
 }
 
-func (d *Dashboard) ackAlert(w http.ResponseWriter, r *http.Request) {
+func (d *Handler) ackAlert(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	if _, err := d.client.Ack(r.Context(), id, alert.AckRequest{By: actor(r), Comment: r.PostForm.Get("comment")}); err != nil {
 		d.fail(w, r, err)
@@ -56,7 +56,7 @@ func (d *Dashboard) ackAlert(w http.ResponseWriter, r *http.Request) {
 
 // addSilence creates a silence; bad matchers or a bad duration come back
 // on the form.
-func (d *Dashboard) addSilence(w http.ResponseWriter, r *http.Request) {
+func (d *Handler) addSilence(w http.ResponseWriter, r *http.Request) {
 	req := alert.SilenceRequest{Matchers: r.PostForm.Get("matchers"), Duration: r.PostForm.Get("duration"), Comment: r.PostForm.Get("comment"), By: actor(r)}
 	s, err := d.client.AddSilence(r.Context(), req)
 	if err != nil {
@@ -70,7 +70,7 @@ func (d *Dashboard) addSilence(w http.ResponseWriter, r *http.Request) {
 	d.backTo(w, r, "/alerts", url.Values{"flash": {"silence " + s.ID + " created"}})
 }
 
-func (d *Dashboard) expireSilence(w http.ResponseWriter, r *http.Request) {
+func (d *Handler) expireSilence(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	if _, err := d.client.ExpireSilence(r.Context(), id); err != nil {
 		d.fail(w, r, err)
@@ -85,7 +85,7 @@ type incidentsData struct {
 }
 
 // incidents lists incidents, the open ones unless ?state= says otherwise.
-func (d *Dashboard) incidents(r *http.Request) (string, any, error) {
+func (d *Handler) incidents(r *http.Request) (string, any, error) {
 	state := r.URL.Query().Get("state")
 	if state == "" {
 		state = "open"
@@ -106,7 +106,7 @@ type incidentData struct {
 }
 
 // incident is one incident with its timeline.
-func (d *Dashboard) incident(r *http.Request) (string, any, error) {
+func (d *Handler) incident(r *http.Request) (string, any, error) {
 	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
 	if err != nil || id <= 0 {
 		return "", nil, errNotFoundf("no incident %q", r.PathValue("id"))
@@ -118,7 +118,7 @@ func (d *Dashboard) incident(r *http.Request) (string, any, error) {
 	return fmt.Sprintf("Incident %d", inc.ID), incidentData{Incident: inc, Flash: r.URL.Query().Get("flash")}, nil
 }
 
-func (d *Dashboard) ackIncident(w http.ResponseWriter, r *http.Request) {
+func (d *Handler) ackIncident(w http.ResponseWriter, r *http.Request) {
 	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
 	if err != nil {
 		d.fail(w, r, errNotFoundf("no incident %q", r.PathValue("id")))

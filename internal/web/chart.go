@@ -200,14 +200,16 @@ func timeStep(d time.Duration) time.Duration {
 
 func num(f float64) string { return strconv.FormatFloat(f, 'g', 6, 64) }
 
-// formatValue writes v in unit: seconds as ms or µs, bytes in binary
-// multiples, ratios as percentages, anything else with k, M, G.
+// formatValue writes v in a panel's unit (config.PanelUnits): seconds
+// as ms or µs, bytes in binary multiples, ratios (0–1) and percents
+// (0–100) as percentages, rates per second or minute, counts with k, M,
+// G; another unit is written after the number.
 func formatValue(v float64, unit string) string {
 	if math.IsNaN(v) {
 		return "NaN"
 	}
 	switch unit {
-	case "s", "seconds":
+	case "seconds":
 		switch a := math.Abs(v); {
 		case a == 0:
 			return "0"
@@ -225,8 +227,10 @@ func formatValue(v float64, unit string) string {
 			i++
 		}
 		return trim(v) + " " + units[i]
-	case "percent", "ratio":
+	case "ratio":
 		return trim(v*100) + "%"
+	case "percent":
+		return trim(v) + "%"
 	}
 	suffix := ""
 	for _, s := range []struct {
@@ -239,7 +243,13 @@ func formatValue(v float64, unit string) string {
 		}
 	}
 	out := trim(v) + suffix
-	if unit != "" && unit != "short" && unit != "none" {
+	switch unit {
+	case "", "count":
+	case "per_second":
+		out += "/s"
+	case "per_minute":
+		out += "/min"
+	default:
 		out += " " + unit
 	}
 	return out

@@ -15,14 +15,17 @@ func TestFormatValue(t *testing.T) {
 		unit string
 		want string
 	}{
-		{0.0123, "s", "12.3ms"},
-		{0.0000042, "s", "4.2µs"},
-		{2.5, "s", "2.5s"},
-		{0, "s", "0"},
+		{0.0123, "seconds", "12.3ms"},
+		{0.0000042, "seconds", "4.2µs"},
+		{2.5, "seconds", "2.5s"},
+		{0, "seconds", "0"},
+		{42.5, "percent", "42.5%"},
+		{12, "per_minute", "12/min"},
 		{1536, "bytes", "1.5 KiB"},
 		{30 << 20, "bytes", "30 MiB"},
 		{0.0512, "ratio", "5.12%"},
-		{1234, "req/s", "1.23k req/s"},
+		{1234, "per_second", "1.23k/s"},
+		{3, "cores", "3 cores"},
 		{2_500_000, "", "2.5M"},
 		{42, "", "42"},
 	} {
@@ -39,7 +42,7 @@ func TestChartSVG(t *testing.T) {
 	t.Parallel()
 	to := time.Date(2026, 1, 2, 12, 0, 0, 0, time.UTC)
 	from := to.Add(-time.Hour)
-	c := Chart{Title: "Latency", Unit: "s", From: from, To: to,
+	c := Chart{Title: "Latency", Unit: "seconds", From: from, To: to,
 		Series:     []Series{{Name: evil, Points: []Point{{from, 0.1}, {to, 0.25}}}},
 		Thresholds: []Threshold{{Label: "SLO", Value: 0.3}},
 		Markers:    []Marker{{Label: "deploy r2", T: to.Add(-10 * time.Minute)}, {Label: "too old", T: from.Add(-time.Hour)}},

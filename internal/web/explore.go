@@ -4,8 +4,6 @@ import (
 	"net/http"
 	"sort"
 	"time"
-
-	"github.com/prometheus/common/model"
 )
 
 type exploreData struct {
@@ -26,7 +24,7 @@ type exploreRow struct {
 
 // explore is the PromQL box: the expression as a chart over the range
 // and as a table of its values now; a bad expression's error inline.
-func (d *Dashboard) explore(r *http.Request) (string, any, error) {
+func (d *Handler) explore(r *http.Request) (string, any, error) {
 	data := exploreData{Query: r.URL.Query().Get("q"), Ranges: ranges}
 	var dur time.Duration
 	data.Range, dur = rangeOf(r)
@@ -44,7 +42,7 @@ func (d *Dashboard) explore(r *http.Request) (string, any, error) {
 	}
 	sort.Slice(data.Table, func(i, j int) bool { return data.Table[i].Series < data.Table[j].Series })
 	to := d.now()
-	c := d.chart(ctx, data.Query, "", to.Add(-dur), to, namedQuery{expr: data.Query, name: func(m model.Metric) string { return m.String() }})
+	c := d.panelChart(ctx, Panel{Title: data.Query, Targets: []Target{{Expr: data.Query}}}, to.Add(-dur), to)
 	c.Loc = location(r)
 	data.Chart = &c
 	return "Explorer", data, nil

@@ -53,6 +53,13 @@ services:
 environments:
   staging: {}
   production: {}
+dashboards:
+  business:
+    title: Business <b>
+    rows:
+      - title: Orders
+        panels:
+          - {title: Orders per minute, query: "sum by (service) (rate(tug_proxy_requests_total[5m])) * 60", unit: per_minute, legend: "all {{service}}", thresholds: {warning: 5, below: true}}
 alerts:
   - alert: Evil
     expr: vector(1)
@@ -139,7 +146,7 @@ type env struct {
 	tokens *access.Tokens
 	audit  *audit.Log
 	mon    *metrics.Monitor
-	dash   *Dashboard
+	dash   *Handler
 	now    time.Time
 }
 
@@ -204,7 +211,7 @@ func newEnv(t *testing.T) *env {
 	return e
 }
 
-func (e *env) newDashboard() *Dashboard {
+func (e *env) newDashboard() *Handler {
 	d, err := New(Options{API: e.api, Tokens: e.tokens, Tick: 20 * time.Millisecond, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		e.t.Fatal(err)

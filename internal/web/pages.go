@@ -21,7 +21,7 @@ import (
 )
 
 // routes are the dashboard's pages, forms and assets.
-func (d *Dashboard) routes() *http.ServeMux {
+func (d *Handler) routes() *http.ServeMux {
 	m := http.NewServeMux()
 	assets, _ := fs.Sub(files, "assets")
 	fsrv := http.FileServerFS(assets)
@@ -33,13 +33,15 @@ func (d *Dashboard) routes() *http.ServeMux {
 	m.HandleFunc("POST /login", d.loginPage)
 	m.HandleFunc("POST /logout", d.logout)
 	m.Handle("GET /{$}", &liveHandler{d: d, tmpl: "overview", parts: []string{"services", "side"}, build: d.overview})
-	m.Handle("GET /services/{name}", &liveHandler{d: d, tmpl: "service", parts: []string{"state", "charts"}, build: d.service, follow: d.followServiceLogs})
+	m.Handle("GET /services/{name}", &liveHandler{d: d, tmpl: "service", parts: []string{"state", "charts"}, slow: []string{"charts"}, build: d.service, follow: d.followServiceLogs})
 	m.HandleFunc("POST /services/{name}/deploy", d.deploy)
 	m.HandleFunc("POST /services/{name}/rollback", d.rollback)
 	m.HandleFunc("POST /releases/{id}/approve", d.approve)
 	m.HandleFunc("POST /releases/{id}/reject", d.approve)
 	d.pipelineRoutes(m)
 	d.alertRoutes(m)
+	m.Handle("GET /dashboards", &liveHandler{d: d, tmpl: "dashboards", build: d.dashboards})
+	m.Handle("GET /dashboards/{name}", &liveHandler{d: d, tmpl: "dashboards", parts: []string{"panels"}, slow: []string{"panels"}, build: d.dashboards})
 	m.Handle("GET /explore", &liveHandler{d: d, tmpl: "explore", build: d.explore})
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		d.errorPage(w, r, viewerOf(r.Context()), http.StatusNotFound, "no page at "+r.URL.Path)
@@ -111,7 +113,7 @@ type hostFigure struct {
 // overview is the home page: every service in every environment with
 // its health and live release, alerts, incidents, recent deploys, the
 // host.
-func (d *Dashboard) overview(r *http.Request) (string, any, error) {
+func (d *Handler) overview(r *http.Request) (string, any, error) {
 	ctx := r.Context()
 	st, err := d.client.Status(ctx)
 	if err != nil {
@@ -169,7 +171,7 @@ func (d *Dashboard) overview(r *http.Request) (string, any, error) {
 }
 
 // recentDeploys are the n newest releases of every service.
-func (d *Dashboard) recentDeploys(ctx context.Context, services []api.ServiceInfo, n int) []deploy.Release {
+func (d *Handler) recentDeploys(ctx context.Context, services []api.ServiceInfo, n int) []deploy.Release {
 	var all []deploy.Release
 	for _, s := range services {
 		rels, err := d.client.Releases(ctx, s.Name, "")
@@ -182,16 +184,19 @@ func (d *Dashboard) recentDeploys(ctx context.Context, services []api.ServiceInf
 	return all[:min(n, len(all))]
 }
 
-// host is the machine's CPU, memory and root disk use.
-func (d *Dashboard) host(ctx context.Context) []hostFigure {
+// host is the machine's CPU, memory and disk use now: the last values
+// of HostPanels (the root filesystem's, for the disk).
+func (d *Handler) host(ctx context.Context) []hostFigure {
 	var out []hostFigure
-	for _, q := range []struct{ name, expr string }{
-		{"CPU", `1 - avg(rate(node_cpu_seconds_total{mode="idle"}[1m]))`},
-		{"memory", `1 - sum(node_memory_MemAvailable_bytes) / sum(node_memory_MemTotal_bytes)`},
-		{"disk /", `1 - sum(node_filesystem_avail_bytes{mountpoint="/"}) / sum(node_filesystem_size_bytes{mountpoint="/"})`},
-	} {
-		v, ok := d.single(ctx, q.expr)
-		out = append(out, hostFigure{Name: q.name, Value: v, OK: ok})
+	for _, p := range HostPanels() {
+		f := hostFigure{Name: strings.TrimPrefix(p.Title, "Host ")}
+		vec, err := d.instant(ctx, p.Targets[0].Expr)
+		for _, s := range vec {
+			if mp, ok := s.Metric["mountpoint"]; !f.OK || (ok && mp == "/") {
+				f.Value, f.OK = float64(s.Value)/100, err == nil
+			}
+		}
+		out = append(out, f)
 	}
 	return out
 }
@@ -227,7 +232,7 @@ func rangeOf(r *http.Request) (string, time.Duration) {
 }
 
 // service is a service's page in one environment.
-func (d *Dashboard) service(r *http.Request) (string, any, error) {
+func (d *Handler) service(r *http.Request) (string, any, error) {
 	ctx := r.Context()
 	name := r.PathValue("name")
 	st, err := d.client.Status(ctx)
@@ -268,47 +273,24 @@ func (d *Dashboard) service(r *http.Request) (string, any, error) {
 	data.Range, dur = rangeOf(r)
 	data.Ranges = ranges
 	to := d.now()
-	data.Charts = d.serviceCharts(ctx, name, data.Env, to.Add(-dur), to, rels, location(r))
-	data.Logs, data.LogsErr = d.logTail(ctx, name, data.Env, data.Grep)
+	if wants(r, "charts") {
+		data.Charts = d.serviceCharts(ctx, name, data.Env, to.Add(-dur), to, rels, location(r))
+	}
+	if wants(r, "logs") {
+		data.Logs, data.LogsErr = d.logTail(ctx, name, data.Env, data.Grep)
+	}
 	return name, data, nil
 }
 
-// serviceCharts are the RED charts of a service (per release, so a
-// canary's new release shows beside the old one), its instances' CPU,
-// memory and restarts, with its deploys marked.
-func (d *Dashboard) serviceCharts(ctx context.Context, svc, env string, from, to time.Time, rels []deploy.Release, loc *time.Location) []Chart {
-	s := sel("service", svc, "environment", env)
-	rate := `sum by (release) (rate(tug_proxy_requests_total{` + s + `}[1m]))`
-	errs := `sum by (release) (rate(tug_proxy_requests_total{` + s + `,code=~"5.."}[1m])) / ` + rate
-	lat := func(q string) namedQuery {
-		return namedQuery{`histogram_quantile(` + q + `, sum by (release, le) (rate(tug_proxy_request_duration_seconds_bucket{` + s + `}[1m])))`,
-			byLabels("p"+strings.TrimPrefix(q, "0."), "release")}
-	}
+// serviceCharts are the service's panels (ServicePanels: RED per
+// release, so a canary's new release shows beside the old one, and its
+// instances' CPU, memory and restarts), with its deploys marked.
+func (d *Handler) serviceCharts(ctx context.Context, svc, env string, from, to time.Time, rels []deploy.Release, loc *time.Location) []Chart {
 	var markers []Marker
 	for _, r := range rels {
 		markers = append(markers, Marker{Label: "deploy " + r.ID + " by " + r.Who + " (" + r.Status + ")", T: r.CreatedAt})
 	}
-	charts := make([]Chart, 6)
-	var wg sync.WaitGroup
-	for i, spec := range []struct {
-		title, unit string
-		qs          []namedQuery
-	}{
-		{"Requests", "req/s", []namedQuery{{rate, byLabels("", "release")}}},
-		{"Errors (5xx)", "ratio", []namedQuery{{errs, byLabels("", "release")}}},
-		{"Latency", "s", []namedQuery{lat("0.5"), lat("0.95"), lat("0.99")}},
-		{"CPU per instance", "cores", []namedQuery{{`rate(tug_instance_cpu_seconds_total{` + s + `}[1m])`, byLabels("", "instance")}}},
-		{"Memory per instance", "bytes", []namedQuery{{`tug_instance_resident_memory_bytes{` + s + `}`, byLabels("", "instance")}}},
-		{"Restarts", "", []namedQuery{{`tug_instance_restarts_total{` + s + `}`, byLabels("", "instance")}}},
-	} {
-		wg.Go(func() {
-			c := d.chart(ctx, spec.title, spec.unit, from, to, spec.qs...)
-			c.Loc, c.Markers = loc, markers
-			charts[i] = c
-		})
-	}
-	wg.Wait()
-	return charts
+	return d.panelCharts(ctx, ServicePanels(svc, env), from, to, loc, markers)
 }
 
 // logLine is a log line as the pages show it.
@@ -321,7 +303,7 @@ type logLine struct {
 }
 
 // logTail is the newest lines of a service in env matching grep.
-func (d *Dashboard) logTail(ctx context.Context, svc, env, grep string) ([]logLine, string) {
+func (d *Handler) logTail(ctx context.Context, svc, env, grep string) ([]logLine, string) {
 	var out []logLine
 	err := d.client.Logs(ctx, logsParams(svc, env, grep, false), func(l logsLine) error {
 		out = append(out, toLogLine(l))
@@ -336,7 +318,7 @@ func (d *Dashboard) logTail(ctx context.Context, svc, env, grep string) ([]logLi
 // followServiceLogs sends the log tail again (a page that reconnects
 // after a restart may have missed lines), then appends each line stored
 // after it.
-func (d *Dashboard) followServiceLogs(ctx context.Context, r *http.Request, p *page, send func(event) error) error {
+func (d *Handler) followServiceLogs(ctx context.Context, r *http.Request, p *page, send func(event) error) error {
 	name := r.PathValue("name")
 	env, grep := r.URL.Query().Get("env"), r.URL.Query().Get("grep")
 	if env == "" { // the page's default: the default environment

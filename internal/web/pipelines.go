@@ -12,7 +12,7 @@ import (
 	"github.com/tugdev/tug/internal/runner"
 )
 
-func (d *Dashboard) pipelineRoutes(m *http.ServeMux) {
+func (d *Handler) pipelineRoutes(m *http.ServeMux) {
 	m.Handle("GET /pipelines", &liveHandler{d: d, tmpl: "pipelines", parts: []string{"runs"}, build: d.runs})
 	m.Handle("GET /runs/{id}", &liveHandler{d: d, tmpl: "run", parts: []string{"jobs"}, build: d.run, follow: d.followRun})
 }
@@ -23,7 +23,7 @@ type runsData struct {
 }
 
 // runs lists the newest runs, of one pipeline with ?pipeline=.
-func (d *Dashboard) runs(r *http.Request) (string, any, error) {
+func (d *Handler) runs(r *http.Request) (string, any, error) {
 	p := r.URL.Query().Get("pipeline")
 	runs, err := d.client.Runs(r.Context(), runner.ListParams{Limit: 50, Pipeline: p})
 	if err != nil {
@@ -47,7 +47,7 @@ const logShown = 500
 
 // runLog is the run's stored log: its last logShown lines (all of them
 // with all), how many come before those, and how many there are.
-func (d *Dashboard) runLog(ctx context.Context, id int64, all bool) (shown []runner.LogEvent, earlier, total int, err error) {
+func (d *Handler) runLog(ctx context.Context, id int64, all bool) (shown []runner.LogEvent, earlier, total int, err error) {
 	var lines []runner.LogEvent
 	err = d.client.RunLog(ctx, id, "", func(e runner.LogEvent) error {
 		if e.Line != "" || e.Job != "" {
@@ -79,7 +79,7 @@ func runID(r *http.Request) (int64, error) {
 }
 
 // run is one run: its DAG with the jobs' states, their reports, the log.
-func (d *Dashboard) run(r *http.Request) (string, any, error) {
+func (d *Handler) run(r *http.Request) (string, any, error) {
 	id, err := runID(r)
 	if err != nil {
 		return "", nil, err
@@ -103,7 +103,7 @@ func (d *Dashboard) run(r *http.Request) (string, any, error) {
 
 // followRun sends the run's log as the page shows it, then each line as
 // the run stores it.
-func (d *Dashboard) followRun(ctx context.Context, r *http.Request, p *page, send func(event) error) error {
+func (d *Handler) followRun(ctx context.Context, r *http.Request, p *page, send func(event) error) error {
 	id, err := runID(r)
 	if err != nil {
 		return err
@@ -150,7 +150,7 @@ type pipelineDecl struct {
 	} `json:"jobs"`
 }
 
-func (d *Dashboard) pipelineDecl(ctx context.Context, name string) pipelineDecl {
+func (d *Handler) pipelineDecl(ctx context.Context, name string) pipelineDecl {
 	var out pipelineDecl
 	cfg, err := d.client.Config(ctx)
 	if err != nil {

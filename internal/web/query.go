@@ -5,9 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"regexp"
 	"sort"
 	"strconv"
-	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/common/model"
@@ -36,7 +37,7 @@ func queryError(err error) string {
 
 // rangeSeries evaluates expr from from to to through the API, one series
 // per result, named by name (default: the series' labels).
-func (d *Dashboard) rangeSeries(ctx context.Context, expr string, from, to time.Time, name func(model.Metric) string) ([]Series, error) {
+func (d *Handler) rangeSeries(ctx context.Context, expr string, from, to time.Time, name func(model.Metric) string) ([]Series, error) {
 	step := max(to.Sub(from)/ChartPoints, time.Second)
 	resp, err := d.client.QueryRange(ctx, metrics.RangeParams{Query: expr, Start: promTime(from), End: promTime(to),
 		Step: strconv.FormatFloat(step.Seconds(), 'f', -1, 64)})
@@ -68,48 +69,61 @@ func (d *Dashboard) rangeSeries(ctx context.Context, expr string, from, to time.
 	return out, nil
 }
 
-// chart is a chart of the queries' series over from..to; a failed query
-// shows as the chart's error.
-func (d *Dashboard) chart(ctx context.Context, title, unit string, from, to time.Time, queries ...namedQuery) Chart {
-	c := Chart{Title: title, Unit: unit, From: from, To: to}
-	for _, q := range queries {
-		s, err := d.rangeSeries(ctx, q.expr, from, to, q.name)
+// panelChart draws panel p over from..to, each target's series named by
+// its legend, its thresholds as lines; a failed query shows as the
+// chart's error.
+func (d *Handler) panelChart(ctx context.Context, p Panel, from, to time.Time) Chart {
+	c := Chart{Title: p.Title, Unit: p.Unit, From: from, To: to}
+	for _, t := range p.Targets {
+		s, err := d.rangeSeries(ctx, t.Expr, from, to, legend(t.Legend))
 		if err != nil {
 			c.Err = err.Error()
 			return c
 		}
 		c.Series = append(c.Series, s...)
 	}
+	if p.Warning != nil {
+		c.Thresholds = append(c.Thresholds, Threshold{Label: "warning", Value: *p.Warning})
+	}
+	if p.Critical != nil {
+		c.Thresholds = append(c.Thresholds, Threshold{Label: "critical", Value: *p.Critical})
+	}
 	return c
 }
 
-// namedQuery is a chart's query and how its series are named.
-type namedQuery struct {
-	expr string
-	name func(model.Metric) string
+// panelCharts draws the panels at once.
+func (d *Handler) panelCharts(ctx context.Context, panels []Panel, from, to time.Time, loc *time.Location, markers []Marker) []Chart {
+	charts := make([]Chart, len(panels))
+	var wg sync.WaitGroup
+	for i, p := range panels {
+		wg.Go(func() {
+			c := d.panelChart(ctx, p, from, to)
+			c.Loc, c.Markers = loc, markers
+			charts[i] = c
+		})
+	}
+	wg.Wait()
+	return charts
 }
 
-// byLabels names a series by the values of labels, with a prefix.
-func byLabels(prefix string, labels ...string) func(model.Metric) string {
+var legendLabel = regexp.MustCompile(`\{\{\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*\}\}`)
+
+// legend names a series by a template of its labels ("p99 {{release}}"),
+// as Grafana and Prometheus do; an empty template names it by all its
+// labels.
+func legend(tmpl string) func(model.Metric) string {
 	return func(m model.Metric) string {
-		parts := []string{}
-		if prefix != "" {
-			parts = append(parts, prefix)
-		}
-		for _, l := range labels {
-			if v := m[model.LabelName(l)]; v != "" {
-				parts = append(parts, string(v))
-			}
-		}
-		if len(parts) == 0 {
+		if tmpl == "" {
 			return m.String()
 		}
-		return strings.Join(parts, " ")
+		return legendLabel.ReplaceAllStringFunc(tmpl, func(s string) string {
+			return string(m[model.LabelName(legendLabel.FindStringSubmatch(s)[1])])
+		})
 	}
 }
 
 // instant evaluates expr now; a result that is not a vector is empty.
-func (d *Dashboard) instant(ctx context.Context, expr string) (model.Vector, error) {
+func (d *Handler) instant(ctx context.Context, expr string) (model.Vector, error) {
 	resp, err := d.client.Query(ctx, metrics.QueryParams{Query: expr, Time: promTime(d.now())})
 	if err != nil {
 		return nil, errors.New(queryError(err))
@@ -133,21 +147,10 @@ func (d *Dashboard) instant(ctx context.Context, expr string) (model.Vector, err
 }
 
 // single is the value of a query with one result, ok false otherwise.
-func (d *Dashboard) single(ctx context.Context, expr string) (float64, bool) {
+func (d *Handler) single(ctx context.Context, expr string) (float64, bool) {
 	vec, err := d.instant(ctx, expr)
 	if err != nil || len(vec) == 0 {
 		return 0, false
 	}
 	return float64(vec[0].Value), true
-}
-
-// sel is a PromQL label selector body: service="x",environment="y".
-func sel(kv ...string) string {
-	var parts []string
-	for i := 0; i+1 < len(kv); i += 2 {
-		if kv[i+1] != "" {
-			parts = append(parts, kv[i]+"="+strconv.Quote(kv[i+1]))
-		}
-	}
-	return strings.Join(parts, ",")
 }

@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"net/http"
 	"path"
+	"slices"
 	"strings"
 	"time"
 
@@ -151,7 +152,7 @@ func location(r *http.Request) *time.Location {
 }
 
 // newPage is the page data for r.
-func (d *Dashboard) newPage(r *http.Request, title string, data any) *page {
+func (d *Handler) newPage(r *http.Request, title string, data any) *page {
 	v := viewerOf(r.Context())
 	p := &page{Title: title, Who: v.ident.Actor, Role: v.ident.Role, LoggedIn: v.loggedIn, Loc: location(r), Now: d.now(), Data: data}
 	if v.sess != nil {
@@ -161,11 +162,11 @@ func (d *Dashboard) newPage(r *http.Request, title string, data any) *page {
 }
 
 // render writes the page name with data.
-func (d *Dashboard) render(w http.ResponseWriter, r *http.Request, name, title string, data any) {
+func (d *Handler) render(w http.ResponseWriter, r *http.Request, name, title string, data any) {
 	d.renderPage(w, d.newPage(r, title, data), name)
 }
 
-func (d *Dashboard) renderPage(w http.ResponseWriter, p *page, name string) {
+func (d *Handler) renderPage(w http.ResponseWriter, p *page, name string) {
 	var buf bytes.Buffer
 	t := d.pages[name]
 	if p.Nav == "" {
@@ -182,7 +183,7 @@ func (d *Dashboard) renderPage(w http.ResponseWriter, p *page, name string) {
 }
 
 // fragment renders the part name of page tmpl.
-func (d *Dashboard) fragment(tmpl, name string, p *page) (string, error) {
+func (d *Handler) fragment(tmpl, name string, p *page) (string, error) {
 	var buf bytes.Buffer
 	if err := d.pages[tmpl].ExecuteTemplate(&buf, name, p); err != nil {
 		return "", err
@@ -191,7 +192,7 @@ func (d *Dashboard) fragment(tmpl, name string, p *page) (string, error) {
 }
 
 // errorPage answers status with msg as a page.
-func (d *Dashboard) errorPage(w http.ResponseWriter, r *http.Request, v *viewer, status int, msg string) {
+func (d *Handler) errorPage(w http.ResponseWriter, r *http.Request, v *viewer, status int, msg string) {
 	ctx := context.WithValue(r.Context(), viewerKey{}, v)
 	p := d.newPage(r.WithContext(ctx), http.StatusText(status), struct {
 		Status int
@@ -206,7 +207,7 @@ var errNotFound = errors.New("not found")
 
 // fail answers a page whose data could not be read: 404 for something
 // unknown, the API's status for its errors, else 502 with the error.
-func (d *Dashboard) fail(w http.ResponseWriter, r *http.Request, err error) {
+func (d *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	status := http.StatusBadGateway
 	var e *endpoint.Error
 	switch {
@@ -223,11 +224,27 @@ func (d *Dashboard) fail(w http.ResponseWriter, r *http.Request, err error) {
 // event stream) whenever they change; follow, when set, streams more
 // (log lines) until the client goes.
 type liveHandler struct {
-	d      *Dashboard
-	tmpl   string
-	parts  []string
+	d     *Handler
+	tmpl  string
+	parts []string
+	// slow are the parts (of parts) sent again only every slowEvery
+	// ticks: charts, whose queries cost more than a page's state.
+	slow   []string
 	build  func(r *http.Request) (title string, data any, err error)
 	follow func(ctx context.Context, r *http.Request, p *page, send func(event) error) error
+}
+
+// slowEvery is how many ticks apart a live page's slow parts are sent.
+const slowEvery = 10
+
+// partsKey carries the parts of a page a stream is about to send.
+type partsKey struct{}
+
+// wants says whether the page being built will show part: every part of
+// a whole page, only those a stream sends at this tick.
+func wants(r *http.Request, part string) bool {
+	parts, ok := r.Context().Value(partsKey{}).([]string)
+	return !ok || slices.Contains(parts, part)
 }
 
 // event is one message of a page's stream: the part whose HTML is
@@ -295,16 +312,21 @@ func (h *liveHandler) stream(w http.ResponseWriter, r *http.Request) {
 		}
 		return rc.Flush() == nil
 	}
-	refresh := func() bool {
+	refresh := func(all bool) bool {
 		if len(h.parts) == 0 {
 			return true
 		}
-		title, data, err := h.build(r)
+		parts := h.parts
+		if !all {
+			parts = slices.DeleteFunc(slices.Clone(parts), func(p string) bool { return slices.Contains(h.slow, p) })
+		}
+		rr := r.WithContext(context.WithValue(r.Context(), partsKey{}, parts))
+		title, data, err := h.build(rr)
 		if err != nil {
 			return !errors.Is(err, context.Canceled)
 		}
 		p := h.d.newPage(r, title, data)
-		for _, part := range h.parts {
+		for _, part := range parts {
 			html, err := h.d.fragment(h.tmpl, part, p)
 			if err != nil {
 				h.d.log.Error("web: rendering a part", "part", part, "err", err)
@@ -320,10 +342,10 @@ func (h *liveHandler) stream(w http.ResponseWriter, r *http.Request) {
 		}
 		return true
 	}
-	if !refresh() {
+	if !refresh(true) {
 		return
 	}
-	for {
+	for n := 1; ; n++ {
 		select {
 		case <-ctx.Done():
 			return
@@ -334,7 +356,7 @@ func (h *liveHandler) stream(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 		case <-tick.C:
-			if !refresh() {
+			if !refresh(n%slowEvery == 0) {
 				return
 			}
 		}

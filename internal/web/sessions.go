@@ -144,7 +144,7 @@ func checkPost(r *http.Request, s *session) error {
 func urlQueryEscape(s string) string { return url.QueryEscape(s) }
 
 // loginPage shows the login form; a POST checks the token.
-func (d *Dashboard) loginPage(w http.ResponseWriter, r *http.Request) {
+func (d *Handler) loginPage(w http.ResponseWriter, r *http.Request) {
 	v := viewerOf(r.Context())
 	next := r.FormValue("next")
 	if u, err := url.Parse(next); err != nil || next == "" || u.IsAbs() || u.Host != "" || len(next) < 1 || next[0] != '/' || (len(next) > 1 && next[1] == '/') {
@@ -172,7 +172,7 @@ type verified struct {
 	tokenID string
 }
 
-func (d *Dashboard) verify(token string) (verified, error) {
+func (d *Handler) verify(token string) (verified, error) {
 	if d.o.Tokens == nil {
 		return verified{}, errors.New("this server keeps no API tokens")
 	}
@@ -189,7 +189,7 @@ func (d *Dashboard) verify(token string) (verified, error) {
 }
 
 // logout ends the session.
-func (d *Dashboard) logout(w http.ResponseWriter, r *http.Request) {
+func (d *Handler) logout(w http.ResponseWriter, r *http.Request) {
 	v := viewerOf(r.Context())
 	d.sessions.drop(v.sess)
 	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil})

@@ -27,7 +27,7 @@ import (
 //go:embed assets templates
 var files embed.FS
 
-// Options wire a Dashboard. API is required.
+// Options wire a Handler. API is required.
 type Options struct {
 	// API is the API's handler (*api.Handler): the dashboard calls it in
 	// this process with the caller's identity in the context.
@@ -45,8 +45,8 @@ type Options struct {
 	Logger *slog.Logger
 }
 
-// Dashboard serves the pages. Safe for concurrent use.
-type Dashboard struct {
+// Handler serves the dashboard's pages. Safe for concurrent use.
+type Handler struct {
 	o        Options
 	log      *slog.Logger
 	now      func() time.Time
@@ -57,8 +57,8 @@ type Dashboard struct {
 }
 
 // New parses the templates and builds the routes.
-func New(o Options) (*Dashboard, error) {
-	d := &Dashboard{o: o, log: o.Logger, now: o.Now, client: api.InProcess(o.API)}
+func New(o Options) (*Handler, error) {
+	d := &Handler{o: o, log: o.Logger, now: o.Now, client: api.InProcess(o.API)}
 	if d.log == nil {
 		d.log = slog.New(slog.DiscardHandler)
 	}
@@ -84,7 +84,7 @@ func New(o Options) (*Dashboard, error) {
 // Socket serves the dashboard on the API's unix socket: the caller is
 // the identity the server put in the connection's context (the local
 // admin).
-func (d *Dashboard) Socket() http.Handler {
+func (d *Handler) Socket() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id, ok := access.IdentityOf(r.Context())
 		if !ok {
@@ -102,7 +102,7 @@ func (d *Dashboard) Socket() http.Handler {
 // sent to the login page, when the server has active tokens; the local
 // admin when it has none and the listener is on loopback; else refused,
 // since a dashboard without login must not be reachable from elsewhere.
-func (d *Dashboard) Remote(o api.RemoteOptions) http.Handler {
+func (d *Handler) Remote(o api.RemoteOptions) http.Handler {
 	onLoopback := false
 	if ta, ok := o.Addr.(*net.TCPAddr); ok {
 		ip, _ := netip.AddrFromSlice(ta.IP)
@@ -136,7 +136,7 @@ func (d *Dashboard) Remote(o api.RemoteOptions) http.Handler {
 const needLogin = "login"
 
 // tokensActive says whether the server has an active API token.
-func (d *Dashboard) tokensActive() bool {
+func (d *Handler) tokensActive() bool {
 	if d.o.Tokens == nil {
 		return false
 	}
@@ -151,7 +151,7 @@ func (d *Dashboard) tokensActive() bool {
 
 // sessionIdentity is the identity of a logged-in session whose token is
 // still active: revoking or expiring the token ends the session.
-func (d *Dashboard) sessionIdentity(s *session) (access.Identity, bool) {
+func (d *Handler) sessionIdentity(s *session) (access.Identity, bool) {
 	if s == nil || s.ident == nil || d.o.Tokens == nil {
 		return access.Identity{}, false
 	}
@@ -179,7 +179,7 @@ type viewerKey struct{}
 // serve finds the session (making one, which carries the CSRF token of
 // the forms, when the browser has none), asks who the caller is, checks
 // every POST's CSRF token and origin, and routes.
-func (d *Dashboard) serve(w http.ResponseWriter, r *http.Request, who func(*session) (access.Identity, string)) {
+func (d *Handler) serve(w http.ResponseWriter, r *http.Request, who func(*session) (access.Identity, string)) {
 	if strings.HasPrefix(r.URL.Path, "/assets/") {
 		d.mux.ServeHTTP(w, r)
 		return

@@ -30,11 +30,13 @@ func TestPagesReadWithoutJavaScript(t *testing.T) {
 		want   []string
 	}{
 		{"/", 200, []string{"shop", "web", "staging", "production", "r1", "90%", "degraded", "not deployed", "Recent deploys", "1 critical", "Host"}},
-		{"/services/web?env=staging", 200, []string{"live:", "r1", "r2", "awaiting_approval", "Requests", "Errors (5xx)", "Latency", "Memory per instance", "Approve", "Deploy", "Roll back", "web-staging-r2-1"}},
-		{"/services/web?env=staging&range=24h", 200, []string{"Requests"}},
+		{"/services/web?env=staging", 200, []string{"live:", "r1", "r2", "awaiting_approval", "Request rate", "Error ratio (5xx)", "Latency", "Memory per instance", "Approve", "Deploy", "Roll back", "web-staging-r2-1"}},
+		{"/services/web?env=staging&range=24h", 200, []string{"Request rate"}},
 		{"/alerts", 200, []string{"Evil", "critical", "Acknowledge", "New silence"}},
 		{"/explore?q=" + url.QueryEscape(`sum by (release) (tug_proxy_requests_total)`), 200, []string{`{release="r1"}`, `{release="r2"}`}},
 		{"/explore", 200, []string{"Explorer"}},
+		{"/dashboards", 200, []string{"Business <b>"}},
+		{"/dashboards/business?range=1h", 200, []string{"Business <b>", "Orders", "Orders per minute", "warning 5/min", "all web"}},
 		{"/pipelines", 200, []string{"#1", "ci", "running", "0123456789"}},
 		{"/runs/1", 200, []string{"Run #1", "build", "test[go=<1>]", "41 passed, 1 failed, 2 skipped", "TestX <b>", "81.5%", "compiling"}},
 		{"/incidents", 200, []string{"#1", "checkout down", "P1"}},
@@ -66,7 +68,7 @@ func TestUnknownThingsAre404(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	b := newBrowser(t, e.socketServer())
-	for _, path := range []string{"/services/nope", "/services/web?env=nope", "/runs/abc", "/runs/0", "/runs/99", "/incidents/x", "/incidents/99", "/nothing/here"} {
+	for _, path := range []string{"/services/nope", "/services/web?env=nope", "/runs/abc", "/runs/0", "/runs/99", "/dashboards/nope", "/incidents/x", "/incidents/99", "/nothing/here"} {
 		st, body := b.get(path)
 		if st != http.StatusNotFound {
 			t.Errorf("%s: %d, want 404\n%s", path, st, body)

@@ -79,10 +79,13 @@
   });
 
   function fmt(v, unit) {
-    var a = Math.abs(v);
-    if (unit === "s") return a < 1 ? (v * 1000).toPrecision(3) + "ms" : v.toPrecision(3) + "s";
-    if (unit === "ratio" || unit === "percent") return (v * 100).toPrecision(3) + "%";
+    var a = Math.abs(v), s = v.toPrecision(3);
+    if (unit === "seconds") return a < 1 ? (v * 1000).toPrecision(3) + "ms" : s + "s";
+    if (unit === "ratio") return (v * 100).toPrecision(3) + "%";
+    if (unit === "percent") return s + "%";
     if (unit === "bytes") { var u = ["B", "KiB", "MiB", "GiB"], i = 0; while (Math.abs(v) >= 1024 && i < 3) { v /= 1024; i++; } return v.toPrecision(3) + " " + u[i]; }
-    return v.toPrecision(3) + (unit ? " " + unit : "");
+    if (unit === "per_second") return s + "/s";
+    if (unit === "per_minute") return s + "/min";
+    return s + (unit && unit !== "count" ? " " + unit : "");
   }
 })();
