@@ -203,6 +203,7 @@ func TestDashboardInABrowser(t *testing.T) {
 		{"pipelines", "/pipelines", "#runs table"},
 		{"alerts", "/alerts", "#alerts table"},
 		{"incidents", "/incidents", "h1"},
+		{"dashboards", "/dashboards", "h1"},
 		{"explorer", "/explore?q=" + "sum%20by%20(release)%20(tug_proxy_requests_total)", "h1"},
 		{"explorer-bad", "/explore?q=sum(", "#query-error"},
 	} {

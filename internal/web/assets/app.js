@@ -50,7 +50,7 @@
   // from the points through the scales the SVG carries.
   var tip = null;
   document.addEventListener("mousemove", function (ev) {
-    var svg = ev.target.closest && ev.target.closest("figure.chart svg");
+    var svg = ev.target.closest && ev.target.closest("figure.chart > svg");
     if (!svg) { if (tip) tip.hidden = true; return; }
     var d = svg.dataset, box = svg.getBoundingClientRect();
     var vb = svg.viewBox.baseVal, sx = vb.width / box.width;
