@@ -13,6 +13,7 @@ import (
 
 	"github.com/tugdev/tug/internal/api"
 	"github.com/tugdev/tug/internal/audit"
+	"github.com/tugdev/tug/internal/deploy"
 	"github.com/tugdev/tug/internal/endpoint"
 	"github.com/tugdev/tug/internal/testkit"
 )
@@ -360,8 +361,9 @@ func TestStreamSendsChanges(t *testing.T) {
 		seen++
 		if seen == 1 {
 			e.dep.mu.Lock()
-			e.dep.status[0].Live = e.dep.status[0].Live[1:]
-			e.dep.status[0].Live[0].Weight = 100
+			st := e.dep.status[0] // a new status: answers being written still read the old one
+			st.Live = []deploy.LivePool{{Release: "r2", Weight: 100}}
+			e.dep.status = []deploy.ServiceStatus{st}
 			e.dep.mu.Unlock()
 			continue
 		}
