@@ -141,8 +141,6 @@ func checkPost(r *http.Request, s *session) error {
 	return nil
 }
 
-func urlQueryEscape(s string) string { return url.QueryEscape(s) }
-
 // loginPage shows the login form; a POST checks the token.
 func (d *Handler) loginPage(w http.ResponseWriter, r *http.Request) {
 	v := viewerOf(r.Context())

@@ -16,6 +16,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"strings"
 	"time"
 
@@ -170,7 +171,7 @@ func (d *Handler) sessionIdentity(s *session) (access.Identity, bool) {
 type viewer struct {
 	ident access.Identity
 	sess  *session
-	// loginAvailable: the session logged in (it may log out).
+	// loggedIn: the session logged in with a token (it may log out).
 	loggedIn bool
 }
 
@@ -212,7 +213,7 @@ func (d *Handler) serve(w http.ResponseWriter, r *http.Request, who func(*sessio
 	switch {
 	case r.URL.Path == "/login" || r.URL.Path == "/logout":
 	case refusal == needLogin && r.Method == http.MethodGet && r.Header.Get("Accept") != "text/event-stream":
-		http.Redirect(w, r, "/login?next="+urlQueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
+		http.Redirect(w, r, "/login?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
 		return
 	case refusal == needLogin:
 		d.errorPage(w, r, v, http.StatusUnauthorized, "log in first")
