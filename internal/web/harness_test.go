@@ -237,6 +237,12 @@ func writeSamples(t *testing.T, mon *metrics.Monitor, now time.Time) {
 				}
 			}
 		}
+		// No request took any time: every latency quantile is NaN.
+		for _, le := range []string{"0.1", "+Inf"} {
+			if _, err := app.Append(0, labels.FromStrings("__name__", "tug_proxy_request_duration_seconds_bucket", "service", "web", "environment", "staging", "release", "r1", "le", le), ts, 0); err != nil {
+				t.Fatal(err)
+			}
+		}
 		ls := labels.FromStrings("__name__", "tug_instance_resident_memory_bytes", "service", "web", "environment", "staging", "release", "r1", "instance", evil)
 		if _, err := app.Append(0, ls, ts, 30<<20); err != nil {
 			t.Fatal(err)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"regexp"
 	"sort"
 	"strconv"
@@ -61,7 +62,13 @@ func (d *Handler) rangeSeries(ctx context.Context, expr string, from, to time.Ti
 	for _, s := range mat {
 		ser := Series{Name: name(s.Metric), Points: make([]Point, 0, len(s.Values))}
 		for _, p := range s.Values {
-			ser.Points = append(ser.Points, Point{T: p.Timestamp.Time(), V: float64(p.Value)})
+			// A quantile of no requests is NaN: no point to draw.
+			if v := float64(p.Value); !math.IsNaN(v) && !math.IsInf(v, 0) {
+				ser.Points = append(ser.Points, Point{T: p.Timestamp.Time(), V: v})
+			}
+		}
+		if len(ser.Points) == 0 {
+			continue
 		}
 		out = append(out, ser)
 	}

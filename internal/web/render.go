@@ -85,12 +85,7 @@ func funcs() template.FuncMap {
 			}
 			return t.In(loc).Format("2006-01-02 15:04:05 MST")
 		},
-		"ago": func(t time.Time, now time.Time) string {
-			if t.IsZero() {
-				return ""
-			}
-			return roughDuration(now.Sub(t)) + " ago"
-		},
+		"ago":   ago,
 		"ms":    func(ms float64) string { return roughDuration(time.Duration(ms * float64(time.Millisecond))) },
 		"short": func(s string) string { return shortRev(s) },
 		"pct":   func(f float64) string { return fmt.Sprintf("%.0f%%", f*100) },
@@ -103,6 +98,23 @@ func funcs() template.FuncMap {
 			return fmt.Sprintf("%.1f%%", *c)
 		},
 	}
+}
+
+// ago is how long before now t was, to the minute: a live part that
+// shows it changes once a minute, not at every tick.
+func ago(t, now time.Time) string {
+	d := now.Sub(t)
+	switch {
+	case t.IsZero():
+		return ""
+	case d < time.Minute:
+		return "under a minute ago"
+	case d < time.Hour:
+		return fmt.Sprintf("%dm ago", int(d.Minutes()))
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%dh%02dm ago", int(d.Hours()), int(d.Minutes())%60)
+	}
+	return fmt.Sprintf("%dd ago", int(d.Hours()/24))
 }
 
 // roughDuration is d to the second, or to the minute past an hour.

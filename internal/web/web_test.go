@@ -56,6 +56,9 @@ func TestPagesReadWithoutJavaScript(t *testing.T) {
 		text := body
 		if !strings.HasPrefix(tc.path, "/assets/") {
 			text = parse(t, body)
+			if strings.Contains(body, "NaN") {
+				t.Errorf("%s: NaN drawn (a quantile of no requests)", tc.path)
+			}
 		}
 		for _, w := range tc.want {
 			if !strings.Contains(text, w) && !strings.Contains(body, w) {
