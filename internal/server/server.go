@@ -446,7 +446,8 @@ func (d *daemon) listen(context.Context) error {
 		return err
 	}
 	d.api = h
-	dash, err := web.New(web.Options{API: h, Tokens: d.tokens, Life: d.reqCtx, Now: d.o.Now, Logger: d.log})
+	dash, err := web.New(web.Options{API: h, Tokens: d.tokens, Life: d.reqCtx, Now: d.o.Now, Logger: d.log,
+		LoginRefused: d.auditRefusedLogin})
 	if err != nil {
 		return err
 	}

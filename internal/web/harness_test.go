@@ -148,6 +148,9 @@ type env struct {
 	mon    *metrics.Monitor
 	dash   *Handler
 	now    time.Time
+
+	mu      sync.Mutex
+	refused []string // the logins refused
 }
 
 func newEnv(t *testing.T) *env {
@@ -212,7 +215,12 @@ func newEnv(t *testing.T) *env {
 }
 
 func (e *env) newDashboard() *Handler {
-	d, err := New(Options{API: e.api, Tokens: e.tokens, Tick: 20 * time.Millisecond, Logger: slog.New(slog.DiscardHandler)})
+	d, err := New(Options{API: e.api, Tokens: e.tokens, Tick: 20 * time.Millisecond, Logger: slog.New(slog.DiscardHandler),
+		LoginRefused: func(source, token, reason string) {
+			e.mu.Lock()
+			e.refused = append(e.refused, token+": "+reason)
+			e.mu.Unlock()
+		}})
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -159,6 +159,14 @@ func (d *Handler) loginPage(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		d.log.Warn("web: login refused", "remote", r.RemoteAddr, "err", err)
+		if d.o.LoginRefused != nil {
+			var ref *access.Refusal
+			name := ""
+			if errors.As(err, &ref) {
+				name = ref.Token
+			}
+			d.o.LoginRefused(r.RemoteAddr, name, err.Error())
+		}
 		data.Error = err.Error()
 		w.WriteHeader(http.StatusUnauthorized)
 	}

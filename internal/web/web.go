@@ -40,6 +40,11 @@ type Options struct {
 	// from a page goes on after the redirect); the server cancels it
 	// when it stops. nil: they run to their end.
 	Life context.Context
+	// LoginRefused, when set, hears of each refused login (for the audit
+	// log): where it came from, the token's name when the value presented
+	// was one of this server's (revoked, expired), and why. Never the
+	// value itself.
+	LoginRefused func(source, token, reason string)
 	// Tick is how often a live page re-renders its parts (default 1s).
 	Tick   time.Duration
 	Now    func() time.Time

@@ -184,6 +184,11 @@ func TestRolesAndSessions(t *testing.T) {
 	if st, body, _ := anon.post("/login", bad); st != http.StatusUnauthorized || !strings.Contains(body, "not a valid token") {
 		t.Fatalf("bad token: %d %s", st, body)
 	}
+	e.mu.Lock()
+	if len(e.refused) != 1 || strings.Contains(e.refused[0], "tug_nope") {
+		t.Fatalf("refused logins reported: %q", e.refused)
+	}
+	e.mu.Unlock()
 
 	vb := newBrowser(t, srv)
 	resp, err := vb.hc.Get(srv.URL + "/login")
