@@ -38,7 +38,8 @@ type remoteKey struct{}
 // Before routing it refuses (403) a request whose Host is not the
 // listener's address, localhost (for a loopback listener) or one of
 // Hosts, which is what a DNS-rebinding page sends; and a request a
-// browser marks as coming from another origin (Origin, Sec-Fetch-Site).
+// browser marks as coming from another origin (Origin, Sec-Fetch-Site),
+// but for the pages links open (linkPage).
 // It then authenticates the caller (see authenticate): 401 without a
 // valid token, each refusal written to the audit log without the token
 // presented. A change (any operation but a read) must then carry a JSON
@@ -52,8 +53,9 @@ type remoteKey struct{}
 // access.WithIdentity; Remote then takes it as it is.
 func (h *Handler) Remote(o RemoteOptions) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		op := h.router.Match(r)
 		err := o.CheckHost(r)
-		if err == nil {
+		if err == nil && !linkPage(op) {
 			err = checkOrigin(r)
 		}
 		if err != nil {
@@ -62,7 +64,6 @@ func (h *Handler) Remote(o RemoteOptions) http.Handler {
 			h.router.WriteError(w, r, endpoint.Fail(endpoint.CodeForbidden, err))
 			return
 		}
-		op := h.router.Match(r)
 		ctx := context.WithValue(r.Context(), remoteKey{}, true)
 		id, ok := access.IdentityOf(ctx)
 		if !ok {
@@ -97,6 +98,15 @@ func (o RemoteOptions) CheckHost(r *http.Request) error {
 // origin (Sec-Fetch-Site, Origin); clients that are not browsers send
 // neither header.
 func CheckOrigin(r *http.Request) error { return checkOrigin(r) }
+
+// linkPage says whether op is a page a link in a notification opens (a
+// read that checks its own signature, such as an acknowledgement link's
+// confirmation page): a click from a mail client or a webmail's site
+// reaches it, since it changes nothing and its answer is no other
+// origin's to read; what it offers to do is a POST from its own origin.
+func linkPage(op *endpoint.Op) bool {
+	return op != nil && op.Signed && op.Method == http.MethodGet
+}
 
 // checkHost accepts a Host naming the listener: its IP address (any, when
 // it listens on all of them; an IP cannot be rebound), localhost when it

@@ -5,12 +5,14 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/tugdev/tug/internal/config"
 	"github.com/tugdev/tug/internal/deploy"
 	"github.com/tugdev/tug/internal/endpoint"
+	"github.com/tugdev/tug/internal/incident"
 )
 
 // request is one request to the API as a browser or a client sends it.
@@ -115,5 +117,50 @@ func TestRemoteOnAllAddresses(t *testing.T) {
 		if rec := (request{host, "GET", "/api/health", host, "", "", "", ""}).serve(remote); rec.Code != want {
 			t.Errorf("Host %q: %d, want %d", host, rec.Code, want)
 		}
+	}
+}
+
+// TestAckLinkPageIsAFormThatChangesNothing opens a notification's
+// acknowledgement link as a mail client does (a GET, from another site,
+// with no token): it answers a page with a POST form to the link, and
+// the incident stays unacknowledged, however often it is opened. A bad
+// token is 401. The form's POST, from the page's own origin, acknowledges
+// it; a POST from another site is still refused.
+func TestAckLinkPageIsAFormThatChangesNothing(t *testing.T) {
+	t.Parallel()
+	_, h, _ := newTestServer(t, &fakeDeployer{}, withRooms(t))
+	ctx := t.Context()
+	m := h.opts.Incidents()
+	inc, err := m.Open(ctx, incident.OpenRequest{Title: "checkout <down>", Severity: "P1", Service: "shop", By: "ann"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := m.AckToken(ctx, inc.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	remote := h.Remote(RemoteOptions{Addr: listenerAddr})
+	link := "/api/incidents/" + strconv.FormatInt(inc.ID, 10) + "/ack-link?token=" + tok + "&by=ana"
+	for range 2 {
+		rec := request{"a click in a webmail", "GET", link, ownHost, "", "", "cross-site", ""}.serve(remote)
+		page := rec.Body.String()
+		if rec.Code != 200 || !strings.HasPrefix(rec.Header().Get("Content-Type"), "text/html") ||
+			!strings.Contains(page, `<form method="post" action="`+strings.ReplaceAll(link, "&", "&amp;")+`">`) ||
+			!strings.Contains(page, "checkout &lt;down&gt;") {
+			t.Fatalf("the link's page: %d %s\n%s", rec.Code, rec.Header(), page)
+		}
+	}
+	if got, _ := m.Show(ctx, inc.ID); got.State != incident.StateDetected || got.AcknowledgedAt != nil {
+		t.Fatalf("opening the link changed the incident: %s", got.State)
+	}
+	if rec := (request{"a wrong token", "GET", strings.Replace(link, tok, "x"+tok[1:], 1), ownHost, "", "", "", ""}).serve(remote); rec.Code != 401 {
+		t.Errorf("a wrong token: %d %s", rec.Code, rec.Body)
+	}
+	if rec := (request{"a POST from another site", "POST", link, ownHost, "application/x-www-form-urlencoded", "http://evil.example", "cross-site", ""}).serve(remote); rec.Code != 403 {
+		t.Errorf("a cross-site POST: %d %s", rec.Code, rec.Body)
+	}
+	rec := request{"the page's button", "POST", link, ownHost, "application/x-www-form-urlencoded", "http://" + ownHost, "same-origin", ""}.serve(remote)
+	if got, _ := m.Show(ctx, inc.ID); rec.Code != 200 || got.State != incident.StateAcknowledged || got.AcknowledgedBy != "ana" {
+		t.Fatalf("the form's POST: %d %s; incident %s by %q", rec.Code, rec.Body, got.State, got.AcknowledgedBy)
 	}
 }

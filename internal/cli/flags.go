@@ -252,12 +252,13 @@ func served(s string) string {
 func (a *app) newFlagsReportCmd() *cobra.Command {
 	var p flags.ReportParams
 	cmd := &cobra.Command{
-		Use:   "report NAME --metric PROMQL [--total PROMQL] [--env E] [--range 1d]",
+		Use:   "report NAME --metric PROMQL [--total PROMQL] [--squares PROMQL] [--env E] [--range 1d]",
 		Short: "Compare an outcome between a flag's variants and say whether the difference is significant",
 		Long: "The metric counts a variant's successes and selects it with $VARIANT, e.g.\n" +
 			"  --metric 'sum(increase(checkout_done_total{variant=\"$VARIANT\"}[1d]))'\n" +
 			"Trials default to the variant's evaluations over --range; --total counts them otherwise.\n" +
-			"Each variant is compared with the environment's default (the control) by a two-proportion z-test.",
+			"For a value per trial (an order's amount), --metric sums the values and --squares their squares.\n" +
+			"Each variant's mean is compared with the environment's default (the control) by Welch's t-test.",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			p.Name = args[0]
@@ -280,9 +281,9 @@ func (a *app) newFlagsReportCmd() *cobra.Command {
 			}
 			fmt.Fprintf(a.out, "%s in %s: %s, control %s\n\n", r.Flag, r.Environment, r.Test, r.Control)
 			tw := tabwriter.NewWriter(a.out, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "VARIANT\tSUCCESSES\tTRIALS\tRATE")
+			fmt.Fprintln(tw, "VARIANT\tSUM\tTRIALS\tMEAN\tSTDDEV")
 			for _, v := range r.Variants {
-				fmt.Fprintf(tw, "%s\t%g\t%g\t%.4f\n", v.Variant, v.Successes, v.Trials, v.Rate)
+				fmt.Fprintf(tw, "%s\t%g\t%g\t%.4f\t%.4f\n", v.Variant, v.Successes, v.Trials, v.Rate, v.StdDev)
 			}
 			tw.Flush()
 			for _, cmp := range r.Comparisons {
@@ -290,8 +291,8 @@ func (a *app) newFlagsReportCmd() *cobra.Command {
 				if cmp.Significant {
 					verdict = "significant"
 				}
-				fmt.Fprintf(a.out, "\n%s vs %s: %+.4f (z = %.2f, p = %.4f): %s at %.1f%% confidence (%.0f%% required)\n",
-					cmp.Variant, r.Control, cmp.Lift, cmp.Z, cmp.P, verdict, 100*cmp.Confidence, 100*r.Required)
+				fmt.Fprintf(a.out, "\n%s vs %s: %+.4f (t = %.2f, df = %.1f, p = %.4f): %s at %.1f%% confidence (%.0f%% required)\n",
+					cmp.Variant, r.Control, cmp.Lift, cmp.T, cmp.DF, cmp.P, verdict, 100*cmp.Confidence, 100*r.Required)
 			}
 			if len(r.Comparisons) == 0 {
 				fmt.Fprintln(a.out, "\nno variant other than the control has trials yet")
@@ -299,7 +300,8 @@ func (a *app) newFlagsReportCmd() *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&p.Metric, "metric", "", "PromQL counting a variant's successes, with $VARIANT (required)")
+	cmd.Flags().StringVar(&p.Metric, "metric", "", "PromQL summing a variant's outcomes (successes, or values with --squares), with $VARIANT (required)")
+	cmd.Flags().StringVar(&p.Squares, "squares", "", "PromQL summing the squares of a variant's values, with $VARIANT (when --metric sums values)")
 	cmd.Flags().StringVar(&p.Total, "total", "", "PromQL counting a variant's trials, with $VARIANT (default: its evaluations over --range)")
 	cmd.Flags().StringVar(&p.Env, "env", "", "the environment (default: the first declared)")
 	cmd.Flags().StringVar(&p.Range, "range", "", "the window of the default trials, a PromQL duration (default 1d)")

@@ -18,6 +18,7 @@ import (
 func newProxyCmd(a *app) *cobra.Command {
 	var (
 		httpAddr, httpsAddr string
+		flagsAddr           string
 		certFile, keyFile   string
 		tlsLocal            bool
 		acme                proxy.ACMEOptions
@@ -42,6 +43,7 @@ func newProxyCmd(a *app) *cobra.Command {
 				StateDir:    a.stateDir(),
 				HTTPAddr:    httpAddr,
 				HTTPSAddr:   httpsAddr,
+				FlagsAddr:   flagsAddr,
 				TLSCertFile: certFile,
 				TLSKeyFile:  keyFile,
 				LocalCA:     tlsLocal,
@@ -74,6 +76,7 @@ func newProxyCmd(a *app) *cobra.Command {
 	f := cmd.Flags()
 	f.StringVar(&httpAddr, "http", "", "address for plain HTTP, e.g. :80")
 	f.StringVar(&httpsAddr, "https", "", "address for HTTPS, e.g. :443")
+	f.StringVar(&flagsAddr, "flags", "", "address serving only feature flags over OFREP, for containers (the Docker bridge's gateway)")
 	f.StringVar(&certFile, "tls-cert", "", "PEM certificate file for --https")
 	f.StringVar(&keyFile, "tls-key", "", "PEM private key file for --https")
 	f.BoolVar(&tlsLocal, "tls-local", false, "serve --https with certificates of tug's local CA (<state>/certs/ca.pem), for localhost names")

@@ -1,13 +1,10 @@
 package cli
 
 import (
-	"bytes"
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -23,10 +20,6 @@ import (
 	"github.com/tugdev/tug/internal/scan"
 	"github.com/tugdev/tug/internal/store"
 )
-
-// defaultBaseline is the baseline file beside tug.yaml unless
-// scan.baseline names another.
-const defaultBaseline = ".tug-scan-baseline"
 
 // scanKinds are the scanners --only chooses from.
 var scanKinds = []string{"secrets", "deps", "licenses", "iac"}
@@ -129,32 +122,17 @@ func (e scanEnv) db(flag string, lookupEnv func(string) (string, bool)) (*scan.D
 	return db, err
 }
 
-// baselinePath is scan.baseline, or .tug-scan-baseline beside tug.yaml
+// baselinePath is scan.baseline, or the default baseline beside tug.yaml
 // (beside root without one).
-func (e scanEnv) baselinePath(root string) string {
-	if p := scan.ConfigPath(e.cfg, e.sc.Baseline); p != "" {
-		return p
-	}
-	if e.dir != "" {
-		return filepath.Join(e.dir, defaultBaseline)
-	}
-	return filepath.Join(root, defaultBaseline)
-}
+func (e scanEnv) baselinePath(root string) string { return scan.BaselinePath(e.cfg, e.dir, root) }
 
 // newFindings drops the findings the baseline lists, if there is one.
 func newFindings(path string, found []scan.Finding) ([]scan.Finding, error) {
-	b, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return found, nil
+	fresh, err := scan.NotInBaseline(path, found)
+	if errors.Is(err, scan.ErrBadBaseline) {
+		return nil, badInputf("%v", err)
 	}
-	if err != nil {
-		return nil, err
-	}
-	bl, err := scan.ReadBaseline(bytes.NewReader(b))
-	if err != nil {
-		return nil, badInputf("%s: %v", path, err)
-	}
-	return scan.New(found, bl), nil
+	return fresh, err
 }
 
 func (a *app) runScan(ctx context.Context, args []string, f scanFlags) error {
@@ -382,56 +360,7 @@ func (a *app) releaseTargets(ctx context.Context, service string) ([]releaseTarg
 	return out, nil
 }
 
-// scanJobs runs pipeline scan jobs in-process with tug.yaml's settings.
-type scanJobs struct {
-	a   *app
-	env scanEnv
-}
-
-var _ pipeline.Scanner = scanJobs{}
-
 // scanJobs is the pipeline.Scanner of `tug run`.
 func (a *app) scanJobs(cfg *config.Config, cfgDir string) pipeline.Scanner {
-	return scanJobs{a: a, env: newScanEnv(cfg, cfgDir)}
-}
-
-// Scan implements pipeline.Scanner.
-func (s scanJobs) Scan(ctx context.Context, dir string, spec *config.JobScan, out io.Writer) (*pipeline.ScanSummary, error) {
-	o := s.env.options(dir)
-	isSet := func(b *bool) bool { return b != nil && *b }
-	none := spec.Secrets == nil && spec.Deps == nil && spec.Licenses == nil && spec.IaC == nil
-	o.Secrets = isSet(spec.Secrets) || none && spec.Image == ""
-	o.Deps = isSet(spec.Deps) || none && spec.Image == ""
-	o.IaC = isSet(spec.IaC) || none && spec.Image == ""
-	o.Licenses = isSet(spec.Licenses) || none && spec.Image == "" && s.env.cfg != nil && s.env.cfg.Licenses != nil
-	if !o.Secrets && !o.Deps && !o.IaC && !o.Licenses {
-		o.Root = ""
-	}
-	var err error
-	if o.DB, err = s.env.db("", s.a.lookupEnv); err != nil {
-		return nil, err
-	}
-	if spec.Image != "" {
-		src, err := scan.NewDockerImages()
-		if err != nil {
-			return nil, err
-		}
-		defer src.Close()
-		o.Images, o.ImageSource = []string{spec.Image}, src
-	}
-	rep, err := scan.Run(ctx, o)
-	if err != nil {
-		return nil, err
-	}
-	scan.WriteTable(out, rep)
-	failOn := cmp.Or(spec.FailOn, s.env.sc.FailOn, "high")
-	min, err := scan.ParseSeverity(failOn)
-	if err != nil {
-		return nil, err
-	}
-	fresh, err := newFindings(s.env.baselinePath(dir), rep.Findings)
-	if err != nil {
-		return nil, err
-	}
-	return &pipeline.ScanSummary{BySeverity: scan.Counts(rep.Findings), Failing: len(scan.Failing(fresh, min)), FailOn: failOn}, nil
+	return scan.Jobs{Config: cfg, Dir: cfgDir, LookupEnv: a.lookupEnv}
 }

@@ -167,3 +167,79 @@ func (m *Manager) decide(ctx context.Context, id string, a approval) (*Release, 
 	ch <- a
 	return rel, nil
 }
+
+// Resume finds what a deploy like req (the same service, environment,
+// revision and who) did before the server restarted: a release still
+// awaiting approval is waited on, progress hearing that it waits, then
+// how it went, until it is live (answered) or failed (an error); one
+// that went live is answered at once. found is false when there is
+// neither: deploy as usual. The waiting ends with ctx; stopping the
+// server (cause ErrServerStopping) leaves the release awaiting approval.
+func (m *Manager) Resume(ctx context.Context, req Request, progress Progress) (rel *Release, found bool, err error) {
+	p, err := newPlan(m.config(), req.Service, req.Environment)
+	if err != nil {
+		return nil, false, err
+	}
+	rev, _ := m.resolveRevision(ctx, req.Source, req.Version)
+	recs, err := m.opts.Store.ListReleases(ctx, p.Service, p.Environment, 0)
+	if err != nil {
+		return nil, false, err
+	}
+	for i := range recs {
+		r := fromRecord(&recs[i])
+		if r.Who != req.Who || r.Revision != rev {
+			continue
+		}
+		switch r.Status {
+		case StatusLive, StatusSuperseded:
+			return r, true, nil
+		case StatusAwaiting:
+			if progress != nil {
+				progress(Event{Time: m.now(), Release: r.ID, Phase: "approval", Awaiting: true,
+					Message: fmt.Sprintf("%s to %s still needs approval: run `tug approve %s` (or `tug approve --reject %s`)", r.Service, r.Environment, r.ID, r.ID)})
+			}
+			r, err := m.awaitOutcome(ctx, r.ID, progress)
+			return r, true, err
+		}
+		return nil, false, nil // the newest such release ended otherwise: deploy anew
+	}
+	return nil, false, nil
+}
+
+// awaitOutcome follows release id, which another goroutine drives (the
+// approval ResumeApprovals re-armed), until it is live or failed.
+func (m *Manager) awaitOutcome(ctx context.Context, id string, progress Progress) (*Release, error) {
+	tick := time.NewTicker(m.opts.PollInterval)
+	defer tick.Stop()
+	decided := false
+	for {
+		rec, err := m.opts.Store.GetRelease(ctx, id)
+		if err != nil && ctx.Err() == nil {
+			return nil, err
+		}
+		if err == nil {
+			r := fromRecord(rec)
+			if !decided && r.Status != StatusAwaiting {
+				decided = true
+				if r.ApprovedBy != "" {
+					emit(progress, m.now, id, "approval", "approved by %s", r.ApprovedBy)
+				}
+			}
+			switch r.Status {
+			case StatusLive, StatusSuperseded:
+				emit(progress, m.now, id, "done", "%s is live in %s", id, r.Environment)
+				return r, nil
+			case StatusFailed, StatusRolledBack:
+				return r, fmt.Errorf("%w: release %s: %s", ErrFailed, id, r.Reason)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			if errors.Is(context.Cause(ctx), ErrServerStopping) {
+				return nil, fmt.Errorf("%w: release %s still awaits approval", ErrServerStopping, id)
+			}
+			return nil, ctx.Err()
+		case <-tick.C:
+		}
+	}
+}

@@ -15,11 +15,12 @@ const FlagKeyVar = "TUG_FLAGS_KEY"
 // FlagSource is the feature flags as the deployer sees them (the flags
 // room's Manager implements it). FlagSet is the set every routing table
 // carries; InstanceEnv is what an instance of service in env gets: the
-// flags' variables (TUG_FLAGS_URL among them) and its client key. Both
+// flags' variables (TUG_FLAGS_URL among them, one a container reaches
+// when container) and its client key. Both
 // are safe for concurrent use and do not block.
 type FlagSource interface {
 	FlagSet() *flagset.Set
-	InstanceEnv(service, env string) (map[string]string, secret.Value)
+	InstanceEnv(service, env string, container bool) (map[string]string, secret.Value)
 }
 
 // PushFlags pushes the routing table with the flag source's current set
@@ -40,7 +41,7 @@ func (m *Manager) addFlagEnv(p *plan) {
 	if m.opts.Flags == nil {
 		return
 	}
-	vars, _ := m.opts.Flags.InstanceEnv(p.Service, p.Environment)
+	vars, _ := m.opts.Flags.InstanceEnv(p.Service, p.Environment, p.Runtime == "docker")
 	if len(vars) == 0 {
 		return
 	}
@@ -57,7 +58,7 @@ func (m *Manager) withFlagKey(p *plan, secrets map[string]secret.Value) map[stri
 	if m.opts.Flags == nil {
 		return secrets
 	}
-	_, key := m.opts.Flags.InstanceEnv(p.Service, p.Environment)
+	_, key := m.opts.Flags.InstanceEnv(p.Service, p.Environment, false)
 	if key.Reveal() == "" {
 		return secrets // no flags: no key
 	}

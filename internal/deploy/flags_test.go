@@ -24,7 +24,7 @@ func (f *fakeFlags) FlagSet() *flagset.Set {
 	return f.set
 }
 
-func (f *fakeFlags) InstanceEnv(service, env string) (map[string]string, secret.Value) {
+func (f *fakeFlags) InstanceEnv(service, env string, _ bool) (map[string]string, secret.Value) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return maps.Clone(f.vars), secret.New("tugf_" + service + "_" + env)

@@ -33,7 +33,8 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// testApp serves "release <TUG_RELEASE>" on $PORT and /healthz. It exits
+// testApp serves "release <TUG_RELEASE>" on $PORT, /healthz, and its
+// APP_SECRET on /secret. It exits
 // by itself after two minutes, so a test killed midway leaks nothing for
 // long (instances outlive whoever started them, by design).
 func testApp() int {
@@ -46,6 +47,7 @@ func testApp() int {
 	fmt.Println("listening on", ln.Addr())
 	mux := http.NewServeMux()
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
+	mux.HandleFunc("/secret", func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, os.Getenv("APP_SECRET")) })
 	var n atomic.Int64
 	failTenths, _ := strconv.Atoi(os.Getenv("APP_FAIL_TENTHS"))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {

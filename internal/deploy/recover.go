@@ -11,6 +11,7 @@ import (
 
 	"github.com/tugdev/tug/internal/proxy"
 	"github.com/tugdev/tug/internal/runtime"
+	"github.com/tugdev/tug/internal/secret"
 )
 
 // Recover adopts instances and the proxy's table after a server restart
@@ -40,6 +41,7 @@ func (m *Manager) Recover(ctx context.Context, progress Progress) error {
 		return err
 	}
 	var errs []error
+	m.returnSecrets(ctx, live)
 	for _, k := range m.keys() {
 		// Instances adopted from the proxy's table name no runtime yet.
 		if err := m.save(ctx, k, func(st *envState) {
@@ -97,6 +99,69 @@ func (m *Manager) Recover(ctx context.Context, progress Progress) error {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
+}
+
+// secretHolder is a runtime that keeps instances' secret values in
+// memory only, so one adopting them from an earlier server does not know
+// them (runtime.Process). SetSecrets hands an adopted instance its
+// values back, for its later restarts; call it after List, before the
+// instance needs a restart. Safe for concurrent use.
+type secretHolder interface {
+	SetSecrets(id string, secrets map[string]secret.Value) error
+}
+
+var _ secretHolder = (*runtime.Process)(nil)
+
+// returnSecrets gives every adopted instance of a runtime that holds
+// secrets in memory the values its release got (the versions it pinned,
+// with the flags' client key), so an instance that crashes or is
+// restarted after a server restart starts with them again.
+func (m *Manager) returnSecrets(ctx context.Context, live liveSet) {
+	for _, k := range m.keys() {
+		st := m.snapshot(k)
+		byRelease := map[string][]string{}
+		for _, pool := range st.Pools {
+			for _, in := range pool.Instances {
+				byRelease[pool.Release] = append(byRelease[pool.Release], in.ID)
+			}
+		}
+		if st.Warm != nil {
+			for _, in := range st.Warm.Instances {
+				byRelease[st.Warm.Release] = append(byRelease[st.Warm.Release], in.ID)
+			}
+		}
+		for rel, ids := range byRelease {
+			var holders []string
+			for _, id := range ids {
+				if l, ok := live[id]; ok {
+					if _, ok := m.opts.Runtimes[l.runtime].(secretHolder); ok {
+						holders = append(holders, id)
+					}
+				}
+			}
+			if len(holders) == 0 {
+				continue
+			}
+			_, p, err := m.loadRelease(ctx, rel)
+			if err != nil {
+				m.log.Error("recover: the secrets of adopted instances", "release", rel, "err", err)
+				continue
+			}
+			values, err := m.secretsFor(ctx, p)
+			if err != nil {
+				m.log.Error("recover: the secrets of adopted instances; they restart without them", "release", rel, "err", err)
+				continue
+			}
+			if len(values) == 0 {
+				continue
+			}
+			for _, id := range holders {
+				if err := m.opts.Runtimes[live[id].runtime].(secretHolder).SetSecrets(id, values); err != nil {
+					m.log.Error("recover: the secrets of an adopted instance", "instance", id, "err", err)
+				}
+			}
+		}
+	}
 }
 
 func orNone(s string) string {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -174,33 +175,41 @@ func TestApprovalEndsWithContext(t *testing.T) {
 	}
 }
 
+// awaitingApproval deploys req to production, which needs approval, on a
+// new harness under a life stop ends, and waits until the release id
+// awaits approval; done hears how the deploy ended.
+func awaitingApproval(t *testing.T, req Request) (h *harness, id string, stop context.CancelCauseFunc, done chan error) {
+	t.Helper()
+	cfg := configWith(webService("rolling", "ok"), "production")
+	cfg.Environments["production"].Approval = config.Approval{Required: true}
+	h = newHarness(t, cfg)
+	life, stop := context.WithCancelCause(context.Background())
+	done = make(chan error, 1)
+	go func() {
+		_, err := h.m.Deploy(life, req, h.progress)
+		done <- err
+	}()
+	testkit.Eventually(t, 0, "the approval event", func() bool {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		for _, e := range h.events {
+			if e.Phase == "approval" {
+				id = e.Release
+				return true
+			}
+		}
+		return false
+	})
+	return h, id, stop, done
+}
+
 // A release waiting for approval outlives its server: stopped (cause
 // ErrServerStopping) or crashed, the next server waits again, and the
 // approval deploys it.
 func TestApprovalSurvivesServerRestart(t *testing.T) {
 	t.Parallel()
 	for _, crash := range []bool{false, true} {
-		cfg := configWith(webService("rolling", "ok"), "production")
-		cfg.Environments["production"].Approval = config.Approval{Required: true}
-		h := newHarness(t, cfg)
-		life, stop := context.WithCancelCause(context.Background())
-		done := make(chan error, 1)
-		go func() {
-			_, err := h.m.Deploy(life, Request{Service: "web"}, h.progress)
-			done <- err
-		}()
-		var id string
-		testkit.Eventually(t, 0, "the approval event", func() bool {
-			h.mu.Lock()
-			defer h.mu.Unlock()
-			for _, e := range h.events {
-				if e.Phase == "approval" {
-					id = e.Release
-					return true
-				}
-			}
-			return false
-		})
+		h, id, stop, done := awaitingApproval(t, Request{Service: "web"})
 		if crash {
 			h.crash()
 		} else {
@@ -343,4 +352,51 @@ func TestRollbackSaysWhyItRedeploys(t *testing.T) {
 		}
 	}
 	t.Errorf("no reason for the redeploy in %+v", h.events)
+}
+
+// A pipeline's deploy that waited for approval when its server stopped is
+// found again by Resume on the next server (same service, environment,
+// revision and who): Resume says it still waits, follows the approval to
+// live, and answers the release; then it is found live at once. Another
+// deployer finds nothing.
+func TestResumeFollowsAReleaseAwaitingApproval(t *testing.T) {
+	t.Parallel()
+	const who = "pipeline ci (push)"
+	h, id, stop, done := awaitingApproval(t, Request{Service: "web", Environment: "production", Who: who})
+	stop(ErrServerStopping)
+	if err := <-done; !errors.Is(err, ErrServerStopping) {
+		t.Fatalf("stopped server: deploy returned %v", err)
+	}
+	h.restart()
+	ctx := context.Background()
+	if _, found, err := h.m.Resume(ctx, Request{Service: "web", Environment: "production", Who: "ann"}, nil); found || err != nil {
+		t.Fatalf("another deployer's resume: found %v, %v", found, err)
+	}
+	type outcome struct {
+		rel   *Release
+		found bool
+		err   error
+	}
+	got := make(chan outcome, 1)
+	var mu sync.Mutex
+	var waiting bool
+	go func() {
+		rel, found, err := h.m.Resume(ctx, Request{Service: "web", Environment: "production", Who: who}, func(e Event) {
+			mu.Lock()
+			waiting = waiting || (e.Awaiting && e.Release == id)
+			mu.Unlock()
+		})
+		got <- outcome{rel, found, err}
+	}()
+	testkit.Eventually(t, 0, "resume to say the release waits", func() bool { mu.Lock(); defer mu.Unlock(); return waiting })
+	if _, err := h.m.Approve(ctx, id, "fay"); err != nil {
+		t.Fatal(err)
+	}
+	o := <-got
+	if o.err != nil || !o.found || o.rel.ID != id || o.rel.Status != StatusLive {
+		t.Fatalf("resume: %+v", o)
+	}
+	if rel, found, err := h.m.Resume(ctx, Request{Service: "web", Environment: "production", Who: who}, nil); err != nil || !found || rel.ID != id {
+		t.Errorf("resume of a live release: %+v %v %v", rel, found, err)
+	}
 }

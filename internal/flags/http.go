@@ -52,8 +52,9 @@ type (
 	ReportParams struct {
 		Name       string `path:"name" doc:"the flag's name in tug.yaml"`
 		Env        string `query:"env" doc:"the environment (default: the first declared)"`
-		Metric     string `query:"metric,required" doc:"PromQL counting a variant's successes, with $VARIANT"`
+		Metric     string `query:"metric,required" doc:"PromQL summing a variant's outcomes (its successes, or with squares its values), with $VARIANT"`
 		Total      string `query:"total" doc:"PromQL counting a variant's trials, with $VARIANT (default: its evaluations over range)"`
+		Squares    string `query:"squares" doc:"PromQL summing the squares of a variant's values, with $VARIANT, when metric sums values rather than successes"`
 		Range      string `query:"range" doc:"the window of the default total (default 1d)"`
 		Confidence int    `query:"confidence" doc:"the confidence in percent a difference needs to count (default 95)"`
 	}
@@ -72,7 +73,7 @@ var (
 	OpHistory = endpoint.Declare[HistoryParams, endpoint.None, HistoryResponse](
 		http.MethodGet, "/api/flags/history", endpoint.Viewer, "Flag changes (overrides, kills, resets, ramp steps and halts, tug.yaml), oldest first, with who, before and after.")
 	OpReport = endpoint.Declare[ReportParams, endpoint.None, Report](
-		http.MethodGet, "/api/flags/{name}/report", endpoint.Viewer, "An experiment's outcome per variant, and whether each variant differs from the control significantly (two-proportion z-test).")
+		http.MethodGet, "/api/flags/{name}/report", endpoint.Viewer, "An experiment's outcome per variant, and whether each variant differs from the control significantly (Welch's t-test).")
 )
 
 // ErrNoFlags answers the flags API of a server that runs no flags room.
@@ -165,7 +166,7 @@ func Ops(m *Manager) []endpoint.Op {
 			if err != nil {
 				return Report{}, err
 			}
-			r, err := m.Report(ctx, p.Name, ReportRequest{Environment: p.Env, Metric: p.Metric, Total: p.Total, Range: p.Range, Confidence: float64(p.Confidence) / 100})
+			r, err := m.Report(ctx, p.Name, ReportRequest{Environment: p.Env, Metric: p.Metric, Total: p.Total, Squares: p.Squares, Range: p.Range, Confidence: float64(p.Confidence) / 100})
 			if err != nil {
 				return Report{}, err
 			}

@@ -17,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tugdev/tug/internal/audit"
 	"github.com/tugdev/tug/internal/config"
 	"github.com/tugdev/tug/internal/flagset"
 	"github.com/tugdev/tug/internal/secret"
@@ -63,14 +64,31 @@ type Options struct {
 	StateDir string
 	// ProxyAddr is the proxy's HTTP listener; TUG_FLAGS_URL points at it.
 	ProxyAddr string
+	// ContainerProxyAddr is where containers reach the proxy's OFREP (the
+	// Docker bridge's gateway): their TUG_FLAGS_URL points at it. ""
+	// gives them ProxyAddr's.
+	ContainerProxyAddr string
 	// FlagsURL makes the OFREP base URL of an environment from ProxyAddr
 	// (proxy.FlagsURL).
 	FlagsURL func(addr, env string) string
 	// RampEvery is how often ramps are stepped and checked (default 10s).
 	RampEvery time.Duration
-	Now       func() time.Time
-	Logger    *slog.Logger
+	// Audit records the changes ramps make on their own (each step, a
+	// halt) in the audit log (the server's *audit.Log); nil records none.
+	Audit  Recorder
+	Now    func() time.Time
+	Logger *slog.Logger
 }
+
+// Recorder writes the changes made without an API call to the audit log
+// (the server's *audit.Log). Record is called once per change, after it
+// is stored, with the manager's change lock held: it must not block long
+// and honours ctx. An error is logged, never retried.
+type Recorder interface {
+	Record(ctx context.Context, r audit.Record) error
+}
+
+var _ Recorder = (*audit.Log)(nil)
 
 // Record kinds in the store.
 const (
@@ -286,10 +304,10 @@ func servicesOf(c *config.Config, f *config.Flag) []string {
 }
 
 // InstanceEnv is what an instance of service in env gets: the env values
-// of the flags that reach it, TUG_FLAGS_URL, and its client key (for
-// TUG_FLAGS_KEY). Without flags in tug.yaml, nothing (the zero key).
-// Safe for concurrent use.
-func (m *Manager) InstanceEnv(service, env string) (map[string]string, secret.Value) {
+// of the flags that reach it, TUG_FLAGS_URL (reachable from a container
+// when container), and its client key (for TUG_FLAGS_KEY). Without flags
+// in tug.yaml, nothing (the zero key). Safe for concurrent use.
+func (m *Manager) InstanceEnv(service, env string, container bool) (map[string]string, secret.Value) {
 	m.mu.Lock()
 	none := m.cfg == nil || len(m.cfg.Flags) == 0
 	vars := m.envValuesLocked()[service+"\x00"+env]
@@ -301,8 +319,12 @@ func (m *Manager) InstanceEnv(service, env string) (map[string]string, secret.Va
 	if out == nil {
 		out = map[string]string{}
 	}
-	if m.opts.FlagsURL != nil && m.opts.ProxyAddr != "" {
-		if u := m.opts.FlagsURL(m.opts.ProxyAddr, env); u != "" {
+	addr := m.opts.ProxyAddr
+	if container && m.opts.ContainerProxyAddr != "" {
+		addr = m.opts.ContainerProxyAddr
+	}
+	if m.opts.FlagsURL != nil && addr != "" {
+		if u := m.opts.FlagsURL(addr, env); u != "" {
 			out["TUG_FLAGS_URL"] = u
 		}
 	}

@@ -5,11 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"math"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/tugdev/tug/internal/audit"
 	"github.com/tugdev/tug/internal/config"
 	"github.com/tugdev/tug/internal/flagset"
 	"github.com/tugdev/tug/internal/store"
@@ -102,6 +104,26 @@ type harness struct {
 	clock *testkit.Clock
 	rate  *float64
 	dir   string
+	audit *audited
+}
+
+// audited keeps the audit records the manager writes.
+type audited struct {
+	mu   sync.Mutex
+	recs []audit.Record
+}
+
+func (a *audited) Record(_ context.Context, r audit.Record) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.recs = append(a.recs, r)
+	return nil
+}
+
+func (a *audited) got() []audit.Record {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return slices.Clone(a.recs)
 }
 
 func newHarness(t *testing.T, dir string, src string) *harness {
@@ -111,9 +133,9 @@ func newHarness(t *testing.T, dir string, src string) *harness {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	h := &harness{st: st, push: &pushes{}, roll: &rolls{}, clock: testkit.NewClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)), rate: new(float64), dir: dir}
+	h := &harness{st: st, push: &pushes{}, roll: &rolls{}, audit: &audited{}, clock: testkit.NewClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)), rate: new(float64), dir: dir}
 	m, err := New(context.Background(), Options{
-		Store: st, Push: h.push, Roll: h.roll, StateDir: dir, ProxyAddr: "0.0.0.0:8080", Now: h.clock.Now, RampEvery: time.Hour,
+		Store: st, Push: h.push, Roll: h.roll, StateDir: dir, ProxyAddr: "0.0.0.0:8080", Now: h.clock.Now, RampEvery: time.Hour, Audit: h.audit,
 		FlagsURL: func(addr, env string) string { return "http://" + addr + "/_tug/flags/" + env },
 		Query: func(_ context.Context, expr string) (float64, error) {
 			if strings.Contains(expr, "tug_proxy_requests_total") {
@@ -159,11 +181,22 @@ func TestResolveFromConfig(t *testing.T) {
 	if r := evaluate(t, h.m, "production", "new-checkout", map[string]any{"plan": "pro"}); r.VariantName() != "on" || r.Reason != flagset.ReasonTargetingMatch {
 		t.Errorf("production, pro: %+v", r)
 	}
-	vars, key := h.m.InstanceEnv("web", "production")
+	vars, key := h.m.InstanceEnv("web", "production", false)
 	if vars["FEATURE_NEW_CHECKOUT"] != "false" || vars["TUG_FLAGS_URL"] != "http://0.0.0.0:8080/_tug/flags/production" {
 		t.Errorf("web's variables: %v", vars)
 	}
-	if v, _ := h.m.InstanceEnv("api", "production"); v["FEATURE_NEW_CHECKOUT"] != "" {
+	// A container reaches the proxy at the Docker bridge's gateway.
+	if v, _ := h.m.InstanceEnv("web", "production", true); v["TUG_FLAGS_URL"] != "http://0.0.0.0:8080/_tug/flags/production" {
+		t.Errorf("a container without a container address: %v", v)
+	}
+	h.m.opts.ContainerProxyAddr = "172.17.0.1:8080"
+	if v, _ := h.m.InstanceEnv("web", "production", true); v["TUG_FLAGS_URL"] != "http://172.17.0.1:8080/_tug/flags/production" {
+		t.Errorf("a container's variables: %v", v)
+	}
+	if v, _ := h.m.InstanceEnv("web", "production", false); v["TUG_FLAGS_URL"] != "http://0.0.0.0:8080/_tug/flags/production" {
+		t.Errorf("a process's variables with a container address: %v", v)
+	}
+	if v, _ := h.m.InstanceEnv("api", "production", false); v["FEATURE_NEW_CHECKOUT"] != "" {
 		t.Errorf("api does not use the flag: %v", v)
 	}
 	table, _ := json.Marshal(h.m.FlagSet())
@@ -173,15 +206,15 @@ func TestResolveFromConfig(t *testing.T) {
 	if key.String() != "<secret>" || !strings.HasPrefix(key.Reveal(), "tugf_") {
 		t.Errorf("key %v", key)
 	}
-	if v, k := newHarness(t, t.TempDir(), "version: 1\nservices: {web: {run: ./web}}\n").m.InstanceEnv("web", "default"); v != nil || k.Reveal() != "" {
+	if v, k := newHarness(t, t.TempDir(), "version: 1\nservices: {web: {run: ./web}}\n").m.InstanceEnv("web", "default", false); v != nil || k.Reveal() != "" {
 		t.Errorf("without flags an instance gets %v and a key", v)
 	}
 	// The same key after a restart (same state directory); another service's differs.
 	h2 := newHarness(t, h.dir, flagsYAML)
-	if _, k2 := h2.m.InstanceEnv("web", "production"); k2.Reveal() != key.Reveal() {
+	if _, k2 := h2.m.InstanceEnv("web", "production", false); k2.Reveal() != key.Reveal() {
 		t.Error("the client key changed across a restart")
 	}
-	if _, k3 := h2.m.InstanceEnv("web", "staging"); k3.Reveal() == key.Reveal() {
+	if _, k3 := h2.m.InstanceEnv("web", "staging", false); k3.Reveal() == key.Reveal() {
 		t.Error("staging and production share a key")
 	}
 }
@@ -351,6 +384,15 @@ func TestRampStepsAndHalts(t *testing.T) {
 	if strings.Join(kinds, " ") != "ramp ramp halt" {
 		t.Errorf("ramp history %v", kinds)
 	}
+	// Each step and the halt, made without an API call, are tug's own
+	// records in the audit log.
+	var recs []string
+	for _, r := range h.audit.got() {
+		recs = append(recs, r.Actor+" "+r.Action+" "+r.Target+" "+r.Outcome)
+	}
+	if want := []string{"tug flag.ramp theme/production ok", "tug flag.ramp theme/production ok", "tug flag.halt theme/production ok"}; !slices.Equal(recs, want) {
+		t.Errorf("audit records %v, want %v", recs, want)
+	}
 	// Reset starts it over.
 	if _, err := h.m.Reset(ctx, "theme", "production", "ann"); err != nil {
 		t.Fatal(err)
@@ -360,15 +402,46 @@ func TestRampStepsAndHalts(t *testing.T) {
 	}
 }
 
-func TestTwoProportion(t *testing.T) {
+// TestWelch checks Welch's test against known values: the two samples
+// of Wikipedia's "Welch's t-test" examples (t, df, and p by numerical
+// integration of Student's density), and Student's distribution against
+// its closed forms for one and two degrees of freedom.
+func TestWelch(t *testing.T) {
 	t.Parallel()
-	// 200/1000 against 250/1000 (pooled): z ≈ 2.677, p ≈ 0.0074.
-	z, p := TwoProportion(200, 1000, 250, 1000)
-	if math.Abs(z-2.6774) > 0.001 || math.Abs(p-0.00742) > 0.0002 {
-		t.Errorf("z %.4f p %.5f", z, p)
+	for _, tt := range []struct {
+		n1, s1, q1, n2, s2, q2 float64
+		t, df, p               float64
+	}{
+		// A1 = 27.5 21.0 19.0 ..., A2 = 27.1 22.0 20.8 ...: sums and sums of squares.
+		{15, 312.3, 6612.23, 15, 344.8, 7979.18, 2.455356, 24.988529, 0.02137800},
+		// 10 values against 20, unequal variances.
+		{10, 193.7, 3765.01, 20, 431.8, 9645.62, 2.225512, 24.524635, 0.03548453},
+	} {
+		v1, v2 := sampleVariance(tt.s1, tt.q1, tt.n1), sampleVariance(tt.s2, tt.q2, tt.n2)
+		got, df, p := Welch(tt.s1/tt.n1, v1, tt.n1, tt.s2/tt.n2, v2, tt.n2)
+		if math.Abs(got-tt.t) > 1e-5 || math.Abs(df-tt.df) > 1e-5 || math.Abs(p-tt.p) > 1e-7 {
+			t.Errorf("t %.6f df %.6f p %.8f, want %.6f %.6f %.8f", got, df, p, tt.t, tt.df, tt.p)
+		}
 	}
-	if z, p := TwoProportion(10, 100, 10, 100); z != 0 || p != 1 {
-		t.Errorf("equal rates: z %v p %v", z, p)
+	for _, x := range []float64{0.1, 1, 2.5, 12.706, 40} {
+		if got, want := studentTwoSided(x, 1), 1-2/math.Pi*math.Atan(x); math.Abs(got-want) > 1e-12 {
+			t.Errorf("df 1, t %g: p %.15f, want %.15f", x, got, want)
+		}
+		if got, want := studentTwoSided(x, 2), 1-x/math.Sqrt(2+x*x); math.Abs(got-want) > 1e-12 {
+			t.Errorf("df 2, t %g: p %.15f, want %.15f", x, got, want)
+		}
+	}
+	// Critical values of the t table: two-sided 5%.
+	for df, crit := range map[float64]float64{10: 2.228139, 24: 2.063899, 1000: 1.962339} {
+		if p := studentTwoSided(crit, df); math.Abs(p-0.05) > 1e-6 {
+			t.Errorf("df %g, t %g: p %.8f, want 0.05", df, crit, p)
+		}
+	}
+	if _, _, p := Welch(0.1, 0.09, 100, 0.1, 0.09, 100); p != 1 {
+		t.Errorf("equal means: p %v", p)
+	}
+	if _, _, p := Welch(0.1, 0, 1, 0.2, 0, 1); p != 1 {
+		t.Errorf("one trial each says nothing: p %v", p)
 	}
 }
 
@@ -392,8 +465,35 @@ func TestReport(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.Control != "off" || len(r.Comparisons) != 1 || !r.Comparisons[0].Significant || r.Comparisons[0].Variant != "on" || math.Abs(r.Comparisons[0].Lift-0.05) > 1e-9 {
+	// 200/1000 against 250/1000 as 0/1 outcomes, unequal variances:
+	// t = 2.6809, df = 1985.6, p = 0.0074.
+	if c := r.Comparisons; r.Control != "off" || r.Test != welchTest || len(c) != 1 || !c[0].Significant || c[0].Variant != "on" || math.Abs(c[0].Lift-0.05) > 1e-9 ||
+		math.Abs(c[0].T-2.6809) > 1e-4 || math.Abs(c[0].DF-1985.6) > 0.1 || math.Abs(c[0].P-0.0074) > 1e-4 {
 		t.Errorf("report %+v", r)
+	}
+	// Values per trial: the metric sums them, squares their squares.
+	h.m.opts.Query = func(_ context.Context, expr string) (float64, error) {
+		for _, q := range []struct {
+			sub string
+			v   float64
+		}{
+			{`order_amount_sum{variant="off"}`, 312.3}, {`order_amount_squares{variant="off"}`, 6612.23}, {`orders{variant="off"}`, 15},
+			{`order_amount_sum{variant="on"}`, 344.8}, {`order_amount_squares{variant="on"}`, 7979.18}, {`orders{variant="on"}`, 15},
+		} {
+			if strings.Contains(expr, q.sub) {
+				return q.v, nil
+			}
+		}
+		t.Errorf("unexpected query %s", expr)
+		return math.NaN(), nil
+	}
+	r, err = h.m.Report(ctx, "new-checkout", ReportRequest{Environment: "production", Metric: `sum(order_amount_sum{variant="$VARIANT"})`,
+		Squares: `sum(order_amount_squares{variant="$VARIANT"})`, Total: `sum(orders{variant="$VARIANT"})`})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := r.Comparisons; len(c) != 1 || math.Abs(c[0].T-2.455356) > 1e-5 || math.Abs(c[0].P-0.021378) > 1e-6 || !c[0].Significant {
+		t.Errorf("report of values %+v", r)
 	}
 	if _, err := h.m.Report(ctx, "new-checkout", ReportRequest{Metric: "sum(x)"}); !errors.Is(err, ErrInvalid) {
 		t.Errorf("a metric without $VARIANT: %v", err)

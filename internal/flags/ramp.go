@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tugdev/tug/internal/audit"
 	"github.com/tugdev/tug/internal/config"
 	"github.com/tugdev/tug/internal/store"
 )
@@ -194,6 +195,12 @@ func (m *Manager) rampLocked(ctx context.Context) error {
 		m.set = m.resolveLocked()
 		m.mu.Unlock()
 		m.log.Info("flag ramp", "flag", t.key.flag, "environment", t.key.env, "kind", kind, "reason", reason)
+		if m.opts.Audit != nil {
+			rec := audit.Record{Time: now, Actor: "tug", Action: "flag." + kind, Target: t.key.flag + "/" + t.key.env, Outcome: audit.OK, Detail: reason}
+			if err := m.opts.Audit.Record(context.WithoutCancel(ctx), rec); err != nil {
+				m.log.Error("audit: recording a flag ramp", "flag", t.key.flag, "environment", t.key.env, "err", err)
+			}
+		}
 		changed = true
 	}
 	if !changed {

@@ -195,14 +195,9 @@ func (f *fixture) start() {
 			}
 			return 1e6, nil
 		},
-		Secrets: func(_ context.Context, names []string) (map[string]secret.Value, error) {
-			out := map[string]secret.Value{}
-			for _, n := range names {
-				if n == "API_KEY" {
-					out[n] = secret.New("s3cr3t-value-42")
-				}
-			}
-			return out, nil
+		// A shared value and one only production has: a step may see both.
+		SecretValues: func(context.Context) []secret.Value {
+			return []secret.Value{secret.New("s3cr3t-value-42"), secret.New("pr0d-0nly-value-9")}
 		},
 		Now: f.clock.Now,
 	})

@@ -1,9 +1,12 @@
 package incident
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"html/template"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -72,6 +75,9 @@ var (
 		http.MethodPost, "/api/incidents/{id}/ack", endpoint.Deployer, "Acknowledge an incident (and triage it: severity, impact); escalation stops.").OptionalBody()
 	OpAckLink = endpoint.Declare[TokenParams, endpoint.None, Incident](
 		http.MethodPost, "/api/incidents/{id}/ack-link", endpoint.Deployer, "Acknowledge an incident from a notification's link: its token is the credential.").Signed()
+	OpAckPage = endpoint.Declare[TokenParams, endpoint.None, string](
+		http.MethodGet, "/api/incidents/{id}/ack-link", endpoint.Viewer,
+		"The page a notification's acknowledgement link opens: the incident and a button that acknowledges it by a POST to the link. Opening it changes nothing (mail scanners and link previews open links).").Signed()
 	OpMitigate = endpoint.Declare[IDParams, ChangeRequest, Incident](
 		http.MethodPost, "/api/incidents/{id}/mitigate", endpoint.Deployer, "Record that an incident is being mitigated.").OptionalBody()
 	OpResolve = endpoint.Declare[IDParams, ChangeRequest, Incident](
@@ -143,6 +149,21 @@ func Ops(live func() *Manager) []endpoint.Op {
 			return one(ctx, get, p.ID, func(ctx context.Context, m *Manager, id int64) (*Incident, error) {
 				return m.AckWithToken(ctx, id, p.Token, p.By)
 			})
+		}),
+		OpAckPage.Write("text/html; charset=utf-8", func(w http.ResponseWriter, r *http.Request, p TokenParams) error {
+			id, err := strconv.ParseInt(p.ID, 10, 64)
+			if p.Token == "" || err != nil {
+				return fmt.Errorf("%w for incident %q", ErrBadToken, p.ID)
+			}
+			m, err := get()
+			if err != nil {
+				return err
+			}
+			inc, err := m.AckLinkIncident(r.Context(), id, p.Token)
+			if err != nil {
+				return err
+			}
+			return writeAckPage(w, r, inc)
 		}),
 		OpMitigate.JSON(func(ctx context.Context, p IDParams, req ChangeRequest) (Incident, error) {
 			return one(ctx, get, p.ID, func(ctx context.Context, m *Manager, id int64) (*Incident, error) { return m.Mitigate(ctx, id, req) })
@@ -298,4 +319,35 @@ func ListRunbooks(dir string) []RunbookInfo {
 		out = append(out, info)
 	}
 	return out
+}
+
+// ackPage is what an acknowledgement link shows: the incident, and a
+// form that posts to the link itself (its token and who in the query).
+var ackPage = template.Must(template.New("ack").Parse(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="referrer" content="no-referrer"><title>Incident #{{.Inc.ID}}: acknowledge</title></head>
+<body style="font-family: sans-serif; max-width: 40em; margin: 2em auto">
+<h1>Incident #{{.Inc.ID}}</h1>
+<p><strong>{{.Inc.Title}}</strong></p>
+<p>{{.Inc.Severity}}{{with .Inc.Service}} · {{.}}{{end}}{{with .Inc.Environment}} · {{.}}{{end}} · {{.Inc.State}}</p>
+{{if .Inc.AcknowledgedAt}}<p>Acknowledged by {{.Inc.AcknowledgedBy}} at {{.Inc.AcknowledgedAt.UTC.Format "2006-01-02 15:04 UTC"}}.</p>
+{{else}}<form method="post" action="{{.Action}}"><button type="submit">Acknowledge incident #{{.Inc.ID}}</button></form>
+{{end}}</body></html>
+`))
+
+func writeAckPage(w http.ResponseWriter, r *http.Request, inc *Incident) error {
+	var buf bytes.Buffer
+	action := (&url.URL{Path: r.URL.Path, RawQuery: r.URL.RawQuery}).String()
+	if err := ackPage.Execute(&buf, struct {
+		Inc    *Incident
+		Action string
+	}{inc, action}); err != nil {
+		return err
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'")
+	_, err := w.Write(buf.Bytes())
+	return err
 }

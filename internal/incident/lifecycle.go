@@ -219,6 +219,18 @@ func (m *Manager) AckWithToken(ctx context.Context, id int64, token, by string) 
 	return m.Ack(ctx, id, AckRequest{By: by})
 }
 
+// AckLinkIncident is the incident an acknowledgement link names, once
+// its token is checked, for the page the link opens; it changes nothing.
+func (m *Manager) AckLinkIncident(ctx context.Context, id int64, token string) (*Incident, error) {
+	if _, err := m.get(ctx, id); err != nil {
+		return nil, err
+	}
+	if err := m.checkToken(ctx, id, token); err != nil {
+		return nil, err
+	}
+	return m.Show(ctx, id)
+}
+
 func withComment(text, comment string) string {
 	if c := strings.TrimSpace(comment); c != "" {
 		return text + ": " + c

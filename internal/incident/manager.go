@@ -53,9 +53,11 @@ type Options struct {
 	// Query evaluates PromQL at the clock's now to one number (failed
 	// requests in post-mortems, runbook query steps).
 	Query func(ctx context.Context, expr string) (float64, error)
-	// Secrets resolves secret names, to mask their values in runbook step
-	// output.
-	Secrets func(ctx context.Context, names []string) (map[string]secret.Value, error)
+	// SecretValues returns every secret value a runbook step could see
+	// (the shared ones and every environment's, whatever the store, the
+	// environment or the local file holds), to mask them in its command,
+	// output and errors. Called once per step; nil masks nothing.
+	SecretValues func(ctx context.Context) []secret.Value
 	// ShellEnv is added to the environment of shell steps (the server's
 	// state directory, so that `tug` in a step reaches this server).
 	ShellEnv []string

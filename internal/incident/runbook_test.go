@@ -26,7 +26,7 @@ func writeRunbook(t *testing.T, dir, name, text string) {
 	}
 }
 
-const threeSteps = "# Checkout down\n\n## Mitigation steps\n\n1. Say hello.\n\n   ```step\n   shell echo hello from ${SERVICE} with s3cr3t-value-42\n   ```\n\n" +
+const threeSteps = "# Checkout down\n\n## Mitigation steps\n\n1. Say hello.\n\n   ```step\n   shell echo hello from ${SERVICE} with s3cr3t-value-42 and pr0d-0nly-value-9\n   ```\n\n" +
 	"2. Fail.\n\n```step\nshell\necho about to fail\nexit 3\n```\n\n3. Never runs.\n\n```step\nrestart ${SERVICE}\n```\n"
 
 // TestRunbookStopsAtAFailingStep: a runbook of three steps whose second
@@ -56,7 +56,7 @@ func TestRunbookStopsAtAFailingStep(t *testing.T) {
 	if err != nil || run.Steps[0].Status != StepOK || *run.Steps[0].ExitCode != 0 {
 		t.Fatalf("step 1: %+v, %v", run, err)
 	}
-	if out := run.Steps[0].Output; out != "hello from web with ***\n" {
+	if out := run.Steps[0].Output; out != "hello from web with *** and ***\n" {
 		t.Errorf("step 1 output %q: the secret is not masked", out)
 	}
 	run, err = f.m.RunStep(ctx, run.ID, 2, StepRequest{By: "ann"})
@@ -80,7 +80,7 @@ func TestRunbookStopsAtAFailingStep(t *testing.T) {
 		}
 	}
 	if len(steps) != 3 || !strings.Contains(steps[0].Text, "runbook checkout started by ann (3 steps)") ||
-		!strings.Contains(steps[1].Text, "step 1/3 `shell echo hello from ${SERVICE} with ***`: ok (exit 0") ||
+		!strings.Contains(steps[1].Text, "step 1/3 `shell echo hello from ${SERVICE} with *** and ***`: ok (exit 0") ||
 		!strings.Contains(steps[2].Text, "step 2/3") || !strings.Contains(steps[2].Text, "failed (exit 3") || !strings.Contains(steps[2].Text, "the runbook stops here") {
 		var texts []string
 		for _, e := range steps {
@@ -93,8 +93,8 @@ func TestRunbookStopsAtAFailingStep(t *testing.T) {
 		t.Errorf("step 2 details = %v", d)
 	}
 	raw, _ := json.Marshal(f.show(inc.ID))
-	if strings.Contains(string(raw), "s3cr3t-value-42") {
-		t.Error("the secret's value is in the incident")
+	if strings.Contains(string(raw), "s3cr3t-value-42") || strings.Contains(string(raw), "pr0d-0nly-value-9") {
+		t.Error("a secret's value is in the incident")
 	}
 	// Nor in the store's files (the runbook itself holds it, as written).
 	filepath.WalkDir(f.dir, func(p string, d os.DirEntry, err error) error {

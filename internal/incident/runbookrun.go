@@ -450,47 +450,11 @@ func (m *Manager) shell(ctx context.Context, script string, vars map[string]stri
 	return 127, out.String(), err
 }
 
-// masker hides the values of every secret tug.yaml names (services' and
-// jobs') that can be resolved now.
+// masker hides every secret value a step could see.
 func (m *Manager) masker(ctx context.Context) *secret.Masker {
-	if m.o.Secrets == nil {
-		mk, _ := secret.NewMasker()
-		return mk
-	}
-	_, cfg := m.settings()
-	seen := map[string]bool{}
-	var names []string
-	add := func(list []string) {
-		for _, n := range list {
-			if !seen[n] {
-				seen[n] = true
-				names = append(names, n)
-			}
-		}
-	}
-	for _, s := range cfg.Services {
-		if s != nil {
-			add(s.Secrets)
-		}
-	}
-	for _, p := range cfg.Pipelines {
-		if p == nil {
-			continue
-		}
-		for _, j := range p.Jobs {
-			if j != nil {
-				add(j.Secrets)
-			}
-		}
-	}
 	var vals []secret.Value
-	for _, n := range names {
-		got, err := m.o.Secrets(ctx, []string{n})
-		if err == nil {
-			if v, ok := got[n]; ok {
-				vals = append(vals, v)
-			}
-		}
+	if m.o.SecretValues != nil {
+		vals = m.o.SecretValues(ctx)
 	}
 	mk, _ := secret.NewMasker(vals...)
 	return mk

@@ -106,6 +106,10 @@ type DockerOptions struct {
 	Client client.APIClient
 }
 
+// stateDirName is tug's state directory beside tug.yaml, hidden from
+// container jobs.
+const stateDirName = ".tug"
+
 // Docker runs container jobs through the Docker Engine API: the workspace
 // bind-mounted at the same path, the script run as the invoking user,
 // services as sidecars on a per-job network, everything removed after.
@@ -230,6 +234,13 @@ func (d *Docker) Exec(ctx context.Context, spec *ExecSpec, out io.Writer) (int, 
 		// Mounts, not Binds: a workspace path may hold ':' or ','.
 		Mounts: []mount.Mount{{Type: mount.TypeBind, Source: spec.Dir, Target: spec.Dir}},
 		Init:   &yes, // forwards SIGTERM to the script and reaps orphans
+	}
+	// The project's state directory (the secret store, the local secrets
+	// file, the audit log, run history) is not the job's: an empty,
+	// read-only tmpfs covers it in the workspace's mount.
+	if fi, err := os.Lstat(filepath.Join(spec.Dir, stateDirName)); err == nil && fi.IsDir() {
+		hostCfg.Mounts = append(hostCfg.Mounts, mount.Mount{Type: mount.TypeTmpfs, Target: filepath.Join(spec.Dir, stateDirName), ReadOnly: true,
+			TmpfsOptions: &mount.TmpfsOptions{SizeBytes: 4096, Mode: 0o500}})
 	}
 	var netCfg *network.NetworkingConfig
 

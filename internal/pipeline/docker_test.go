@@ -522,3 +522,43 @@ func TestDockerUnhealthyService(t *testing.T) {
 		t.Errorf("left behind: %v", left)
 	}
 }
+
+// A container job sees the workspace but not the project's state
+// directory in it: the secrets file there cannot be read or listed, and
+// the host's stays as it was.
+func TestDockerJobDoesNotSeeTheStateDirectory(t *testing.T) {
+	t.Parallel()
+	d := newTestDocker(t)
+	img := busyboxImage(t, d)
+	dir := workspace(t)
+	state := filepath.Join(dir, ".tug")
+	if err := os.MkdirAll(state, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	const value = "s3cret-in-the-state-dir"
+	if err := os.WriteFile(filepath.Join(state, "secrets.env"), []byte("TOKEN="+value+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, "input.txt"), []byte("from-the-host\n"), 0o644)
+	out := &testkit.SyncBuffer{}
+	spec := &ExecSpec{
+		Job:       uniqueJob("peek"),
+		Script:    "cat input.txt\nls -a .tug || true\ncat .tug/secrets.env || true\necho x > .tug/planted || true\n",
+		Dir:       dir,
+		Image:     img,
+		KillGrace: 2 * time.Second,
+	}
+	code, err := d.Exec(context.Background(), spec, out)
+	if err != nil || code != 0 {
+		t.Fatalf("code %d, err %v, output:\n%s", code, err, out)
+	}
+	if !strings.Contains(out.String(), "from-the-host") || strings.Contains(out.String(), value) || strings.Contains(out.String(), "\nsecrets.env\n") {
+		t.Fatalf("the job saw the state directory:\n%s", out)
+	}
+	if _, err := os.Stat(filepath.Join(state, "planted")); err == nil {
+		t.Error("the job wrote into the state directory")
+	}
+	if b, _ := os.ReadFile(filepath.Join(state, "secrets.env")); !strings.Contains(string(b), value) {
+		t.Errorf("the host's secrets file changed: %q", b)
+	}
+}

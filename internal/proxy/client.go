@@ -50,6 +50,8 @@ type Health struct {
 	PID     int    `json:"pid"`
 	HTTP    string `json:"http,omitempty"`
 	HTTPS   string `json:"https,omitempty"`
+	// Flags is the OFREP-only listener's address (Options.FlagsAddr).
+	Flags string `json:"flags,omitempty"`
 }
 
 // Healthz reports whether the proxy answers.

@@ -32,7 +32,7 @@ func (s *Server) controlHandler() http.Handler {
 	}
 	handle("GET /healthz", func(w http.ResponseWriter, r *http.Request) error {
 		t := s.routing.Load().table
-		return writeJSON(w, Health{OK: true, Version: t.Version, Routes: len(t.Routes), PID: os.Getpid(), HTTP: s.opts.HTTPAddr, HTTPS: s.opts.HTTPSAddr})
+		return writeJSON(w, Health{OK: true, Version: t.Version, Routes: len(t.Routes), PID: os.Getpid(), HTTP: s.opts.HTTPAddr, HTTPS: s.opts.HTTPSAddr, Flags: s.opts.FlagsAddr})
 	})
 	handle("GET /table", func(w http.ResponseWriter, r *http.Request) error {
 		return writeJSON(w, s.routing.Load().table)

@@ -161,7 +161,7 @@ func (s *Server) handOver(conn *net.UnixConn, ln *net.UnixListener) bool {
 	for _, x := range []struct {
 		name string
 		l    net.Listener
-	}{{"http", s.httpLn}, {"https", s.httpsLn}, {"control", s.controlLn}} {
+	}{{"http", s.httpLn}, {"https", s.httpsLn}, {"flags", s.flagsLn}, {"control", s.controlLn}} {
 		if x.l == nil {
 			continue
 		}

@@ -97,6 +97,15 @@ func (fe *flagEnv) count(r *flagset.Result) {
 
 var ofrepBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
 
+// serveFlagsOnly is the flags listener's handler: OFREP, nothing else.
+func (s *Server) serveFlagsOnly(w http.ResponseWriter, r *http.Request) {
+	s.active.Add(1)
+	defer s.active.Add(-1)
+	if !s.serveFlags(w, r, s.routing.Load()) {
+		http.NotFound(w, r)
+	}
+}
+
 // serveFlags answers an OFREP request under FlagsPathPrefix; false when
 // the path is not one.
 func (s *Server) serveFlags(w http.ResponseWriter, r *http.Request, rt *routing) bool {

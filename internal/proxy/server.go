@@ -42,6 +42,12 @@ type Options struct {
 	TLSKeyFile    string
 	LocalCA       bool
 	ACME          *ACMEOptions
+	// FlagsAddr/FlagsListener serve OFREP alone (FlagsPathPrefix; any
+	// other path is 404), for clients that cannot reach the HTTP
+	// listener: containers on a Docker bridge reach the host at the
+	// bridge's gateway address, not at its loopback. "" = none.
+	FlagsAddr     string
+	FlagsListener net.Listener
 	// ControlListener overrides the control socket <StateDir>/proxy.sock.
 	ControlListener net.Listener
 
@@ -122,8 +128,8 @@ type Server struct {
 	handOnce  sync.Once
 
 	// Set during Run before ready closes.
-	httpLn, httpsLn, controlLn net.Listener
-	controlSrv                 *http.Server
+	httpLn, httpsLn, flagsLn, controlLn net.Listener
+	controlSrv                          *http.Server
 }
 
 // New checks opts and builds a Server; nothing listens until Run.
@@ -210,6 +216,9 @@ func (s *Server) Ready() <-chan struct{} { return s.ready }
 // HTTPAddr is the address of the plain HTTP listener (nil if none);
 // valid after Ready.
 func (s *Server) HTTPAddr() net.Addr { return lnAddr(s.httpLn) }
+
+// FlagsAddr is the address of the OFREP-only listener (nil if none).
+func (s *Server) FlagsAddr() net.Addr { return lnAddr(s.flagsLn) }
 
 // HTTPSAddr is the address of the TLS listener (nil if none).
 func (s *Server) HTTPSAddr() net.Addr { return lnAddr(s.httpsLn) }
@@ -397,6 +406,9 @@ func (s *Server) bindListeners(inherited map[string]net.Listener) error {
 	if s.httpsLn, err = pick("https", s.opts.HTTPSListener, s.opts.HTTPSAddr); err != nil {
 		return err
 	}
+	if s.flagsLn, err = pick("flags", s.opts.FlagsListener, s.opts.FlagsAddr); err != nil {
+		return err
+	}
 	if s.httpLn == nil && s.httpsLn == nil {
 		return errors.New("proxy: nothing to listen on (give --http or --https)")
 	}
@@ -462,6 +474,13 @@ func (s *Server) startServers() []stoppable {
 		servers = append(servers, srv)
 		ln := &guardListener{Listener: s.httpsLn, g: s.guard, tls: true}
 		serve("https", func() error { return srv.ServeTLS(ln, "", "") })
+	}
+	if s.flagsLn != nil {
+		srv := s.newHTTPServer(s.guard)
+		srv.Handler = http.HandlerFunc(s.serveFlagsOnly)
+		servers = append(servers, srv)
+		ln := &guardListener{Listener: s.flagsLn, g: s.guard}
+		serve("flags", func() error { return srv.Serve(ln) })
 	}
 	go s.guard.reap(s.baseCtx.Done(), 250*time.Millisecond)
 	s.controlSrv = &http.Server{Handler: s.controlHandler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: s.errLog}

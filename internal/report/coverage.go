@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"os"
 	"strconv"
 	"strings"
 )
@@ -119,8 +120,8 @@ func validPos(s string) bool {
 	return ok && err1 == nil && err2 == nil
 }
 
-func parseCoverFile(p string) (float64, error) {
-	f, err := readReport(p)
+func parseCoverFile(root *os.Root, name, p string) (float64, error) {
+	f, err := readReport(root, name, p)
 	if err != nil {
 		return 0, err
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"unicode/utf8"
 )
@@ -105,8 +106,8 @@ func charsetReader(charset string, in io.Reader) (io.Reader, error) {
 	return nil, fmt.Errorf("unsupported encoding %q", charset)
 }
 
-func parseJUnitFile(p string) (*Summary, error) {
-	f, err := readReport(p)
+func parseJUnitFile(root *os.Root, name, p string) (*Summary, error) {
+	f, err := readReport(root, name, p)
 	if err != nil {
 		return nil, err
 	}

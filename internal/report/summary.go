@@ -44,29 +44,43 @@ func (s *Summary) add(o *Summary) {
 // globs relative to dir, which they cannot leave) and the Go cover
 // profile at coverage (relative to dir unless absolute; "" for none). It
 // returns nil when nothing is asked for, and an error naming the pattern
-// or file when a declared report is missing or unreadable.
+// or file when a declared report is missing or unreadable. Reports in
+// dir are read inside it: a symlink a job left that leads out of it (to
+// a key, the state directory) is refused, as is anything but a regular
+// file.
 func Summarize(dir string, junit []string, coverage string) (*Summary, error) {
 	if len(junit) == 0 && coverage == "" {
 		return nil, nil
 	}
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil, fmt.Errorf("read reports: %w", err)
+	}
+	defer root.Close()
 	sum := &Summary{}
-	files, err := matchReports(dir, junit)
+	files, err := matchReports(root, dir, junit)
 	if err != nil {
 		return nil, err
 	}
 	for _, f := range files {
-		s, err := parseJUnitFile(filepath.Join(dir, filepath.FromSlash(f)))
+		s, err := parseJUnitFile(root, filepath.FromSlash(f), filepath.Join(dir, filepath.FromSlash(f)))
 		if err != nil {
 			return nil, err
 		}
 		sum.add(s)
 	}
 	if coverage != "" {
-		p := coverage
-		if !filepath.IsAbs(p) {
-			p = filepath.Join(dir, p)
+		in, name := root, coverage
+		if filepath.IsAbs(coverage) {
+			// Declared by tug.yaml's author outside the workspace: read
+			// as it is; inside it, through root as any report.
+			if rel, err := filepath.Rel(dir, coverage); err == nil && filepath.IsLocal(rel) {
+				name = rel
+			} else {
+				in = nil
+			}
 		}
-		pct, err := parseCoverFile(p)
+		pct, err := parseCoverFile(in, name, coverage)
 		if err != nil {
 			return nil, err
 		}
@@ -77,11 +91,11 @@ func Summarize(dir string, junit []string, coverage string) (*Summary, error) {
 
 // matchReports expands the patterns into files under dir, each once, in
 // pattern order then name order. No match at all is an error.
-func matchReports(dir string, patterns []string) ([]string, error) {
+func matchReports(root *os.Root, dir string, patterns []string) ([]string, error) {
 	if len(patterns) == 0 {
 		return nil, nil
 	}
-	fsys := os.DirFS(dir)
+	fsys := root.FS()
 	var files []string
 	for _, p := range patterns {
 		clean := path.Clean(filepath.ToSlash(p))
@@ -108,12 +122,26 @@ func matchReports(dir string, patterns []string) ([]string, error) {
 	return files, nil
 }
 
-// readReport opens a declared report, telling a missing one apart.
-func readReport(p string) (*os.File, error) {
-	f, err := os.Open(p)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("%w: %s does not exist", ErrNoReport, p)
+// readReport opens a declared report, name in root (or, with root nil,
+// the path name), telling a missing one apart; shown is its path for
+// messages. It must be a regular file there.
+func readReport(root *os.Root, name, shown string) (*os.File, error) {
+	stat, open := os.Stat, os.Open
+	if root != nil {
+		stat, open = root.Stat, root.Open
 	}
+	fi, err := stat(name)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, fmt.Errorf("%w: %s does not exist", ErrNoReport, shown)
+	case err != nil && root != nil:
+		return nil, fmt.Errorf("%w: %s cannot be read inside the workspace (a symlink out of it?): %v", ErrBadReport, shown, err)
+	case err != nil:
+		return nil, fmt.Errorf("read report: %w", err)
+	case !fi.Mode().IsRegular():
+		return nil, fmt.Errorf("%w: %s is not a regular file", ErrBadReport, shown)
+	}
+	f, err := open(name)
 	if err != nil {
 		return nil, fmt.Errorf("read report: %w", err)
 	}

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -113,4 +114,54 @@ func fmtPct(p *float64) string {
 		return "nil"
 	}
 	return fmt.Sprintf("%.3f", *p)
+}
+
+// A job can leave symlinks where its reports should be: one that leads
+// out of the workspace (to a key, the state directory) is refused, and
+// nothing of the file it names is read or quoted; one inside it is read.
+// A FIFO is refused rather than waited on.
+func TestSummarizeRefusesSymlinksOutOfTheWorkspace(t *testing.T) {
+	t.Parallel()
+	outside := workspace(t, map[string]string{
+		"key.xml":   "<testsuite><testcase name=\"SECRET-KEY-MATERIAL\"/></testsuite>",
+		"cover.out": "SECRET-KEY-MATERIAL\n",
+	})
+	dir := workspace(t, map[string]string{"real.xml": "testdata:pytest.xml"})
+	for _, l := range [][2]string{
+		{filepath.Join(outside, "key.xml"), "reports/a.xml"},
+		{filepath.Join(outside, "cover.out"), "cover.out"},
+		{outside, "linked"},
+		{"real.xml", "inside.xml"},
+	} {
+		os.MkdirAll(filepath.Dir(filepath.Join(dir, l[1])), 0o755)
+		if err := os.Symlink(l[0], filepath.Join(dir, l[1])); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := syscall.Mkfifo(filepath.Join(dir, "fifo.xml"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name     string
+		junit    []string
+		coverage string
+	}{
+		{"a junit symlink out", []string{"reports/*.xml"}, ""},
+		{"a junit file under a linked directory", []string{"linked/key.xml"}, ""},
+		{"a coverage symlink out", nil, "cover.out"},
+		{"a coverage symlink out, by absolute path", nil, filepath.Join(dir, "cover.out")},
+		{"a FIFO", []string{"fifo.xml"}, ""},
+	} {
+		s, err := Summarize(dir, tt.junit, tt.coverage)
+		if s != nil || !(errors.Is(err, ErrBadReport) || errors.Is(err, ErrNoReport)) {
+			t.Errorf("%s: %+v, %v", tt.name, s, err)
+			continue
+		}
+		if strings.Contains(err.Error(), "SECRET-KEY-MATERIAL") {
+			t.Errorf("%s: the error quotes the file: %v", tt.name, err)
+		}
+	}
+	if s, err := Summarize(dir, []string{"inside.xml"}, ""); err != nil || s.Passed != 3 {
+		t.Errorf("a symlink inside the workspace: %+v, %v", s, err)
+	}
 }

@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -335,11 +337,24 @@ func (q *Queue) execute(ctx context.Context, r store.Run) {
 		q.failRun(ctx, r.ID, "the run cannot start", errorLines(err))
 		return
 	}
-	log.Info("run started", "dir", r.Dir)
-	res, err := q.o.Runner.execute(ctx, prep, r.ID, nil, q.notify)
+	log.Info("run started", "dir", r.Dir, "resumed", spec.Resumed)
+	waits := &waitingJobs{ctx: ctx, jobs: map[string]bool{}}
+	res, err := q.o.Runner.execute(ctx, prep, r.ID, waits, q.notify)
 	switch {
 	case err != nil:
 		log.Warn("run failed to start", "err", err)
+	case errors.Is(context.Cause(ctx), deploy.ErrServerStopping) && len(waits.list()) > 0:
+		// A person's approval outlives the server: the next one starts
+		// the run again and its deploys find the releases they made.
+		spec.Resumed = true
+		req, _ := json.Marshal(spec)
+		reason := fmt.Sprintf("the server stopped while %s waited for approval; the next server goes on with it", strings.Join(waits.list(), ", "))
+		if err := q.o.Store.RequeueRun(context.WithoutCancel(ctx), r.ID, string(req), reason); err != nil {
+			log.Error("runs: queueing a run waiting for approval again", "err", err)
+			_ = q.o.Store.FinishRun(context.WithoutCancel(ctx), r.ID, store.StatusInterrupted, time.Now())
+			return
+		}
+		log.Info("run waits for approval: the next server goes on with it", "jobs", waits.list())
 	case errors.Is(context.Cause(ctx), deploy.ErrServerStopping):
 		// Cut off by the server stopping: interrupted, as after a crash.
 		_ = q.o.Store.FinishRun(context.WithoutCancel(ctx), r.ID, store.StatusInterrupted, time.Now())
@@ -347,6 +362,33 @@ func (q *Queue) execute(ctx context.Context, r store.Run) {
 	default:
 		log.Info("run finished", "status", res.Status)
 	}
+}
+
+// waitingJobs follows which jobs of a run wait for a person. A job that
+// stops waiting because the server stops still waits (for the next one).
+type waitingJobs struct {
+	ctx  context.Context // the run's
+	mu   sync.Mutex
+	jobs map[string]bool
+}
+
+func (w *waitingJobs) Observe(ev pipeline.Event) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	switch ev.Type {
+	case pipeline.EventJobWaiting:
+		w.jobs[ev.Job] = true
+	case pipeline.EventJobResumed:
+		if !errors.Is(context.Cause(w.ctx), deploy.ErrServerStopping) {
+			delete(w.jobs, ev.Job)
+		}
+	}
+}
+
+func (w *waitingJobs) list() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return slices.Sorted(maps.Keys(w.jobs))
 }
 
 // endStopped records a run stopped before its pipeline started:
@@ -475,6 +517,15 @@ func (q *Queue) Get(ctx context.Context, id int64) (*RunInfo, error) {
 // and, with cancel_in_progress, its running run is cancelled. cfg is the
 // config of the run's commit (its concurrency group); nil for none.
 func (q *Queue) Enqueue(ctx context.Context, spec Spec, cfg *config.Config) (*RunInfo, error) {
+	info, _, err := q.enqueue(ctx, spec, cfg, false)
+	return info, err
+}
+
+// enqueue is Enqueue; once, it queues nothing when a run of the same
+// pipeline, event, ref and commit exists that was not cancelled or
+// interrupted (a webhook delivered again, a push both watched and
+// posted) and answers that run, with queued false.
+func (q *Queue) enqueue(ctx context.Context, spec Spec, cfg *config.Config, once bool) (info *RunInfo, queued bool, err error) {
 	group, cancelRunning := "", false
 	if cfg != nil {
 		if p := cfg.Pipelines[spec.Pipeline]; p != nil && p.Concurrency != nil {
@@ -486,25 +537,35 @@ func (q *Queue) Enqueue(ctx context.Context, spec Spec, cfg *config.Config) (*Ru
 	}
 	req, err := json.Marshal(spec)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	rec := storeRun(spec, "")
 	rec.Concurrency, rec.Request = group, string(req)
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	if once {
+		prev, err := q.o.Store.RunOf(ctx, spec.Pipeline, spec.Event, spec.Branch, spec.Tag, spec.Commit)
+		if err == nil {
+			info := Info(*prev, nil)
+			return &info, false, nil
+		}
+		if !errors.Is(err, store.ErrNotFound) {
+			return nil, false, err
+		}
+	}
 	id, err := q.o.Store.EnqueueRun(ctx, rec)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	if group != "" {
 		queued, err := q.o.Store.QueuedRuns(ctx)
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		for _, r := range queued {
 			if r.ID != id && r.Concurrency == group {
 				if err := q.o.Store.CancelQueued(ctx, r.ID, fmt.Sprintf("superseded by run %d", id)); err != nil && !errors.Is(err, store.ErrNotQueued) {
-					return nil, err
+					return nil, false, err
 				}
 			}
 		}
@@ -518,8 +579,8 @@ func (q *Queue) Enqueue(ctx context.Context, spec Spec, cfg *config.Config) (*Ru
 		}
 	}
 	q.poke()
-	info := Info(*rec, nil)
-	return &info, nil
+	out := Info(*rec, nil)
+	return &out, true, nil
 }
 
 // RecordInvalid records runs that could not be planned because the

@@ -184,10 +184,13 @@ pipelines:
 	cfg := parseT(t, yaml)
 	cfg.Server = &config.Server{MaxParallelRuns: 2}
 	q, st := startQueue(t, r, cfg)
-	head := gitIn(t, r.dir, "rev-parse", "HEAD")
+	var commits []string
+	for i := range 6 { // six commits: one pushed twice starts one run
+		commits = append(commits, r.commit(t, fmt.Sprintf("%s# %d\n", yaml, i)))
+	}
 	var ids []int64
-	for range 6 {
-		ids = append(ids, push(t, q, r, head)[0].ID)
+	for _, c := range commits {
+		ids = append(ids, push(t, q, r, c)[0].ID)
 	}
 	for _, id := range ids {
 		waitRun(t, st, id, "success")
@@ -424,5 +427,50 @@ pipelines:
 	all, _ := List(ctx, st, store.ListOptions{})
 	if len(all) != 3 {
 		t.Errorf("runs: %+v", all)
+	}
+}
+
+// TestSamePushTwiceStartsOneRun: the same commit of a branch delivered
+// again (a webhook's redelivery, a push both watched and posted, at once
+// or after the run ended) answers the run it started and queues none;
+// the same commit on another branch, or after its run was cancelled,
+// starts its own.
+func TestSamePushTwiceStartsOneRun(t *testing.T) {
+	t.Parallel()
+	yaml := "version: 1\npipelines:\n  ci:\n    on: [push]\n    jobs:\n      test: {run: \"true\"}\n"
+	r := newRepo(t, yaml)
+	q, st := startQueue(t, r, parseT(t, yaml))
+	commit := gitIn(t, r.dir, "rev-parse", "HEAD")
+	ctx := context.Background()
+	deliver := func(origin string, ref string) []RunInfo {
+		t.Helper()
+		runs, err := q.OnPush(ctx, PushSource{Origin: origin}, []trigger.Push{{Ref: ref, New: commit}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return runs
+	}
+	// At once: the watch and the webhook.
+	var wg sync.WaitGroup
+	got := make([][]RunInfo, 2)
+	for i, origin := range []string{OriginPush, OriginWebhook} {
+		wg.Go(func() { got[i] = deliver(origin, "refs/heads/main") })
+	}
+	wg.Wait()
+	if len(got[0]) != 1 || len(got[1]) != 1 || got[0][0].ID != got[1][0].ID {
+		t.Fatalf("two deliveries: %+v", got)
+	}
+	first := got[0][0].ID
+	waitRun(t, st, first, "success")
+	if again := deliver(OriginWebhook, "refs/heads/main"); len(again) != 1 || again[0].ID != first {
+		t.Fatalf("a redelivery after the run: %+v", again)
+	}
+	other := deliver(OriginPush, "refs/heads/release")
+	if len(other) != 1 || other[0].ID == first {
+		t.Fatalf("another branch: %+v", other)
+	}
+	runs, err := st.ListRuns(ctx, store.ListOptions{})
+	if err != nil || len(runs) != 2 {
+		t.Fatalf("runs: %d %v", len(runs), err)
 	}
 }

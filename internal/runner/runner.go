@@ -63,6 +63,9 @@ type Spec struct {
 	// Source is the git directory the commit is read from (the server's
 	// mirror); "" for a run in a working copy.
 	Source string `json:"source,omitempty"`
+	// Resumed: a server stopped this run while a job waited for approval
+	// and queued it again; its deploys find what they did before.
+	Resumed bool `json:"resumed,omitempty"`
 }
 
 // Options wire a Runner. Store is required.
@@ -79,9 +82,12 @@ type Options struct {
 	// DeployerFor, when set, gives the deployer of one run.
 	DeployerFor func(spec Spec) pipeline.Deployer
 	// Scanner runs scan jobs; nil makes them fail, saying so.
-	Scanner   pipeline.Scanner
-	LookupEnv func(string) (string, bool)
-	Logger    *slog.Logger
+	Scanner pipeline.Scanner
+	// ScannerFor, when set, gives the scanner of one run, with the run's
+	// tug.yaml and checkout (a server run's worktree).
+	ScannerFor func(cfg *config.Config, dir string) pipeline.Scanner
+	LookupEnv  func(string) (string, bool)
+	Logger     *slog.Logger
 }
 
 // Runner runs pipelines. It is safe for concurrent use; runs share its
@@ -208,6 +214,9 @@ func (r *Runner) execute(ctx context.Context, p *Prepared, runID int64, obs pipe
 	}
 	if r.o.DeployerFor != nil {
 		opts.Deployer = r.o.DeployerFor(p.Spec)
+	}
+	if r.o.ScannerFor != nil {
+		opts.Scanner = r.o.ScannerFor(p.Config, p.Dir)
 	}
 	if obs != nil {
 		opts.Observer = observers{rec, obs}

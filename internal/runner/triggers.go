@@ -30,7 +30,9 @@ type PushSource struct {
 // pushed commit's own tug.yaml: one run per new head. A commit whose
 // tug.yaml is invalid gets failed runs showing its errors (of the
 // pipelines the server's config says the push starts); the server's
-// config stays. Deletions and other refs start nothing.
+// config stays. Deletions and other refs start nothing. A push seen
+// again (a webhook's redelivery, one both watched and posted) starts
+// nothing new: the run it started is answered.
 func (q *Queue) OnPush(ctx context.Context, src PushSource, pushes []trigger.Push) ([]RunInfo, error) {
 	var starting []trigger.Push
 	for _, p := range pushes {
@@ -77,11 +79,15 @@ func (q *Queue) OnPush(ctx context.Context, src PushSource, pushes []trigger.Pus
 		for _, name := range trigger.Pipelines(cfg, p) {
 			s := spec
 			s.Pipeline = name
-			info, err := q.Enqueue(ctx, s, cfg)
+			info, queued, err := q.enqueue(ctx, s, cfg, true)
 			if err != nil {
 				return out, err
 			}
-			q.log.Info("runs: queued for a push", "run", info.ID, "pipeline", name, "ref", p.Ref, "commit", ShortID(p.New), "origin", src.Origin)
+			if queued {
+				q.log.Info("runs: queued for a push", "run", info.ID, "pipeline", name, "ref", p.Ref, "commit", ShortID(p.New), "origin", src.Origin)
+			} else {
+				q.log.Info("runs: a push already started this run", "run", info.ID, "pipeline", name, "ref", p.Ref, "commit", ShortID(p.New), "origin", src.Origin)
+			}
 			out = append(out, *info)
 		}
 	}

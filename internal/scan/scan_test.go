@@ -628,3 +628,20 @@ func TestRulesDoc(t *testing.T) {
 		seen[r.ID] = true
 	}
 }
+
+// A tree inside a .tug directory (a server run's worktree) is scanned;
+// a .tug directory inside the tree (tug's state) is not.
+func TestSecretsInATreeUnderTugState(t *testing.T) {
+	t.Parallel()
+	root := filepath.Join(t.TempDir(), ".tug", "worktrees", "run-1")
+	key, _ := os.ReadFile("testdata/leaky/config.env")
+	os.MkdirAll(filepath.Join(root, ".tug"), 0o755)
+	os.WriteFile(filepath.Join(root, "config.env"), key, 0o644)
+	os.WriteFile(filepath.Join(root, ".tug", "state.env"), key, 0o644)
+	for _, r := range []string{root, root + "/"} {
+		rep := run(t, Options{Root: r, Secrets: true})
+		if got := briefs(rep.Findings); len(got) != 1 || !strings.Contains(got[0], "config.env") {
+			t.Errorf("root %s: %q, want config.env's key only", r, got)
+		}
+	}
+}

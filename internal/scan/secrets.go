@@ -22,7 +22,10 @@ import (
 
 // newDetector builds a gitleaks detector with gitleaks' default rule set,
 // reading it through its own viper instance (not viper's global one).
-func newDetector(ctx context.Context) (*detect.Detector, error) {
+// Files in a .tug directory under root (or, for paths relative to it, in
+// any) are tug's own state; root itself may be inside one (a server run's
+// worktree) and is scanned.
+func newDetector(ctx context.Context, root string) (*detect.Detector, error) {
 	// gitleaks logs through zerolog to stderr; tug reports what matters
 	// itself. The level is an atomic, process-wide setting.
 	zerolog.SetGlobalLevel(zerolog.Disabled)
@@ -42,16 +45,26 @@ func newDetector(ctx context.Context) (*detect.Detector, error) {
 	// tug's own state (run logs, the database) is not the repository's.
 	cfg.Allowlists = append(cfg.Allowlists, &glconfig.Allowlist{
 		Description: "tug's state directory",
-		Paths:       []*regexp.Regexp{regexp.MustCompile(`(^|/)\.tug/`)},
+		Paths:       []*regexp.Regexp{stateDirPaths(root)},
 	})
 	return detect.NewDetectorContext(ctx, cfg), nil
+}
+
+// stateDirPaths matches the paths of files in a .tug directory: paths
+// relative to what is scanned (root "", or "."), or under root.
+func stateDirPaths(root string) *regexp.Regexp {
+	if root == "" || root == "." {
+		return regexp.MustCompile(`(^|/)\.tug/`)
+	}
+	return regexp.MustCompile(`^` + regexp.QuoteMeta(strings.TrimSuffix(root, "/")+"/") + `(?:.*/)?\.tug/`)
 }
 
 // scanSecrets finds leaked secrets in the working tree under root and,
 // with history, in every commit of its git repository, reporting the
 // bytes read through progress.
 func scanSecrets(ctx context.Context, root string, history bool, progress func(Progress)) ([]Finding, error) {
-	d, err := newDetector(ctx)
+	root = filepath.Clean(root)
+	d, err := newDetector(ctx, root)
 	if err != nil {
 		return nil, err
 	}
@@ -81,7 +94,7 @@ func scanSecrets(ctx context.Context, root string, history bool, progress func(P
 		out = append(out, secretFinding(root, f))
 	}
 	if history {
-		hd, err := newDetector(ctx)
+		hd, err := newDetector(ctx, "")
 		if err != nil {
 			return nil, err
 		}

@@ -2,6 +2,7 @@ package secretstore
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"maps"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/robfig/cron/v3"
 
+	"github.com/tugdev/tug/internal/audit"
 	"github.com/tugdev/tug/internal/config"
 	"github.com/tugdev/tug/internal/schedule"
 )
@@ -24,8 +26,22 @@ type RotatorOptions struct {
 	Service *Service
 	// StateDir holds the schedules' last ticks.
 	StateDir string
-	Logger   *slog.Logger
+	// Audit records each value the Rotator generates or rotates on its
+	// own (the server's *audit.Log); nil records nothing.
+	Audit  Recorder
+	Logger *slog.Logger
 }
+
+// Recorder writes the changes made without an API call to the audit log
+// (the server's *audit.Log). Record is called once per change, after it,
+// from the goroutine that made it; it must not block long and honours
+// ctx. An error is logged, never retried. A record names the secret,
+// never its value.
+type Recorder interface {
+	Record(ctx context.Context, r audit.Record) error
+}
+
+var _ Recorder = (*audit.Log)(nil)
 
 // Rotator rotates generated secrets (secrets.policies.NAME.rotate) on
 // their schedule with the one schedule loop, generates at once those that
@@ -35,6 +51,7 @@ type Rotator struct {
 	svc   *Service
 	sched *schedule.Scheduler
 	log   *slog.Logger
+	audit Recorder
 
 	// mu guards cfg.
 	mu  sync.Mutex
@@ -53,7 +70,7 @@ func NewRotator(o RotatorOptions) (*Rotator, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Rotator{svc: o.Service, sched: schedule.New(schedule.Options{Store: st, Logger: o.Logger}), log: o.Logger}, nil
+	return &Rotator{svc: o.Service, sched: schedule.New(schedule.Options{Store: st, Logger: o.Logger}), log: o.Logger, audit: o.Audit}, nil
 }
 
 // Run fires the schedules until ctx ends.
@@ -133,21 +150,51 @@ func (r *Rotator) rotate(ctx context.Context, name, who string, onlyMissing bool
 		ws, err := st.Set(ctx, who, Write{Name: name, Value: Generate(r.svc.policyLength(name)), Origin: OriginGenerate})
 		if err != nil {
 			r.log.Error("generating a secret", "secret", name, "err", err)
+			r.record(ctx, who, "secret.generate", name, "", err)
 			return
 		}
 		r.log.Info("secret generated", "secret", name, "version", ws[0].Secret.Version)
+		r.record(ctx, who, "secret.generate", name, fmt.Sprintf("version %d", ws[0].Secret.Version), nil)
 		return
 	}
 	if len(scopes) == 0 {
 		scopes = []string{""}
 	}
 	for _, scope := range scopes {
+		target := name
+		if scope != "" {
+			target += "/" + scope
+		}
 		res, err := r.svc.Rotate(ctx, RotateRequest{Name: name, Environment: scope, Generate: true, Who: who}, nil)
 		if err != nil {
 			r.log.Error("secret rotation", "secret", name, "environment", scope, "err", err)
+			r.record(ctx, who, "secret.rotate", target, "", err)
 			continue
 		}
 		r.log.Info("secret rotated on schedule", "secret", name, "environment", scope, "version", res.Written.Secret.Version, "rolled", len(res.Rolled))
+		detail := fmt.Sprintf("version %d", res.Written.Secret.Version)
+		for _, ro := range res.Rolled {
+			if ro.Outcome == OutcomeNotRunning {
+				continue
+			}
+			detail += fmt.Sprintf("; %s/%s %s", ro.Service, ro.Environment, ro.Outcome)
+		}
+		r.record(ctx, who, "secret.rotate", target, detail, nil)
+	}
+}
+
+// record writes one change of the Rotator to the audit log: tug's own,
+// named after what made it (who), the secret's name as its target.
+func (r *Rotator) record(ctx context.Context, who, action, target, detail string, err error) {
+	if r.audit == nil {
+		return
+	}
+	rec := audit.Record{Actor: who, Action: action, Target: target, Outcome: audit.OK, Detail: detail}
+	if err != nil {
+		rec.Outcome, rec.Detail = audit.Failed, err.Error()
+	}
+	if aerr := r.audit.Record(context.WithoutCancel(ctx), rec); aerr != nil {
+		r.log.Error("audit: recording a secret change", "action", action, "secret", target, "err", aerr)
 	}
 }
 

@@ -3,6 +3,8 @@ package secretstore
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -12,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/tugdev/tug/internal/audit"
 	"github.com/tugdev/tug/internal/config"
 	"github.com/tugdev/tug/internal/secret"
 	"github.com/tugdev/tug/internal/testkit"
@@ -126,7 +129,12 @@ func TestGeneratedSecretsAreMadeAndRotatedOnSchedule(t *testing.T) {
 	cfg := testConfig(t, serviceYAML)
 	ro := &fakeRollout{running: map[string]bool{"web/staging": true}}
 	svc := NewService(ServiceOptions{Store: s, Config: func() *config.Config { return cfg }, Rollout: ro})
-	rot, err := NewRotator(RotatorOptions{Service: svc, StateDir: t.TempDir()})
+	auditDir := t.TempDir()
+	log, err := audit.Open(auditDir, audit.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rot, err := NewRotator(RotatorOptions{Service: svc, StateDir: t.TempDir(), Audit: log})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -151,6 +159,35 @@ func TestGeneratedSecretsAreMadeAndRotatedOnSchedule(t *testing.T) {
 	}
 	if got := ro.got(); !slices.Equal(got, []string{"web/staging by tug (scheduled rotation)"}) {
 		t.Fatalf("rolled %v", got)
+	}
+	// Both changes are in the audit log, tug's own, without a value, and
+	// the chain verifies.
+	recs, err := log.Query(ctx, audit.Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, r := range recs {
+		got = append(got, r.Actor+" "+r.Action+" "+r.Target+" "+r.Outcome+" "+r.Detail)
+	}
+	want := []string{
+		"tug (generated) secret.generate SESSION_KEY ok version 1",
+		"tug (scheduled rotation) secret.rotate SESSION_KEY ok version 2; web/staging live",
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("audit records:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if err := log.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if rep, err := audit.Verify(auditDir); err != nil || !rep.OK() || rep.Records != 2 {
+		t.Fatalf("verify: %+v %v", rep, err)
+	}
+	data, _ := os.ReadFile(filepath.Join(auditDir, audit.LogFile))
+	for _, v := range []string{v1.Reveal(), v2.Reveal()} {
+		if strings.Contains(string(data), v) {
+			t.Fatalf("the audit log holds a secret value:\n%s", data)
+		}
 	}
 }
 

@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"sync"
 	"time"
 
@@ -126,6 +128,60 @@ func (s *Sources) Values(ctx context.Context, names []string) (map[string]secret
 		return nil, err
 	}
 	return secret.Values(got), nil
+}
+
+// Every returns, for masking, every secret value something run on this
+// machine could come to see: all the store keeps (every environment,
+// every kept version), all of the local secrets file, and each secret c
+// names resolved in each of its environments and with none (so Vault's
+// and the environment's values too). What cannot be read is left out
+// and logged, so one bad source masks no less of the others.
+func (s *Sources) Every(ctx context.Context, c *config.Config) []secret.Value {
+	vals, err := s.store.Values(ctx)
+	if err != nil {
+		s.log.Warn("masking: the store's values", "err", err)
+	}
+	if file, err := secret.ReadEnvFile(filepath.Join(s.o.ConfigDir, secret.LocalFile)); err == nil {
+		for _, v := range file {
+			vals = append(vals, secret.New(v))
+		}
+	}
+	if c == nil {
+		return vals
+	}
+	var names []string
+	for _, svc := range c.Services {
+		if svc != nil {
+			names = append(names, svc.Secrets...)
+		}
+	}
+	for _, p := range c.Pipelines {
+		if p == nil {
+			continue
+		}
+		for _, j := range p.Jobs {
+			if j != nil {
+				names = append(names, j.Secrets...)
+			}
+		}
+	}
+	if c.Secrets != nil {
+		names = append(names, slices.Collect(maps.Keys(c.Secrets.Policies))...)
+	}
+	slices.Sort(names)
+	envs := c.EnvironmentOrder
+	if len(envs) == 0 {
+		envs = []string{c.DefaultEnvironment()}
+	}
+	for _, env := range append([]string{""}, envs...) {
+		for _, n := range slices.Compact(names) {
+			// One at a time: a missing name leaves the others resolved.
+			if got, err := s.Resolve(ctx, env, []string{n}, nil); err == nil {
+				vals = append(vals, secret.Values(got)[n])
+			}
+		}
+	}
+	return vals
 }
 
 // StorePath is where a state directory's store lives, for messages.

@@ -522,6 +522,31 @@ func (s *Store) List(context.Context) ([]Secret, error) {
 	return out, nil
 }
 
+// Values returns every value the store keeps: each kept version of
+// every secret in every environment, removed ones included, for masking.
+// With no store there are none; without its key, an error.
+func (s *Store) Values(context.Context) ([]secret.Value, error) {
+	b, err := s.read()
+	if err != nil || len(b.Secrets) == 0 {
+		return nil, err
+	}
+	id, err := s.identityFor(b)
+	if err != nil {
+		return nil, err
+	}
+	var out []secret.Value
+	for _, e := range b.Secrets {
+		for _, v := range e.Versions {
+			val, err := s.open(id, e, v)
+			if err != nil {
+				return out, err
+			}
+			out = append(out, val)
+		}
+	}
+	return out, nil
+}
+
 // Write is one value to store.
 type Write struct {
 	Name        string

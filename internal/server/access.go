@@ -27,14 +27,21 @@ import (
 const AuditDir = "audit"
 
 // openAccess opens the API tokens and the audit log of the state
-// directory, before anything serves: a tokens file or an audit log that
-// cannot be read stops the start with an error naming it.
+// directory, before anything serves and before the rooms that record
+// their own changes in it (rotations, ramps, remediations) start: a
+// tokens file or an audit log that cannot be read stops the start with
+// an error naming it.
 func (d *daemon) openAccess(context.Context) error {
 	tokens, err := access.OpenTokens(filepath.Join(d.o.StateDir, access.TokensFile), d.o.Now)
 	if err != nil {
 		return err
 	}
-	masks := &secretMask{src: d.src, resolve: d.o.Secrets, log: d.log}
+	// The secrets room, opened next, sets the resolver the masker uses
+	// at the first record.
+	resolve := func(ctx context.Context, names []string) (map[string]secret.Value, error) {
+		return d.o.Secrets(ctx, names)
+	}
+	masks := &secretMask{src: d.src, resolve: resolve, log: d.log}
 	log, err := audit.Open(filepath.Join(d.o.StateDir, AuditDir), audit.Options{Now: d.o.Now, Logger: d.log, Mask: masks.mask})
 	if err != nil {
 		return err

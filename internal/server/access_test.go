@@ -24,7 +24,9 @@ import (
 	"github.com/tugdev/tug/internal/deploy"
 	"github.com/tugdev/tug/internal/doctor"
 	"github.com/tugdev/tug/internal/endpoint"
+	"github.com/tugdev/tug/internal/incident"
 	"github.com/tugdev/tug/internal/runtime"
+	"github.com/tugdev/tug/internal/secretstore"
 	"github.com/tugdev/tug/internal/testkit"
 )
 
@@ -239,5 +241,87 @@ func TestBackupChangesAreAudited(t *testing.T) {
 	if len(recs) != 3 || recs[0].Actor != "tug" || recs[0].Target != "db abc123" || recs[1].Outcome != audit.Failed ||
 		recs[1].Detail != "restic: locked" || recs[2].Actor != "token:ops" || recs[2].Target != "db def456" {
 		t.Fatalf("%+v", recs)
+	}
+}
+
+// Changes tug makes without an API call reach the audit log as its own:
+// a generated secret (the start's), a flag ramp's first step (applied
+// with the config at start, before anything serves), an automatic
+// remediation. The chain verifies, and no record holds the value.
+func TestChangesWithoutAnAPICallAreAudited(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	state := filepath.Join(dir, ".tug")
+	home := filepath.Join(dir, "home")
+	stopProxyAfter(t, state)
+	cfgPath := writeConfig(t, dir, minimalYAML+`secrets:
+  policies:
+    SESSION_KEY: {rotate: 7d}
+flags:
+  theme:
+    type: string
+    variants: {light: light, dark: dark}
+    default: light
+    services: [web]
+    environments:
+      staging:
+        ramp: {variant: dark, steps: [{weight: 10, pause: 1h}, {weight: 100}]}
+`)
+	env := map[string]string{"XDG_CONFIG_HOME": home, "HOME": home}
+	srv := startServer(t, Options{ConfigPath: cfgPath, StateDir: state, ProxyCommand: fakeProxyArgv(t),
+		LookupEnv: func(k string) (string, bool) { v, ok := env[k]; return v, ok }})
+	ctx := context.Background()
+	sock := api.NewClient(srv.info.Socket)
+	var recs []audit.Record
+	has := func(actor, action, target string) bool {
+		return slices.ContainsFunc(recs, func(r audit.Record) bool {
+			return r.Actor == actor && r.Action == action && r.Target == target && r.Outcome == audit.OK
+		})
+	}
+	testkit.Eventually(t, 10*time.Second, "the generated secret recorded", func() bool {
+		var err error
+		recs, err = sock.Audit(ctx, audit.Params{})
+		return err == nil && has("tug (generated)", "secret.generate", "SESSION_KEY")
+	})
+	if !has("tug", "flag.ramp", "theme/staging") {
+		t.Errorf("the ramp's start is not in the audit log: %+v", recs)
+	}
+	value, err := sock.RevealSecret(ctx, secretstore.RevealParams{Name: "SESSION_KEY"})
+	if err != nil || value.Value == "" {
+		t.Fatalf("reveal: %+v %v", value, err)
+	}
+	rep, err := sock.VerifyAudit(ctx)
+	if err != nil || !rep.OK() {
+		t.Fatalf("verify: %+v %v", rep, err)
+	}
+	srv.stop(t)
+	data, _ := os.ReadFile(filepath.Join(state, AuditDir, audit.LogFile))
+	if strings.Contains(string(data), value.Value) {
+		t.Fatalf("the audit log holds the generated value:\n%s", data)
+	}
+}
+
+// The incident room's automatic actions are tug's own records, a failed
+// one as failed.
+func TestRemediationsAreAudited(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	log, err := audit.Open(dir, audit.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := auditedActions{log}
+	ctx := context.Background()
+	rec.Record(ctx, incident.ActionRecord{Who: incident.Tug, Action: "rollback", Service: "web", Environment: "production", Incident: 7, Outcome: "done", Detail: "rolled back to r3"})
+	rec.Record(ctx, incident.ActionRecord{Who: incident.Tug, Action: "restart", Service: "api", Incident: 8, Outcome: "failed", Detail: "restart failed: no instance"})
+	recs, _ := log.Query(ctx, audit.Filter{})
+	if len(recs) != 2 || recs[0].Actor != "tug" || recs[0].Action != "incident.remediate" || recs[0].Target != "web/production" ||
+		recs[0].Outcome != audit.OK || recs[0].Detail != "incident 7: rollback done: rolled back to r3" ||
+		recs[1].Target != "api" || recs[1].Outcome != audit.Failed {
+		t.Fatalf("%+v", recs)
+	}
+	log.Close()
+	if rep, err := audit.Verify(dir); err != nil || !rep.OK() || rep.Records != 2 {
+		t.Fatalf("verify: %+v %v", rep, err)
 	}
 }

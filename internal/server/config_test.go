@@ -112,8 +112,8 @@ func TestProxyArgvFollowsTheConfig(t *testing.T) {
 	t.Parallel()
 	off := false
 	cfg := &config.Config{Proxy: &config.Proxy{HTTPS: ":8443", TLS: &config.TLS{Cert: "certs/a.pem", Key: "/abs/k.pem"}, AccessLog: &off}}
-	got := strings.Join(proxyArgv(Options{ProxyCommand: []string{"/bin/tug", "proxy"}, StateDir: "/s", ConfigPath: "/repo/tug.yaml"}, cfg, "127.0.0.1:8080"), " ")
-	want := "/bin/tug proxy --state-dir /s --http 127.0.0.1:8080 --https :8443 --tls-cert /repo/certs/a.pem --tls-key /abs/k.pem --access-log=false"
+	got := strings.Join(proxyArgv(Options{ProxyCommand: []string{"/bin/tug", "proxy"}, StateDir: "/s", ConfigPath: "/repo/tug.yaml"}, cfg, "127.0.0.1:8080", "172.17.0.1:8080"), " ")
+	want := "/bin/tug proxy --state-dir /s --http 127.0.0.1:8080 --flags 172.17.0.1:8080 --https :8443 --tls-cert /repo/certs/a.pem --tls-key /abs/k.pem --access-log=false"
 	if got != want {
 		t.Fatalf("argv\n got %s\nwant %s", got, want)
 	}

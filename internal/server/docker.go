@@ -6,9 +6,13 @@ import (
 	"encoding/hex"
 	"io"
 	"log/slog"
+	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/docker/docker/api/types/network"
 
 	"github.com/tugdev/tug/internal/config"
 	"github.com/tugdev/tug/internal/kit"
@@ -62,6 +66,48 @@ func dockerRuntime(ctx context.Context, o Options, cfg *config.Config, log *slog
 		return nil
 	}
 	return d
+}
+
+// containerFlags says where containers reach the proxy's feature flags
+// (TUG_FLAGS_URL): Docker's default bridge, which service containers are
+// on, reaches the host at its gateway address, on the proxy's HTTP port.
+// listen is the OFREP-only listener the proxy opens there (`tug proxy
+// --flags`), "" when its HTTP listener takes every address anyway; addr
+// is what containers are given. Both are "" without flags, container
+// services or a Docker engine.
+func containerFlags(ctx context.Context, cfg *config.Config, httpAddr string) (listen, addr string) {
+	containers := false
+	for _, s := range cfg.Services {
+		containers = containers || s.RunsContainers()
+	}
+	host, port, err := net.SplitHostPort(httpAddr)
+	if len(cfg.Flags) == 0 || !containers || err != nil {
+		return "", ""
+	}
+	c, err := registry.Connect(ctx, 3*time.Second)
+	if err != nil {
+		return "", ""
+	}
+	defer c.Close()
+	nw, err := c.NetworkInspect(ctx, network.NetworkBridge, network.InspectOptions{})
+	if err != nil {
+		return "", ""
+	}
+	for _, ipam := range nw.IPAM.Config {
+		// An engine that names no gateway uses the subnet's first address.
+		gw, err := netip.ParseAddr(ipam.Gateway)
+		if p, perr := netip.ParsePrefix(ipam.Subnet); err != nil && perr == nil {
+			gw, err = p.Masked().Addr().Next(), nil
+		}
+		if err == nil && gw.Is4() {
+			addr = net.JoinHostPort(gw.String(), port)
+			break
+		}
+	}
+	if ip := net.ParseIP(host); addr == "" || host == "" || (ip != nil && ip.IsUnspecified()) {
+		return "", addr
+	}
+	return addr, addr
 }
 
 // secretsInit copies the static tug binary src into dir (again whenever

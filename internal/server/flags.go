@@ -31,9 +31,12 @@ func (d *daemon) startFlags(ctx context.Context) error {
 		},
 		StateDir:  d.o.StateDir,
 		ProxyAddr: d.httpAddr,
-		FlagsURL:  proxy.FlagsURL,
-		Now:       d.o.Now,
-		Logger:    d.log,
+		// Containers reach the proxy at the Docker bridge's gateway.
+		ContainerProxyAddr: d.flagsAddr,
+		FlagsURL:           proxy.FlagsURL,
+		Audit:              d.audit,
+		Now:                d.o.Now,
+		Logger:             d.log,
 	})
 	if err != nil {
 		return err

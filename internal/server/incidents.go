@@ -14,10 +14,12 @@ import (
 	"time"
 
 	"github.com/tugdev/tug/internal/alert"
+	"github.com/tugdev/tug/internal/audit"
 	"github.com/tugdev/tug/internal/config"
 	"github.com/tugdev/tug/internal/deploy"
 	"github.com/tugdev/tug/internal/incident"
 	"github.com/tugdev/tug/internal/logs"
+	"github.com/tugdev/tug/internal/secret"
 	"github.com/tugdev/tug/internal/store"
 )
 
@@ -124,11 +126,13 @@ func (d *daemon) startIncidents(ctx context.Context) error {
 			flagChanges{st: d.store},
 			logChanges{lg: d.logs},
 		},
-		Logs:       d.logs,
-		Query:      d.mon.mon.Query,
-		Secrets:    d.o.Secrets,
+		Logs:  d.logs,
+		Query: d.mon.mon.Query,
+		SecretValues: func(ctx context.Context) []secret.Value {
+			return d.secrets.sources.Every(ctx, current())
+		},
 		ShellEnv:   []string{"TUG_STATE_DIR=" + d.o.StateDir},
-		Recorder:   logRecorder{log: d.log},
+		Recorder:   auditedActions{log: d.audit},
 		Registerer: d.o.Registry,
 		Logger:     d.log.With("room", "incident"),
 		Now:        d.o.Now,
@@ -372,19 +376,28 @@ func (s logChanges) Changes(ctx context.Context, service, _ string, from, to tim
 	return out, nil
 }
 
-// logRecorder records automatic actions in tug's log until the audit log
-// is wired to the incident room's Recorder.
-type logRecorder struct{ log *slog.Logger }
+// auditedActions writes the incident room's automatic actions
+// (remediations done, failed or skipped by a guard) to the audit log, as
+// tug's own: the service as the target, the incident and the outcome in
+// the detail.
+type auditedActions struct{ log *audit.Log }
 
-func (r logRecorder) Record(_ context.Context, a incident.ActionRecord) error {
-	r.log.Warn("automatic action", "action", a.Action, "service", a.Service, "environment", a.Environment,
-		"incident", a.Incident, "outcome", a.Outcome, "detail", a.Detail, "who", a.Who)
-	return nil
+func (r auditedActions) Record(ctx context.Context, a incident.ActionRecord) error {
+	target := a.Service
+	if a.Environment != "" {
+		target += "/" + a.Environment
+	}
+	rec := audit.Record{Time: a.Time, Actor: a.Who, Action: "incident.remediate", Target: target, Outcome: audit.OK,
+		Detail: fmt.Sprintf("incident %d: %s %s: %s", a.Incident, a.Action, a.Outcome, a.Detail)}
+	if a.Outcome == "failed" {
+		rec.Outcome = audit.Failed
+	}
+	return r.log.Record(ctx, rec)
 }
 
 var (
 	_ incident.ChangeSource = releaseChanges{}
 	_ incident.ChangeSource = flagChanges{}
 	_ incident.ChangeSource = logChanges{}
-	_ incident.Recorder     = logRecorder{}
+	_ incident.Recorder     = auditedActions{}
 )

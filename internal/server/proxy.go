@@ -182,7 +182,7 @@ func (p *proxySupervisor) serves(h proxy.Health) bool {
 	if len(p.argv) == 0 {
 		return true
 	}
-	return h.HTTP == flagValue(p.argv, "--http") && h.HTTPS == flagValue(p.argv, "--https")
+	return h.HTTP == flagValue(p.argv, "--http") && h.HTTPS == flagValue(p.argv, "--https") && h.Flags == flagValue(p.argv, "--flags")
 }
 
 // flagValue is the value following name in argv, "" if absent.

@@ -12,6 +12,7 @@ import (
 	"github.com/tugdev/tug/internal/forge"
 	"github.com/tugdev/tug/internal/pipeline"
 	"github.com/tugdev/tug/internal/runner"
+	"github.com/tugdev/tug/internal/scan"
 	"github.com/tugdev/tug/internal/schedule"
 	"github.com/tugdev/tug/internal/trigger"
 )
@@ -28,7 +29,10 @@ func (d *daemon) startRuns(ctx context.Context) error {
 		StateDir: d.o.StateDir,
 		Secrets:  d.o.Secrets,
 		DeployerFor: func(spec runner.Spec) pipeline.Deployer {
-			return runner.ManagerDeployer{M: d.mgr, Source: spec.Source, Who: "pipeline " + spec.Pipeline + " (" + spec.Origin + ")"}
+			return runner.ManagerDeployer{M: d.mgr, Source: spec.Source, Who: "pipeline " + spec.Pipeline + " (" + spec.Origin + ")", Resumed: spec.Resumed}
+		},
+		ScannerFor: func(cfg *config.Config, dir string) pipeline.Scanner {
+			return scan.Jobs{Config: cfg, Dir: dir, LookupEnv: d.o.LookupEnv}
 		},
 		LookupEnv: d.o.LookupEnv,
 		Logger:    d.log,

@@ -42,7 +42,7 @@ func (d *daemon) openSecrets(context.Context) error {
 	r.svc = secretstore.NewService(secretstore.ServiceOptions{
 		Store: r.sources.Store(), Config: r.cfg.Load, Rollout: r, Logger: r.log, Actor: access.ActorOf,
 	})
-	rot, err := secretstore.NewRotator(secretstore.RotatorOptions{Service: r.svc, StateDir: d.o.StateDir, Logger: r.log})
+	rot, err := secretstore.NewRotator(secretstore.RotatorOptions{Service: r.svc, StateDir: d.o.StateDir, Audit: d.audit, Logger: r.log})
 	if err != nil {
 		return fmt.Errorf("secrets: %w", err)
 	}

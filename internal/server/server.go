@@ -144,6 +144,7 @@ func Run(ctx context.Context, opts Options) error {
 		d.checkState,
 		d.registerMetrics,
 		d.loadConfig,
+		d.openAccess,
 		d.openSecrets,
 		d.openStore,
 		d.startProxy,
@@ -154,7 +155,6 @@ func Run(ctx context.Context, opts Options) error {
 		d.startRegistry,
 		d.startFlags,
 		d.startDeploys,
-		d.openAccess,
 		d.startIncidents,
 		d.startFlagRamps,
 		d.startBackups,
@@ -176,32 +176,35 @@ type daemon struct {
 	// undo holds what close runs, in reverse.
 	undo []func()
 
-	reloads   *prometheus.CounterVec
-	src       *configSource
-	cfg       *config.Config
-	secrets   *secretsRoom
-	httpAddr  string
-	store     *store.Store
-	px        *proxySupervisor
-	logs      *logs.Logs
-	runtimes  map[string]runtime.Runtime
-	rts       atomic.Pointer[map[string]runtime.Runtime]
-	mon       *monitoring
-	mgr       *deploy.Manager
-	images    *image.Builder
-	flags     *flags.Manager
-	runs      *runner.Queue
-	hooks     *forge.Hooks
-	incidents *incidentRoom
-	reqCtx    context.Context
-	stopReqs  context.CancelCauseFunc
-	api       *api.Handler
-	tokens    *access.Tokens
-	audit     *audit.Log
-	apiCerts  *proxy.Certs
-	servers   []*http.Server
-	listeners []net.Listener
-	info      Info
+	reloads  *prometheus.CounterVec
+	src      *configSource
+	cfg      *config.Config
+	secrets  *secretsRoom
+	httpAddr string
+	// flagsListen is the proxy's OFREP-only listener for containers and
+	// flagsAddr where containers reach OFREP (containerFlags).
+	flagsListen, flagsAddr string
+	store                  *store.Store
+	px                     *proxySupervisor
+	logs                   *logs.Logs
+	runtimes               map[string]runtime.Runtime
+	rts                    atomic.Pointer[map[string]runtime.Runtime]
+	mon                    *monitoring
+	mgr                    *deploy.Manager
+	images                 *image.Builder
+	flags                  *flags.Manager
+	runs                   *runner.Queue
+	hooks                  *forge.Hooks
+	incidents              *incidentRoom
+	reqCtx                 context.Context
+	stopReqs               context.CancelCauseFunc
+	api                    *api.Handler
+	tokens                 *access.Tokens
+	audit                  *audit.Log
+	apiCerts               *proxy.Certs
+	servers                []*http.Server
+	listeners              []net.Listener
+	info                   Info
 }
 
 // later registers f to run when the daemon closes.
@@ -292,7 +295,8 @@ func (d *daemon) openStore(ctx context.Context) error {
 
 // startProxy adopts the running proxy or starts one.
 func (d *daemon) startProxy(ctx context.Context) error {
-	d.px = newProxySupervisor(d.o.StateDir, proxyArgv(d.o, d.cfg, d.httpAddr), d.log)
+	d.flagsListen, d.flagsAddr = containerFlags(ctx, d.cfg, d.httpAddr)
+	d.px = newProxySupervisor(d.o.StateDir, proxyArgv(d.o, d.cfg, d.httpAddr, d.flagsListen), d.log)
 	return d.px.ensure(ctx)
 }
 
@@ -604,11 +608,14 @@ func defaults(o Options) (Options, error) {
 }
 
 // proxyArgv is the command that starts the proxy for this state dir.
-func proxyArgv(o Options, cfg *config.Config, httpAddr string) []string {
+func proxyArgv(o Options, cfg *config.Config, httpAddr, flagsAddr string) []string {
 	if len(o.ProxyCommand) == 0 {
 		return nil
 	}
 	argv := append(append([]string(nil), o.ProxyCommand...), "--state-dir", o.StateDir, "--http", httpAddr)
+	if flagsAddr != "" {
+		argv = append(argv, "--flags", flagsAddr)
+	}
 	if p := cfg.Proxy; p != nil && p.HTTPS != "" && p.TLS != nil {
 		argv = append(argv, "--https", p.HTTPS)
 		argv = append(argv, proxyTLSArgs(filepath.Dir(o.ConfigPath), p.TLS)...)

@@ -59,6 +59,21 @@ func (s *Store) StartQueued(ctx context.Context, id int64, dir string) error {
 	})
 }
 
+// RequeueRun puts a run the server stopped back in the queue with
+// request (what it is to do now) and reason, its jobs, attempts and logs
+// dropped for the next start: a run that waited for approval goes on
+// after a restart.
+func (s *Store) RequeueRun(ctx context.Context, id int64, request, reason string) error {
+	return s.write(ctx, func(tx *txq) error {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM jobs WHERE run_id = ?`, id); err != nil {
+			return fmt.Errorf("store: requeue run %d: %w", id, err)
+		}
+		res, err := tx.ExecContext(ctx, `UPDATE runs SET status = ?, started_at = NULL, finished_at = NULL, pid = 0, dir = '',
+			request = ?, reason = ? WHERE id = ?`, StatusQueued, request, reason, id)
+		return affected(fmt.Sprintf("store: requeue run %d", id), res, err, fmt.Sprintf("run %d", id))
+	})
+}
+
 // CancelQueued ends a queued run as cancelled with reason. ErrNotQueued
 // when it is not queued any more.
 func (s *Store) CancelQueued(ctx context.Context, id int64, reason string) error {

@@ -178,6 +178,22 @@ func (s *Store) LatestRun(ctx context.Context) (*Run, error) {
 	return r, nil
 }
 
+// RunOf returns the newest run of pipeline for the event at branch (or
+// tag) and commit that was not cancelled or interrupted, or ErrNotFound:
+// a push delivered twice starts it once.
+func (s *Store) RunOf(ctx context.Context, pipeline, event, branch, tag, commit string) (*Run, error) {
+	r, err := scanRun(s.db.QueryRowContext(ctx, `SELECT `+runColumns+` FROM runs
+		WHERE pipeline = ? AND event = ? AND branch = ? AND tag = ? AND commit_sha = ? AND status NOT IN (?, ?)
+		ORDER BY id DESC LIMIT 1`, pipeline, event, branch, tag, commit, StatusCancelled, StatusInterrupted))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("store: run of %s at %s: %w", pipeline, commit, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: run of %s at %s: %w", pipeline, commit, err)
+	}
+	return r, nil
+}
+
 // scanner is one row of *sql.Row or *sql.Rows.
 type scanner interface{ Scan(dest ...any) error }
 
