@@ -28,6 +28,8 @@ installed prometheus-alertmanager prometheus-alertmanager || need+=(prometheus-a
 # and the scratch clusters restore tests use.
 installed restic restic || need+=(restic)
 installed postgresql-15 initdb || need+=(postgresql-15)
+# The dashboard's browser test drives headless Chromium.
+installed chromium chromium || need+=(chromium)
 if [ ${#need[@]} -gt 0 ]; then
 	if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
 		echo "installing: ${need[*]}"

@@ -288,6 +288,12 @@ func (c *Client) FollowRun(ctx context.Context, id int64, job string, each func(
 		func(l runner.LogEvent) error { each(l); return nil })
 }
 
+// RunLog calls each with every stored line of run id (job "" for every
+// job), without following.
+func (c *Client) RunLog(ctx context.Context, id int64, job string, each func(runner.LogEvent) error) error {
+	return stream(ctx, c, runner.OpRunLogs, runner.LogParams{ID: strconv.FormatInt(id, 10), Job: job}, none{}, each)
+}
+
 // CancelRun cancels a queued or running server run.
 func (c *Client) CancelRun(ctx context.Context, id int64, who string) (*runner.RunInfo, error) {
 	r, err := call(ctx, c, runner.OpCancelRun, runner.RunParams{ID: strconv.FormatInt(id, 10)}, runner.CancelRequest{Who: who})

@@ -52,18 +52,9 @@ type remoteKey struct{}
 // access.Tokens.Verify) puts the identity in the request's context with
 // access.WithIdentity; Remote then takes it as it is.
 func (h *Handler) Remote(o RemoteOptions) http.Handler {
-	var own netip.Addr
-	if ta, ok := o.Addr.(*net.TCPAddr); ok {
-		own, _ = netip.AddrFromSlice(ta.IP)
-		own = own.Unmap()
-	}
-	hosts := make([]string, len(o.Hosts))
-	for i, n := range o.Hosts {
-		hosts[i] = strings.ToLower(strings.TrimSuffix(n, "."))
-	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		op := h.router.Match(r)
-		err := checkHost(r.Host, own, hosts)
+		err := o.CheckHost(r)
 		if err == nil && !linkPage(op) {
 			err = checkOrigin(r)
 		}
@@ -85,6 +76,28 @@ func (h *Handler) Remote(o RemoteOptions) http.Handler {
 		h.serve(w, r.WithContext(ctx), op, r.RemoteAddr)
 	})
 }
+
+// CheckHost refuses a request to the listener o describes whose Host is
+// not one of its names (see Remote): what a DNS-rebinding page sends. A
+// layer served beside the API on the same listener (the dashboard) checks
+// its requests with it.
+func (o RemoteOptions) CheckHost(r *http.Request) error {
+	var own netip.Addr
+	if ta, ok := o.Addr.(*net.TCPAddr); ok {
+		own, _ = netip.AddrFromSlice(ta.IP)
+		own = own.Unmap()
+	}
+	hosts := make([]string, len(o.Hosts))
+	for i, n := range o.Hosts {
+		hosts[i] = strings.ToLower(strings.TrimSuffix(n, "."))
+	}
+	return checkHost(r.Host, own, hosts)
+}
+
+// CheckOrigin refuses what a browser sends on behalf of another site or
+// origin (Sec-Fetch-Site, Origin); clients that are not browsers send
+// neither header.
+func CheckOrigin(r *http.Request) error { return checkOrigin(r) }
 
 // linkPage says whether op is a page a link in a notification opens (a
 // read that checks its own signature, such as an acknowledgement link's

@@ -160,12 +160,17 @@ func (h *Handler) Ops() []endpoint.Op { return h.router.Ops() }
 
 // ServeHTTP serves the unix socket: its peer is the local admin, named
 // by the identity the server put in the connection's context
-// (access.SocketPeer), else "local".
+// (access.SocketPeer), else "local". It also serves in-process calls
+// (InProcess), which carry their caller's identity and source.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if _, ok := access.IdentityOf(r.Context()); !ok {
 		r = r.WithContext(access.WithIdentity(r.Context(), localAdmin))
 	}
-	h.serve(w, r, h.router.Match(r), "unix")
+	source := "unix"
+	if s := sourceOf(r.Context()); s != "" {
+		source = s
+	}
+	h.serve(w, r, h.router.Match(r), source)
 }
 
 // config is the config in force.

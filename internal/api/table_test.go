@@ -20,6 +20,7 @@ var outsideTheTable = map[string]string{
 	"server/server.go":    "serves the api.Handler on the unix socket and the TCP listener",
 	"server/incidents.go": "serves the public status page alone on a loopback listener the proxy routes to, never the API",
 	"proxy/":              "the data plane: services' traffic and the proxy's own control socket, not the API",
+	"web/":                "the dashboard's pages, served beside the API; it reads and acts only through the API's operations, in-process (InProcess)",
 }
 
 // TestHandlersOnlyThroughTheRouteTable reads every non-test Go file

@@ -117,6 +117,10 @@ func (d Decl[P, B, R]) Method() string { return d.method }
 // Path is the operation's path pattern ("/api/releases/{id}/approve").
 func (d Decl[P, B, R]) Path() string { return d.path }
 
+// Role is the least role that may call the operation (a page shows an
+// action's button only to callers who have it).
+func (d Decl[P, B, R]) Role() Role { return d.role }
+
 // Summary is the operation's one-line description.
 func (d Decl[P, B, R]) Summary() string { return d.summary }
 

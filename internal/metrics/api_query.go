@@ -78,7 +78,7 @@ type QueryResult struct {
 // queryData is the data of query and query_range answers.
 type queryData struct {
 	ResultType parser.ValueType `json:"resultType"`
-	Result     parser.Value     `json:"result"`
+	Result     json.RawMessage  `json:"result"`
 }
 
 // queryOpts reads timeout and lookback_delta; the returned cancel must be
@@ -209,7 +209,13 @@ func (m *Monitor) exec(ctx context.Context, q promql.Query, qs string, limit int
 		}
 		val = v
 	}
-	return result{data: queryData{ResultType: val.Type(), Result: val}, warnings: warnings, query: qs}, nil
+	// Encoded here, before the caller closes q: closing hands the value's
+	// point slices back to the engine's pool, for the next query to fill.
+	raw, err := json.Marshal(val)
+	if err != nil {
+		return result{}, err
+	}
+	return result{data: queryData{ResultType: val.Type(), Result: raw}, warnings: warnings, query: qs}, nil
 }
 
 func (m *Monitor) apiSeries(ctx context.Context, p SelectParams) (result, error) {

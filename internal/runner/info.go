@@ -1,8 +1,10 @@
 package runner
 
 import (
+	"encoding/json"
 	"time"
 
+	"github.com/tugdev/tug/internal/pipeline"
 	"github.com/tugdev/tug/internal/store"
 )
 
@@ -38,6 +40,10 @@ type JobInfo struct {
 	Name   string `json:"name"`
 	Status string `json:"status"`
 	Reason string `json:"reason,omitempty"`
+	// Report is the job's test report summary and coverage, when it
+	// produced one; Cache its cache decision, when it has inputs.
+	Report *pipeline.ReportSummary `json:"report,omitempty"`
+	Cache  *pipeline.CacheInfo     `json:"cache,omitempty"`
 }
 
 // Info is r as shown, with jobs (nil: none listed). A running run with a
@@ -59,7 +65,14 @@ func Info(r store.Run, jobs []store.Job) RunInfo {
 		out.DurationMS = float64(r.FinishedAt.Sub(r.StartedAt)) / float64(time.Millisecond)
 	}
 	for _, j := range jobs {
-		out.Jobs = append(out.Jobs, JobInfo{Name: j.Name, Status: j.Status, Reason: j.Reason})
+		ji := JobInfo{Name: j.Name, Status: j.Status, Reason: j.Reason}
+		if len(j.Detail) > 0 {
+			var d detail
+			if json.Unmarshal(j.Detail, &d) == nil {
+				ji.Report, ji.Cache = d.Report, d.Cache
+			}
+		}
+		out.Jobs = append(out.Jobs, ji)
 		if j.Status == store.StatusWaiting && out.Status == store.StatusRunning {
 			out.Status = store.StatusWaiting
 		}

@@ -318,16 +318,20 @@ func attemptStatus(s pipeline.Status) string {
 	}
 }
 
+// detail is the JSON kept with a finished job (jobDetail), read back
+// into JobInfo.
+type detail struct {
+	Cache  *pipeline.CacheInfo     `json:"cache,omitempty"`
+	Report *pipeline.ReportSummary `json:"report,omitempty"`
+}
+
 // jobDetail is the JSON kept with a finished job: its cache decision and
 // test report summary, or nil when it has neither.
 func jobDetail(ev pipeline.Event) json.RawMessage {
 	if ev.Cache == nil && ev.Report == nil {
 		return nil
 	}
-	b, err := json.Marshal(struct {
-		Cache  *pipeline.CacheInfo     `json:"cache,omitempty"`
-		Report *pipeline.ReportSummary `json:"report,omitempty"`
-	}{ev.Cache, ev.Report})
+	b, err := json.Marshal(detail{ev.Cache, ev.Report})
 	if err != nil {
 		return nil
 	}

@@ -115,6 +115,20 @@ func (s *secretMask) build(c *config.Config) *secret.Masker {
 	return m
 }
 
+// auditRefusedLogin writes a refused dashboard login to the audit log,
+// as the API writes a refused token: the token's name when it was one of
+// this server's, never the value presented.
+func (d *daemon) auditRefusedLogin(source, token, reason string) {
+	actor := "unknown"
+	if token != "" {
+		actor = "token:" + token
+	}
+	if err := d.audit.Note(audit.Record{Actor: actor, Action: "POST /login", Source: "dashboard " + source,
+		Outcome: audit.Denied, Detail: "credentials refused: " + reason}); err != nil {
+		d.log.Error("audit: recording a refused login", "err", err)
+	}
+}
+
 // peerContext names the peer of a unix socket connection, the local
 // admin, by its uid (SO_PEERCRED), for every request on it.
 func peerContext(ctx context.Context, c net.Conn) context.Context {

@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -37,6 +38,7 @@ import (
 	"github.com/tugdev/tug/internal/runtime"
 	"github.com/tugdev/tug/internal/secret"
 	"github.com/tugdev/tug/internal/store"
+	"github.com/tugdev/tug/internal/web"
 )
 
 // DefaultHTTPAddr is the proxy's HTTP listener when neither the command
@@ -448,6 +450,11 @@ func (d *daemon) listen(context.Context) error {
 		return err
 	}
 	d.api = h
+	dash, err := web.New(web.Options{API: h, Tokens: d.tokens, Life: d.reqCtx, Now: d.o.Now, Logger: d.log,
+		LoginRefused: d.auditRefusedLogin})
+	if err != nil {
+		return err
+	}
 	sock := filepath.Join(d.o.StateDir, api.SocketName)
 	if len(sock) > maxSocketPath {
 		return fmt.Errorf("api socket %s: the path is longer than unix sockets allow (%d bytes); use a shorter --state-dir", sock, maxSocketPath)
@@ -459,7 +466,7 @@ func (d *daemon) listen(context.Context) error {
 	}
 	_ = os.Chmod(sock, 0o600)
 	d.later(func() { os.Remove(sock) })
-	d.serveOn(uln, h)
+	d.serveOn(uln, withDashboard(h, dash.Socket()))
 	d.servers[len(d.servers)-1].ConnContext = peerContext
 	d.info = Info{Socket: sock, HTTPAddr: d.httpAddr, PID: os.Getpid()}
 	if d.o.ListenAddr == "" {
@@ -475,8 +482,22 @@ func (d *daemon) listen(context.Context) error {
 		return err
 	}
 	d.warnListener(tln.Addr(), d.info.ListenTLS)
-	d.serveOn(tln, h.Remote(api.RemoteOptions{Addr: tln.Addr(), Hosts: d.o.AllowHosts, NoAuth: d.o.InsecureNoAuth}))
+	ro := api.RemoteOptions{Addr: tln.Addr(), Hosts: d.o.AllowHosts, NoAuth: d.o.InsecureNoAuth}
+	d.serveOn(tln, withDashboard(h.Remote(ro), dash.Remote(ro)))
 	return nil
+}
+
+// withDashboard serves the API's paths (/api/, /metrics, /hooks/) with
+// apiH and every other path with the dashboard.
+func withDashboard(apiH, dash http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := r.URL.Path
+		if strings.HasPrefix(p, "/api/") || p == "/api" || p == "/metrics" || strings.HasPrefix(p, "/hooks/") {
+			apiH.ServeHTTP(w, r)
+			return
+		}
+		dash.ServeHTTP(w, r)
+	})
 }
 
 // serveOn prepares an HTTP server for ln; serve starts it.
