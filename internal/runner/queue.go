@@ -471,6 +471,11 @@ func (q *Queue) Cancel(ctx context.Context, id int64, who string) (*RunInfo, err
 	a := q.running[id]
 	q.mu.Unlock()
 	if a != nil {
+		// A run whose end is recorded is still in q.running while its
+		// worktree is removed: it ended, and keeps the reason it ended with.
+		if r, _, err := q.o.Store.GetRun(ctx, id); err == nil && store.Final(r.Status) {
+			return nil, fmt.Errorf("%w: run %d ended %s", ErrFinished, id, r.Status)
+		}
 		q.stop(ctx, id, a, reason)
 	} else if err := q.o.Store.CancelQueued(ctx, id, reason); err != nil {
 		r, _, gerr := q.o.Store.GetRun(ctx, id)

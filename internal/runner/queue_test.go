@@ -2,6 +2,7 @@ package runner
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -10,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -472,5 +474,77 @@ func TestSamePushTwiceStartsOneRun(t *testing.T) {
 	runs, err := st.ListRuns(ctx, store.ListOptions{})
 	if err != nil || len(runs) != 2 {
 		t.Fatalf("runs: %d %v", len(runs), err)
+	}
+}
+
+// TestCancelServerRuns: `tug runs cancel` of a queued run cancels it
+// before it starts; of a running one stops its job and removes its
+// worktree; both say who cancelled them, and the queue goes on. A run
+// that ended or does not exist cannot be cancelled.
+func TestCancelServerRuns(t *testing.T) {
+	t.Parallel()
+	shared := t.TempDir()
+	yaml := `version: 1
+pipelines:
+  ci:
+    on: [push]
+    jobs:
+      work:
+        run: |
+          echo started >> ` + shared + `/started-$TUG_RUN_ID
+          if grep -q '^# SLOW' tug.yaml; then echo $$ > ` + shared + `/pid; sleep 30; touch ` + shared + `/finished; fi
+`
+	r := newRepo(t, yaml)
+	cfg := parseT(t, yaml)
+	cfg.Server = &config.Server{MaxParallelRuns: 1}
+	q, st := startQueue(t, r, cfg)
+	ctx := context.Background()
+
+	running := push(t, q, r, r.commit(t, yaml+"# SLOW\n"))[0]
+	waitRun(t, st, running.ID, "running")
+	var pid int
+	testkit.Eventually(t, 30*time.Second, "the slow job to start", func() bool {
+		b, err := os.ReadFile(filepath.Join(shared, "pid"))
+		pid, _ = strconv.Atoi(strings.TrimSpace(string(b)))
+		return err == nil && pid > 0
+	})
+	queued := push(t, q, r, r.commit(t, yaml+"# SLOW again\n"))[0]
+	if got := waitRun(t, st, queued.ID, "queued"); got.Status != "queued" {
+		t.Fatalf("second run: %+v", got)
+	}
+
+	info, err := q.Cancel(ctx, queued.ID, "ann")
+	if err != nil || info.Status != "cancelled" || info.Reason != "cancelled by ann" {
+		t.Fatalf("cancel of the queued run: %+v %v", info, err)
+	}
+	info, err = q.Cancel(ctx, running.ID, "ann")
+	if err != nil {
+		t.Fatalf("cancel of the running run: %v", err)
+	}
+	if got := waitRun(t, st, running.ID, "cancelled"); got.Reason != "cancelled by ann" {
+		t.Errorf("the running run, cancelled: %+v", got)
+	}
+	testkit.Eventually(t, 10*time.Second, "the cancelled job's process to end", func() bool {
+		return syscall.Kill(pid, 0) != nil
+	})
+	testkit.Eventually(t, 10*time.Second, "the cancelled run's worktree to be removed", func() bool {
+		_, err := os.Stat(filepath.Join(r.state, "worktrees", "run-"+strconv.FormatInt(running.ID, 10)))
+		return os.IsNotExist(err)
+	})
+	if _, err := os.Stat(filepath.Join(shared, "finished")); err == nil {
+		t.Error("the cancelled job ran to its end")
+	}
+
+	// The queue goes on; the cancelled queued run never started.
+	next := push(t, q, r, r.commit(t, yaml+"# fast\n"))[0]
+	waitRun(t, st, next.ID, "success")
+	if _, err := os.Stat(filepath.Join(shared, "started-"+strconv.FormatInt(queued.ID, 10))); err == nil {
+		t.Error("the cancelled queued run started")
+	}
+	if _, err := q.Cancel(ctx, next.ID, "ann"); !errors.Is(err, ErrFinished) {
+		t.Errorf("cancel of an ended run: %v, want ErrFinished", err)
+	}
+	if _, err := q.Cancel(ctx, 999, "ann"); !errors.Is(err, ErrNoRun) {
+		t.Errorf("cancel of no run: %v, want ErrNoRun", err)
 	}
 }
