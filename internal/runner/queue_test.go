@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -71,15 +72,25 @@ func parseT(t *testing.T, yaml string) *config.Config {
 // startQueue runs a queue over r until the test ends.
 func startQueue(t *testing.T, r *repo, cfg *config.Config) (*Queue, *store.Store) {
 	t.Helper()
+	return startQueueWith(t, r, cfg, nil)
+}
+
+// startQueueWith is startQueue with the options changed by opt.
+func startQueueWith(t *testing.T, r *repo, cfg *config.Config, opt func(*QueueOptions)) (*Queue, *store.Store) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	st, err := store.Open(ctx, r.state, store.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	q, err := NewQueue(ctx, QueueOptions{
+	o := QueueOptions{
 		Runner: New(Options{Store: st, StateDir: r.state}), Store: st, StateDir: r.state,
 		ConfigPath: filepath.Join(r.dir, "tug.yaml"), Config: func() *config.Config { return cfg },
-	})
+	}
+	if opt != nil {
+		opt(&o)
+	}
+	q, err := NewQueue(ctx, o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -546,5 +557,63 @@ pipelines:
 	}
 	if _, err := q.Cancel(ctx, 999, "ann"); !errors.Is(err, ErrNoRun) {
 		t.Errorf("cancel of no run: %v, want ErrNoRun", err)
+	}
+}
+
+// statusLog is a StatusReporter that keeps what it was told.
+type statusLog struct {
+	mu   sync.Mutex
+	seen []string
+}
+
+func (s *statusLog) Report(_ context.Context, run RunInfo) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.seen = append(s.seen, fmt.Sprintf("%s %s %s", run.Pipeline, run.Commit, run.Status))
+}
+
+func (s *statusLog) of(pipeline string) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for _, l := range s.seen {
+		if strings.HasPrefix(l, pipeline+" ") {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+var _ StatusReporter = (*statusLog)(nil)
+
+// TestRunsReportCommitStatuses: each pipeline a push starts reports
+// pending for the pushed commit when its run starts, then how it ended.
+func TestRunsReportCommitStatuses(t *testing.T) {
+	t.Parallel()
+	yaml := `version: 1
+pipelines:
+  ci:
+    on: [push]
+    jobs:
+      ok: {run: "true"}
+  lint:
+    on: [push]
+    jobs:
+      bad: {run: "exit 1"}
+`
+	r := newRepo(t, yaml)
+	statuses := &statusLog{}
+	q, st := startQueueWith(t, r, parseT(t, yaml), func(o *QueueOptions) { o.Statuses = statuses })
+	commit := r.commit(t, yaml+"# two\n")
+	runs := push(t, q, r, commit)
+	if len(runs) != 2 {
+		t.Fatalf("runs: %+v", runs)
+	}
+	for _, run := range runs {
+		waitRun(t, st, run.ID, "success", "failed")
+	}
+	for pipeline, end := range map[string]string{"ci": "success", "lint": "failed"} {
+		want := []string{pipeline + " " + commit + " pending", pipeline + " " + commit + " " + end}
+		testkit.Eventually(t, 10*time.Second, pipeline+"'s statuses", func() bool { return slices.Equal(statuses.of(pipeline), want) })
 	}
 }
