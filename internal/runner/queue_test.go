@@ -617,3 +617,63 @@ pipelines:
 		testkit.Eventually(t, 10*time.Second, pipeline+"'s statuses", func() bool { return slices.Equal(statuses.of(pipeline), want) })
 	}
 }
+
+// TestServerRunsShareTheJobCache: two runs, each in its own worktree, of
+// commits whose job inputs are the same: the second takes the job from
+// the cache, with its artifacts; a changed input runs it again.
+func TestServerRunsShareTheJobCache(t *testing.T) {
+	t.Parallel()
+	shared := t.TempDir()
+	yaml := `version: 1
+pipelines:
+  ci:
+    on: [push]
+    jobs:
+      build:
+        run: "echo built >> ` + shared + `/builds; mkdir -p out; cp src.txt out/app"
+        inputs: [src.txt]
+        artifacts: [out/app]
+      use: {needs: [build], run: "cat out/app"}
+`
+	r := newRepo(t, yaml)
+	write := func(text string) string {
+		t.Helper()
+		if err := os.WriteFile(filepath.Join(r.dir, "src.txt"), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return r.commit(t, yaml)
+	}
+	q, st := startQueue(t, r, parseT(t, yaml))
+	jobStatus := func(id int64, job string) string {
+		t.Helper()
+		_, jobs, err := st.GetRun(context.Background(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, j := range jobs {
+			if j.Name == job {
+				return j.Status
+			}
+		}
+		return ""
+	}
+	builds := func() int {
+		b, _ := os.ReadFile(filepath.Join(shared, "builds"))
+		return strings.Count(string(b), "built")
+	}
+
+	first := push(t, q, r, write("v1\n"))[0]
+	waitRun(t, st, first.ID, "success", "failed")
+	second := push(t, q, r, r.commit(t, yaml+"# not an input\n"))[0]
+	if got := waitRun(t, st, second.ID, "success", "failed"); got.Status != "success" {
+		t.Fatalf("second run: %+v", got)
+	}
+	if s := jobStatus(second.ID, "build"); s != "cached" || builds() != 1 {
+		t.Errorf("second run's build: %s after %d builds, want cached after 1", s, builds())
+	}
+	third := push(t, q, r, write("v2\n"))[0]
+	waitRun(t, st, third.ID, "success", "failed")
+	if s := jobStatus(third.ID, "build"); s != "success" || builds() != 2 {
+		t.Errorf("with a changed input, build: %s after %d builds", s, builds())
+	}
+}
