@@ -246,6 +246,43 @@ func (m *Manager) change(ctx context.Context, name, env, kind, who string, next 
 	return states, m.push(ctx)
 }
 
+// endWrittenBack ends the overrides tug.yaml now says itself (the
+// override was written back): each is recorded as a reset by tug.yaml,
+// and what is served does not change. A kill is never written back:
+// tug.yaml has no kill switch.
+func (m *Manager) endWrittenBack(ctx context.Context) error {
+	m.mu.Lock()
+	var done []fe
+	for k, o := range m.overrides {
+		f := m.cfg.Flags[k.flag]
+		if f == nil || o.Kill || m.set.Environments[k.env] == nil {
+			continue
+		}
+		if desired := m.desiredLocked(k.flag, f, k.env); reflect.DeepEqual(applyOverride(desired, o), desired) {
+			done = append(done, k)
+		}
+	}
+	m.mu.Unlock()
+	slices.SortFunc(done, func(a, b fe) int { return strings.Compare(a.flag+"\x00"+a.env, b.flag+"\x00"+b.env) })
+	for _, k := range done {
+		m.mu.Lock()
+		serves := describe(m.set.Environments[k.env].Flags[k.flag])
+		services := servicesOf(m.cfg, m.cfg.Flags[k.flag])
+		m.mu.Unlock()
+		ch := &store.FlagChange{Flag: k.flag, Environment: k.env, Services: services, Kind: ChangeReset, Who: "tug.yaml",
+			Before: serves, After: serves, Reason: "tug.yaml now says what the override served"}
+		if err := m.opts.Store.ChangeFlag(ctx, kindOverride, nil, ch); err != nil {
+			return err
+		}
+		m.mu.Lock()
+		delete(m.overrides, k)
+		m.set = m.resolveLocked()
+		m.mu.Unlock()
+		m.log.Info("flag override written back to tug.yaml", "flag", k.flag, "environment", k.env)
+	}
+	return nil
+}
+
 // rollChanged rolls every service whose flag variables changed.
 func (m *Manager) rollChanged(before, after map[string]map[string]string, who, reason string) {
 	if m.opts.Roll == nil {

@@ -199,10 +199,17 @@ func (m *Manager) SetConfig(ctx context.Context, c *config.Config) error {
 	after := m.set
 	m.mu.Unlock()
 	if first {
+		// tug.yaml may have been written back while tug was stopped.
+		if err := m.endWrittenBack(ctx); err != nil {
+			m.log.Warn("flags: ending the overrides tug.yaml now says", "err", err)
+		}
 		return nil
 	}
 	if err := m.recordConfigChanges(ctx, before, after); err != nil {
 		m.log.Warn("flags: recording the config's flag changes", "err", err)
+	}
+	if err := m.endWrittenBack(ctx); err != nil {
+		m.log.Warn("flags: ending the overrides tug.yaml now says", "err", err)
 	}
 	if err := m.rampLocked(ctx); err != nil {
 		return err

@@ -499,3 +499,74 @@ func TestReport(t *testing.T) {
 		t.Errorf("a metric without $VARIANT: %v", err)
 	}
 }
+
+// TestOverrideWrittenBackEnds: an override stays one while tug.yaml says
+// otherwise; once tug.yaml says what it serves, it ends (a reset by
+// tug.yaml in the history, nothing served changes, a restart keeps it
+// ended). A kill is never written back.
+func TestOverrideWrittenBackEnds(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	h := newHarness(t, t.TempDir(), flagsYAML)
+	if _, err := h.m.Set(ctx, "new-checkout", SetRequest{Environment: "production", Variant: "on", Who: "ann"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.m.Kill(ctx, "new-checkout", "staging", "bob"); err != nil {
+		t.Fatal(err)
+	}
+	state := func(m *Manager, env string) FlagState {
+		t.Helper()
+		list, err := m.List(env)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return list[0]
+	}
+
+	// Another tug.yaml that does not say it: still an override.
+	other := strings.Replace(flagsYAML, "production: {rollout: {on: 25, off: 75}}", "production: {rollout: {on: 30, off: 70}}", 1)
+	if err := h.m.SetConfig(ctx, parse(t, other)); err != nil {
+		t.Fatal(err)
+	}
+	if s := state(h.m, "production"); s.Override == nil || s.Serves == s.Desired {
+		t.Fatalf("after an unrelated tug.yaml change: %+v", s)
+	}
+
+	// Written back.
+	written := strings.Replace(flagsYAML, "production: {rollout: {on: 25, off: 75}}", "production: {default: on}", 1)
+	if err := h.m.SetConfig(ctx, parse(t, written)); err != nil {
+		t.Fatal(err)
+	}
+	if s := state(h.m, "production"); s.Override != nil || s.Serves != "on (+1 rule)" || s.Desired != s.Serves {
+		t.Errorf("after writing it back: %+v", s)
+	}
+	if r := evaluate(t, h.m, "production", "new-checkout", nil); r.VariantName() != "on" {
+		t.Errorf("served after writing it back: %+v", r)
+	}
+	if s := state(h.m, "staging"); s.Override == nil || !s.Override.Kill {
+		t.Errorf("the kill in staging: %+v", s)
+	}
+	changes, err := h.m.History(ctx, store.FlagChangeQuery{Environment: "production", Flag: "new-checkout"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := changes[len(changes)-1]
+	if last.Kind != ChangeReset || last.Who != "tug.yaml" || last.Before != last.After || !strings.Contains(last.Reason, "tug.yaml now says") {
+		t.Errorf("the history's last change: %+v", last)
+	}
+
+	// A restart does not bring it back.
+	h2 := newHarness(t, h.dir, written)
+	if s := state(h2.m, "production"); s.Override != nil {
+		t.Errorf("after a restart: %+v", s)
+	}
+
+	// Written back while tug was stopped: ended at the start.
+	if _, err := h2.m.Set(ctx, "new-checkout", SetRequest{Environment: "production", Variant: "off", Who: "ann"}); err != nil {
+		t.Fatal(err)
+	}
+	h3 := newHarness(t, h.dir, strings.Replace(written, "production: {default: on}", "production: {default: off}", 1))
+	if s := state(h3.m, "production"); s.Override != nil || s.Serves != "off (+1 rule)" {
+		t.Errorf("written back while stopped: %+v", s)
+	}
+}

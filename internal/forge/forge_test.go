@@ -51,17 +51,24 @@ func (f *fakePusher) OnPush(_ context.Context, src runner.PushSource, p []trigge
 }
 
 func hooksFor(p Pusher) *Hooks {
+	h, _ := hooksLogged(p)
+	return h
+}
+
+// hooksLogged is hooksFor with what the hooks log.
+func hooksLogged(p Pusher) (*Hooks, *testkit.SyncBuffer) {
+	logger, logs := testkit.Logger()
 	cfg := &config.Config{Server: &config.Server{Webhooks: map[string]*config.Webhook{
 		"github": {Secret: "GH_HOOK"}, "gitlab": {Secret: "GL_HOOK"}, "gitea": {Secret: "GT_HOOK"},
 	}}}
-	return NewHooks(HooksOptions{Pusher: p, Config: func() *config.Config { return cfg },
+	return NewHooks(HooksOptions{Pusher: p, Config: func() *config.Config { return cfg }, Logger: logger,
 		Secrets: func(_ context.Context, names []string) (map[string]secret.Value, error) {
 			out := map[string]secret.Value{}
 			for _, n := range names {
 				out[n] = secret.New("s3cret-" + n)
 			}
 			return out, nil
-		}})
+		}}), logs
 }
 
 func sign(body, key string) string {
@@ -120,7 +127,7 @@ func TestWebhookSignatures(t *testing.T) {
 			}, nil},
 	} {
 		p := &fakePusher{}
-		h := hooksFor(p)
+		h, logs := hooksLogged(p)
 		for i, hdr := range tc.bad {
 			if _, err := h.Serve(hookRequest(tc.forge, payload(tc.forge), hdr), tc.forge); !errors.Is(err, ErrSignature) {
 				t.Errorf("%s bad %d: %v, want ErrSignature", tc.forge, i, err)
@@ -128,6 +135,14 @@ func TestWebhookSignatures(t *testing.T) {
 		}
 		if len(p.pushes) != 0 {
 			t.Fatalf("%s: a badly signed webhook ran: %+v", tc.forge, p.pushes)
+		}
+		// Each refusal is logged, with the forge and the caller's address,
+		// and never the secret.
+		if got := strings.Count(logs.String(), `msg="webhook refused: bad or missing signature" forge=`+tc.forge+" remote=192.0.2.1:"); got != len(tc.bad) {
+			t.Errorf("%s: %d refusals logged, want %d:\n%s", tc.forge, got, len(tc.bad), logs)
+		}
+		if strings.Contains(logs.String(), "s3cret") {
+			t.Errorf("%s: the log holds the secret:\n%s", tc.forge, logs)
 		}
 		ans, err := h.Serve(hookRequest(tc.forge, payload(tc.forge), tc.good), tc.forge)
 		if err != nil {

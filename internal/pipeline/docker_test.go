@@ -562,3 +562,52 @@ func TestDockerJobDoesNotSeeTheStateDirectory(t *testing.T) {
 		t.Errorf("the host's secrets file changed: %q", b)
 	}
 }
+
+// TestDockerRemoveLeftovers: the containers and networks a killed tug
+// left for a workspace (still running) are removed; another workspace's
+// are kept.
+func TestDockerRemoveLeftovers(t *testing.T) {
+	t.Parallel()
+	d := newTestDocker(t)
+	img := busyboxImage(t, d)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	job := uniqueJob("left")
+	dead, other := workspace(t), workspace(t)
+	start := func(dir string) string {
+		t.Helper()
+		labels := map[string]string{LabelOwner: "tug", LabelJob: job, LabelWorkspace: dir}
+		c, err := d.cli.ContainerCreate(ctx, &container.Config{Image: img, Cmd: []string{"sleep", "120"}, Labels: labels}, nil, nil, nil, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { d.cli.ContainerRemove(context.Background(), c.ID, container.RemoveOptions{Force: true}) })
+		if err := d.cli.ContainerStart(ctx, c.ID, container.StartOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		return c.ID
+	}
+	start(dead)
+	kept := start(other)
+	nw, err := d.cli.NetworkCreate(ctx, "tug-test-"+strings.ToLower(rand.Text()[:8]), network.CreateOptions{Driver: "bridge",
+		Labels: map[string]string{LabelOwner: "tug", LabelJob: job, LabelWorkspace: dead}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.cli.NetworkRemove(context.Background(), nw.ID) })
+
+	n, err := d.RemoveLeftovers(ctx, dead)
+	if err != nil || n != 1 {
+		t.Fatalf("removed %d, %v; want 1 container", n, err)
+	}
+	left := leftovers(t, d, job)
+	if len(left) != 1 || !strings.HasPrefix(left[0], "container ") {
+		t.Errorf("left: %v, want only the other workspace's container", left)
+	}
+	if c, err := d.cli.ContainerInspect(ctx, kept); err != nil || !c.State.Running {
+		t.Errorf("the other workspace's container: %v", err)
+	}
+	if n, err := d.RemoveLeftovers(ctx, dead); err != nil || n != 0 {
+		t.Errorf("again: removed %d, %v", n, err)
+	}
+}

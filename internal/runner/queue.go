@@ -471,7 +471,9 @@ func (q *Queue) Cancel(ctx context.Context, id int64, who string) (*RunInfo, err
 	a := q.running[id]
 	q.mu.Unlock()
 	if a != nil {
-		q.stop(ctx, id, a, reason)
+		if status, stopped := q.stop(ctx, id, a, reason); !stopped {
+			return nil, fmt.Errorf("%w: run %d ended %s", ErrFinished, id, status)
+		}
 	} else if err := q.o.Store.CancelQueued(ctx, id, reason); err != nil {
 		r, _, gerr := q.o.Store.GetRun(ctx, id)
 		switch {
@@ -491,12 +493,19 @@ func (q *Queue) Cancel(ctx context.Context, id int64, who string) (*RunInfo, err
 }
 
 // stop cancels a running run, recording why first (the run's end is
-// recorded as soon as its jobs stop).
-func (q *Queue) stop(ctx context.Context, id int64, a *active, reason string) {
-	if err := q.o.Store.SetRunReason(context.WithoutCancel(ctx), id, reason); err != nil {
+// recorded as soon as its jobs stop). A run whose end is recorded is
+// still running while its worktree is removed: it has ended, keeps the
+// reason it ended with, and stop answers its status and false.
+func (q *Queue) stop(ctx context.Context, id int64, a *active, reason string) (string, bool) {
+	ctx = context.WithoutCancel(ctx)
+	if r, _, err := q.o.Store.GetRun(ctx, id); err == nil && store.Final(r.Status) {
+		return r.Status, false
+	}
+	if err := q.o.Store.SetRunReason(ctx, id, reason); err != nil {
 		q.log.Warn("runs: recording why a run stops", "run", id, "err", err)
 	}
 	a.cancel(errors.New(reason))
+	return "", true
 }
 
 // Get is a run as the API shows it, with its jobs.
@@ -572,8 +581,9 @@ func (q *Queue) enqueue(ctx context.Context, spec Spec, cfg *config.Config, once
 		if cancelRunning {
 			for rid, a := range q.running {
 				if a.group == group {
-					q.stop(ctx, rid, a, fmt.Sprintf("superseded by run %d (concurrency group %s, cancel_in_progress)", id, group))
-					q.log.Info("runs: cancelling a run in progress", "run", rid, "by", id, "group", group)
+					if _, stopped := q.stop(ctx, rid, a, fmt.Sprintf("superseded by run %d (concurrency group %s, cancel_in_progress)", id, group)); stopped {
+						q.log.Info("runs: cancelling a run in progress", "run", rid, "by", id, "group", group)
+					}
 				}
 			}
 		}

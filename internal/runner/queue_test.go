@@ -2,14 +2,17 @@ package runner
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -69,15 +72,25 @@ func parseT(t *testing.T, yaml string) *config.Config {
 // startQueue runs a queue over r until the test ends.
 func startQueue(t *testing.T, r *repo, cfg *config.Config) (*Queue, *store.Store) {
 	t.Helper()
+	return startQueueWith(t, r, cfg, nil)
+}
+
+// startQueueWith is startQueue with the options changed by opt.
+func startQueueWith(t *testing.T, r *repo, cfg *config.Config, opt func(*QueueOptions)) (*Queue, *store.Store) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	st, err := store.Open(ctx, r.state, store.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	q, err := NewQueue(ctx, QueueOptions{
+	o := QueueOptions{
 		Runner: New(Options{Store: st, StateDir: r.state}), Store: st, StateDir: r.state,
 		ConfigPath: filepath.Join(r.dir, "tug.yaml"), Config: func() *config.Config { return cfg },
-	})
+	}
+	if opt != nil {
+		opt(&o)
+	}
+	q, err := NewQueue(ctx, o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -472,5 +485,195 @@ func TestSamePushTwiceStartsOneRun(t *testing.T) {
 	runs, err := st.ListRuns(ctx, store.ListOptions{})
 	if err != nil || len(runs) != 2 {
 		t.Fatalf("runs: %d %v", len(runs), err)
+	}
+}
+
+// TestCancelServerRuns: `tug runs cancel` of a queued run cancels it
+// before it starts; of a running one stops its job and removes its
+// worktree; both say who cancelled them, and the queue goes on. A run
+// that ended or does not exist cannot be cancelled.
+func TestCancelServerRuns(t *testing.T) {
+	t.Parallel()
+	shared := t.TempDir()
+	yaml := `version: 1
+pipelines:
+  ci:
+    on: [push]
+    jobs:
+      work:
+        run: |
+          echo started >> ` + shared + `/started-$TUG_RUN_ID
+          if grep -q '^# SLOW' tug.yaml; then echo $$ > ` + shared + `/pid; sleep 30; touch ` + shared + `/finished; fi
+`
+	r := newRepo(t, yaml)
+	cfg := parseT(t, yaml)
+	cfg.Server = &config.Server{MaxParallelRuns: 1}
+	q, st := startQueue(t, r, cfg)
+	ctx := context.Background()
+
+	running := push(t, q, r, r.commit(t, yaml+"# SLOW\n"))[0]
+	waitRun(t, st, running.ID, "running")
+	var pid int
+	testkit.Eventually(t, 30*time.Second, "the slow job to start", func() bool {
+		b, err := os.ReadFile(filepath.Join(shared, "pid"))
+		pid, _ = strconv.Atoi(strings.TrimSpace(string(b)))
+		return err == nil && pid > 0
+	})
+	queued := push(t, q, r, r.commit(t, yaml+"# SLOW again\n"))[0]
+	if got := waitRun(t, st, queued.ID, "queued"); got.Status != "queued" {
+		t.Fatalf("second run: %+v", got)
+	}
+
+	info, err := q.Cancel(ctx, queued.ID, "ann")
+	if err != nil || info.Status != "cancelled" || info.Reason != "cancelled by ann" {
+		t.Fatalf("cancel of the queued run: %+v %v", info, err)
+	}
+	info, err = q.Cancel(ctx, running.ID, "ann")
+	if err != nil {
+		t.Fatalf("cancel of the running run: %v", err)
+	}
+	if got := waitRun(t, st, running.ID, "cancelled"); got.Reason != "cancelled by ann" {
+		t.Errorf("the running run, cancelled: %+v", got)
+	}
+	testkit.Eventually(t, 10*time.Second, "the cancelled job's process to end", func() bool {
+		return syscall.Kill(pid, 0) != nil
+	})
+	testkit.Eventually(t, 10*time.Second, "the cancelled run's worktree to be removed", func() bool {
+		_, err := os.Stat(filepath.Join(r.state, "worktrees", "run-"+strconv.FormatInt(running.ID, 10)))
+		return os.IsNotExist(err)
+	})
+	if _, err := os.Stat(filepath.Join(shared, "finished")); err == nil {
+		t.Error("the cancelled job ran to its end")
+	}
+
+	// The queue goes on; the cancelled queued run never started.
+	next := push(t, q, r, r.commit(t, yaml+"# fast\n"))[0]
+	waitRun(t, st, next.ID, "success")
+	if _, err := os.Stat(filepath.Join(shared, "started-"+strconv.FormatInt(queued.ID, 10))); err == nil {
+		t.Error("the cancelled queued run started")
+	}
+	if _, err := q.Cancel(ctx, next.ID, "ann"); !errors.Is(err, ErrFinished) {
+		t.Errorf("cancel of an ended run: %v, want ErrFinished", err)
+	}
+	if _, err := q.Cancel(ctx, 999, "ann"); !errors.Is(err, ErrNoRun) {
+		t.Errorf("cancel of no run: %v, want ErrNoRun", err)
+	}
+}
+
+// statusLog is a StatusReporter that keeps what it was told.
+type statusLog struct {
+	mu   sync.Mutex
+	seen []string
+}
+
+func (s *statusLog) Report(_ context.Context, run RunInfo) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.seen = append(s.seen, fmt.Sprintf("%s %s %s", run.Pipeline, run.Commit, run.Status))
+}
+
+func (s *statusLog) of(pipeline string) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for _, l := range s.seen {
+		if strings.HasPrefix(l, pipeline+" ") {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+var _ StatusReporter = (*statusLog)(nil)
+
+// TestRunsReportCommitStatuses: each pipeline a push starts reports
+// pending for the pushed commit when its run starts, then how it ended.
+func TestRunsReportCommitStatuses(t *testing.T) {
+	t.Parallel()
+	yaml := `version: 1
+pipelines:
+  ci:
+    on: [push]
+    jobs:
+      ok: {run: "true"}
+  lint:
+    on: [push]
+    jobs:
+      bad: {run: "exit 1"}
+`
+	r := newRepo(t, yaml)
+	statuses := &statusLog{}
+	q, st := startQueueWith(t, r, parseT(t, yaml), func(o *QueueOptions) { o.Statuses = statuses })
+	commit := r.commit(t, yaml+"# two\n")
+	runs := push(t, q, r, commit)
+	if len(runs) != 2 {
+		t.Fatalf("runs: %+v", runs)
+	}
+	for _, run := range runs {
+		waitRun(t, st, run.ID, "success", "failed")
+	}
+	for pipeline, end := range map[string]string{"ci": "success", "lint": "failed"} {
+		want := []string{pipeline + " " + commit + " pending", pipeline + " " + commit + " " + end}
+		testkit.Eventually(t, 10*time.Second, pipeline+"'s statuses", func() bool { return slices.Equal(statuses.of(pipeline), want) })
+	}
+}
+
+// TestServerRunsShareTheJobCache: two runs, each in its own worktree, of
+// commits whose job inputs are the same: the second takes the job from
+// the cache, with its artifacts; a changed input runs it again.
+func TestServerRunsShareTheJobCache(t *testing.T) {
+	t.Parallel()
+	shared := t.TempDir()
+	yaml := `version: 1
+pipelines:
+  ci:
+    on: [push]
+    jobs:
+      build:
+        run: "echo built >> ` + shared + `/builds; mkdir -p out; cp src.txt out/app"
+        inputs: [src.txt]
+        artifacts: [out/app]
+      use: {needs: [build], run: "cat out/app"}
+`
+	r := newRepo(t, yaml)
+	write := func(text string) string {
+		t.Helper()
+		if err := os.WriteFile(filepath.Join(r.dir, "src.txt"), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return r.commit(t, yaml)
+	}
+	q, st := startQueue(t, r, parseT(t, yaml))
+	jobStatus := func(id int64, job string) string {
+		t.Helper()
+		_, jobs, err := st.GetRun(context.Background(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, j := range jobs {
+			if j.Name == job {
+				return j.Status
+			}
+		}
+		return ""
+	}
+	builds := func() int {
+		b, _ := os.ReadFile(filepath.Join(shared, "builds"))
+		return strings.Count(string(b), "built")
+	}
+
+	first := push(t, q, r, write("v1\n"))[0]
+	waitRun(t, st, first.ID, "success", "failed")
+	second := push(t, q, r, r.commit(t, yaml+"# not an input\n"))[0]
+	if got := waitRun(t, st, second.ID, "success", "failed"); got.Status != "success" {
+		t.Fatalf("second run: %+v", got)
+	}
+	if s := jobStatus(second.ID, "build"); s != "cached" || builds() != 1 {
+		t.Errorf("second run's build: %s after %d builds, want cached after 1", s, builds())
+	}
+	third := push(t, q, r, write("v2\n"))[0]
+	waitRun(t, st, third.ID, "success", "failed")
+	if s := jobStatus(third.ID, "build"); s != "success" || builds() != 2 {
+		t.Errorf("with a changed input, build: %s after %d builds", s, builds())
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tugdev/tug/internal/api"
+	"github.com/tugdev/tug/internal/config"
 	"github.com/tugdev/tug/internal/deploy"
 	"github.com/tugdev/tug/internal/incident"
 	"github.com/tugdev/tug/internal/logs"
@@ -155,5 +156,44 @@ func TestIncidentChangeSources(t *testing.T) {
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("changes:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// TestRemediationWaitsWhileAReleaseAwaitsApprovalOrDeploys: the server's
+// remediation actions say a service is busy (so tug acts on nothing)
+// while one of its releases awaits approval or is being deployed in that
+// environment, and not otherwise.
+func TestRemediationWaitsWhileAReleaseAwaitsApprovalOrDeploys(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st, err := store.Open(ctx, t.TempDir(), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	t0 := time.Now().UTC().Add(-time.Hour)
+	for i, r := range []*store.Release{
+		{Service: "web", Environment: "prod", Status: deploy.StatusLive},
+		{Service: "web", Environment: "prod", Status: deploy.StatusAwaiting},
+		{Service: "api", Environment: "prod", Status: deploy.StatusLive},
+		{Service: "api", Environment: "prod", Status: deploy.StatusDeploying},
+		{Service: "db", Environment: "prod", Status: deploy.StatusLive},
+		{Service: "db", Environment: "staging", Status: deploy.StatusAwaiting},
+	} {
+		r.CreatedAt = t0.Add(time.Duration(i) * time.Minute)
+		if err := st.CreateRelease(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a := &incidentActions{st: st, config: func() *config.Config { return &config.Config{} }}
+	for _, tc := range []struct{ service, env, want string }{
+		{"web", "prod", "awaits approval"},
+		{"api", "prod", "is being deployed"},
+		{"db", "prod", ""}, // staging's wait is not prod's
+	} {
+		got, err := a.Busy(ctx, tc.service, tc.env)
+		if err != nil || (tc.want == "") != (got == "") || !strings.Contains(got, tc.want) {
+			t.Errorf("%s/%s: busy %q, %v; want %q", tc.service, tc.env, got, err, tc.want)
+		}
 	}
 }

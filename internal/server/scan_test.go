@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -100,14 +101,19 @@ func TestRescanOfLiveReleaseAfterDatabaseUpdate(t *testing.T) {
 		t.Errorf("the schedule keeps no last tick: %v", err)
 	}
 
-	var rule string
+	// P1 for a critical finding, P2 for a high one.
+	rules := map[string]string{}
 	for _, r := range alert.ServicePack("web") {
-		if r.Alert == "VulnerableRelease" && r.Labels["severity"] == "P2" {
-			rule = r.Expr
+		if r.Alert == "VulnerableRelease" {
+			rules[r.Labels["severity"]] = r.Expr
 		}
 	}
-	if rule != `tug_scan_findings{service="web",severity="high"} > 0` {
-		t.Errorf("VulnerableRelease P2 rule = %q", rule)
+	want := map[string]string{
+		"P1": `tug_scan_findings{service="web",severity="critical"} > 0`,
+		"P2": `tug_scan_findings{service="web",severity="high"} > 0`,
+	}
+	if !maps.Equal(rules, want) {
+		t.Errorf("VulnerableRelease rules = %q, want %q", rules, want)
 	}
 }
 

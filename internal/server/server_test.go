@@ -104,6 +104,13 @@ func TestServerLifecycleWithFakeProxy(t *testing.T) {
 		t.Fatalf("second server: %v", err)
 	}
 
+	// The socket is the local admin's alone.
+	if fi, err := os.Stat(first.info.Socket); err != nil {
+		t.Error(err)
+	} else if fi.Mode().Perm() != 0o600 || fi.Mode().Type() != os.ModeSocket {
+		t.Errorf("the API socket: %v, want a socket with mode 0600", fi.Mode())
+	}
+
 	// The API answers on the socket; /metrics merges proxy and server.
 	c := api.NewClient(first.info.Socket)
 	ctx := context.Background()

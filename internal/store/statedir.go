@@ -23,8 +23,8 @@ var ErrUnsafeStateDir = errors.New("state directory not private")
 const privateMask fs.FileMode = 0o077
 
 // PrepareStateDir creates the state directory (0700) or makes an existing
-// one private, and returns what it changed ("… was 0755, now 0700") for a
-// warning.
+// one private, and returns what it changed that others could reach ("…
+// was 0755, now 0700") for a warning.
 //
 // The state directory holds the history, the logs, release copies, the
 // instances' state and output and, usually, the local secrets file. One
@@ -51,6 +51,14 @@ func PrepareStateDir(dir string, files ...string) (changed []string, err error) 
 		return nil, fmt.Errorf("%w: %s belongs to user %d, not to the user tug runs as (%d); tug keeps its history and secrets there, so it must be its own (chown it, or use another state directory)",
 			ErrUnsafeStateDir, dir, st.Uid, os.Geteuid())
 	}
+	// Behind a private directory, nothing in it was in reach of others:
+	// what is tightened there (entries the server made since it started,
+	// with the usual umask) is not worth a warning.
+	hidden := fi.Mode().Perm()&privateMask == 0
+	inside := func(p string) bool {
+		rel, err := filepath.Rel(dir, p)
+		return err == nil && rel != "." && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator))
+	}
 	tighten := func(p string) error {
 		fi, err := os.Lstat(p)
 		if errors.Is(err, fs.ErrNotExist) {
@@ -66,7 +74,9 @@ func PrepareStateDir(dir string, files ...string) (changed []string, err error) 
 		if err := os.Chmod(p, perm); err != nil {
 			return fmt.Errorf("%w: make %s private: %w", ErrUnsafeStateDir, p, err)
 		}
-		changed = append(changed, fmt.Sprintf("%s was %04o, now %04o", p, fi.Mode().Perm(), perm))
+		if !hidden || !inside(p) {
+			changed = append(changed, fmt.Sprintf("%s was %04o, now %04o", p, fi.Mode().Perm(), perm))
+		}
 		return nil
 	}
 	paths := []string{dir}

@@ -177,3 +177,37 @@ func TestOpenCreatesThePrivateHistory(t *testing.T) {
 		}
 	}
 }
+
+// Entries made with the usual umask inside a directory that was private
+// all along (a running server's cache, sockets and logs database) were
+// never in others' reach: they are tightened without a warning.
+func TestPrepareStateDirTightensBehindAPrivateDirQuietly(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join(t.TempDir(), ".tug")
+	if _, err := PrepareStateDir(dir); err != nil {
+		t.Fatal(err)
+	}
+	os.MkdirAll(filepath.Join(dir, "cache"), 0o755)
+	os.Chmod(filepath.Join(dir, "cache"), 0o755)
+	os.MkdirAll(filepath.Join(dir, "logs"), 0o700)
+	os.WriteFile(filepath.Join(dir, "logs", "logs.db"), []byte("x"), 0o644)
+	os.Chmod(filepath.Join(dir, "logs", "logs.db"), 0o644)
+	// A secrets file outside the state directory is still reported.
+	other := filepath.Join(t.TempDir(), "secrets.env")
+	os.WriteFile(other, []byte("K=v\n"), 0o644)
+	os.Chmod(other, 0o644)
+
+	changed, err := PrepareStateDir(dir, other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// (and its directory)
+	if len(changed) != 2 || !strings.Contains(strings.Join(changed, "\n"), other+" was 0644, now 0600") || strings.Contains(strings.Join(changed, "\n"), dir) {
+		t.Errorf("changed: %q, want only the secrets file outside and its directory", changed)
+	}
+	for f, m := range map[string]fs.FileMode{"cache": 0o700, "logs/logs.db": 0o600} {
+		if got := mode(t, filepath.Join(dir, f)); got != m {
+			t.Errorf("%s: %04o, want %04o", f, got, m)
+		}
+	}
+}

@@ -25,10 +25,18 @@ const (
 	StatusWaiting = "waiting"
 )
 
-// checkFinal rejects a status that cannot end a run, job or attempt.
-func checkFinal(what, status string) error {
+// Final says whether status ends a run, job or attempt.
+func Final(status string) bool {
 	switch status {
 	case StatusSuccess, StatusFailed, StatusSkipped, StatusCached, StatusCancelled, StatusInterrupted:
+		return true
+	}
+	return false
+}
+
+// checkFinal rejects a status that cannot end a run, job or attempt.
+func checkFinal(what, status string) error {
+	if Final(status) {
 		return nil
 	}
 	return fmt.Errorf("%s: %w: status %q is not a final status", what, ErrInvalid, status)
