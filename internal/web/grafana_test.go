@@ -153,7 +153,8 @@ func TestGrafanaExport(t *testing.T) {
 			t.Errorf("panel %d: %+v, want %+v", i, svc.Panels[i], p)
 		}
 	}
-	if !strings.Contains(svc.Panels[2].Targets[2].Expr, "histogram_quantile(0.99") || svc.Panels[2].Targets[2].RefID != "C" {
+	if lat := svc.Panels[2].Targets; lat[0].LegendFormat != "p50 {{release}}" || lat[1].LegendFormat != "p95 {{release}}" ||
+		!strings.Contains(lat[2].Expr, "histogram_quantile(0.99") || lat[2].RefID != "C" || lat[2].LegendFormat != "p99 {{release}}" {
 		t.Errorf("latency p99: %+v", svc.Panels[2].Targets)
 	}
 

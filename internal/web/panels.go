@@ -62,10 +62,10 @@ func selector(service, env string, extra ...string) string {
 func ServicePanels(service, env string) []Panel {
 	all := selector(service, env)
 	errs := selector(service, env, `code=~"5.."`)
-	quantile := func(q string) Target {
+	quantile := func(q string, name string) Target {
 		return Target{
 			Expr:   "histogram_quantile(" + q + ", sum by (release, le) (rate(tug_proxy_request_duration_seconds_bucket" + all + "[1m])))",
-			Legend: "p" + strings.TrimPrefix(q, "0.") + " {{release}}",
+			Legend: name + " {{release}}",
 		}
 	}
 	return []Panel{
@@ -75,7 +75,7 @@ func ServicePanels(service, env string) []Panel {
 		{Title: "Error ratio (5xx)", Unit: "ratio", Targets: []Target{{
 			Expr: "sum by (release) (rate(tug_proxy_requests_total" + errs + "[1m])) / sum by (release) (rate(tug_proxy_requests_total" + all + "[1m]))", Legend: "{{release}}",
 		}}},
-		{Title: "Latency", Unit: "seconds", Targets: []Target{quantile("0.5"), quantile("0.95"), quantile("0.99")}},
+		{Title: "Latency", Unit: "seconds", Targets: []Target{quantile("0.5", "p50"), quantile("0.95", "p95"), quantile("0.99", "p99")}},
 		{Title: "CPU per instance", Unit: "percent", Targets: []Target{{
 			Expr: "100 * rate(tug_instance_cpu_seconds_total" + all + "[1m])", Legend: "{{instance}}",
 		}}},
