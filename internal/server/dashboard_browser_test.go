@@ -12,7 +12,9 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/tugdev/tug/internal/access"
 	"github.com/tugdev/tug/internal/api"
+	"github.com/tugdev/tug/internal/endpoint"
 	"github.com/tugdev/tug/internal/runner"
 	"github.com/tugdev/tug/internal/testkit"
 )
@@ -162,6 +164,16 @@ func TestDashboardInABrowser(t *testing.T) {
 		}
 	}
 
+	// Acting takes a token (without one, the loopback dashboard is
+	// read-only): log in with an admin's.
+	tok, err := c.CreateToken(ctx, access.CreateRequest{Name: "browser", Role: endpoint.Admin})
+	if err != nil {
+		t.Fatal(err)
+	}
+	do("login", chromedp.Navigate(base+"/login"), chromedp.WaitVisible(chromedp.CSS(`input[name=token]`)),
+		chromedp.SendKeys(chromedp.CSS(`input[name=token]`), tok.Value),
+		chromedp.Submit(chromedp.CSS(`input[name=token]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#services table`)))
 	do("overview", chromedp.Navigate(base+"/"), chromedp.WaitVisible(chromedp.CSS(`#services table`)))
 	shot("overview")
 	if ov := text("#services"); !strings.Contains(ov, "shop") || !strings.Contains(ov, first.ID) {

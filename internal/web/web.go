@@ -106,8 +106,10 @@ func (d *Handler) Socket() http.Handler {
 // login with an API token that is still active); the anonymous admin
 // when the listener serves without authentication (NoAuth); nobody,
 // sent to the login page, when the server has active tokens; the local
-// admin when it has none and the listener is on loopback; else refused,
-// since a dashboard without login must not be reachable from elsewhere.
+// viewer when it has none and the listener is on loopback (read-only:
+// any local user reaches loopback, and acting takes a token, as on the
+// API); else refused, since a dashboard without login must not be
+// reachable from elsewhere.
 func (d *Handler) Remote(o api.RemoteOptions) http.Handler {
 	onLoopback := false
 	if ta, ok := o.Addr.(*net.TCPAddr); ok {
@@ -130,7 +132,10 @@ func (d *Handler) Remote(o api.RemoteOptions) http.Handler {
 			case d.tokensActive():
 				return access.Identity{}, needLogin
 			case onLoopback:
-				return access.Identity{Actor: "local (dashboard on loopback)", Role: endpoint.Admin, Via: access.ViaSocket}, ""
+				// Read-only: every local user reaches a loopback port,
+				// and the API on the same listener lets none of them act
+				// without a token, so neither does its dashboard.
+				return access.Identity{Actor: "local (dashboard on loopback, read-only)", Role: endpoint.Viewer, Via: access.ViaSocket}, ""
 			}
 			return access.Identity{}, "this server has no API tokens, so its dashboard is served on loopback only: " +
 				"make one with `tug token create NAME --role viewer` and log in with it"

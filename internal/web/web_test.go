@@ -276,8 +276,16 @@ func TestWithoutTokensLoopbackOnly(t *testing.T) {
 	srv := e.remoteServer(false, api.RemoteOptions{})
 	b := newBrowser(t, srv)
 	st, body := b.get("/")
-	if st != http.StatusOK || !strings.Contains(body, "local (dashboard on loopback)") {
+	if st != http.StatusOK || !strings.Contains(body, "local (dashboard on loopback, read-only)") {
 		t.Fatalf("loopback without tokens: %d\n%s", st, body)
+	}
+	// Read-only: no deploy button, and a forged deploy is the API's 403.
+	st, body = b.get("/services/web")
+	if st != http.StatusOK || strings.Contains(body, `action="/services/web/deploy"`) {
+		t.Fatalf("loopback without tokens shows actions: %d\n%s", st, body)
+	}
+	if st, _, _ := b.post("/services/web/deploy", url.Values{"csrf": {b.csrf("/login")}}); st != http.StatusForbidden {
+		t.Fatalf("a deploy from loopback without a token: %d, want 403", st)
 	}
 	req, _ := http.NewRequest(http.MethodGet, srv.URL+"/", nil)
 	req.Host = "evil.example"
