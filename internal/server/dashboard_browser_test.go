@@ -184,10 +184,12 @@ func TestDashboardInABrowser(t *testing.T) {
 	// mark set in it stays) while the live release goes from the first
 	// one, through both at once, to the new one alone.
 	do("service page", chromedp.Navigate(base+"/services/shop?env=staging"), chromedp.WaitVisible(chromedp.CSS(`#deploy`)))
-	// The script's tooltip and theme toggle.
-	eval(`(function(){var s=document.querySelector('figure.chart > svg'), b=s.getBoundingClientRect();
-		s.dispatchEvent(new MouseEvent('mousemove', {bubbles: true, clientX: b.left + b.width/2, clientY: b.top + b.height/2})); return 1})()`)
-	wait("a chart's tooltip", `(function(){var t=document.querySelector('figure.chart .tip'); return t != null && !t.hidden && t.textContent.length > 0})()`, 10*time.Second)
+	// The script's tooltip and theme toggle. The pointer moves over the
+	// chart at each poll: the deferred script may not listen yet when the
+	// page first shows.
+	wait("a chart's tooltip", `(function(){var s=document.querySelector('figure.chart > svg'), b=s.getBoundingClientRect();
+		s.dispatchEvent(new MouseEvent('mousemove', {bubbles: true, clientX: b.left + b.width/2, clientY: b.top + b.height/2}));
+		var t=document.querySelector('figure.chart .tip'); return t != null && !t.hidden && t.textContent.length > 0})()`, 30*time.Second)
 	do("the theme toggle", chromedp.Click(chromedp.CSS(`#theme`)))
 	wait("the theme switched", `document.documentElement.dataset.theme == 'dark' || document.documentElement.dataset.theme == 'light'`, 10*time.Second)
 	do("deploy", chromedp.Click(chromedp.CSS(`#deploy`)))

@@ -47,7 +47,7 @@ func TestDashboardBesideTheAPI(t *testing.T) {
 		b, _ := io.ReadAll(resp.Body)
 		return resp.StatusCode, string(b)
 	}
-	if st, body := get(hc, base+"/"); st != 200 || !strings.Contains(body, "local (dashboard on loopback)") || !strings.Contains(body, "web") {
+	if st, body := get(hc, base+"/"); st != 200 || !strings.Contains(body, "local (dashboard on loopback, read-only)") || !strings.Contains(body, "web") {
 		t.Fatalf("the dashboard without tokens: %d\n%s", st, body)
 	}
 	sockHC := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {

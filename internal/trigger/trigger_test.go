@@ -141,8 +141,11 @@ func TestWatcherSeesPushesWithoutPolling(t *testing.T) {
 	gitT(t, work, "commit", "-q", "--allow-empty", "-m", "three")
 	gitT(t, work, "push", "-q", bare, "main")
 	ctx, cancel = context.WithCancel(context.Background())
-	defer cancel()
-	go func() { _ = w.Run(ctx, nil) }()
+	// The watcher writes its state file in dir: it must have stopped
+	// before the test's directory is removed.
+	done2 := make(chan struct{})
+	defer func() { cancel(); <-done2 }()
+	go func() { defer close(done2); _ = w.Run(ctx, nil) }()
 	testkit.Eventually(t, 10*time.Second, "the push made while down", func() bool { return len(seen()) == 4 })
 	if p := seen()[3]; p.Ref != "refs/heads/main" {
 		t.Errorf("missed push: %+v", p)
