@@ -102,6 +102,6 @@ func (a *app) newDashboardsExportCmd() *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&dir, "grafana", "", "write Grafana dashboard JSON into this directory")
-	cmd.Flags().StringVar(&url, "url", "http://127.0.0.1:7070", "the address Grafana reaches tug's API by (`tug server --listen`)")
+	cmd.Flags().StringVar(&url, "url", "http://127.0.0.1:7070", "the address Grafana reaches tug's API by (tug server --listen)")
 	return cmd
 }

@@ -74,7 +74,7 @@ func (a *app) newServerCmd() *cobra.Command {
 func (a *app) addServerFlags(cmd *cobra.Command, f *serverFlags) {
 	cmd.Flags().StringVar(&f.config, "config", "", "tug.yaml to serve (default: -f, or the nearest tug.yaml)")
 	cmd.Flags().StringVar(&f.http, "http", "", "the proxy's HTTP listener (default: tug.yaml's proxy.http, else "+server.DefaultHTTPAddr+")")
-	cmd.Flags().StringVar(&f.listen, "listen", "", "also serve the API on this TCP address (e.g. 127.0.0.1:7070); every request needs an API token (`tug token create`)")
+	cmd.Flags().StringVar(&f.listen, "listen", "", "also serve the API on this TCP address (e.g. 127.0.0.1:7070); every request needs an API token (tug token create)")
 	cmd.Flags().BoolVar(&f.insecureNoAuth, "insecure-no-auth", false, "serve --listen requests without a token as the admin's: anyone who can reach the address can deploy (logged at every start)")
 	cmd.Flags().StringSliceVar(&f.allowHosts, "allow-host", nil, "a host name clients reach --listen by, besides its address and localhost (repeatable)")
 	cmd.Flags().StringVar(&f.tls.CertFile, "tls-cert", "", "serve --listen over TLS with this PEM certificate (with --tls-key)")
