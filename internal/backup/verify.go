@@ -128,17 +128,11 @@ func (m *Manager) verify(ctx context.Context, c *config.Config, name string, b *
 	switch b.Kind() {
 	case "postgres":
 		say(progress, "restoring %s %s into a scratch PostgreSQL", name, snap.ShortID)
-		cl, err := m.newScratch("restore test of " + name)
+		cl, err := m.startScratch(ctx, "restore test of "+name)
 		if err != nil {
 			return err
 		}
 		defer cl.stop()
-		if err := cl.initdb(ctx); err != nil {
-			return err
-		}
-		if err := cl.start(ctx); err != nil {
-			return err
-		}
 		size, err := m.restoreDump(ctx, r, snap.ID, name, cl.conn("postgres"), "restore", false, true)
 		if err != nil {
 			return err

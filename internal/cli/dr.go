@@ -225,33 +225,11 @@ func (a *app) drill(ctx context.Context, m *backup.Manager, keep bool) (res dril
 	if err != nil {
 		return fail(err)
 	}
-	ws, _ := a.workspace()
-	resolve := a.backupSecrets(ws)
 	opts.StateDir, opts.HTTPAddr, opts.StopServices, opts.Force, opts.Drill = state, httpAddr, true, true, true
+	opts.SecretOverrides = overrides
 	opts.Logger = slog.New(slog.DiscardHandler)
 	if v, _ := a.lookupEnv("TUG_LOG"); v == "debug" {
 		opts.Logger = a.logger
-	}
-	opts.Secrets = func(ctx context.Context, names []string) (map[string]secret.Value, error) {
-		var rest []string
-		out := map[string]secret.Value{}
-		for _, n := range names {
-			if v, ok := overrides[n]; ok {
-				out[n] = v
-			} else {
-				rest = append(rest, n)
-			}
-		}
-		if len(rest) > 0 {
-			vals, err := resolve(ctx, rest)
-			if err != nil {
-				return nil, err
-			}
-			for k, v := range vals {
-				out[k] = v
-			}
-		}
-		return out, nil
 	}
 	ready := make(chan server.Info, 1)
 	opts.Ready = func(i server.Info) { ready <- i }

@@ -94,6 +94,11 @@ type Options struct {
 	// are, from the secret store (or Vault), then the environment and the
 	// repository's .tug/secrets.env.
 	Secrets func(ctx context.Context, names []string) (map[string]secret.Value, error)
+	// SecretOverrides are secret values that win over the store, Vault,
+	// the environment and the local file, for every room: a drill's
+	// scratch server gives its services the scratch databases' URLs with
+	// them. nil: none.
+	SecretOverrides map[string]secret.Value
 	// BackupRecorder receives the changes backups make (runs, restores,
 	// prunes), for the audit log; nil records nothing.
 	BackupRecorder backup.Recorder
