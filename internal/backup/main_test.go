@@ -156,7 +156,9 @@ func sqlOn(t *testing.T, m *Manager, url, query string) string {
 }
 
 // helperMain is a child process for the kill tests: it runs a restore
-// test of the backup the environment names and never returns on its own.
+// test (or with TUG_BACKUP_HELPER_OP=run a backup, with PostgreSQL's
+// programs from TUG_BACKUP_HELPER_PGBIN) of backup db of the project in
+// TUG_BACKUP_HELPER, and never returns on its own.
 func helperMain() {
 	dir := os.Getenv("TUG_BACKUP_HELPER")
 	c, err := config.Load(filepath.Join(dir, "tug.yaml"), config.LoadOptions{LookupEnv: func(string) (string, bool) { return "", false }})
@@ -164,10 +166,14 @@ func helperMain() {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)
 	}
-	m, _ := New(c, Options{StateDir: filepath.Join(dir, ".tug"), Secrets: secretsOf(map[string]string{
+	m, _ := New(c, Options{StateDir: filepath.Join(dir, ".tug"), PGBin: os.Getenv("TUG_BACKUP_HELPER_PGBIN"), Secrets: secretsOf(map[string]string{
 		"PW": "correct horse battery", "DB_URL": os.Getenv("TUG_BACKUP_HELPER_URL")})})
-	_, err = m.Verify(context.Background(), "db", VerifyOptions{})
-	fmt.Fprintln(os.Stderr, "verify returned", err)
+	if os.Getenv("TUG_BACKUP_HELPER_OP") == "run" {
+		_, err = m.Run(context.Background(), "db", RunOptions{})
+	} else {
+		_, err = m.Verify(context.Background(), "db", VerifyOptions{})
+	}
+	fmt.Fprintln(os.Stderr, "the helper's backup operation returned", err)
 	time.Sleep(time.Hour)
 }
 

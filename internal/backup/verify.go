@@ -61,6 +61,9 @@ func (m *Manager) Verify(ctx context.Context, name string, o VerifyOptions) (*Ve
 	if err != nil {
 		return nil, err
 	}
+	if err := m.CheckRestic(); err != nil {
+		return nil, err
+	}
 	l, err := m.lock(name, "this restore test")
 	if err != nil {
 		return nil, err
