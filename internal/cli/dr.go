@@ -107,6 +107,7 @@ func (a *app) newDrDrillCmd() *cobra.Command {
 				return backupErr(err)
 			}
 			res := a.drill(cmd.Context(), m, keep)
+			judgeDrill(&res, m.Config())
 			rec := backup.Record{Started: time.Now().Add(-time.Duration(res.RTOSeconds * float64(time.Second))), Duration: res.RTOSeconds,
 				OK: res.OK, Error: res.Error, RTOSeconds: res.RTOSeconds}
 			if err := m.RecordDrill(context.WithoutCancel(cmd.Context()), rec); err != nil {
@@ -294,6 +295,19 @@ func (a *app) drill(ctx context.Context, m *backup.Manager, keep bool) (res dril
 	}
 	res.OK = true
 	return res
+}
+
+// judgeDrill fails a drill that rebuilt everything but took longer than
+// dr.drill.rto.
+func judgeDrill(res *drillResult, cfg *config.Config) {
+	if !res.OK || cfg.DR == nil || cfg.DR.Drill == nil || cfg.DR.Drill.RTO <= 0 {
+		return
+	}
+	took := time.Duration(res.RTOSeconds * float64(time.Second))
+	if objective := cfg.DR.Drill.RTO.D(); took > objective {
+		res.OK = false
+		res.Error = fmt.Sprintf("the rebuild took %s, longer than dr.drill.rto (%s)", took.Round(100*time.Millisecond), objective)
+	}
 }
 
 // healthy checks that every instance of a service's environment answers
