@@ -196,6 +196,7 @@ type daemon struct {
 	runs      *runner.Queue
 	hooks     *forge.Hooks
 	incidents *incidentRoom
+	backups   *backups
 	reqCtx    context.Context
 	stopReqs  context.CancelCauseFunc
 	api       *api.Handler
@@ -441,6 +442,7 @@ func (d *daemon) listen(context.Context) error {
 		Runs:      d.runs,
 		Hooks:     d.hooks,
 		Incidents: d.incidents.manager,
+		Backups:   d.backupManager,
 		Health:    api.HealthResponse{PID: os.Getpid(), StateDir: d.o.StateDir, Version: d.o.Version},
 		ProxyHTTP: d.httpAddr,
 		Logger:    d.log,
