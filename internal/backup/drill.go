@@ -34,9 +34,7 @@ func (m *Manager) RestoreScratch(ctx context.Context, name string) (*ScratchData
 	if err != nil {
 		return nil, err
 	}
-	if err := r.open(ctx, false); err != nil {
-		return nil, err
-	}
+	// pick's listing says when there is no repository yet.
 	snap, err := m.pick(ctx, r, name, kindDump, "")
 	if err != nil {
 		return nil, err
@@ -68,17 +66,18 @@ func (m *Manager) StartScratch(ctx context.Context, purpose, db string) (*Scratc
 	return &ScratchDatabase{URL: cl.URL(db), Stop: cl.stop}, nil
 }
 
-// startScratch initialises and starts a scratch cluster.
+// startScratch starts a new, empty scratch cluster: a copy of the
+// template data directory, with a password of its own.
 func (m *Manager) startScratch(ctx context.Context, purpose string) (*cluster, error) {
+	tpl, err := m.template(ctx)
+	if err != nil {
+		return nil, err
+	}
 	cl, err := m.newScratch(purpose)
 	if err != nil {
 		return nil, err
 	}
-	if err := cl.initdb(ctx); err != nil {
-		cl.stop()
-		return nil, err
-	}
-	if err := cl.start(ctx); err != nil {
+	if err := cl.fromTemplate(ctx, tpl); err != nil {
 		cl.stop()
 		return nil, err
 	}

@@ -84,9 +84,6 @@ func (m *Manager) run(ctx context.Context, c *config.Config, name string, b *con
 	if err := r.open(ctx, true); err != nil {
 		return nil, err
 	}
-	if err := r.unlock(ctx); err != nil {
-		return nil, err
-	}
 	res := &RunResult{Backup: name, Time: at}
 	var sum summary
 	switch b.Kind() {

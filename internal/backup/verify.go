@@ -115,9 +115,7 @@ func (m *Manager) verify(ctx context.Context, c *config.Config, name string, b *
 	if err != nil {
 		return err
 	}
-	if err := r.open(ctx, false); err != nil {
-		return err
-	}
+	// pick's listing says when there is no repository yet.
 	snap, err := m.pick(ctx, r, name, mainKind(b), "")
 	if err != nil {
 		return err
