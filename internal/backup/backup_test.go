@@ -368,10 +368,10 @@ backups:
 		t.Fatal(err)
 	}
 	day := func(i int) time.Time { return time.Date(2025, 1, 1, 12, 0, 0, 0, time.Local).AddDate(0, 0, i) }
-	// 39 days straight into the repository, four at a time; the 40th
+	// 39 days straight into the repository, eight at a time; the 40th
 	// through tug, which applies the policy.
 	var wg sync.WaitGroup
-	sem := make(chan struct{}, 4)
+	sem := make(chan struct{}, 8)
 	errs := make(chan error, 40)
 	for i := range 39 {
 		wg.Go(func() {

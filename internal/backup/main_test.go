@@ -3,6 +3,7 @@ package backup
 import (
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"os"
 	"os/exec"
@@ -31,6 +32,15 @@ func TestMain(m *testing.M) {
 	if os.Getenv("TUG_BACKUP_HELPER") != "" {
 		helperMain()
 		return
+	}
+	// The tests wait on restic and PostgreSQL, not the CPU: run more of
+	// them at once than go test's default of one per core, unless
+	// -test.parallel says otherwise.
+	flag.Parse()
+	explicit := false
+	flag.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "test.parallel" })
+	if !explicit {
+		flag.Set("test.parallel", "8")
 	}
 	code := m.Run()
 	if pgCluster != nil {
