@@ -56,11 +56,20 @@ func TestBackupsOnTheServersSchedule(t *testing.T) {
 		m, err := c.Metrics(ctx)
 		return err == nil && strings.Contains(m, `tug_backup_last_run_success{backup="files"} 1`)
 	})
-	res, err := c.BackupRun(ctx, "files")
-	if err != nil || res.Snapshot == "" {
-		t.Fatalf("a backup through the API: %+v, %v", res, err)
-	}
+	// The scheduled run records its success just before it lets go of
+	// the backup's lock: until then the API's run is busy (409).
+	var res *backup.RunResult
 	var apiErr *endpoint.Error
+	testkit.Eventually(t, 30*time.Second, "a backup through the API", func() bool {
+		res, err = c.BackupRun(ctx, "files")
+		if errors.As(err, &apiErr) && apiErr.Status == 409 {
+			return false
+		}
+		if err != nil || res.Snapshot == "" {
+			t.Fatalf("a backup through the API: %+v, %v", res, err)
+		}
+		return true
+	})
 	if _, err := c.BackupRun(ctx, "fils"); !errors.As(err, &apiErr) || apiErr.Status != 404 || !strings.Contains(apiErr.Message, `did you mean "files"`) {
 		t.Errorf("an unknown backup: %v", err)
 	}
