@@ -63,7 +63,6 @@ func (a *app) backupManager() (*backup.Manager, *config.Config, error) {
 // backupSecrets resolves secrets from the environment and
 // .tug/secrets.env, and masks them in everything printed from then on.
 func (a *app) backupSecrets(ws string) backup.Secrets {
-	var seen []secret.Value
 	return func(_ context.Context, names []string) (map[string]secret.Value, error) {
 		vals, warnings, err := secret.Resolve(names, ws, a.lookupEnv)
 		for _, w := range warnings {
@@ -73,12 +72,18 @@ func (a *app) backupSecrets(ws string) backup.Secrets {
 			return nil, err
 		}
 		for _, v := range vals {
-			seen = append(seen, v)
+			a.maskAlso(v)
 		}
-		m, _ := secret.NewMasker(seen...)
-		a.masker = m
 		return vals, nil
 	}
+}
+
+// maskAlso adds values to the secrets masked in everything printed from
+// then on, beside those masked already.
+func (a *app) maskAlso(vals ...secret.Value) {
+	a.masked = append(a.masked, vals...)
+	m, _ := secret.NewMasker(a.masked...)
+	a.masker = m
 }
 
 // progress prints a step of long work on stderr (stdout keeps the data).

@@ -208,6 +208,7 @@ func (a *app) drill(ctx context.Context, m *backup.Manager, keep bool) (res dril
 			}
 			defer db.Stop()
 			overrides[b.Postgres.URLSecret] = secret.New(db.URL)
+			a.maskAlso(overrides[b.Postgres.URLSecret])
 		case "path":
 			if err := step("restoring directory "+n, func() error {
 				_, err := m.Restore(ctx, n, backup.RestoreRequest{To: filepath.Join(root, "files", n)})
