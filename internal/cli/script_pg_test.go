@@ -40,19 +40,23 @@ func pgCluster(ts *testscript.TestScript, neg bool, args []string) {
 	ts.Setenv("PGTMP", tmp)
 }
 
-// noProc (`noproc DIR`) fails if a running process's command line names
-// a path under DIR: nothing started there is left running.
+// noProc (`noproc DIR`) fails if a running process works in DIR or
+// names a path under it on its command line: nothing started there is
+// left running.
 func noProc(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) != 1 {
 		ts.Fatalf("usage: noproc DIR")
 	}
-	dir := ts.MkAbs(args[0])
-	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	dir := ts.MkAbs(args[0]) + "/"
+	procs, _ := filepath.Glob("/proc/[0-9]*")
 	for _, p := range procs {
-		b, err := os.ReadFile(p)
-		if err != nil || !strings.Contains(string(b), dir+"/") {
+		b, err := os.ReadFile(filepath.Join(p, "cmdline"))
+		if err != nil {
 			continue
 		}
-		ts.Fatalf("%s still runs: %s", filepath.Base(filepath.Dir(p)), strings.ReplaceAll(string(b), "\x00", " "))
+		cwd, _ := os.Readlink(filepath.Join(p, "cwd"))
+		if strings.Contains(string(b), dir) || strings.HasPrefix(cwd+"/", dir) {
+			ts.Fatalf("%s still runs in %s: %s", filepath.Base(p), cwd, strings.ReplaceAll(string(b), "\x00", " "))
+		}
 	}
 }
