@@ -2,6 +2,7 @@ package backup
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"net/http/httptest"
@@ -527,6 +528,27 @@ backups:
 	}
 	if snaps, err := m.Snapshots(ctx, "files"); err != nil || len(snaps) != 1 {
 		t.Errorf("snapshots after a wrong password: %d, %v", len(snaps), err)
+	}
+
+	// Prune frees the data only forgotten snapshots held: a snapshot of
+	// 512 KiB of noise, forgotten by the next run of the same day.
+	noise := make([]byte, 512<<10)
+	rand.Read(noise)
+	os.WriteFile(filepath.Join(data, "f"), noise, 0o644)
+	if _, err := m.Run(ctx, "files", RunOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(data, "f"), []byte("v3"), 0o644)
+	if res, err := m.Run(ctx, "files", RunOptions{}); err != nil || res.Forgotten != 1 {
+		t.Fatalf("the run after the noise: %+v, %v", res, err)
+	}
+	before := dirSize(filepath.Join(dir, "repo", "data"))
+	pr, err := m.Prune(ctx, nil)
+	if err != nil || len(pr) != 1 || !slices.Equal(pr[0].Backups, []string{"files"}) {
+		t.Fatalf("prune: %+v, %v", pr, err)
+	}
+	if after := dirSize(filepath.Join(dir, "repo", "data")); after > before-256<<10 {
+		t.Errorf("prune freed %d bytes of %d; the noise alone is 512 KiB", before-after, before)
 	}
 }
 
