@@ -8,6 +8,7 @@ import (
 	"github.com/tugdev/tug/internal/access"
 	"github.com/tugdev/tug/internal/alert"
 	"github.com/tugdev/tug/internal/audit"
+	"github.com/tugdev/tug/internal/backup"
 	"github.com/tugdev/tug/internal/deploy"
 	"github.com/tugdev/tug/internal/doctor"
 	"github.com/tugdev/tug/internal/endpoint"
@@ -304,4 +305,10 @@ func (c *Client) CancelRun(ctx context.Context, id int64, who string) (*runner.R
 func (c *Client) Push(ctx context.Context, req runner.PushRequest) (*runner.PushAnswer, error) {
 	r, err := call(ctx, c, runner.OpPush, none{}, req)
 	return &r, err
+}
+
+// BackupRun takes a backup now on the server.
+func (c *Client) BackupRun(ctx context.Context, name string) (*backup.RunResult, error) {
+	res, err := call(ctx, c, backup.OpRun, backup.NameParams{Name: name}, none{})
+	return &res, err
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/tugdev/tug/internal/access"
 	"github.com/tugdev/tug/internal/alert"
 	"github.com/tugdev/tug/internal/audit"
+	"github.com/tugdev/tug/internal/backup"
 	"github.com/tugdev/tug/internal/config"
 	"github.com/tugdev/tug/internal/deploy"
 	"github.com/tugdev/tug/internal/doctor"
@@ -78,6 +79,12 @@ func errorCodes() []endpoint.ErrorCode {
 		{Err: forge.ErrSignature, Code: endpoint.CodeUnauthorized},
 		{Err: forge.ErrPayload, Code: endpoint.CodeBadRequest},
 		{Err: runner.ErrNoQueue, Code: endpoint.CodeUnavailable},
+		{Err: backup.ErrUnknown, Code: endpoint.CodeNotFound},
+		{Err: backup.ErrBusy, Code: endpoint.CodeBusy},
+		{Err: backup.ErrBadRequest, Code: endpoint.CodeBadRequest},
+		{Err: backup.ErrNoBackups, Code: endpoint.CodeUnavailable},
+		{Err: backup.ErrNoRestic, Code: endpoint.CodeUnavailable},
+		{Err: backup.ErrNoPostgres, Code: endpoint.CodeUnavailable},
 		{Err: forge.ErrNoHooks, Code: endpoint.CodeUnavailable},
 		{Err: alert.ErrNoEngine, Code: endpoint.CodeUnavailable},
 		{Err: logs.ErrNoLogs, Code: endpoint.CodeUnavailable},

@@ -11,6 +11,7 @@ import (
 	"github.com/tugdev/tug/internal/access"
 	"github.com/tugdev/tug/internal/alert"
 	"github.com/tugdev/tug/internal/audit"
+	"github.com/tugdev/tug/internal/backup"
 	"github.com/tugdev/tug/internal/config"
 	"github.com/tugdev/tug/internal/deploy"
 	"github.com/tugdev/tug/internal/doctor"
@@ -118,6 +119,8 @@ type Options struct {
 	// Incidents returns the incident room (nil: its operations answer
 	// 503).
 	Incidents func() *incident.Manager
+	// Backups returns the backup room (nil: its operations answer 503).
+	Backups func() *backup.Manager
 	// Health is the static part of GET /api/health.
 	Health HealthResponse
 	// ProxyHTTP is the proxy's HTTP listener, for URLs in status.

@@ -8,6 +8,7 @@ import (
 	"github.com/tugdev/tug/internal/access"
 	"github.com/tugdev/tug/internal/alert"
 	"github.com/tugdev/tug/internal/audit"
+	"github.com/tugdev/tug/internal/backup"
 	"github.com/tugdev/tug/internal/deploy"
 	"github.com/tugdev/tug/internal/doctor"
 	"github.com/tugdev/tug/internal/endpoint"
@@ -78,6 +79,7 @@ func (h *Handler) routeTable() []endpoint.Op {
 		runner.Ops(h.opts.Runs),
 		forge.Ops(h.opts.Hooks),
 		incident.Ops(h.opts.Incidents),
+		backup.Ops(h.opts.Backups),
 	)
 }
 

@@ -2,6 +2,7 @@ package backup
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"net/http/httptest"
@@ -193,6 +194,15 @@ func gauge(t *testing.T, m *Manager, name string) prometheus.Collector {
 // default packs and says whether the named alert fires.
 func firing(t *testing.T, m *Manager, name string) bool {
 	t.Helper()
+	return len(firingFor(t, m)[name]) > 0
+}
+
+// firingFor feeds the collector's metrics to the alert engine with
+// tug.yaml's default packs, evaluates now and once more past the longest
+// `for:` of the pack, and returns the firing alerts' backups by alert
+// name, with their severities as "backup/severity".
+func firingFor(t *testing.T, m *Manager) map[string][]string {
+	t.Helper()
 	db, err := tsdb.Open(t.TempDir(), nil, nil, tsdb.DefaultOptions(), nil)
 	if err != nil {
 		t.Fatal(err)
@@ -220,21 +230,76 @@ func firing(t *testing.T, m *Manager, name string) bool {
 	if err := app.Commit(); err != nil {
 		t.Fatal(err)
 	}
+	at := now
 	e, err := alert.New(context.Background(), alert.Options{
 		Config: m.Config(), Queryable: db, Appendable: db,
 		QueryEngine: promql.NewEngine(promql.EngineOpts{MaxSamples: 1e6, Timeout: 10 * time.Second, LookbackDelta: 5 * time.Minute}),
-		Registerer:  prometheus.NewRegistry(), Now: func() time.Time { return now }, State: alert.NewMemoryState(),
+		Registerer:  prometheus.NewRegistry(), Now: func() time.Time { return at }, State: alert.NewMemoryState(),
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	e.Evaluate(context.Background())
+	at = now.Add(61 * time.Second)
+	e.Evaluate(context.Background())
+	out := map[string][]string{}
 	for _, a := range e.Alerts() {
-		if a.Name == name && a.State == "firing" {
-			return true
+		if a.State == "firing" {
+			out[a.Name] = append(out[a.Name], a.Labels["backup"]+"/"+a.Severity)
 		}
 	}
-	return false
+	for _, v := range out {
+		slices.Sort(v)
+	}
+	return out
+}
+
+// TestBackupAlerts: the default alerts fire from the history the
+// collector reads: a backup whose last success is older than 1.5 × its
+// interval (or that never succeeded since the server watched it), whose
+// last run failed, whose restorable data is older than its RPO, whose
+// restore test took longer than its RTO; a healthy backup fires none.
+func TestBackupAlerts(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "data"), 0o755)
+	c := loadConfig(t, dir, `version: 1
+backups:
+  db: {postgres: {url_secret: DB_URL}, schedule: "@hourly", to: {path: ./repo}, password_secret: PW, rpo: 1h, rto: 1m}
+  files: {path: ./data, schedule: "@hourly", to: {path: ./repo}, password_secret: PW, rpo: 1h, rto: 1m}
+  state: {tug: true, schedule: "@hourly", to: {path: ./repo}, password_secret: PW}
+`)
+	now := time.Now()
+	// The server has watched the backups for 3 hours.
+	m, _ := New(c, Options{StateDir: filepath.Join(dir, ".tug"), Secrets: noSecrets, Now: func() time.Time { return now.Add(-3 * time.Hour) }})
+	for _, r := range []Record{
+		{Kind: RecordBackup, Backup: "db", Started: now.Add(-3 * time.Hour), Duration: 10, OK: true, SnapshotTime: now.Add(-3 * time.Hour), Size: 100},
+		{Kind: RecordBackup, Backup: "db", Started: now.Add(-5 * time.Minute), Duration: 1, Error: "pg_dump failed"},
+		{Kind: RecordVerify, Backup: "db", Started: now.Add(-2 * time.Hour), Duration: 130, OK: true, RTOSeconds: 120, RPOSeconds: 60},
+		{Kind: RecordBackup, Backup: "files", Started: now.Add(-10 * time.Minute), Duration: 1, OK: true, SnapshotTime: now.Add(-10 * time.Minute), Size: 1},
+		{Kind: RecordVerify, Backup: "files", Started: now.Add(-9 * time.Minute), Duration: 1, OK: true, RTOSeconds: 1, RPOSeconds: 60},
+	} {
+		if err := m.appendRecord(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A drill that failed is recorded like a restore test.
+	if err := m.RecordDrill(context.Background(), Record{Started: now.Add(-time.Hour), Duration: 30, Error: "shop (staging): 0 of 1 instances answer their health check"}); err != nil {
+		t.Fatal(err)
+	}
+	got := firingFor(t, m)
+	for name, want := range map[string][]string{
+		"BackupMissing":     {"db/P1", "state/P1"},
+		"BackupFailed":      {"db/P2"},
+		"RPOBreached":       {"db/P1"},
+		"RTOBreached":       {"db/P2"},
+		"RestoreTestFailed": nil,
+		"DRDrillFailed":     {"/P2"},
+	} {
+		if !slices.Equal(got[name], want) {
+			t.Errorf("%s fires for %v, want %v", name, got[name], want)
+		}
+	}
 }
 
 // TestFailedDumpLeavesNoSnapshot: a pg_dump that dies half-way leaves no
@@ -304,10 +369,10 @@ backups:
 		t.Fatal(err)
 	}
 	day := func(i int) time.Time { return time.Date(2025, 1, 1, 12, 0, 0, 0, time.Local).AddDate(0, 0, i) }
-	// 39 days straight into the repository, four at a time; the 40th
+	// 39 days straight into the repository, eight at a time; the 40th
 	// through tug, which applies the policy.
 	var wg sync.WaitGroup
-	sem := make(chan struct{}, 4)
+	sem := make(chan struct{}, 8)
 	errs := make(chan error, 40)
 	for i := range 39 {
 		wg.Go(func() {
@@ -464,6 +529,27 @@ backups:
 	if snaps, err := m.Snapshots(ctx, "files"); err != nil || len(snaps) != 1 {
 		t.Errorf("snapshots after a wrong password: %d, %v", len(snaps), err)
 	}
+
+	// Prune frees the data only forgotten snapshots held: a snapshot of
+	// 512 KiB of noise, forgotten by the next run of the same day.
+	noise := make([]byte, 512<<10)
+	rand.Read(noise)
+	os.WriteFile(filepath.Join(data, "f"), noise, 0o644)
+	if _, err := m.Run(ctx, "files", RunOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(data, "f"), []byte("v3"), 0o644)
+	if res, err := m.Run(ctx, "files", RunOptions{}); err != nil || res.Forgotten != 1 {
+		t.Fatalf("the run after the noise: %+v, %v", res, err)
+	}
+	before := dirSize(filepath.Join(dir, "repo", "data"))
+	pr, err := m.Prune(ctx, nil)
+	if err != nil || len(pr) != 1 || !slices.Equal(pr[0].Backups, []string{"files"}) {
+		t.Fatalf("prune: %+v, %v", pr, err)
+	}
+	if after := dirSize(filepath.Join(dir, "repo", "data")); after > before-256<<10 {
+		t.Errorf("prune freed %d bytes of %d; the noise alone is 512 KiB", before-after, before)
+	}
 }
 
 // TestSecretsNeverInArguments: restic, pg_dump and pg_restore get the
@@ -596,6 +682,81 @@ backups:
 	}
 }
 
+// TestKilledDuringBackup: while a process runs a backup, another run of
+// the same backup is refused (ErrBusy), across processes; once that
+// process is killed, neither its pg_dump nor its restic runs on, no lock
+// is held, it left no snapshot, and the next run works.
+func TestKilledDuringBackup(t *testing.T) {
+	needRestic(t)
+	t.Parallel()
+	dir := t.TempDir()
+	c := loadConfig(t, dir, `version: 1
+backups:
+  db: {postgres: {url_secret: DB_URL}, schedule: "@daily", to: {path: ./repo}, password_secret: PW, keep: {last: 10}}
+`)
+	// A pg_dump that writes a little, then, while the file hang exists,
+	// hangs until it is killed.
+	bin := t.TempDir()
+	hang, pidFile := filepath.Join(bin, "hang"), filepath.Join(bin, "pg_dump.pid")
+	script := fmt.Sprintf("#!/bin/sh\nhead -c 65536 /dev/zero\nif [ -f %s ]; then echo $$ > %s; exec sleep 600; fi\n", hang, pidFile)
+	if err := os.WriteFile(filepath.Join(bin, "pg_dump"), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	url := "postgres://shop@127.0.0.1:1/shop"
+	state := filepath.Join(dir, ".tug")
+	m, _ := New(c, Options{StateDir: state, PGBin: bin, Secrets: secretsOf(map[string]string{"PW": password, "DB_URL": url})})
+	ctx := context.Background()
+	if _, err := m.Run(ctx, "db", RunOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(hang, nil, 0o644)
+	exe, _ := os.Executable()
+	cmd := exec.Command(exe, "-test.run=^$")
+	cmd.Env = append(os.Environ(), "TUG_BACKUP_HELPER="+dir, "TUG_BACKUP_HELPER_URL="+url, "TUG_BACKUP_HELPER_OP=run", "TUG_BACKUP_HELPER_PGBIN="+bin)
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var dumpPID int
+	testkit.Eventually(t, 30*time.Second, "the helper's pg_dump runs", func() bool {
+		b, err := os.ReadFile(pidFile)
+		return err == nil && len(b) > 0 && func() bool { _, err := fmt.Sscan(string(b), &dumpPID); return err == nil }()
+	})
+	if _, err := m.Run(ctx, "db", RunOptions{}); !errors.Is(err, ErrBusy) {
+		t.Fatalf("a second run while one runs: %v, want ErrBusy", err)
+	}
+	cmd.Process.Signal(syscall.SIGKILL)
+	cmd.Wait()
+	repo := filepath.Join(dir, "repo")
+	testkit.Eventually(t, 30*time.Second, "pg_dump and restic die with their parent", func() bool {
+		return !kit.Alive(dumpPID) && len(processesNaming(repo)) == 0
+	})
+	if l, err := kit.TryLockFile(filepath.Join(state, Dir, "locks", "db.lock"), true); err != nil {
+		t.Fatalf("the backup's lock is still held: %v", err)
+	} else {
+		l.Unlock()
+	}
+	os.Remove(hang)
+	if _, err := m.Run(ctx, "db", RunOptions{}); err != nil {
+		t.Fatalf("the run after the kill: %v", err)
+	}
+	if snaps, err := m.Snapshots(ctx, "db"); err != nil || len(snaps) != 2 {
+		t.Errorf("snapshots: %d, %v; want the 2 of the finished runs", len(snaps), err)
+	}
+}
+
+// processesNaming lists the processes whose command line names s.
+func processesNaming(s string) []string {
+	var out []string
+	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, p := range procs {
+		if b, err := os.ReadFile(p); err == nil && strings.Contains(string(b), s) {
+			out = append(out, strings.ReplaceAll(string(b), "\x00", " "))
+		}
+	}
+	return out
+}
+
 // portOf reads the port line of a postmaster.pid.
 func portOf(pidFile []byte) string {
 	lines := strings.Split(string(pidFile), "\n")
@@ -603,4 +764,30 @@ func portOf(pidFile []byte) string {
 		return strings.TrimSpace(lines[3])
 	}
 	return ""
+}
+
+// TestNoRestic: without restic, every operation says which package to
+// install; the plan (which needs no repository) still works.
+func TestNoRestic(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	c := loadConfig(t, dir, `version: 1
+backups:
+  files: {path: ., schedule: "@daily", to: {path: ./repo}, password_secret: PW}
+`)
+	m, _ := New(c, Options{StateDir: filepath.Join(dir, ".tug"), Restic: filepath.Join(dir, "no-restic"), Secrets: secretsOf(map[string]string{"PW": password})})
+	ctx := context.Background()
+	_, runErr := m.Run(ctx, "files", RunOptions{})
+	_, verifyErr := m.Verify(ctx, "files", VerifyOptions{})
+	_, lsErr := m.Snapshots(ctx, "files")
+	_, restoreErr := m.Restore(ctx, "files", RestoreRequest{To: t.TempDir()})
+	_, pruneErr := m.Prune(ctx, nil)
+	for what, err := range map[string]error{"check": m.CheckRestic(), "run": runErr, "verify": verifyErr, "ls": lsErr, "restore": restoreErr, "prune": pruneErr} {
+		if !errors.Is(err, ErrNoRestic) || !strings.Contains(err.Error(), "apt-get install restic") {
+			t.Errorf("%s without restic: %v", what, err)
+		}
+	}
+	if !strings.Contains(m.Plan(), "files") {
+		t.Error("the plan does not name the backup")
+	}
 }

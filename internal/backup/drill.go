@@ -34,34 +34,54 @@ func (m *Manager) RestoreScratch(ctx context.Context, name string) (*ScratchData
 	if err != nil {
 		return nil, err
 	}
-	if err := r.open(ctx, false); err != nil {
-		return nil, err
-	}
+	// pick's listing says when there is no repository yet.
 	snap, err := m.pick(ctx, r, name, kindDump, "")
 	if err != nil {
 		return nil, err
 	}
-	cl, err := m.newScratch("drill of " + name)
+	cl, err := m.startScratch(ctx, "drill of "+name)
 	if err != nil {
 		return nil, err
 	}
-	ok := false
-	defer func() {
-		if !ok {
-			cl.stop()
-		}
-	}()
-	if err := cl.initdb(ctx); err != nil {
-		return nil, err
-	}
-	if err := cl.start(ctx); err != nil {
-		return nil, err
-	}
 	if _, err := m.restoreDump(ctx, r, snap.ID, name, cl.conn("postgres"), live.dbname, false, true); err != nil {
+		cl.stop()
 		return nil, err
 	}
-	ok = true
 	return &ScratchDatabase{Backup: name, Snapshot: snap.ShortID, URL: cl.URL(live.dbname), Stop: cl.stop}, nil
+}
+
+// StartScratch starts an empty scratch PostgreSQL holding one empty
+// database db, for purpose (recorded in its marker), and leaves it
+// running until Stop: a place to rehearse a restore, or a throwaway
+// database for a test.
+func (m *Manager) StartScratch(ctx context.Context, purpose, db string) (*ScratchDatabase, error) {
+	cl, err := m.startScratch(ctx, purpose)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := m.psql(ctx, cl.conn("postgres"), fmt.Sprintf("create database %q", db)); err != nil {
+		cl.stop()
+		return nil, err
+	}
+	return &ScratchDatabase{URL: cl.URL(db), Stop: cl.stop}, nil
+}
+
+// startScratch starts a new, empty scratch cluster: a copy of the
+// template data directory, with a password of its own.
+func (m *Manager) startScratch(ctx context.Context, purpose string) (*cluster, error) {
+	tpl, err := m.template(ctx)
+	if err != nil {
+		return nil, err
+	}
+	cl, err := m.newScratch(purpose)
+	if err != nil {
+		return nil, err
+	}
+	if err := cl.fromTemplate(ctx, tpl); err != nil {
+		cl.stop()
+		return nil, err
+	}
+	return cl, nil
 }
 
 // RecordDrill adds a drill's outcome to the drills' history (and so to

@@ -30,9 +30,7 @@ func (m *Manager) Snapshots(ctx context.Context, name string) ([]Snapshot, error
 	if err != nil {
 		return nil, err
 	}
-	if err := r.open(ctx, false); err != nil {
-		return nil, err
-	}
+	// snapshots says when there is no repository yet.
 	snaps, err := r.snapshots(ctx, "tug", "backup:"+name)
 	if err != nil {
 		return nil, err
@@ -113,9 +111,6 @@ func (m *Manager) pruneRepo(ctx context.Context, c *config.Config, names []strin
 	}
 	pr.Repository = r.display()
 	if err := r.open(ctx, false); err != nil {
-		return pr, err
-	}
-	if err := r.unlock(ctx); err != nil {
 		return pr, err
 	}
 	for _, n := range names {

@@ -3,6 +3,7 @@ package backup
 import (
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"os"
 	"os/exec"
@@ -31,6 +32,15 @@ func TestMain(m *testing.M) {
 	if os.Getenv("TUG_BACKUP_HELPER") != "" {
 		helperMain()
 		return
+	}
+	// The tests wait on restic and PostgreSQL, not the CPU: run more of
+	// them at once than go test's default of one per core, unless
+	// -test.parallel says otherwise.
+	flag.Parse()
+	explicit := false
+	flag.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "test.parallel" })
+	if !explicit {
+		flag.Set("test.parallel", "8")
 	}
 	code := m.Run()
 	if pgCluster != nil {
@@ -156,7 +166,9 @@ func sqlOn(t *testing.T, m *Manager, url, query string) string {
 }
 
 // helperMain is a child process for the kill tests: it runs a restore
-// test of the backup the environment names and never returns on its own.
+// test (or with TUG_BACKUP_HELPER_OP=run a backup, with PostgreSQL's
+// programs from TUG_BACKUP_HELPER_PGBIN) of backup db of the project in
+// TUG_BACKUP_HELPER, and never returns on its own.
 func helperMain() {
 	dir := os.Getenv("TUG_BACKUP_HELPER")
 	c, err := config.Load(filepath.Join(dir, "tug.yaml"), config.LoadOptions{LookupEnv: func(string) (string, bool) { return "", false }})
@@ -164,10 +176,14 @@ func helperMain() {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)
 	}
-	m, _ := New(c, Options{StateDir: filepath.Join(dir, ".tug"), Secrets: secretsOf(map[string]string{
+	m, _ := New(c, Options{StateDir: filepath.Join(dir, ".tug"), PGBin: os.Getenv("TUG_BACKUP_HELPER_PGBIN"), Secrets: secretsOf(map[string]string{
 		"PW": "correct horse battery", "DB_URL": os.Getenv("TUG_BACKUP_HELPER_URL")})})
-	_, err = m.Verify(context.Background(), "db", VerifyOptions{})
-	fmt.Fprintln(os.Stderr, "verify returned", err)
+	if os.Getenv("TUG_BACKUP_HELPER_OP") == "run" {
+		_, err = m.Run(context.Background(), "db", RunOptions{})
+	} else {
+		_, err = m.Verify(context.Background(), "db", VerifyOptions{})
+	}
+	fmt.Fprintln(os.Stderr, "the helper's backup operation returned", err)
 	time.Sleep(time.Hour)
 }
 

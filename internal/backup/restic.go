@@ -143,12 +143,14 @@ var errNoRepository = errors.New("no repository")
 // errRepoLocked: another restic holds the repository's lock.
 var errRepoLocked = errors.New("repository locked")
 
-// open checks that the repository exists and opens with the password;
-// with create, a missing one is initialised. An existing repository is
-// never initialised again (restic itself refuses it too), and a wrong
-// password is ErrWrongPassword.
+// open checks that the repository exists and opens with the password,
+// and removes its stale locks (of restic processes that died, such as
+// those of a killed server; live ones stay) in the same restic run; with
+// create, a missing one is initialised. An existing repository is never
+// initialised again (restic itself refuses it too), and a wrong password
+// is ErrWrongPassword.
 func (r *repo) open(ctx context.Context, create bool) error {
-	_, err := r.run(ctx, nil, "cat", "config")
+	_, err := r.run(ctx, nil, "unlock")
 	if err == nil {
 		return nil
 	}
@@ -156,7 +158,7 @@ func (r *repo) open(ctx context.Context, create bool) error {
 		return err
 	}
 	if !create {
-		return fmt.Errorf("%w: no repository at %s yet (the first backup creates it)", ErrNoSnapshot, r.display())
+		return r.missing()
 	}
 	if _, err := r.run(ctx, nil, "init"); err != nil {
 		return fmt.Errorf("creating the repository at %s: %w", r.display(), err)
@@ -164,11 +166,9 @@ func (r *repo) open(ctx context.Context, create bool) error {
 	return nil
 }
 
-// unlock removes stale locks (of restic processes that died, such as
-// those of a killed server); live ones stay.
-func (r *repo) unlock(ctx context.Context) error {
-	_, err := r.run(ctx, nil, "unlock")
-	return err
+// missing is the error of a repository not created yet.
+func (r *repo) missing() error {
+	return fmt.Errorf("%w: no repository at %s yet (the first backup creates it)", ErrNoSnapshot, r.display())
 }
 
 // snapshot is restic's JSON form of a snapshot.
@@ -198,6 +198,9 @@ func (r *repo) snapshots(ctx context.Context, tags ...string) ([]snapshot, error
 		args = append(args, "--tag", strings.Join(tags, ","))
 	}
 	out, err := r.run(ctx, nil, args...)
+	if errors.Is(err, errNoRepository) {
+		return nil, r.missing()
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -289,9 +292,8 @@ func (s *stream) abort(ctx context.Context) {
 	_ = s.cmd.Process.Signal(syscall.SIGKILL)
 	<-s.done
 	s.w.Close()
-	if err := s.r.unlock(context.WithoutCancel(ctx)); err != nil {
-		_ = err // the next operation's unlock retries it
-	}
+	// The next open retries what fails here.
+	_, _ = s.r.run(context.WithoutCancel(ctx), nil, "unlock")
 }
 
 // commit ends restic's input and waits for its snapshot.

@@ -95,12 +95,13 @@ func (m *Manager) restore(ctx context.Context, c *config.Config, name string, b 
 	if err != nil {
 		return nil, "", err
 	}
-	if err := r.open(ctx, false); err != nil {
-		return nil, "", err
-	}
 	if !q.At.IsZero() {
+		if err := r.open(ctx, false); err != nil {
+			return nil, "", err
+		}
 		return m.restoreAt(ctx, c, r, name, b, q)
 	}
+	// pick's listing says when there is no repository yet.
 	snap, err := m.pick(ctx, r, name, mainKind(b), q.Snapshot)
 	if err != nil {
 		return nil, "", err

@@ -157,6 +157,80 @@ func (c *cluster) initdb(ctx context.Context) error {
 	return nil
 }
 
+// template is an initialised data directory, never started, that
+// scratch clusters copy: initdb runs a dozen PostgreSQL processes one
+// after the other, most of a small restore test's time. It is made once
+// per initdb binary (another PostgreSQL version makes a new one), under
+// a lock, in the state directory (which tug's own state backup leaves
+// out).
+func (m *Manager) template(ctx context.Context) (string, error) {
+	initdb, err := m.pgBin("initdb")
+	if err != nil {
+		return "", err
+	}
+	if err := os.MkdirAll(m.dir(), 0o700); err != nil {
+		return "", err
+	}
+	l, err := kit.LockFile(ctx, m.dir("pgtemplate.lock"), true)
+	if err != nil {
+		return "", err
+	}
+	defer l.Unlock()
+	dir, stamp := m.dir("pgtemplate"), m.dir("pgtemplate", "initdb")
+	if b, err := os.ReadFile(stamp); err == nil && string(b) == initdb {
+		return filepath.Join(dir, "data"), nil
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		return "", err
+	}
+	cl, err := m.newScratch("the scratch clusters' template")
+	if err != nil {
+		return "", err
+	}
+	defer cl.remove()
+	if err := cl.initdb(ctx); err != nil {
+		return "", err
+	}
+	tmp := dir + ".tmp"
+	os.RemoveAll(tmp)
+	if err := copyTree(cl.data, filepath.Join(tmp, "data")); err != nil {
+		return "", err
+	}
+	// The stamp last: a template without one is made again.
+	if err := kit.WriteFile(filepath.Join(tmp, "initdb"), []byte(initdb), 0o600); err != nil {
+		return "", err
+	}
+	if err := os.Rename(tmp, dir); err != nil {
+		return "", err
+	}
+	return filepath.Join(dir, "data"), nil
+}
+
+// fromTemplate makes the cluster's data directory a copy of the template,
+// starts it and gives its superuser a password of its own (through
+// psql's input, never its arguments).
+func (c *cluster) fromTemplate(ctx context.Context, tpl string) error {
+	if err := copyTree(tpl, c.data); err != nil {
+		return err
+	}
+	if err := c.chown(c.data); err != nil {
+		return err
+	}
+	pw := make([]byte, 18)
+	if _, err := rand.Read(pw); err != nil {
+		return err
+	}
+	if err := c.start(ctx); err != nil {
+		return err
+	}
+	c.password = hex.EncodeToString(pw)
+	if _, err := c.m.psql(ctx, c.conn("postgres"), fmt.Sprintf("alter role %s password '%s'", ScratchSuperuser, c.password)); err != nil {
+		// psql's message would quote the statement, password included.
+		return errors.New("setting the scratch PostgreSQL's password failed")
+	}
+	return nil
+}
+
 // writeHBA gives a restored data directory (a base backup, whose own
 // pg_hba.conf is production's) the scratch cluster's access rules.
 func (c *cluster) writeHBA() (string, error) {

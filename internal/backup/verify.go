@@ -61,6 +61,9 @@ func (m *Manager) Verify(ctx context.Context, name string, o VerifyOptions) (*Ve
 	if err != nil {
 		return nil, err
 	}
+	if err := m.CheckRestic(); err != nil {
+		return nil, err
+	}
 	l, err := m.lock(name, "this restore test")
 	if err != nil {
 		return nil, err
@@ -112,9 +115,7 @@ func (m *Manager) verify(ctx context.Context, c *config.Config, name string, b *
 	if err != nil {
 		return err
 	}
-	if err := r.open(ctx, false); err != nil {
-		return err
-	}
+	// pick's listing says when there is no repository yet.
 	snap, err := m.pick(ctx, r, name, mainKind(b), "")
 	if err != nil {
 		return err
@@ -128,17 +129,11 @@ func (m *Manager) verify(ctx context.Context, c *config.Config, name string, b *
 	switch b.Kind() {
 	case "postgres":
 		say(progress, "restoring %s %s into a scratch PostgreSQL", name, snap.ShortID)
-		cl, err := m.newScratch("restore test of " + name)
+		cl, err := m.startScratch(ctx, "restore test of "+name)
 		if err != nil {
 			return err
 		}
 		defer cl.stop()
-		if err := cl.initdb(ctx); err != nil {
-			return err
-		}
-		if err := cl.start(ctx); err != nil {
-			return err
-		}
 		size, err := m.restoreDump(ctx, r, snap.ID, name, cl.conn("postgres"), "restore", false, true)
 		if err != nil {
 			return err

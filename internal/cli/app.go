@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tugdev/tug/internal/config"
+	"github.com/tugdev/tug/internal/secret"
 )
 
 // configFileName is the file tug looks for in the current directory and
@@ -49,6 +50,8 @@ type app struct {
 	// masker hides secrets in everything printed, once a command has
 	// resolved them; nil before.
 	masker interface{ Mask(string) string }
+	// masked are the values maskAlso gathered for masker.
+	masked []secret.Value
 }
 
 func newApp(env Env) *app {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/tugdev/tug/internal/api"
 	"github.com/tugdev/tug/internal/backup"
 	"github.com/tugdev/tug/internal/config"
 	"github.com/tugdev/tug/internal/secret"
@@ -18,7 +19,9 @@ import (
 
 // The backup commands work on the repositories directly, as `tug run`
 // runs pipelines: no server is needed, and the same locks keep them from
-// overlapping the server's scheduled runs.
+// overlapping the server's scheduled runs. `tug backup run` is the
+// server's to do while it runs: it owns the state a backup of tug's state
+// copies.
 func (a *app) newBackupCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "backup",
@@ -60,7 +63,6 @@ func (a *app) backupManager() (*backup.Manager, *config.Config, error) {
 // backupSecrets resolves secrets from the environment and
 // .tug/secrets.env, and masks them in everything printed from then on.
 func (a *app) backupSecrets(ws string) backup.Secrets {
-	var seen []secret.Value
 	return func(_ context.Context, names []string) (map[string]secret.Value, error) {
 		vals, warnings, err := secret.Resolve(names, ws, a.lookupEnv)
 		for _, w := range warnings {
@@ -70,12 +72,18 @@ func (a *app) backupSecrets(ws string) backup.Secrets {
 			return nil, err
 		}
 		for _, v := range vals {
-			seen = append(seen, v)
+			a.maskAlso(v)
 		}
-		m, _ := secret.NewMasker(seen...)
-		a.masker = m
 		return vals, nil
 	}
+}
+
+// maskAlso adds values to the secrets masked in everything printed from
+// then on, beside those masked already.
+func (a *app) maskAlso(vals ...secret.Value) {
+	a.masked = append(a.masked, vals...)
+	m, _ := secret.NewMasker(a.masked...)
+	a.masker = m
 }
 
 // progress prints a step of long work on stderr (stdout keeps the data).
@@ -95,16 +103,20 @@ func backupErr(err error) error {
 func (a *app) newBackupRunCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "run NAME",
-		Short: "Take a backup now (a snapshot, then its retention policy)",
+		Short: "Take a backup now (a snapshot, then its retention policy); the server takes it when one runs",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			m, _, err := a.backupManager()
-			if err != nil {
-				return backupErr(err)
+			res, err := a.backupRunOnServer(cmd.Context(), args[0])
+			if errors.Is(err, api.ErrUnreachable) && a.serverURL == "" {
+				var m *backup.Manager
+				if m, _, err = a.backupManager(); err != nil {
+					return backupErr(err)
+				}
+				res, err = m.Run(cmd.Context(), args[0], backup.RunOptions{Progress: a.progress})
+				err = backupErr(err)
 			}
-			res, err := m.Run(cmd.Context(), args[0], backup.RunOptions{Progress: a.progress})
 			if err != nil {
-				return backupErr(err)
+				return err
 			}
 			if a.jsonOut {
 				return json.NewEncoder(a.out).Encode(res)
@@ -313,6 +325,27 @@ func (a *app) newBackupPruneCmd() *cobra.Command {
 			return backupErr(err)
 		},
 	}
+}
+
+// backupRunOnServer asks the project's running server (or --server's)
+// to take the backup: it owns the state it backs up (a consistent TSDB
+// snapshot), records the run in its audit log under the caller's name,
+// and holds the same lock as its schedule. api.ErrUnreachable when no
+// server answers.
+func (a *app) backupRunOnServer(ctx context.Context, name string) (*backup.RunResult, error) {
+	c, err := a.apiClient()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", api.ErrUnreachable, err) // no project's server: the local run says why
+	}
+	if _, err := c.Health(ctx); err != nil {
+		return nil, err
+	}
+	a.progress(fmt.Sprintf("the server takes backup %s", name))
+	res, err := c.BackupRun(ctx, name)
+	if err != nil {
+		return nil, a.serverErr(err)
+	}
+	return res, nil
 }
 
 // age prints a duration the way ls shows ages.

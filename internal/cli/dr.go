@@ -107,6 +107,7 @@ func (a *app) newDrDrillCmd() *cobra.Command {
 				return backupErr(err)
 			}
 			res := a.drill(cmd.Context(), m, keep)
+			judgeDrill(&res, m.Config())
 			rec := backup.Record{Started: time.Now().Add(-time.Duration(res.RTOSeconds * float64(time.Second))), Duration: res.RTOSeconds,
 				OK: res.OK, Error: res.Error, RTOSeconds: res.RTOSeconds}
 			if err := m.RecordDrill(context.WithoutCancel(cmd.Context()), rec); err != nil {
@@ -207,6 +208,7 @@ func (a *app) drill(ctx context.Context, m *backup.Manager, keep bool) (res dril
 			}
 			defer db.Stop()
 			overrides[b.Postgres.URLSecret] = secret.New(db.URL)
+			a.maskAlso(overrides[b.Postgres.URLSecret])
 		case "path":
 			if err := step("restoring directory "+n, func() error {
 				_, err := m.Restore(ctx, n, backup.RestoreRequest{To: filepath.Join(root, "files", n)})
@@ -225,33 +227,11 @@ func (a *app) drill(ctx context.Context, m *backup.Manager, keep bool) (res dril
 	if err != nil {
 		return fail(err)
 	}
-	ws, _ := a.workspace()
-	resolve := a.backupSecrets(ws)
 	opts.StateDir, opts.HTTPAddr, opts.StopServices, opts.Force, opts.Drill = state, httpAddr, true, true, true
+	opts.SecretOverrides = overrides
 	opts.Logger = slog.New(slog.DiscardHandler)
 	if v, _ := a.lookupEnv("TUG_LOG"); v == "debug" {
 		opts.Logger = a.logger
-	}
-	opts.Secrets = func(ctx context.Context, names []string) (map[string]secret.Value, error) {
-		var rest []string
-		out := map[string]secret.Value{}
-		for _, n := range names {
-			if v, ok := overrides[n]; ok {
-				out[n] = v
-			} else {
-				rest = append(rest, n)
-			}
-		}
-		if len(rest) > 0 {
-			vals, err := resolve(ctx, rest)
-			if err != nil {
-				return nil, err
-			}
-			for k, v := range vals {
-				out[k] = v
-			}
-		}
-		return out, nil
 	}
 	ready := make(chan server.Info, 1)
 	opts.Ready = func(i server.Info) { ready <- i }
@@ -316,6 +296,19 @@ func (a *app) drill(ctx context.Context, m *backup.Manager, keep bool) (res dril
 	}
 	res.OK = true
 	return res
+}
+
+// judgeDrill fails a drill that rebuilt everything but took longer than
+// dr.drill.rto.
+func judgeDrill(res *drillResult, cfg *config.Config) {
+	if !res.OK || cfg.DR == nil || cfg.DR.Drill == nil || cfg.DR.Drill.RTO <= 0 {
+		return
+	}
+	took := time.Duration(res.RTOSeconds * float64(time.Second))
+	if objective := cfg.DR.Drill.RTO.D(); took > objective {
+		res.OK = false
+		res.Error = fmt.Sprintf("the rebuild took %s, longer than dr.drill.rto (%s)", took.Round(100*time.Millisecond), objective)
+	}
 }
 
 // healthy checks that every instance of a service's environment answers

@@ -22,6 +22,7 @@ func TestScripts(t *testing.T) {
 		Dir:                 "testdata/script",
 		RequireExplicitExec: true,
 		RequireUniqueNames:  true,
+		Cmds:                map[string]func(*testscript.TestScript, bool, []string){"pgcluster": pgCluster, "noproc": noProc},
 		Setup: func(env *testscript.Env) error {
 			// Runs must not pick up the developer's own state or config.
 			env.Setenv("TUG_STATE_DIR", "")

@@ -24,6 +24,10 @@ type SourcesOptions struct {
 	// from it, and it holds the local secrets file.
 	ConfigDir string
 	LookupEnv func(string) (string, bool)
+	// Overrides win over every source: a drill's scratch server points
+	// the databases' URL secrets at the scratch copies with them. nil:
+	// none.
+	Overrides map[string]secret.Value
 	// VaultHTTP is the HTTP client for Vault (tests); nil: Vault's own.
 	VaultHTTP *http.Client
 	Now       func() time.Time
@@ -38,6 +42,7 @@ type SourcesOptions struct {
 type Sources struct {
 	o     SourcesOptions
 	store *Store
+	over  secret.Env
 	env   secret.Env
 	file  *secret.File
 	log   *slog.Logger
@@ -61,8 +66,16 @@ func NewSources(o SourcesOptions) *Sources {
 	}
 	log := o.Logger
 	warn := func(w string) { log.Warn(w) }
+	var over secret.Env
+	if len(o.Overrides) > 0 {
+		over = func(n string) (string, bool) {
+			v, ok := o.Overrides[n]
+			return v.Reveal(), ok
+		}
+	}
 	return &Sources{
 		o:     o,
+		over:  over,
 		store: Open(o.StateDir, Options{Key: KeyFrom("", o.ConfigDir, o.LookupEnv), Now: o.Now, Warn: warn}),
 		env:   secret.Env(o.LookupEnv),
 		file:  &secret.File{Dir: o.ConfigDir, Warn: warn},
@@ -109,7 +122,16 @@ func (s *Sources) Vault() *Vault {
 
 // Local resolves from what this machine holds (the store, the
 // environment, the local file): Vault's own credentials come from it.
-func (s *Sources) Local() secret.Resolver { return secret.Chain{s.store, s.env, s.file} }
+func (s *Sources) Local() secret.Resolver { return s.chain(s.store) }
+
+// chain asks the overrides, first, the environment, the local file.
+func (s *Sources) chain(first secret.Source) secret.Chain {
+	c := secret.Chain{first, s.env, s.file}
+	if s.over != nil {
+		c = append(secret.Chain{s.over}, c...)
+	}
+	return c
+}
 
 // Resolve implements secret.Resolver.
 func (s *Sources) Resolve(ctx context.Context, env string, names []string, pinned map[string]secret.Ref) (map[string]secret.Resolved, error) {
@@ -117,7 +139,7 @@ func (s *Sources) Resolve(ctx context.Context, env string, names []string, pinne
 	if v := s.Vault(); v != nil {
 		first = v
 	}
-	return secret.Chain{first, s.env, s.file}.Resolve(ctx, env, names, pinned)
+	return s.chain(first).Resolve(ctx, env, names, pinned)
 }
 
 // Values resolves names with no environment (notification channels,

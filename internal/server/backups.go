@@ -66,6 +66,7 @@ func (d *daemon) startBackups(ctx context.Context) error {
 	if err := b.setConfig(d.cfg); err != nil {
 		return err
 	}
+	d.backups = b
 	if m.CheckRestic() != nil && len(d.cfg.Backups) > 0 {
 		d.log.Warn("backup: restic is not installed, so no backup runs: install Debian's restic package (apt-get install restic)")
 	}
@@ -89,6 +90,15 @@ func (d *daemon) startBackups(ctx context.Context) error {
 		<-done
 	})
 	return nil
+}
+
+// backupManager is the backup room for the API; nil in a drill's
+// scratch server, which runs no backups.
+func (d *daemon) backupManager() *backup.Manager {
+	if d.backups == nil {
+		return nil
+	}
+	return d.backups.m
 }
 
 // setConfig gives the manager c and rebuilds the schedule.

@@ -37,7 +37,7 @@ type secretsRoom struct {
 func (d *daemon) openSecrets(context.Context) error {
 	r := &secretsRoom{d: d, log: d.log.With("room", "secrets"), configDir: filepath.Dir(d.o.ConfigPath)}
 	r.sources = secretstore.NewSources(secretstore.SourcesOptions{
-		StateDir: d.o.StateDir, ConfigDir: r.configDir, LookupEnv: d.o.LookupEnv, Now: d.o.Now, Logger: r.log,
+		StateDir: d.o.StateDir, ConfigDir: r.configDir, LookupEnv: d.o.LookupEnv, Overrides: d.o.SecretOverrides, Now: d.o.Now, Logger: r.log,
 	})
 	r.svc = secretstore.NewService(secretstore.ServiceOptions{
 		Store: r.sources.Store(), Config: r.cfg.Load, Rollout: r, Logger: r.log, Actor: access.ActorOf,

@@ -96,6 +96,11 @@ type Options struct {
 	// are, from the secret store (or Vault), then the environment and the
 	// repository's .tug/secrets.env.
 	Secrets func(ctx context.Context, names []string) (map[string]secret.Value, error)
+	// SecretOverrides are secret values that win over the store, Vault,
+	// the environment and the local file, for every room: a drill's
+	// scratch server gives its services the scratch databases' URLs with
+	// them. nil: none.
+	SecretOverrides map[string]secret.Value
 	// BackupRecorder receives the changes backups make (runs, restores,
 	// prunes), for the audit log; nil records nothing.
 	BackupRecorder backup.Recorder
@@ -196,6 +201,7 @@ type daemon struct {
 	runs                   *runner.Queue
 	hooks                  *forge.Hooks
 	incidents              *incidentRoom
+	backups                *backups
 	reqCtx                 context.Context
 	stopReqs               context.CancelCauseFunc
 	api                    *api.Handler
@@ -442,6 +448,7 @@ func (d *daemon) listen(context.Context) error {
 		Runs:      d.runs,
 		Hooks:     d.hooks,
 		Incidents: d.incidents.manager,
+		Backups:   d.backupManager,
 		Health:    api.HealthResponse{PID: os.Getpid(), StateDir: d.o.StateDir, Version: d.o.Version},
 		ProxyHTTP: d.httpAddr,
 		Logger:    d.log,
