@@ -78,9 +78,9 @@ func (a *app) newScanCmd() *cobra.Command {
 // dependencies: the reachability analysis type-checks and builds SSA for
 // the whole program, a live heap of gigabytes built up in a few
 // collections, most of whose CPU goes to marking that heap. At 150 instead
-// of 100 the collector runs a third fewer of those marks (about a tenth
-// less CPU over tug's own repository) for a peak heap within the spread of
-// govulncheck's own.
+// of 100 the collector marks it fewer times (about a tenth less CPU over
+// tug's own repository) for a peak heap within the spread of govulncheck's
+// own.
 const scanGCPercent = 150
 
 // scanGC sets scanGCPercent unless GOGC is set (then it is the user's
