@@ -5,13 +5,19 @@
 # vulnerability database: findings, wall time and peak RSS side by side.
 # Target: tug no slower than gitleaks and govulncheck together.
 #
-# Usage: bench/scan/run.sh [REPO]   (default: this repository)
+# On a shared machine wall time swings with the load: the table also
+# shows CPU seconds (user+system), and RUNS=N (default 1, at most 9)
+# repeats the three tools in turn and keeps each one's median run.
+#
+# Usage: [RUNS=N] bench/scan/run.sh [REPO]   (default: this repository)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 repo=$(realpath "${1:-.}")
 GITLEAKS=github.com/zricethezav/gitleaks/v8@v8.30.1
 GOVULNCHECK=golang.org/x/vuln/cmd/govulncheck@v1.10.0
 VULNDB=${VULNDB_VERSION:-v0.0.0-20261105234957-e22db6528018}
+RUNS=${RUNS:-1}
+[[ $RUNS =~ ^[1-9]$ ]] || { echo "RUNS must be 1 to 9" >&2; exit 2; }
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -31,16 +37,20 @@ if git -C "$repo" rev-parse --git-dir >/dev/null 2>&1; then
 	repo=$work/repo
 fi
 
-# measure NAME CMD...: runs CMD once, recording wall seconds and peak RSS.
+# measure NAME CMD...: runs CMD once, appending wall seconds, peak RSS
+# and CPU seconds to NAME.time.
 measure() {
 	local name=$1
 	shift
-	/usr/bin/time -f "%e %M" -o "$work/$name.time" "$@" >"$work/$name.out" 2>"$work/$name.err" || true
+	/usr/bin/time -a -f "%e %M %U %S" -o "$work/$name.time" "$@" >"$work/$name.out" 2>"$work/$name.err" || true
 }
 cd "$repo"
-measure gitleaks "$work/bin/gitleaks" dir . --no-banner --exit-code 0 --report-format json --report-path "$work/gitleaks.json"
-measure govulncheck "$work/bin/govulncheck" -db "file://$work/db/go" -format json ./...
-measure tug "$work/tug" scan --only secrets,deps --db "$work/db" --json "$repo"
+for ((i = 1; i <= RUNS; i++)); do
+	[[ $RUNS == 1 ]] || echo "run $i of $RUNS..." >&2
+	measure gitleaks "$work/bin/gitleaks" dir . --no-banner --exit-code 0 --report-format json --report-path "$work/gitleaks.json"
+	measure govulncheck "$work/bin/govulncheck" -db "file://$work/db/go" -format json ./...
+	measure tug "$work/tug" scan --only secrets,deps --db "$work/db" --json "$repo"
+done
 
 # Findings compared as sets: secrets by rule, file and line; Go
 # vulnerabilities by advisory and whether the code reaches them.
@@ -64,13 +74,20 @@ tug = json.load(open(f"{w}/tug.out"))["findings"]
 ts = {(f["rule"], f["path"], f["line"]) for f in tug if f["kind"] == "secret"}
 tv = {(f["rule"], f.get("reachable", False)) for f in tug if f["kind"] == "vulnerability"}
 def t(name):
-    s, kb = open(f"{w}/{name}.time").read().split()
-    return float(s), int(kb) / 1024
+    # The median run by wall time (the time file may hold other lines
+    # when a tool printed to it: only the 4-number ones are runs).
+    runs = []
+    for line in open(f"{w}/{name}.time"):
+        f = line.split()
+        if len(f) == 4:
+            runs.append((float(f[0]), int(f[1]) / 1024, float(f[2]) + float(f[3])))
+    runs.sort()
+    return runs[len(runs) // 2]
 rows = [("gitleaks", *t("gitleaks")), ("govulncheck", *t("govulncheck")), ("tug scan", *t("tug"))]
-print(f"{'tool':<12} {'wall s':>8} {'peak RSS MiB':>13}")
-for n, s, m in rows:
-    print(f"{n:<12} {s:>8.2f} {m:>13.1f}")
-print(f"{'sum of two':<12} {rows[0][1]+rows[1][1]:>8.2f}")
+print(f"{'tool':<12} {'wall s':>8} {'CPU s':>8} {'peak RSS MiB':>13}")
+for n, s, m, c in rows:
+    print(f"{n:<12} {s:>8.2f} {c:>8.2f} {m:>13.1f}")
+print(f"{'sum of two':<12} {rows[0][1]+rows[1][1]:>8.2f} {rows[0][3]+rows[1][3]:>8.2f}")
 print(f"secrets: gitleaks {len(gl)}, tug {len(ts)}, same: {gl == ts}")
 print(f"go vulns: govulncheck {len(gv)} ({sum(r for _, r in gv)} reachable), tug {len(tv)}, same: {gv == tv}")
 if gl != ts:

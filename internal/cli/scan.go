@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
@@ -71,6 +72,25 @@ func (a *app) newScanCmd() *cobra.Command {
 	fl.BoolVar(&f.baseline, "baseline", false, "record the current findings in the baseline file, so only new ones fail")
 	fl.StringVar(&f.release, "release", "", "scan what is deployed: the live releases of `SERVICE`")
 	return cmd
+}
+
+// scanGCPercent is the collector's target while `tug scan` analyses Go
+// dependencies: the reachability analysis type-checks and builds SSA for
+// the whole program, a live heap of gigabytes built up in a few
+// collections, most of whose CPU goes to marking that heap. At 150 instead
+// of 100 the collector marks it fewer times (about a tenth less CPU over
+// tug's own repository) for a peak heap within the spread of govulncheck's
+// own.
+const scanGCPercent = 150
+
+// scanGC sets scanGCPercent unless GOGC is set (then it is the user's
+// choice), and returns what restores the previous setting.
+func scanGC(lookupEnv func(string) (string, bool)) (restore func()) {
+	if _, ok := lookupEnv("GOGC"); ok {
+		return func() {}
+	}
+	old := debug.SetGCPercent(scanGCPercent)
+	return func() { debug.SetGCPercent(old) }
 }
 
 // scanConfig loads tug.yaml when there is one; a scan needs none.
@@ -231,6 +251,9 @@ func (a *app) runScan(ctx context.Context, args []string, f scanFlags) error {
 				fmt.Fprintf(a.errOut, "\r\033[Kscanning: %s", p.Phase)
 			}
 		}
+	}
+	if opts.Deps && opts.DB != nil {
+		defer scanGC(a.lookupEnv)()
 	}
 	rep, err := scanRoots(ctx, opts, roots)
 	if opts.Progress != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"testing"
 	"time"
@@ -54,4 +55,27 @@ func TestScanRelease(t *testing.T) {
 	if code != exitBadInput || !strings.Contains(errOut, "api has no live release") {
 		t.Errorf("unknown service: exit %d: %s", code, errOut)
 	}
+}
+
+// While tug scan analyses Go dependencies the collector runs at
+// scanGCPercent, unless GOGC says otherwise; afterwards it is as before.
+// Not parallel: the GC percent is the process's.
+func TestScanGC(t *testing.T) {
+	before := debug.SetGCPercent(77)
+	defer debug.SetGCPercent(before)
+	noEnv := func(string) (string, bool) { return "", false }
+	restore := scanGC(noEnv)
+	if got := debug.SetGCPercent(scanGCPercent); got != scanGCPercent {
+		t.Errorf("GC percent while scanning = %d, want %d", got, scanGCPercent)
+	}
+	restore()
+	if got := debug.SetGCPercent(77); got != 77 {
+		t.Errorf("GC percent after the scan = %d, want 77", got)
+	}
+	gogc := func(k string) (string, bool) { return "300", k == "GOGC" }
+	restore = scanGC(gogc)
+	if got := debug.SetGCPercent(77); got != 77 {
+		t.Errorf("GC percent with GOGC set = %d, want 77 (the user's)", got)
+	}
+	restore()
 }
