@@ -112,6 +112,17 @@ func push(t *testing.T, q *Queue, r *repo, commit string) []RunInfo {
 func waitRun(t *testing.T, st *store.Store, id int64, statuses ...string) *store.Run {
 	t.Helper()
 	var last *store.Run
+	defer func() {
+		// Say where the run got to when it never arrived.
+		if t.Failed() && last != nil {
+			t.Logf("run %d was last %s: %s", id, last.Status, last.Reason)
+			_, jobs, _ := st.GetRun(context.Background(), id)
+			for _, j := range jobs {
+				lines, _ := st.Logs(context.Background(), id, j.Name)
+				t.Logf("  job %s: %s %s %+v", j.Name, j.Status, j.Reason, lines)
+			}
+		}
+	}()
 	testkit.Eventually(t, 30*time.Second, "run "+strconv.FormatInt(id, 10)+" to be "+strings.Join(statuses, "/"), func() bool {
 		r, _, err := st.GetRun(context.Background(), id)
 		if err != nil {
@@ -189,7 +200,7 @@ pipelines:
       count:
         run: |
           mkdir ` + shared + `/running-$TUG_RUN_ID
-          ls -d ` + shared + `/running-* | wc -l >> ` + shared + `/seen
+          set -- ` + shared + `/running-*; echo $# >> ` + shared + `/seen
           sleep 0.2
           rmdir ` + shared + `/running-$TUG_RUN_ID
 `
