@@ -7,6 +7,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync"
 	"time"
 
@@ -144,10 +145,7 @@ func checkPost(r *http.Request, s *session) error {
 // loginPage shows the login form; a POST checks the token.
 func (d *Handler) loginPage(w http.ResponseWriter, r *http.Request) {
 	v := viewerOf(r.Context())
-	next := r.FormValue("next")
-	if u, err := url.Parse(next); err != nil || next == "" || u.IsAbs() || u.Host != "" || len(next) < 1 || next[0] != '/' || (len(next) > 1 && next[1] == '/') {
-		next = "/"
-	}
+	next := localPath(r.FormValue("next"))
 	data := struct{ Next, Error string }{Next: next}
 	if r.Method == http.MethodPost {
 		id, err := d.verify(r.PostForm.Get("token"))
@@ -200,4 +198,16 @@ func (d *Handler) logout(w http.ResponseWriter, r *http.Request) {
 	d.sessions.drop(v.sess)
 	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil})
 	http.Redirect(w, r, "/login", http.StatusSeeOther)
+}
+
+// localPath is next when it is a path on this server, else "/": the page
+// a login returns to must not be another site's ("//evil.example", and
+// "/\\evil.example", which browsers read the same way).
+func localPath(next string) string {
+	u, err := url.Parse(next)
+	if err != nil || u.IsAbs() || u.Host != "" || !strings.HasPrefix(next, "/") ||
+		strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") || strings.ContainsAny(next, "\r\n") {
+		return "/"
+	}
+	return next
 }

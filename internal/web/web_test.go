@@ -471,3 +471,21 @@ func TestServiceLogTail(t *testing.T) {
 		t.Fatalf("a bad grep shows no error:\n%s", body)
 	}
 }
+
+// A login returns only to a page of this server.
+func TestLoginReturnsOnlyToThisServer(t *testing.T) {
+	t.Parallel()
+	for next, want := range map[string]string{
+		"/services/web?env=staging": "/services/web?env=staging",
+		"":                          "/",
+		"https://evil.example/":     "/",
+		"//evil.example/":           "/",
+		"/\\evil.example/":          "/",
+		"evil.example":              "/",
+		"javascript:alert(1)":       "/",
+	} {
+		if got := localPath(next); got != want {
+			t.Errorf("localPath(%q) = %q, want %q", next, got, want)
+		}
+	}
+}
