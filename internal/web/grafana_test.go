@@ -2,6 +2,8 @@ package web
 
 import (
 	"encoding/json"
+	"maps"
+	"slices"
 	"strings"
 	"testing"
 
@@ -96,7 +98,7 @@ func TestGrafanaExport(t *testing.T) {
 	}
 	for _, name := range []string{"business.json", "tug-services.json", "tug-host.json", "datasource.yaml"} {
 		if files[name] == nil {
-			t.Fatalf("no %s in %v", name, keys(files))
+			t.Fatalf("no %s in %v", name, slices.Collect(maps.Keys(files)))
 		}
 	}
 	var biz grafanaModel
@@ -173,12 +175,4 @@ func TestGrafanaExportRefusesAFileNameTugUses(t *testing.T) {
 	if _, err := GrafanaExport(cfg, "http://127.0.0.1:7070"); err == nil || !strings.Contains(err.Error(), "dashboards.tug-host") {
 		t.Fatalf("err = %v", err)
 	}
-}
-
-func keys(m map[string][]byte) []string {
-	var out []string
-	for k := range m {
-		out = append(out, k)
-	}
-	return out
 }
