@@ -59,7 +59,7 @@ func (m *Manager) StartScratch(ctx context.Context, purpose, db string) (*Scratc
 	if err != nil {
 		return nil, err
 	}
-	if _, err := m.psql(ctx, cl.conn("postgres"), fmt.Sprintf("create database %q", db)); err != nil {
+	if _, err := m.psql(ctx, cl.conn("postgres"), "create database "+pgIdent(db)); err != nil {
 		cl.stop()
 		return nil, err
 	}

@@ -220,7 +220,7 @@ func (m *Manager) dbEmpty(ctx context.Context, conn pgConn) (bool, error) {
 // leaves the database as it was.
 func (m *Manager) restoreDump(ctx context.Context, r *repo, snapID, name string, admin pgConn, db string, clean, create bool) (int64, error) {
 	if create {
-		if _, err := m.psql(ctx, admin, fmt.Sprintf(`create database %q`, db)); err != nil {
+		if _, err := m.psql(ctx, admin, "create database "+pgIdent(db)); err != nil {
 			return 0, fmt.Errorf("creating database %s: %w", db, err)
 		}
 	}

@@ -340,3 +340,10 @@ func dirSize(dir string) int64 {
 	})
 	return n
 }
+
+// pgIdent quotes name as a PostgreSQL identifier: a double quote inside
+// is doubled (Go's %q escapes it with a backslash, which SQL does not
+// read), so a database name from a URL cannot end the statement.
+func pgIdent(name string) string {
+	return `"` + strings.ReplaceAll(name, `"`, `""`) + `"`
+}
