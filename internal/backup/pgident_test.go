@@ -5,7 +5,7 @@ import "testing"
 func TestPgIdent(t *testing.T) {
 	t.Parallel()
 	for in, want := range map[string]string{
-		"shop":              `"shop"`,
+		"shop":             `"shop"`,
 		`a"; drop table x`: `"a""; drop table x"`,
 		`back\slash`:       `"back\slash"`,
 	} {
